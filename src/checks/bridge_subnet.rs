@@ -1,0 +1,212 @@
+//! `bridge.subnet`: each checked bridge network has a sound IPv4 subnet.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use super::{Check, Context, Findings, Needs, Outcome, describe_link, docker_or_outcome};
+
+pub static CHECK: Check = Check {
+    id: "bridge.subnet",
+    title: "Bridge subnets are assigned, carried by the bridge, and clash with nothing",
+    doc: "\
+Each checked bridge network must have an IPv4 subnet in its IPAM config, and its bridge
+interface on the host (docker0 for `bridge`, br-<id> for user networks) must carry the
+gateway address inside it. Every container endpoint's address must lie in the subnet, be
+unique, and be the address actually configured inside the container. The subnet must not
+overlap another Docker network, nor any host route or address on another interface: a VPN
+or LAN route over 172.17.0.0/16 (or a 192.168.x/20 pool) silently steals container traffic.
+
+Fails when: the bridge has no address; a container's address is outside the subnet or
+duplicated; a host interface or route covers the subnet (the classic VPN clash).",
+    needs: Needs {
+        host: true,
+        probe: false,
+        outside: false,
+    },
+    judge,
+};
+
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn judge(ctx: &Context) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let docker = ctx.snapshot.docker.ok().expect("checked above");
+    let host = ctx.snapshot.host.ok();
+    let mut f = Findings::default();
+    for name in &ctx.missing_networks {
+        f.error(format!("network {name} does not exist on this engine"));
+    }
+    if let Some(why) = ctx.snapshot.host.why_missing() {
+        f.note(format!(
+            "host side not observed ({why}): bridge addresses and host routes not checked"
+        ));
+    }
+    // Bridges of all Docker networks: a route through one of them is Docker's own, and
+    // overlaps between networks are reported once, by the network comparison below.
+    let docker_bridges: Vec<&str> = docker.networks.iter().map(|n| n.bridge.as_str()).collect();
+
+    for n in &ctx.networks {
+        let Some(subnet) = n.subnet_v4() else {
+            f.fail(
+                format!("network {} has no IPv4 subnet in its IPAM config", n.name),
+                format!(
+                    "recreate it with an explicit subnet: docker network create --subnet <CIDR> {}",
+                    n.name
+                ),
+            );
+            continue;
+        };
+        f.note(format!(
+            "network {} subnet {} bridge {}",
+            n.name, subnet, n.bridge
+        ));
+
+        if let Some(host) = host {
+            let ns = &host.netns;
+            match ns.link_by_name(&n.bridge) {
+                None => f.fail(
+                    format!("bridge {} of network {} does not exist on the host", n.bridge, n.name),
+                    "restart the Docker daemon so that it recreates the bridge: systemctl restart docker",
+                ),
+                Some(br) => {
+                    let inside: Vec<IpNet> = ns.addrs_of(br.index).filter(|a| subnet.contains(&a.addr())).collect();
+                    let ipam_gw = n.ipam.iter().filter_map(|c| c.gateway).find(|g| subnet.contains(g));
+                    if inside.is_empty() {
+                        f.fail(
+                            format!("bridge {} carries no address in {} (network {})", n.bridge, subnet, n.name),
+                            format!(
+                                "give the bridge its gateway back: ip addr add {}/{} dev {} (or restart docker)",
+                                ipam_gw.map(|g| g.to_string()).unwrap_or_else(|| "<gateway>".into()),
+                                subnet.prefix_len(),
+                                n.bridge
+                            ),
+                        );
+                    } else if let Some(gw) = ipam_gw.filter(|g| !inside.iter().any(|a| a.addr() == *g)) {
+                        f.fail(
+                            format!("bridge {} carries {} but the IPAM gateway of {} is {gw}", n.bridge, inside[0], n.name),
+                            format!("ip addr add {gw}/{} dev {} (or restart docker)", subnet.prefix_len(), n.bridge),
+                        );
+                    } else {
+                        f.pass(format!("bridge {}", describe_link(ns, br.index)));
+                    }
+                    for r in ns.routes.iter().filter(|r| r.table == 254 && r.dst.prefix_len() > 0) {
+                        let dev = r.oif.map(|i| ns.link_name(i)).unwrap_or_default();
+                        if overlaps(&r.dst, &subnet) && !docker_bridges.contains(&dev.as_str()) {
+                            f.fail(
+                                format!("host route {} dev {dev} overlaps {} of network {}", r.dst, subnet, n.name),
+                                "a VPN or LAN route covers Docker's subnet, so replies to containers go astray: \
+                                 move Docker's pools away (\"default-address-pools\" in /etc/docker/daemon.json) \
+                                 or recreate the network with --subnet outside the route",
+                            );
+                        }
+                    }
+                    for a in ns.addrs.iter().filter(|a| a.index != br.index && subnet.contains(&a.addr.addr())) {
+                        let dev = ns.link_name(a.index);
+                        if !docker_bridges.contains(&dev.as_str()) {
+                            f.fail(
+                                format!("host interface {dev} carries {}, inside {} of network {}", a.addr, subnet, n.name),
+                                format!("remove the address (ip addr del {} dev {dev}) or move Docker's subnet away", a.addr),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        for other in docker.networks.iter().filter(|o| o.name != n.name) {
+            for s in other.ipam.iter().filter_map(|c| c.subnet) {
+                if overlaps(&s, &subnet) {
+                    f.fail(
+                        format!(
+                            "network {} ({s}) overlaps {} of network {}",
+                            other.name, subnet, n.name
+                        ),
+                        "give one of them another subnet: docker network rm / create --subnet",
+                    );
+                }
+            }
+        }
+
+        let mut seen: BTreeMap<std::net::IpAddr, &str> = BTreeMap::new();
+        for ep in &n.endpoints {
+            let Some(ip) = ep.ipv4 else {
+                f.note(format!(
+                    "{}: no IPv4 address on {}",
+                    ep.container_name, n.name
+                ));
+                continue;
+            };
+            if !subnet.contains(&ip.addr()) {
+                f.fail(
+                    format!("container {} has {} on {}, outside {}", ep.container_name, ip, n.name, subnet),
+                    format!("reconnect it: docker network disconnect {0} {1} && docker network connect {0} {1}", n.name, ep.container_name),
+                );
+                continue;
+            }
+            if let Some(first) = seen.insert(ip.addr(), &ep.container_name) {
+                f.fail(
+                    format!(
+                        "containers {first} and {} share {} on {}",
+                        ep.container_name,
+                        ip.addr(),
+                        n.name
+                    ),
+                    "restart one of them so that IPAM assigns a fresh address",
+                );
+                continue;
+            }
+            let interior = ctx
+                .snapshot
+                .container(&ep.container_id)
+                .map(|c| &c.interior);
+            match (interior.and_then(|i| i.ok()), ep.mac.as_deref()) {
+                (Some(ns), Some(mac)) => match ns.link_by_mac(mac) {
+                    Some(l) if ns.addrs_of(l.index).any(|a| a.addr() == ip.addr()) => f.pass(
+                        format!("{}: {} {} (as assigned)", ep.container_name, l.name, ip),
+                    ),
+                    Some(l) => f.fail(
+                        format!(
+                            "container {}'s {} does not carry its assigned {} (has: {})",
+                            ep.container_name,
+                            l.name,
+                            ip,
+                            ns.addrs_of(l.index)
+                                .map(|a| a.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        format!(
+                            "restart the container: docker restart {}",
+                            ep.container_name
+                        ),
+                    ),
+                    None => f.fail(
+                        format!(
+                            "container {} has no interface with its endpoint's MAC {mac}",
+                            ep.container_name
+                        ),
+                        format!(
+                            "restart the container: docker restart {}",
+                            ep.container_name
+                        ),
+                    ),
+                },
+                _ => f.pass(format!(
+                    "{}: {} (engine view; inside not observed: {})",
+                    ep.container_name,
+                    ip,
+                    interior.and_then(|i| i.why_missing()).unwrap_or("no MAC")
+                )),
+            }
+        }
+    }
+    f.finish(format!(
+        "{} network(s) have a sound subnet",
+        ctx.networks.len()
+    ))
+}

@@ -1,0 +1,159 @@
+//! `bridge.veth`: every container's interface is a veth whose host end is on the bridge.
+
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+
+pub static CHECK: Check = Check {
+    id: "bridge.veth",
+    title: "Container interfaces are veths bound to their network's bridge",
+    doc: "\
+Each container on a checked bridge network reaches it through a veth pair: one end is the
+container's interface (eth0 for its first network), the other end lives on the host and
+must be enslaved to the network's bridge (docker0, br-<id>). Both ends and the bridge must
+be up. The pairing is read from netlink on both sides: the container end's peer ifindex
+must name a host veth whose own peer is the container end, and whose master is the bridge.
+
+Fails when: the host end has no master or the wrong one (`ip link set vethX nomaster`);
+either end is down; the bridge is down or missing.",
+    needs: Needs {
+        host: true,
+        probe: true,
+        outside: false,
+    },
+    judge,
+};
+
+fn judge(ctx: &Context) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let Some(host) = ctx.snapshot.host.ok() else {
+        return Outcome::skip(
+            format!(
+                "host side not observed: {}",
+                ctx.snapshot.host.why_missing().unwrap_or("")
+            ),
+            vec![],
+        );
+    };
+    let ns = &host.netns;
+    let mut f = Findings::default();
+    for n in &ctx.networks {
+        let Some(br) = ns.link_by_name(&n.bridge) else {
+            f.fail(
+                format!("bridge {} of network {} does not exist on the host", n.bridge, n.name),
+                "restart the Docker daemon so that it recreates the bridge: systemctl restart docker",
+            );
+            continue;
+        };
+        if !br.up {
+            f.fail(
+                format!("bridge {} of network {} is down", n.bridge, n.name),
+                format!("ip link set {} up", n.bridge),
+            );
+        }
+        if n.endpoints.is_empty() {
+            f.note(format!("network {}: no containers attached", n.name));
+        }
+        for ep in &n.endpoints {
+            let who = &ep.container_name;
+            let Some(container) = ctx.snapshot.container(&ep.container_id) else {
+                f.skip(format!("{who}: not among the observed containers"));
+                continue;
+            };
+            let Some(inner) = container.interior.ok() else {
+                f.skip(format!(
+                    "{who}: inside not observed ({})",
+                    container.interior.why_missing().unwrap_or("")
+                ));
+                continue;
+            };
+            let Some(mac) = ep.mac.as_deref() else {
+                f.skip(format!(
+                    "{who}: the engine lists no MAC for its endpoint on {}",
+                    n.name
+                ));
+                continue;
+            };
+            let Some(iface) = inner.link_by_mac(mac) else {
+                f.fail(
+                    format!(
+                        "container {who} has no interface with its endpoint's MAC {mac} on {}",
+                        n.name
+                    ),
+                    format!("docker restart {who}"),
+                );
+                continue;
+            };
+            let addrs: Vec<String> = inner.addrs_of(iface.index).map(|a| a.to_string()).collect();
+            let inside = format!("{} {}", iface.name, addrs.join(","));
+            if iface.kind.as_deref() != Some("veth") {
+                f.fail(
+                    format!(
+                        "container {who}'s {} is a {}, not a veth",
+                        iface.name,
+                        iface.kind.as_deref().unwrap_or("device")
+                    ),
+                    format!("docker restart {who}"),
+                );
+                continue;
+            }
+            if !iface.up {
+                f.fail(
+                    format!("container {who}'s {} is down", iface.name),
+                    format!("docker restart {who}"),
+                );
+                continue;
+            }
+            let Some(peer) = iface
+                .peer
+                .and_then(|i| ns.link(i))
+                .filter(|p| p.peer == Some(iface.index))
+            else {
+                f.fail(
+                    format!(
+                        "container {who}'s {} has no veth peer on the host (peer if{})",
+                        iface.name,
+                        iface.peer.unwrap_or(0)
+                    ),
+                    format!("docker restart {who}"),
+                );
+                continue;
+            };
+            let master = peer.master.map(|m| ns.link_name(m));
+            let seen = format!(
+                "{who}: {inside} peer {}@if{} master {} ({})",
+                peer.name,
+                iface.index,
+                master.as_deref().unwrap_or("none"),
+                if peer.up { "up" } else { "down" }
+            );
+            if peer.master != Some(br.index) {
+                f.note(seen);
+                f.fail(
+                    format!(
+                        "host end {} of {who}'s {} is {}, not on bridge {}",
+                        peer.name,
+                        iface.name,
+                        master
+                            .map(|m| format!("enslaved to {m}"))
+                            .unwrap_or_else(|| "on no bridge".into()),
+                        n.bridge
+                    ),
+                    format!(
+                        "ip link set {} master {}   (or docker restart {who})",
+                        peer.name, n.bridge
+                    ),
+                );
+            } else if !peer.up {
+                f.note(seen);
+                f.fail(
+                    format!("host end {} of {who}'s {} is down", peer.name, iface.name),
+                    format!("ip link set {} up", peer.name),
+                );
+            } else {
+                f.pass(seen);
+            }
+        }
+    }
+    f.finish("every container interface is a veth on its bridge")
+}

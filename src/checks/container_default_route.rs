@@ -1,0 +1,140 @@
+//! `container.default-route`: containers route out via their network's gateway, and it answers.
+
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+
+pub static CHECK: Check = Check {
+    id: "container.default-route",
+    title: "Containers' default route goes via the network gateway, which answers",
+    doc: "\
+Inside a container on a bridge network the routing table must hold
+`default via <gateway> dev eth0`, where the gateway is the network's IPAM gateway (or the
+bridge's address when IPAM lists none, as on the default bridge). The gateway must be
+carried by the bridge on the host, and it must answer: netcheck's probe container makes an
+HTTP request to a listener that netcheck binds on the gateway address (never 0.0.0.0).
+Containers on several networks have one default route; it is checked against the network
+it leaves through. Internal networks have no default route by design and are skipped.
+
+Fails when: a container has no default route; it points at the wrong gateway; the gateway
+address is missing from the bridge; the gateway does not answer.",
+    needs: Needs {
+        host: true,
+        probe: true,
+        outside: false,
+    },
+    judge,
+};
+
+fn judge(ctx: &Context) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let host = ctx.snapshot.host.ok().map(|h| &h.netns);
+    let probe = ctx.snapshot.probe.ok();
+    let mut f = Findings::default();
+    for n in &ctx.networks {
+        if n.internal {
+            // Evidence, not a verdict: internal networks route nowhere on purpose.
+            f.note(format!(
+                "network {}: internal, no default route by design",
+                n.name
+            ));
+            continue;
+        }
+        let Some(gw) = n.gateway_v4(host) else {
+            f.fail(
+                format!("network {} has no gateway: no IPAM gateway, and bridge {} carries no address in its subnet", n.name, n.bridge),
+                format!("restart docker, or give the bridge its address: ip addr add <gateway>/<len> dev {}", n.bridge),
+            );
+            continue;
+        };
+        if let Some(ns) = host {
+            let on_bridge = ns
+                .link_by_name(&n.bridge)
+                .is_some_and(|br| ns.addrs_of(br.index).any(|a| a.addr() == gw));
+            if !on_bridge {
+                f.fail(
+                    format!("gateway {gw} of network {} is not on bridge {}: default routes lead nowhere", n.name, n.bridge),
+                    format!(
+                        "ip addr add {gw}/{} dev {} (or systemctl restart docker)",
+                        n.subnet_v4().map(|s| s.prefix_len()).unwrap_or(16),
+                        n.bridge
+                    ),
+                );
+            }
+        }
+
+        for ep in &n.endpoints {
+            let who = &ep.container_name;
+            let container = ctx.snapshot.container(&ep.container_id);
+            let Some(inner) = container.and_then(|c| c.interior.ok()) else {
+                f.skip(format!(
+                    "{who}: inside not observed ({})",
+                    container
+                        .and_then(|c| c.interior.why_missing())
+                        .unwrap_or("not listed")
+                ));
+                continue;
+            };
+            let iface = ep.mac.as_deref().and_then(|m| inner.link_by_mac(m));
+            let defaults: Vec<_> = inner.default_routes_v4().collect();
+            if defaults.is_empty() {
+                f.fail(
+                    format!("container {who} has no IPv4 default route"),
+                    format!(
+                        "docker restart {who}; inside it, `ip route` should show: default via {gw}"
+                    ),
+                );
+                continue;
+            }
+            for r in defaults {
+                let dev = r
+                    .oif
+                    .map(|i| inner.link_name(i))
+                    .unwrap_or_else(|| "?".into());
+                let via = r
+                    .gateway
+                    .map(|g| g.to_string())
+                    .unwrap_or_else(|| "(none)".into());
+                let line = format!("{who}: default via {via} dev {dev}");
+                let through_this = iface.is_some_and(|l| Some(l.index) == r.oif);
+                if !through_this {
+                    // It leaves through another network; that network's run judges it.
+                    f.note(format!("{line} (not through {})", n.name));
+                } else if r.gateway != Some(gw) {
+                    f.fail(
+                        format!("container {who}'s default route goes via {via}, not via {}'s gateway {gw}", n.name),
+                        format!("docker restart {who} (something inside it replaced the route)"),
+                    );
+                } else {
+                    f.pass(line);
+                }
+            }
+        }
+
+        // The active half: does the gateway answer?
+        let Some(probe) = probe else {
+            f.note(format!(
+                "gateway not probed: {}",
+                ctx.snapshot.probe.why_missing().unwrap_or("")
+            ));
+            continue;
+        };
+        let purpose = format!("gateway:{}", n.name);
+        match probe.report.requests.iter().find(|r| r.purpose == purpose) {
+            None => f.note(format!("gateway of {} not probed: netcheck had no listener on {gw}", n.name)),
+            Some(r) if r.ok => f.pass(format!(
+                "probe reached the gateway listener {} in {} ms",
+                r.target, r.elapsed_ms
+            )),
+            Some(r) => f.fail(
+                format!(
+                    "gateway {gw} of {} does not answer the probe: {}",
+                    n.name,
+                    r.error.as_deref().unwrap_or("no answer")
+                ),
+                format!("check that {} carries {gw} and is up (ip addr show {}), and that INPUT accepts its subnet (iptables -S INPUT)", n.bridge, n.bridge),
+            ),
+        }
+    }
+    f.finish("containers route via their gateway, and it answers")
+}

@@ -1,0 +1,132 @@
+//! `host.docker-internal`: containers can find and reach the host by name.
+
+use super::{Check, Context, Findings, Needs, Outcome};
+
+pub static CHECK: Check = Check {
+    id: "host.docker-internal",
+    title: "host.docker.internal resolves in a container and reaches the host",
+    doc: "\
+`host.docker.internal` is how a container reaches a service on its host. Docker Desktop
+resolves it natively (and `gateway.docker.internal` too); Linux engines map it only when the
+container is started with `--add-host host.docker.internal:host-gateway` (compose:
+`extra_hosts: [\"host.docker.internal:host-gateway\"]`), which netcheck's probe does, as a
+user would. The probe resolves the name without libc (through /etc/hosts, then the DNS
+servers of /etc/resolv.conf), then makes an HTTP request to a listener that netcheck binds
+on the host-side address (never 0.0.0.0).
+
+Fails when: the name does not resolve; it resolves, but the host does not answer (a host
+firewall dropping traffic from the container subnet is the usual cause).",
+    needs: Needs {
+        host: false,
+        probe: true,
+        outside: false,
+    },
+    judge,
+};
+
+use super::HOST_DOCKER_INTERNAL as NAME;
+
+fn judge(ctx: &Context) -> Outcome {
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        let why = ctx.snapshot.probe.why_missing().unwrap_or("");
+        return match &ctx.snapshot.probe {
+            crate::snapshot::Observed::Skipped { .. } => {
+                Outcome::skip(format!("no probe container: {why}"), vec![])
+            }
+            _ => Outcome::error(format!("no probe container: {why}"), vec![]),
+        };
+    };
+    let desktop = ctx.snapshot.docker.ok().is_some_and(|d| d.engine.desktop);
+    let mut f = Findings::default();
+    let report = &probe.report;
+    for line in report
+        .hosts_file
+        .lines()
+        .filter(|l| l.contains(".docker.internal"))
+    {
+        f.note(format!("/etc/hosts: {}", line.trim()));
+    }
+    match report.lookups.iter().find(|l| l.name == NAME) {
+        None => f.error("the probe did not look up host.docker.internal"),
+        Some(l) if l.addrs.is_empty() => f.fail(
+            format!(
+                "{NAME} does not resolve in a container on {}: {}",
+                probe.network,
+                l.error.as_deref().unwrap_or("no address")
+            ),
+            if desktop {
+                "Docker Desktop should resolve it natively: restart Docker Desktop".to_string()
+            } else {
+                "on a Linux engine, start containers with --add-host host.docker.internal:host-gateway \
+                 (compose: extra_hosts: [\"host.docker.internal:host-gateway\"]); it needs Docker 20.10 or later"
+                    .to_string()
+            },
+        ),
+        Some(l) => {
+            let addrs: Vec<String> = l.addrs.iter().map(|a| a.to_string()).collect();
+            f.pass(format!(
+                "{NAME} -> {} (via {})",
+                addrs.join(", "),
+                l.source.as_deref().unwrap_or("?")
+            ));
+            match report.requests.iter().find(|r| r.purpose == NAME) {
+                None => f.skip(format!(
+                    "{NAME} resolves to {}, where netcheck has no listener to test",
+                    addrs.join(", ")
+                )),
+                Some(r) if r.ok => f.pass(format!(
+                    "HTTP {} answered in {} ms (the host saw {})",
+                    r.target,
+                    r.elapsed_ms,
+                    r.seen_source.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+                )),
+                Some(r) => {
+                    let subnet = ctx
+                        .snapshot
+                        .network(&probe.network)
+                        .and_then(|n| n.subnet_v4())
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "the container subnet".into());
+                    f.fail(
+                        format!(
+                            "{NAME} resolves to {}, but the host does not answer on {}: {}",
+                            addrs.join(", "),
+                            r.addr.as_deref().unwrap_or(&r.target),
+                            r.error.as_deref().unwrap_or("no answer")
+                        ),
+                        format!(
+                            "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
+                             iptables -S INPUT (and ufw/firewalld zones), and allow {subnet} to reach host services"
+                        ),
+                    )
+                }
+            }
+        }
+    }
+    match report
+        .lookups
+        .iter()
+        .find(|l| l.name == "gateway.docker.internal")
+    {
+        Some(l) if !l.addrs.is_empty() => f.note(format!(
+            "gateway.docker.internal -> {}",
+            l.addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Some(_) if !desktop => {
+            f.note("gateway.docker.internal: not mapped (built into Docker Desktop only)")
+        }
+        Some(l) => f.fail(
+            format!(
+                "gateway.docker.internal does not resolve on Docker Desktop: {}",
+                l.error.as_deref().unwrap_or("")
+            ),
+            "restart Docker Desktop",
+        ),
+        None => {}
+    }
+    f.finish(format!("{NAME} resolves and reaches the host"))
+}

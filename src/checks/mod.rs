@@ -1,0 +1,332 @@
+//! The check registry: every check netcheck knows, each in its own file.
+//!
+//! A check is a pure judge over the [`Snapshot`]: no I/O, no clock. Adding one means a
+//! new file here, an entry in [`REGISTRY`], and fixtures under `fixtures/`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::{NetworkObs, Snapshot};
+
+mod bridge_subnet;
+mod bridge_veth;
+mod container_default_route;
+mod host_docker_internal;
+mod nat_masquerade;
+
+/// The name containers use to reach their host.
+pub const HOST_DOCKER_INTERNAL: &str = "host.docker.internal";
+
+/// What a check needs collected, so that a filtered run collects nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// Host links, addresses, routes, sysctls and firewall rules.
+    pub host: bool,
+    /// The probe container and its requests.
+    pub probe: bool,
+    /// The hermetic outside peer (a namespace on 198.18.0.0/15).
+    pub outside: bool,
+}
+
+pub struct Check {
+    /// Stable: CI jobs and suites refer to it. Never rename a released id.
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Printed by `netcheck explain ID`.
+    pub doc: &'static str,
+    pub needs: Needs,
+    pub judge: fn(&Context) -> Outcome,
+}
+
+/// Everything a judge may look at, bundled.
+pub struct Context<'a> {
+    pub snapshot: &'a Snapshot,
+    /// The checked networks that the engine knows, in the order asked.
+    pub networks: Vec<&'a NetworkObs>,
+    /// Requested networks the engine does not have.
+    pub missing_networks: Vec<&'a str>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        let mut networks = Vec::new();
+        let mut missing_networks = Vec::new();
+        for name in &snapshot.networks {
+            match snapshot.network(name) {
+                Some(n) => networks.push(n),
+                None => missing_networks.push(name.as_str()),
+            }
+        }
+        Context {
+            snapshot,
+            networks,
+            missing_networks,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Skip,
+    /// The host is misconfigured: what the check is about is broken.
+    Fail,
+    /// netcheck could not tell: an observation it needed is missing or broken.
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Skip => "skip",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// A judge's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: Status,
+    /// One line.
+    pub message: String,
+    /// What was observed, one fact a line, e.g. `eth0 172.17.0.2/16 peer veth3a1f@if7 master docker0 (up)`.
+    pub evidence: Vec<String>,
+    /// For a failure: what to run or change.
+    pub hint: Option<String>,
+}
+
+impl Outcome {
+    pub fn pass(message: impl Into<String>, evidence: Vec<String>) -> Self {
+        Outcome {
+            status: Status::Pass,
+            message: message.into(),
+            evidence,
+            hint: None,
+        }
+    }
+
+    pub fn fail(
+        message: impl Into<String>,
+        evidence: Vec<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Outcome {
+            status: Status::Fail,
+            message: message.into(),
+            evidence,
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn skip(message: impl Into<String>, evidence: Vec<String>) -> Self {
+        Outcome {
+            status: Status::Skip,
+            message: message.into(),
+            evidence,
+            hint: None,
+        }
+    }
+
+    pub fn error(message: impl Into<String>, evidence: Vec<String>) -> Self {
+        Outcome {
+            status: Status::Error,
+            message: message.into(),
+            evidence,
+            hint: None,
+        }
+    }
+}
+
+/// Gathers per-item findings (one per container or network) into one outcome: the first
+/// failure names the verdict, and every finding stays in the evidence.
+#[derive(Default)]
+pub struct Findings {
+    evidence: Vec<String>,
+    failures: Vec<(String, String)>,
+    errors: Vec<String>,
+    skips: Vec<String>,
+    passes: usize,
+}
+
+impl Findings {
+    pub fn note(&mut self, line: impl Into<String>) {
+        self.evidence.push(line.into());
+    }
+
+    pub fn pass(&mut self, evidence: impl Into<String>) {
+        self.passes += 1;
+        self.evidence.push(evidence.into());
+    }
+
+    pub fn fail(&mut self, message: impl Into<String>, hint: impl Into<String>) {
+        let message = message.into();
+        self.evidence.push(format!("FAIL: {message}"));
+        self.failures.push((message, hint.into()));
+    }
+
+    pub fn error(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        self.evidence.push(format!("ERROR: {message}"));
+        self.errors.push(message);
+    }
+
+    pub fn skip(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        self.evidence.push(format!("skipped: {message}"));
+        self.skips.push(message);
+    }
+
+    /// Fail beats error beats pass beats skip: a broken host is the most useful news,
+    /// and one unobservable container must not hide another's proven fault.
+    pub fn finish(self, pass_message: impl Into<String>) -> Outcome {
+        let more = |n: usize| {
+            if n > 1 {
+                format!(" (and {} more)", n - 1)
+            } else {
+                String::new()
+            }
+        };
+        if let Some((message, _)) = self.failures.first() {
+            let mut hints: Vec<&str> = Vec::new();
+            for (_, h) in &self.failures {
+                if !hints.contains(&h.as_str()) {
+                    hints.push(h);
+                }
+            }
+            return Outcome::fail(
+                format!("{message}{}", more(self.failures.len())),
+                self.evidence,
+                hints.join("\n"),
+            );
+        }
+        if let Some(message) = self.errors.first() {
+            return Outcome::error(
+                format!("{message}{}", more(self.errors.len())),
+                self.evidence,
+            );
+        }
+        if self.passes == 0 {
+            let message = self
+                .skips
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "nothing to check".to_string());
+            return Outcome::skip(
+                format!("{message}{}", more(self.skips.len())),
+                self.evidence,
+            );
+        }
+        Outcome::pass(pass_message, self.evidence)
+    }
+}
+
+/// Every check, in the order they run and are reported.
+pub static REGISTRY: &[&Check] = &[
+    &bridge_subnet::CHECK,
+    &bridge_veth::CHECK,
+    &container_default_route::CHECK,
+    &nat_masquerade::CHECK,
+    &host_docker_internal::CHECK,
+];
+
+pub fn find(id: &str) -> Option<&'static Check> {
+    REGISTRY.iter().copied().find(|c| c.id == id)
+}
+
+/// Judges a snapshot with the given checks. Judges are pure, so this cannot fail; a
+/// judge that panics is a bug, and is reported as an error outcome, not a crash.
+pub fn judge(snapshot: &Snapshot, checks: &[&'static Check]) -> Vec<Judged> {
+    let ctx = Context::new(snapshot);
+    checks
+        .iter()
+        .map(|check| {
+            let started = std::time::Instant::now();
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.judge)(&ctx)))
+                    .unwrap_or_else(|_| {
+                        Outcome::error(
+                            format!("the judge of {} panicked: a netcheck bug", check.id),
+                            vec![],
+                        )
+                    });
+            Judged {
+                check,
+                outcome,
+                duration: started.elapsed(),
+            }
+        })
+        .collect()
+}
+
+pub struct Judged {
+    pub check: &'static Check,
+    pub outcome: Outcome,
+    pub duration: std::time::Duration,
+}
+
+/// A common first step: the docker observation, or the outcome that says why not.
+pub(crate) fn docker_or_outcome(ctx: &Context) -> Result<(), Outcome> {
+    if let Some(why) = ctx.snapshot.docker.why_missing() {
+        return Err(Outcome::error(
+            format!("no Docker observations: {why}"),
+            vec![],
+        ));
+    }
+    if ctx.networks.is_empty() {
+        return Err(Outcome::error(
+            format!(
+                "none of the requested networks exist: {}",
+                ctx.missing_networks.join(", ")
+            ),
+            vec![],
+        ));
+    }
+    Ok(())
+}
+
+/// `eth0 172.17.0.2/16 (up)`: a link as evidence.
+pub(crate) fn describe_link(ns: &crate::snapshot::NetnsObs, index: u32) -> String {
+    match ns.link(index) {
+        None => format!("if{index} (absent)"),
+        Some(l) => {
+            let addrs: Vec<String> = ns.addrs_of(index).map(|a| a.to_string()).collect();
+            let mut s = l.name.clone();
+            if !addrs.is_empty() {
+                s.push(' ');
+                s.push_str(&addrs.join(","));
+            }
+            s.push_str(if l.up { " (up)" } else { " (down)" });
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_documented() {
+        let mut ids: Vec<&str> = REGISTRY.iter().map(|c| c.id).collect();
+        ids.sort();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "duplicate check id");
+        for c in REGISTRY {
+            assert!(
+                !c.title.is_empty() && c.doc.len() > 80,
+                "{} lacks docs",
+                c.id
+            );
+            assert!(
+                c.id.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch == '.' || ch == '-'),
+                "{}: ids are lowercase, dotted",
+                c.id
+            );
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! `nat.masquerade`: container traffic leaving the host is source-NATed to the host.
+
+use std::net::IpAddr;
+
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+use crate::snapshot::{FirewallObs, NetworkObs};
+
+pub static CHECK: Check = Check {
+    id: "nat.masquerade",
+    title: "Container traffic leaving the host is masqueraded",
+    doc: "\
+Containers on a bridge network use private addresses; the host must source-NAT
+(MASQUERADE) their traffic to the outside. This check reads the firewall backend in use
+(iptables-nft or iptables-legacy) and requires, for each checked network that has
+masquerading enabled: `net.ipv4.ip_forward=1`; a nat POSTROUTING rule
+`-s <subnet> ! -o <bridge> -j MASQUERADE`; and a FORWARD path that lets the bridge's
+traffic out. Then it proves it: a throw-away namespace on 198.18.0.0/15 plays the outside
+world, and the probe container connects to it. The peer must see the host's address, not
+the container's. No packet leaves the machine.
+
+Fails when: the MASQUERADE rule is missing; ip_forward is 0; FORWARD drops the traffic;
+the outside peer sees the container's own address or is unreachable.",
+    needs: Needs {
+        host: true,
+        probe: true,
+        outside: true,
+    },
+    judge,
+};
+
+/// The nat POSTROUTING rule Docker writes for a network, e.g.
+/// `-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`.
+fn masquerade_rule<'a>(fw: &'a FirewallObs, n: &NetworkObs, subnet: &str) -> Option<&'a str> {
+    let src = format!("-s {subnet} ");
+    let not_out = format!("! -o {} ", n.bridge);
+    fw.tables.get("nat")?.iter().map(String::as_str).find(|l| {
+        l.starts_with("-A POSTROUTING ")
+            && l.contains(&src)
+            && l.contains(&not_out)
+            && l.ends_with("-j MASQUERADE")
+    })
+}
+
+/// A FORWARD path out of the bridge: policy ACCEPT, or Docker's accept rule
+/// `-i <bridge> ! -o <bridge> -j ACCEPT` in FORWARD or one of Docker's chains.
+fn forward_out<'a>(fw: &'a FirewallObs, n: &NetworkObs) -> Option<&'a str> {
+    let filter = fw.tables.get("filter")?;
+    let accept = format!("-i {0} ! -o {0} -j ACCEPT", n.bridge);
+    filter.iter().map(String::as_str).find(|l| {
+        *l == ":FORWARD ACCEPT"
+            || l.starts_with(":FORWARD ACCEPT ")
+            || ((l.starts_with("-A FORWARD ") || l.starts_with("-A DOCKER"))
+                && l.ends_with(&accept))
+    })
+}
+
+fn judge(ctx: &Context) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let mut f = Findings::default();
+    let host = ctx.snapshot.host.ok();
+    if let Some(why) = ctx.snapshot.host.why_missing() {
+        f.skip(format!("host side not observed: {why}"));
+    }
+    let probe = ctx.snapshot.probe.ok();
+    for n in &ctx.networks {
+        if n.internal {
+            f.note(format!("network {}: internal, no NAT by design", n.name));
+            continue;
+        }
+        if !n.ip_masquerade {
+            f.note(format!(
+                "network {}: masquerading disabled (com.docker.network.bridge.enable_ip_masquerade=false)",
+                n.name
+            ));
+            continue;
+        }
+        let Some(subnet) = n.subnet_v4() else {
+            f.error(format!(
+                "network {} has no IPv4 subnet (see bridge.subnet)",
+                n.name
+            ));
+            continue;
+        };
+        if let Some(host) = host {
+            match host.sysctl.get("net.ipv4.ip_forward").map(String::as_str) {
+                Some("1") => f.pass("net.ipv4.ip_forward=1"),
+                Some(v) => f.fail(
+                    format!("net.ipv4.ip_forward={v}: the host does not route container traffic"),
+                    "sysctl -w net.ipv4.ip_forward=1, then find what reset it: grep -rs ip_forward /etc/sysctl.conf /etc/sysctl.d /etc/systemd/network",
+                ),
+                None => f.error("net.ipv4.ip_forward could not be read"),
+            }
+            match &host.firewall {
+                crate::snapshot::Observed::Ok { value: fw } => {
+                    match masquerade_rule(fw, n, &subnet.to_string()) {
+                        Some(rule) => f.pass(format!("{}: nat {rule}", fw.backend)),
+                        None => f.fail(
+                            format!("no MASQUERADE rule for {subnet} ({}) in nat POSTROUTING ({})", n.name, fw.backend),
+                            format!(
+                                "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
+                                 flushed them (firewalld, ufw, a script running iptables -t nat -F); \
+                                 expected: iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
+                                n.bridge
+                            ),
+                        ),
+                    }
+                    match forward_out(fw, n) {
+                        Some(rule) => f.pass(format!("{}: filter {rule}", fw.backend)),
+                        None => f.fail(
+                            format!("FORWARD lets no traffic out of {} ({}): policy is not ACCEPT and Docker's accept rule is missing", n.bridge, n.name),
+                            "restart the Docker daemon to restore its FORWARD rules; check what a host firewall inserted: iptables -S FORWARD",
+                        ),
+                    }
+                }
+                other => f.skip(format!(
+                    "firewall rules not read: {}",
+                    other.why_missing().unwrap_or("")
+                )),
+            }
+        }
+
+        // The active half, for the network the probe's traffic leaves through.
+        let Some(probe) = probe.filter(|p| p.network == n.name) else {
+            let why = match probe {
+                Some(p) => format!("the probe's default route uses {}", p.network),
+                None => ctx.snapshot.probe.why_missing().unwrap_or("").to_string(),
+            };
+            f.note(format!("network {}: no live NAT test ({why})", n.name));
+            continue;
+        };
+        let outside = match probe.outside.ok() {
+            Some(o) => o,
+            None => {
+                f.note(format!(
+                    "no live NAT test: {}",
+                    probe.outside.why_missing().unwrap_or("")
+                ));
+                continue;
+            }
+        };
+        let Some(req) = probe
+            .report
+            .requests
+            .iter()
+            .find(|r| r.purpose == "outside")
+        else {
+            f.error("the probe made no request to the outside peer");
+            continue;
+        };
+        match (req.ok, req.seen_source) {
+            (true, Some(seen)) if seen == outside.host_addr => f.pass(format!(
+                "outside peer {} (in a namespace behind {}) saw {seen}: the host's address",
+                outside.peer_addr, outside.host_link
+            )),
+            (true, Some(seen)) if subnet.contains(&seen) => f.fail(
+                format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
+                format!("restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)", n.bridge),
+            ),
+            (true, seen) => f.fail(
+                format!(
+                    "the outside peer saw {}, neither the host's {} nor a container address",
+                    seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into()),
+                    outside.host_addr
+                ),
+                "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
+            ),
+            (false, _) => f.fail(
+                format!(
+                    "the probe could not reach the outside peer {}: {}",
+                    req.target,
+                    req.error.as_deref().unwrap_or("no answer")
+                ),
+                "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) and the container's default route",
+            ),
+        }
+    }
+    f.finish("container traffic leaves the host masqueraded")
+}

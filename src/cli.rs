@@ -1,0 +1,88 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every check passed or was skipped
+  1    at least one check failed: the host has a problem
+  2    netcheck could not do its job: bad arguments or files, no daemon,
+       a socket it may not use, a check that errored
+  130  interrupted by SIGINT (143: SIGTERM), after removing what it created";
+
+/// Diagnoses Docker networking on this host: bridge subnets, veths, default routes,
+/// masquerading and host.docker.internal, from a probe container of its own.
+#[derive(Debug, Parser)]
+#[command(version, after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run only checks whose id contains one of these (with --exact: equals one).
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Skip checks whose id contains PATTERN (with --exact: equals it).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip: Vec<String>,
+    /// Match filters and --skip against whole ids; an unknown id is an error.
+    #[arg(long)]
+    pub exact: bool,
+    /// List the selected checks' ids and titles, and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// The bridge networks to check; the first one carries the probe's default route.
+    #[arg(long = "network", value_name = "NAME", default_value = "bridge")]
+    pub networks: Vec<String>,
+    /// A suite file (TOML) to run instead of the built-in default suite.
+    #[arg(long, value_name = "FILE")]
+    pub suite: Option<PathBuf>,
+    /// Write a JSON report (schema: reports/netcheck-report.v1.schema.json).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report (one testsuite for the host, one testcase per check).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Bound the whole run.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub timeout: u64,
+    /// Deadline of each lookup and connection the probe makes.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub probe_timeout_ms: u64,
+    /// Show the evidence of passing checks too.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a check's documentation.
+    Explain {
+        /// A check id, as --list prints it.
+        id: String,
+    },
+    /// Collect the observations into a snapshot file, and judge nothing.
+    Collect {
+        /// Where to write the snapshot (JSON).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Judge a snapshot file offline: no daemon, no root, no network.
+    Analyze {
+        /// A snapshot written by `netcheck collect`.
+        snapshot: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Inside the probe container: observe and print a JSON report.
+    #[command(hide = true)]
+    Probe(netcheck::probe::ProbeArgs),
+}

@@ -1,0 +1,200 @@
+//! Engine observations through the Docker API (bollard): engine facts, networks, containers.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use bollard::Docker;
+use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
+use futures_util::future::try_join_all;
+
+use crate::error::Error;
+use crate::snapshot::{ContainerObs, EndpointObs, EngineFacts, IpamConfig, NetworkObs, Observed};
+
+/// Where the engine is, as the user configured it.
+pub fn endpoint() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
+}
+
+/// Connects and negotiates the API version (20.10 engines speak 1.41).
+///
+/// Returns whether the engine is local: on a unix socket, this machine's kernel is the
+/// engine's, so host-side observations are about the right host.
+pub async fn connect() -> Result<(Docker, bool), Error> {
+    let endpoint = endpoint();
+    let docker = Docker::connect_with_defaults().map_err(|e| Error::BadDockerHost {
+        endpoint: endpoint.clone(),
+        detail: e.to_string(),
+    })?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| classify(&endpoint, &e))?;
+    Ok((docker, endpoint.starts_with("unix://")))
+}
+
+/// Turns a failed first request into the cause a user can act on.
+fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
+    let endpoint = endpoint.to_string();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return match io.kind() {
+                io::ErrorKind::NotFound if endpoint.starts_with("unix://") => {
+                    Error::SocketMissing { endpoint }
+                }
+                io::ErrorKind::PermissionDenied => Error::SocketPermission { endpoint },
+                _ => Error::DaemonDown {
+                    endpoint,
+                    detail: io.to_string(),
+                },
+            };
+        }
+        source = err.source();
+    }
+    let detail = e.to_string();
+    if detail.contains("No such file")
+        || matches!(e, bollard::errors::Error::SocketNotFoundError(_))
+    {
+        return Error::SocketMissing { endpoint };
+    }
+    if detail.contains("ermission denied") {
+        return Error::SocketPermission { endpoint };
+    }
+    Error::DaemonDown { endpoint, detail }
+}
+
+fn api_err(what: &str) -> impl Fn(bollard::errors::Error) -> Error + '_ {
+    move |e| Error::Docker {
+        what: what.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
+    let (info, version) = tokio::try_join!(
+        async { docker.info().await.map_err(api_err("info")) },
+        async { docker.version().await.map_err(api_err("version")) },
+    )?;
+    let os = info.operating_system.unwrap_or_default();
+    Ok(EngineFacts {
+        version: version.version.unwrap_or_default(),
+        api_version: docker.client_version().to_string(),
+        desktop: os.contains("Docker Desktop"),
+        os,
+        kernel: info.kernel_version.unwrap_or_default(),
+        hostname: info.name.unwrap_or_default(),
+        warnings: info.warnings.unwrap_or_default(),
+    })
+}
+
+/// Every network the engine has, inspected, so that overlaps between any two show.
+pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
+    let list = docker
+        .list_networks(None::<ListNetworksOptions>)
+        .await
+        .map_err(api_err("network list"))?;
+    let inspected = try_join_all(list.iter().filter_map(|n| n.id.as_deref()).map(
+        |id| async move {
+            docker
+                .inspect_network(id, None::<InspectNetworkOptions>)
+                .await
+                .map_err(api_err("network inspect"))
+        },
+    ))
+    .await?;
+    let mut out: Vec<NetworkObs> = inspected
+        .into_iter()
+        .map(|n| {
+            let id = n.id.unwrap_or_default();
+            let options: BTreeMap<String, String> =
+                n.options.unwrap_or_default().into_iter().collect();
+            let bridge = options
+                .get("com.docker.network.bridge.name")
+                .cloned()
+                .unwrap_or_else(|| format!("br-{}", &id[..id.len().min(12)]));
+            let ipam = n
+                .ipam
+                .and_then(|i| i.config)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| IpamConfig {
+                    subnet: c.subnet.and_then(|s| s.parse().ok()),
+                    gateway: c.gateway.and_then(|g| g.parse().ok()),
+                })
+                .collect();
+            let mut endpoints: Vec<EndpointObs> = n
+                .containers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(cid, e)| EndpointObs {
+                    container_id: cid,
+                    container_name: e.name.unwrap_or_default(),
+                    ipv4: e.ipv4_address.and_then(|a| a.parse().ok()),
+                    mac: e.mac_address.filter(|m| !m.is_empty()),
+                })
+                .collect();
+            endpoints.sort_by_key(|e| e.ipv4);
+            NetworkObs {
+                ip_masquerade: options
+                    .get("com.docker.network.bridge.enable_ip_masquerade")
+                    .is_none_or(|v| v != "false"),
+                id,
+                name: n.name.unwrap_or_default(),
+                driver: n.driver.unwrap_or_default(),
+                bridge,
+                internal: n.internal.unwrap_or(false),
+                enable_ipv6: n.enable_ipv6.unwrap_or(false),
+                ipam,
+                options,
+                endpoints,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The running containers attached to the given networks, with their main process's
+/// pid (to read their namespace) and nothing else: no environment, no labels' values.
+pub async fn containers(
+    docker: &Docker,
+    networks: &[&NetworkObs],
+    probe_name: Option<&str>,
+) -> Result<Vec<ContainerObs>, Error> {
+    let mut ids: Vec<&str> = networks
+        .iter()
+        .flat_map(|n| n.endpoints.iter().map(|e| e.container_id.as_str()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let inspected = try_join_all(ids.into_iter().map(|id| async move {
+        docker
+            .inspect_container(id, None)
+            .await
+            .map_err(api_err("container inspect"))
+    }))
+    .await?;
+    Ok(inspected
+        .into_iter()
+        .map(|c| {
+            let name = c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string();
+            ContainerObs {
+                id: c.id.unwrap_or_default(),
+                pid: c
+                    .state
+                    .and_then(|s| s.pid)
+                    .filter(|p| *p > 0)
+                    .map(|p| p as u32),
+                probe: Some(name.as_str()) == probe_name,
+                name,
+                interior: Observed::Skipped {
+                    reason: "not observed yet".into(),
+                },
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,61 @@
+//! Tiny HTTP listeners the probe talks to. Each answers every request with the client
+//! address it saw, as JSON: that is how the masquerade test learns the source address
+//! after NAT, and how the gateway and host-domain tests prove the host answered.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::task::JoinHandle;
+
+/// What a listener answers: `{"seen":"172.17.0.2"}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Seen {
+    pub seen: IpAddr,
+}
+
+pub struct Listener {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds a listener on one specific address (never a wildcard: it would expose the
+/// listener on every interface of the host) and serves it in the background.
+pub fn bind(ip: IpAddr) -> std::io::Result<Listener> {
+    serve(std::net::TcpListener::bind((ip, 0))?)
+}
+
+pub fn serve(listener: std::net::TcpListener) -> std::io::Result<Listener> {
+    let addr = listener.local_addr()?;
+    assert!(
+        !addr.ip().is_unspecified(),
+        "netcheck never listens on a wildcard address"
+    );
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let task = tokio::spawn(async move {
+        while let Ok((stream, peer)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = service_fn(move |_req: Request<hyper::body::Incoming>| async move {
+                    let body = serde_json::to_vec(&Seen { seen: peer.ip() }).unwrap_or_default();
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(Listener { addr, task })
+}

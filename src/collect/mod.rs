@@ -1,0 +1,523 @@
+//! Collection: gathers the observations a plan needs, concurrently, into a [`Snapshot`].
+//!
+//! The order matters in one place only: the probe container must be running while the
+//! host and the containers are read, so that both ends of its veth pair are seen.
+
+pub mod docker;
+pub mod host;
+pub mod image;
+pub mod listener;
+pub mod netlink;
+pub mod outside;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use crate::checks::Needs;
+use crate::error::Error;
+use crate::snapshot::{
+    ContainerObs, DockerObs, HostObs, NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs,
+    ProbeReport, SNAPSHOT_SCHEMA, Snapshot,
+};
+
+/// The label every object netcheck creates carries, with the run id as value.
+pub const LABEL: &str = "netcheck.run";
+
+pub struct Options {
+    pub networks: Vec<String>,
+    pub needs: Needs,
+    /// Deadline of each request the probe makes.
+    pub probe_timeout: Duration,
+    /// Five hex digits naming this run's objects, so that concurrent runs stay apart.
+    pub run_id: String,
+}
+
+/// Everything a run created, removed by [`Cleanup::run`] on every path out: success,
+/// failure, timeout and signals alike.
+#[derive(Default)]
+pub struct Cleanup {
+    containers: Mutex<Vec<(Docker, String)>>,
+    outside: Mutex<Option<(rtnetlink::Handle, outside::Outside)>>,
+    listeners: Mutex<Vec<listener::Listener>>,
+}
+
+impl Cleanup {
+    pub async fn run(&self) {
+        let containers = std::mem::take(&mut *self.containers.lock().unwrap());
+        let outside = self.outside.lock().unwrap().take();
+        self.listeners.lock().unwrap().clear();
+        // Kill outright: a graceful stop would wait out the probe's linger.
+        let remove = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        let containers = futures_util::future::join_all(
+            containers
+                .iter()
+                .map(|(docker, name)| docker.remove_container(name, Some(remove.clone()))),
+        );
+        let outside = async {
+            if let Some((handle, o)) = outside {
+                o.remove(&handle).await;
+            }
+        };
+        tokio::join!(containers, outside);
+    }
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+pub async fn collect(
+    docker: &Docker,
+    local: bool,
+    opts: &Options,
+    cleanup: &Cleanup,
+) -> Result<Snapshot, Error> {
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    let root = is_root();
+    let host_handle = if local { netlink::connect().ok() } else { None };
+    let host_skip = (!local).then(|| {
+        "the engine is remote: this machine's network is not the engine's (host-side probing is planned)".to_string()
+    });
+
+    // Phase 1: everything that depends on nothing else.
+    let need_host = opts.needs.host || opts.needs.probe;
+    let (engine, networks, image, early_host, firewall) = tokio::join!(
+        docker::engine_facts(docker),
+        docker::networks(docker),
+        async {
+            if opts.needs.probe {
+                Some(image::ensure(docker).await)
+            } else {
+                None
+            }
+        },
+        async {
+            match &host_handle {
+                Some(h) if need_host => netlink::dump(h).await.ok(),
+                _ => None,
+            }
+        },
+        async {
+            if need_host && local {
+                host::firewall(root).await
+            } else {
+                Observed::Skipped {
+                    reason: "not needed".into(),
+                }
+            }
+        },
+    );
+    let engine = engine?;
+    let networks = networks?;
+    for name in &opts.networks {
+        if !networks.iter().any(|n| &n.name == name) {
+            return Err(Error::UnknownNetwork(name.clone()));
+        }
+    }
+    let checked: Vec<&NetworkObs> = opts
+        .networks
+        .iter()
+        .filter_map(|name| networks.iter().find(|n| &n.name == name))
+        .collect();
+
+    // Phase 2: the probe container, with listeners for it to reach.
+    let mut probe_parts = None;
+    let probe = match image {
+        None => Observed::Skipped {
+            reason: "no selected check needs the probe".into(),
+        },
+        Some(Err(e)) => Observed::Error {
+            error: e.to_string(),
+        },
+        Some(Ok(image)) => {
+            let setup = ProbeSetup::prepare(
+                opts,
+                &checked,
+                &networks,
+                early_host.as_ref(),
+                host_handle.as_ref(),
+                root,
+                local,
+                &engine,
+                cleanup,
+            )
+            .await;
+            let name = format!("netcheck-probe-{}", opts.run_id);
+            // The probe answers within its own request deadlines; this bounds a probe
+            // that hangs anyway (a stuck engine, a frozen container).
+            let deadline = opts.probe_timeout * 2 + Duration::from_secs(30);
+            let run = run_probe(
+                docker,
+                &image,
+                &name,
+                opts,
+                &setup.args,
+                !engine.desktop,
+                cleanup,
+            );
+            match tokio::time::timeout(deadline, run).await {
+                Err(_) => Observed::Error {
+                    error: format!(
+                        "the probe container gave no report within {} s",
+                        deadline.as_secs()
+                    ),
+                },
+                Ok(Err(e)) => Observed::Error {
+                    error: e.to_string(),
+                },
+                Ok(Ok(report)) => {
+                    probe_parts = Some((name.clone(), report.netns.clone()));
+                    Observed::Ok {
+                        value: ProbeObs {
+                            container_name: name,
+                            network: opts.networks[0].clone(),
+                            report,
+                            outside: setup.outside,
+                        },
+                    }
+                }
+            }
+        }
+    };
+
+    // Phase 3: while the probe lingers, the host and the containers as they are now.
+    let (host_netns, networks) = tokio::join!(
+        async {
+            match &host_handle {
+                Some(h) if need_host => Some(netlink::dump(h).await),
+                _ => None,
+            }
+        },
+        async {
+            if probe_parts.is_some() {
+                docker::networks(docker).await
+            } else {
+                Ok(networks)
+            }
+        },
+    );
+    let networks = networks?;
+    let checked: Vec<&NetworkObs> = networks
+        .iter()
+        .filter(|n| opts.networks.contains(&n.name))
+        .collect();
+    let probe_name = probe_parts.as_ref().map(|(n, _)| n.as_str());
+    let mut containers = docker::containers(docker, &checked, probe_name).await?;
+    observe_interiors(
+        &mut containers,
+        probe_parts.as_ref().map(|(_, ns)| ns),
+        local,
+        root,
+    )
+    .await;
+
+    let host = match (host_netns, &host_skip) {
+        (_, Some(reason)) => Observed::Skipped {
+            reason: reason.clone(),
+        },
+        (None, None) if !need_host => Observed::Skipped {
+            reason: "no selected check needs it".into(),
+        },
+        (None, None) => Observed::Error {
+            error: "netlink socket could not be opened".into(),
+        },
+        (Some(Err(e)), None) => Observed::Error {
+            error: e.to_string(),
+        },
+        (Some(Ok(netns)), None) => Observed::Ok {
+            value: HostObs {
+                netns,
+                sysctl: host::sysctls(),
+                firewall,
+            },
+        },
+    };
+    Ok(Snapshot {
+        schema: SNAPSHOT_SCHEMA.to_string(),
+        netcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        collected_at: started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        networks: opts.networks.clone(),
+        docker: Observed::Ok {
+            value: DockerObs {
+                engine,
+                local,
+                networks,
+                containers,
+            },
+        },
+        host,
+        probe,
+    })
+}
+
+/// The listeners and the outside peer the probe will reach, and its arguments.
+struct ProbeSetup {
+    args: Vec<String>,
+    outside: Observed<OutsidePeer>,
+}
+
+impl ProbeSetup {
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare(
+        opts: &Options,
+        checked: &[&NetworkObs],
+        all: &[NetworkObs],
+        early_host: Option<&NetnsObs>,
+        host_handle: Option<&rtnetlink::Handle>,
+        root: bool,
+        local: bool,
+        engine: &crate::snapshot::EngineFacts,
+        cleanup: &Cleanup,
+    ) -> ProbeSetup {
+        let mut args = vec![
+            "--timeout-ms".to_string(),
+            opts.probe_timeout.as_millis().to_string(),
+            "--lookup".into(),
+            crate::checks::HOST_DOCKER_INTERNAL.into(),
+            "--lookup".into(),
+            "gateway.docker.internal".into(),
+        ];
+        if engine.desktop {
+            // Desktop's resolver answers these names itself; nothing leaves the machine.
+            args.push("--dns".into());
+        }
+        let mut ports: BTreeMap<IpAddr, u16> = BTreeMap::new();
+        let mut listen = |ip: IpAddr| -> Option<u16> {
+            if let Some(p) = ports.get(&ip) {
+                return Some(*p);
+            }
+            let l = listener::bind(ip).ok()?;
+            let port = l.addr.port();
+            cleanup.listeners.lock().unwrap().push(l);
+            ports.insert(ip, port);
+            Some(port)
+        };
+        if local {
+            for n in checked {
+                if let Some(gw) = n.gateway_v4(early_host)
+                    && let Some(port) = listen(gw)
+                {
+                    args.push("--get".into());
+                    args.push(format!("gateway:{}={gw}:{port}", n.name));
+                }
+            }
+            // host-gateway maps to the default bridge's address, whatever network the
+            // container is on.
+            if let Some(gw) = all
+                .iter()
+                .find(|n| n.name == "bridge")
+                .and_then(|b| b.gateway_v4(early_host))
+                && let Some(port) = listen(gw)
+            {
+                args.push("--get".into());
+                args.push(format!(
+                    "{0}={0}:{port}",
+                    crate::checks::HOST_DOCKER_INTERNAL
+                ));
+            }
+        }
+        let outside = if !opts.needs.outside {
+            Observed::Skipped {
+                reason: "no selected check needs it".into(),
+            }
+        } else if !local {
+            Observed::Skipped {
+                reason: "the engine is remote".into(),
+            }
+        } else if !root {
+            Observed::Skipped {
+                reason: "creating the outside namespace needs root".into(),
+            }
+        } else if let Some(h) = host_handle {
+            match outside::create(h, &opts.run_id).await {
+                Ok(o) => {
+                    args.push("--get".into());
+                    args.push(format!("outside={}", o.listener.addr));
+                    let peer = OutsidePeer {
+                        host_addr: IpAddr::V4(o.host_addr),
+                        peer_addr: IpAddr::V4(o.peer_addr),
+                        host_link: o.host_link.clone(),
+                    };
+                    *cleanup.outside.lock().unwrap() = Some((h.clone(), o));
+                    Observed::Ok { value: peer }
+                }
+                Err(e) => Observed::Error {
+                    error: e.to_string(),
+                },
+            }
+        } else {
+            Observed::Error {
+                error: "no netlink socket".into(),
+            }
+        };
+        ProbeSetup { args, outside }
+    }
+}
+
+/// Creates, attaches and starts the probe container, and reads its report.
+async fn run_probe(
+    docker: &Docker,
+    image: &str,
+    name: &str,
+    opts: &Options,
+    probe_args: &[String],
+    host_gateway: bool,
+    cleanup: &Cleanup,
+) -> Result<ProbeReport, Error> {
+    let probe_err = |what: &str| {
+        let what = what.to_string();
+        move |e: bollard::errors::Error| Error::Probe(format!("{what}: {e}"))
+    };
+    let mut cmd = vec!["probe".to_string()];
+    cmd.extend(probe_args.iter().cloned());
+    let primary = &opts.networks[0];
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(cmd),
+        labels: Some(
+            [
+                ("netcheck".to_string(), "probe".to_string()),
+                (LABEL.to_string(), opts.run_id.clone()),
+            ]
+            .into(),
+        ),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        host_config: Some(HostConfig {
+            network_mode: Some(primary.clone()),
+            // What a Linux user adds to reach the host by name; Desktop has it built in.
+            extra_hosts: host_gateway.then(|| {
+                vec![format!(
+                    "{}:host-gateway",
+                    crate::checks::HOST_DOCKER_INTERNAL
+                )]
+            }),
+            // The probe only reads and connects: no capability, no writes, no escalation.
+            readonly_rootfs: Some(true),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some([(primary.clone(), EndpointSettings::default())].into()),
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(name).build()),
+            body,
+        )
+        .await
+        .map_err(probe_err("creating the probe container"))?;
+    cleanup
+        .containers
+        .lock()
+        .unwrap()
+        .push((docker.clone(), name.to_string()));
+    // API 1.41 takes one network at create time; the others are joined before start.
+    for other in &opts.networks[1..] {
+        docker
+            .connect_network(
+                other,
+                NetworkConnectRequest {
+                    container: name.to_string(),
+                    endpoint_config: None,
+                },
+            )
+            .await
+            .map_err(probe_err(&format!("connecting the probe to {other}")))?;
+    }
+    let attach = AttachContainerOptionsBuilder::new()
+        .stream(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let mut output = docker
+        .attach_container(name, Some(attach))
+        .await
+        .map_err(probe_err("attaching to the probe"))?
+        .output;
+    docker
+        .start_container(name, None)
+        .await
+        .map_err(probe_err("starting the probe container"))?;
+
+    let mut stdout = Vec::new();
+    let mut stderr = String::new();
+    while let Some(chunk) = output.next().await {
+        match chunk {
+            Ok(bollard::container::LogOutput::StdOut { message }) => {
+                stdout.extend_from_slice(&message);
+                if let Some(end) = stdout.iter().position(|b| *b == b'\n') {
+                    return serde_json::from_slice(&stdout[..end])
+                        .map_err(|e| Error::Probe(format!("unreadable probe report: {e}")));
+                }
+            }
+            Ok(other) => stderr.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            Err(e) => return Err(Error::Probe(format!("reading the probe's output: {e}"))),
+        }
+    }
+    Err(Error::Probe(format!(
+        "the probe exited without a report: {}",
+        stderr.trim()
+    )))
+}
+
+/// Reads each container's namespace from the host (/proc/PID/ns/net), never by exec.
+/// The probe reports its own, so it needs neither root nor a local engine.
+async fn observe_interiors(
+    containers: &mut [ContainerObs],
+    probe_netns: Option<&NetnsObs>,
+    local: bool,
+    root: bool,
+) {
+    let reads = containers.iter().map(|c| async move {
+        if c.probe
+            && let Some(ns) = probe_netns
+        {
+            return Observed::Ok { value: ns.clone() };
+        }
+        let Some(pid) = c.pid else {
+            return Observed::Error {
+                error: "the engine reports no pid".into(),
+            };
+        };
+        if !local {
+            return Observed::Skipped {
+                reason: "the engine is remote".into(),
+            };
+        }
+        if !root {
+            return Observed::Skipped {
+                reason: "entering a container's namespace needs root".into(),
+            };
+        }
+        let result = async {
+            let handle = netlink::connect_in(&format!("/proc/{pid}/ns/net"))?;
+            netlink::dump(&handle).await
+        }
+        .await;
+        result.into()
+    });
+    let observed = futures_util::future::join_all(reads).await;
+    for (c, o) in containers.iter_mut().zip(observed) {
+        c.interior = o;
+    }
+}

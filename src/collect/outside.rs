@@ -1,0 +1,178 @@
+//! The hermetic "outside world" for the masquerade test: an unnamed network namespace
+//! joined to the host by a veth pair on 198.18.0.0/15 (the benchmarking range, never
+//! routed on the internet), with a listener inside that reports the source it saw.
+//!
+//! The namespace has no name and no mount: it lives as long as netcheck holds a file
+//! descriptor or socket in it. If netcheck is killed, the kernel destroys it and the veth
+//! pair with it, so nothing can leak.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+
+use futures_util::TryStreamExt;
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use super::listener::{self, Listener};
+use super::netlink;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutsideError {
+    #[error("creating a network namespace: {0}")]
+    Unshare(std::io::Error),
+    #[error("netlink: {0}")]
+    Netlink(String),
+    #[error("listener in the namespace: {0}")]
+    Listen(std::io::Error),
+}
+
+pub struct Outside {
+    pub host_addr: Ipv4Addr,
+    pub peer_addr: Ipv4Addr,
+    pub host_link: String,
+    pub listener: Listener,
+    host_index: u32,
+    _ns: File,
+}
+
+fn nl(e: impl std::fmt::Display) -> OutsideError {
+    OutsideError::Netlink(e.to_string())
+}
+
+/// Runs `f` in a short-lived thread that has entered `ns`; whatever sockets `f` opens
+/// stay in that namespace.
+fn in_netns<T: Send>(ns: &File, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            Ok(f())
+        })
+        .join()
+        .expect("netns thread does not panic")
+    })
+}
+
+/// Creates the namespace, the veth pair and the listener. `run_id` (5 hex digits) keeps
+/// concurrent runs apart: it names the links and picks the /30 they use.
+pub async fn create(host: &Handle, run_id: &str) -> Result<Outside, OutsideError> {
+    let block = u32::from_str_radix(run_id, 16).unwrap_or(0) % (1 << 14);
+    let base = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + block * 4;
+    let host_addr = Ipv4Addr::from(base + 1);
+    let peer_addr = Ipv4Addr::from(base + 2);
+    let host_link = format!("netcheck{run_id}h");
+    let peer_link = format!("netcheck{run_id}p");
+
+    let ns = std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+            File::open("/proc/thread-self/ns/net")
+        })
+        .join()
+        .expect("netns thread does not panic")
+    })
+    .map_err(OutsideError::Unshare)?;
+
+    host.link()
+        .add(LinkVeth::new(&host_link, &peer_link).build())
+        .execute()
+        .await
+        .map_err(nl)?;
+    let index_of = |name: String| async move {
+        host.link()
+            .get()
+            .match_name(name)
+            .execute()
+            .try_next()
+            .await
+            .map_err(nl)?
+            .map(|m| m.header.index)
+            .ok_or_else(|| nl("veth vanished"))
+    };
+    let host_index = index_of(host_link.clone()).await?;
+    let peer_index = index_of(peer_link.clone()).await?;
+    // From here on the pair exists: build the value now so that an error below still
+    // deletes it (Outside::remove), and the namespace fd keeps it alive until then.
+    let setup = async {
+        host.link()
+            .set(
+                LinkUnspec::new_with_index(peer_index)
+                    .setns_by_fd(ns.as_raw_fd())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl)?;
+        host.address()
+            .add(host_index, IpAddr::V4(host_addr), 30)
+            .execute()
+            .await
+            .map_err(nl)?;
+        host.link()
+            .set(LinkUnspec::new_with_index(host_index).up().build())
+            .execute()
+            .await
+            .map_err(nl)?;
+
+        let inner =
+            netlink::connect_in_fd(ns.try_clone().map_err(OutsideError::Unshare)?).map_err(nl)?;
+        let peer_index = inner
+            .link()
+            .get()
+            .match_name(peer_link.clone())
+            .execute()
+            .try_next()
+            .await
+            .map_err(nl)?
+            .map(|m| m.header.index)
+            .ok_or_else(|| nl("peer veth missing in namespace"))?;
+        inner
+            .address()
+            .add(peer_index, IpAddr::V4(peer_addr), 30)
+            .execute()
+            .await
+            .map_err(nl)?;
+        for index in [1, peer_index] {
+            inner
+                .link()
+                .set(LinkUnspec::new_with_index(index).up().build())
+                .execute()
+                .await
+                .map_err(nl)?;
+        }
+        inner
+            .route()
+            .add(
+                RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(host_addr)
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl)?;
+        let std_listener = in_netns(&ns, || std::net::TcpListener::bind((peer_addr, 0)))
+            .and_then(|r| r)
+            .map_err(OutsideError::Listen)?;
+        listener::serve(std_listener).map_err(OutsideError::Listen)
+    };
+    match setup.await {
+        Ok(listener) => Ok(Outside {
+            host_addr,
+            peer_addr,
+            host_link,
+            listener,
+            host_index,
+            _ns: ns,
+        }),
+        Err(e) => {
+            let _ = host.link().del(host_index).execute().await;
+            Err(e)
+        }
+    }
+}
+
+impl Outside {
+    /// Deletes the veth pair now; dropping the value then frees the namespace.
+    pub async fn remove(self, host: &Handle) {
+        let _ = host.link().del(self.host_index).execute().await;
+    }
+}

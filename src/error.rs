@@ -1,0 +1,86 @@
+//! Typed errors, each with the exit code it leads to and a fix to print.
+
+use std::path::PathBuf;
+
+/// Exit codes, documented in the README and `--help`.
+pub mod exit {
+    /// Every check passed or was skipped.
+    pub const OK: u8 = 0;
+    /// At least one check failed: the host has a problem.
+    pub const FAILED: u8 = 1;
+    /// netcheck could not do its job: bad arguments or files, no daemon, a check errored.
+    pub const ERROR: u8 = 2;
+    /// Interrupted by SIGINT (128 + 2), after cleaning up.
+    pub const SIGINT: u8 = 130;
+    /// Interrupted by SIGTERM (128 + 15), after cleaning up.
+    pub const SIGTERM: u8 = 143;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no Docker daemon answers at {endpoint}: {detail}")]
+    DaemonDown { endpoint: String, detail: String },
+    #[error("the Docker socket {endpoint} does not exist")]
+    SocketMissing { endpoint: String },
+    #[error("permission denied on the Docker socket {endpoint}")]
+    SocketPermission { endpoint: String },
+    #[error("cannot use DOCKER_HOST={endpoint}: {detail}")]
+    BadDockerHost { endpoint: String, detail: String },
+    #[error("the Docker engine failed a request ({what}): {detail}")]
+    Docker { what: String, detail: String },
+    #[error("unknown check id `{0}`")]
+    UnknownCheck(String),
+    #[error("no check matches the filters {0:?}")]
+    NothingSelected(Vec<String>),
+    #[error("network `{0}` does not exist on this engine")]
+    UnknownNetwork(String),
+    #[error("{path}: {detail}")]
+    BadFile { path: PathBuf, detail: String },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("timed out after {secs} s while {phase}")]
+    Timeout { secs: u64, phase: String },
+    #[error("the probe container failed: {0}")]
+    Probe(String),
+    #[error("interrupted by {0}")]
+    Interrupted(&'static str),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Interrupted("SIGTERM") => exit::SIGTERM,
+            Error::Interrupted(_) => exit::SIGINT,
+            _ => exit::ERROR,
+        }
+    }
+
+    /// What the user can do about it, printed under the error.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::DaemonDown { .. } => {
+                "start the engine: sudo systemctl start docker (or: sudo dockerd &), then run netcheck again".into()
+            }
+            Error::SocketMissing { .. } => "is Docker installed? sudo apt-get install docker.io && sudo systemctl start docker; \
+                 or point DOCKER_HOST at the engine's socket"
+                .into(),
+            Error::SocketPermission { .. } => "run netcheck as root, or add yourself to the docker group: \
+                 sudo usermod -aG docker $USER, then log in again"
+                .into(),
+            Error::BadDockerHost { .. } => {
+                "DOCKER_HOST takes unix:///path/to/docker.sock or tcp://HOST:PORT; unset it to use the local socket".into()
+            }
+            Error::UnknownCheck(_) | Error::NothingSelected(_) => "netcheck --list prints the check ids".into(),
+            Error::UnknownNetwork(_) => "docker network ls lists the networks; pass one with --network NAME".into(),
+            Error::Timeout { .. } => "raise --timeout, or look at what hangs: the engine (docker info) or a probe".into(),
+            Error::Probe(_) => "netcheck probes from a container of its own image; netcheck cleanup removes leftovers, \
+                 and `docker logs` cannot help once it is gone: rerun with RUST_LOG unset and read the message above"
+                .into(),
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,13 @@
+//! netcheck diagnoses Docker networking on a live host.
+//!
+//! The flow, one module a step: [`plan`] picks the checks, [`collect`] gathers the
+//! observations they need into a [`snapshot::Snapshot`], [`checks`] judge it (pure
+//! functions), and [`report`] renders the outcomes.
+
+pub mod checks;
+pub mod collect;
+pub mod error;
+pub mod plan;
+pub mod probe;
+pub mod report;
+pub mod snapshot;

@@ -1,0 +1,214 @@
+//! netcheck's whole flow: plan → collect → snapshot → judge → report.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use netcheck::checks;
+use netcheck::collect::{self, Cleanup, docker};
+use netcheck::error::{Error, exit};
+use netcheck::plan::{Filters, Plan, Suite};
+use netcheck::report::{self, Report};
+use netcheck::snapshot::{SNAPSHOT_SCHEMA, Snapshot};
+
+use crate::cli::{Cli, Command, RunArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    let result = match cli.command {
+        Some(Command::Probe(args)) => {
+            return match runtime.block_on(netcheck::probe::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("netcheck probe: {e}");
+                    ExitCode::from(exit::ERROR)
+                }
+            };
+        }
+        Some(Command::Explain { id }) => explain(&id),
+        Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
+        Some(Command::Analyze { snapshot, run }) => {
+            runtime.block_on(judge_and_report(&run, Source::File(&snapshot)))
+        }
+        None => runtime.block_on(judge_and_report(&cli.run, Source::Live)),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("  fix: {hint}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+enum Source<'a> {
+    Live,
+    File(&'a std::path::Path),
+}
+
+fn plan(run: &RunArgs) -> Result<Plan, Error> {
+    let suite = Suite::load(run.suite.as_ref())?;
+    Plan::new(
+        &suite,
+        &Filters {
+            include: run.filters.clone(),
+            skip: run.skip.clone(),
+            exact: run.exact,
+        },
+    )
+}
+
+/// Prints to stdout; a closed pipe (`netcheck --list | head`) ends quietly.
+fn print(text: &str) -> Result<(), Error> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|source| Error::Write {
+            path: "<stdout>".into(),
+            source,
+        })
+}
+
+fn explain(id: &str) -> Result<u8, Error> {
+    let check = checks::find(id).ok_or_else(|| Error::UnknownCheck(id.to_string()))?;
+    print(&format!("{}: {}\n\n{}\n", check.id, check.title, check.doc))?;
+    Ok(exit::OK)
+}
+
+async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
+    let plan = plan(run)?;
+    if run.list {
+        let lines: String = plan
+            .checks
+            .iter()
+            .map(|c| format!("{:<26} {}\n", c.id, c.title))
+            .collect();
+        print(&lines)?;
+        return Ok(exit::OK);
+    }
+    let started = chrono::Utc::now();
+    let t0 = Instant::now();
+    let snapshot = match source {
+        Source::File(path) => load_snapshot(path),
+        Source::Live => live_snapshot(run, &plan).await,
+    };
+    let snapshot = match snapshot {
+        Ok(s) => s,
+        Err(e) => {
+            // Still write the requested reports, so that a CI job shows the cause.
+            let report = Report::from_error(&e, started, t0.elapsed());
+            write_reports(run, &report)?;
+            return Err(e);
+        }
+    };
+    let judged = checks::judge(&snapshot, &plan.checks);
+    let report = Report::new(&snapshot, &judged, t0.elapsed());
+    write_reports(run, &report)?;
+    let mut out = anstream::stdout().lock();
+    report::human::render(&mut out, &report, run.verbose).map_err(|source| Error::Write {
+        path: "<stdout>".into(),
+        source,
+    })?;
+    Ok(report.exit_code())
+}
+
+fn write_reports(run: &RunArgs, report: &Report) -> Result<(), Error> {
+    if let Some(path) = &run.json {
+        report::write_atomic(path, report.to_json().as_bytes())?;
+    }
+    if let Some(path) = &run.junit {
+        report::write_atomic(path, report::junit::render(report).as_bytes())?;
+    }
+    Ok(())
+}
+
+async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Error> {
+    let plan = plan(run)?;
+    let snapshot = live_snapshot(run, &plan).await?;
+    let json = serde_json::to_string_pretty(&snapshot).expect("a snapshot always serialises");
+    report::write_atomic(output, json.as_bytes())?;
+    Ok(exit::OK)
+}
+
+fn load_snapshot(path: &std::path::Path) -> Result<Snapshot, Error> {
+    let bad = |detail: String| Error::BadFile {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    // Read the version first: a newer snapshot gets "unsupported version", not a
+    // confusing complaint about some field.
+    #[derive(serde::Deserialize)]
+    struct Version {
+        schema: Option<String>,
+    }
+    let version: Version =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a snapshot: {e}")))?;
+    match version.schema.as_deref() {
+        Some(SNAPSHOT_SCHEMA) => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "snapshot version `{other}` is not supported (this netcheck reads {SNAPSHOT_SCHEMA})"
+            )));
+        }
+        None => return Err(bad("not a netcheck snapshot: no `schema` field".into())),
+    }
+    serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+}
+
+/// Collects under the run's deadline and signals; whatever happens, what the run created
+/// is removed before this returns.
+async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
+    let progress = indicatif::ProgressBar::new_spinner().with_message("collecting observations");
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let cleanup = Cleanup::default();
+    let options = collect::Options {
+        networks: run.networks.clone(),
+        needs: plan.needs(),
+        probe_timeout: Duration::from_millis(run.probe_timeout_ms),
+        run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),
+    };
+    let work = async {
+        let (docker, local) = docker::connect().await?;
+        collect::collect(&docker, local, &options, &cleanup).await
+    };
+    let result = tokio::select! {
+        r = tokio::time::timeout(Duration::from_secs(run.timeout), work) => r.unwrap_or(Err(Error::Timeout {
+            secs: run.timeout,
+            phase: "collecting observations".into(),
+        })),
+        sig = signal() => Err(Error::Interrupted(sig)),
+    };
+    progress.set_message("cleaning up");
+    cleanup.run().await;
+    progress.finish_and_clear();
+    result
+}
+
+async fn signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}

@@ -1,0 +1,61 @@
+//! The terminal reporter: one line per check, evidence and hint under failures, a
+//! summary line. Colour goes through anstream, which honours NO_COLOR and pipes.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+
+use super::Report;
+use crate::checks::Status;
+
+fn style(status: Status) -> Style {
+    let color = match status {
+        Status::Pass => AnsiColor::Green,
+        Status::Skip => AnsiColor::Yellow,
+        Status::Fail => AnsiColor::Red,
+        Status::Error => AnsiColor::Magenta,
+    };
+    Style::new().fg_color(Some(color.into())).bold()
+}
+
+/// Writes the report for a person. `verbose` shows the evidence of passing checks too.
+pub fn render(out: &mut dyn Write, report: &Report, verbose: bool) -> std::io::Result<()> {
+    let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    for c in &report.checks {
+        let s = style(c.status);
+        writeln!(
+            out,
+            "{s}{:<5}{s:#} {:<width$}  {:>7.1} ms  {}",
+            c.status.as_str().to_uppercase(),
+            c.id,
+            c.duration_ms,
+            c.message
+        )?;
+        let detailed = verbose || matches!(c.status, Status::Fail | Status::Error);
+        if detailed {
+            for e in &c.evidence {
+                writeln!(out, "        {e}")?;
+            }
+        }
+        if let Some(h) = c.hint.as_deref().filter(|_| c.status != Status::Pass) {
+            let dim = Style::new().bold();
+            for (i, line) in h.lines().enumerate() {
+                let lead = if i == 0 { "fix:" } else { "    " };
+                writeln!(out, "        {dim}{lead}{dim:#} {line}")?;
+            }
+        }
+    }
+    let sum = &report.summary;
+    let mut line = format!(
+        "{} passed, {} failed, {} skipped",
+        sum.passed, sum.failed, sum.skipped
+    );
+    if sum.errors > 0 {
+        line.push_str(&format!(", {} errored", sum.errors));
+    }
+    writeln!(out, "{line}; {:.2} s", report.duration_ms as f64 / 1000.0)?;
+    if let Some(sig) = &report.interrupted {
+        writeln!(out, "interrupted by {sig}: partial results")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! JUnit XML: one testsuite for the host, one testcase per check, valid against Jenkins'
+//! xUnit schema (junit-10.xsd), which GitLab reads as well.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
+
+use super::Report;
+use crate::checks::Status;
+
+pub fn render(report: &Report) -> String {
+    let host = if report.host.hostname.is_empty() {
+        "docker-host"
+    } else {
+        report.host.hostname.as_str()
+    };
+    let mut suite = TestSuite::new(format!("netcheck@{host}"));
+    suite.set_timestamp(report.started.fixed_offset());
+    suite.set_time(Duration::from_millis(report.duration_ms));
+    suite.extra.insert("hostname".into(), host.into());
+    for c in &report.checks {
+        let body = body(&c.evidence, c.hint.as_deref());
+        let status = match c.status {
+            Status::Pass => TestCaseStatus::success(),
+            Status::Skip => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(c.message.as_str()).set_description(body);
+                s
+            }
+            Status::Fail | Status::Error => {
+                let kind = if c.status == Status::Fail {
+                    NonSuccessKind::Failure
+                } else {
+                    NonSuccessKind::Error
+                };
+                let mut s = TestCaseStatus::non_success(kind);
+                s.set_message(c.message.as_str())
+                    .set_type(c.status.as_str())
+                    .set_description(body);
+                s
+            }
+        };
+        let mut case = TestCase::new(c.id.as_str(), status);
+        // Jenkins groups by class name: one group per host keeps fleets readable.
+        case.set_classname(format!("netcheck.{host}"));
+        case.set_time(Duration::from_secs_f64(c.duration_ms / 1000.0));
+        if c.status == Status::Pass && !c.evidence.is_empty() {
+            case.set_system_out(c.evidence.join("\n"));
+        }
+        suite.add_test_case(case);
+    }
+    let mut junit = JUnit::new("netcheck");
+    junit.set_time(Duration::from_millis(report.duration_ms));
+    junit.add_test_suite(suite);
+    let xml = junit
+        .to_string()
+        .expect("JUnit of plain strings always serialises");
+    without_root_skipped(xml)
+}
+
+fn body(evidence: &[String], hint: Option<&str>) -> String {
+    let mut s = String::new();
+    for e in evidence {
+        s.push_str(e);
+        s.push('\n');
+    }
+    if let Some(h) = hint {
+        s.push_str("hint: ");
+        s.push_str(h);
+        s.push('\n');
+    }
+    s
+}
+
+/// Jenkins' schema has no `skipped` attribute on `<testsuites>`, and quick-junit always
+/// writes one. The root tag holds only attributes netcheck set (a fixed name and
+/// numbers), so removing it by text is exact.
+fn without_root_skipped(xml: String) -> String {
+    let Some(start) = xml.find("<testsuites ") else {
+        return xml;
+    };
+    let end = start + xml[start..].find('>').unwrap_or(0);
+    let tag = &xml[start..end];
+    let Some(attr) = tag.find(" skipped=\"") else {
+        return xml;
+    };
+    let attr_end =
+        attr + " skipped=\"".len() + tag[attr + " skipped=\"".len()..].find('"').unwrap_or(0) + 1;
+    format!(
+        "{}{}{}",
+        &xml[..start + attr],
+        &xml[start + attr_end..end],
+        &xml[end..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn drops_only_the_root_skipped_attribute() {
+        let xml = r#"<testsuites name="netcheck" tests="1" skipped="0" failures="0"><testsuite skipped="1"/></testsuites>"#;
+        assert_eq!(
+            super::without_root_skipped(xml.into()),
+            r#"<testsuites name="netcheck" tests="1" failures="0"><testsuite skipped="1"/></testsuites>"#
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! Reports: one list of results, rendered by reporters (terminal, JSON, JUnit).
+
+pub mod human;
+pub mod junit;
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{Judged, Status};
+use crate::error::Error;
+use crate::snapshot::Snapshot;
+
+/// Written into every JSON report. `reports/netcheck-report.v1.schema.json` describes it.
+pub const REPORT_SCHEMA: &str = "netcheck-report/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool: Tool,
+    pub host: HostFacts,
+    pub started: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// Set when the run was cut short (a signal, a timeout); the checks are then partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
+    pub summary: Summary,
+    pub checks: Vec<CheckResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HostFacts {
+    pub hostname: String,
+    pub engine_version: String,
+    pub api_version: String,
+    pub os: String,
+    pub kernel: String,
+    pub firewall_backend: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub title: String,
+    pub status: Status,
+    pub duration_ms: f64,
+    pub message: String,
+    pub evidence: Vec<String>,
+    pub hint: Option<String>,
+}
+
+impl Report {
+    pub fn new(snapshot: &Snapshot, judged: &[Judged], wall: std::time::Duration) -> Report {
+        let engine = snapshot.docker.ok().map(|d| &d.engine);
+        let host = HostFacts {
+            hostname: engine.map(|e| e.hostname.clone()).unwrap_or_default(),
+            engine_version: engine.map(|e| e.version.clone()).unwrap_or_default(),
+            api_version: engine.map(|e| e.api_version.clone()).unwrap_or_default(),
+            os: engine.map(|e| e.os.clone()).unwrap_or_default(),
+            kernel: engine.map(|e| e.kernel.clone()).unwrap_or_default(),
+            firewall_backend: snapshot
+                .host
+                .ok()
+                .and_then(|h| h.firewall.ok())
+                .map(|f| f.backend.clone())
+                .unwrap_or_default(),
+        };
+        let checks = judged
+            .iter()
+            .map(|j| CheckResult {
+                id: j.check.id.to_string(),
+                title: j.check.title.to_string(),
+                status: j.outcome.status,
+                duration_ms: j.duration.as_secs_f64() * 1000.0,
+                message: j.outcome.message.clone(),
+                evidence: j.outcome.evidence.clone(),
+                hint: j.outcome.hint.clone(),
+            })
+            .collect();
+        Report::assemble(host, snapshot.collected_at, wall, checks)
+    }
+
+    /// The report of a run that could not judge anything: one errored entry that says
+    /// why, so that a CI job shows the cause instead of an empty test list.
+    pub fn from_error(error: &Error, started: DateTime<Utc>, wall: std::time::Duration) -> Report {
+        let mut evidence = vec![];
+        if let Some(h) = error.hint() {
+            evidence.push(format!("fix: {h}"));
+        }
+        let check = CheckResult {
+            id: "netcheck".into(),
+            title: "netcheck could run its checks".into(),
+            status: Status::Error,
+            duration_ms: wall.as_secs_f64() * 1000.0,
+            message: error.to_string(),
+            evidence,
+            hint: error.hint(),
+        };
+        let mut r = Report::assemble(HostFacts::default(), started, wall, vec![check]);
+        if let Error::Interrupted(sig) = error {
+            r.interrupted = Some(sig.to_string());
+        }
+        r
+    }
+
+    fn assemble(
+        host: HostFacts,
+        started: DateTime<Utc>,
+        wall: std::time::Duration,
+        checks: Vec<CheckResult>,
+    ) -> Report {
+        let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+        let summary = Summary {
+            total: checks.len(),
+            passed: count(Status::Pass),
+            failed: count(Status::Fail),
+            skipped: count(Status::Skip),
+            errors: count(Status::Error),
+        };
+        Report {
+            schema: REPORT_SCHEMA.into(),
+            tool: Tool {
+                name: "netcheck".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            host,
+            started,
+            duration_ms: wall.as_millis() as u64,
+            interrupted: None,
+            summary,
+            checks,
+        }
+    }
+
+    /// 0 when all passed or skipped; 1 when one failed; 2 when one errored (netcheck could
+    /// not tell, which a CI gate must not read as a pass).
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::exit;
+        if self.summary.errors > 0 {
+            exit::ERROR
+        } else if self.summary.failed > 0 {
+            exit::FAILED
+        } else {
+            exit::OK
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+}
+
+/// Writes a file atomically: a temporary file beside it, then a rename. A reader never
+/// sees half a report, and a symlink at the path is replaced, never followed.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    let err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".netcheck-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(contents).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The snapshot: every observation one run made, as one serialisable value.
+//!
+//! Collection fills it; judging reads it and nothing else. That split is what lets a
+//! snapshot travel in a bug ticket and be re-judged elsewhere, and what lets the
+//! fixture tests exercise every judge without Docker.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Written into every snapshot; `analyze` refuses versions it does not know.
+pub const SNAPSHOT_SCHEMA: &str = "netcheck-snapshot/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub schema: String,
+    pub netcheck_version: String,
+    pub collected_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// The bridge networks the run was asked to check, by name.
+    pub networks: Vec<String>,
+    pub docker: Observed<DockerObs>,
+    pub host: Observed<HostObs>,
+    pub probe: Observed<ProbeObs>,
+}
+
+/// One observation: its value, or why there is none.
+///
+/// Skipped means "not observable here" (no root, remote engine) and leads a check to
+/// skip; Error means netcheck tried and failed, which a check reports as an error.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Observed<T> {
+    Ok { value: T },
+    Skipped { reason: String },
+    Error { error: String },
+}
+
+impl<T> Observed<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Observed::Ok { value } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Why there is no value, for a check's message.
+    pub fn why_missing(&self) -> Option<&str> {
+        match self {
+            Observed::Ok { .. } => None,
+            Observed::Skipped { reason } => Some(reason),
+            Observed::Error { error } => Some(error),
+        }
+    }
+}
+
+impl<T, E: std::fmt::Display> From<Result<T, E>> for Observed<T> {
+    fn from(r: Result<T, E>) -> Self {
+        match r {
+            Ok(value) => Observed::Ok { value },
+            Err(e) => Observed::Error {
+                error: e.to_string(),
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------- docker
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DockerObs {
+    pub engine: EngineFacts,
+    /// True when the engine is reached through a local unix socket, so that this
+    /// machine's kernel is the engine's kernel and host observations mean something.
+    pub local: bool,
+    pub networks: Vec<NetworkObs>,
+    pub containers: Vec<ContainerObs>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EngineFacts {
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    pub kernel: String,
+    pub hostname: String,
+    pub warnings: Vec<String>,
+    /// Docker Desktop maps host.docker.internal natively; Linux engines need host-gateway.
+    pub desktop: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkObs {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    /// The host interface of the bridge: `com.docker.network.bridge.name`, else `br-<id:12>`.
+    pub bridge: String,
+    pub internal: bool,
+    pub ip_masquerade: bool,
+    pub enable_ipv6: bool,
+    pub ipam: Vec<IpamConfig>,
+    pub options: BTreeMap<String, String>,
+    pub endpoints: Vec<EndpointObs>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IpamConfig {
+    pub subnet: Option<IpNet>,
+    /// Often absent on the default bridge: the bridge's own address is the gateway then.
+    pub gateway: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointObs {
+    pub container_id: String,
+    pub container_name: String,
+    pub ipv4: Option<IpNet>,
+    pub mac: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerObs {
+    pub id: String,
+    pub name: String,
+    pub pid: Option<u32>,
+    /// netcheck's own probe container.
+    pub probe: bool,
+    /// The container's network namespace, seen from inside it.
+    pub interior: Observed<NetnsObs>,
+}
+
+// ---------------------------------------------------------------- host
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostObs {
+    pub netns: NetnsObs,
+    /// Selected sysctls by dotted name, e.g. `net.ipv4.ip_forward`.
+    pub sysctl: BTreeMap<String, String>,
+    pub firewall: Observed<FirewallObs>,
+}
+
+/// Links, addresses and routes of one network namespace (the host's or a container's).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NetnsObs {
+    pub links: Vec<LinkObs>,
+    pub addrs: Vec<AddrObs>,
+    pub routes: Vec<RouteObs>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkObs {
+    pub index: u32,
+    pub name: String,
+    /// `veth`, `bridge`, ... from IFLA_INFO_KIND; None for physical devices and lo.
+    pub kind: Option<String>,
+    /// The bridge this link is enslaved to (IFLA_MASTER).
+    pub master: Option<u32>,
+    /// For a veth: the peer's ifindex, in the namespace `link_netnsid` names.
+    pub peer: Option<u32>,
+    pub link_netnsid: Option<i32>,
+    /// Administratively up (IFF_UP).
+    pub up: bool,
+    pub oper_state: String,
+    pub mtu: Option<u32>,
+    pub mac: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddrObs {
+    pub index: u32,
+    pub addr: IpNet,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteObs {
+    /// `0.0.0.0/0` or `::/0` for a default route.
+    pub dst: IpNet,
+    pub gateway: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub table: u32,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FirewallObs {
+    /// `iptables-nft` or `iptables-legacy`: the one `iptables` runs on this host.
+    pub backend: String,
+    pub version: String,
+    /// `iptables-save` output by table: policies and rules, verbatim lines.
+    pub tables: BTreeMap<String, Vec<String>>,
+}
+
+// ---------------------------------------------------------------- probe
+
+/// What `netcheck probe` saw from inside its container, plus what the host side set up
+/// for it to reach.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeObs {
+    pub container_name: String,
+    /// The network the probe's default route uses: the first one checked.
+    pub network: String,
+    pub report: ProbeReport,
+    /// The hermetic outside peer for the masquerade test, if one could be made.
+    pub outside: Observed<OutsidePeer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutsidePeer {
+    /// The host's address on the link to the peer: what masquerade should turn a
+    /// container's source address into.
+    pub host_addr: IpAddr,
+    pub peer_addr: IpAddr,
+    pub host_link: String,
+}
+
+/// The probe's JSON output.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub netns: NetnsObs,
+    pub hosts_file: String,
+    pub resolv_conf: String,
+    pub lookups: Vec<Lookup>,
+    pub requests: Vec<Request>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lookup {
+    pub name: String,
+    /// `hosts` or `dns`.
+    pub source: Option<String>,
+    pub addrs: Vec<IpAddr>,
+    pub error: Option<String>,
+}
+
+/// One HTTP request from the probe to a listener netcheck set up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// What the request is for: `gateway:<network>`, `host.docker.internal`, `outside`.
+    pub purpose: String,
+    /// As given: a name or an address, with the port.
+    pub target: String,
+    pub addr: Option<String>,
+    pub ok: bool,
+    /// The client address that the listener reports it saw.
+    pub seen_source: Option<IpAddr>,
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+// ---------------------------------------------------------------- lookups used by judges
+
+impl Snapshot {
+    pub fn network(&self, name: &str) -> Option<&NetworkObs> {
+        self.docker.ok()?.networks.iter().find(|n| n.name == name)
+    }
+
+    pub fn container(&self, id: &str) -> Option<&ContainerObs> {
+        self.docker.ok()?.containers.iter().find(|c| c.id == id)
+    }
+}
+
+impl NetworkObs {
+    /// The first IPv4 subnet of the network's IPAM config.
+    pub fn subnet_v4(&self) -> Option<IpNet> {
+        self.ipam
+            .iter()
+            .filter_map(|c| c.subnet)
+            .find(|s| matches!(s, IpNet::V4(_)))
+    }
+
+    /// The IPAM gateway, or else the bridge's own address inside the subnet.
+    pub fn gateway_v4(&self, host: Option<&NetnsObs>) -> Option<IpAddr> {
+        let subnet = self.subnet_v4()?;
+        if let Some(gw) = self
+            .ipam
+            .iter()
+            .filter_map(|c| c.gateway)
+            .find(|g| subnet.contains(g))
+        {
+            return Some(gw);
+        }
+        let host = host?;
+        let bridge = host.link_by_name(&self.bridge)?;
+        host.addrs_of(bridge.index)
+            .map(|a| a.addr())
+            .find(|a| subnet.contains(a))
+    }
+}
+
+impl NetnsObs {
+    pub fn link(&self, index: u32) -> Option<&LinkObs> {
+        self.links.iter().find(|l| l.index == index)
+    }
+
+    pub fn link_by_name(&self, name: &str) -> Option<&LinkObs> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    pub fn link_by_mac(&self, mac: &str) -> Option<&LinkObs> {
+        self.links.iter().find(|l| {
+            l.mac
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+        })
+    }
+
+    pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = IpNet> + '_ {
+        self.addrs
+            .iter()
+            .filter(move |a| a.index == index)
+            .map(|a| a.addr)
+    }
+
+    pub fn link_name(&self, index: u32) -> String {
+        self.link(index)
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("if{index}"))
+    }
+
+    /// IPv4 default routes of the main table.
+    pub fn default_routes_v4(&self) -> impl Iterator<Item = &RouteObs> {
+        self.routes
+            .iter()
+            .filter(|r| r.table == 254 && r.dst.prefix_len() == 0 && matches!(r.dst, IpNet::V4(_)))
+    }
+}
