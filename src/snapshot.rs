@@ -9,12 +9,13 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Written into every snapshot; `analyze` refuses versions it does not know.
 pub const SNAPSHOT_SCHEMA: &str = "netcheck-snapshot/v1";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Snapshot {
     pub schema: String,
     pub netcheck_version: String,
@@ -31,7 +32,7 @@ pub struct Snapshot {
 ///
 /// Skipped means "not observable here" (no root, remote engine) and leads a check to
 /// skip; Error means netcheck tried and failed, which a check reports as an error.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Observed<T> {
     Ok { value: T },
@@ -70,7 +71,7 @@ impl<T, E: std::fmt::Display> From<Result<T, E>> for Observed<T> {
 
 // ---------------------------------------------------------------- docker
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DockerObs {
     pub engine: EngineFacts,
     /// True when the engine is reached through a local unix socket, so that this
@@ -80,7 +81,7 @@ pub struct DockerObs {
     pub containers: Vec<ContainerObs>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct EngineFacts {
     pub version: String,
     pub api_version: String,
@@ -92,7 +93,7 @@ pub struct EngineFacts {
     pub desktop: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NetworkObs {
     pub id: String,
     pub name: String,
@@ -107,22 +108,24 @@ pub struct NetworkObs {
     pub endpoints: Vec<EndpointObs>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct IpamConfig {
+    #[schemars(with = "Option<String>")]
     pub subnet: Option<IpNet>,
     /// Often absent on the default bridge: the bridge's own address is the gateway then.
     pub gateway: Option<IpAddr>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EndpointObs {
     pub container_id: String,
     pub container_name: String,
+    #[schemars(with = "Option<String>")]
     pub ipv4: Option<IpNet>,
     pub mac: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContainerObs {
     pub id: String,
     pub name: String,
@@ -135,7 +138,7 @@ pub struct ContainerObs {
 
 // ---------------------------------------------------------------- host
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct HostObs {
     pub netns: NetnsObs,
     /// Selected sysctls by dotted name, e.g. `net.ipv4.ip_forward`.
@@ -144,14 +147,14 @@ pub struct HostObs {
 }
 
 /// Links, addresses and routes of one network namespace (the host's or a container's).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct NetnsObs {
     pub links: Vec<LinkObs>,
     pub addrs: Vec<AddrObs>,
     pub routes: Vec<RouteObs>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct LinkObs {
     pub index: u32,
     pub name: String,
@@ -169,15 +172,17 @@ pub struct LinkObs {
     pub mac: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AddrObs {
     pub index: u32,
+    #[schemars(with = "String")]
     pub addr: IpNet,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RouteObs {
     /// `0.0.0.0/0` or `::/0` for a default route.
+    #[schemars(with = "String")]
     pub dst: IpNet,
     pub gateway: Option<IpAddr>,
     pub oif: Option<u32>,
@@ -185,7 +190,7 @@ pub struct RouteObs {
     pub protocol: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FirewallObs {
     /// `iptables-nft` or `iptables-legacy`: the one `iptables` runs on this host.
     pub backend: String,
@@ -198,7 +203,7 @@ pub struct FirewallObs {
 
 /// What `netcheck probe` saw from inside its container, plus what the host side set up
 /// for it to reach.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeObs {
     pub container_name: String,
     /// The network the probe's default route uses: the first one checked.
@@ -208,7 +213,7 @@ pub struct ProbeObs {
     pub outside: Observed<OutsidePeer>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct OutsidePeer {
     /// The host's address on the link to the peer: what masquerade should turn a
     /// container's source address into.
@@ -218,7 +223,7 @@ pub struct OutsidePeer {
 }
 
 /// The probe's JSON output.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeReport {
     pub netns: NetnsObs,
     pub hosts_file: String,
@@ -227,7 +232,7 @@ pub struct ProbeReport {
     pub requests: Vec<Request>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Lookup {
     pub name: String,
     /// `hosts` or `dns`.
@@ -237,7 +242,7 @@ pub struct Lookup {
 }
 
 /// One HTTP request from the probe to a listener netcheck set up.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Request {
     /// What the request is for: `gateway:<network>`, `host.docker.internal`, `outside`.
     pub purpose: String,

@@ -1,6 +1,6 @@
 //! `bridge.veth`: every container's interface is a veth whose host end is on the bridge.
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing};
 
 pub static CHECK: Check = Check {
     id: "bridge.veth",
@@ -27,13 +27,7 @@ fn judge(ctx: &Context) -> Outcome {
         return o;
     }
     let Some(host) = ctx.snapshot.host.ok() else {
-        return Outcome::skip(
-            format!(
-                "host side not observed: {}",
-                ctx.snapshot.host.why_missing().unwrap_or("")
-            ),
-            vec![],
-        );
+        return missing(&ctx.snapshot.host, "host side");
     };
     let ns = &host.netns;
     let mut f = Findings::default();

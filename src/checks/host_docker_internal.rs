@@ -1,6 +1,6 @@
 //! `host.docker-internal`: containers can find and reach the host by name.
 
-use super::{Check, Context, Findings, Needs, Outcome};
+use super::{Check, Context, Findings, Needs, Outcome, missing};
 
 pub static CHECK: Check = Check {
     id: "host.docker-internal",
@@ -28,13 +28,7 @@ use super::HOST_DOCKER_INTERNAL as NAME;
 
 fn judge(ctx: &Context) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
-        let why = ctx.snapshot.probe.why_missing().unwrap_or("");
-        return match &ctx.snapshot.probe {
-            crate::snapshot::Observed::Skipped { .. } => {
-                Outcome::skip(format!("no probe container: {why}"), vec![])
-            }
-            _ => Outcome::error(format!("no probe container: {why}"), vec![]),
-        };
+        return missing(&ctx.snapshot.probe, "probe container");
     };
     let desktop = ctx.snapshot.docker.ok().is_some_and(|d| d.engine.desktop);
     let mut f = Findings::default();

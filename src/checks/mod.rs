@@ -64,7 +64,9 @@ impl<'a> Context<'a> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -285,6 +287,18 @@ pub(crate) fn docker_or_outcome(ctx: &Context) -> Result<(), Outcome> {
         ));
     }
     Ok(())
+}
+
+/// The outcome of a check whose observation is missing: skip when it could not be made
+/// here (no root, a remote engine), error when netcheck tried and failed.
+pub(crate) fn missing<T>(obs: &crate::snapshot::Observed<T>, what: &str) -> Outcome {
+    let why = obs.why_missing().unwrap_or("");
+    match obs {
+        crate::snapshot::Observed::Skipped { .. } => {
+            Outcome::skip(format!("{what} not observed: {why}"), vec![])
+        }
+        _ => Outcome::error(format!("{what} not observed: {why}"), vec![]),
+    }
 }
 
 /// `eth0 172.17.0.2/16 (up)`: a link as evidence.

@@ -99,28 +99,37 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
 
 /// One dump of links, addresses and routes (IPv4 and IPv6, all tables but `local`).
 pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
-    let links = handle.link().get().execute();
-    let addrs = handle.address().get().execute();
-    let routes4 = handle
+    // One dump at a time: the kernel refuses a second dump on a socket while one is in
+    // progress (EBUSY), and each takes about a millisecond anyway.
+    let err = |what| move |source| NetlinkError::Dump { what, source };
+    let links: Vec<_> = handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(err("links"))?;
+    let addrs: Vec<_> = handle
+        .address()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(err("addresses"))?;
+    let routes4: Vec<_> = handle
         .route()
         .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-        .execute();
-    let routes6 = handle
+        .execute()
+        .try_collect()
+        .await
+        .map_err(err("routes"))?;
+    let routes6: Vec<_> = handle
         .route()
         .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
-        .execute();
-    let err = |what| move |source| NetlinkError::Dump { what, source };
-    let (links, addrs, routes4, routes6) = tokio::try_join!(
-        async { links.try_collect::<Vec<_>>().await.map_err(err("links")) },
-        async {
-            addrs
-                .try_collect::<Vec<_>>()
-                .await
-                .map_err(err("addresses"))
-        },
-        async { routes4.try_collect::<Vec<_>>().await.map_err(err("routes")) },
-        async { routes6.try_collect::<Vec<_>>().await.map_err(err("routes")) },
-    )?;
+        .execute()
+        .try_collect()
+        .await
+        .map_err(err("routes"))?;
 
     let mut obs = NetnsObs::default();
     for msg in links {

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{Judged, Status};
@@ -16,7 +17,7 @@ use crate::snapshot::Snapshot;
 /// Written into every JSON report. `reports/netcheck-report.v1.schema.json` describes it.
 pub const REPORT_SCHEMA: &str = "netcheck-report/v1";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub schema: String,
     pub tool: Tool,
@@ -30,13 +31,13 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct HostFacts {
     pub hostname: String,
     pub engine_version: String,
@@ -46,7 +47,7 @@ pub struct HostFacts {
     pub firewall_backend: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     pub total: usize,
     pub passed: usize,
@@ -55,7 +56,7 @@ pub struct Summary {
     pub errors: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CheckResult {
     pub id: String,
     pub title: String,
@@ -186,4 +187,20 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+/// The JSON Schemas of the two file formats netcheck writes, as published in `reports/`.
+pub fn schemas() -> [(&'static str, serde_json::Value); 2] {
+    let mut report =
+        serde_json::to_value(schemars::schema_for!(Report)).expect("schema serialises");
+    let mut snapshot = serde_json::to_value(schemars::schema_for!(crate::snapshot::Snapshot))
+        .expect("schema serialises");
+    report["$id"] = "https://netcheck.invalid/schemas/netcheck-report.v1.schema.json".into();
+    report["properties"]["schema"]["const"] = REPORT_SCHEMA.into();
+    snapshot["$id"] = "https://netcheck.invalid/schemas/netcheck-snapshot.v1.schema.json".into();
+    snapshot["properties"]["schema"]["const"] = crate::snapshot::SNAPSHOT_SCHEMA.into();
+    [
+        ("netcheck-report.v1.schema.json", report),
+        ("netcheck-snapshot.v1.schema.json", snapshot),
+    ]
 }

@@ -1,0 +1,318 @@
+//! Shared by the live tests: running netcheck, and breaking the host in a guarded way.
+//!
+//! Everything a test creates is named `netcheck-test-*` or labelled `netcheck.test`, and
+//! is removed by a guard's Drop, so a failing assertion still restores the host.
+
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+/// Live tests change the host; they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// The live lock, or None (the test is skipped) where there is no root or no daemon.
+/// Under CI a missing daemon is a failure, never a skip.
+pub fn live() -> Option<MutexGuard<'static, ()>> {
+    let root = nix::unistd::geteuid().is_root();
+    let daemon = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(root && daemon) {
+        let why = format!(
+            "live tests need root and a Docker daemon (root: {root}, daemon answers: {daemon})"
+        );
+        assert!(!in_ci(), "{why}");
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_netcheck")
+}
+
+/// Runs a command that must succeed, and returns its stdout.
+pub fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub report: Option<Value>,
+}
+
+impl Run {
+    pub fn status(&self, id: &str) -> String {
+        self.check(id)["status"]
+            .as_str()
+            .unwrap_or("missing")
+            .to_string()
+    }
+
+    pub fn check(&self, id: &str) -> &Value {
+        let report = self.report.as_ref().expect("a JSON report was written");
+        report["checks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == id))
+            .unwrap_or_else(|| panic!("no check {id} in report:\n{}", self.stdout))
+    }
+
+    pub fn message(&self, id: &str) -> String {
+        self.check(id)["message"].as_str().unwrap_or("").to_string()
+    }
+
+    pub fn explain(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Runs netcheck with a JSON report, plus `args`.
+pub fn netcheck(args: &[&str]) -> Run {
+    netcheck_env(args, &[])
+}
+
+pub fn netcheck_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let dir = tempdir();
+    let json = dir.path().join("report.json");
+    let mut cmd = Command::new(bin());
+    cmd.args(args).arg("--json").arg(&json).env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out: Output = cmd.output().unwrap();
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .map(|t| serde_json::from_str(&t).expect("the JSON report parses"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        report,
+    }
+}
+
+/// Commands run on drop, in reverse order: how a test puts the host back.
+#[derive(Default)]
+pub struct Restore(Vec<Vec<String>>);
+
+impl Restore {
+    pub fn push(&mut self, args: &[&str]) {
+        self.0.push(args.iter().map(|s| s.to_string()).collect());
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        for args in self.0.iter().rev() {
+            let _ = Command::new(&args[0]).args(&args[1..]).output();
+        }
+    }
+}
+
+/// A throw-away bridge network, removed (with its containers) on drop.
+pub struct TestNet {
+    pub name: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub bridge: String,
+    containers: Vec<String>,
+}
+
+impl TestNet {
+    pub fn new(tag: &str) -> TestNet {
+        let name = format!("netcheck-test-{tag}");
+        // A leftover from a killed run would make create fail.
+        let _ = Command::new("docker")
+            .args(["network", "rm", &name])
+            .output();
+        let id = sh(&[
+            "docker",
+            "network",
+            "create",
+            "--label",
+            "netcheck.test=1",
+            &name,
+        ]);
+        let subnet: Ipv4Net = sh(&[
+            "docker",
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            &name,
+        ])
+        .parse()
+        .unwrap();
+        let gateway: Ipv4Addr = sh(&[
+            "docker",
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            &name,
+        ])
+        .parse()
+        .unwrap();
+        TestNet {
+            name,
+            subnet,
+            gateway,
+            bridge: format!("br-{}", &id[..12]),
+            containers: vec![],
+        }
+    }
+
+    /// Starts a long-lived container on the network: the probe image, lingering.
+    pub fn sleeper(&mut self, tag: &str) -> String {
+        let image = sh(&[
+            "docker",
+            "images",
+            "--filter",
+            "label=netcheck=probe",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ]);
+        let image = image
+            .lines()
+            .next()
+            .expect("a netcheck run built the probe image")
+            .to_string();
+        let name = format!("{}-{tag}", self.name);
+        let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+        sh(&[
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            "netcheck.test=1",
+            "--network",
+            &self.name,
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            &image,
+            "probe",
+            "--linger-secs",
+            "600",
+        ]);
+        self.containers.push(name.clone());
+        name
+    }
+
+    /// A container's host-side veth, read from its namespace (`eth0@ifN`).
+    pub fn host_veth(&self, container: &str) -> String {
+        let pid = sh(&["docker", "inspect", "-f", "{{.State.Pid}}", container]);
+        let inside = sh(&[
+            "nsenter", "-t", &pid, "-n", "ip", "-o", "link", "show", "eth0",
+        ]);
+        let peer = inside
+            .split("@if")
+            .nth(1)
+            .and_then(|s| s.split(':').next())
+            .expect("eth0@ifN");
+        let host = sh(&["ip", "-o", "link", "show"]);
+        host.lines()
+            .find(|l| l.starts_with(&format!("{peer}: ")))
+            .and_then(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap().to_string())
+            .expect("the host end exists")
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = Command::new("docker").args(["rm", "-f", c]).output();
+        }
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.name])
+            .output();
+    }
+}
+
+/// Nothing netcheck or a test created is left on the host.
+pub fn assert_no_leftovers() {
+    let containers = sh(&[
+        "docker",
+        "ps",
+        "-a",
+        "--filter",
+        "label=netcheck.run",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(
+        containers.is_empty(),
+        "probe containers left behind: {containers}"
+    );
+    let links = sh(&["ip", "-o", "link", "show"]);
+    let leaked: Vec<&str> = links.lines().filter(|l| l.contains(": netcheck")).collect();
+    assert!(leaked.is_empty(), "links left behind: {leaked:?}");
+    let rules = sh(&["iptables-save"]);
+    assert!(!rules.contains("netcheck"), "firewall rules left behind");
+}
+
+/// Where the JUnit schema is: $NETCHECK_JUNIT_XSD, else ../shared/schemas beside the repo.
+pub fn junit_xsd() -> Option<PathBuf> {
+    let path = std::env::var_os("NETCHECK_JUNIT_XSD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/junit-10.xsd")
+        });
+    path.exists().then_some(path)
+}
+
+/// Captures a fixture snapshot under the current host state, when asked to
+/// (`NETCHECK_CAPTURE_FIXTURES=1`): fixtures come from the same fault injection as the tests.
+pub fn capture_fixture(name: &str, args: &[&str]) {
+    if std::env::var_os("NETCHECK_CAPTURE_FIXTURES").is_none() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(format!("{name}.json"));
+    let out = Command::new(bin())
+        .arg("collect")
+        .arg("-o")
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "collect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,387 @@
+//! Live tests: the whole CLI against the real daemon, on a healthy host and under one
+//! fault per check. Each fault test breaks a throw-away network where it can, asserts
+//! that the check fails and names the cause, and restores the host in a guard.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const ALL: [&str; 5] = [
+    "bridge.subnet",
+    "bridge.veth",
+    "container.default-route",
+    "nat.masquerade",
+    "host.docker-internal",
+];
+
+/// Every check passes, except `failing` (which must fail with `cause` in its message)
+/// and `causal`: checks that the same fault breaks too, for a reason that follows from it.
+fn assert_only(run: &Run, failing: &str, cause: &str, causal: &[&str]) {
+    assert_eq!(run.code, 1, "{}", run.explain());
+    assert_eq!(run.status(failing), "fail", "{}", run.explain());
+    let message = run.message(failing);
+    assert!(
+        message.contains(cause),
+        "{failing}: expected {cause:?} in {message:?}"
+    );
+    for id in ALL
+        .iter()
+        .filter(|id| **id != failing && !causal.contains(id))
+    {
+        assert_eq!(
+            run.status(id),
+            "pass",
+            "{id} failed without a causal reason:\n{}",
+            run.explain()
+        );
+    }
+}
+
+fn assert_healthy(run: &Run) {
+    assert_eq!(run.code, 0, "{}", run.explain());
+    for id in ALL {
+        assert_eq!(run.status(id), "pass", "{id}:\n{}", run.explain());
+    }
+}
+
+#[test]
+fn healthy_host_passes_and_reports_validate() {
+    let Some(_live) = live() else { return };
+    let dir = tempdir();
+    let junit = dir.path().join("junit.xml");
+    let run = netcheck(&["--junit", junit.to_str().unwrap()]);
+    assert_healthy(&run);
+    assert!(
+        run.stdout.contains("5 passed, 0 failed, 0 skipped"),
+        "{}",
+        run.stdout
+    );
+    capture_fixture("healthy-default-bridge", &[]);
+
+    // The JSON report matches its published schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/reports/netcheck-report.v1.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let report = run.report.as_ref().unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "JSON report violates its schema: {errors:?}"
+    );
+    assert_eq!(report["schema"], "netcheck-report/v1");
+
+    // The JUnit report validates against Jenkins' xUnit schema.
+    match junit_xsd() {
+        Some(xsd) => {
+            let out = Command::new("xmllint")
+                .arg("--noout")
+                .arg("--schema")
+                .arg(&xsd)
+                .arg(&junit)
+                .output();
+            let out = match out {
+                Ok(o) => o,
+                Err(e) if !in_ci() => return eprintln!("skipping JUnit validation: xmllint: {e}"),
+                Err(e) => panic!("xmllint is needed under CI: {e}"),
+            };
+            assert!(
+                out.status.success(),
+                "JUnit invalid: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None if in_ci() => panic!("the JUnit XSD is missing: set NETCHECK_JUNIT_XSD"),
+        None => eprintln!("skipping JUnit validation: no XSD (set NETCHECK_JUNIT_XSD)"),
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 5, "{xml}");
+    assert_no_leftovers();
+}
+
+/// Several networks, other containers on them: the checks cover every container, and a
+/// healthy host stays green.
+#[test]
+fn healthy_user_network_with_other_containers() {
+    let Some(_live) = live() else { return };
+    netcheck(&["--exact", "host.docker-internal"]); // builds the probe image for the sleeper
+    let mut net = TestNet::new("healthy");
+    let sleeper = net.sleeper("app");
+    let run = netcheck(&["--network", &net.name, "--network", "bridge", "-v"]);
+    assert_healthy(&run);
+    // The sleeper is covered, not only netcheck's probe.
+    assert!(
+        run.stdout.contains(&format!("{sleeper}: eth0")),
+        "{}",
+        run.stdout
+    );
+    capture_fixture(
+        "healthy-user-network-and-bridge",
+        &["--network", &net.name, "--network", "bridge"],
+    );
+    drop(net);
+    assert_no_leftovers();
+}
+
+#[test]
+fn fault_bridge_subnet_vpn_route_overlaps() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("subnet");
+    let mut restore = Restore::default();
+    // A "VPN" interface carrying a /28 at the top of the network's subnet: its route
+    // covers container addresses. A veth pair stands in: the kernel may lack `dummy`.
+    let top = u32::from(net.subnet.broadcast()) & !0xf;
+    let vpn_addr = format!("{}/28", std::net::Ipv4Addr::from(top + 1));
+    sh(&[
+        "ip",
+        "link",
+        "add",
+        "netcheck-tvpn0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "netcheck-tvpn1",
+    ]);
+    restore.push(&["ip", "link", "del", "netcheck-tvpn0"]);
+    sh(&["ip", "addr", "add", &vpn_addr, "dev", "netcheck-tvpn0"]);
+    sh(&["ip", "link", "set", "netcheck-tvpn0", "up"]);
+    sh(&["ip", "link", "set", "netcheck-tvpn1", "up"]);
+
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(&run, "bridge.subnet", "netcheck-tvpn0", &[]);
+    capture_fixture(
+        "fault-bridge.subnet-vpn-route-overlap",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+#[test]
+fn fault_bridge_veth_host_end_detached() {
+    let Some(_live) = live() else { return };
+    netcheck(&["--exact", "host.docker-internal"]);
+    let mut net = TestNet::new("veth");
+    let app = net.sleeper("app");
+    let veth = net.host_veth(&app);
+    let mut restore = Restore::default();
+    sh(&["ip", "link", "set", &veth, "nomaster"]);
+    restore.push(&["ip", "link", "set", &veth, "master", &net.bridge]);
+
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "bridge.veth",
+        &format!("host end {veth} of {app}'s eth0 is on no bridge"),
+        &[],
+    );
+    assert!(
+        run.check("bridge.veth")["hint"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("ip link set {veth} master {}", net.bridge))
+    );
+    capture_fixture("fault-bridge.veth-nomaster", &["--network", &net.name]);
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+#[test]
+fn fault_default_route_gateway_removed_from_bridge() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("gw");
+    let gw = format!("{}/{}", net.gateway, net.subnet.prefix_len());
+    let mut restore = Restore::default();
+    sh(&["ip", "addr", "del", &gw, "dev", &net.bridge]);
+    restore.push(&["ip", "addr", "add", &gw, "dev", &net.bridge]);
+
+    let run = netcheck(&["--network", &net.name]);
+    // Without its gateway nothing leaves the network: the bridge has no address
+    // (bridge.subnet), the outside peer and the host are unreachable (nat.masquerade,
+    // host.docker-internal). Each of those names the unreachable target.
+    assert_only(
+        &run,
+        "container.default-route",
+        &format!(
+            "gateway {} of network {} is not on bridge {}",
+            net.gateway, net.name, net.bridge
+        ),
+        &["bridge.subnet", "nat.masquerade", "host.docker-internal"],
+    );
+    assert!(
+        run.message("bridge.subnet").contains("carries no address"),
+        "{}",
+        run.explain()
+    );
+    capture_fixture(
+        "fault-container.default-route-gateway-removed",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+#[test]
+fn fault_masquerade_rule_deleted() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("masq");
+    let subnet = net.subnet.to_string();
+    let rule = [
+        "POSTROUTING",
+        "-s",
+        &subnet,
+        "!",
+        "-o",
+        &net.bridge,
+        "-j",
+        "MASQUERADE",
+    ];
+    let mut restore = Restore::default();
+    sh(&[&["iptables", "-t", "nat", "-D"][..], &rule].concat());
+    restore.push(&[&["iptables", "-t", "nat", "-A"][..], &rule].concat());
+
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "nat.masquerade",
+        &format!("no MASQUERADE rule for {subnet}"),
+        &[],
+    );
+    // The live half proves it too: the outside peer saw the container's own address.
+    let evidence = run.check("nat.masquerade")["evidence"].to_string();
+    assert!(
+        evidence.contains("saw the container's own address"),
+        "{evidence}"
+    );
+    capture_fixture(
+        "fault-nat.masquerade-rule-deleted",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+#[test]
+fn fault_masquerade_ip_forward_off() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("fwd");
+    let before = sh(&["sysctl", "-n", "net.ipv4.ip_forward"]);
+    let mut restore = Restore::default();
+    restore.push(&["sysctl", "-qw", &format!("net.ipv4.ip_forward={before}")]);
+    sh(&["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(&run, "nat.masquerade", "net.ipv4.ip_forward=0", &[]);
+    let evidence = run.check("nat.masquerade")["evidence"].to_string();
+    assert!(
+        evidence.contains("could not reach the outside peer"),
+        "{evidence}"
+    );
+    capture_fixture(
+        "fault-nat.masquerade-ip-forward-off",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+#[test]
+fn fault_host_docker_internal_input_dropped() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("hdi");
+    let subnet = net.subnet.to_string();
+    // host-gateway maps to the default bridge's address, whichever network the
+    // container is on: drop the test network's traffic to it, as a host firewall would.
+    let docker0 = sh(&[
+        "docker",
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Subnet}}",
+        "bridge",
+    ]);
+    let host_ip = sh(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
+    let host_ip = host_ip
+        .split_whitespace()
+        .nth(3)
+        .and_then(|a| a.split('/').next())
+        .expect("docker0 has an address");
+    assert!(!docker0.is_empty());
+    let rule = [
+        "INPUT",
+        "-s",
+        &subnet,
+        "-d",
+        host_ip,
+        "-m",
+        "comment",
+        "--comment",
+        "netcheck-test",
+        "-j",
+        "DROP",
+    ];
+    let mut restore = Restore::default();
+    sh(&[&["iptables", "-I"][..], &rule].concat());
+    restore.push(&[&["iptables", "-D"][..], &rule].concat());
+
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "host.docker-internal",
+        "but the host does not answer",
+        &[],
+    );
+    assert!(
+        run.check("host.docker-internal")["hint"]
+            .as_str()
+            .unwrap()
+            .contains(&subnet)
+    );
+    capture_fixture(
+        "fault-host.docker-internal-input-dropped",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+/// A snapshot judged offline gives the outcomes a live run gives.
+#[test]
+fn analyze_of_collect_matches_a_live_run() {
+    let Some(_live) = live() else { return };
+    let dir = tempdir();
+    let snap = dir.path().join("snap.json");
+    let out = Command::new(bin())
+        .args(["collect", "-o"])
+        .arg(&snap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline = netcheck(&["analyze", snap.to_str().unwrap()]);
+    let live = netcheck(&[]);
+    assert_eq!(
+        offline.code,
+        live.code,
+        "{}\n{}",
+        offline.explain(),
+        live.explain()
+    );
+    for id in ALL {
+        assert_eq!(offline.status(id), live.status(id), "{id}");
+    }
+}
