@@ -12,7 +12,7 @@ use netcheck::collect::{self, Cleanup, docker};
 use netcheck::error::{Error, exit};
 use netcheck::plan::{Filters, Plan, Suite};
 use netcheck::report::{self, Report};
-use netcheck::snapshot::{SNAPSHOT_SCHEMA, Snapshot};
+use netcheck::snapshot::Snapshot;
 
 use crate::cli::{Cli, Command, RunArgs};
 
@@ -103,7 +103,7 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
     let started = chrono::Utc::now();
     let t0 = Instant::now();
     let snapshot = match source {
-        Source::File(path) => load_snapshot(path),
+        Source::File(path) => Snapshot::load(path),
         Source::Live => live_snapshot(run, &plan).await,
     };
     let snapshot = match snapshot {
@@ -142,32 +142,6 @@ async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Err
     let json = serde_json::to_string_pretty(&snapshot).expect("a snapshot always serialises");
     report::write_atomic(output, json.as_bytes())?;
     Ok(exit::OK)
-}
-
-fn load_snapshot(path: &std::path::Path) -> Result<Snapshot, Error> {
-    let bad = |detail: String| Error::BadFile {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    // Read the version first: a newer snapshot gets "unsupported version", not a
-    // confusing complaint about some field.
-    #[derive(serde::Deserialize)]
-    struct Version {
-        schema: Option<String>,
-    }
-    let version: Version =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not a snapshot: {e}")))?;
-    match version.schema.as_deref() {
-        Some(SNAPSHOT_SCHEMA) => {}
-        Some(other) => {
-            return Err(bad(format!(
-                "snapshot version `{other}` is not supported (this netcheck reads {SNAPSHOT_SCHEMA})"
-            )));
-        }
-        None => return Err(bad("not a netcheck snapshot: no `schema` field".into())),
-    }
-    serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
 }
 
 /// Collects under the run's deadline and signals; whatever happens, what the run created

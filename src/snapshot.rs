@@ -123,6 +123,10 @@ pub struct EndpointObs {
     #[schemars(with = "Option<String>")]
     pub ipv4: Option<IpNet>,
     pub mac: Option<String>,
+    /// The gateway the engine gave the container on this network (from the container's
+    /// inspect): on the default bridge, the only place the engine states it.
+    #[serde(default)]
+    pub gateway: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -206,8 +210,6 @@ pub struct FirewallObs {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeObs {
     pub container_name: String,
-    /// The network the probe's default route uses: the first one checked.
-    pub network: String,
     pub report: ProbeReport,
     /// The hermetic outside peer for the masquerade test, if one could be made.
     pub outside: Observed<OutsidePeer>,
@@ -259,8 +261,49 @@ pub struct Request {
 // ---------------------------------------------------------------- lookups used by judges
 
 impl Snapshot {
+    /// Reads a snapshot file, refusing versions this netcheck does not know.
+    pub fn load(path: &std::path::Path) -> Result<Snapshot, crate::error::Error> {
+        let bad = |detail: String| crate::error::Error::BadFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        // The version first: a newer snapshot gets "unsupported version", not a
+        // complaint about some field it added.
+        #[derive(Deserialize)]
+        struct Version {
+            schema: Option<String>,
+        }
+        let version: Version =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not a snapshot: {e}")))?;
+        match version.schema.as_deref() {
+            Some(SNAPSHOT_SCHEMA) => {}
+            Some(other) => {
+                return Err(bad(format!(
+                    "snapshot version `{other}` is not supported (this netcheck reads {SNAPSHOT_SCHEMA})"
+                )));
+            }
+            None => return Err(bad("not a netcheck snapshot: no `schema` field".into())),
+        }
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+    }
+
     pub fn network(&self, name: &str) -> Option<&NetworkObs> {
         self.docker.ok()?.networks.iter().find(|n| n.name == name)
+    }
+
+    /// The network the probe's traffic leaves through: the one its default route uses.
+    /// The engine, not the order of --network, decides which that is.
+    pub fn probe_egress(&self) -> Option<&NetworkObs> {
+        let probe = self.probe.ok()?;
+        let ns = &probe.report.netns;
+        let oif = ns.default_routes_v4().find_map(|r| r.oif)?;
+        let mac = ns.link(oif)?.mac.as_deref()?;
+        self.docker.ok()?.networks.iter().find(|n| {
+            n.endpoints.iter().any(|e| {
+                e.container_name == probe.container_name && e.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac))
+            })
+        })
     }
 
     pub fn container(&self, id: &str) -> Option<&ContainerObs> {
@@ -277,15 +320,13 @@ impl NetworkObs {
             .find(|s| matches!(s, IpNet::V4(_)))
     }
 
-    /// The IPAM gateway, or else the bridge's own address inside the subnet.
+    /// The gateway as the engine states it (IPAM, else the endpoints'), or else the
+    /// bridge's own address inside the subnet.
     pub fn gateway_v4(&self, host: Option<&NetnsObs>) -> Option<IpAddr> {
         let subnet = self.subnet_v4()?;
-        if let Some(gw) = self
-            .ipam
-            .iter()
-            .filter_map(|c| c.gateway)
-            .find(|g| subnet.contains(g))
-        {
+        let stated = self.ipam.iter().filter_map(|c| c.gateway);
+        let from_endpoints = self.endpoints.iter().filter_map(|e| e.gateway);
+        if let Some(gw) = stated.chain(from_endpoints).find(|g| subnet.contains(g)) {
             return Some(gw);
         }
         let host = host?;

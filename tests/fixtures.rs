@@ -1,1 +1,107 @@
-fn main() {}
+//! Every judge against every fixture snapshot in fixtures/, one trial per fixture.
+//!
+//! The outcomes are snapshot-tested (tests/snapshots/), and the fixture's name states
+//! the verdict that must not change, whatever a snapshot update says:
+//! - `healthy-*`: every check passes;
+//! - `fault-<check id>-*` (captured live under that fault) and `edited-<check id>-*`
+//!   (a captured snapshot edited by hand to a state the live tests cannot create):
+//!   that check fails;
+//! - `skipped-*`: nothing fails (observations that could not be made are not faults).
+
+use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use netcheck::checks::{self, REGISTRY, Status};
+use netcheck::snapshot::Snapshot;
+
+fn main() {
+    let args = Arguments::from_args();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures/ exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
+    let trials = paths
+        .into_iter()
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().to_string();
+            Trial::test(name.clone(), move || judge_fixture(&name, &path))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
+    let snapshot = Snapshot::load(path).map_err(|e| e.to_string())?;
+    let judged = checks::judge(&snapshot, REGISTRY);
+    let outcomes: serde_json::Map<String, serde_json::Value> = judged
+        .iter()
+        .map(|j| {
+            (
+                j.check.id.to_string(),
+                serde_json::to_value(&j.outcome).unwrap(),
+            )
+        })
+        .collect();
+    let status = |id: &str| {
+        judged
+            .iter()
+            .find(|j| j.check.id == id)
+            .map(|j| j.outcome.status)
+    };
+
+    if name.starts_with("healthy-") {
+        for j in &judged {
+            if j.outcome.status != Status::Pass {
+                return Err(format!(
+                    "{} is {:?} on a healthy host: {}",
+                    j.check.id, j.outcome.status, j.outcome.message
+                )
+                .into());
+            }
+        }
+    } else if let Some(rest) = name
+        .strip_prefix("fault-")
+        .or_else(|| name.strip_prefix("edited-"))
+    {
+        let check = REGISTRY
+            .iter()
+            .find(|c| rest.starts_with(&format!("{}-", c.id)))
+            .ok_or_else(|| format!("{name}: the name names no check id"))?;
+        if status(check.id) != Some(Status::Fail) {
+            return Err(format!(
+                "{} should fail on {name}, but is {:?}",
+                check.id,
+                status(check.id)
+            )
+            .into());
+        }
+    } else if name.starts_with("skipped-") {
+        if let Some(j) = judged.iter().find(|j| j.outcome.status == Status::Fail) {
+            return Err(format!("{} fails on {name}: {}", j.check.id, j.outcome.message).into());
+        }
+    } else {
+        return Err(format!(
+            "{name}: a fixture's name starts with healthy-, fault-, edited- or skipped-"
+        )
+        .into());
+    }
+
+    let result = std::panic::catch_unwind(|| {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_info(&format!("fixtures/{name}.json"));
+        settings.bind(|| insta::assert_json_snapshot!(name, outcomes));
+    });
+    result.map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "outcome snapshot mismatch".into())
+            .into()
+    })
+}

@@ -125,7 +125,7 @@ fn judge(ctx: &Context) -> Outcome {
                 f.note(seen);
                 f.fail(
                     format!(
-                        "host end {} of {who}'s {} is {}, not on bridge {}",
+                        "host end {} of {who}'s {} is {}; it belongs on {}",
                         peer.name,
                         iface.name,
                         master

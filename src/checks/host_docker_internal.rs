@@ -1,6 +1,6 @@
 //! `host.docker-internal`: containers can find and reach the host by name.
 
-use super::{Check, Context, Findings, Needs, Outcome, missing};
+use super::{Check, Context, Findings, Needs, Outcome, gateway_missing, missing};
 
 pub static CHECK: Check = Check {
     id: "host.docker-internal",
@@ -31,6 +31,8 @@ fn judge(ctx: &Context) -> Outcome {
         return missing(&ctx.snapshot.probe, "probe container");
     };
     let desktop = ctx.snapshot.docker.ok().is_some_and(|d| d.engine.desktop);
+    let egress = ctx.snapshot.probe_egress();
+    let network = egress.map(|n| n.name.as_str()).unwrap_or("its network");
     let mut f = Findings::default();
     let report = &probe.report;
     for line in report
@@ -45,7 +47,7 @@ fn judge(ctx: &Context) -> Outcome {
         Some(l) if l.addrs.is_empty() => f.fail(
             format!(
                 "{NAME} does not resolve in a container on {}: {}",
-                probe.network,
+                network,
                 l.error.as_deref().unwrap_or("no address")
             ),
             if desktop {
@@ -75,24 +77,28 @@ fn judge(ctx: &Context) -> Outcome {
                     r.seen_source.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
                 )),
                 Some(r) => {
-                    let subnet = ctx
-                        .snapshot
-                        .network(&probe.network)
+                    let subnet = egress
                         .and_then(|n| n.subnet_v4())
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| "the container subnet".into());
-                    f.fail(
-                        format!(
-                            "{NAME} resolves to {}, but the host does not answer on {}: {}",
-                            addrs.join(", "),
-                            r.addr.as_deref().unwrap_or(&r.target),
-                            r.error.as_deref().unwrap_or("no answer")
+                    let failed = format!(
+                        "{NAME} resolves to {}, but the host does not answer on {}",
+                        addrs.join(", "),
+                        r.addr.as_deref().unwrap_or(&r.target)
+                    );
+                    match gateway_missing(ctx, network) {
+                        Some(cause) => f.fail(
+                            format!("{failed}: {cause}"),
+                            "give the bridge its gateway address back (systemctl restart docker recreates it)",
                         ),
-                        format!(
-                            "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
-                             iptables -S INPUT (and ufw/firewalld zones), and allow {subnet} to reach host services"
+                        None => f.fail(
+                            format!("{failed}: {}", r.error.as_deref().unwrap_or("no answer")),
+                            format!(
+                                "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
+                                 iptables -S INPUT (and ufw/firewalld zones), and allow {subnet} to reach host services"
+                            ),
                         ),
-                    )
+                    }
                 }
             }
         }

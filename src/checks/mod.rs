@@ -301,6 +301,27 @@ pub(crate) fn missing<T>(obs: &crate::snapshot::Observed<T>, what: &str) -> Outc
     }
 }
 
+/// Why traffic cannot leave `network` at all, if the host shows it: its gateway address
+/// is missing from the bridge. Checks whose probe request failed name this root cause
+/// instead of guessing at a firewall.
+pub(crate) fn gateway_missing(ctx: &Context, network: &str) -> Option<String> {
+    let host = &ctx.snapshot.host.ok()?.netns;
+    let n = ctx.snapshot.network(network)?;
+    let gw = n.ipam.iter().filter_map(|c| c.gateway).next();
+    let on_bridge = host.link_by_name(&n.bridge).map(|br| {
+        host.addrs_of(br.index)
+            .any(|a| Some(a.addr()) == gw || n.subnet_v4().is_some_and(|s| s.contains(&a.addr())))
+    });
+    match on_bridge {
+        Some(false) => Some(format!(
+            "the gateway{} of {network} is not on bridge {} (see container.default-route)",
+            gw.map(|g| format!(" {g}")).unwrap_or_default(),
+            n.bridge
+        )),
+        _ => None,
+    }
+}
+
 /// `eth0 172.17.0.2/16 (up)`: a link as evidence.
 pub(crate) fn describe_link(ns: &crate::snapshot::NetnsObs, index: u32) -> String {
     match ns.link(index) {

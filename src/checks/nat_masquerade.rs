@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, gateway_missing};
 use crate::snapshot::{FirewallObs, NetworkObs};
 
 pub static CHECK: Check = Check {
@@ -85,7 +85,7 @@ fn judge(ctx: &Context) -> Outcome {
         };
         if let Some(host) = host {
             match host.sysctl.get("net.ipv4.ip_forward").map(String::as_str) {
-                Some("1") => f.pass("net.ipv4.ip_forward=1"),
+                Some("1") => f.note("net.ipv4.ip_forward=1"),
                 Some(v) => f.fail(
                     format!("net.ipv4.ip_forward={v}: the host does not route container traffic"),
                     "sysctl -w net.ipv4.ip_forward=1, then find what reset it: grep -rs ip_forward /etc/sysctl.conf /etc/sysctl.d /etc/systemd/network",
@@ -122,9 +122,10 @@ fn judge(ctx: &Context) -> Outcome {
         }
 
         // The active half, for the network the probe's traffic leaves through.
-        let Some(probe) = probe.filter(|p| p.network == n.name) else {
+        let egress = ctx.snapshot.probe_egress().map(|e| e.name.as_str());
+        let Some(probe) = probe.filter(|_| egress == Some(n.name.as_str())) else {
             let why = match probe {
-                Some(p) => format!("the probe's default route uses {}", p.network),
+                Some(_) => format!("the probe's default route uses {}", egress.unwrap_or("no network")),
                 None => ctx.snapshot.probe.why_missing().unwrap_or("").to_string(),
             };
             f.note(format!("network {}: no live NAT test ({why})", n.name));
@@ -166,14 +167,20 @@ fn judge(ctx: &Context) -> Outcome {
                 ),
                 "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
             ),
-            (false, _) => f.fail(
-                format!(
-                    "the probe could not reach the outside peer {}: {}",
-                    req.target,
-                    req.error.as_deref().unwrap_or("no answer")
-                ),
-                "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) and the container's default route",
-            ),
+            (false, _) => {
+                let failed = format!("the probe could not reach the outside peer {}", req.target);
+                match gateway_missing(ctx, &n.name) {
+                    Some(cause) => f.fail(
+                        format!("{failed}: {cause}"),
+                        "give the bridge its gateway address back (systemctl restart docker recreates it)",
+                    ),
+                    None => f.fail(
+                        format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
+                        "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
+                         and the container's default route",
+                    ),
+                }
+            }
         }
     }
     f.finish("container traffic leaves the host masqueraded")

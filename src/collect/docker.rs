@@ -131,6 +131,7 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
                     container_name: e.name.unwrap_or_default(),
                     ipv4: e.ipv4_address.and_then(|a| a.parse().ok()),
                     mac: e.mac_address.filter(|m| !m.is_empty()),
+                    gateway: None,
                 })
                 .collect();
             endpoints.sort_by_key(|e| e.ipv4);
@@ -154,26 +155,39 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
     Ok(out)
 }
 
-/// The running containers attached to the given networks, with their main process's
+/// The running containers attached to the checked networks, with their main process's
 /// pid (to read their namespace) and nothing else: no environment, no labels' values.
+/// Fills in each endpoint's gateway, which only the container's inspect states.
 pub async fn containers(
     docker: &Docker,
-    networks: &[&NetworkObs],
+    networks: &mut [NetworkObs],
+    checked: &[String],
     probe_name: Option<&str>,
 ) -> Result<Vec<ContainerObs>, Error> {
-    let mut ids: Vec<&str> = networks
+    let mut ids: Vec<String> = networks
         .iter()
-        .flat_map(|n| n.endpoints.iter().map(|e| e.container_id.as_str()))
+        .filter(|n| checked.contains(&n.name))
+        .flat_map(|n| n.endpoints.iter().map(|e| e.container_id.clone()))
         .collect();
     ids.sort();
     ids.dedup();
-    let inspected = try_join_all(ids.into_iter().map(|id| async move {
+    let inspected = try_join_all(ids.iter().map(|id| async move {
         docker
             .inspect_container(id, None)
             .await
             .map_err(api_err("container inspect"))
     }))
     .await?;
+    for c in &inspected {
+        let settings = c.network_settings.as_ref().and_then(|s| s.networks.as_ref());
+        for (net_name, settings) in settings.into_iter().flatten() {
+            let gateway = settings.gateway.as_deref().and_then(|g| g.parse().ok());
+            let endpoints = networks.iter_mut().filter(|n| &n.name == net_name).flat_map(|n| n.endpoints.iter_mut());
+            for e in endpoints.filter(|e| Some(&e.container_id) == c.id.as_ref()) {
+                e.gateway = gateway;
+            }
+        }
+    }
     Ok(inspected
         .into_iter()
         .map(|c| {

@@ -185,7 +185,6 @@ pub async fn collect(
                     Observed::Ok {
                         value: ProbeObs {
                             container_name: name,
-                            network: opts.networks[0].clone(),
                             report,
                             outside: setup.outside,
                         },
@@ -211,13 +210,10 @@ pub async fn collect(
             }
         },
     );
-    let networks = networks?;
-    let checked: Vec<&NetworkObs> = networks
-        .iter()
-        .filter(|n| opts.networks.contains(&n.name))
-        .collect();
+    let mut networks = networks?;
     let probe_name = probe_parts.as_ref().map(|(n, _)| n.as_str());
-    let mut containers = docker::containers(docker, &checked, probe_name).await?;
+    let mut containers =
+        docker::containers(docker, &mut networks, &opts.networks, probe_name).await?;
     observe_interiors(
         &mut containers,
         probe_parts.as_ref().map(|(_, ns)| ns),
