@@ -301,7 +301,10 @@ impl Snapshot {
         let mac = ns.link(oif)?.mac.as_deref()?;
         self.docker.ok()?.networks.iter().find(|n| {
             n.endpoints.iter().any(|e| {
-                e.container_name == probe.container_name && e.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac))
+                e.container_name == probe.container_name
+                    && e.mac
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(mac))
             })
         })
     }

@@ -385,3 +385,101 @@ fn analyze_of_collect_matches_a_live_run() {
         assert_eq!(offline.status(id), live.status(id), "{id}");
     }
 }
+
+#[test]
+fn unknown_network_is_an_error() {
+    let Some(_live) = live() else { return };
+    let run = netcheck(&["--network", "netcheck-test-does-not-exist"]);
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(
+        run.stderr
+            .contains("network `netcheck-test-does-not-exist` does not exist"),
+        "{}",
+        run.explain()
+    );
+}
+
+/// Ctrl-C while the probe is running: netcheck removes what it created, writes a
+/// report marked interrupted, and exits 130.
+#[test]
+fn sigint_mid_probe_cleans_up() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("sigint");
+    // Make the probe wait: its request to the host hangs on a dropped packet.
+    let host_ip = sh(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
+    let host_ip = host_ip
+        .split_whitespace()
+        .nth(3)
+        .and_then(|a| a.split('/').next())
+        .unwrap()
+        .to_string();
+    let subnet = net.subnet.to_string();
+    let rule = [
+        "INPUT",
+        "-s",
+        &subnet,
+        "-d",
+        &host_ip,
+        "-m",
+        "comment",
+        "--comment",
+        "netcheck-test",
+        "-j",
+        "DROP",
+    ];
+    let mut restore = Restore::default();
+    sh(&[&["iptables", "-I"][..], &rule].concat());
+    restore.push(&[&["iptables", "-D"][..], &rule].concat());
+
+    let dir = tempdir();
+    let json = dir.path().join("report.json");
+    let child = Command::new(bin())
+        .args([
+            "--network",
+            &net.name,
+            "--probe-timeout-ms",
+            "30000",
+            "--json",
+        ])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let probes = sh(&[
+            "docker",
+            "ps",
+            "--filter",
+            "label=netcheck.run",
+            "--format",
+            "{{.Names}}",
+        ]);
+        if !probes.is_empty() {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 30, "the probe never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the interrupt did not cut the run short"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], "SIGINT");
+    drop(restore);
+    drop(net);
+    assert_no_leftovers();
+}

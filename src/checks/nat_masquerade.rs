@@ -125,7 +125,10 @@ fn judge(ctx: &Context) -> Outcome {
         let egress = ctx.snapshot.probe_egress().map(|e| e.name.as_str());
         let Some(probe) = probe.filter(|_| egress == Some(n.name.as_str())) else {
             let why = match probe {
-                Some(_) => format!("the probe's default route uses {}", egress.unwrap_or("no network")),
+                Some(_) => format!(
+                    "the probe's default route uses {}",
+                    egress.unwrap_or("no network")
+                ),
                 None => ctx.snapshot.probe.why_missing().unwrap_or("").to_string(),
             };
             f.note(format!("network {}: no live NAT test ({why})", n.name));

@@ -21,9 +21,14 @@ pub fn endpoint() -> String {
 /// engine's, so host-side observations are about the right host.
 pub async fn connect() -> Result<(Docker, bool), Error> {
     let endpoint = endpoint();
-    let docker = Docker::connect_with_defaults().map_err(|e| Error::BadDockerHost {
-        endpoint: endpoint.clone(),
-        detail: e.to_string(),
+    let docker = Docker::connect_with_defaults().map_err(|e| match e {
+        bollard::errors::Error::SocketNotFoundError(_) => Error::SocketMissing {
+            endpoint: endpoint.clone(),
+        },
+        e => Error::BadDockerHost {
+            endpoint: endpoint.clone(),
+            detail: e.to_string(),
+        },
     })?;
     let docker = docker
         .negotiate_version()
@@ -179,10 +184,16 @@ pub async fn containers(
     }))
     .await?;
     for c in &inspected {
-        let settings = c.network_settings.as_ref().and_then(|s| s.networks.as_ref());
+        let settings = c
+            .network_settings
+            .as_ref()
+            .and_then(|s| s.networks.as_ref());
         for (net_name, settings) in settings.into_iter().flatten() {
             let gateway = settings.gateway.as_deref().and_then(|g| g.parse().ok());
-            let endpoints = networks.iter_mut().filter(|n| &n.name == net_name).flat_map(|n| n.endpoints.iter_mut());
+            let endpoints = networks
+                .iter_mut()
+                .filter(|n| &n.name == net_name)
+                .flat_map(|n| n.endpoints.iter_mut());
             for e in endpoints.filter(|e| Some(&e.container_id) == c.id.as_ref()) {
                 e.gateway = gateway;
             }

@@ -101,17 +101,26 @@ pub fn netcheck(args: &[&str]) -> Run {
     netcheck_env(args, &[])
 }
 
+/// Runs netcheck with `args` alone: for subcommands that write no report.
+pub fn netcheck_plain(args: &[&str]) -> Run {
+    run(Command::new(bin()).args(args), None)
+}
+
 pub fn netcheck_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = tempdir();
     let json = dir.path().join("report.json");
     let mut cmd = Command::new(bin());
-    cmd.args(args).arg("--json").arg(&json).env("NO_COLOR", "1");
+    cmd.args(args).arg("--json").arg(&json);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out: Output = cmd.output().unwrap();
-    let report = std::fs::read_to_string(&json)
-        .ok()
+    run(&mut cmd, Some(&json))
+}
+
+fn run(cmd: &mut Command, json: Option<&Path>) -> Run {
+    let out: Output = cmd.env("NO_COLOR", "1").output().unwrap();
+    let report = json
+        .and_then(|j| std::fs::read_to_string(j).ok())
         .map(|t| serde_json::from_str(&t).expect("the JSON report parses"));
     Run {
         code: out.status.code().unwrap_or(-1),

@@ -1,0 +1,225 @@
+//! Bad input gets a clear error and exit code 2, never a panic or a silent pass. These
+//! need no daemon: an unreachable engine is simulated with DOCKER_HOST.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn assert_error(run: &Run, needle: &str) {
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(
+        run.stderr.contains(needle),
+        "expected {needle:?} in stderr:\n{}",
+        run.explain()
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.explain());
+}
+
+#[test]
+fn unknown_check_ids_are_errors() {
+    assert_error(&netcheck(&["--exact", "nat"]), "unknown check id `nat`");
+    assert_error(
+        &netcheck(&["--exact", "--skip", "bridge.vet", "bridge.veth"]),
+        "unknown check id `bridge.vet`",
+    );
+    assert_error(&netcheck(&["no-such-check"]), "no check matches");
+    assert_error(
+        &netcheck_plain(&["explain", "nope"]),
+        "unknown check id `nope`",
+    );
+}
+
+#[test]
+fn explain_and_list_print_the_registry() {
+    let run = netcheck_plain(&["explain", "bridge.veth"]);
+    assert_eq!(run.code, 0, "{}", run.explain());
+    assert!(
+        run.stdout.starts_with("bridge.veth: ") && run.stdout.contains("nomaster"),
+        "{}",
+        run.stdout
+    );
+    let run = netcheck(&["--list", "bridge"]);
+    assert_eq!(run.code, 0);
+    let ids: Vec<&str> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(ids, ["bridge.subnet", "bridge.veth"]);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let run = netcheck_plain(&["--help"]);
+    for code in ["0 ", "1 ", "2 ", "130"] {
+        assert!(
+            run.stdout.contains(&format!("  {code}")),
+            "exit code {code} undocumented:\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(
+        netcheck(&["--timeout", "soon"]).code,
+        2,
+        "clap usage errors exit 2"
+    );
+}
+
+#[test]
+fn malformed_suite_names_file_and_line() {
+    let dir = tempdir();
+    let suite = dir.path().join("ours.toml");
+    std::fs::write(
+        &suite,
+        "name = \"ours\"\n[[check]]\nid = \"bridge.veth\"\ngate = maybe\n",
+    )
+    .unwrap();
+    assert_error(
+        &netcheck(&["--suite", suite.to_str().unwrap(), "--list"]),
+        "line 4",
+    );
+    std::fs::write(
+        &suite,
+        "name = \"ours\"\n[[check]]\nid = \"bridge.vethh\"\n",
+    )
+    .unwrap();
+    assert_error(
+        &netcheck(&["--suite", suite.to_str().unwrap(), "--list"]),
+        "unknown check id `bridge.vethh`",
+    );
+    assert_error(
+        &netcheck(&["--suite", "/nonexistent/suite.toml"]),
+        "/nonexistent/suite.toml",
+    );
+}
+
+#[test]
+fn malformed_snapshots_are_errors() {
+    let dir = tempdir();
+    let path = dir.path().join("snap.json");
+    let p = path.to_str().unwrap();
+    std::fs::write(&path, "{\"schema\": \"netcheck-snapshot/v1\", \"docker\": ").unwrap();
+    assert_error(&netcheck(&["analyze", p]), "snap.json");
+    std::fs::write(&path, "{\"schema\": \"netcheck-snapshot/v9\"}").unwrap();
+    assert_error(
+        &netcheck(&["analyze", p]),
+        "`netcheck-snapshot/v9` is not supported",
+    );
+    std::fs::write(&path, "[1, 2]").unwrap();
+    assert_error(&netcheck(&["analyze", p]), "not a snapshot");
+    let healthy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/healthy-default-bridge.json"
+    );
+    let mut snap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(healthy).unwrap()).unwrap();
+    snap["docker"]["value"]["networks"] = serde_json::json!("not a list");
+    std::fs::write(&path, snap.to_string()).unwrap();
+    assert_error(&netcheck(&["analyze", p]), "line 1 column");
+}
+
+#[test]
+fn analyze_judges_a_fixture_offline() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/fault-bridge.veth-nomaster.json"
+    );
+    // No daemon is needed: point DOCKER_HOST nowhere to prove it.
+    let run = netcheck_env(
+        &["analyze", fixture],
+        &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+    );
+    assert_eq!(run.code, 1, "{}", run.explain());
+    assert_eq!(run.status("bridge.veth"), "fail");
+    assert_eq!(run.status("bridge.subnet"), "pass");
+}
+
+/// The requested reports are written even when netcheck cannot run, so a CI job shows
+/// the cause as an errored testcase.
+fn unreachable(docker_host: &str, needle: &str) {
+    let dir = tempdir();
+    let junit = dir.path().join("junit.xml");
+    let run = netcheck_env(
+        &["--junit", junit.to_str().unwrap()],
+        &[("DOCKER_HOST", docker_host)],
+    );
+    assert_error(&run, needle);
+    assert!(
+        run.stderr.contains("fix: "),
+        "no fix given:\n{}",
+        run.explain()
+    );
+    let report = run.report.as_ref().expect("a JSON report even on error");
+    assert_eq!(report["checks"][0]["status"], "error");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<error ") && xml.contains(needle.split(' ').next().unwrap()),
+        "{xml}"
+    );
+}
+
+#[test]
+fn missing_socket() {
+    unreachable("unix:///nonexistent/docker.sock", "does not exist");
+}
+
+#[test]
+fn stopped_daemon() {
+    // A socket file nobody listens on: what a stopped dockerd leaves behind.
+    let dir = tempdir();
+    let sock = dir.path().join("docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    unreachable(
+        &format!("unix://{}", sock.display()),
+        "no Docker daemon answers",
+    );
+}
+
+#[test]
+fn closed_tcp_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    unreachable(
+        &format!("tcp://127.0.0.1:{port}"),
+        "no Docker daemon answers",
+    );
+}
+
+#[test]
+fn unsupported_docker_host() {
+    unreachable("bogus://somewhere", "cannot use DOCKER_HOST");
+}
+
+#[test]
+fn socket_permission_denied() {
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("skipping: needs root to run as another user");
+    }
+    // A socket only root may use, and netcheck running as nobody.
+    let dir = tempdir();
+    let sock = dir.path().join("docker.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", bin()])
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("permission denied on the Docker socket"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("docker group"), "{stderr}");
+}
