@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             };
         }
         Some(Command::Explain { id }) => explain(&id),
+        Some(Command::ProbeImage) => runtime.block_on(probe_image()),
         Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
         Some(Command::Analyze { snapshot, run }) => {
             runtime.block_on(judge_and_report(&run, Source::File(&snapshot)))
@@ -134,6 +135,14 @@ fn write_reports(run: &RunArgs, report: &Report) -> Result<(), Error> {
         report::write_atomic(path, report::junit::render(report).as_bytes())?;
     }
     Ok(())
+}
+
+/// For benchmarks and tests that run the probe image themselves.
+async fn probe_image() -> Result<u8, Error> {
+    let (docker, _) = docker::connect().await?;
+    let image = collect::image::ensure(&docker).await?;
+    print(&format!("{image}\n"))?;
+    Ok(exit::OK)
 }
 
 async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Error> {

@@ -146,17 +146,17 @@ pub fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The error and its causes on one line: reqwest's top-level message alone ("error
-/// sending request") hides the useful part ("Connection refused", "timed out").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
+/// Why a request failed, in the words that help: the deadline, or the innermost cause
+/// ("Connection refused (os error 111)"). reqwest's own top line only repeats the URL.
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} ms", timeout.as_millis());
     }
-    s
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 async fn request(client: &reqwest::Client, resolver: &Resolver<'_>, spec: &str) -> Request {
@@ -204,7 +204,7 @@ async fn request(client: &reqwest::Client, resolver: &Resolver<'_>, spec: &str) 
             }
             Err(e) => req.error = Some(format!("unexpected answer: {e}")),
         },
-        Err(e) => req.error = Some(error_chain(&e)),
+        Err(e) => req.error = Some(describe(&e, resolver.timeout)),
     }
     req.elapsed_ms = started.elapsed().as_millis() as u64;
     req

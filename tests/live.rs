@@ -114,7 +114,6 @@ fn healthy_host_passes_and_reports_validate() {
 #[test]
 fn healthy_user_network_with_other_containers() {
     let Some(_live) = live() else { return };
-    netcheck(&["--exact", "host.docker-internal"]); // builds the probe image for the sleeper
     let mut net = TestNet::new("healthy");
     let sleeper = net.sleeper("app");
     let run = netcheck(&["--network", &net.name, "--network", "bridge", "-v"]);
@@ -171,7 +170,6 @@ fn fault_bridge_subnet_vpn_route_overlaps() {
 #[test]
 fn fault_bridge_veth_host_end_detached() {
     let Some(_live) = live() else { return };
-    netcheck(&["--exact", "host.docker-internal"]);
     let mut net = TestNet::new("veth");
     let app = net.sleeper("app");
     let veth = net.host_veth(&app);

@@ -1,6 +1,6 @@
 //! `container.default-route`: containers route out via their network's gateway, and it answers.
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
 
 pub static CHECK: Check = Check {
     id: "container.default-route",
@@ -126,14 +126,20 @@ fn judge(ctx: &Context) -> Outcome {
                 "probe reached the gateway listener {} in {} ms",
                 r.target, r.elapsed_ms
             )),
-            Some(r) => f.fail(
-                format!(
-                    "gateway {gw} of {} does not answer the probe: {}",
-                    n.name,
-                    r.error.as_deref().unwrap_or("no answer")
+            Some(r) => match bridge_broken(ctx, &n.name) {
+                Some((cause, fix)) => f.fail(format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
+                None => f.fail(
+                    format!(
+                        "gateway {gw} of {} does not answer the probe: {}",
+                        n.name,
+                        r.error.as_deref().unwrap_or("no answer")
+                    ),
+                    format!(
+                        "the host drops what {} sends to its gateway: look for DROP or REJECT rules in iptables -S INPUT",
+                        n.subnet_v4().map(|s| s.to_string()).unwrap_or_default()
+                    ),
                 ),
-                format!("check that {} carries {gw} and is up (ip addr show {}), and that INPUT accepts its subnet (iptables -S INPUT)", n.bridge, n.bridge),
-            ),
+            },
         }
     }
     f.finish("containers route via their gateway, and it answers")

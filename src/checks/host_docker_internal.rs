@@ -1,6 +1,6 @@
 //! `host.docker-internal`: containers can find and reach the host by name.
 
-use super::{Check, Context, Findings, Needs, Outcome, gateway_missing, missing};
+use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, missing};
 
 pub static CHECK: Check = Check {
     id: "host.docker-internal",
@@ -86,10 +86,10 @@ fn judge(ctx: &Context) -> Outcome {
                         addrs.join(", "),
                         r.addr.as_deref().unwrap_or(&r.target)
                     );
-                    match gateway_missing(ctx, network) {
-                        Some(cause) => f.fail(
+                    match bridge_broken(ctx, network) {
+                        Some((cause, fix)) => f.fail(
                             format!("{failed}: {cause}"),
-                            "give the bridge its gateway address back (systemctl restart docker recreates it)",
+                            fix,
                         ),
                         None => f.fail(
                             format!("{failed}: {}", r.error.as_deref().unwrap_or("no answer")),

@@ -191,6 +191,13 @@ impl Findings {
                 String::new()
             }
         };
+        // A lone failure is the outcome's message: repeating it in the evidence is noise.
+        let mut evidence = self.evidence;
+        if self.failures.len() == 1 {
+            evidence.retain(|e| *e != format!("FAIL: {}", self.failures[0].0));
+        } else if self.failures.is_empty() && self.errors.len() == 1 {
+            evidence.retain(|e| *e != format!("ERROR: {}", self.errors[0]));
+        }
         if let Some((message, _)) = self.failures.first() {
             let mut hints: Vec<&str> = Vec::new();
             for (_, h) in &self.failures {
@@ -200,15 +207,12 @@ impl Findings {
             }
             return Outcome::fail(
                 format!("{message}{}", more(self.failures.len())),
-                self.evidence,
+                evidence,
                 hints.join("\n"),
             );
         }
         if let Some(message) = self.errors.first() {
-            return Outcome::error(
-                format!("{message}{}", more(self.errors.len())),
-                self.evidence,
-            );
+            return Outcome::error(format!("{message}{}", more(self.errors.len())), evidence);
         }
         if self.passes == 0 {
             let message = self
@@ -216,12 +220,9 @@ impl Findings {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "nothing to check".to_string());
-            return Outcome::skip(
-                format!("{message}{}", more(self.skips.len())),
-                self.evidence,
-            );
+            return Outcome::skip(format!("{message}{}", more(self.skips.len())), evidence);
         }
-        Outcome::pass(pass_message, self.evidence)
+        Outcome::pass(pass_message, evidence)
     }
 }
 
@@ -301,25 +302,53 @@ pub(crate) fn missing<T>(obs: &crate::snapshot::Observed<T>, what: &str) -> Outc
     }
 }
 
-/// Why traffic cannot leave `network` at all, if the host shows it: its gateway address
-/// is missing from the bridge. Checks whose probe request failed name this root cause
-/// instead of guessing at a firewall.
-pub(crate) fn gateway_missing(ctx: &Context, network: &str) -> Option<String> {
+/// Why no traffic can leave `network` at all, if the host shows it: its bridge is
+/// missing or down, or the gateway address is not on it. Checks whose probe request
+/// failed name this root cause (and the check that owns it) instead of guessing.
+/// Returns the cause and its fix.
+pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, String)> {
     let host = &ctx.snapshot.host.ok()?.netns;
     let n = ctx.snapshot.network(network)?;
-    let gw = n.ipam.iter().filter_map(|c| c.gateway).next();
-    let on_bridge = host.link_by_name(&n.bridge).map(|br| {
-        host.addrs_of(br.index)
-            .any(|a| Some(a.addr()) == gw || n.subnet_v4().is_some_and(|s| s.contains(&a.addr())))
-    });
-    match on_bridge {
-        Some(false) => Some(format!(
-            "the gateway{} of {network} is not on bridge {} (see container.default-route)",
-            gw.map(|g| format!(" {g}")).unwrap_or_default(),
-            n.bridge
-        )),
-        _ => None,
+    let Some(br) = host.link_by_name(&n.bridge) else {
+        return Some((
+            format!(
+                "bridge {} of {network} does not exist (see bridge.veth)",
+                n.bridge
+            ),
+            "systemctl restart docker recreates it".into(),
+        ));
+    };
+    if !br.up {
+        return Some((
+            format!("bridge {} of {network} is down (see bridge.veth)", n.bridge),
+            format!("ip link set {} up", n.bridge),
+        ));
     }
+    let subnet = n.subnet_v4()?;
+    let gw = n
+        .ipam
+        .iter()
+        .filter_map(|c| c.gateway)
+        .find(|g| subnet.contains(g));
+    let carried = host
+        .addrs_of(br.index)
+        .any(|a| gw.map_or(subnet.contains(&a.addr()), |g| a.addr() == g));
+    (!carried).then(|| {
+        (
+            format!(
+                "the gateway{} of {network} is not on bridge {} (see container.default-route)",
+                gw.map(|g| format!(" {g}")).unwrap_or_default(),
+                n.bridge
+            ),
+            format!(
+                "ip addr add {}/{} dev {} (or systemctl restart docker)",
+                gw.map(|g| g.to_string())
+                    .unwrap_or_else(|| "<gateway>".into()),
+                subnet.prefix_len(),
+                n.bridge
+            ),
+        )
+    })
 }
 
 /// `eth0 172.17.0.2/16 (up)`: a link as evidence.

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, gateway_missing};
+use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
 use crate::snapshot::{FirewallObs, NetworkObs};
 
 pub static CHECK: Check = Check {
@@ -172,10 +172,10 @@ fn judge(ctx: &Context) -> Outcome {
             ),
             (false, _) => {
                 let failed = format!("the probe could not reach the outside peer {}", req.target);
-                match gateway_missing(ctx, &n.name) {
-                    Some(cause) => f.fail(
+                match bridge_broken(ctx, &n.name) {
+                    Some((cause, fix)) => f.fail(
                         format!("{failed}: {cause}"),
-                        "give the bridge its gateway address back (systemctl restart docker recreates it)",
+                        fix,
                     ),
                     None => f.fail(
                         format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),

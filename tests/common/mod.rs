@@ -203,19 +203,7 @@ impl TestNet {
 
     /// Starts a long-lived container on the network: the probe image, lingering.
     pub fn sleeper(&mut self, tag: &str) -> String {
-        let image = sh(&[
-            "docker",
-            "images",
-            "--filter",
-            "label=netcheck=probe",
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
-        ]);
-        let image = image
-            .lines()
-            .next()
-            .expect("a netcheck run built the probe image")
-            .to_string();
+        let image = sh(&[bin(), "probe-image"]);
         let name = format!("{}-{tag}", self.name);
         let _ = Command::new("docker").args(["rm", "-f", &name]).output();
         sh(&[
