@@ -275,7 +275,10 @@ pub fn assert_no_leftovers() {
         "probe containers left behind: {containers}"
     );
     let networks = sh(&["docker", "network", "ls", "--format", "{{.Name}}"]);
-    let leaked: Vec<&str> = networks.lines().filter(|n| n.contains("netcheck")).collect();
+    let leaked: Vec<&str> = networks
+        .lines()
+        .filter(|n| n.contains("netcheck"))
+        .collect();
     assert!(leaked.is_empty(), "networks left behind: {leaked:?}");
     let links = sh(&["ip", "-o", "link", "show"]);
     let leaked: Vec<&str> = links.lines().filter(|l| l.contains(": netcheck")).collect();
