@@ -1,0 +1,116 @@
+"""The benchmark driver (see bench/run).
+
+Speed: every round runs each command once, in a rotating order, each timed by hyperfine,
+so that the machine's drift over the run hits all commands alike (interleaved, not one
+command's runs after another's). Reports medians and their ratio to the floor: the
+ratio is what carries from one machine to another, not the milliseconds.
+
+Memory: peak RSS of each netcheck run, from wait4's rusage of that very process.
+
+Scale: starts labelled sleeper containers (the probe image, lingering) on the default
+bridge and on a user network, and times the checks that cover every container.
+Everything it starts is removed at the end, also on Ctrl-C.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+BIN = os.path.abspath(sys.argv[1])
+ARGS = sys.argv[2:]
+LABEL = "netcheck.bench=1"
+NET = "netcheck-bench"
+
+
+def sh(*cmd, check=True):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True).stdout.strip()
+
+
+def timed(command, prepare=None):
+    """One run of `command` under hyperfine: its wall time in seconds."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        cmd = ["hyperfine", "--runs", "1", "--style", "none", "--export-json", out.name]
+        if prepare:
+            cmd += ["--prepare", prepare]
+        subprocess.run(cmd + [command], check=True, stdout=subprocess.DEVNULL)
+        return json.load(open(out.name))["results"][0]["times"][0]
+
+
+def peak_rss_mb(argv):
+    pid = os.spawnv(os.P_NOWAIT, argv[0], argv)
+    _, status, rusage = os.wait4(pid, 0)
+    return rusage.ru_maxrss / 1024
+
+
+def speed(runs):
+    image = sh(BIN, "probe-image")
+    tmp = tempfile.mkdtemp()
+    commands = {
+        "floor": (f"docker run --rm {image} probe --linger-secs 0", None),
+        "warm": (BIN, None),
+        "reports": (f"{BIN} --json {tmp}/r.json --junit {tmp}/r.xml", None),
+        "cold": (BIN, f"docker rmi -f {image}"),
+    }
+    names = list(commands)
+    times = {n: [] for n in names}
+    for r in range(runs + 2):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for n in order:
+            t = timed(*commands[n])
+            if r >= 2:  # two warm-up rounds
+                times[n].append(t)
+    sh(BIN, "probe-image")  # leave the image in place
+    med = {n: statistics.median(times[n]) for n in names}
+    floor = med["floor"]
+    print(f"medians of {runs} interleaved rounds, on this host, in one run:")
+    labels = {
+        "floor": "docker run --rm of the probe image",
+        "warm": "netcheck, default suite (warm)",
+        "reports": "netcheck with --json and --junit",
+        "cold": "netcheck, probe image missing (cold)",
+    }
+    for n in names:
+        print(f"  {labels[n]:<40} {med[n]*1000:7.0f} ms   {med[n]/floor:4.2f}x floor")
+    print(f"  building the probe image adds            {1000*(med['cold']-med['warm']):7.0f} ms")
+    rss = [peak_rss_mb([BIN]) for _ in range(5)]
+    rss_reports = [peak_rss_mb([BIN, "--json", f"{tmp}/r.json", "--junit", f"{tmp}/r.xml"]) for _ in range(5)]
+    print(f"  peak RSS, default suite (max of 5)       {max(rss):7.1f} MB")
+    print(f"  peak RSS, with reports (max of 5)        {max(rss_reports):7.1f} MB")
+
+
+def scale():
+    image = sh(BIN, "probe-image")
+    sh("docker", "network", "create", "--label", LABEL, NET, check=False)
+    started = 0
+    checks = ["--exact", "bridge.subnet", "bridge.veth", "container.default-route"]
+    run = f"{BIN} {' '.join(checks)} --network bridge --network {NET}"
+    results = []
+    try:
+        for target in [0, 50, 100, 200]:
+            while started < target:
+                net = "bridge" if started % 2 == 0 else NET
+                sh("docker", "run", "-d", "--label", LABEL, "--network", net, "--read-only", "--cap-drop", "ALL",
+                   image, "probe", "--linger-secs", "3600")
+                started += 1
+            samples = sorted(timed(run) for _ in range(5))
+            results.append((target, statistics.median(samples)))
+            print(f"  {target:4d} containers: {results[-1][1]*1000:6.0f} ms", flush=True)
+    finally:
+        ids = sh("docker", "ps", "-aq", "--filter", f"label={LABEL}").split()
+        if ids:
+            sh("docker", "rm", "-f", *ids)
+        sh("docker", "network", "rm", NET, check=False)
+    base = results[0][1]
+    print("the all-container checks (bridge.subnet, bridge.veth, container.default-route), medians of 5:")
+    for n, t in results:
+        per = f"{(t-base)*1000/n:5.2f} ms per container" if n else ""
+        print(f"  {n:4d} containers  {t*1000:6.0f} ms  +{(t-base)*1000:5.0f} ms over idle  {per}")
+
+
+if ARGS and ARGS[0] == "--scale":
+    scale()
+else:
+    speed(int(ARGS[0]) if ARGS else 10)
