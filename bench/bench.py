@@ -40,7 +40,11 @@ def timed(command, prepare=None):
 
 
 def peak_rss_mb(argv):
-    pid = os.spawnv(os.P_NOWAIT, argv[0], argv)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(devnull, 1)
+        os.execv(argv[0], argv)
     _, status, rusage = os.wait4(pid, 0)
     return rusage.ru_maxrss / 1024
 

@@ -40,9 +40,8 @@ pub struct RunArgs {
     /// The bridge networks to check; the first one carries the probe's default route.
     #[arg(long = "network", value_name = "NAME", default_value = "bridge")]
     pub networks: Vec<String>,
-    /// A suite file (TOML) to run instead of the built-in default suite.
-    #[arg(long, value_name = "FILE")]
-    pub suite: Option<PathBuf>,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
     /// Write a JSON report (schema: reports/netcheck-report.v1.schema.json).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -60,12 +59,41 @@ pub struct RunArgs {
     pub verbose: bool,
 }
 
+/// Which suite runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuiteArgs {
+    /// A suite file (TOML) to run instead of the default suite.
+    #[arg(long, value_name = "FILE", conflicts_with = "profile")]
+    pub suite: Option<PathBuf>,
+    /// A shipped suite: default, onboarding (every check, gating only what a laptop can
+    /// fix) or ci (strict).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub profile: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuiteAction {
+    /// Validate a suite file (and its includes) without running it: every problem is
+    /// listed with its file, line and column. Exits 2 on any problem.
+    Check {
+        /// The suite file.
+        file: PathBuf,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print a check's documentation.
+    /// Print the documentation of a check, a generic kind, or a suite's check.
     Explain {
-        /// A check id, as --list prints it.
+        /// A check id, as --list prints it, or a kind (tcp, http, dns, route).
         id: String,
+        #[command(flatten)]
+        suite: SuiteArgs,
+    },
+    /// Work with suite files.
+    Suite {
+        #[command(subcommand)]
+        action: SuiteAction,
     },
     /// Collect the observations into a snapshot file, and judge nothing.
     Collect {

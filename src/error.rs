@@ -36,6 +36,8 @@ pub enum Error {
     UnknownNetwork(String),
     #[error("{path}: {detail}")]
     BadFile { path: PathBuf, detail: String },
+    #[error("the suite has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    BadSuite(Vec<crate::suite::Problem>),
     #[error("writing {path}: {source}")]
     Write {
         path: PathBuf,
@@ -75,6 +77,7 @@ impl Error {
                 "DOCKER_HOST takes unix:///path/to/docker.sock or tcp://HOST:PORT; unset it to use the local socket".into()
             }
             Error::UnknownCheck(_) | Error::NothingSelected(_) => "netcheck --list prints the check ids".into(),
+            Error::BadSuite(_) => "fix them and check again with: netcheck suite check FILE".into(),
             Error::UnknownNetwork(_) => "docker network ls lists the networks; pass one with --network NAME".into(),
             Error::Timeout { .. } => "raise --timeout, or look at what hangs: the engine (docker info) or a probe".into(),
             Error::Probe(_) => "netcheck probes from a container of its own image; netcheck cleanup removes leftovers, \

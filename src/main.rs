@@ -10,11 +10,12 @@ use clap::Parser;
 use netcheck::checks;
 use netcheck::collect::{self, Cleanup, docker};
 use netcheck::error::{Error, exit};
-use netcheck::plan::{Filters, Plan, Suite};
+use netcheck::plan::{Filters, Plan};
 use netcheck::report::{self, Report};
 use netcheck::snapshot::Snapshot;
+use netcheck::suite::Suite;
 
-use crate::cli::{Cli, Command, RunArgs};
+use crate::cli::{Cli, Command, RunArgs, SuiteAction, SuiteArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -33,7 +34,10 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Some(Command::Explain { id }) => explain(&id),
+        Some(Command::Explain { id, suite }) => explain(&id, &suite),
+        Some(Command::Suite {
+            action: SuiteAction::Check { file },
+        }) => suite_check(&file),
         Some(Command::ProbeImage) => runtime.block_on(probe_image()),
         Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
         Some(Command::Analyze { snapshot, run }) => {
@@ -61,16 +65,34 @@ enum Source<'a> {
     File(&'a std::path::Path),
 }
 
+fn load_suite(args: &SuiteArgs) -> Result<Suite, Error> {
+    match &args.suite {
+        Some(path) => Suite::from_file(path),
+        None => Suite::shipped(&args.profile),
+    }
+    .map_err(Error::BadSuite)
+}
+
 fn plan(run: &RunArgs) -> Result<Plan, Error> {
-    let suite = Suite::load(run.suite.as_ref())?;
     Plan::new(
-        &suite,
+        load_suite(&run.suite)?,
         &Filters {
             include: run.filters.clone(),
             skip: run.skip.clone(),
             exact: run.exact,
         },
     )
+}
+
+fn suite_check(file: &std::path::Path) -> Result<u8, Error> {
+    let suite = Suite::from_file(file).map_err(Error::BadSuite)?;
+    print(&format!(
+        "{}: suite `{}` is valid: {} checks\n",
+        file.display(),
+        suite.name,
+        suite.instances.len()
+    ))?;
+    Ok(exit::OK)
 }
 
 /// Prints to stdout; a closed pipe (`netcheck --list | head`) ends quietly.
@@ -84,9 +106,29 @@ fn print(text: &str) -> Result<(), Error> {
         })
 }
 
-fn explain(id: &str) -> Result<u8, Error> {
-    let check = checks::find(id).ok_or_else(|| Error::UnknownCheck(id.to_string()))?;
-    print(&format!("{}: {}\n\n{}\n", check.id, check.title, check.doc))?;
+fn explain(id: &str, suite: &SuiteArgs) -> Result<u8, Error> {
+    let (check, instance) = match checks::find(id) {
+        Some(check) => (check, None),
+        None => {
+            let suite = load_suite(suite)?;
+            let instance = suite.instances.into_iter().find(|i| i.id == id);
+            let instance = instance.ok_or_else(|| Error::UnknownCheck(id.to_string()))?;
+            (instance.check, Some(instance))
+        }
+    };
+    let mut text = match &instance {
+        Some(i) => format!(
+            "{}: {}\n(a `{}` check{})\n\n",
+            i.id,
+            i.title(),
+            check.id,
+            if i.gate { "" } else { ", not gating" }
+        ),
+        None => format!("{}: {}\n\n", check.id, check.title),
+    };
+    text.push_str(check.doc);
+    text.push('\n');
+    print(&text)?;
     Ok(exit::OK)
 }
 
@@ -94,9 +136,9 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
     let plan = plan(run)?;
     if run.list {
         let lines: String = plan
-            .checks
+            .instances
             .iter()
-            .map(|c| format!("{:<26} {}\n", c.id, c.title))
+            .map(|c| format!("{:<26} {}\n", c.id, c.title()))
             .collect();
         print(&lines)?;
         return Ok(exit::OK);
@@ -116,7 +158,7 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
             return Err(e);
         }
     };
-    let judged = checks::judge(&snapshot, &plan.checks);
+    let judged = checks::judge(&snapshot, &plan.instances);
     let report = Report::new(&snapshot, &judged, t0.elapsed());
     write_reports(run, &report)?;
     let mut out = anstream::stdout().lock();
@@ -160,7 +202,8 @@ async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
     progress.enable_steady_tick(Duration::from_millis(100));
     let cleanup = Cleanup::default();
     let options = collect::Options {
-        networks: run.networks.clone(),
+        networks: plan.networks(&run.networks),
+        suite_probe_args: plan.probe_args(),
         needs: plan.needs(),
         probe_timeout: Duration::from_millis(run.probe_timeout_ms),
         run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),

@@ -1,69 +1,9 @@
-//! The plan: which checks run, from the suite file and the command line's filters.
+//! The plan: which checks run, from the suite and the command line's filters, and so
+//! what must be collected.
 
-use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
-
-use crate::checks::{self, Check, Needs};
+use crate::checks::{Instance, Needs};
 use crate::error::Error;
-
-/// The default suite, embedded so that the binary needs no files beside it.
-pub const DEFAULT_SUITE: &str = include_str!("../checks/default.toml");
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Suite {
-    pub name: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default, rename = "check")]
-    pub checks: Vec<SuiteCheck>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SuiteCheck {
-    /// A built-in check id.
-    pub id: String,
-}
-
-impl Suite {
-    pub fn parse(text: &str, path: &Path) -> Result<Suite, Error> {
-        let bad = |detail: String| Error::BadFile {
-            path: path.to_path_buf(),
-            detail,
-        };
-        // toml's message carries the line and column, and a caret under the culprit.
-        let suite: Suite =
-            toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
-        for (i, c) in suite.checks.iter().enumerate() {
-            if checks::find(&c.id).is_none() {
-                return Err(bad(format!(
-                    "check #{}: unknown check id `{}` (netcheck --list shows them)",
-                    i + 1,
-                    c.id
-                )));
-            }
-            if suite.checks[..i].iter().any(|p| p.id == c.id) {
-                return Err(bad(format!("check #{}: `{}` is listed twice", i + 1, c.id)));
-            }
-        }
-        Ok(suite)
-    }
-
-    pub fn load(path: Option<&PathBuf>) -> Result<Suite, Error> {
-        match path {
-            None => Suite::parse(DEFAULT_SUITE, Path::new("checks/default.toml (built in)")),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| Error::BadFile {
-                    path: p.clone(),
-                    detail: e.to_string(),
-                })?;
-                Suite::parse(&text, p)
-            }
-        }
-    }
-}
+use crate::suite::Suite;
 
 /// Selection, as libtest does it: substrings of ids, or whole ids with `exact`.
 #[derive(Debug, Default, Clone)]
@@ -74,15 +14,16 @@ pub struct Filters {
 }
 
 pub struct Plan {
-    pub checks: Vec<&'static Check>,
+    pub suite: String,
+    pub instances: Vec<Instance>,
 }
 
 impl Plan {
-    pub fn new(suite: &Suite, filters: &Filters) -> Result<Plan, Error> {
+    pub fn new(suite: Suite, filters: &Filters) -> Result<Plan, Error> {
         if filters.exact {
             // A misspelt id in a CI job must not silently run nothing.
             for id in filters.include.iter().chain(&filters.skip) {
-                if checks::find(id).is_none() {
+                if !suite.instances.iter().any(|i| &i.id == id) {
                     return Err(Error::UnknownCheck(id.clone()));
                 }
             }
@@ -94,35 +35,52 @@ impl Plan {
                 id.contains(pattern.as_str())
             }
         };
-        let checks: Vec<&'static Check> = suite
-            .checks
-            .iter()
-            .filter_map(|c| checks::find(&c.id))
-            .filter(|c| {
-                filters.include.is_empty() || filters.include.iter().any(|p| matches(p, c.id))
+        let instances: Vec<Instance> = suite
+            .instances
+            .into_iter()
+            .filter(|i| {
+                filters.include.is_empty() || filters.include.iter().any(|p| matches(p, &i.id))
             })
-            .filter(|c| !filters.skip.iter().any(|p| matches(p, c.id)))
+            .filter(|i| !filters.skip.iter().any(|p| matches(p, &i.id)))
             .collect();
-        if checks.is_empty() {
+        if instances.is_empty() {
             return Err(Error::NothingSelected(filters.include.clone()));
         }
-        Ok(Plan { checks })
+        Ok(Plan {
+            suite: suite.name,
+            instances,
+        })
     }
 
     /// The union of what the selected checks need: a filtered run collects less.
     pub fn needs(&self) -> Needs {
-        self.checks.iter().fold(
-            Needs {
-                host: false,
-                probe: false,
-                outside: false,
-            },
-            |acc, c| Needs {
-                host: acc.host || c.needs.host,
-                probe: acc.probe || c.needs.probe,
-                outside: acc.outside || c.needs.outside,
-            },
-        )
+        self.instances
+            .iter()
+            .fold(Needs::default(), |acc, i| Needs {
+                host: acc.host || i.check.needs.host,
+                probe: acc.probe || i.check.needs.probe,
+                outside: acc.outside || i.check.needs.outside,
+            })
+    }
+
+    /// The networks to check: those asked for, then those the suite's own checks name
+    /// (the probe must join them to run those checks from there).
+    pub fn networks(&self, asked: &[String]) -> Vec<String> {
+        let mut networks = asked.to_vec();
+        for n in self.instances.iter().filter_map(|i| i.params.network()) {
+            if !networks.iter().any(|m| m == n) {
+                networks.push(n.to_string());
+            }
+        }
+        networks
+    }
+
+    /// What the probe must do for the suite's own checks, as `netcheck probe` arguments.
+    pub fn probe_args(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .flat_map(|i| i.params.probe_args(&i.id))
+            .collect()
     }
 }
 
@@ -130,17 +88,18 @@ impl Plan {
 mod tests {
     use super::*;
 
-    fn ids(filters: Filters) -> Result<Vec<&'static str>, Error> {
-        let suite = Suite::load(None).unwrap();
-        Plan::new(&suite, &filters).map(|p| p.checks.iter().map(|c| c.id).collect())
+    fn ids(filters: Filters) -> Result<Vec<String>, Error> {
+        let suite = Suite::shipped("default").unwrap();
+        Plan::new(suite, &filters).map(|p| p.instances.iter().map(|c| c.id.clone()).collect())
     }
 
     #[test]
-    fn default_suite_lists_every_check() {
-        assert_eq!(
-            ids(Filters::default()).unwrap().len(),
-            checks::REGISTRY.len()
-        );
+    fn default_suite_lists_the_builtin_checks() {
+        let builtin = crate::checks::REGISTRY
+            .iter()
+            .filter(|c| !c.generic)
+            .count();
+        assert_eq!(ids(Filters::default()).unwrap().len(), builtin);
     }
 
     #[test]
@@ -170,22 +129,5 @@ mod tests {
             ids(f(&["nope"], &[], false)),
             Err(Error::NothingSelected(_))
         ));
-    }
-
-    #[test]
-    fn bad_suites_name_the_position() {
-        let p = Path::new("s.toml");
-        let e = Suite::parse("name = \"x\"\n[[check]]\nid = 3\n", p)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("s.toml") && e.contains("line 3"), "{e}");
-        let e = Suite::parse("name = \"x\"\n[[check]]\nid = \"nope\"\n", p)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("unknown check id `nope`"), "{e}");
-        let e = Suite::parse("name = \"x\"\nbogus = 1\n", p)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("bogus"), "{e}");
     }
 }

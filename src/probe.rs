@@ -16,9 +16,24 @@ pub struct ProbeArgs {
     /// A name to resolve: through /etc/hosts, and through DNS only with --dns.
     #[arg(long = "lookup", value_name = "NAME")]
     pub lookups: Vec<String>,
-    /// An HTTP request to make, as PURPOSE=HOST:PORT.
+    /// A request to one of netcheck's own listeners, as PURPOSE=HOST:PORT. Names resolve
+    /// through /etc/hosts only (and DNS with --dns).
     #[arg(long = "get", value_name = "PURPOSE=HOST:PORT")]
     pub gets: Vec<String>,
+    /// A suite's TCP connection, as PURPOSE=HOST:PORT. Names resolve through /etc/hosts,
+    /// then the resolver the suite's author chose the network for.
+    #[arg(long = "tcp", value_name = "PURPOSE=HOST:PORT")]
+    pub tcps: Vec<String>,
+    /// A suite's HTTP GET, as PURPOSE=URL (http:// only).
+    #[arg(long = "http", value_name = "PURPOSE=URL")]
+    pub https: Vec<String>,
+    /// A suite's name to resolve, through /etc/hosts and then DNS.
+    #[arg(long = "resolve", value_name = "NAME")]
+    pub resolves: Vec<String>,
+    /// Serve netcheck's HTTP listener on PORT of each of the container's own addresses
+    /// (never a wildcard): a target for other containers, in tests and examples.
+    #[arg(long, value_name = "PORT")]
+    pub listen_port: Option<u16>,
     /// Also ask the DNS servers of /etc/resolv.conf. Off by default: on Linux engines
     /// they are the host's upstream servers, and netcheck's traffic stays on the machine.
     #[arg(long)]
@@ -38,24 +53,37 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
     let resolv_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let timeout = Duration::from_millis(args.timeout_ms);
 
-    let resolver = Resolver {
+    // Kept alive while the probe lingers.
+    let mut _listeners = vec![];
+    if let Some(port) = args.listen_port {
+        for a in netns.addrs.iter().filter(|a| !a.addr.addr().is_loopback()) {
+            if a.addr.addr().is_ipv4() {
+                let l = crate::collect::listener::bind_port(a.addr.addr(), port);
+                _listeners.push(l.map_err(|e| e.to_string())?);
+            }
+        }
+    }
+
+    let own = Resolver {
         hosts_file: &hosts_file,
         dns: args.dns,
         timeout,
     };
-    let lookups =
-        futures_util::future::join_all(args.lookups.iter().map(|n| resolver.lookup(n))).await;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let requests = futures_util::future::join_all(
-        args.gets
-            .iter()
-            .map(|spec| request(&client, &resolver, spec)),
-    )
-    .await;
+    let suites = Resolver { dns: true, ..own };
+    let lookups = args
+        .lookups
+        .iter()
+        .map(|n| own.lookup(n))
+        .chain(args.resolves.iter().map(|n| suites.lookup(n)));
+    let lookups = futures_util::future::join_all(lookups).await;
+    let requests = args
+        .gets
+        .iter()
+        .map(|spec| (own, Kind::Own, spec))
+        .chain(args.tcps.iter().map(|spec| (suites, Kind::Tcp, spec)))
+        .chain(args.https.iter().map(|spec| (suites, Kind::Http, spec)))
+        .map(|(resolver, kind, spec)| async move { request(&resolver, kind, spec).await });
+    let requests = futures_util::future::join_all(requests).await;
 
     let report = ProbeReport {
         netns,
@@ -76,6 +104,7 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
     Ok(())
 }
 
+#[derive(Clone, Copy)]
 struct Resolver<'a> {
     hosts_file: &'a str,
     dns: bool,
@@ -159,7 +188,19 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     cause.to_string()
 }
 
-async fn request(client: &reqwest::Client, resolver: &Resolver<'_>, spec: &str) -> Request {
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// HTTP to one of netcheck's listeners, which answer with the source they saw.
+    Own,
+    Tcp,
+    Http,
+}
+
+/// How much of an HTTP answer's body is kept.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// One request: `spec` is PURPOSE=HOST:PORT, or PURPOSE=URL for an HTTP request to a URL.
+async fn request(resolver: &Resolver<'_>, kind: Kind, spec: &str) -> Request {
     let started = Instant::now();
     let (purpose, target) = spec.split_once('=').unwrap_or(("", spec));
     let mut req = Request {
@@ -168,16 +209,30 @@ async fn request(client: &reqwest::Client, resolver: &Resolver<'_>, spec: &str) 
         addr: None,
         ok: false,
         seen_source: None,
+        status: None,
+        body: None,
         error: None,
         elapsed_ms: 0,
     };
-    let Some((host, port)) = target.rsplit_once(':') else {
-        req.error = Some("target is not HOST:PORT".into());
+    let url = if target.starts_with("http://") {
+        target.parse::<reqwest::Url>().ok()
+    } else {
+        format!("http://{target}/").parse::<reqwest::Url>().ok()
+    };
+    let Some((url, host, port)) = url.and_then(|u| {
+        let host = u
+            .host_str()?
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string();
+        let port = u.port_or_known_default()?;
+        Some((u, host, port))
+    }) else {
+        req.error = Some("target is not HOST:PORT or an http:// URL".into());
         return req;
     };
     let ip = match host.parse::<IpAddr>() {
         Ok(ip) => ip,
-        Err(_) => match resolver.lookup(host).await.addrs.first() {
+        Err(_) => match resolver.lookup(&host).await.addrs.first() {
             Some(ip) => *ip,
             None => {
                 req.error = Some(format!("{host} does not resolve"));
@@ -185,26 +240,63 @@ async fn request(client: &reqwest::Client, resolver: &Resolver<'_>, spec: &str) 
             }
         },
     };
-    let addr = std::net::SocketAddr::new(ip, port.parse().unwrap_or(0));
+    let addr = std::net::SocketAddr::new(ip, port);
     req.addr = Some(addr.to_string());
-    let result = async {
-        let resp = client
-            .get(format!("http://{addr}/"))
-            .send()
-            .await?
-            .error_for_status()?;
-        resp.bytes().await
-    }
-    .await;
-    match result {
-        Ok(body) => match serde_json::from_slice::<Seen>(&body) {
-            Ok(seen) => {
-                req.ok = true;
-                req.seen_source = Some(seen.seen);
+    match kind {
+        Kind::Tcp => {
+            match tokio::time::timeout(resolver.timeout, tokio::net::TcpStream::connect(addr)).await
+            {
+                Ok(Ok(_)) => req.ok = true,
+                Ok(Err(e)) => req.error = Some(e.to_string()),
+                Err(_) => {
+                    req.error = Some(format!(
+                        "no answer within {} ms",
+                        resolver.timeout.as_millis()
+                    ))
+                }
             }
-            Err(e) => req.error = Some(format!("unexpected answer: {e}")),
-        },
-        Err(e) => req.error = Some(describe(&e, resolver.timeout)),
+        }
+        Kind::Http | Kind::Own => {
+            // The name was resolved here, without libc: tell reqwest the address.
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .timeout(resolver.timeout)
+                .resolve(&host, addr)
+                .build();
+            let result = async {
+                let resp = client?.get(url).send().await?;
+                let status = resp.status().as_u16();
+                let mut body = Vec::new();
+                let mut resp = resp;
+                while let Some(chunk) = resp.chunk().await? {
+                    body.extend_from_slice(&chunk);
+                    if body.len() >= BODY_LIMIT {
+                        body.truncate(BODY_LIMIT);
+                        break;
+                    }
+                }
+                Ok::<_, reqwest::Error>((status, body))
+            }
+            .await;
+            match result {
+                Ok((status, body)) => {
+                    req.status = Some(status);
+                    req.ok = (200..300).contains(&status);
+                    if kind == Kind::Own {
+                        match serde_json::from_slice::<Seen>(&body) {
+                            Ok(seen) => req.seen_source = Some(seen.seen),
+                            Err(e) => {
+                                req.ok = false;
+                                req.error = Some(format!("not netcheck's listener: {e}"));
+                            }
+                        }
+                    } else {
+                        req.body = Some(String::from_utf8_lossy(&body).into_owned());
+                    }
+                }
+                Err(e) => req.error = Some(describe(&e, resolver.timeout)),
+            }
+        }
     }
     req.elapsed_ms = started.elapsed().as_millis() as u64;
     req

@@ -252,8 +252,14 @@ pub struct Request {
     pub target: String,
     pub addr: Option<String>,
     pub ok: bool,
-    /// The client address that the listener reports it saw.
+    /// The client address that the listener reports it saw (netcheck's own listeners).
     pub seen_source: Option<IpAddr>,
+    /// The HTTP status, for HTTP requests that got an answer.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The start of the answer's body (at most 64 KiB), for suites' HTTP checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
     pub error: Option<String>,
     pub elapsed_ms: u64,
 }

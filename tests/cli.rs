@@ -78,7 +78,7 @@ fn malformed_suite_names_file_and_line() {
     .unwrap();
     assert_error(
         &netcheck(&["--suite", suite.to_str().unwrap(), "--list"]),
-        "line 4",
+        "ours.toml:4:8: ",
     );
     std::fs::write(
         &suite,

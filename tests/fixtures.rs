@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use netcheck::checks::{self, REGISTRY, Status};
+use netcheck::checks::{self, Status};
 use netcheck::snapshot::Snapshot;
 
 fn main() {
@@ -36,12 +36,13 @@ fn main() {
 
 fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
     let snapshot = Snapshot::load(path).map_err(|e| e.to_string())?;
-    let judged = checks::judge(&snapshot, REGISTRY);
+    let instances = checks::builtin_instances();
+    let judged = checks::judge(&snapshot, &instances);
     let outcomes: serde_json::Map<String, serde_json::Value> = judged
         .iter()
         .map(|j| {
             (
-                j.check.id.to_string(),
+                j.instance.id.to_string(),
                 serde_json::to_value(&j.outcome).unwrap(),
             )
         })
@@ -49,7 +50,7 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
     let status = |id: &str| {
         judged
             .iter()
-            .find(|j| j.check.id == id)
+            .find(|j| j.instance.id == id)
             .map(|j| j.outcome.status)
     };
 
@@ -58,7 +59,7 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
             if j.outcome.status != Status::Pass {
                 return Err(format!(
                     "{} is {:?} on a healthy host: {}",
-                    j.check.id, j.outcome.status, j.outcome.message
+                    j.instance.id, j.outcome.status, j.outcome.message
                 )
                 .into());
             }
@@ -67,21 +68,21 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
         .strip_prefix("fault-")
         .or_else(|| name.strip_prefix("edited-"))
     {
-        let check = REGISTRY
+        let check = instances
             .iter()
             .find(|c| rest.starts_with(&format!("{}-", c.id)))
             .ok_or_else(|| format!("{name}: the name names no check id"))?;
-        if status(check.id) != Some(Status::Fail) {
+        if status(&check.id) != Some(Status::Fail) {
             return Err(format!(
                 "{} should fail on {name}, but is {:?}",
                 check.id,
-                status(check.id)
+                status(&check.id)
             )
             .into());
         }
     } else if name.starts_with("skipped-") {
         if let Some(j) = judged.iter().find(|j| j.outcome.status == Status::Fail) {
-            return Err(format!("{} fails on {name}: {}", j.check.id, j.outcome.message).into());
+            return Err(format!("{} fails on {name}: {}", j.instance.id, j.outcome.message).into());
         }
     } else {
         return Err(format!(

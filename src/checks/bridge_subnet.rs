@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use super::{Check, Context, Findings, Needs, Outcome, describe_link, docker_or_outcome};
 
 pub static CHECK: Check = Check {
+    generic: false,
     id: "bridge.subnet",
     title: "Bridge subnets are assigned, carried by the bridge, and clash with nothing",
     doc: "\
@@ -24,18 +25,38 @@ duplicated; a host interface or route covers the subnet (the classic VPN clash).
         probe: false,
         outside: false,
     },
+    params: |t| Ok(super::Params::Subnet(super::typed(t)?)),
     judge,
 };
+
+/// What a suite may ask of `bridge.subnet`.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// The subnet a network must have, by network name: `{ bridge = "172.17.0.0/16" }`.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub expect: BTreeMap<String, IpNet>,
+    /// Ranges no Docker network may overlap, e.g. `["10.0.0.0/8"]` where a VPN lives.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub forbid_overlap: Vec<IpNet>,
+}
 
 fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-fn judge(ctx: &Context) -> Outcome {
+fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
     if let Err(o) = docker_or_outcome(ctx) {
         return o;
     }
     let docker = ctx.snapshot.docker.ok().expect("checked above");
+    let defaults = Params::default();
+    let params = match &instance.params {
+        super::Params::Subnet(p) => p,
+        _ => &defaults,
+    };
     let host = ctx.snapshot.host.ok();
     let mut f = Findings::default();
     for name in &ctx.missing_networks {
@@ -204,6 +225,36 @@ fn judge(ctx: &Context) -> Outcome {
                 )),
             }
         }
+    }
+    // Forbidden ranges apply to every network the engine has: a pool that drifts into
+    // the VPN's range is a problem before any container uses it.
+    for range in &params.forbid_overlap {
+        for n in &docker.networks {
+            for s in n
+                .ipam
+                .iter()
+                .filter_map(|c| c.subnet)
+                .filter(|s| overlaps(s, range))
+            {
+                f.fail(
+                    format!("network {} ({s}) overlaps the forbidden range {range}", n.name),
+                    format!(
+                        "move it out of {range}: recreate the network with --subnet, and keep Docker's pools away \
+                         with \"default-address-pools\" in /etc/docker/daemon.json"
+                    ),
+                );
+            }
+        }
+        f.note(format!(
+            "forbidden range {range}: checked against every network"
+        ));
+    }
+    for name in params
+        .expect
+        .keys()
+        .filter(|k| !ctx.networks.iter().any(|n| &n.name == *k))
+    {
+        f.error(format!("the suite expects a subnet for network {name}, which is not checked (add --network {name})"));
     }
     f.finish(format!(
         "{} network(s) have a sound subnet",

@@ -3,6 +3,7 @@
 use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing};
 
 pub static CHECK: Check = Check {
+    generic: false,
     id: "bridge.veth",
     title: "Container interfaces are veths bound to their network's bridge",
     doc: "\
@@ -19,10 +20,11 @@ either end is down; the bridge is down or missing.",
         probe: true,
         outside: false,
     },
+    params: super::no_params,
     judge,
 };
 
-fn judge(ctx: &Context) -> Outcome {
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if let Err(o) = docker_or_outcome(ctx) {
         return o;
     }

@@ -3,6 +3,7 @@
 use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
 
 pub static CHECK: Check = Check {
+    generic: false,
     id: "container.default-route",
     title: "Containers' default route goes via the network gateway, which answers",
     doc: "\
@@ -21,10 +22,11 @@ address is missing from the bridge; the gateway does not answer.",
         probe: true,
         outside: false,
     },
+    params: super::no_params,
     judge,
 };
 
-fn judge(ctx: &Context) -> Outcome {
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if let Err(o) = docker_or_outcome(ctx) {
         return o;
     }

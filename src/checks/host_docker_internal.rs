@@ -3,6 +3,7 @@
 use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, missing};
 
 pub static CHECK: Check = Check {
+    generic: false,
     id: "host.docker-internal",
     title: "host.docker.internal resolves in a container and reaches the host",
     doc: "\
@@ -21,12 +22,22 @@ firewall dropping traffic from the container subnet is the usual cause).",
         probe: true,
         outside: false,
     },
+    params: |t| Ok(super::Params::HostInternal(super::typed(t)?)),
     judge,
 };
 
 use super::HOST_DOCKER_INTERNAL as NAME;
 
-fn judge(ctx: &Context) -> Outcome {
+/// What a suite may ask of `host.docker-internal`.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Also require `gateway.docker.internal` (Docker Desktop maps it; Linux engines do not).
+    #[serde(default)]
+    pub require_gateway_domain: bool,
+}
+
+fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
@@ -116,6 +127,13 @@ fn judge(ctx: &Context) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
+        Some(l) if matches!(&instance.params, super::Params::HostInternal(p) if p.require_gateway_domain) => f.fail(
+            format!(
+                "gateway.docker.internal does not resolve, and the suite requires it: {}",
+                l.error.as_deref().unwrap_or("no address")
+            ),
+            "on a Linux engine, add --add-host gateway.docker.internal:host-gateway; Docker Desktop maps it natively",
+        ),
         Some(_) if !desktop => {
             f.note("gateway.docker.internal: not mapped (built into Docker Desktop only)")
         }

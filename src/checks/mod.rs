@@ -10,14 +10,18 @@ use crate::snapshot::{NetworkObs, Snapshot};
 mod bridge_subnet;
 mod bridge_veth;
 mod container_default_route;
+mod dns;
 mod host_docker_internal;
+mod http;
 mod nat_masquerade;
+mod route;
+mod tcp;
 
 /// The name containers use to reach their host.
 pub const HOST_DOCKER_INTERNAL: &str = "host.docker.internal";
 
 /// What a check needs collected, so that a filtered run collects nothing more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Needs {
     /// Host links, addresses, routes, sysctls and firewall rules.
     pub host: bool,
@@ -28,13 +32,132 @@ pub struct Needs {
 }
 
 pub struct Check {
-    /// Stable: CI jobs and suites refer to it. Never rename a released id.
+    /// Stable: CI jobs and suites refer to it. Never rename a released id. For a
+    /// generic kind, the kind's name (`tcp`), which suites instantiate under ids of
+    /// their own.
     pub id: &'static str,
+    pub generic: bool,
     pub title: &'static str,
     /// Printed by `netcheck explain ID`.
     pub doc: &'static str,
     pub needs: Needs,
-    pub judge: fn(&Context) -> Outcome,
+    /// Checks and types a suite's `params` table.
+    pub params: fn(toml::Table) -> Result<Params, String>,
+    pub judge: fn(&Context, &Instance) -> Outcome,
+}
+
+/// A check as a suite runs it: under an id, with parameters, gating or not.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    pub check: &'static Check,
+    pub params: Params,
+    /// A failure of a non-gating check is reported but leaves the exit code alone.
+    pub gate: bool,
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id)
+    }
+}
+
+impl Instance {
+    pub fn title(&self) -> String {
+        self.params
+            .describe()
+            .unwrap_or_else(|| self.check.title.to_string())
+    }
+}
+
+/// The parameters of an instance, typed by its check.
+#[derive(Debug, Clone, Default)]
+pub enum Params {
+    #[default]
+    None,
+    Subnet(bridge_subnet::Params),
+    HostInternal(host_docker_internal::Params),
+    Tcp(tcp::Params),
+    Http(http::Params),
+    Dns(dns::Params),
+    Route(route::Params),
+}
+
+impl Params {
+    /// The network a generic check runs from: the probe joins it.
+    pub fn network(&self) -> Option<&str> {
+        match self {
+            Params::Tcp(p) => Some(&p.network),
+            Params::Http(p) => Some(&p.network),
+            Params::Dns(p) => Some(&p.network),
+            Params::Route(p) => Some(&p.network),
+            _ => None,
+        }
+    }
+
+    /// What the probe must do for this instance.
+    pub fn probe_args(&self, id: &str) -> Vec<String> {
+        match self {
+            Params::Tcp(p) => vec![
+                "--tcp".into(),
+                format!("{}{id}={}", INSTANCE_PURPOSE, p.target),
+            ],
+            Params::Http(p) => vec![
+                "--http".into(),
+                format!("{}{id}={}", INSTANCE_PURPOSE, p.url),
+            ],
+            Params::Dns(p) => vec!["--resolve".into(), p.name.clone()],
+            _ => vec![],
+        }
+    }
+
+    fn describe(&self) -> Option<String> {
+        Some(match self {
+            Params::Tcp(p) => format!(
+                "tcp from {} to {}: {}",
+                p.network,
+                p.target,
+                p.expect.as_str()
+            ),
+            Params::Http(p) => format!(
+                "http from {}: GET {} answers {}",
+                p.network, p.url, p.expect_status
+            ),
+            Params::Dns(p) => format!("dns from {}: {} {}", p.network, p.name, p.expect.as_str()),
+            Params::Route(p) => format!("route from {} to {}", p.network, p.destination),
+            _ => return None,
+        })
+    }
+}
+
+/// The `params` of every check and kind, for the suite's JSON Schema (editor completion).
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ParamsSchema {
+    Subnet(bridge_subnet::Params),
+    HostInternal(host_docker_internal::Params),
+    Tcp(tcp::Params),
+    Http(http::Params),
+    Dns(dns::Params),
+    Route(route::Params),
+}
+
+/// The purpose under which the probe reports a suite instance's request.
+pub const INSTANCE_PURPOSE: &str = "check:";
+
+/// `params` for a check that takes none.
+pub(crate) fn no_params(table: toml::Table) -> Result<Params, String> {
+    match table.keys().next() {
+        None => Ok(Params::None),
+        Some(k) => Err(format!("unknown parameter `{k}`: this check takes none")),
+    }
+}
+
+/// Types a `params` table with serde: unknown and mistyped keys become messages.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, String> {
+    <T as serde::Deserialize>::deserialize(toml::Value::Table(table))
+        .map_err(|e| e.message().trim().to_string())
 }
 
 /// Everything a judge may look at, bundled.
@@ -226,37 +349,40 @@ impl Findings {
     }
 }
 
-/// Every check, in the order they run and are reported.
+/// Every check and generic kind, in the order they run and are reported.
 pub static REGISTRY: &[&Check] = &[
     &bridge_subnet::CHECK,
     &bridge_veth::CHECK,
     &container_default_route::CHECK,
     &nat_masquerade::CHECK,
     &host_docker_internal::CHECK,
+    &tcp::CHECK,
+    &http::CHECK,
+    &dns::CHECK,
+    &route::CHECK,
 ];
 
 pub fn find(id: &str) -> Option<&'static Check> {
     REGISTRY.iter().copied().find(|c| c.id == id)
 }
 
-/// Judges a snapshot with the given checks. Judges are pure, so this cannot fail; a
+/// Judges a snapshot with the given instances. Judges are pure, so this cannot fail; a
 /// judge that panics is a bug, and is reported as an error outcome, not a crash.
-pub fn judge(snapshot: &Snapshot, checks: &[&'static Check]) -> Vec<Judged> {
+pub fn judge<'a>(snapshot: &Snapshot, instances: &'a [Instance]) -> Vec<Judged<'a>> {
     let ctx = Context::new(snapshot);
-    checks
+    instances
         .iter()
-        .map(|check| {
+        .map(|instance| {
             let started = std::time::Instant::now();
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.judge)(&ctx)))
-                    .unwrap_or_else(|_| {
-                        Outcome::error(
-                            format!("the judge of {} panicked: a netcheck bug", check.id),
-                            vec![],
-                        )
-                    });
+            let run = std::panic::AssertUnwindSafe(|| (instance.check.judge)(&ctx, instance));
+            let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                Outcome::error(
+                    format!("the judge of {} panicked: a netcheck bug", instance.id),
+                    vec![],
+                )
+            });
             Judged {
-                check,
+                instance,
                 outcome,
                 duration: started.elapsed(),
             }
@@ -264,10 +390,24 @@ pub fn judge(snapshot: &Snapshot, checks: &[&'static Check]) -> Vec<Judged> {
         .collect()
 }
 
-pub struct Judged {
-    pub check: &'static Check,
+pub struct Judged<'a> {
+    pub instance: &'a Instance,
     pub outcome: Outcome,
     pub duration: std::time::Duration,
+}
+
+/// Every built-in check, with default parameters, gating: what fixtures are judged with.
+pub fn builtin_instances() -> Vec<Instance> {
+    REGISTRY
+        .iter()
+        .filter(|c| !c.generic)
+        .map(|c| Instance {
+            id: c.id.to_string(),
+            check: c,
+            params: (c.params)(toml::Table::new()).expect("built-in checks take defaults"),
+            gate: true,
+        })
+        .collect()
 }
 
 /// A common first step: the docker observation, or the outcome that says why not.
@@ -288,6 +428,23 @@ pub(crate) fn docker_or_outcome(ctx: &Context) -> Result<(), Outcome> {
         ));
     }
     Ok(())
+}
+
+/// The probe's request for a suite instance, or the outcome that says why there is none.
+pub(crate) fn probe_request<'a>(
+    ctx: &'a Context,
+    id: &str,
+) -> Result<&'a crate::snapshot::Request, Outcome> {
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        return Err(missing(&ctx.snapshot.probe, "probe container"));
+    };
+    let purpose = format!("{INSTANCE_PURPOSE}{id}");
+    probe.report.requests.iter().find(|r| r.purpose == purpose).ok_or_else(|| {
+        Outcome::error(
+            format!("the probe made no request for {id}: the snapshot was collected with another suite"),
+            vec![],
+        )
+    })
 }
 
 /// The outcome of a check whose observation is missing: skip when it could not be made

@@ -6,6 +6,7 @@ use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_o
 use crate::snapshot::{FirewallObs, NetworkObs};
 
 pub static CHECK: Check = Check {
+    generic: false,
     id: "nat.masquerade",
     title: "Container traffic leaving the host is masqueraded",
     doc: "\
@@ -25,6 +26,7 @@ the outside peer sees the container's own address or is unreachable.",
         probe: true,
         outside: true,
     },
+    params: super::no_params,
     judge,
 };
 
@@ -54,7 +56,7 @@ fn forward_out<'a>(fw: &'a FirewallObs, n: &NetworkObs) -> Option<&'a str> {
     })
 }
 
-fn judge(ctx: &Context) -> Outcome {
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if let Err(o) = docker_or_outcome(ctx) {
         return o;
     }

@@ -33,7 +33,11 @@ impl Drop for Listener {
 /// Binds a listener on one specific address (never a wildcard: it would expose the
 /// listener on every interface of the host) and serves it in the background.
 pub fn bind(ip: IpAddr) -> std::io::Result<Listener> {
-    serve(std::net::TcpListener::bind((ip, 0))?)
+    bind_port(ip, 0)
+}
+
+pub fn bind_port(ip: IpAddr, port: u16) -> std::io::Result<Listener> {
+    serve(std::net::TcpListener::bind((ip, port))?)
 }
 
 pub fn serve(listener: std::net::TcpListener) -> std::io::Result<Listener> {

@@ -41,6 +41,8 @@ pub struct Options {
     pub probe_timeout: Duration,
     /// Five hex digits naming this run's objects, so that concurrent runs stay apart.
     pub run_id: String,
+    /// What the probe must do for the suite's own checks (`netcheck probe` arguments).
+    pub suite_probe_args: Vec<String>,
 }
 
 /// Everything a run created, removed by [`Cleanup::run`] on every path out: success,
@@ -293,6 +295,7 @@ impl ProbeSetup {
             // Desktop's resolver answers these names itself; nothing leaves the machine.
             args.push("--dns".into());
         }
+        args.extend(opts.suite_probe_args.iter().cloned());
         let mut ports: BTreeMap<IpAddr, u16> = BTreeMap::new();
         let mut listen = |ip: IpAddr| -> Option<u16> {
             if let Some(p) = ports.get(&ip) {

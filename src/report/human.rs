@@ -23,9 +23,14 @@ pub fn render(out: &mut dyn Write, report: &Report, verbose: bool) -> std::io::R
     let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &report.checks {
         let s = style(c.status);
+        let note = if c.gate || matches!(c.status, Status::Pass | Status::Skip) {
+            ""
+        } else {
+            " (not gating)"
+        };
         writeln!(
             out,
-            "{s}{:<5}{s:#} {:<width$}  {:>7.1} ms  {}",
+            "{s}{:<5}{s:#} {:<width$}  {:>7.1} ms  {}{note}",
             c.status.as_str().to_uppercase(),
             c.id,
             c.duration_ms,

@@ -34,8 +34,13 @@ pub fn render(report: &Report) -> String {
                     NonSuccessKind::Error
                 };
                 let mut s = TestCaseStatus::non_success(kind);
+                let ty = if c.gate {
+                    c.status.as_str()
+                } else {
+                    "non-gating"
+                };
                 s.set_message(c.message.as_str())
-                    .set_type(c.status.as_str())
+                    .set_type(ty)
                     .set_description(body);
                 s
             }

@@ -31,6 +31,10 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
@@ -61,6 +65,9 @@ pub struct CheckResult {
     pub id: String,
     pub title: String,
     pub status: Status,
+    /// False for a suite check whose failure is reported but does not fail the run.
+    #[serde(default = "yes")]
+    pub gate: bool,
     pub duration_ms: f64,
     pub message: String,
     pub evidence: Vec<String>,
@@ -86,9 +93,10 @@ impl Report {
         let checks = judged
             .iter()
             .map(|j| CheckResult {
-                id: j.check.id.to_string(),
-                title: j.check.title.to_string(),
+                id: j.instance.id.clone(),
+                title: j.instance.title(),
                 status: j.outcome.status,
+                gate: j.instance.gate,
                 duration_ms: j.duration.as_secs_f64() * 1000.0,
                 message: j.outcome.message.clone(),
                 evidence: j.outcome.evidence.clone(),
@@ -109,6 +117,7 @@ impl Report {
             id: "netcheck".into(),
             title: "netcheck could run its checks".into(),
             status: Status::Error,
+            gate: true,
             duration_ms: wall.as_secs_f64() * 1000.0,
             message: error.to_string(),
             evidence,
@@ -151,12 +160,13 @@ impl Report {
     }
 
     /// 0 when all passed or skipped; 1 when one failed; 2 when one errored (netcheck could
-    /// not tell, which a CI gate must not read as a pass).
+    /// not tell, which a CI gate must not read as a pass). Non-gating checks never count.
     pub fn exit_code(&self) -> u8 {
         use crate::error::exit;
-        if self.summary.errors > 0 {
+        let gating = |s: Status| self.checks.iter().any(|c| c.gate && c.status == s);
+        if gating(Status::Error) {
             exit::ERROR
-        } else if self.summary.failed > 0 {
+        } else if gating(Status::Fail) {
             exit::FAILED
         } else {
             exit::OK
@@ -190,7 +200,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
 }
 
 /// The JSON Schemas of the two file formats netcheck writes, as published in `reports/`.
-pub fn schemas() -> [(&'static str, serde_json::Value); 2] {
+pub fn schemas() -> [(&'static str, serde_json::Value); 3] {
     let mut report =
         serde_json::to_value(schemars::schema_for!(Report)).expect("schema serialises");
     let mut snapshot = serde_json::to_value(schemars::schema_for!(crate::snapshot::Snapshot))
@@ -199,8 +209,12 @@ pub fn schemas() -> [(&'static str, serde_json::Value); 2] {
     report["properties"]["schema"]["const"] = REPORT_SCHEMA.into();
     snapshot["$id"] = "https://netcheck.invalid/schemas/netcheck-snapshot.v1.schema.json".into();
     snapshot["properties"]["schema"]["const"] = crate::snapshot::SNAPSHOT_SCHEMA.into();
+    let mut suite = serde_json::to_value(schemars::schema_for!(crate::suite::SuiteFile))
+        .expect("schema serialises");
+    suite["$id"] = "https://netcheck.invalid/schemas/netcheck-suite.v1.schema.json".into();
     [
         ("netcheck-report.v1.schema.json", report),
         ("netcheck-snapshot.v1.schema.json", snapshot),
+        ("netcheck-suite.v1.schema.json", suite),
     ]
 }

@@ -159,19 +159,24 @@ pub struct TestNet {
 
 impl TestNet {
     pub fn new(tag: &str) -> TestNet {
-        let name = format!("netcheck-test-{tag}");
+        TestNet::named(&format!("netcheck-test-{tag}"), &[])
+    }
+
+    /// A network of a given name (`netcheck-*`), with extra `docker network create` flags.
+    pub fn named(name: &str, flags: &[&str]) -> TestNet {
+        let name = name.to_string();
+        assert!(
+            name.starts_with("netcheck-"),
+            "test objects carry the netcheck prefix"
+        );
         // A leftover from a killed run would make create fail.
         let _ = Command::new("docker")
             .args(["network", "rm", &name])
             .output();
-        let id = sh(&[
-            "docker",
-            "network",
-            "create",
-            "--label",
-            "netcheck.test=1",
-            &name,
-        ]);
+        let mut create = vec!["docker", "network", "create", "--label", "netcheck.test=1"];
+        create.extend_from_slice(flags);
+        create.push(&name);
+        let id = sh(&create);
         let subnet: Ipv4Net = sh(&[
             "docker",
             "network",
@@ -182,6 +187,7 @@ impl TestNet {
         ])
         .parse()
         .unwrap();
+        // With --subnet and no --gateway, IPAM lists none: the engine takes the first host.
         let gateway: Ipv4Addr = sh(&[
             "docker",
             "network",
@@ -191,7 +197,7 @@ impl TestNet {
             &name,
         ])
         .parse()
-        .unwrap();
+        .unwrap_or_else(|_| subnet.hosts().next().unwrap());
         TestNet {
             name,
             subnet,
@@ -203,15 +209,21 @@ impl TestNet {
 
     /// Starts a long-lived container on the network: the probe image, lingering.
     pub fn sleeper(&mut self, tag: &str) -> String {
-        let image = sh(&[bin(), "probe-image"]);
         let name = format!("{}-{tag}", self.name);
-        let _ = Command::new("docker").args(["rm", "-f", &name]).output();
-        sh(&[
+        self.container(&name, &[])
+    }
+
+    /// A long-lived container named `name`; `probe_args` go to its `netcheck probe`
+    /// (`--listen-port 8080` makes it serve HTTP on its own addresses).
+    pub fn container(&mut self, name: &str, probe_args: &[&str]) -> String {
+        let image = sh(&[bin(), "probe-image"]);
+        let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        let mut run = vec![
             "docker",
             "run",
             "-d",
             "--name",
-            &name,
+            name,
             "--label",
             "netcheck.test=1",
             "--network",
@@ -223,9 +235,11 @@ impl TestNet {
             "probe",
             "--linger-secs",
             "600",
-        ]);
-        self.containers.push(name.clone());
-        name
+        ];
+        run.extend_from_slice(probe_args);
+        sh(&run);
+        self.containers.push(name.to_string());
+        name.to_string()
     }
 
     /// A container's host-side veth, read from its namespace (`eth0@ifN`).

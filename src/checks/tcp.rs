@@ -1,0 +1,106 @@
+//! `tcp`: a generic kind. From the probe container on a network, a TCP connection to a
+//! target must open (or must not).
+
+use serde::Deserialize;
+
+use super::{Check, Context, Instance, Needs, Outcome, probe_request};
+
+pub static CHECK: Check = Check {
+    id: "tcp",
+    generic: true,
+    title: "A TCP connection from a container opens, or is refused",
+    doc: "\
+A generic kind for suites: netcheck's probe container, attached to `network`, connects to
+`target` (HOST:PORT; HOST is an address or a name, resolved through the container's
+/etc/hosts and resolver: container names work on user networks).
+
+params:
+  network  the network to run from (the probe joins it)
+  target   HOST:PORT
+  expect   \"open\" (default) or \"closed\"",
+    needs: Needs {
+        host: false,
+        probe: true,
+        outside: false,
+    },
+    params: |t| Ok(super::Params::Tcp(super::typed(t)?)),
+    judge,
+};
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub network: String,
+    pub target: String,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    #[default]
+    Open,
+    Closed,
+}
+
+impl Expect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Open => "open",
+            Expect::Closed => "closed",
+        }
+    }
+}
+
+fn judge(ctx: &Context, instance: &Instance) -> Outcome {
+    let super::Params::Tcp(p) = &instance.params else {
+        return Outcome::error("tcp check without tcp parameters: a netcheck bug", vec![]);
+    };
+    let req = match probe_request(ctx, &instance.id) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let to = req.addr.as_deref().unwrap_or(&req.target);
+    let evidence = vec![format!(
+        "from {} to {} ({to}): {} in {} ms",
+        p.network,
+        p.target,
+        if req.ok {
+            "open"
+        } else {
+            req.error.as_deref().unwrap_or("failed")
+        },
+        req.elapsed_ms
+    )];
+    match (p.expect, req.ok) {
+        (Expect::Open, true) => {
+            Outcome::pass(format!("{} is open from {}", p.target, p.network), evidence)
+        }
+        (Expect::Closed, false) => Outcome::pass(
+            format!("{} is closed from {}", p.target, p.network),
+            evidence,
+        ),
+        (Expect::Open, false) => Outcome::fail(
+            format!(
+                "{} is not reachable from {}: {}",
+                p.target,
+                p.network,
+                req.error.as_deref().unwrap_or("failed")
+            ),
+            evidence,
+            format!(
+                "check that the service listens on {to} and that {} reaches it (docker network inspect {})",
+                p.network, p.network
+            ),
+        ),
+        (Expect::Closed, true) => Outcome::fail(
+            format!(
+                "{} is open from {}, and the suite expects it closed",
+                p.target, p.network
+            ),
+            evidence,
+            "isolate it: a firewall rule, another network, or an internal network",
+        ),
+    }
+}

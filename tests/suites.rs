@@ -1,0 +1,168 @@
+//! Suite files: validation with positions (snapshot-tested), and `netcheck suite check`.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use netcheck::suite::Suite;
+
+/// Every problem of every bad suite in tests/suites/, with its file, line and column.
+#[test]
+fn validation_errors_name_file_line_and_column() {
+    let mut report = String::new();
+    let mut names: Vec<_> = std::fs::read_dir("tests/suites")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".toml") && n != "good.toml")
+        .collect();
+    names.sort();
+    for name in names {
+        let path = Path::new("tests/suites").join(&name);
+        match Suite::from_file(&path) {
+            Ok(_) => panic!("{name} should not validate"),
+            Err(problems) => {
+                for p in problems {
+                    assert!(p.line > 0 && p.column > 0, "{p}: no position");
+                    report.push_str(&format!("{p}\n"));
+                }
+            }
+        }
+    }
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn a_valid_suite_loads_with_its_includes() {
+    let suite = Suite::from_file(Path::new("tests/suites/good.toml")).unwrap();
+    let ids: Vec<&str> = suite.instances.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "bridge.subnet",
+            "bridge.veth",
+            "container.default-route",
+            "nat.masquerade",
+            "host.docker-internal",
+            "app.port"
+        ]
+    );
+    assert!(!suite.instances[5].gate);
+}
+
+#[test]
+fn suite_check_exit_codes() {
+    let ok = netcheck_plain(&["suite", "check", "tests/suites/good.toml"]);
+    assert_eq!(ok.code, 0, "{}", ok.explain());
+    assert!(ok.stdout.contains("is valid: 6 checks"), "{}", ok.stdout);
+    let bad = netcheck_plain(&["suite", "check", "tests/suites/ids.toml"]);
+    assert_eq!(bad.code, 2, "{}", bad.explain());
+    assert!(
+        bad.stderr
+            .contains("tests/suites/ids.toml:7:6: duplicate check id `bridge.veth`"),
+        "{}",
+        bad.stderr
+    );
+    // A suite with errors never runs half: nothing is collected or judged.
+    let run = netcheck(&["--suite", "tests/suites/ids.toml"]);
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(!run.stdout.contains("PASS"), "{}", run.stdout);
+}
+
+#[test]
+fn shipped_suites_and_examples_validate() {
+    for path in [
+        "checks/default.toml",
+        "checks/onboarding.toml",
+        "checks/ci.toml",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(
+        std::fs::read_dir("checks/examples")
+            .unwrap()
+            .map(|e| e.unwrap().path().display().to_string()),
+    ) {
+        let run = netcheck_plain(&["suite", "check", &path]);
+        assert_eq!(run.code, 0, "{path}: {}", run.explain());
+    }
+}
+
+#[test]
+fn list_filters_and_explain_work_on_suite_ids() {
+    let run = netcheck_plain(&[
+        "--suite",
+        "checks/examples/app-reachability.toml",
+        "--list",
+        "app.",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.explain());
+    let ids: Vec<&str> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "app.port-open",
+            "app.admin-port-closed",
+            "app.http",
+            "app.name",
+            "app.egress-route"
+        ]
+    );
+    let run = netcheck_plain(&[
+        "explain",
+        "app.http",
+        "--suite",
+        "checks/examples/app-reachability.toml",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.explain());
+    assert!(
+        run.stdout.contains("(a `http` check)") && run.stdout.contains("expect_status"),
+        "{}",
+        run.stdout
+    );
+    let run = netcheck_plain(&[
+        "--suite",
+        "checks/examples/app-reachability.toml",
+        "--exact",
+        "app.nope",
+        "--list",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.explain());
+}
+
+/// The published suite schema accepts every shipped suite and example, so editors that
+/// complete from it agree with netcheck.
+#[test]
+fn suite_schema_accepts_the_shipped_suites() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("reports/netcheck-suite.v1.schema.json").unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let files = [
+        "checks/default.toml",
+        "checks/onboarding.toml",
+        "checks/ci.toml",
+        "tests/suites/good.toml",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .chain(
+        std::fs::read_dir("checks/examples")
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for path in files {
+        let value: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let json = serde_json::to_value(value).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+    }
+}
