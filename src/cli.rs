@@ -48,6 +48,16 @@ pub struct RunArgs {
     /// Write a JUnit XML report (one testsuite for the host, one testcase per check).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report, with a picture of the host's network.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write a Markdown report, to paste into a GitHub or GitLab issue.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Replace hostnames, MACs, container names and ids, and addresses outside Docker's
+    /// subnets with consistent pseudonyms, in every report and in `collect`'s snapshot.
+    #[arg(long)]
+    pub redact: bool,
     /// Bound the whole run.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub timeout: u64,

@@ -9,6 +9,7 @@ pub mod collect;
 pub mod error;
 pub mod plan;
 pub mod probe;
+pub mod redact;
 pub mod report;
 pub mod snapshot;
 pub mod suite;

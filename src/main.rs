@@ -150,17 +150,18 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         Source::Live => live_snapshot(run, &plan).await,
     };
     let snapshot = match snapshot {
+        Ok(s) if run.redact => netcheck::redact::redact(&s),
         Ok(s) => s,
         Err(e) => {
             // Still write the requested reports, so that a CI job shows the cause.
             let report = Report::from_error(&e, started, t0.elapsed());
-            write_reports(run, &report)?;
+            write_reports(run, &report, None)?;
             return Err(e);
         }
     };
     let judged = checks::judge(&snapshot, &plan.instances);
     let report = Report::new(&snapshot, &judged, t0.elapsed());
-    write_reports(run, &report)?;
+    write_reports(run, &report, Some(&snapshot))?;
     let mut out = anstream::stdout().lock();
     report::human::render(&mut out, &report, run.verbose).map_err(|source| Error::Write {
         path: "<stdout>".into(),
@@ -169,12 +170,18 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
     Ok(report.exit_code())
 }
 
-fn write_reports(run: &RunArgs, report: &Report) -> Result<(), Error> {
+fn write_reports(run: &RunArgs, report: &Report, snapshot: Option<&Snapshot>) -> Result<(), Error> {
     if let Some(path) = &run.json {
         report::write_atomic(path, report.to_json().as_bytes())?;
     }
     if let Some(path) = &run.junit {
         report::write_atomic(path, report::junit::render(report).as_bytes())?;
+    }
+    if let Some(path) = &run.markdown {
+        report::write_atomic(path, report::markdown::render(report).as_bytes())?;
+    }
+    if let Some(path) = &run.html {
+        report::write_atomic(path, report::html::render(report, snapshot).as_bytes())?;
     }
     Ok(())
 }
@@ -189,7 +196,10 @@ async fn probe_image() -> Result<u8, Error> {
 
 async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Error> {
     let plan = plan(run)?;
-    let snapshot = live_snapshot(run, &plan).await?;
+    let mut snapshot = live_snapshot(run, &plan).await?;
+    if run.redact {
+        snapshot = netcheck::redact::redact(&snapshot);
+    }
     let json = serde_json::to_string_pretty(&snapshot).expect("a snapshot always serialises");
     report::write_atomic(output, json.as_bytes())?;
     Ok(exit::OK)

@@ -354,6 +354,39 @@ fn fault_host_docker_internal_input_dropped() {
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
 
+/// `collect --redact` writes a snapshot without the host's name or any MAC address.
+#[test]
+fn collect_redact_hides_the_host() {
+    let Some(_live) = live() else { return };
+    let dir = tempdir();
+    let snap = dir.path().join("snap.json");
+    let out = Command::new(bin())
+        .args(["collect", "--redact", "-o"])
+        .arg(&snap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&snap).unwrap();
+    let hostname = sh(&["docker", "info", "--format", "{{.Name}}"]);
+    assert!(
+        text.contains("\"hostname\": \"host-1\""),
+        "no pseudonym for the host"
+    );
+    assert!(
+        !text.contains(&format!("\"{hostname}\"")),
+        "the host's name survived"
+    );
+    let docker0_mac = std::fs::read_to_string("/sys/class/net/docker0/address").unwrap();
+    assert!(!text.contains(docker0_mac.trim()), "docker0's MAC survived");
+    // Still a snapshot that judges like the host.
+    let offline = netcheck(&["analyze", snap.to_str().unwrap()]);
+    assert_eq!(offline.code, 0, "{}", offline.explain());
+}
+
 /// A snapshot judged offline gives the outcomes a live run gives.
 #[test]
 fn analyze_of_collect_matches_a_live_run() {

@@ -1,7 +1,9 @@
 //! Reports: one list of results, rendered by reporters (terminal, JSON, JUnit).
 
+pub mod html;
 pub mod human;
 pub mod junit;
+pub mod markdown;
 
 use std::io::Write;
 use std::path::Path;

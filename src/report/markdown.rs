@@ -1,0 +1,108 @@
+//! Markdown, to paste into a GitHub or GitLab issue: a verdict line, a table of checks,
+//! and each problem's evidence and fix in a collapsible `<details>` block.
+
+use std::fmt::Write;
+
+use super::Report;
+use crate::checks::Status;
+
+fn icon(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✅",
+        Status::Skip => "⏭️",
+        Status::Fail => "❌",
+        Status::Error => "⚠️",
+    }
+}
+
+/// Text inside a table cell: a pipe or a newline would end the cell or the table.
+fn cell(text: &str) -> String {
+    html_escape(text).replace('|', "\\|").replace('\n', " ")
+}
+
+pub(crate) fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn render(report: &Report) -> String {
+    let mut md = String::new();
+    let s = &report.summary;
+    let verdict = if report.exit_code() == 0 {
+        "✅ healthy"
+    } else {
+        "❌ problems found"
+    };
+    let host = if report.host.hostname.is_empty() {
+        "the Docker host"
+    } else {
+        &report.host.hostname
+    };
+    let _ = writeln!(md, "### netcheck on {}: {verdict}", cell(host));
+    let _ = writeln!(md);
+    let _ = writeln!(
+        md,
+        "{} passed, {} failed, {} skipped, {} errored · Docker {} (API {}) · {} · kernel {} · {} · netcheck {}, {}",
+        s.passed,
+        s.failed,
+        s.skipped,
+        s.errors,
+        cell(&report.host.engine_version),
+        cell(&report.host.api_version),
+        cell(&report.host.os),
+        cell(&report.host.kernel),
+        cell(if report.host.firewall_backend.is_empty() {
+            "firewall not read"
+        } else {
+            &report.host.firewall_backend
+        }),
+        report.tool.version,
+        report.started.format("%Y-%m-%d %H:%M UTC"),
+    );
+    let _ = writeln!(md);
+    let _ = writeln!(md, "| | check | result |");
+    let _ = writeln!(md, "|---|---|---|");
+    for c in &report.checks {
+        let gate = if c.gate { "" } else { " (not gating)" };
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {}{gate} |",
+            icon(c.status),
+            c.id,
+            cell(&c.message)
+        );
+    }
+    for c in report.checks.iter().filter(|c| c.status != Status::Pass) {
+        let _ = writeln!(md);
+        let _ = writeln!(
+            md,
+            "<details><summary>{} <code>{}</code>: {}</summary>",
+            icon(c.status),
+            c.id,
+            html_escape(&c.message)
+        );
+        let _ = writeln!(md);
+        if !c.evidence.is_empty() {
+            // A fence longer than any run of backticks inside cannot be closed early.
+            let fence = "`".repeat(3.max(longest_backtick_run(&c.evidence.join("\n")) + 1));
+            let _ = writeln!(md, "{fence}text");
+            for e in &c.evidence {
+                let _ = writeln!(md, "{e}");
+            }
+            let _ = writeln!(md, "{fence}");
+        }
+        if let Some(h) = &c.hint {
+            let _ = writeln!(md);
+            let _ = writeln!(md, "**Fix:** {}", html_escape(h).replace('\n', "<br>"));
+        }
+        let _ = writeln!(md);
+        let _ = writeln!(md, "</details>");
+    }
+    md
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}

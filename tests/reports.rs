@@ -1,0 +1,305 @@
+//! Reports for bug tickets: Markdown, HTML rendered in a real browser, and redaction.
+//! They judge fixture snapshots offline, so they need no daemon.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `analyze` on a snapshot with every report format, and returns the files' texts
+/// plus the terminal output.
+fn all_reports(snapshot: &str, extra: &[&str]) -> (Run, Vec<(String, String)>) {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let (junit, md, html) = (p("r.xml"), p("r.md"), p("r.html"));
+    let mut args = vec![
+        "analyze",
+        snapshot,
+        "-v",
+        "--junit",
+        &junit,
+        "--markdown",
+        &md,
+        "--html",
+        &html,
+    ];
+    args.extend_from_slice(extra);
+    let run = netcheck(&args);
+    let mut files = vec![
+        ("stdout".to_string(), run.stdout.clone()),
+        ("json".to_string(), run.report.as_ref().unwrap().to_string()),
+    ];
+    for f in [junit, md, html] {
+        files.push((f.clone(), std::fs::read_to_string(&f).unwrap()));
+    }
+    (run, files)
+}
+
+#[test]
+fn markdown_has_verdict_table_and_details() {
+    let (run, files) = all_reports(&fixture("fault-bridge.veth-nomaster"), &[]);
+    assert_eq!(run.code, 1, "{}", run.explain());
+    let md = &files.iter().find(|(n, _)| n.ends_with(".md")).unwrap().1;
+    assert!(
+        md.starts_with("### netcheck on vm: ❌ problems found"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| | check | result |\n|---|---|---|\n| ✅ | `bridge.subnet` |"),
+        "{md}"
+    );
+    assert!(md.contains("| ❌ | `bridge.veth` | host end veth"), "{md}");
+    assert!(
+        md.contains("<details><summary>❌ <code>bridge.veth</code>:")
+            && md.contains("**Fix:** ip link set"),
+        "{md}"
+    );
+}
+
+/// Names from the engine are data: metacharacters come out escaped in every format.
+#[test]
+fn hostile_names_are_escaped() {
+    let mut snap: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("fault-bridge.veth-nomaster")).unwrap(),
+    )
+    .unwrap();
+    let evil = "x|<script>alert(1)</script>&\"ü ";
+    let text = snap
+        .to_string()
+        .replace("netcheck-test-veth-app", evil.trim_end());
+    snap = serde_json::from_str(&text).unwrap_or_else(|_| {
+        // The name sits inside JSON strings: escape it as JSON does.
+        let escaped = serde_json::to_string(evil.trim_end()).unwrap();
+        serde_json::from_str(
+            &snap
+                .to_string()
+                .replace("netcheck-test-veth-app", &escaped[1..escaped.len() - 1]),
+        )
+        .unwrap()
+    });
+    let dir = tempdir();
+    let path = dir.path().join("evil.json");
+    std::fs::write(&path, snap.to_string()).unwrap();
+    let (run, files) = all_reports(path.to_str().unwrap(), &[]);
+    assert_eq!(run.code, 1, "{}", run.explain());
+    for (name, text) in &files {
+        if name.ends_with(".md") || name.ends_with(".html") || name.ends_with(".xml") {
+            // Inside a Markdown code fence text is shown as it is: raw is right there.
+            let outside_fences: String = text.split("```").step_by(2).collect();
+            assert!(
+                !outside_fences.contains("<script>"),
+                "{name} carries a raw <script>"
+            );
+            assert!(text.contains("&lt;script&gt;"), "{name} lost the name");
+        }
+    }
+    let junit = dir.path().join("evil.xml");
+    std::fs::write(
+        &junit,
+        &files.iter().find(|(n, _)| n.ends_with(".xml")).unwrap().1,
+    )
+    .unwrap();
+    if let Some(xsd) = junit_xsd() {
+        let out = Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&xsd)
+            .arg(&junit)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser"].iter().find_map(|b| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {b}"))
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    });
+    assert!(
+        found.is_some() || !in_ci(),
+        "chromium is needed under CI (scripts/test installs it)"
+    );
+    found
+}
+
+/// Renders an HTML report in headless Chromium: to a PNG (kept in target/html-report/
+/// to look at) and to its DOM. No console errors, nothing fetched, and the failing
+/// check's element is drawn as failing and links to the check.
+fn render_in_browser(html: &Path, name: &str) -> Option<String> {
+    let browser = chromium()?;
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/html-report");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let png = out_dir.join(format!("{name}.png"));
+    let _ = std::fs::remove_file(&png);
+    let profile = tempdir();
+    let base = |cmd: &mut Command| {
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--window-size=1100,1500");
+    };
+    let mut shot = Command::new(&browser);
+    base(&mut shot);
+    let shot = shot
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&shot.stderr);
+    assert!(
+        png.exists() && std::fs::metadata(&png).unwrap().len() > 10_000,
+        "no screenshot: {log}"
+    );
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let mut dom = Command::new(&browser);
+    base(&mut dom);
+    let dom = dom
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    Some(String::from_utf8_lossy(&dom.stdout).into_owned())
+}
+
+#[test]
+fn html_renders_in_a_browser_and_highlights_the_failure() {
+    let dir = tempdir();
+    for (name, fixture_name, failing) in [
+        ("healthy", "healthy-user-network-and-bridge", None),
+        ("faulty", "fault-bridge.veth-nomaster", Some("bridge.veth")),
+    ] {
+        let html = dir.path().join(format!("{name}.html"));
+        let run = netcheck(&[
+            "analyze",
+            &fixture(fixture_name),
+            "--html",
+            html.to_str().unwrap(),
+        ]);
+        assert!(run.code <= 1, "{}", run.explain());
+        let text = std::fs::read_to_string(&html).unwrap();
+        // Self-contained: nothing is fetched from anywhere.
+        assert!(
+            !text.contains("src=") && !text.contains("<link") && !text.contains("<script"),
+            "{name}: external resources"
+        );
+        assert!(!text.contains("href=\"http"), "{name}: external links");
+        assert!(
+            text.contains("<svg") && text.contains("docker0"),
+            "{name}: no topology"
+        );
+        let Some(dom) = render_in_browser(&html, name) else {
+            continue;
+        };
+        assert!(dom.contains("<svg"), "{name}: the browser dropped the SVG");
+        match failing {
+            None => assert!(
+                !dom.contains("class=\"container fail\"") && !dom.contains(" fail\""),
+                "{name}: red elements on a healthy host"
+            ),
+            Some(id) => {
+                let marker = format!("<a href=\"#check-{id}\" data-check=\"{id}\">");
+                assert!(dom.contains(&marker), "{name}: no element links to {id}");
+                assert!(
+                    dom.contains("class=\"container fail\"") || dom.contains("class=\"veth fail\""),
+                    "{name}: the veth's container is not drawn failing"
+                );
+                assert!(
+                    dom.contains(&format!("<tr id=\"check-{id}\" class=\"fail\">")),
+                    "{name}: no table row to link to"
+                );
+            }
+        }
+    }
+}
+
+/// A snapshot seeded with known secrets: none of them survives --redact, in any format.
+#[test]
+fn redaction_leaves_no_secret_in_any_output() {
+    let original = std::fs::read_to_string(fixture("healthy-user-network-and-bridge")).unwrap();
+    let mut snap: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let secret_host = "buildhost-17.corp-secret.example";
+    snap["docker"]["value"]["engine"]["hostname"] = secret_host.into();
+    // The uplink's address, and a VPN route with its gateway.
+    let text = snap.to_string().replace("192.0.2.2", "10.20.30.40");
+    let mut snap: serde_json::Value = serde_json::from_str(&text).unwrap();
+    snap["host"]["value"]["netns"]["routes"].as_array_mut().unwrap().push(serde_json::json!(
+        {"dst": "10.99.0.0/16", "gateway": "10.20.30.1", "oif": 2, "table": 254, "protocol": "static"}
+    ));
+    let dir = tempdir();
+    let seeded = dir.path().join("seeded.json");
+    std::fs::write(&seeded, snap.to_string()).unwrap();
+
+    let mut secrets: Vec<String> = vec![
+        secret_host.into(),
+        "10.20.30.40".into(),
+        "10.20.30.1".into(),
+        "10.255.255.53".into(),
+    ];
+    let d = &snap["docker"]["value"];
+    for c in d["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["probe"] == false)
+    {
+        let id = c["id"].as_str().unwrap();
+        secrets.extend([
+            c["name"].as_str().unwrap().to_string(),
+            id.to_string(),
+            id[..12].to_string(),
+        ]);
+    }
+    // Every MAC and every IPv6 address (link-local ones embed the MAC) in the snapshot.
+    let flat = snap.to_string();
+    for token in flat.split(|c: char| !(c.is_ascii_hexdigit() || c == ':')) {
+        let groups: Vec<&str> = token.split(':').collect();
+        if groups.len() == 6 && groups.iter().all(|g| g.len() == 2) && token != "00:00:00:00:00:00"
+        {
+            secrets.push(token.to_string());
+        }
+        if token.starts_with("fe80:") || token.starts_with("fd00:") {
+            secrets.push(token.to_string());
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    assert!(
+        secrets.len() > 8,
+        "the seed found too few secrets: {secrets:?}"
+    );
+
+    let (run, files) = all_reports(seeded.to_str().unwrap(), &["--redact"]);
+    assert_eq!(run.code, 0, "{}", run.explain());
+    for (name, text) in &files {
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "{name} leaks {s}");
+        }
+    }
+    // Still readable: pseudonyms, consistently.
+    let md = &files.iter().find(|(n, _)| n.ends_with(".md")).unwrap().1;
+    assert!(md.contains("host-1"), "{md}");
+    assert!(run.stdout.contains("container-1: eth0"), "{}", run.stdout);
+}
