@@ -64,6 +64,9 @@ pub struct RunArgs {
     /// Deadline of each lookup and connection the probe makes.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub probe_timeout_ms: u64,
+    /// For tests: an extra argument for the probe (e.g. --stall-ms 60000 makes it hang).
+    #[arg(long, hide = true, value_name = "ARG", allow_hyphen_values = true)]
+    pub probe_arg: Vec<String>,
     /// Show the evidence of passing checks too.
     #[arg(short, long)]
     pub verbose: bool,
@@ -119,6 +122,13 @@ pub enum Command {
         snapshot: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Remove what crashed netcheck runs left behind: probe containers and links carrying
+    /// netcheck's label or prefix, never anything else. A running netcheck's probe is kept.
+    Cleanup {
+        /// Also remove the cached probe images.
+        #[arg(long)]
+        images: bool,
     },
     /// Inside the probe container: observe and print a JSON report.
     #[command(hide = true)]

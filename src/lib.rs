@@ -5,6 +5,7 @@
 //! functions), and [`report`] renders the outcomes.
 
 pub mod checks;
+pub mod cleanup;
 pub mod collect;
 pub mod error;
 pub mod plan;

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
         Some(Command::ProbeImage) => runtime.block_on(probe_image()),
+        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(images)),
         Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
         Some(Command::Analyze { snapshot, run }) => {
             runtime.block_on(judge_and_report(&run, Source::File(&snapshot)))
@@ -186,6 +187,27 @@ fn write_reports(run: &RunArgs, report: &Report, snapshot: Option<&Snapshot>) ->
     Ok(())
 }
 
+async fn cleanup(images: bool) -> Result<u8, Error> {
+    let (docker, local) = docker::connect().await?;
+    let removed = netcheck::cleanup::cleanup(&docker, local, images).await?;
+    let mut text = String::new();
+    for (what, names) in [
+        ("removed container", &removed.containers),
+        ("removed link", &removed.links),
+        ("removed image", &removed.images),
+        ("kept the probe of a running netcheck", &removed.kept),
+    ] {
+        for n in names {
+            text.push_str(&format!("{what} {n}\n"));
+        }
+    }
+    if text.is_empty() {
+        text.push_str("nothing to clean up\n");
+    }
+    print(&text)?;
+    Ok(exit::OK)
+}
+
 /// For benchmarks and tests that run the probe image themselves.
 async fn probe_image() -> Result<u8, Error> {
     let (docker, _) = docker::connect().await?;
@@ -213,7 +235,11 @@ async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
     let cleanup = Cleanup::default();
     let options = collect::Options {
         networks: plan.networks(&run.networks),
-        suite_probe_args: plan.probe_args(),
+        suite_probe_args: plan
+            .probe_args()
+            .into_iter()
+            .chain(run.probe_arg.iter().cloned())
+            .collect(),
         needs: plan.needs(),
         probe_timeout: Duration::from_millis(run.probe_timeout_ms),
         run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),

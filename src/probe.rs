@@ -41,12 +41,16 @@ pub struct ProbeArgs {
     /// Deadline of each lookup and request.
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     pub timeout_ms: u64,
+    /// For tests: stall this long before observing anything, as a frozen probe would.
+    #[arg(long, hide = true, default_value_t = 0, value_name = "MS")]
+    pub stall_ms: u64,
     /// How long to stay alive after printing the report.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub linger_secs: u64,
 }
 
 pub async fn run(args: ProbeArgs) -> Result<(), String> {
+    tokio::time::sleep(Duration::from_millis(args.stall_ms)).await;
     let handle = netlink::connect().map_err(|e| e.to_string())?;
     let netns = netlink::dump(&handle).await.map_err(|e| e.to_string())?;
     let hosts_file = std::fs::read_to_string("/etc/hosts").unwrap_or_default();

@@ -21,6 +21,17 @@ pub fn endpoint() -> String {
 /// engine's, so host-side observations are about the right host.
 pub async fn connect() -> Result<(Docker, bool), Error> {
     let endpoint = endpoint();
+    // This build speaks no TLS: refuse rather than talk plain HTTP to an engine the user
+    // configured for TLS.
+    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
+    if tls || endpoint.starts_with("https://") {
+        return Err(Error::BadDockerHost {
+            endpoint,
+            detail: "TLS (DOCKER_TLS_VERIFY, https://) is not supported by this netcheck build: \
+                     run netcheck on the engine's host, or reach it through an SSH tunnel to its socket"
+                .into(),
+        });
+    }
     let docker = Docker::connect_with_defaults().map_err(|e| match e {
         bollard::errors::Error::SocketNotFoundError(_) => Error::SocketMissing {
             endpoint: endpoint.clone(),
@@ -177,12 +188,18 @@ pub async fn containers(
     ids.sort();
     ids.dedup();
     let inspected = try_join_all(ids.iter().map(|id| async move {
-        docker
-            .inspect_container(id, None)
-            .await
-            .map_err(api_err("container inspect"))
+        match docker.inspect_container(id, None).await {
+            Ok(c) => Ok(Some(c)),
+            // Removed since the network listed it: containers come and go on a live
+            // host (another netcheck run's probe, for one).
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(api_err("container inspect")(e)),
+        }
     }))
     .await?;
+    let inspected: Vec<_> = inspected.into_iter().flatten().collect();
     for c in &inspected {
         let settings = c
             .network_settings

@@ -33,6 +33,11 @@ use crate::snapshot::{
 
 /// The label every object netcheck creates carries, with the run id as value.
 pub const LABEL: &str = "netcheck.run";
+/// The label holding the pid of the netcheck process that owns a probe container, so
+/// that `netcheck cleanup` leaves a live run's probe alone.
+pub const PID_LABEL: &str = "netcheck.pid";
+/// Probe containers are named `netcheck-probe-<run id>`.
+pub const PROBE_PREFIX: &str = "netcheck-probe-";
 
 pub struct Options {
     pub networks: Vec<String>,
@@ -64,11 +69,27 @@ impl Cleanup {
             .force(true)
             .v(true)
             .build();
-        let containers = futures_util::future::join_all(
-            containers
-                .iter()
-                .map(|(docker, name)| docker.remove_container(name, Some(remove.clone()))),
-        );
+        let containers =
+            futures_util::future::join_all(containers.iter().map(|(docker, name)| async {
+                if docker
+                    .remove_container(name, Some(remove.clone()))
+                    .await
+                    .is_err()
+                {
+                    // A frozen (paused) container cannot be killed until it is thawed.
+                    let _ = docker.unpause_container(name).await;
+                    if docker
+                        .remove_container(name, Some(remove.clone()))
+                        .await
+                        .is_err()
+                    {
+                        // Not there (yet): an interrupt may have cut the create request
+                        // short after the engine took it. Give the engine a moment.
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        let _ = docker.remove_container(name, Some(remove.clone())).await;
+                    }
+                }
+            }));
         let outside = async {
             if let Some((handle, o)) = outside {
                 o.remove(&handle).await;
@@ -159,10 +180,10 @@ pub async fn collect(
                 cleanup,
             )
             .await;
-            let name = format!("netcheck-probe-{}", opts.run_id);
+            let name = format!("{PROBE_PREFIX}{}", opts.run_id);
             // The probe answers within its own request deadlines; this bounds a probe
             // that hangs anyway (a stuck engine, a frozen container).
-            let deadline = opts.probe_timeout * 2 + Duration::from_secs(30);
+            let deadline = opts.probe_timeout * 3 + Duration::from_secs(5);
             let run = run_probe(
                 docker,
                 &image,
@@ -214,6 +235,14 @@ pub async fn collect(
     );
     let mut networks = networks?;
     let probe_name = probe_parts.as_ref().map(|(n, _)| n.as_str());
+    // Other netcheck runs' probes come and go while this one looks: they are not the
+    // user's containers, and judging them would race their removal.
+    for n in &mut networks {
+        n.endpoints.retain(|e| {
+            !e.container_name.starts_with(PROBE_PREFIX)
+                || Some(e.container_name.as_str()) == probe_name
+        });
+    }
     let mut containers =
         docker::containers(docker, &mut networks, &opts.networks, probe_name).await?;
     observe_interiors(
@@ -393,6 +422,7 @@ async fn run_probe(
             [
                 ("netcheck".to_string(), "probe".to_string()),
                 (LABEL.to_string(), opts.run_id.clone()),
+                (PID_LABEL.to_string(), std::process::id().to_string()),
             ]
             .into(),
         ),
@@ -418,6 +448,13 @@ async fn run_probe(
         }),
         ..Default::default()
     };
+    // Registered before it exists: an interrupt can land while the engine creates it,
+    // and removing a container that never came to be is harmless.
+    cleanup
+        .containers
+        .lock()
+        .unwrap()
+        .push((docker.clone(), name.to_string()));
     docker
         .create_container(
             Some(CreateContainerOptionsBuilder::new().name(name).build()),
@@ -425,11 +462,6 @@ async fn run_probe(
         )
         .await
         .map_err(probe_err("creating the probe container"))?;
-    cleanup
-        .containers
-        .lock()
-        .unwrap()
-        .push((docker.clone(), name.to_string()));
     // API 1.41 takes one network at create time; the others are joined before start.
     for other in &opts.networks[1..] {
         docker

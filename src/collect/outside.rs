@@ -11,7 +11,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 
 use futures_util::TryStreamExt;
-use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use super::listener::{self, Listener};
 use super::netlink;
@@ -72,11 +73,17 @@ pub async fn create(host: &Handle, run_id: &str) -> Result<Outside, OutsideError
     })
     .map_err(OutsideError::Unshare)?;
 
-    host.link()
-        .add(LinkVeth::new(&host_link, &peer_link).build())
-        .execute()
-        .await
-        .map_err(nl)?;
+    // The peer is born inside the namespace, in the same request as the host end: no
+    // moment exists where both ends sit in the host's namespace, so however netcheck
+    // ends, the pair goes with the namespace.
+    let peer = LinkUnspec::new_with_name(&peer_link)
+        .setns_by_fd(ns.as_raw_fd())
+        .build();
+    let pair = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(host_link.clone())
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .build();
+    host.link().add(pair).execute().await.map_err(nl)?;
     let index_of = |name: String| async move {
         host.link()
             .get()
@@ -89,19 +96,8 @@ pub async fn create(host: &Handle, run_id: &str) -> Result<Outside, OutsideError
             .ok_or_else(|| nl("veth vanished"))
     };
     let host_index = index_of(host_link.clone()).await?;
-    let peer_index = index_of(peer_link.clone()).await?;
-    // From here on the pair exists: build the value now so that an error below still
-    // deletes it (Outside::remove), and the namespace fd keeps it alive until then.
+    // From here on the pair exists: an error below deletes it explicitly.
     let setup = async {
-        host.link()
-            .set(
-                LinkUnspec::new_with_index(peer_index)
-                    .setns_by_fd(ns.as_raw_fd())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(nl)?;
         host.address()
             .add(host_index, IpAddr::V4(host_addr), 30)
             .execute()

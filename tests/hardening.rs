@@ -1,0 +1,500 @@
+//! Hostile hosts, interruptions, concurrency and least privilege. Live tests (root and a
+//! daemon) run one at a time; each leaves the host as it found it.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the netcheck process `pid` has started its probe.
+fn wait_for_probe(pid: u32, timeout: Duration) {
+    let started = Instant::now();
+    let filter = format!("label=netcheck.pid={pid}");
+    while sh(&[
+        "docker",
+        "ps",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Names}}",
+    ])
+    .is_empty()
+    {
+        assert!(started.elapsed() < timeout, "the probe never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A probe that hangs becomes an errored outcome naming what timed out; it never hangs
+/// netcheck, and the frozen probe is removed.
+#[test]
+fn a_hanging_probe_is_an_error_not_a_hang() {
+    let Some(_live) = live() else { return };
+    let started = Instant::now();
+    let run = netcheck(&[
+        "--probe-timeout-ms",
+        "300",
+        "--probe-arg",
+        "--stall-ms",
+        "--probe-arg",
+        "60000",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "netcheck hung with its probe"
+    );
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert_eq!(
+        run.status("host.docker-internal"),
+        "error",
+        "{}",
+        run.explain()
+    );
+    assert!(
+        run.message("host.docker-internal")
+            .contains("gave no report within 5 s"),
+        "{}",
+        run.explain()
+    );
+    // Checks that need no probe still judge.
+    assert_eq!(run.status("bridge.subnet"), "pass", "{}", run.explain());
+    assert_no_leftovers();
+}
+
+/// The whole run has a deadline too: it names the phase, exits 2 and cleans up.
+#[test]
+fn the_run_deadline_cuts_a_hang_short() {
+    let Some(_live) = live() else { return };
+    let started = Instant::now();
+    let run = netcheck(&[
+        "--timeout",
+        "2",
+        "--probe-arg",
+        "--stall-ms",
+        "--probe-arg",
+        "60000",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "--timeout 2 took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(
+        run.stderr
+            .contains("timed out after 2 s while collecting observations"),
+        "{}",
+        run.explain()
+    );
+    assert_eq!(run.report.as_ref().unwrap()["checks"][0]["status"], "error");
+    assert_no_leftovers();
+}
+
+/// Interrupted at 20 moments from start to finish, by SIGINT or SIGTERM: every time,
+/// nothing is left behind, and the exit code says how the run ended.
+#[test]
+fn interrupts_at_twenty_moments_leave_nothing_behind() {
+    let Some(_live) = live() else { return };
+    for i in 0..20u64 {
+        let signal = if i % 2 == 0 {
+            Signal::SIGINT
+        } else {
+            Signal::SIGTERM
+        };
+        let child = spawn(&[]);
+        std::thread::sleep(Duration::from_millis(i * 55));
+        let _ = kill(Pid::from_raw(child.id() as i32), signal);
+        let out = child.wait_with_output().unwrap();
+        let code = out.status.code();
+        let expected = if signal == Signal::SIGINT { 130 } else { 143 };
+        // A signal that lands after the last report line may find netcheck done (0),
+        // and one in the first instants, before the handler is installed, kills it
+        // outright (no code): nothing exists yet to leave behind then.
+        assert!(
+            matches!(code, Some(0)) || code == Some(expected) || code.is_none(),
+            "moment {i}: exit {code:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_no_leftovers();
+    }
+}
+
+/// Three runs at once all succeed, and none sees another's probe.
+#[test]
+fn concurrent_runs_keep_apart() {
+    let Some(_live) = live() else { return };
+    let dir = tempdir();
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            let json = dir.path().join(format!("r{i}.json"));
+            (
+                json.clone(),
+                spawn(&["-v", "--json", json.to_str().unwrap()]),
+            )
+        })
+        .collect();
+    for (json, child) in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let veth = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "bridge.veth")
+            .unwrap();
+        let probes: std::collections::BTreeSet<String> = veth["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| {
+                e.as_str()?
+                    .split(':')
+                    .next()
+                    .filter(|n| n.starts_with("netcheck-probe-"))
+                    .map(String::from)
+            })
+            .collect();
+        assert_eq!(probes.len(), 1, "a run saw other runs' probes: {probes:?}");
+    }
+    assert_no_leftovers();
+}
+
+/// `netcheck cleanup` removes a crashed run's leftovers, keeps a running netcheck's
+/// probe, and touches nothing without netcheck's label or run prefix.
+#[test]
+fn cleanup_removes_only_what_netcheck_left() {
+    let Some(_live) = live() else { return };
+    let image = sh(&[bin(), "probe-image"]);
+    let mut restore = Restore::default();
+    // A crashed run's probe (its pid is long gone) and its outside link.
+    sh(&[
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        "netcheck-probe-dead0",
+        "--label",
+        "netcheck.run=dead0",
+        "--label",
+        "netcheck.pid=999999",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        &image,
+        "probe",
+        "--linger-secs",
+        "600",
+    ]);
+    restore.push(&["docker", "rm", "-f", "netcheck-probe-dead0"]);
+    sh(&[
+        "ip",
+        "link",
+        "add",
+        "netcheckdead0h",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "netcheckdead0p",
+    ]);
+    restore.push(&["ip", "link", "del", "netcheckdead0h"]);
+    // Bystanders: a test container without the run label, a link outside the pattern.
+    sh(&[
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        "netcheck-test-bystander",
+        "--label",
+        "netcheck.test=1",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        &image,
+        "probe",
+        "--linger-secs",
+        "600",
+    ]);
+    restore.push(&["docker", "rm", "-f", "netcheck-test-bystander"]);
+    sh(&[
+        "ip",
+        "link",
+        "add",
+        "netcheck-tkeep0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "netcheck-tkeep1",
+    ]);
+    restore.push(&["ip", "link", "del", "netcheck-tkeep0"]);
+    // A netcheck in progress, its probe stalled.
+    let running = spawn(&[
+        "--probe-timeout-ms",
+        "300",
+        "--probe-arg",
+        "--stall-ms",
+        "--probe-arg",
+        "60000",
+    ]);
+    wait_for_probe(running.id(), Duration::from_secs(30));
+
+    let out = netcheck_plain(&["cleanup"]);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    assert!(
+        out.stdout
+            .contains("removed container netcheck-probe-dead0"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("kept the probe of a running netcheck"),
+        "{}",
+        out.stdout
+    );
+    let names = sh(&["docker", "ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !names.contains("netcheck-probe-dead0") && names.contains("netcheck-test-bystander"),
+        "{names}"
+    );
+    let links = sh(&["ip", "-o", "link", "show"]);
+    assert!(
+        links.contains("netcheck-tkeep0"),
+        "a bystander link was removed"
+    );
+    // The dead run's link pair went; the running netcheck's outside link (its peer in
+    // that run's namespace) stayed, and goes with the run.
+    assert!(
+        out.stdout.contains("removed link netcheckdead0"),
+        "{}",
+        out.stdout
+    );
+    // Deleting one end of a pair deletes both: one line names it.
+    let links_removed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("removed link"))
+        .collect();
+    assert_eq!(links_removed.len(), 1, "{}", out.stdout);
+    assert!(
+        !sh(&["ip", "-o", "link", "show"]).contains("netcheckdead0"),
+        "the pair survived"
+    );
+    let _ = running.wait_with_output();
+    drop(restore);
+    assert_no_leftovers();
+}
+
+/// Without root, as a member of the docker group: what needs privileges is skipped with
+/// a reason, never failed, and the rest still runs.
+#[test]
+fn without_root_privileged_observations_skip() {
+    let Some(_live) = live() else { return };
+    let user = "netcheck-tuser";
+    let _ = Command::new("userdel").arg(user).output();
+    sh(&[
+        "useradd",
+        "--no-create-home",
+        "--shell",
+        "/usr/sbin/nologin",
+        "--groups",
+        "docker",
+        user,
+    ]);
+    let mut restore = Restore::default();
+    restore.push(&["userdel", user]);
+    let dir = tempdir();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let json = dir.path().join("r.json");
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={user}"),
+            "--regid=docker",
+            "--init-groups",
+            bin(),
+            "--json",
+        ])
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for c in report["checks"].as_array().unwrap() {
+        assert_ne!(c["status"], "fail", "{stdout}");
+    }
+    let nat = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "nat.masquerade")
+        .unwrap();
+    assert_eq!(nat["status"], "skip", "{stdout}");
+    assert!(
+        nat["message"].as_str().unwrap().contains("needs root"),
+        "{stdout}"
+    );
+    drop(restore);
+    assert_no_leftovers();
+}
+
+/// Engines configured for TLS are refused clearly: never spoken to in plain HTTP.
+#[test]
+fn tls_settings_are_refused_not_ignored() {
+    let run = netcheck_env(
+        &[],
+        &[
+            ("DOCKER_HOST", "tcp://127.0.0.1:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(
+        run.stderr
+            .contains("TLS (DOCKER_TLS_VERIFY, https://) is not supported"),
+        "{}",
+        run.explain()
+    );
+    assert_eq!(run.report.as_ref().unwrap()["checks"][0]["status"], "error");
+}
+
+/// A report path that is a symlink is replaced, never followed: the file it pointed to
+/// is untouched.
+#[test]
+fn report_paths_never_follow_symlinks() {
+    let dir = tempdir();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = dir.path().join("report.json");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/healthy-default-bridge.json"
+    );
+    let out = Command::new(bin())
+        .args(["analyze", fixture, "--junit"])
+        .arg(&link)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(
+        !std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// A huge host (hundreds of networks, thousands of containers) stays bounded in memory.
+#[test]
+fn huge_hosts_stay_bounded_in_memory() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/healthy-user-network-and-bridge.json"
+    );
+    let mut snap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let networks = snap["docker"]["value"]["networks"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let template = networks
+        .iter()
+        .find(|n| {
+            n["name"] != "bridge"
+                && n["driver"] == "bridge"
+                && !n["endpoints"].as_array().unwrap().is_empty()
+        })
+        .unwrap()
+        .clone();
+    let mut many = networks;
+    for i in 0..400u32 {
+        let mut n = template.clone();
+        n["name"] = format!("netcheck-huge-{i}").into();
+        n["id"] = format!("{i:064x}").into();
+        n["ipam"][0]["subnet"] = format!("10.{}.{}.0/24", 100 + i / 256, i % 256).into();
+        let ep = n["endpoints"][0].clone();
+        n["endpoints"] = (0..10).map(|_| ep.clone()).collect::<Vec<_>>().into();
+        many.push(n);
+    }
+    snap["docker"]["value"]["networks"] = many.into();
+    let dir = tempdir();
+    let path = dir.path().join("huge.json");
+    std::fs::write(&path, snap.to_string()).unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let args = [
+        "analyze",
+        path.to_str().unwrap(),
+        "--json",
+        &p("r.json"),
+        "--junit",
+        &p("r.xml"),
+        "--html",
+        &p("r.html"),
+        "--markdown",
+        &p("r.md"),
+    ];
+    // Reaped by wait4 below, which also gives its peak RSS.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    let (rss_kb, status) = wait4_rss(pid);
+    assert!(status <= 1, "analyze exited {status}");
+    assert!(
+        rss_kb < 200 * 1024,
+        "peak RSS {} MB on a huge host",
+        rss_kb / 1024
+    );
+}
+
+fn wait4_rss(pid: Pid) -> (i64, i32) {
+    let mut status = 0;
+    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes into the two valid, owned out-parameters.
+    let r = unsafe { nix::libc::wait4(pid.as_raw(), &mut status, 0, &mut usage) };
+    assert_eq!(r, pid.as_raw());
+    (usage.ru_maxrss, nix::libc::WEXITSTATUS(status))
+}
