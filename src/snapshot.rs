@@ -274,6 +274,12 @@ impl Snapshot {
             detail,
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        Snapshot::from_json(&text).map_err(bad)
+    }
+
+    /// Parses a snapshot, refusing versions this netcheck does not know. The error
+    /// names the position (serde_json's line and column).
+    pub fn from_json(text: &str) -> Result<Snapshot, String> {
         // The version first: a newer snapshot gets "unsupported version", not a
         // complaint about some field it added.
         #[derive(Deserialize)]
@@ -281,17 +287,17 @@ impl Snapshot {
             schema: Option<String>,
         }
         let version: Version =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not a snapshot: {e}")))?;
+            serde_json::from_str(text).map_err(|e| format!("not a snapshot: {e}"))?;
         match version.schema.as_deref() {
             Some(SNAPSHOT_SCHEMA) => {}
             Some(other) => {
-                return Err(bad(format!(
+                return Err(format!(
                     "snapshot version `{other}` is not supported (this netcheck reads {SNAPSHOT_SCHEMA})"
-                )));
+                ));
             }
-            None => return Err(bad("not a netcheck snapshot: no `schema` field".into())),
+            None => return Err("not a netcheck snapshot: no `schema` field".into()),
         }
-        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+        serde_json::from_str(text).map_err(|e| e.to_string())
     }
 
     pub fn network(&self, name: &str) -> Option<&NetworkObs> {

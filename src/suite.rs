@@ -115,6 +115,8 @@ impl std::fmt::Display for Problem {
 enum Source {
     Shipped(&'static str),
     File(PathBuf),
+    /// Text given directly (fuzzing, tests): it may include shipped suites only.
+    Text(String),
 }
 
 impl Source {
@@ -122,6 +124,7 @@ impl Source {
         match self {
             Source::Shipped(name) => format!("checks/{name}.toml"),
             Source::File(p) => p.display().to_string(),
+            Source::Text(_) => "<text>".into(),
         }
     }
 
@@ -136,6 +139,7 @@ impl Source {
             Source::File(p) => {
                 std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
             }
+            Source::Text(t) => Ok(t.clone()),
         }
     }
 
@@ -146,7 +150,7 @@ impl Source {
         }
         let base = match self {
             Source::File(p) => p.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            Source::Shipped(_) => return None,
+            Source::Shipped(_) | Source::Text(_) => return None,
         };
         Some(Source::File(base.join(include)))
     }
@@ -364,6 +368,11 @@ impl Suite {
     /// Loads a suite file, with its includes.
     pub fn from_file(path: &Path) -> Result<Suite, Vec<Problem>> {
         Suite::load(Source::File(path.to_path_buf()))
+    }
+
+    /// Loads a suite from text; it may include shipped suites only.
+    pub fn from_text(text: &str) -> Result<Suite, Vec<Problem>> {
+        Suite::load(Source::Text(text.to_string()))
     }
 
     /// Loads a shipped suite by name (`--profile`).
