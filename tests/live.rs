@@ -39,6 +39,14 @@ fn assert_only(run: &Run, failing: &str, cause: &str, causal: &[&str]) {
     }
 }
 
+/// The end of every fault test: capture the faulty host as a fixture (when asked),
+/// restore it, and prove the check passes again.
+fn restored_and_healthy(net: &TestNet, restore: Restore, fixture: &str) {
+    capture_fixture(fixture, &["--network", &net.name]);
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
 fn assert_healthy(run: &Run) {
     assert_eq!(run.code, 0, "{}", run.explain());
     for id in ALL {
@@ -159,12 +167,7 @@ fn fault_bridge_subnet_vpn_route_overlaps() {
 
     let run = netcheck(&["--network", &net.name]);
     assert_only(&run, "bridge.subnet", "netcheck-tvpn0", &[]);
-    capture_fixture(
-        "fault-bridge.subnet-vpn-route-overlap",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-bridge.subnet-vpn-route-overlap");
 }
 
 #[test]
@@ -190,9 +193,7 @@ fn fault_bridge_veth_host_end_detached() {
             .unwrap()
             .contains(&format!("ip link set {veth} master {}", net.bridge))
     );
-    capture_fixture("fault-bridge.veth-nomaster", &["--network", &net.name]);
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-bridge.veth-nomaster");
 }
 
 #[test]
@@ -222,12 +223,11 @@ fn fault_default_route_gateway_removed_from_bridge() {
         "{}",
         run.explain()
     );
-    capture_fixture(
+    restored_and_healthy(
+        &net,
+        restore,
         "fault-container.default-route-gateway-removed",
-        &["--network", &net.name],
     );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
 }
 
 #[test]
@@ -262,12 +262,7 @@ fn fault_masquerade_rule_deleted() {
         evidence.contains("saw the container's own address"),
         "{evidence}"
     );
-    capture_fixture(
-        "fault-nat.masquerade-rule-deleted",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-nat.masquerade-rule-deleted");
 }
 
 #[test]
@@ -286,12 +281,7 @@ fn fault_masquerade_ip_forward_off() {
         evidence.contains("could not reach the outside peer"),
         "{evidence}"
     );
-    capture_fixture(
-        "fault-nat.masquerade-ip-forward-off",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-nat.masquerade-ip-forward-off");
 }
 
 #[test]
@@ -301,37 +291,7 @@ fn fault_host_docker_internal_input_dropped() {
     let subnet = net.subnet.to_string();
     // host-gateway maps to the default bridge's address, whichever network the
     // container is on: drop the test network's traffic to it, as a host firewall would.
-    let docker0 = sh(&[
-        "docker",
-        "network",
-        "inspect",
-        "-f",
-        "{{(index .IPAM.Config 0).Subnet}}",
-        "bridge",
-    ]);
-    let host_ip = sh(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
-    let host_ip = host_ip
-        .split_whitespace()
-        .nth(3)
-        .and_then(|a| a.split('/').next())
-        .expect("docker0 has an address");
-    assert!(!docker0.is_empty());
-    let rule = [
-        "INPUT",
-        "-s",
-        &subnet,
-        "-d",
-        host_ip,
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-        "-j",
-        "DROP",
-    ];
-    let mut restore = Restore::default();
-    sh(&[&["iptables", "-I"][..], &rule].concat());
-    restore.push(&[&["iptables", "-D"][..], &rule].concat());
+    let restore = net.drop_input_to_docker0();
 
     let run = netcheck(&["--network", &net.name]);
     assert_only(
@@ -346,12 +306,7 @@ fn fault_host_docker_internal_input_dropped() {
             .unwrap()
             .contains(&subnet)
     );
-    capture_fixture(
-        "fault-host.docker-internal-input-dropped",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-host.docker-internal-input-dropped");
 }
 
 /// `collect --redact` writes a snapshot without the host's name or any MAC address.
@@ -437,30 +392,7 @@ fn sigint_mid_probe_cleans_up() {
     let Some(_live) = live() else { return };
     let net = TestNet::new("sigint");
     // Make the probe wait: its request to the host hangs on a dropped packet.
-    let host_ip = sh(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
-    let host_ip = host_ip
-        .split_whitespace()
-        .nth(3)
-        .and_then(|a| a.split('/').next())
-        .unwrap()
-        .to_string();
-    let subnet = net.subnet.to_string();
-    let rule = [
-        "INPUT",
-        "-s",
-        &subnet,
-        "-d",
-        &host_ip,
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-        "-j",
-        "DROP",
-    ];
-    let mut restore = Restore::default();
-    sh(&[&["iptables", "-I"][..], &rule].concat());
-    restore.push(&[&["iptables", "-D"][..], &rule].concat());
+    let restore = net.drop_input_to_docker0();
 
     let dir = tempdir();
     let json = dir.path().join("report.json");

@@ -242,6 +242,36 @@ impl TestNet {
         name.to_string()
     }
 
+    /// Drops what this network sends to docker0's address (where host-gateway points),
+    /// as a host firewall would; the returned guard deletes the rule.
+    pub fn drop_input_to_docker0(&self) -> Restore {
+        let addr = sh(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
+        let host_ip = addr
+            .split_whitespace()
+            .nth(3)
+            .and_then(|a| a.split('/').next())
+            .expect("docker0 has an address")
+            .to_string();
+        let subnet = self.subnet.to_string();
+        let rule = [
+            "INPUT",
+            "-s",
+            &subnet,
+            "-d",
+            &host_ip,
+            "-m",
+            "comment",
+            "--comment",
+            "netcheck-test",
+            "-j",
+            "DROP",
+        ];
+        let mut restore = Restore::default();
+        sh(&[&["iptables", "-I"][..], &rule].concat());
+        restore.push(&[&["iptables", "-D"][..], &rule].concat());
+        restore
+    }
+
     /// A container's host-side veth, read from its namespace (`eth0@ifN`).
     pub fn host_veth(&self, container: &str) -> String {
         let pid = sh(&["docker", "inspect", "-f", "{{.State.Pid}}", container]);
