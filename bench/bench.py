@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 BIN = os.path.abspath(sys.argv[1])
 ARGS = sys.argv[2:]
@@ -111,7 +112,13 @@ def scale():
         ids = sh("docker", "ps", "-aq", "--filter", f"label={LABEL}").split()
         if ids:
             sh("docker", "rm", "-f", *ids)
-        sh("docker", "network", "rm", NET, check=False)
+        # The engine releases 200 endpoints lazily: retry until the network can go.
+        for _ in range(20):
+            if subprocess.run(["docker", "network", "rm", NET], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            print(f"could not remove the network {NET}: remove it with docker network rm {NET}", file=sys.stderr)
     base, base_floor = results[0][1], results[0][2]
     print("the all-container checks (bridge.subnet, bridge.veth, container.default-route), medians of 5,")
     print("against idle; 'over the floor' subtracts what one docker run itself gained at that size:")
