@@ -40,11 +40,15 @@ fn is_run_link(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("netcheck") else {
         return false;
     };
-    rest.len() == 6
-        && rest[..5]
+    let Some((last, _)) = rest.char_indices().last() else {
+        return false;
+    };
+    let (hex, end) = rest.split_at(last);
+    hex.len() == 5
+        && hex
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        && matches!(&rest[5..], "h" | "p")
+        && matches!(end, "h" | "p")
 }
 
 pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Removed, Error> {

@@ -14,6 +14,8 @@ pub mod exit {
     pub const SIGINT: u8 = 130;
     /// Interrupted by SIGTERM (128 + 15), after cleaning up.
     pub const SIGTERM: u8 = 143;
+    /// The terminal went away (SIGHUP, 128 + 1), after cleaning up.
+    pub const SIGHUP: u8 = 129;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,10 @@ pub enum Error {
     Timeout { secs: u64, phase: String },
     #[error("the probe container failed: {0}")]
     Probe(String),
+    #[error("a netcheck bug: {0}")]
+    Internal(String),
+    #[error("redaction failed: {0}")]
+    Redaction(String),
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }
@@ -56,6 +62,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Interrupted("SIGTERM") => exit::SIGTERM,
+            Error::Interrupted("SIGHUP") => exit::SIGHUP,
             Error::Interrupted(_) => exit::SIGINT,
             _ => exit::ERROR,
         }
@@ -76,6 +83,15 @@ impl Error {
             Error::BadDockerHost { .. } => {
                 "DOCKER_HOST takes unix:///path/to/docker.sock or tcp://HOST:PORT; unset it to use the local socket".into()
             }
+            Error::Internal(_) => "report it, with the command line and `netcheck collect -o snap.json` if that works".into(),
+            Error::Redaction(_) => "this is a netcheck bug: report it with the unredacted snapshot kept private; \
+                 rerun without --redact meanwhile"
+                .into(),
+            Error::Docker { .. } => "the engine refused a request: check its log (journalctl -u docker), \
+                 and that this netcheck speaks its API (docker version)"
+                .into(),
+            Error::BadFile { .. } => "fix the file at the position given, or pass another one".into(),
+            Error::Write { .. } => "check that the directory exists and is writable, and that the disk has room".into(),
             Error::UnknownCheck(_) | Error::NothingSelected(_) => "netcheck --list prints the check ids".into(),
             Error::BadSuite(_) => "fix them and check again with: netcheck suite check FILE".into(),
             Error::UnknownNetwork(_) => "docker network ls lists the networks; pass one with --network NAME".into(),

@@ -134,7 +134,15 @@ fn explain(id: &str, suite: &SuiteArgs) -> Result<u8, Error> {
 }
 
 async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
-    let plan = plan(run)?;
+    let plan = match plan(run) {
+        Ok(plan) => plan,
+        Err(e) => {
+            // A CI job that asked for reports gets one that says why nothing ran.
+            let report = Report::from_error(&e, chrono::Utc::now(), Duration::ZERO);
+            write_reports(run, &report, None)?;
+            return Err(e);
+        }
+    };
     if run.list {
         let lines: String = plan
             .instances
@@ -151,7 +159,10 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         Source::Live => live_snapshot(run, &plan).await,
     };
     let snapshot = match snapshot {
-        Ok(s) if run.redact => netcheck::redact::redact(&s),
+        Ok(s) if run.redact => netcheck::redact::redact(&s).map_err(Error::Redaction),
+        other => other,
+    };
+    let snapshot = match snapshot {
         Ok(s) => s,
         Err(e) => {
             // Still write the requested reports, so that a CI job shows the cause.
@@ -164,10 +175,17 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
     let report = Report::new(&snapshot, &judged, t0.elapsed());
     write_reports(run, &report, Some(&snapshot))?;
     let mut out = anstream::stdout().lock();
-    report::human::render(&mut out, &report, run.verbose).map_err(|source| Error::Write {
-        path: "<stdout>".into(),
-        source,
-    })?;
+    match report::human::render(&mut out, &report, run.verbose) {
+        // `netcheck | head`: the reader left; the verdict still decides the exit code.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(source) => {
+            return Err(Error::Write {
+                path: "<stdout>".into(),
+                source,
+            });
+        }
+        Ok(()) => {}
+    }
     Ok(report.exit_code())
 }
 
@@ -220,7 +238,7 @@ async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Err
     let plan = plan(run)?;
     let mut snapshot = live_snapshot(run, &plan).await?;
     if run.redact {
-        snapshot = netcheck::redact::redact(&snapshot);
+        snapshot = netcheck::redact::redact(&snapshot).map_err(Error::Redaction)?;
     }
     let json = serde_json::to_string_pretty(&snapshot).expect("a snapshot always serialises");
     report::write_atomic(output, json.as_bytes())?;
@@ -248,29 +266,56 @@ async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
         let (docker, local) = docker::connect().await?;
         collect::collect(&docker, local, &options, &cleanup).await
     };
+    // A panic in collection is a bug, but it must not skip the cleanup below.
+    let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
     let result = tokio::select! {
-        r = tokio::time::timeout(Duration::from_secs(run.timeout), work) => r.unwrap_or(Err(Error::Timeout {
-            secs: run.timeout,
-            phase: "collecting observations".into(),
-        })),
+        r = tokio::time::timeout(Duration::from_secs(run.timeout), work) => match r {
+            Err(_) => Err(Error::Timeout {
+                secs: run.timeout,
+                phase: "collecting observations".into(),
+            }),
+            Ok(Err(_)) => Err(Error::Internal("collection panicked".into())),
+            Ok(Ok(r)) => r,
+        },
         sig = signal() => Err(Error::Interrupted(sig)),
     };
     progress.set_message("cleaning up");
-    cleanup.run().await;
+    // Cleanup always runs to its end, bounded so that a hung engine cannot hold netcheck.
+    // A signal that arrives meanwhile is honoured once it is done.
+    let cleaning = tokio::time::timeout(Duration::from_secs(30), cleanup.run());
+    tokio::pin!(cleaning);
+    let mut late_signal = None;
+    loop {
+        tokio::select! {
+            done = &mut cleaning => {
+                if done.is_err() {
+                    eprintln!("warning: cleanup did not finish within 30 s; `netcheck cleanup` removes what is left");
+                }
+                break;
+            }
+            sig = signal(), if late_signal.is_none() => late_signal = Some(sig),
+        }
+    }
     progress.finish_and_clear();
-    result
+    match (result, late_signal) {
+        (Ok(_), Some(sig)) => Err(Error::Interrupted(sig)),
+        (result, _) => result,
+    }
 }
 
 async fn signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) else {
         return std::future::pending().await;
     };
     tokio::select! {
         _ = int.recv() => "SIGINT",
         _ = term.recv() => "SIGTERM",
+        // A dropped ssh session: clean up as for Ctrl-C.
+        _ = hup.recv() => "SIGHUP",
     }
 }

@@ -265,6 +265,9 @@ async fn request(resolver: &Resolver<'_>, kind: Kind, spec: &str) -> Request {
             let client = reqwest::Client::builder()
                 .no_proxy()
                 .timeout(resolver.timeout)
+                // The answer of this target is what is checked: a redirect could lead off
+                // the machine, and a 3xx is an answer like any other.
+                .redirect(reqwest::redirect::Policy::none())
                 .resolve(&host, addr)
                 .build();
             let result = async {

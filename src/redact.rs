@@ -65,8 +65,9 @@ impl Pseudonyms {
         let n = self.next("container-id");
         let pseudo = format!("{n:064x}");
         // Docker shows the first 12 characters as the container's hostname.
-        self.map
-            .insert(id[..id.len().min(12)].to_string(), pseudo[..12].to_string());
+        if let Some(short) = id.get(..12) {
+            self.map.insert(short.to_string(), pseudo[..12].to_string());
+        }
         self.map.insert(id.to_string(), pseudo);
     }
 
@@ -150,6 +151,11 @@ fn redact_text(text: &str, p: &mut Pseudonyms, docker: &[IpNet]) -> String {
 }
 
 fn redact_token(token: &str, p: &mut Pseudonyms, docker: &[IpNet]) -> String {
+    // A number is never a name here: a container called `16` must not rewrite the
+    // prefix length of `172.17.0.2/16`.
+    if token.chars().all(|c| c.is_ascii_digit()) {
+        return token.to_string();
+    }
     if let Some(pseudo) = p
         .map
         .get(token)
@@ -193,13 +199,23 @@ fn walk(value: &mut Value, p: &mut Pseudonyms, docker: &[IpNet]) {
     match value {
         Value::String(s) => *s = redact_text(s, p, docker),
         Value::Array(items) => items.iter_mut().for_each(|v| walk(v, p, docker)),
-        Value::Object(map) => map.values_mut().for_each(|v| walk(v, p, docker)),
+        // Tags are the format's, not the host's: a container called `error` must not
+        // rewrite `"state": "error"`.
+        Value::Object(map) => map
+            .iter_mut()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "state" | "schema" | "status" | "kind" | "protocol"
+                )
+            })
+            .for_each(|(_, v)| walk(v, p, docker)),
         _ => {}
     }
 }
 
 /// The snapshot with every identifying value replaced by its pseudonym.
-pub fn redact(snapshot: &Snapshot) -> Snapshot {
+pub fn redact(snapshot: &Snapshot) -> Result<Snapshot, String> {
     let mut p = Pseudonyms::default();
     let mut docker_subnets = vec![];
     if let Some(d) = snapshot.docker.ok() {
@@ -245,7 +261,8 @@ pub fn redact(snapshot: &Snapshot) -> Snapshot {
     }
     let mut value = serde_json::to_value(snapshot).expect("a snapshot serialises");
     walk(&mut value, &mut p, &docker_subnets);
-    serde_json::from_value(value).expect("redaction keeps every value's type")
+    serde_json::from_value(value)
+        .map_err(|e| format!("the redacted snapshot no longer parses: {e}"))
 }
 
 #[cfg(test)]

@@ -166,6 +166,8 @@ fn position(text: &str, span: Range<usize>) -> (usize, usize) {
 struct Loader {
     problems: Vec<Problem>,
     instances: Vec<Instance>,
+    /// Suites already loaded, so that one included twice is loaded once.
+    loaded: Vec<Source>,
     /// Which file each entry came from, to tell overrides from duplicates.
     origins: Vec<(String, Source)>,
     /// The include chain being loaded, to find cycles.
@@ -214,7 +216,11 @@ impl Loader {
                     inc.span(),
                     format!("include cycle: {} includes itself", target.label()),
                 ),
+                // Included twice (`include = ["default", "ci"]`, and ci includes default):
+                // once is enough.
+                Some(target) if self.loaded.contains(&target) => {}
                 Some(target) => {
+                    self.loaded.push(target.clone());
                     if let Err(message) = self.load(target) {
                         self.problem(&source, &text, inc.span(), message);
                     }
@@ -395,6 +401,7 @@ impl Suite {
         let mut loader = Loader {
             problems: vec![],
             instances: vec![],
+            loaded: vec![],
             origins: vec![],
             stack: vec![],
         };

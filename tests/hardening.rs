@@ -498,3 +498,98 @@ fn wait4_rss(pid: Pid) -> (i64, i32) {
     assert_eq!(r, pid.as_raw());
     (usage.ru_maxrss, nix::libc::WEXITSTATUS(status))
 }
+
+/// Container environment variables and label values are never collected: a container
+/// started with secrets in both leaves no trace in a snapshot.
+#[test]
+fn environment_and_label_values_are_never_collected() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("secrets");
+    let image = sh(&[bin(), "probe-image"]);
+    let name = "netcheck-test-secrets-app";
+    let _ = Command::new("docker").args(["rm", "-f", name]).output();
+    sh(&[
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        &net.name,
+        "--label",
+        "netcheck.test=1",
+        "--label",
+        "vault-token=s3cr3t-label-value-81",
+        "--env",
+        "DB_PASSWORD=s3cr3t-env-value-42",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        &image,
+        "probe",
+        "--linger-secs",
+        "600",
+    ]);
+    let _guard = Restore(vec![vec![
+        "docker".into(),
+        "rm".into(),
+        "-f".into(),
+        name.into(),
+    ]]);
+    let dir = tempdir();
+    let snap = dir.path().join("snap.json");
+    let out = Command::new(bin())
+        .args(["collect", "--network", &net.name, "-o"])
+        .arg(&snap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&snap).unwrap();
+    assert!(text.contains(name), "the container was not observed at all");
+    for secret in [
+        "s3cr3t-env-value-42",
+        "s3cr3t-label-value-81",
+        "DB_PASSWORD",
+        "vault-token",
+    ] {
+        assert!(!text.contains(secret), "the snapshot holds {secret}");
+    }
+}
+
+/// Every socket netcheck listens on is bound to a specific address, never a wildcard.
+#[test]
+fn listeners_never_bind_a_wildcard() {
+    let Some(_live) = live() else { return };
+    let running = spawn(&[
+        "--probe-timeout-ms",
+        "300",
+        "--probe-arg",
+        "--stall-ms",
+        "--probe-arg",
+        "60000",
+    ]);
+    wait_for_probe(running.id(), Duration::from_secs(30));
+    let pid = running.id();
+    // Sockets in netcheck's own (host) namespace; the outside peer's lives in its own.
+    let listening = sh(&["ss", "-Hltnp"]);
+    let ours: Vec<&str> = listening
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .collect();
+    assert!(!ours.is_empty(), "netcheck listens on nothing: {listening}");
+    for line in &ours {
+        let local = line.split_whitespace().nth(3).unwrap_or("");
+        assert!(
+            !local.starts_with("0.0.0.0:")
+                && !local.starts_with("*:")
+                && !local.starts_with("[::]:"),
+            "wildcard listener: {line}"
+        );
+    }
+    let _ = running.wait_with_output();
+    assert_no_leftovers();
+}

@@ -81,6 +81,10 @@ id = "dns.should-fail"
 kind = "dns"
 params = { network = "netcheck-example", name = "netcheck-example-app", expect = "fails" }
 [[check]]
+id = "tcp.unusable-target"
+kind = "tcp"
+params = { network = "netcheck-example", target = "::not a target::", expect = "closed" }
+[[check]]
 id = "route.dev"
 kind = "route"
 params = { network = "netcheck-example", destination = "198.18.0.1", dev = "eth9" }
@@ -88,7 +92,7 @@ params = { network = "netcheck-example", destination = "198.18.0.1", dev = "eth9
     )
     .unwrap();
     let run = netcheck(&["--suite", suite.to_str().unwrap()]);
-    assert_eq!(run.code, 1, "{}", run.explain());
+    assert_eq!(run.code, 2, "{}", run.explain());
     let expect = [
         (
             "tcp.closed-port",
@@ -104,6 +108,13 @@ params = { network = "netcheck-example", destination = "198.18.0.1", dev = "eth9
         ("dns.should-fail", "the suite expects it not to"),
         ("route.dev", "instead of eth9"),
     ];
+    // A target that cannot be tried proves nothing: an error, not a "closed" pass.
+    assert_eq!(
+        run.status("tcp.unusable-target"),
+        "error",
+        "{}",
+        run.explain()
+    );
     for (id, cause) in expect {
         assert_eq!(run.status(id), "fail", "{id}: {}", run.explain());
         assert!(

@@ -298,6 +298,14 @@ fn redaction_leaves_no_secret_in_any_output() {
             assert!(!text.contains(s.as_str()), "{name} leaks {s}");
         }
     }
+    // Names that look like the format's own tokens are redacted without breaking it.
+    let tricky = snap
+        .to_string()
+        .replace("netcheck-test-healthy-app", "error");
+    let tricky_path = dir.path().join("tricky.json");
+    std::fs::write(&tricky_path, tricky).unwrap();
+    let run2 = netcheck(&["analyze", tricky_path.to_str().unwrap(), "--redact"]);
+    assert_eq!(run2.code, 0, "{}", run2.explain());
     // Still readable: pseudonyms, consistently.
     let md = &files.iter().find(|(n, _)| n.ends_with(".md")).unwrap().1;
     assert!(md.contains("host-1"), "{md}");

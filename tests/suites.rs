@@ -166,3 +166,32 @@ fn suite_schema_accepts_the_shipped_suites() {
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
     }
 }
+
+/// `bridge.subnet`'s `expect` is compared with the network's subnet.
+#[test]
+fn bridge_subnet_expect_param_is_compared() {
+    let dir = tempdir();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/healthy-default-bridge.json"
+    );
+    for (want, code, status) in [("172.17.0.0/16", 0, "pass"), ("172.18.0.0/16", 1, "fail")] {
+        let suite = dir.path().join("expect.toml");
+        std::fs::write(
+            &suite,
+            format!("name = \"expect\"\n[[check]]\nid = \"bridge.subnet\"\nparams = {{ expect = {{ bridge = \"{want}\" }} }}\n"),
+        )
+        .unwrap();
+        let run = netcheck(&["analyze", fixture, "--suite", suite.to_str().unwrap()]);
+        assert_eq!(run.code, code, "{}", run.explain());
+        assert_eq!(run.status("bridge.subnet"), status, "{}", run.explain());
+        if status == "fail" {
+            assert!(
+                run.message("bridge.subnet")
+                    .contains("the suite expects 172.18.0.0/16"),
+                "{}",
+                run.explain()
+            );
+        }
+    }
+}

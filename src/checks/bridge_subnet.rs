@@ -86,6 +86,20 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
             "network {} subnet {} bridge {}",
             n.name, subnet, n.bridge
         ));
+        if let Some(want) = params.expect.get(&n.name) {
+            if *want == subnet {
+                f.pass(format!("network {} has the expected subnet {want}", n.name));
+            } else {
+                f.fail(
+                    format!("network {} has subnet {subnet}, the suite expects {want}", n.name),
+                    format!(
+                        "recreate it with the expected subnet: docker network create --subnet {want} {} \
+                         (for the default bridge: \"bip\" in /etc/docker/daemon.json)",
+                        n.name
+                    ),
+                );
+            }
+        }
 
         if let Some(host) = host {
             let ns = &host.netns;
@@ -115,7 +129,10 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                     } else {
                         f.pass(format!("bridge {}", describe_link(ns, br.index)));
                     }
-                    for r in ns.routes.iter().filter(|r| r.table == 254 && r.dst.prefix_len() > 0) {
+                    // Split-default routes (0.0.0.0/1 and 128.0.0.0/1 from a VPN client, or
+                    // anything wider than /8) stand in for a default route: the bridge's
+                    // own, longer route wins for its subnet, so they clash with nothing.
+                    for r in ns.routes.iter().filter(|r| r.table == 254 && r.dst.prefix_len() >= 8) {
                         let dev = r.oif.map(|i| ns.link_name(i)).unwrap_or_default();
                         if overlaps(&r.dst, &subnet) && !docker_bridges.contains(&dev.as_str()) {
                             f.fail(

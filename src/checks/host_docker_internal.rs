@@ -37,6 +37,15 @@ pub struct Params {
     pub require_gateway_domain: bool,
 }
 
+/// The address netcheck's listener for this check is bound to: the default bridge's.
+fn listener_ip(ctx: &Context) -> std::net::IpAddr {
+    let host = ctx.snapshot.host.ok().map(|h| &h.netns);
+    ctx.snapshot
+        .network("bridge")
+        .and_then(|b| b.gateway_v4(host))
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
 fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
@@ -86,6 +95,12 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                     r.target,
                     r.elapsed_ms,
                     r.seen_source.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+                )),
+                // netcheck listens on the default bridge's address, where host-gateway
+                // points unless the daemon's host-gateway-ip says otherwise.
+                Some(r) if !r.ok && !l.addrs.contains(&listener_ip(ctx)) => f.skip(format!(
+                    "{NAME} maps to {} (host-gateway-ip?), where netcheck has no listener to test",
+                    addrs.join(", ")
                 )),
                 Some(r) => {
                     let subnet = egress

@@ -47,13 +47,26 @@ fn masquerade_rule<'a>(fw: &'a FirewallObs, n: &NetworkObs, subnet: &str) -> Opt
 /// `-i <bridge> ! -o <bridge> -j ACCEPT` in FORWARD or one of Docker's chains.
 fn forward_out<'a>(fw: &'a FirewallObs, n: &NetworkObs) -> Option<&'a str> {
     let filter = fw.tables.get("filter")?;
-    let accept = format!("-i {0} ! -o {0} -j ACCEPT", n.bridge);
+    // Docker 20-27 write `-i BR ! -o BR -j ACCEPT` in FORWARD; Docker 28 writes
+    // `-i BR -j ACCEPT` in DOCKER-FORWARD. Either lets the bridge's traffic out.
+    let accepts = [
+        format!("-i {0} ! -o {0} -j ACCEPT", n.bridge),
+        format!("-i {} -j ACCEPT", n.bridge),
+    ];
     filter.iter().map(String::as_str).find(|l| {
         *l == ":FORWARD ACCEPT"
             || l.starts_with(":FORWARD ACCEPT ")
             || ((l.starts_with("-A FORWARD ") || l.starts_with("-A DOCKER"))
-                && l.ends_with(&accept))
+                && accepts.iter().any(|a| l.ends_with(a.as_str())))
     })
+}
+
+/// Whether Docker's rules are visible to iptables at all.
+fn docker_in_iptables(fw: &FirewallObs) -> bool {
+    fw.tables
+        .values()
+        .flatten()
+        .any(|l| l.starts_with(":DOCKER"))
 }
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
@@ -95,6 +108,12 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 None => f.error("net.ipv4.ip_forward could not be read"),
             }
             match &host.firewall {
+                // Docker 29 can program nftables directly: then iptables shows none of
+                // its chains, and only the live test below can tell.
+                crate::snapshot::Observed::Ok { value: fw } if !docker_in_iptables(fw) => f.note(format!(
+                    "{}: no Docker chains in iptables (Docker's nftables backend?): rules not read",
+                    fw.backend
+                )),
                 crate::snapshot::Observed::Ok { value: fw } => {
                     match masquerade_rule(fw, n, &subnet.to_string()) {
                         Some(rule) => f.pass(format!("{}: nat {rule}", fw.backend)),

@@ -61,7 +61,19 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
         Ok(r) => r,
         Err(o) => return o,
     };
-    let to = req.addr.as_deref().unwrap_or(&req.target);
+    // Closed means the connection was refused or went unanswered; a target that never
+    // resolved proves nothing either way.
+    let Some(to) = req.addr.as_deref() else {
+        return Outcome::error(
+            format!(
+                "{} could not be tried from {}: {}",
+                p.target,
+                p.network,
+                req.error.as_deref().unwrap_or("no address")
+            ),
+            vec![],
+        );
+    };
     let evidence = vec![format!(
         "from {} to {} ({to}): {} in {} ms",
         p.network,

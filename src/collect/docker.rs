@@ -111,13 +111,21 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
         .map_err(api_err("network list"))?;
     let inspected = try_join_all(list.iter().filter_map(|n| n.id.as_deref()).map(
         |id| async move {
-            docker
+            match docker
                 .inspect_network(id, None::<InspectNetworkOptions>)
                 .await
-                .map_err(api_err("network inspect"))
+            {
+                Ok(n) => Ok(Some(n)),
+                // Removed since the list (compose down on a busy host): skip it.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                Err(e) => Err(api_err("network inspect")(e)),
+            }
         },
     ))
     .await?;
+    let inspected: Vec<_> = inspected.into_iter().flatten().collect();
     let mut out: Vec<NetworkObs> = inspected
         .into_iter()
         .map(|n| {
@@ -127,7 +135,7 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
             let bridge = options
                 .get("com.docker.network.bridge.name")
                 .cloned()
-                .unwrap_or_else(|| format!("br-{}", &id[..id.len().min(12)]));
+                .unwrap_or_else(|| format!("br-{}", id.get(..12).unwrap_or(&id)));
             let ipam = n
                 .ipam
                 .and_then(|i| i.config)

@@ -112,10 +112,8 @@ pub async fn collect(
     let started_at = chrono::Utc::now();
     let started = Instant::now();
     let root = is_root();
+    let local_socket = local;
     let host_handle = if local { netlink::connect().ok() } else { None };
-    let host_skip = (!local).then(|| {
-        "the engine is remote: this machine's network is not the engine's (host-side probing is planned)".to_string()
-    });
 
     // Phase 1: everything that depends on nothing else.
     let need_host = opts.needs.host || opts.needs.probe;
@@ -152,6 +150,29 @@ pub async fn collect(
             return Err(Error::UnknownNetwork(name.clone()));
         }
     }
+    // A unix socket is no proof that the engine's network is this one: rootless Docker,
+    // Docker Desktop and netcheck inside a container all see another namespace (and
+    // another pid namespace). The engine's bridges must be visible here.
+    let bridges: Vec<&str> = networks
+        .iter()
+        .filter(|n| n.driver == "bridge")
+        .map(|n| n.bridge.as_str())
+        .collect();
+    let local = local_socket
+        && early_host.as_ref().is_none_or(|ns| {
+            bridges.is_empty() || bridges.iter().any(|b| ns.link_by_name(b).is_some())
+        });
+    let host_skip = if !local_socket {
+        Some("the engine is remote: this machine's network is not the engine's (host-side probing is planned)".to_string())
+    } else if !local {
+        Some(
+            "none of the engine's bridges is in this network namespace (rootless Docker, Docker Desktop, \
+             or netcheck in a container): host-side observations need netcheck on the engine's host"
+                .to_string(),
+        )
+    } else {
+        None
+    };
     let checked: Vec<&NetworkObs> = opts
         .networks
         .iter()

@@ -14,6 +14,8 @@ use crate::snapshot::{NetnsObs, NetworkObs, Snapshot};
 const WIDTH: i32 = 1000;
 /// Containers drawn per bridge: a picture of hundreds says nothing.
 const MAX_CONTAINERS: usize = 12;
+/// Bridges drawn side by side.
+const MAX_BRIDGES: usize = 5;
 
 /// A drawable element and the names a check's failure text may mention it by.
 struct Element<'a> {
@@ -260,6 +262,9 @@ fn topology(snapshot: &Snapshot, report: &Report) -> String {
 
     // Bridges, side by side, each with its containers below.
     let bridge_y = host_y + 110;
+    // Columns narrower than a container box say nothing: draw the first few bridges.
+    let hidden = networks.len().saturating_sub(MAX_BRIDGES);
+    let networks = &networks[..networks.len().min(MAX_BRIDGES)];
     let n = networks.len().max(1) as i32;
     let col = (WIDTH - 20) / n;
     let mut bottom = bridge_y + 80;
@@ -378,6 +383,13 @@ fn topology(snapshot: &Snapshot, report: &Report) -> String {
             );
             bottom += 30;
         }
+    }
+    if hidden > 0 {
+        let _ = write!(
+            svg,
+            r#"<text x="20" y="{bottom}">… and {hidden} more networks (see the checks below)</text>"#
+        );
+        bottom += 30;
     }
     format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{bottom}" viewBox="0 0 {WIDTH} {bottom}" role="img" aria-label="network topology">{svg}</svg>"#

@@ -132,7 +132,7 @@ fn run(cmd: &mut Command, json: Option<&Path>) -> Run {
 
 /// Commands run on drop, in reverse order: how a test puts the host back.
 #[derive(Default)]
-pub struct Restore(Vec<Vec<String>>);
+pub struct Restore(pub Vec<Vec<String>>);
 
 impl Restore {
     pub fn push(&mut self, args: &[&str]) {
