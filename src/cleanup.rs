@@ -23,6 +23,8 @@ pub struct Removed {
     pub images: Vec<String>,
     /// Probes of netcheck runs still in progress.
     pub kept: Vec<String>,
+    /// What could not be removed, and why.
+    pub failed: Vec<String>,
 }
 
 /// Whether `pid` is a running netcheck on this host (not this one, and not a probe: a
@@ -84,6 +86,12 @@ pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Remov
             removed.kept.push(name);
             continue;
         }
+        // On a remote engine netcheck cannot tell whether the owner still runs: a running
+        // probe may be another machine's run in progress.
+        if !local && c.state.as_ref().is_some_and(|s| s.to_string() == "running") {
+            removed.kept.push(name);
+            continue;
+        }
         let id = c.id.unwrap_or_default();
         let force = RemoveContainerOptionsBuilder::new()
             .force(true)
@@ -96,10 +104,11 @@ pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Remov
         {
             // A frozen (paused) probe cannot be killed until it is thawed.
             let _ = docker.unpause_container(&id).await;
-            docker
-                .remove_container(&id, Some(force))
-                .await
-                .map_err(api("container remove"))?;
+            // One that will not go (already being removed, say) must not stop the rest.
+            if let Err(e) = docker.remove_container(&id, Some(force)).await {
+                removed.failed.push(format!("{name}: {e}"));
+                continue;
+            }
         }
         removed.containers.push(name);
     }

@@ -214,6 +214,7 @@ async fn cleanup(images: bool) -> Result<u8, Error> {
         ("removed link", &removed.links),
         ("removed image", &removed.images),
         ("kept the probe of a running netcheck", &removed.kept),
+        ("could not remove", &removed.failed),
     ] {
         for n in names {
             text.push_str(&format!("{what} {n}\n"));

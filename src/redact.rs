@@ -220,6 +220,10 @@ pub fn redact(snapshot: &Snapshot) -> Result<Snapshot, String> {
     let mut docker_subnets = vec![];
     if let Some(d) = snapshot.docker.ok() {
         p.name(&d.engine.hostname, "host");
+        // A fully qualified name's host part may appear alone.
+        if let Some((short, _)) = d.engine.hostname.split_once('.') {
+            p.name(short, "host");
+        }
         for n in &d.networks {
             docker_subnets.extend(n.ipam.iter().filter_map(|c| c.subnet));
             for e in &n.endpoints {
@@ -257,6 +261,15 @@ pub fn redact(snapshot: &Snapshot) -> Result<Snapshot, String> {
     for ns in namespaces {
         for l in &ns.links {
             l.mac.as_deref().into_iter().for_each(|m| p.mac(m));
+        }
+    }
+    // The search domains of the container's resolver name the user's network.
+    if let Some(probe) = snapshot.probe.ok() {
+        for line in probe.report.resolv_conf.lines() {
+            let mut words = line.split_whitespace();
+            if matches!(words.next(), Some("search" | "domain")) {
+                words.for_each(|d| p.name(d, "domain"));
+            }
         }
     }
     let mut value = serde_json::to_value(snapshot).expect("a snapshot serialises");

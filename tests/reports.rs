@@ -242,6 +242,10 @@ fn redaction_leaves_no_secret_in_any_output() {
     let mut snap: serde_json::Value = serde_json::from_str(&original).unwrap();
     let secret_host = "buildhost-17.corp-secret.example";
     snap["docker"]["value"]["engine"]["hostname"] = secret_host.into();
+    // The short host name on its own, and the resolver's search domain.
+    let resolv =
+        "nameserver 10.255.255.53\nsearch lab.secret-corp.internal\n# buildhost-17 was here\n";
+    snap["probe"]["value"]["report"]["resolv_conf"] = resolv.into();
     // The uplink's address, and a VPN route with its gateway.
     let text = snap.to_string().replace("192.0.2.2", "10.20.30.40");
     let mut snap: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -254,6 +258,8 @@ fn redaction_leaves_no_secret_in_any_output() {
 
     let mut secrets: Vec<String> = vec![
         secret_host.into(),
+        "buildhost-17".into(),
+        "lab.secret-corp.internal".into(),
         "10.20.30.40".into(),
         "10.20.30.1".into(),
         "10.255.255.53".into(),

@@ -56,7 +56,8 @@ fn in_netns<T: Send>(ns: &File, f: impl FnOnce() -> T + Send) -> std::io::Result
 /// Creates the namespace, the veth pair and the listener. `run_id` (5 hex digits) keeps
 /// concurrent runs apart: it names the links and picks the /30 they use.
 pub async fn create(host: &Handle, run_id: &str) -> Result<Outside, OutsideError> {
-    let block = u32::from_str_radix(run_id, 16).unwrap_or(0) % (1 << 14);
+    // 198.18.0.0/15 holds 2^15 blocks of /30; the 20-bit run id picks one.
+    let block = u32::from_str_radix(run_id, 16).unwrap_or(0) % (1 << 15);
     let base = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + block * 4;
     let host_addr = Ipv4Addr::from(base + 1);
     let peer_addr = Ipv4Addr::from(base + 2);
