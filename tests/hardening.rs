@@ -10,6 +10,16 @@ use common::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+/// A run whose probe hangs (a test hook of `netcheck probe`), with a short deadline.
+const STALLED_PROBE: &[&str] = &[
+    "--probe-timeout-ms",
+    "300",
+    "--probe-arg",
+    "--stall-ms",
+    "--probe-arg",
+    "60000",
+];
+
 fn spawn(args: &[&str]) -> std::process::Child {
     Command::new(bin())
         .args(args)
@@ -45,14 +55,7 @@ fn wait_for_probe(pid: u32, timeout: Duration) {
 fn a_hanging_probe_is_an_error_not_a_hang() {
     let Some(_live) = live() else { return };
     let started = Instant::now();
-    let run = netcheck(&[
-        "--probe-timeout-ms",
-        "300",
-        "--probe-arg",
-        "--stall-ms",
-        "--probe-arg",
-        "60000",
-    ]);
+    let run = netcheck(STALLED_PROBE);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "netcheck hung with its probe"
@@ -250,14 +253,7 @@ fn cleanup_removes_only_what_netcheck_left() {
     ]);
     restore.push(&["ip", "link", "del", "netcheck-tkeep0"]);
     // A netcheck in progress, its probe stalled.
-    let running = spawn(&[
-        "--probe-timeout-ms",
-        "300",
-        "--probe-arg",
-        "--stall-ms",
-        "--probe-arg",
-        "60000",
-    ]);
+    let running = spawn(STALLED_PROBE);
     wait_for_probe(running.id(), Duration::from_secs(30));
 
     let out = netcheck_plain(&["cleanup"]);
@@ -564,14 +560,7 @@ fn environment_and_label_values_are_never_collected() {
 #[test]
 fn listeners_never_bind_a_wildcard() {
     let Some(_live) = live() else { return };
-    let running = spawn(&[
-        "--probe-timeout-ms",
-        "300",
-        "--probe-arg",
-        "--stall-ms",
-        "--probe-arg",
-        "60000",
-    ]);
+    let running = spawn(STALLED_PROBE);
     wait_for_probe(running.id(), Duration::from_secs(30));
     let pid = running.id();
     // Sockets in netcheck's own (host) namespace; the outside peer's lives in its own.
