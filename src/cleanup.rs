@@ -9,11 +9,10 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
 };
 
-use crate::collect::{LABEL, PID_LABEL, netlink};
+use crate::collect::{LABEL, PID_LABEL, netlink, remove_probe};
 use crate::error::Error;
 
 #[derive(Debug, Default)]
@@ -93,24 +92,11 @@ pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Remov
             continue;
         }
         let id = c.id.unwrap_or_default();
-        let force = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
-        if docker
-            .remove_container(&id, Some(force.clone()))
-            .await
-            .is_err()
-        {
-            // A frozen (paused) probe cannot be killed until it is thawed.
-            let _ = docker.unpause_container(&id).await;
-            // One that will not go (already being removed, say) must not stop the rest.
-            if let Err(e) = docker.remove_container(&id, Some(force)).await {
-                removed.failed.push(format!("{name}: {e}"));
-                continue;
-            }
+        // One that will not go (already being removed, say) must not stop the rest.
+        match remove_probe(docker, &id).await {
+            Ok(()) => removed.containers.push(name),
+            Err(e) => removed.failed.push(format!("{name}: {e}")),
         }
-        removed.containers.push(name);
     }
     // A live run's host end has its peer in the run's namespace (link_netnsid set), and
     // the pair vanishes with that namespace however the run ends. A run link whose peer

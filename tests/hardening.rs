@@ -188,27 +188,18 @@ fn concurrent_runs_keep_apart() {
 #[test]
 fn cleanup_removes_only_what_netcheck_left() {
     let Some(_live) = live() else { return };
-    let image = sh(&[bin(), "probe-image"]);
     let mut restore = Restore::default();
     // A crashed run's probe (its pid is long gone) and its outside link.
-    sh(&[
-        "docker",
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
         "netcheck-probe-dead0",
-        "--label",
-        "netcheck.run=dead0",
-        "--label",
-        "netcheck.pid=999999",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        &image,
-        "probe",
-        "--linger-secs",
-        "600",
-    ]);
+        &[
+            "--label",
+            "netcheck.run=dead0",
+            "--label",
+            "netcheck.pid=999999",
+        ],
+        &[],
+    );
     restore.push(&["docker", "rm", "-f", "netcheck-probe-dead0"]);
     sh(&[
         "ip",
@@ -223,22 +214,11 @@ fn cleanup_removes_only_what_netcheck_left() {
     ]);
     restore.push(&["ip", "link", "del", "netcheckdead0h"]);
     // Bystanders: a test container without the run label, a link outside the pattern.
-    sh(&[
-        "docker",
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
         "netcheck-test-bystander",
-        "--label",
-        "netcheck.test=1",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        &image,
-        "probe",
-        "--linger-secs",
-        "600",
-    ]);
+        &["--label", "netcheck.test=1"],
+        &[],
+    );
     restore.push(&["docker", "rm", "-f", "netcheck-test-bystander"]);
     sh(&[
         "ip",
@@ -501,15 +481,8 @@ fn wait4_rss(pid: Pid) -> (i64, i32) {
 fn environment_and_label_values_are_never_collected() {
     let Some(_live) = live() else { return };
     let net = TestNet::new("secrets");
-    let image = sh(&[bin(), "probe-image"]);
     let name = "netcheck-test-secrets-app";
-    let _ = Command::new("docker").args(["rm", "-f", name]).output();
-    sh(&[
-        "docker",
-        "run",
-        "-d",
-        "--name",
-        name,
+    let flags = [
         "--network",
         &net.name,
         "--label",
@@ -518,14 +491,8 @@ fn environment_and_label_values_are_never_collected() {
         "vault-token=s3cr3t-label-value-81",
         "--env",
         "DB_PASSWORD=s3cr3t-env-value-42",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        &image,
-        "probe",
-        "--linger-secs",
-        "600",
-    ]);
+    ];
+    run_sleeper(name, &flags, &[]);
     let _guard = Restore(vec![vec![
         "docker".into(),
         "rm".into(),
@@ -533,18 +500,7 @@ fn environment_and_label_values_are_never_collected() {
         name.into(),
     ]]);
     let dir = tempdir();
-    let snap = dir.path().join("snap.json");
-    let out = Command::new(bin())
-        .args(["collect", "--network", &net.name, "-o"])
-        .arg(&snap)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&snap).unwrap();
+    let text = collect_to(&dir.path().join("snap.json"), &["--network", &net.name]);
     assert!(text.contains(name), "the container was not observed at all");
     for secret in [
         "s3cr3t-env-value-42",

@@ -90,28 +90,7 @@ fn healthy_host_passes_and_reports_validate() {
     assert_eq!(report["schema"], "netcheck-report/v1");
 
     // The JUnit report validates against Jenkins' xUnit schema.
-    match junit_xsd() {
-        Some(xsd) => {
-            let out = Command::new("xmllint")
-                .arg("--noout")
-                .arg("--schema")
-                .arg(&xsd)
-                .arg(&junit)
-                .output();
-            let out = match out {
-                Ok(o) => o,
-                Err(e) if !in_ci() => return eprintln!("skipping JUnit validation: xmllint: {e}"),
-                Err(e) => panic!("xmllint is needed under CI: {e}"),
-            };
-            assert!(
-                out.status.success(),
-                "JUnit invalid: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        None if in_ci() => panic!("the JUnit XSD is missing: set NETCHECK_JUNIT_XSD"),
-        None => eprintln!("skipping JUnit validation: no XSD (set NETCHECK_JUNIT_XSD)"),
-    }
+    validate_junit(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 5, "{xml}");
     assert_no_leftovers();
@@ -315,17 +294,7 @@ fn collect_redact_hides_the_host() {
     let Some(_live) = live() else { return };
     let dir = tempdir();
     let snap = dir.path().join("snap.json");
-    let out = Command::new(bin())
-        .args(["collect", "--redact", "-o"])
-        .arg(&snap)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&snap).unwrap();
+    let text = collect_to(&snap, &["--redact"]);
     let hostname = sh(&["docker", "info", "--format", "{{.Name}}"]);
     assert!(
         text.contains("\"hostname\": \"host-1\""),
@@ -348,16 +317,7 @@ fn analyze_of_collect_matches_a_live_run() {
     let Some(_live) = live() else { return };
     let dir = tempdir();
     let snap = dir.path().join("snap.json");
-    let out = Command::new(bin())
-        .args(["collect", "-o"])
-        .arg(&snap)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    collect_to(&snap, &[]);
     let offline = netcheck(&["analyze", snap.to_str().unwrap()]);
     let live = netcheck(&[]);
     assert_eq!(

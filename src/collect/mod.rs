@@ -64,30 +64,13 @@ impl Cleanup {
         let containers = std::mem::take(&mut *self.containers.lock().unwrap());
         let outside = self.outside.lock().unwrap().take();
         self.listeners.lock().unwrap().clear();
-        // Kill outright: a graceful stop would wait out the probe's linger.
-        let remove = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
         let containers =
             futures_util::future::join_all(containers.iter().map(|(docker, name)| async {
-                if docker
-                    .remove_container(name, Some(remove.clone()))
-                    .await
-                    .is_err()
-                {
-                    // A frozen (paused) container cannot be killed until it is thawed.
-                    let _ = docker.unpause_container(name).await;
-                    if docker
-                        .remove_container(name, Some(remove.clone()))
-                        .await
-                        .is_err()
-                    {
-                        // Not there (yet): an interrupt may have cut the create request
-                        // short after the engine took it. Give the engine a moment.
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                        let _ = docker.remove_container(name, Some(remove.clone())).await;
-                    }
+                if remove_probe(docker, name).await.is_err() {
+                    // Not there (yet): an interrupt may have cut the create request
+                    // short after the engine took it. Give the engine a moment.
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    let _ = remove_probe(docker, name).await;
                 }
             }));
         let outside = async {
@@ -97,6 +80,25 @@ impl Cleanup {
         };
         tokio::join!(containers, outside);
     }
+}
+
+/// Removes a probe container outright: killed, not stopped (a graceful stop would wait
+/// out its linger), and thawed first if it is frozen (paused), which the engine
+/// refuses to kill.
+pub async fn remove_probe(docker: &Docker, name: &str) -> Result<(), bollard::errors::Error> {
+    let force = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    if docker
+        .remove_container(name, Some(force.clone()))
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let _ = docker.unpause_container(name).await;
+    docker.remove_container(name, Some(force)).await
 }
 
 fn is_root() -> bool {

@@ -130,6 +130,27 @@ fn run(cmd: &mut Command, json: Option<&Path>) -> Run {
     }
 }
 
+/// Starts a long-lived container named `name`: the probe image, lingering, read-only
+/// and with no capabilities, plus `docker run` flags and `netcheck probe` arguments.
+pub fn run_sleeper(name: &str, docker_flags: &[&str], probe_args: &[&str]) {
+    let image = sh(&[bin(), "probe-image"]);
+    let _ = Command::new("docker").args(["rm", "-f", name]).output();
+    let mut run = vec![
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+    ];
+    run.extend_from_slice(docker_flags);
+    run.extend([image.as_str(), "probe", "--linger-secs", "600"]);
+    run.extend_from_slice(probe_args);
+    sh(&run);
+}
+
 /// Commands run on drop, in reverse order: how a test puts the host back.
 #[derive(Default)]
 pub struct Restore(pub Vec<Vec<String>>);
@@ -216,28 +237,8 @@ impl TestNet {
     /// A long-lived container named `name`; `probe_args` go to its `netcheck probe`
     /// (`--listen-port 8080` makes it serve HTTP on its own addresses).
     pub fn container(&mut self, name: &str, probe_args: &[&str]) -> String {
-        let image = sh(&[bin(), "probe-image"]);
-        let _ = Command::new("docker").args(["rm", "-f", name]).output();
-        let mut run = vec![
-            "docker",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--label",
-            "netcheck.test=1",
-            "--network",
-            &self.name,
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            &image,
-            "probe",
-            "--linger-secs",
-            "600",
-        ];
-        run.extend_from_slice(probe_args);
-        sh(&run);
+        let flags = ["--label", "netcheck.test=1", "--network", &self.name];
+        run_sleeper(name, &flags, probe_args);
         self.containers.push(name.to_string());
         name.to_string()
     }
@@ -350,16 +351,47 @@ pub fn capture_fixture(name: &str, args: &[&str]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(format!("{name}.json"));
+    collect_to(&path, args);
+}
+
+/// Runs `netcheck collect -o PATH ARGS`, which must succeed, and returns the snapshot.
+pub fn collect_to(path: &Path, args: &[&str]) -> String {
     let out = Command::new(bin())
         .arg("collect")
         .arg("-o")
-        .arg(&path)
+        .arg(path)
         .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
         "collect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Validates a JUnit file against Jenkins' xUnit schema. Where the schema or xmllint is
+/// missing it says so and returns, except under CI, where both are required.
+pub fn validate_junit(junit: &Path) {
+    let Some(xsd) = junit_xsd() else {
+        assert!(!in_ci(), "the JUnit XSD is missing: set NETCHECK_JUNIT_XSD");
+        return eprintln!("skipping JUnit validation: no XSD (set NETCHECK_JUNIT_XSD)");
+    };
+    let out = match Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(junit)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if !in_ci() => return eprintln!("skipping JUnit validation: xmllint: {e}"),
+        Err(e) => panic!("xmllint is needed under CI: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "JUnit invalid: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
