@@ -195,3 +195,28 @@ fn bridge_subnet_expect_param_is_compared() {
         }
     }
 }
+
+/// `host.docker-internal`'s `require_gateway_domain`: a Linux engine maps no
+/// gateway.docker.internal, so requiring it fails there.
+#[test]
+fn require_gateway_domain_param_fails_where_it_is_unmapped() {
+    let dir = tempdir();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/healthy-default-bridge.json"
+    );
+    let suite = dir.path().join("gw.toml");
+    std::fs::write(
+        &suite,
+        "name = \"gw\"\n[[check]]\nid = \"host.docker-internal\"\nparams = { require_gateway_domain = true }\n",
+    )
+    .unwrap();
+    let run = netcheck(&["analyze", fixture, "--suite", suite.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.explain());
+    assert!(
+        run.message("host.docker-internal")
+            .contains("gateway.docker.internal does not resolve, and the suite requires it"),
+        "{}",
+        run.explain()
+    );
+}
