@@ -37,8 +37,9 @@ pub struct RunArgs {
     /// List the selected checks' ids and titles, and run nothing.
     #[arg(long)]
     pub list: bool,
-    /// The bridge networks to check; the first one carries the probe's default route.
-    #[arg(long = "network", value_name = "NAME", default_value = "bridge")]
+    /// The bridge networks to check (default: `bridge` and every bridge network with
+    /// containers attached); the first one carries the probe's default route.
+    #[arg(long = "network", value_name = "NAME")]
     pub networks: Vec<String>,
     #[command(flatten)]
     pub suite: SuiteArgs,

@@ -254,6 +254,7 @@ async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
     let cleanup = Cleanup::default();
     let options = collect::Options {
         networks: plan.networks(&run.networks),
+        all_networks: run.networks.is_empty(),
         suite_probe_args: plan
             .probe_args()
             .into_iter()

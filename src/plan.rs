@@ -60,6 +60,8 @@ impl Plan {
                 host: acc.host || i.check.needs.host,
                 probe: acc.probe || i.check.needs.probe,
                 outside: acc.outside || i.check.needs.outside,
+                publish: acc.publish || i.check.needs.publish,
+                peers: acc.peers || i.check.needs.peers,
             })
     }
 

@@ -30,6 +30,11 @@ pub struct ProbeArgs {
     /// A suite's name to resolve, through /etc/hosts and then DNS.
     #[arg(long = "resolve", value_name = "NAME")]
     pub resolves: Vec<String>,
+    /// Ask Docker's embedded DNS server (127.0.0.11, inside the container) for NAME, if
+    /// /etc/resolv.conf names it. Only for names the engine knows (the probe's own):
+    /// the embedded server forwards names it does not know to the host's upstream.
+    #[arg(long = "embedded-dns", value_name = "NAME")]
+    pub embedded_dns: Vec<String>,
     /// Serve netcheck's HTTP listener on PORT of each of the container's own addresses
     /// (never a wildcard): a target for other containers, in tests and examples.
     #[arg(long, value_name = "PORT")]
@@ -79,7 +84,11 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
         .iter()
         .map(|n| own.lookup(n))
         .chain(args.resolves.iter().map(|n| suites.lookup(n)));
-    let lookups = futures_util::future::join_all(lookups).await;
+    let mut lookups = futures_util::future::join_all(lookups).await;
+    let embedded = uses_embedded_dns(&resolv_conf);
+    for name in &args.embedded_dns {
+        lookups.push(embedded_lookup(name, embedded, timeout).await);
+    }
     let requests = args
         .gets
         .iter()
@@ -166,6 +175,51 @@ impl Resolver<'_> {
     }
 }
 
+/// Docker's embedded DNS server, inside every container on a user-defined network.
+pub const EMBEDDED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
+
+fn uses_embedded_dns(resolv_conf: &str) -> bool {
+    resolv_conf.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next() == Some("nameserver") && w.next() == Some("127.0.0.11")
+    })
+}
+
+/// Asks 127.0.0.11 alone, the name as given (no search domains, one attempt): nothing
+/// else is asked, so no query reaches another server through this resolver.
+async fn embedded_lookup(name: &str, embedded: bool, timeout: Duration) -> Lookup {
+    use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
+    let mut lookup = Lookup {
+        name: name.to_string(),
+        source: Some("embedded-dns".into()),
+        addrs: vec![],
+        error: None,
+    };
+    if !embedded {
+        lookup.error = Some("/etc/resolv.conf does not name 127.0.0.11: no embedded DNS".into());
+        return lookup;
+    }
+    let servers = NameServerConfigGroup::from_ips_clear(&[IpAddr::V4(EMBEDDED_DNS)], 53, true);
+    let config = ResolverConfig::from_parts(None, vec![], servers);
+    let mut opts = ResolverOpts::default();
+    opts.ndots = 0;
+    opts.attempts = 1;
+    opts.timeout = timeout;
+    opts.cache_size = 0;
+    let mut builder = hickory_resolver::TokioResolver::builder_with_config(
+        config,
+        hickory_resolver::name_server::TokioConnectionProvider::default(),
+    );
+    *builder.options_mut() = opts;
+    let fqdn = format!("{}.", name.trim_end_matches('.'));
+    match tokio::time::timeout(timeout, builder.build().lookup_ip(fqdn)).await {
+        Err(_) => lookup.error = Some(format!("no answer within {} ms", timeout.as_millis())),
+        Ok(Err(e)) => lookup.error = Some(e.to_string()),
+        Ok(Ok(found)) => lookup.addrs = found.iter().collect(),
+    }
+    lookup
+}
+
 /// The addresses /etc/hosts gives a name (case-insensitive, comments ignored).
 pub fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
     hosts
@@ -190,6 +244,21 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+/// A GET to one of netcheck's listeners at `addr`, from wherever this runs (the host,
+/// for port.publish): the answer says whom the listener saw.
+pub async fn own_request(
+    purpose: String,
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+) -> Request {
+    let resolver = Resolver {
+        hosts_file: "",
+        dns: false,
+        timeout,
+    };
+    request(&resolver, Kind::Own, &format!("{purpose}={addr}")).await
 }
 
 #[derive(Clone, Copy, PartialEq)]

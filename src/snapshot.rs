@@ -127,6 +127,12 @@ pub struct EndpointObs {
     /// inspect): on the default bridge, the only place the engine states it.
     #[serde(default)]
     pub gateway: Option<IpAddr>,
+    /// On a network with IPv6 enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub ipv6: Option<IpNet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_v6: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -138,6 +144,9 @@ pub struct ContainerObs {
     pub probe: bool,
     /// The container's network namespace, seen from inside it.
     pub interior: Observed<NetnsObs>,
+    /// Its /etc/resolv.conf, read from the host (root, local engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolv_conf: Option<String>,
 }
 
 // ---------------------------------------------------------------- host
@@ -145,9 +154,31 @@ pub struct ContainerObs {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct HostObs {
     pub netns: NetnsObs,
-    /// Selected sysctls by dotted name, e.g. `net.ipv4.ip_forward`.
+    /// Selected sysctls by dotted name, e.g. `net.ipv4.ip_forward`, and the per-interface
+    /// `net.ipv4.conf.<if>.forwarding` of every Docker bridge and the uplink. The
+    /// `net.bridge.*` ones exist only while br_netfilter is loaded.
     pub sysctl: BTreeMap<String, String>,
     pub firewall: Observed<FirewallObs>,
+    /// The host's /etc/resolv.conf: where the engine takes containers' resolvers from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolv_conf: Option<String>,
+    /// systemd-resolved's upstream list (/run/systemd/resolve/resolv.conf), which the
+    /// engine uses instead when /etc/resolv.conf names only 127.0.0.53.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_conf: Option<String>,
+    /// Running docker-proxy processes: the userland half of published ports.
+    #[serde(default)]
+    pub proxies: Vec<ProxyObs>,
+}
+
+/// One docker-proxy process, from its command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProxyObs {
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_ip: String,
+    pub container_port: u16,
 }
 
 /// Links, addresses and routes of one network namespace (the host's or a container's).
@@ -201,6 +232,22 @@ pub struct FirewallObs {
     pub version: String,
     /// `iptables-save` output by table: policies and rules, verbatim lines.
     pub tables: BTreeMap<String, Vec<String>>,
+    /// `ip6tables-save` of the same backend, by table.
+    #[serde(default)]
+    pub tables_v6: BTreeMap<String, Vec<String>>,
+    /// The tables of the other iptables backend (iptables-legacy beside iptables-nft, or
+    /// the reverse), where its tool is installed: the kernel runs both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<OtherBackend>,
+    /// `nft list tables`: e.g. `table ip docker-bridges` when Docker programs nftables.
+    #[serde(default)]
+    pub nft_tables: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct OtherBackend {
+    pub backend: String,
+    pub tables: BTreeMap<String, Vec<String>>,
 }
 
 // ---------------------------------------------------------------- probe
@@ -213,6 +260,20 @@ pub struct ProbeObs {
     pub report: ProbeReport,
     /// The hermetic outside peer for the masquerade test, if one could be made.
     pub outside: Observed<OutsidePeer>,
+    /// The ports the probe published (port.publish), and where.
+    #[serde(default)]
+    pub published: Vec<Published>,
+    /// Requests netcheck made to the probe from outside it: from the host to its published
+    /// port, and from other containers' namespaces (bridge.icc).
+    #[serde(default)]
+    pub host_requests: Vec<Request>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Published {
+    pub host_ip: IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -380,6 +441,27 @@ impl NetnsObs {
         self.link(index)
             .map(|l| l.name.clone())
             .unwrap_or_else(|| format!("if{index}"))
+    }
+
+    /// The links the host's traffic leaves by: those of the IPv4 default routes, or of a
+    /// VPN's split default (0.0.0.0/1 and 128.0.0.0/1), which overrides them.
+    pub fn uplinks(&self) -> Vec<&LinkObs> {
+        let split: Vec<&RouteObs> = self
+            .routes
+            .iter()
+            .filter(|r| r.table == 254 && r.dst.prefix_len() == 1 && matches!(r.dst, IpNet::V4(_)))
+            .collect();
+        let routes: Vec<&RouteObs> = if split.is_empty() {
+            self.default_routes_v4().collect()
+        } else {
+            split
+        };
+        let mut links: Vec<&LinkObs> = routes
+            .iter()
+            .filter_map(|r| r.oif.and_then(|i| self.link(i)))
+            .collect();
+        links.dedup_by_key(|l| l.index);
+        links
     }
 
     /// IPv4 default routes of the main table.

@@ -8,6 +8,7 @@ use super::{Check, Context, Findings, Needs, Outcome, describe_link, docker_or_o
 
 pub static CHECK: Check = Check {
     generic: false,
+    scope: super::Scope::Network,
     id: "bridge.subnet",
     title: "Bridge subnets are assigned, carried by the bridge, and clash with nothing",
     doc: "\
@@ -24,6 +25,7 @@ duplicated; a host interface or route covers the subnet (the classic VPN clash).
         host: true,
         probe: false,
         outside: false,
+        ..Needs::NONE
     },
     params: |t| Ok(super::Params::Subnet(super::typed(t)?)),
     judge,
@@ -269,7 +271,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
     for name in params
         .expect
         .keys()
-        .filter(|k| !ctx.networks.iter().any(|n| &n.name == *k))
+        .filter(|k| !ctx.snapshot.networks.contains(k))
     {
         f.error(format!("the suite expects a subnet for network {name}, which is not checked (add --network {name})"));
     }

@@ -4,6 +4,7 @@ use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing
 
 pub static CHECK: Check = Check {
     generic: false,
+    scope: super::Scope::Network,
     id: "bridge.veth",
     title: "Container interfaces are veths bound to their network's bridge",
     doc: "\
@@ -19,6 +20,7 @@ either end is down; the bridge is down or missing.",
         host: true,
         probe: true,
         outside: false,
+        ..Needs::NONE
     },
     params: super::no_params,
     judge,

@@ -4,6 +4,7 @@ use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_o
 
 pub static CHECK: Check = Check {
     generic: false,
+    scope: super::Scope::Network,
     id: "container.default-route",
     title: "Containers' default route goes via the network gateway, which answers",
     doc: "\
@@ -21,6 +22,7 @@ address is missing from the bridge; the gateway does not answer.",
         host: true,
         probe: true,
         outside: false,
+        ..Needs::NONE
     },
     params: super::no_params,
     judge,

@@ -10,6 +10,7 @@ use super::{Check, Context, Instance, Needs, Outcome, missing};
 pub static CHECK: Check = Check {
     id: "dns",
     generic: true,
+    scope: super::Scope::Host,
     title: "A name resolves in a container, to the expected addresses",
     doc: "\
 A generic kind for suites: netcheck's probe container, attached to `network`, resolves
@@ -25,6 +26,7 @@ params:
         host: false,
         probe: true,
         outside: false,
+        ..Needs::NONE
     },
     params: |t| Ok(super::Params::Dns(super::typed(t)?)),
     judge,

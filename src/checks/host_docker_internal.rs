@@ -4,6 +4,7 @@ use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, missing};
 
 pub static CHECK: Check = Check {
     generic: false,
+    scope: super::Scope::Host,
     id: "host.docker-internal",
     title: "host.docker.internal resolves in a container and reaches the host",
     doc: "\
@@ -21,6 +22,7 @@ firewall dropping traffic from the container subnet is the usual cause).",
         host: false,
         probe: true,
         outside: false,
+        ..Needs::NONE
     },
     params: |t| Ok(super::Params::HostInternal(super::typed(t)?)),
     judge,

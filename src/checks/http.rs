@@ -8,6 +8,7 @@ use super::{Check, Context, Instance, Needs, Outcome, probe_request};
 pub static CHECK: Check = Check {
     id: "http",
     generic: true,
+    scope: super::Scope::Host,
     title: "An HTTP request from a container gets the expected answer",
     doc: "\
 A generic kind for suites: netcheck's probe container, attached to `network`, sends
@@ -23,6 +24,7 @@ params:
         host: false,
         probe: true,
         outside: false,
+        ..Needs::NONE
     },
     params: |t| {
         let p: Params = super::typed(t)?;

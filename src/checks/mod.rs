@@ -7,14 +7,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::snapshot::{NetworkObs, Snapshot};
 
+mod bridge_icc;
 mod bridge_subnet;
 mod bridge_veth;
 mod container_default_route;
+mod daemon_warnings;
 mod dns;
+mod dns_resolver;
+mod firewall_backend;
+mod firewall_forward;
 mod host_docker_internal;
 mod http;
+mod kernel_br_netfilter;
+mod kernel_ip_forward;
+mod link_mtu;
 mod nat_masquerade;
+mod port_publish;
 mod route;
+pub(crate) mod rules;
 mod tcp;
 
 /// The name containers use to reach their host.
@@ -29,6 +39,30 @@ pub struct Needs {
     pub probe: bool,
     /// The hermetic outside peer (a namespace on 198.18.0.0/15).
     pub outside: bool,
+    /// The probe publishes a port, reached from the host and from itself (hairpin).
+    pub publish: bool,
+    /// Connections from other containers' namespaces to the probe (icc, isolation).
+    pub peers: bool,
+}
+
+impl Needs {
+    pub const NONE: Needs = Needs {
+        host: false,
+        probe: false,
+        outside: false,
+        publish: false,
+        peers: false,
+    };
+}
+
+/// Whether a check judges the host once, or each checked network on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One result for the host.
+    Host,
+    /// One result per checked network, reported as `id[network]`: a CI job sees which
+    /// network broke, and a healthy network's pass is not hidden by another's failure.
+    Network,
 }
 
 pub struct Check {
@@ -37,6 +71,7 @@ pub struct Check {
     /// their own.
     pub id: &'static str,
     pub generic: bool,
+    pub scope: Scope,
     pub title: &'static str,
     /// Printed by `netcheck explain ID`.
     pub doc: &'static str,
@@ -77,6 +112,7 @@ pub enum Params {
     None,
     Subnet(bridge_subnet::Params),
     HostInternal(host_docker_internal::Params),
+    Mtu(link_mtu::Params),
     Tcp(tcp::Params),
     Http(http::Params),
     Dns(dns::Params),
@@ -137,6 +173,7 @@ impl Params {
 pub enum ParamsSchema {
     Subnet(bridge_subnet::Params),
     HostInternal(host_docker_internal::Params),
+    Mtu(link_mtu::Params),
     Tcp(tcp::Params),
     Http(http::Params),
     Dns(dns::Params),
@@ -365,6 +402,15 @@ pub static REGISTRY: &[&Check] = &[
     &container_default_route::CHECK,
     &nat_masquerade::CHECK,
     &host_docker_internal::CHECK,
+    &kernel_ip_forward::CHECK,
+    &kernel_br_netfilter::CHECK,
+    &firewall_forward::CHECK,
+    &firewall_backend::CHECK,
+    &link_mtu::CHECK,
+    &port_publish::CHECK,
+    &dns_resolver::CHECK,
+    &bridge_icc::CHECK,
+    &daemon_warnings::CHECK,
     &tcp::CHECK,
     &http::CHECK,
     &dns::CHECK,
@@ -375,34 +421,64 @@ pub fn find(id: &str) -> Option<&'static Check> {
     REGISTRY.iter().copied().find(|c| c.id == id)
 }
 
-/// Judges a snapshot with the given instances. Judges are pure, so this cannot fail; a
-/// judge that panics is a bug, and is reported as an error outcome, not a crash.
+/// Judges a snapshot with the given instances: a network-scoped check once per checked
+/// network, with a context that holds that network alone. Judges are pure, so this
+/// cannot fail; a judge that panics is a bug, and is reported as an error, not a crash.
 pub fn judge<'a>(snapshot: &Snapshot, instances: &'a [Instance]) -> Vec<Judged<'a>> {
     let ctx = Context::new(snapshot);
-    instances
-        .iter()
-        .map(|instance| {
-            let started = std::time::Instant::now();
-            let run = std::panic::AssertUnwindSafe(|| (instance.check.judge)(&ctx, instance));
-            let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
-                Outcome::error(
-                    format!("the judge of {} panicked: a netcheck bug", instance.id),
-                    vec![],
-                )
-            });
-            Judged {
-                instance,
-                outcome,
-                duration: started.elapsed(),
-            }
-        })
-        .collect()
+    let mut judged = Vec::new();
+    for instance in instances {
+        let per_network = instance.check.scope == Scope::Network && !ctx.networks.is_empty();
+        if !per_network {
+            judged.push(judge_one(&ctx, instance, None));
+            continue;
+        }
+        for n in &ctx.networks {
+            let narrowed = Context {
+                snapshot,
+                networks: vec![n],
+                missing_networks: vec![],
+            };
+            judged.push(judge_one(&narrowed, instance, Some(n.name.clone())));
+        }
+    }
+    judged
+}
+
+fn judge_one<'a>(ctx: &Context, instance: &'a Instance, network: Option<String>) -> Judged<'a> {
+    let started = std::time::Instant::now();
+    let run = std::panic::AssertUnwindSafe(|| (instance.check.judge)(ctx, instance));
+    let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        Outcome::error(
+            format!("the judge of {} panicked: a netcheck bug", instance.id),
+            vec![],
+        )
+    });
+    Judged {
+        instance,
+        network,
+        outcome,
+        duration: started.elapsed(),
+    }
 }
 
 pub struct Judged<'a> {
     pub instance: &'a Instance,
+    /// The network a network-scoped check judged.
+    pub network: Option<String>,
     pub outcome: Outcome,
     pub duration: std::time::Duration,
+}
+
+impl Judged<'_> {
+    /// The result's id: the instance's, with the network for a network-scoped check
+    /// (`bridge.veth[my-net]`), so that it is unique in a report and stable across runs.
+    pub fn id(&self) -> String {
+        match &self.network {
+            Some(n) => format!("{}[{n}]", self.instance.id),
+            None => self.instance.id.clone(),
+        }
+    }
 }
 
 /// Every built-in check, with default parameters, gating: what fixtures are judged with.
@@ -515,6 +591,13 @@ pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, Str
             ),
         )
     })
+}
+
+/// Whether a network sets icc=false: its containers must not reach each other.
+pub(crate) fn icc_disabled(n: &NetworkObs) -> bool {
+    n.options
+        .get("com.docker.network.bridge.enable_icc")
+        .is_some_and(|v| v == "false")
 }
 
 /// `eth0 172.17.0.2/16 (up)`: a link as evidence.

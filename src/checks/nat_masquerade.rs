@@ -7,6 +7,7 @@ use crate::snapshot::{FirewallObs, NetworkObs};
 
 pub static CHECK: Check = Check {
     generic: false,
+    scope: super::Scope::Network,
     id: "nat.masquerade",
     title: "Container traffic leaving the host is masqueraded",
     doc: "\
@@ -25,6 +26,7 @@ the outside peer sees the container's own address or is unreachable.",
         host: true,
         probe: true,
         outside: true,
+        ..Needs::NONE
     },
     params: super::no_params,
     judge,

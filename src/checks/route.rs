@@ -11,6 +11,7 @@ use crate::snapshot::RouteObs;
 pub static CHECK: Check = Check {
     id: "route",
     generic: true,
+    scope: super::Scope::Host,
     title: "A container's route to a destination uses the expected interface or gateway",
     doc: "\
 A generic kind for suites: in netcheck's probe container, attached to `network` (and to
@@ -26,6 +27,7 @@ params:
         host: false,
         probe: true,
         outside: false,
+        ..Needs::NONE
     },
     params: |t| {
         let p: Params = super::typed(t)?;

@@ -8,6 +8,7 @@ use super::{Check, Context, Instance, Needs, Outcome, probe_request};
 pub static CHECK: Check = Check {
     id: "tcp",
     generic: true,
+    scope: super::Scope::Host,
     title: "A TCP connection from a container opens, or is refused",
     doc: "\
 A generic kind for suites: netcheck's probe container, attached to `network`, connects to
@@ -22,6 +23,7 @@ params:
         host: false,
         probe: true,
         outside: false,
+        ..Needs::NONE
     },
     params: |t| Ok(super::Params::Tcp(super::typed(t)?)),
     judge,

@@ -156,6 +156,8 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
                     ipv4: e.ipv4_address.and_then(|a| a.parse().ok()),
                     mac: e.mac_address.filter(|m| !m.is_empty()),
                     gateway: None,
+                    ipv6: e.ipv6_address.and_then(|a| a.parse().ok()),
+                    gateway_v6: None,
                 })
                 .collect();
             endpoints.sort_by_key(|e| e.ipv4);
@@ -215,12 +217,17 @@ pub async fn containers(
             .and_then(|s| s.networks.as_ref());
         for (net_name, settings) in settings.into_iter().flatten() {
             let gateway = settings.gateway.as_deref().and_then(|g| g.parse().ok());
+            let gateway_v6 = settings
+                .ipv6_gateway
+                .as_deref()
+                .and_then(|g| g.parse().ok());
             let endpoints = networks
                 .iter_mut()
                 .filter(|n| &n.name == net_name)
                 .flat_map(|n| n.endpoints.iter_mut());
             for e in endpoints.filter(|e| Some(&e.container_id) == c.id.as_ref()) {
                 e.gateway = gateway;
+                e.gateway_v6 = gateway_v6;
             }
         }
     }
@@ -244,6 +251,7 @@ pub async fn containers(
                 interior: Observed::Skipped {
                     reason: "not observed yet".into(),
                 },
+                resolv_conf: None,
             }
         })
         .collect())

@@ -1,70 +1,158 @@
-//! Host-side observations that are not netlink: sysctls and the firewall.
+//! Host-side observations that are not netlink: sysctls, the firewall, docker-proxy
+//! processes and the resolver configuration containers inherit.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::snapshot::{FirewallObs, Observed};
+use crate::snapshot::{FirewallObs, Observed, OtherBackend, ProxyObs};
 
 /// The sysctls the checks read. Missing files (br_netfilter not loaded) are left out.
 const SYSCTLS: &[&str] = &[
     "net.ipv4.ip_forward",
     "net.ipv4.conf.all.forwarding",
+    "net.ipv6.conf.all.forwarding",
     "net.bridge.bridge-nf-call-iptables",
     "net.bridge.bridge-nf-call-ip6tables",
 ];
 
-pub fn sysctls() -> BTreeMap<String, String> {
+/// The global sysctls, plus IPv4 forwarding of each of `interfaces` (bridges, uplinks).
+pub fn sysctls(interfaces: &[&str]) -> BTreeMap<String, String> {
+    let per_interface = interfaces
+        .iter()
+        .map(|i| format!("net.ipv4.conf.{i}.forwarding"));
     SYSCTLS
         .iter()
+        .map(|s| s.to_string())
+        .chain(per_interface)
         .filter_map(|name| {
-            let path = format!("/proc/sys/{}", name.replace('.', "/"));
+            // Interface names may hold dots (eth0.100): only the prefix is a path.
+            let path = match name.strip_prefix("net.ipv4.conf.") {
+                Some(rest) => {
+                    let (iface, leaf) = rest.rsplit_once('.')?;
+                    format!("/proc/sys/net/ipv4/conf/{iface}/{leaf}")
+                }
+                None => format!("/proc/sys/{}", name.replace('.', "/")),
+            };
             let value = std::fs::read_to_string(path).ok()?;
-            Some((name.to_string(), value.trim().to_string()))
+            Some((name, value.trim().to_string()))
         })
         .collect()
 }
 
-/// `iptables-save`, as the `iptables` the host uses. Reading rules needs root.
+/// A file's text, if it can be read.
+pub fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// docker-proxy processes, from /proc/*/cmdline: `-proto tcp -host-ip 127.0.0.1
+/// -host-port 32768 -container-ip 172.17.0.2 -container-port 8080`.
+pub fn proxies() -> Vec<ProxyObs> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    let mut out: Vec<ProxyObs> = dir
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| {
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            if comm.trim() != "docker-proxy" {
+                return None;
+            }
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            parse_proxy(&String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        })
+        .collect();
+    out.sort_by_key(|p| (p.host_port, p.host_ip.clone()));
+    out
+}
+
+pub fn parse_proxy(cmdline: &str) -> Option<ProxyObs> {
+    let words: Vec<&str> = cmdline.split_whitespace().collect();
+    let arg = |name: &str| {
+        words
+            .windows(2)
+            .find(|w| w[0] == name)
+            .map(|w| w[1].to_string())
+    };
+    Some(ProxyObs {
+        proto: arg("-proto")?,
+        host_ip: arg("-host-ip")?,
+        host_port: arg("-host-port")?.parse().ok()?,
+        container_ip: arg("-container-ip")?,
+        container_port: arg("-container-port")?.parse().ok()?,
+    })
+}
+
+/// Runs a read-only firewall tool, bounded. Not installed: None.
+async fn run_tool(program: &str, args: &[&str]) -> Option<Result<String, String>> {
+    let run = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    Some(
+        match tokio::time::timeout(Duration::from_secs(10), run).await {
+            Err(_) => Err(format!("{program} did not finish within 10 s")),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Ok(Err(e)) => Err(format!("{program}: {e}")),
+            Ok(Ok(out)) if !out.status.success() => Err(format!(
+                "{program} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Ok(Ok(out)) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        },
+    )
+}
+
+/// `iptables-save` as the `iptables` the host uses, the same for IPv6, the other
+/// backend's tables, and the nftables table list: all read-only. Reading needs root.
 pub async fn firewall(root: bool) -> Observed<FirewallObs> {
     if !root {
         return Observed::Skipped {
             reason: "reading firewall rules needs root".into(),
         };
     }
-    let run = tokio::process::Command::new("iptables-save")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = match tokio::time::timeout(Duration::from_secs(10), run).await {
-        Err(_) => {
-            return Observed::Error {
-                error: "iptables-save did not finish within 10 s".into(),
-            };
-        }
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+    let (v4, v6, nft, legacy, nft_save) = tokio::join!(
+        run_tool("iptables-save", &[]),
+        run_tool("ip6tables-save", &[]),
+        run_tool("nft", &["list", "tables"]),
+        run_tool("iptables-legacy-save", &[]),
+        run_tool("iptables-nft-save", &[]),
+    );
+    let mut fw = match v4 {
+        None => {
             return Observed::Skipped {
                 reason: "iptables-save is not installed".into(),
             };
         }
-        Ok(Err(e)) => {
-            return Observed::Error {
-                error: format!("iptables-save: {e}"),
-            };
-        }
-        Ok(Ok(out)) if !out.status.success() => {
-            return Observed::Error {
-                error: format!(
-                    "iptables-save failed ({}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            };
-        }
-        Ok(Ok(out)) => out,
+        Some(Err(error)) => return Observed::Error { error },
+        Some(Ok(text)) => parse_iptables_save(&text),
     };
-    Observed::Ok {
-        value: parse_iptables_save(&String::from_utf8_lossy(&out.stdout)),
+    if let Some(Ok(text)) = v6 {
+        fw.tables_v6 = parse_iptables_save(&text).tables;
     }
+    if let Some(Ok(text)) = nft {
+        fw.nft_tables = text.lines().map(|l| l.trim().to_string()).collect();
+    }
+    let other = if fw.backend == "iptables-nft" {
+        legacy
+    } else {
+        nft_save
+    };
+    if let Some(Ok(text)) = other {
+        let parsed = parse_iptables_save(&text);
+        fw.other = Some(OtherBackend {
+            backend: parsed.backend,
+            tables: parsed.tables,
+        });
+    }
+    Observed::Ok { value: fw }
 }
 
 /// Splits `iptables-save` output into tables; the header comment names the backend,
@@ -74,6 +162,9 @@ pub fn parse_iptables_save(text: &str) -> FirewallObs {
         backend: "iptables-legacy".into(),
         version: String::new(),
         tables: BTreeMap::new(),
+        tables_v6: BTreeMap::new(),
+        other: None,
+        nft_tables: vec![],
     };
     let mut table: Option<String> = None;
     for line in text.lines() {
@@ -106,6 +197,16 @@ pub fn parse_iptables_save(text: &str) -> FirewallObs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_docker_proxy_command_lines() {
+        let p = parse_proxy("/usr/sbin/docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port 32768 -container-ip 172.17.0.2 -container-port 8080").unwrap();
+        assert_eq!(
+            (p.host_ip.as_str(), p.host_port, p.container_port),
+            ("127.0.0.1", 32768, 8080)
+        );
+        assert!(parse_proxy("/usr/sbin/docker-proxy -proto tcp").is_none());
+    }
 
     #[test]
     fn parses_tables_backend_and_drops_counters() {

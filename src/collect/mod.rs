@@ -9,6 +9,7 @@ pub mod image;
 pub mod listener;
 pub mod netlink;
 pub mod outside;
+pub mod peers;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkingConfig,
+    PortBinding,
 };
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -40,7 +42,11 @@ pub const PID_LABEL: &str = "netcheck.pid";
 pub const PROBE_PREFIX: &str = "netcheck-probe-";
 
 pub struct Options {
+    /// The networks asked for (and those the suite's checks run from).
     pub networks: Vec<String>,
+    /// No network was asked for: check `bridge` and every bridge network with
+    /// containers, as found on the engine.
+    pub all_networks: bool,
     pub needs: Needs,
     /// Deadline of each request the probe makes.
     pub probe_timeout: Duration,
@@ -119,7 +125,7 @@ pub async fn collect(
 
     // Phase 1: everything that depends on nothing else.
     let need_host = opts.needs.host || opts.needs.probe;
-    let (engine, networks, image, early_host, firewall) = tokio::join!(
+    let (engine, networks, image, early_host) = tokio::join!(
         docker::engine_facts(docker),
         docker::networks(docker),
         async {
@@ -135,15 +141,6 @@ pub async fn collect(
                 _ => None,
             }
         },
-        async {
-            if need_host && local {
-                host::firewall(root).await
-            } else {
-                Observed::Skipped {
-                    reason: "not needed".into(),
-                }
-            }
-        },
     );
     let engine = engine?;
     let networks = networks?;
@@ -151,6 +148,10 @@ pub async fn collect(
         if !networks.iter().any(|n| &n.name == name) {
             return Err(Error::UnknownNetwork(name.clone()));
         }
+    }
+    let checked_names = checked_networks(opts, &networks);
+    if checked_names.is_empty() {
+        return Err(Error::UnknownNetwork("bridge".into()));
     }
     // A unix socket is no proof that the engine's network is this one: rootless Docker,
     // Docker Desktop and netcheck inside a container all see another namespace (and
@@ -175,8 +176,7 @@ pub async fn collect(
     } else {
         None
     };
-    let checked: Vec<&NetworkObs> = opts
-        .networks
+    let checked: Vec<&NetworkObs> = checked_names
         .iter()
         .filter_map(|name| networks.iter().find(|n| &n.name == name))
         .collect();
@@ -211,8 +211,8 @@ pub async fn collect(
                 docker,
                 &image,
                 &name,
-                opts,
-                &setup.args,
+                &checked_names,
+                &setup,
                 !engine.desktop,
                 cleanup,
             );
@@ -233,6 +233,8 @@ pub async fn collect(
                             container_name: name,
                             report,
                             outside: setup.outside,
+                            published: setup.published,
+                            host_requests: vec![],
                         },
                     }
                 }
@@ -240,8 +242,13 @@ pub async fn collect(
         }
     };
 
-    // Phase 3: while the probe lingers, the host and the containers as they are now.
-    let (host_netns, networks) = tokio::join!(
+    // Phase 3: while the probe lingers, the host and the containers as they are now
+    // (the firewall too: the probe's published port has rules of its own by now).
+    let published = match &probe {
+        Observed::Ok { value } => value.published.clone(),
+        _ => vec![],
+    };
+    let (host_netns, networks, firewall, publish_requests) = tokio::join!(
         async {
             match &host_handle {
                 Some(h) if need_host => Some(netlink::dump(h).await),
@@ -255,6 +262,25 @@ pub async fn collect(
                 Ok(networks)
             }
         },
+        async {
+            if need_host && local {
+                host::firewall(root).await
+            } else {
+                Observed::Skipped {
+                    reason: "not needed".into(),
+                }
+            }
+        },
+        // The host's side of port.publish: the published port on loopback.
+        futures_util::future::join_all(published.iter().filter(|p| p.host_ip.is_loopback()).map(
+            |p| {
+                crate::probe::own_request(
+                    format!("publish:{}", p.host_ip),
+                    std::net::SocketAddr::new(p.host_ip, p.host_port),
+                    opts.probe_timeout,
+                )
+            }
+        )),
     );
     let mut networks = networks?;
     let probe_name = probe_parts.as_ref().map(|(n, _)| n.as_str());
@@ -267,14 +293,33 @@ pub async fn collect(
         });
     }
     let mut containers =
-        docker::containers(docker, &mut networks, &opts.networks, probe_name).await?;
-    observe_interiors(
-        &mut containers,
-        probe_parts.as_ref().map(|(_, ns)| ns),
-        local,
-        root,
-    )
-    .await;
+        docker::containers(docker, &mut networks, &checked_names, probe_name).await?;
+    let pids: Vec<(String, u32)> = containers
+        .iter()
+        .filter(|c| !c.probe)
+        .filter_map(|c| Some((c.id.clone(), c.pid?)))
+        .collect();
+    let peer_requests = async {
+        match probe_name {
+            Some(probe) if opts.needs.peers && local && root => {
+                peer_requests(&networks, &checked_names, &pids, probe, opts.probe_timeout).await
+            }
+            _ => vec![],
+        }
+    };
+    let ((), peer_requests) = tokio::join!(
+        observe_interiors(
+            &mut containers,
+            probe_parts.as_ref().map(|(_, ns)| ns),
+            local,
+            root,
+        ),
+        peer_requests,
+    );
+    let mut probe = probe;
+    if let Observed::Ok { value } = &mut probe {
+        value.host_requests = publish_requests.into_iter().chain(peer_requests).collect();
+    }
 
     let host = match (host_netns, &host_skip) {
         (_, Some(reason)) => Observed::Skipped {
@@ -289,20 +334,33 @@ pub async fn collect(
         (Some(Err(e)), None) => Observed::Error {
             error: e.to_string(),
         },
-        (Some(Ok(netns)), None) => Observed::Ok {
-            value: HostObs {
-                netns,
-                sysctl: host::sysctls(),
-                firewall,
-            },
-        },
+        (Some(Ok(netns)), None) => {
+            // Forwarding of every Docker bridge and of the uplinks (the default routes').
+            let mut ifaces: Vec<&str> = networks
+                .iter()
+                .filter(|n| n.driver == "bridge")
+                .map(|n| n.bridge.as_str())
+                .collect();
+            let uplinks = netns.uplinks();
+            ifaces.extend(uplinks.iter().map(|l| l.name.as_str()));
+            Observed::Ok {
+                value: HostObs {
+                    sysctl: host::sysctls(&ifaces),
+                    firewall,
+                    resolv_conf: host::read("/etc/resolv.conf"),
+                    resolved_conf: host::read("/run/systemd/resolve/resolv.conf"),
+                    proxies: host::proxies(),
+                    netns,
+                },
+            }
+        }
     };
     Ok(Snapshot {
         schema: SNAPSHOT_SCHEMA.to_string(),
         netcheck_version: env!("CARGO_PKG_VERSION").to_string(),
         collected_at: started_at,
         duration_ms: started.elapsed().as_millis() as u64,
-        networks: opts.networks.clone(),
+        networks: checked_names,
         docker: Observed::Ok {
             value: DockerObs {
                 engine,
@@ -316,10 +374,113 @@ pub async fn collect(
     })
 }
 
+/// The networks a run checks: those asked for; or, when none was, `bridge` and every
+/// bridge network that has containers (other netcheck runs' probes do not count), by name.
+/// The probe joins them all, `bridge` first, so that its default route is the default
+/// bridge's, as a plain `docker run` would have it.
+fn checked_networks(opts: &Options, all: &[NetworkObs]) -> Vec<String> {
+    if !opts.all_networks {
+        return opts.networks.clone();
+    }
+    let mut names: Vec<String> = all
+        .iter()
+        .filter(|n| n.driver == "bridge")
+        .filter(|n| {
+            n.name == "bridge"
+                || n.endpoints
+                    .iter()
+                    .any(|e| !e.container_name.starts_with(PROBE_PREFIX))
+        })
+        .map(|n| n.name.clone())
+        .collect();
+    names.sort_by_key(|n| (n != "bridge", n.clone()));
+    for n in &opts.networks {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names
+}
+
+/// What bridge.icc asks, from the first running container (not the probe) on each
+/// checked network: the probe's address on that network (icc), and its address on each
+/// checked network the container is not on (isolation). The probe listens on all.
+async fn peer_requests(
+    networks: &[NetworkObs],
+    checked: &[String],
+    pids: &[(String, u32)],
+    probe: &str,
+    timeout: Duration,
+) -> Vec<crate::snapshot::Request> {
+    let checked: Vec<&NetworkObs> = networks
+        .iter()
+        .filter(|n| checked.contains(&n.name))
+        .collect();
+    let probe_addr = |n: &NetworkObs| {
+        n.endpoints
+            .iter()
+            .find(|e| e.container_name == probe)
+            .and_then(|e| e.ipv4)
+            .map(|a| std::net::SocketAddr::new(a.addr(), PROBE_PORT))
+    };
+    let mut asks = vec![];
+    for n in &checked {
+        let Some((ep, pid)) = n.endpoints.iter().find_map(|e| {
+            let (_, pid) = pids.iter().find(|(id, _)| *id == e.container_id)?;
+            Some((e, *pid))
+        }) else {
+            continue;
+        };
+        let who = &ep.container_name;
+        // Traffic that icc forbids is dropped, not refused: a short deadline keeps a
+        // healthy run fast, and is ample for a local bridge.
+        let icc_off = n
+            .options
+            .get("com.docker.network.bridge.enable_icc")
+            .is_some_and(|v| v == "false");
+        if let Some(target) = probe_addr(n) {
+            let deadline = if icc_off { BLOCKED_DEADLINE } else { timeout };
+            asks.push((pid, format!("icc:{}:{who}", n.name), target, deadline));
+        }
+        for m in checked.iter().filter(|m| m.name != n.name) {
+            if m.endpoints
+                .iter()
+                .any(|e| e.container_id == ep.container_id)
+            {
+                continue;
+            }
+            if let Some(target) = probe_addr(m) {
+                asks.push((
+                    pid,
+                    format!("isolation:{}:{}:{who}", n.name, m.name),
+                    target,
+                    BLOCKED_DEADLINE,
+                ));
+            }
+        }
+    }
+    futures_util::future::join_all(
+        asks.into_iter().map(|(pid, purpose, target, deadline)| {
+            peers::get_from(pid, purpose, target, deadline)
+        }),
+    )
+    .await
+}
+
+/// The port the probe serves netcheck's listener on, inside its container: published
+/// for port.publish, and reached by other containers for bridge.icc.
+pub const PROBE_PORT: u16 = 8080;
+
+/// How long a connection that should be blocked is given before it counts as blocked.
+const BLOCKED_DEADLINE: Duration = Duration::from_millis(300);
+
 /// The listeners and the outside peer the probe will reach, and its arguments.
 struct ProbeSetup {
     args: Vec<String>,
     outside: Observed<OutsidePeer>,
+    /// The probe's port bindings (port.publish).
+    published: Vec<crate::snapshot::Published>,
+    run_id: String,
 }
 
 impl ProbeSetup {
@@ -348,6 +509,38 @@ impl ProbeSetup {
             args.push("--dns".into());
         }
         args.extend(opts.suite_probe_args.iter().cloned());
+        // The probe's own name is the one name the embedded DNS surely knows: asking for
+        // any other could send the query on to the host's upstream servers.
+        args.push("--embedded-dns".into());
+        args.push(format!("{PROBE_PREFIX}{}", opts.run_id));
+        if opts.needs.publish || opts.needs.peers {
+            args.push("--listen-port".into());
+            args.push(PROBE_PORT.to_string());
+        }
+        let mut published = vec![];
+        if opts.needs.publish && local {
+            // Published on loopback (for the host) and on the gateway of the probe's
+            // network (for the hairpin from inside): never on a wildcard, so nothing
+            // is exposed beyond this machine. The ports are picked here, because the
+            // probe must know the hairpin's before it starts.
+            let gateway = checked.first().and_then(|n| n.gateway_v4(early_host));
+            for ip in [Some(IpAddr::from([127, 0, 0, 1])), gateway]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(port) = free_port(ip) {
+                    published.push(crate::snapshot::Published {
+                        host_ip: ip,
+                        host_port: port,
+                        container_port: PROBE_PORT,
+                    });
+                    if !ip.is_loopback() {
+                        args.push("--get".into());
+                        args.push(format!("publish:hairpin={ip}:{port}"));
+                    }
+                }
+            }
+        }
         let mut ports: BTreeMap<IpAddr, u16> = BTreeMap::new();
         let mut listen = |ip: IpAddr| -> Option<u16> {
             if let Some(p) = ports.get(&ip) {
@@ -417,8 +610,19 @@ impl ProbeSetup {
                 error: "no netlink socket".into(),
             }
         };
-        ProbeSetup { args, outside }
+        ProbeSetup {
+            args,
+            outside,
+            published,
+            run_id: opts.run_id.clone(),
+        }
     }
+}
+
+/// A port that is free on `ip` now (the kernel picks it): the engine binds it next.
+fn free_port(ip: IpAddr) -> Option<u16> {
+    let l = std::net::TcpListener::bind((ip, 0)).ok()?;
+    l.local_addr().ok().map(|a| a.port())
 }
 
 /// Creates, attaches and starts the probe container, and reads its report.
@@ -426,8 +630,8 @@ async fn run_probe(
     docker: &Docker,
     image: &str,
     name: &str,
-    opts: &Options,
-    probe_args: &[String],
+    networks: &[String],
+    setup: &ProbeSetup,
     host_gateway: bool,
     cleanup: &Cleanup,
 ) -> Result<ProbeReport, Error> {
@@ -436,19 +640,21 @@ async fn run_probe(
         move |e: bollard::errors::Error| Error::Probe(format!("{what}: {e}"))
     };
     let mut cmd = vec!["probe".to_string()];
-    cmd.extend(probe_args.iter().cloned());
-    let primary = &opts.networks[0];
+    cmd.extend(setup.args.iter().cloned());
+    let published = &setup.published;
+    let primary = &networks[0];
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(cmd),
         labels: Some(
             [
                 ("netcheck".to_string(), "probe".to_string()),
-                (LABEL.to_string(), opts.run_id.clone()),
+                (LABEL.to_string(), setup.run_id.clone()),
                 (PID_LABEL.to_string(), std::process::id().to_string()),
             ]
             .into(),
         ),
+        exposed_ports: (!published.is_empty()).then(|| vec![format!("{PROBE_PORT}/tcp")]),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         host_config: Some(HostConfig {
@@ -461,6 +667,21 @@ async fn run_probe(
                 )]
             }),
             // The probe only reads and connects: no capability, no writes, no escalation.
+            port_bindings: (!published.is_empty()).then(|| {
+                [(
+                    format!("{PROBE_PORT}/tcp"),
+                    Some(
+                        published
+                            .iter()
+                            .map(|p| PortBinding {
+                                host_ip: Some(p.host_ip.to_string()),
+                                host_port: Some(p.host_port.to_string()),
+                            })
+                            .collect(),
+                    ),
+                )]
+                .into()
+            }),
             readonly_rootfs: Some(true),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
@@ -486,7 +707,7 @@ async fn run_probe(
         .await
         .map_err(probe_err("creating the probe container"))?;
     // API 1.41 takes one network at create time; the others are joined before start.
-    for other in &opts.networks[1..] {
+    for other in &networks[1..] {
         docker
             .connect_network(
                 other,
@@ -573,5 +794,11 @@ async fn observe_interiors(
     let observed = futures_util::future::join_all(reads).await;
     for (c, o) in containers.iter_mut().zip(observed) {
         c.interior = o;
+        // The resolver the engine gave it, through /proc/PID/root: no exec either.
+        if local && root && !c.probe {
+            c.resolv_conf = c
+                .pid
+                .and_then(|pid| host::read(&format!("/proc/{pid}/root/etc/resolv.conf")));
+        }
     }
 }

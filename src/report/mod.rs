@@ -64,7 +64,14 @@ pub struct Summary {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CheckResult {
+    /// Unique in the report: the check's id, with `[network]` for a network-scoped check.
     pub id: String,
+    /// The check (suite instance) id alone, e.g. `bridge.veth`.
+    #[serde(default)]
+    pub check: String,
+    /// The network a network-scoped check judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     pub title: String,
     pub status: Status,
     /// False for a suite check whose failure is reported but does not fail the run.
@@ -95,7 +102,9 @@ impl Report {
         let checks = judged
             .iter()
             .map(|j| CheckResult {
-                id: j.instance.id.clone(),
+                id: j.id(),
+                check: j.instance.id.clone(),
+                network: j.network.clone(),
                 title: j.instance.title(),
                 status: j.outcome.status,
                 gate: j.instance.gate,
@@ -117,6 +126,8 @@ impl Report {
         }
         let check = CheckResult {
             id: "netcheck".into(),
+            check: "netcheck".into(),
+            network: None,
             title: "netcheck could run its checks".into(),
             status: Status::Error,
             gate: true,

@@ -1,0 +1,134 @@
+//! `bridge.icc`: containers on a network reach each other exactly when icc allows it,
+//! and bridge networks are isolated from each other.
+
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, icc_disabled};
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Network,
+    id: "bridge.icc",
+    title: "Containers reach each other exactly as icc and isolation allow",
+    doc: "\
+Containers on one bridge network talk to each other unless the network sets icc=false
+(`com.docker.network.bridge.enable_icc=false`); containers on different bridge networks
+must not reach each other at all. From inside the first running container on the network
+(its namespace entered from the host, nothing run in it), netcheck connects to the
+probe's listener: at its address on the same network (icc), and at its address on each
+other checked network the container is not on (isolation). A blocked connection is given
+300 ms: on a local bridge an answer takes well under a millisecond.
+
+Needs root and a local engine, and a container on the network besides the probe; the
+check skips, saying which, where one is missing.
+
+Fails when: icc is on and the container cannot reach the probe; icc=false and it can
+(br_netfilter missing: isolation silently off); it reaches the probe on another network.",
+    needs: Needs {
+        host: true,
+        probe: true,
+        peers: true,
+        ..Needs::NONE
+    },
+    params: super::no_params,
+    judge,
+};
+
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        return super::missing(&ctx.snapshot.probe, "probe container");
+    };
+    let host = ctx.snapshot.host.ok();
+    let mut f = Findings::default();
+    for n in &ctx.networks {
+        let icc = !icc_disabled(n);
+        f.note(format!(
+            "network {}: icc {}",
+            n.name,
+            if icc { "on" } else { "off (enable_icc=false)" }
+        ));
+        let icc_prefix = format!("icc:{}:", n.name);
+        let iso_prefix = format!("isolation:{}:", n.name);
+        let asked: Vec<_> = probe
+            .host_requests
+            .iter()
+            .filter(|r| r.purpose.starts_with(&icc_prefix) || r.purpose.starts_with(&iso_prefix))
+            .collect();
+        if asked.is_empty() {
+            let others = n
+                .endpoints
+                .iter()
+                .any(|e| e.container_name != probe.container_name);
+            f.skip(match ctx.snapshot.host.why_missing() {
+                Some(why) => format!("no connection tried from {}: {why}", n.name),
+                None if !others => format!(
+                    "no container on {} besides the probe to connect from",
+                    n.name
+                ),
+                None => format!(
+                    "no connection tried from {} (needs root; or its containers have no pid)",
+                    n.name
+                ),
+            });
+            continue;
+        }
+        for r in asked {
+            // A failure to enter the namespace says nothing about the network.
+            if let Some(e) = r
+                .error
+                .as_deref()
+                .filter(|e| e.starts_with("entering") || e.starts_with("/proc"))
+            {
+                f.error(format!("{}: {e}", r.purpose));
+                continue;
+            }
+            let outcome = if r.ok {
+                "reached it".to_string()
+            } else {
+                format!("blocked ({})", r.error.as_deref().unwrap_or("no answer"))
+            };
+            if let Some(who) = r.purpose.strip_prefix(&icc_prefix) {
+                let seen = format!("{who} -> probe {} on {}: {outcome}", r.target, n.name);
+                match (icc, r.ok) {
+                    (true, true) | (false, false) => f.pass(seen),
+                    (true, false) => f.fail(
+                        format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other", r.target, n.name),
+                        format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep {0}", n.bridge),
+                    ),
+                    (false, true) => {
+                        let cause = match host.map(|h| h.sysctl.get("net.bridge.bridge-nf-call-iptables")) {
+                            Some(None) => ": br_netfilter is not loaded, so bridged traffic skips iptables (see kernel.br-netfilter)",
+                            Some(Some(v)) if v != "1" => ": bridge-nf-call-iptables is 0, so bridged traffic skips iptables (see kernel.br-netfilter)",
+                            _ => "",
+                        };
+                        f.fail(
+                            format!("{who} reached the probe at {} although {} sets icc=false{cause}", r.target, n.name),
+                            "modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; and check for \
+                             ACCEPT rules in DOCKER-USER",
+                        );
+                    }
+                }
+            } else if let Some(rest) = r.purpose.strip_prefix(&iso_prefix) {
+                let (other, who) = rest.split_once(':').unwrap_or((rest, "?"));
+                let seen = format!(
+                    "{who} on {} -> probe {} on {other}: {outcome}",
+                    n.name, r.target
+                );
+                if r.ok {
+                    f.fail(
+                        format!("{who} on {} reaches the probe at {} on {other}: the networks are not isolated", n.name, r.target),
+                        format!(
+                            "find the rule that lets {} through to {other}'s bridge: iptables -S DOCKER-USER; \
+                             iptables -S FORWARD; Docker's DOCKER-ISOLATION chains must come first (systemctl restart docker)",
+                            n.bridge
+                        ),
+                    );
+                } else {
+                    f.pass(seen);
+                }
+            }
+        }
+    }
+    f.finish("containers reach each other exactly as icc and isolation allow")
+}

@@ -1,0 +1,134 @@
+//! `firewall.backend`: Docker's rules are in the firewall backend the host uses, and
+//! nothing in the other backend works against them.
+
+use super::rules::{self, Rule};
+use super::{Check, Context, Findings, Needs, Outcome, missing};
+use crate::snapshot::Observed;
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Host,
+    id: "firewall.backend",
+    title: "Docker's rules live in the firewall backend in use",
+    doc: "\
+A Linux host can hold iptables rules in two backends at once: iptables-nft (nf_tables)
+and iptables-legacy (x_tables). The kernel applies both, so a DROP in either one wins,
+but each `iptables` command shows only its own. Docker writes its chains with the
+`iptables` it found at start (or, from Docker 29, nftables directly). This check reports
+which backend holds Docker's chains, and reads the other backend too (and the nftables
+table list).
+
+Fails when: Docker's chains are in both backends (rules split); Docker's chains are only
+in the backend `iptables` no longer runs (`update-alternatives` switched it after the
+engine started); or the other backend holds rules of its own, or a FORWARD policy of
+DROP, that the kernel applies out of sight.",
+    needs: Needs {
+        host: true,
+        ..Needs::NONE
+    },
+    params: super::no_params,
+    judge,
+};
+
+const RESTART: &str = "restart the Docker daemon, so that it writes its rules with the iptables in use \
+(update-alternatives --display iptables shows which that is): systemctl restart docker";
+
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
+    let Some(host) = ctx.snapshot.host.ok() else {
+        return missing(&ctx.snapshot.host, "host");
+    };
+    let fw = match &host.firewall {
+        Observed::Ok { value } => value,
+        other => return missing(other, "firewall"),
+    };
+    let mut f = Findings::default();
+    let active = &fw.backend;
+    let docker_active = rules::has_docker_chains(fw.tables.values());
+    let docker_nft: Vec<&String> = fw
+        .nft_tables
+        .iter()
+        .filter(|t| t.contains("docker"))
+        .collect();
+    f.note(format!("`iptables` runs {active} ({})", fw.version));
+    if !docker_nft.is_empty() {
+        f.note(format!(
+            "nftables: {} (Docker's nftables backend)",
+            docker_nft
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let Some(other) = &fw.other else {
+        f.note("the other iptables backend's tool is not installed: only one backend to read");
+        match (docker_active, docker_nft.is_empty()) {
+            (true, _) => f.pass(format!("Docker's chains are in {active}, the backend in use")),
+            (false, false) => f.pass("Docker programs nftables directly"),
+            (false, true) => f.skip(format!(
+                "no Docker chains in {active} nor nftables: the engine keeps no firewall rules (iptables=false?)"
+            )),
+        }
+        return f.finish("Docker's rules are in the backend in use");
+    };
+    let docker_other = rules::has_docker_chains(other.tables.values());
+    let theirs: Vec<&String> = other
+        .tables
+        .values()
+        .flatten()
+        .filter(|l| Rule::parse(l).is_some_and(|r| !rules::is_dockers(&r)))
+        .collect();
+    match (docker_active, docker_other) {
+        (true, true) => f.fail(
+            format!("Docker's chains are in both {active} and {}: its rules are split", other.backend),
+            format!("{RESTART}; then flush the stale copy: {}-save shows it", other.backend),
+        ),
+        (false, true) => f.fail(
+            format!(
+                "Docker's chains are in {}, but `iptables` now runs {active}: it was switched after the engine started",
+                other.backend
+            ),
+            RESTART,
+        ),
+        (true, false) => f.pass(format!("Docker's chains are in {active}, the backend in use")),
+        (false, false) if !docker_nft.is_empty() => f.pass("Docker programs nftables directly"),
+        (false, false) => f.skip(format!(
+            "no Docker chains in {active}, {} or nftables: the engine keeps no firewall rules (iptables=false?)",
+            other.backend
+        )),
+    }
+    for line in &theirs {
+        f.fail(
+            format!(
+                "{} holds a rule the kernel applies out of `iptables`' sight: {line}",
+                other.backend
+            ),
+            format!(
+                "move the host's rules into {active} (or delete them): {0}-save shows them, and \
+                 `{0} -D ...` removes one; both backends filter every packet",
+                other.backend
+            ),
+        );
+    }
+    if let Some(filter) = other.tables.get("filter") {
+        for chain in ["FORWARD", "INPUT"] {
+            if let Some(p @ "DROP") = rules::policy(filter, chain) {
+                f.fail(
+                    format!("{} sets {chain} policy {p}: the kernel drops what {active} accepts", other.backend),
+                    format!("{} -P {chain} ACCEPT (the backend in use, {active}, holds the host's policy)", other.backend),
+                );
+            }
+        }
+    }
+    if theirs.is_empty() && !docker_other {
+        f.note(format!(
+            "{}: {} tables, no rules, no DROP policy",
+            other.backend,
+            other.tables.len()
+        ));
+    }
+    f.finish(format!(
+        "Docker's rules are in {active}, and {} holds none",
+        other.backend
+    ))
+}

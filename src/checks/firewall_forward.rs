@@ -1,0 +1,173 @@
+//! `firewall.forward`: FORWARD lets each network's traffic out and back.
+
+use super::rules::{self, Rule};
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing};
+use crate::snapshot::Observed;
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Network,
+    id: "firewall.forward",
+    title: "FORWARD lets the network's traffic out and back",
+    doc: "\
+Container traffic that leaves a bridge crosses the filter table's FORWARD chain. The
+engine puts its own jumps there (DOCKER-USER, DOCKER-ISOLATION-STAGE-1, DOCKER-FORWARD)
+and an accept for each bridge, and usually sets the policy to DROP. For each checked
+network this check reads the rules of the backend `iptables` uses and requires: no rule
+that drops or rejects the whole network's traffic (on its bridge, or its subnet, with
+no narrower match) before Docker's first jump; a way out (policy ACCEPT, or Docker's
+`-i <bridge> ! -o <bridge> -j ACCEPT`); a way back for replies (policy ACCEPT, or
+`-o <bridge> ... RELATED,ESTABLISHED -j ACCEPT`); and no such blanket drop in
+DOCKER-USER. A narrower rule (a port, a protocol) is a deliberate policy and only noted.
+Internal networks are cut off by design and need no way out.
+
+Fails when: a host firewall inserts a DROP above Docker's jump, or sets FORWARD to DROP
+and Docker's accept rules are gone, or DOCKER-USER drops the network's subnet.",
+    needs: Needs {
+        host: true,
+        ..Needs::NONE
+    },
+    params: super::no_params,
+    judge,
+};
+
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let Some(host) = ctx.snapshot.host.ok() else {
+        return missing(&ctx.snapshot.host, "host");
+    };
+    let fw = match &host.firewall {
+        Observed::Ok { value } => value,
+        other => return missing(other, "firewall"),
+    };
+    if !rules::has_docker_chains(fw.tables.values()) {
+        return Outcome::skip(
+            format!(
+                "no Docker chains in {} (Docker's nftables backend, or iptables=false): see firewall.backend",
+                fw.backend
+            ),
+            vec![],
+        );
+    }
+    let Some(filter) = fw.tables.get("filter") else {
+        return Outcome::error("no filter table in the firewall rules", vec![]);
+    };
+    let mut f = Findings::default();
+    let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
+    f.note(format!("{}: FORWARD policy {policy}", fw.backend));
+    let forward = rules::chain(fw, "filter", "FORWARD");
+    let user = rules::chain(fw, "filter", "DOCKER-USER");
+    for n in &ctx.networks {
+        let first_docker = forward.iter().position(rules::is_dockers);
+        let before = &forward[..first_docker.unwrap_or(forward.len())];
+        let mut blocked = false;
+        for (i, r) in before.iter().enumerate() {
+            if r.drops() && r.covers(n) {
+                blocked = true;
+                f.fail(
+                    format!(
+                        "FORWARD rule {} `{}` drops {}'s traffic before Docker's rules see it",
+                        i + 1,
+                        r.line,
+                        n.name
+                    ),
+                    format!(
+                        "delete it or move it below Docker's jump: iptables -D {}; \
+                         site rules for containers belong in DOCKER-USER",
+                        r.line.trim_start_matches("-A ")
+                    ),
+                );
+            } else if r.drops() {
+                f.note(format!(
+                    "FORWARD rule {} (narrower, kept): {}",
+                    i + 1,
+                    r.line
+                ));
+            }
+        }
+        if first_docker.is_none() {
+            f.fail(
+                format!("FORWARD has no jump to Docker's chains ({} rules)", forward.len()),
+                "restart the Docker daemon to restore its rules (systemctl restart docker), and find what flushed FORWARD",
+            );
+            continue;
+        }
+        for r in user.iter().filter(|r| r.drops()) {
+            if r.covers(n) {
+                blocked = true;
+                f.fail(
+                    format!(
+                        "DOCKER-USER rule `{}` drops {}'s traffic ({})",
+                        r.line, n.name, n.bridge
+                    ),
+                    format!(
+                        "narrow it or delete it: iptables -D {}",
+                        r.line.trim_start_matches("-A ")
+                    ),
+                );
+            } else {
+                f.note(format!("DOCKER-USER (narrower, kept): {}", r.line));
+            }
+        }
+        if n.internal {
+            f.note(format!(
+                "network {}: internal, cut off from outside by design",
+                n.name
+            ));
+            if !blocked {
+                f.pass(format!("nothing drops {} before Docker's rules", n.name));
+            }
+            continue;
+        }
+        let all: Vec<Rule> = filter.iter().filter_map(|l| Rule::parse(l)).collect();
+        let is_bridge = |v: &str| v == n.bridge;
+        let out = all.iter().find(|r| {
+            r.target == Some("ACCEPT")
+                && r.matches
+                    .iter()
+                    .any(|(neg, fl, v)| !neg && *fl == "-i" && is_bridge(v))
+                && r.matches.iter().all(|(neg, fl, v)| match *fl {
+                    "-i" => !neg && is_bridge(v),
+                    "-o" => *neg && is_bridge(v),
+                    _ => false,
+                })
+        });
+        let back = all.iter().find(|r| {
+            r.target == Some("ACCEPT")
+                && r.matches
+                    .iter()
+                    .any(|(neg, fl, v)| !neg && *fl == "-o" && is_bridge(v))
+                && r.line.contains("ESTABLISHED")
+        });
+        for (what, rule, fix) in [
+            (
+                "out of",
+                out,
+                format!("-A FORWARD -i {0} ! -o {0} -j ACCEPT", n.bridge),
+            ),
+            (
+                "back into",
+                back,
+                format!(
+                    "-A FORWARD -o {} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                    n.bridge
+                ),
+            ),
+        ] {
+            match (rule, policy) {
+                (Some(r), _) => f.pass(format!("{what} {}: {}", n.bridge, r.line)),
+                (None, "ACCEPT") => f.pass(format!("{what} {}: FORWARD policy ACCEPT", n.bridge)),
+                (None, p) => f.fail(
+                    format!(
+                        "nothing lets traffic {what} {} ({}) with FORWARD policy {p}",
+                        n.bridge, n.name
+                    ),
+                    format!("restart the Docker daemon to restore its rules (expected: {fix})"),
+                ),
+            }
+        }
+    }
+    f.finish("FORWARD lets the network's traffic out and back")
+}

@@ -1,0 +1,81 @@
+//! `kernel.ip-forward`: the kernel routes container traffic, globally and per interface.
+
+use super::{Check, Context, Findings, Needs, Outcome, missing};
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Host,
+    id: "kernel.ip-forward",
+    title: "The kernel forwards IP traffic on the bridges and the uplink",
+    doc: "\
+Traffic from a container to anywhere beyond its bridge is routed by the host, which
+needs `net.ipv4.ip_forward=1` and, per interface, `net.ipv4.conf.<if>.forwarding=1` on
+each checked network's bridge and on the uplink (the interface of the default route, or
+of a VPN's split default). Where a checked network has IPv6 enabled,
+`net.ipv6.conf.all.forwarding=1` too. The engine turns these on at start; something that
+runs later can turn them off again.
+
+Fails when: any of them is 0.
+Typical cause: systemd-networkd (IPForward= unset in a .network file) or a sysctl file
+applied after the engine started resets them.",
+    needs: Needs {
+        host: true,
+        ..Needs::NONE
+    },
+    params: super::no_params,
+    judge,
+};
+
+const FIX: &str = "sysctl -w net.ipv4.ip_forward=1 (it resets every interface's forwarding to 1), \
+then find what turned it off: grep -rs forward /etc/sysctl.conf /etc/sysctl.d /etc/systemd/network \
+(systemd-networkd needs IPForward=yes); persist it: echo net.ipv4.ip_forward=1 > /etc/sysctl.d/99-docker.conf";
+
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
+    let Some(host) = ctx.snapshot.host.ok() else {
+        return missing(&ctx.snapshot.host, "host");
+    };
+    let mut f = Findings::default();
+    let mut sysctl = |name: &str, what: &str| match host.sysctl.get(name).map(String::as_str) {
+        Some("1") => f.pass(format!("{name}=1")),
+        Some(v) => f.fail(format!("{name}={v}: {what}"), FIX),
+        None => f.error(format!("{name} could not be read")),
+    };
+    sysctl(
+        "net.ipv4.ip_forward",
+        "the host routes no container traffic",
+    );
+    let mut ifaces: Vec<(String, String)> = ctx
+        .networks
+        .iter()
+        .map(|n| (n.bridge.clone(), format!("bridge of {}", n.name)))
+        .collect();
+    ifaces.extend(
+        host.netns
+            .uplinks()
+            .iter()
+            .map(|l| (l.name.clone(), "uplink".to_string())),
+    );
+    for (iface, role) in &ifaces {
+        let name = format!("net.ipv4.conf.{iface}.forwarding");
+        // A bridge that does not exist is bridge.veth's finding, not this check's.
+        if !host.sysctl.contains_key(&name) && host.netns.link_by_name(iface).is_none() {
+            continue;
+        }
+        sysctl(&name, &format!("the {role} does not forward"));
+    }
+    let v6: Vec<&str> = ctx
+        .networks
+        .iter()
+        .filter(|n| n.enable_ipv6)
+        .map(|n| n.name.as_str())
+        .collect();
+    if v6.is_empty() {
+        f.note("IPv6: off on every checked network; net.ipv6.conf.all.forwarding not needed");
+    } else {
+        sysctl(
+            "net.ipv6.conf.all.forwarding",
+            &format!("IPv6 is enabled on {} but not forwarded", v6.join(", ")),
+        );
+    }
+    f.finish("IP forwarding is on, globally and on every bridge and uplink")
+}

@@ -1,0 +1,164 @@
+//! Reading `iptables-save` rules, for the checks that judge the firewall. Not a check.
+
+use ipnet::IpNet;
+
+use crate::snapshot::{FirewallObs, NetworkObs};
+
+/// One `-A CHAIN ... -j TARGET` line, split into its matches.
+#[derive(Debug)]
+pub struct Rule<'a> {
+    pub line: &'a str,
+    pub chain: &'a str,
+    pub target: Option<&'a str>,
+    /// `(negated, flag, value)`, e.g. `(true, "-o", "docker0")` for `! -o docker0`.
+    pub matches: Vec<(bool, &'a str, &'a str)>,
+}
+
+impl<'a> Rule<'a> {
+    pub fn parse(line: &'a str) -> Option<Rule<'a>> {
+        let mut words = line.split_whitespace().peekable();
+        if words.next()? != "-A" {
+            return None;
+        }
+        let chain = words.next()?;
+        let mut rule = Rule {
+            line,
+            chain,
+            target: None,
+            matches: vec![],
+        };
+        let mut negated = false;
+        while let Some(w) = words.next() {
+            match w {
+                "!" => negated = true,
+                "-j" | "-g" => rule.target = words.next(),
+                // Comments say nothing about what a rule matches.
+                "--comment" => {
+                    words.next();
+                }
+                "-m" => {
+                    if words.peek() == Some(&"comment") {
+                        words.next();
+                    } else {
+                        rule.matches.push((negated, w, words.next().unwrap_or("")));
+                    }
+                    negated = false;
+                }
+                flag if flag.starts_with('-') => {
+                    let value = match words.peek() {
+                        Some(v) if !v.starts_with('-') && *v != "!" => words.next().unwrap_or(""),
+                        _ => "",
+                    };
+                    rule.matches.push((negated, flag, value));
+                    negated = false;
+                }
+                _ => {}
+            }
+        }
+        Some(rule)
+    }
+
+    pub fn drops(&self) -> bool {
+        matches!(self.target, Some("DROP" | "REJECT"))
+    }
+
+    /// Whether this rule matches every packet of `n`'s traffic in some direction, on
+    /// interfaces and addresses alone: no protocol, port or state match. Such a rule
+    /// decides the whole network's fate; a narrower one is a deliberate policy.
+    pub fn covers(&self, n: &NetworkObs) -> bool {
+        let subnet = n.subnet_v4();
+        self.matches.iter().all(|(negated, flag, value)| {
+            let iface = |v: &str| match v.strip_suffix('+') {
+                Some(prefix) => n.bridge.starts_with(prefix),
+                None => v == n.bridge,
+            };
+            match *flag {
+                "-i" | "-o" => !negated && iface(value) || *negated && !iface(value),
+                "-s" | "-d" => {
+                    let Ok(net) = value
+                        .parse::<IpNet>()
+                        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+                    else {
+                        return false;
+                    };
+                    !negated
+                        && subnet.is_some_and(|s| {
+                            net.contains(&s.network()) || s.contains(&net.network())
+                        })
+                }
+                _ => false,
+            }
+        })
+    }
+}
+
+/// The rules of `chain` in `table`, in order.
+pub fn chain<'a>(fw: &'a FirewallObs, table: &str, chain: &str) -> Vec<Rule<'a>> {
+    fw.tables
+        .get(table)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| Rule::parse(l))
+        .filter(|r| r.chain == chain)
+        .collect()
+}
+
+/// A built-in chain's policy (`ACCEPT`, `DROP`), from its `:FORWARD DROP` line.
+pub fn policy<'a>(lines: &'a [String], chain: &str) -> Option<&'a str> {
+    lines.iter().find_map(|l| {
+        let mut w = l.strip_prefix(':')?.split_whitespace();
+        (w.next()? == chain).then(|| w.next()).flatten()
+    })
+}
+
+/// Whether a table list holds Docker's chains (`:DOCKER...`).
+pub fn has_docker_chains<'a>(tables: impl IntoIterator<Item = &'a Vec<String>>) -> bool {
+    tables
+        .into_iter()
+        .flatten()
+        .any(|l| l.starts_with(":DOCKER"))
+}
+
+/// Docker's own chains and jumps: what is not a host firewall's rule.
+pub fn is_dockers(rule: &Rule) -> bool {
+    rule.chain.starts_with("DOCKER") || rule.target.is_some_and(|t| t.starts_with("DOCKER"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> NetworkObs {
+        serde_json::from_value(serde_json::json!({
+            "id": "x", "name": "n", "driver": "bridge", "bridge": "br-1", "internal": false,
+            "ip_masquerade": true, "enable_ipv6": false,
+            "ipam": [{"subnet": "172.18.0.0/16", "gateway": null}], "options": {}, "endpoints": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn parses_negation_targets_and_comments() {
+        let r = Rule::parse("-A FORWARD -i br-1 ! -o br-1 -m comment --comment \"x y\" -j ACCEPT")
+            .unwrap();
+        assert_eq!(r.chain, "FORWARD");
+        assert_eq!(r.target, Some("ACCEPT"));
+        assert_eq!(r.matches, [(false, "-i", "br-1"), (true, "-o", "br-1")]);
+    }
+
+    #[test]
+    fn covers_only_blanket_rules_of_the_network() {
+        let n = net();
+        let covers = |l: &str| Rule::parse(l).unwrap().covers(&n);
+        assert!(covers("-A FORWARD -j DROP"));
+        assert!(covers("-A DOCKER-USER -s 172.18.0.0/16 -j DROP"));
+        assert!(covers("-A DOCKER-USER -s 172.16.0.0/12 -j DROP"));
+        assert!(covers("-A DOCKER-USER -i br+ -j DROP"));
+        assert!(!covers("-A DOCKER-USER -s 10.0.0.0/8 -j DROP"));
+        assert!(!covers("-A DOCKER-USER -i docker0 -j DROP"));
+        assert!(!covers(
+            "-A DOCKER-USER -s 172.18.0.0/16 -p tcp --dport 25 -j DROP"
+        ));
+        assert!(!covers("-A DOCKER-USER ! -s 172.18.0.0/16 -j DROP"));
+    }
+}

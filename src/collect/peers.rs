@@ -1,0 +1,87 @@
+//! Connections from inside other containers' network namespaces to the probe: whether
+//! containers on one network reach each other (icc), and whether networks are isolated.
+//!
+//! The socket is made in a short-lived thread that entered the container's namespace
+//! (/proc/PID/ns/net), as the interior reads do: no exec, nothing runs in the container,
+//! and the process itself never leaves the host's namespace. Needs root.
+
+use std::fs::File;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::collect::listener::Seen;
+use crate::snapshot::Request;
+
+/// An HTTP GET to netcheck's listener at `target`, from the namespace of process `pid`.
+/// `ok` means the probe's listener answered and said whom it saw.
+pub async fn get_from(pid: u32, purpose: String, target: SocketAddr, timeout: Duration) -> Request {
+    let started = Instant::now();
+    let mut req = Request {
+        purpose,
+        target: target.to_string(),
+        addr: Some(target.to_string()),
+        ok: false,
+        seen_source: None,
+        status: None,
+        body: None,
+        error: None,
+        elapsed_ms: 0,
+    };
+    match tokio::time::timeout(timeout, exchange(pid, target)).await {
+        Err(_) => req.error = Some(format!("no answer within {} ms", timeout.as_millis())),
+        Ok(Err(e)) => req.error = Some(e),
+        Ok(Ok(seen)) => {
+            req.ok = true;
+            req.status = Some(200);
+            req.seen_source = Some(seen);
+        }
+    }
+    req.elapsed_ms = started.elapsed().as_millis() as u64;
+    req
+}
+
+async fn exchange(pid: u32, target: SocketAddr) -> Result<IpAddr, String> {
+    let socket = socket_in(pid, target.is_ipv4())?;
+    let mut stream = socket.connect(target).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: netcheck\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream
+        .take(64 * 1024)
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&answer);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str::<Seen>(body)
+        .map(|s| s.seen)
+        .map_err(|_| "answered, but not as netcheck's listener".to_string())
+}
+
+/// A TCP socket that belongs to the network namespace of `pid`.
+fn socket_in(pid: u32, v4: bool) -> Result<tokio::net::TcpSocket, String> {
+    let path = format!("/proc/{pid}/ns/net");
+    let ns = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("entering {path}: {e}"))?;
+            // The socket registers with the caller's runtime, while being created here.
+            let _guard = runtime.enter();
+            if v4 {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            }
+            .map_err(|e| e.to_string())
+        })
+        .join()
+        .expect("netns thread does not panic")
+    })
+}
