@@ -113,11 +113,11 @@ mod tests {
         };
         assert_eq!(
             ids(f(&["bridge"], &[], false)).unwrap(),
-            ["bridge.subnet", "bridge.veth"]
+            ["bridge.subnet", "bridge.veth", "bridge.icc"]
         );
         assert_eq!(
             ids(f(&["bridge"], &["veth"], false)).unwrap(),
-            ["bridge.subnet"]
+            ["bridge.subnet", "bridge.icc"]
         );
         assert_eq!(
             ids(f(&["nat.masquerade"], &[], true)).unwrap(),

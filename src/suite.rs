@@ -437,7 +437,11 @@ mod tests {
             let suite = Suite::shipped(name).unwrap_or_else(|p| panic!("{name}: {p:?}"));
             assert!(!suite.instances.is_empty(), "{name}");
         }
-        assert_eq!(Suite::shipped("default").unwrap().instances.len(), 5);
+        let builtin = crate::checks::REGISTRY
+            .iter()
+            .filter(|c| !c.generic)
+            .count();
+        assert_eq!(Suite::shipped("default").unwrap().instances.len(), builtin);
     }
 
     #[test]

@@ -47,7 +47,7 @@ fn explain_and_list_print_the_registry() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(ids, ["bridge.subnet", "bridge.veth"]);
+    assert_eq!(ids, ["bridge.subnet", "bridge.veth", "bridge.icc"]);
 }
 
 #[test]

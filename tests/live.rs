@@ -8,65 +8,48 @@ use std::process::Command;
 
 use common::*;
 
-const ALL: [&str; 5] = [
-    "bridge.subnet",
-    "bridge.veth",
-    "container.default-route",
-    "nat.masquerade",
-    "host.docker-internal",
-];
-
-/// Every check passes, except `failing` (which must fail with `cause` in its message)
-/// and `causal`: checks that the same fault breaks too, for a reason that follows from it.
-fn assert_only(run: &Run, failing: &str, cause: &str, causal: &[&str]) {
-    assert_eq!(run.code, 1, "{}", run.explain());
-    assert_eq!(run.status(failing), "fail", "{}", run.explain());
-    let message = run.message(failing);
-    assert!(
-        message.contains(cause),
-        "{failing}: expected {cause:?} in {message:?}"
-    );
-    for id in ALL
-        .iter()
-        .filter(|id| **id != failing && !causal.contains(id))
-    {
-        assert_eq!(
-            run.status(id),
-            "pass",
-            "{id} failed without a causal reason:\n{}",
-            run.explain()
-        );
-    }
-}
-
-/// The end of every fault test: capture the faulty host as a fixture (when asked),
-/// restore it, and prove the check passes again.
-fn restored_and_healthy(net: &TestNet, restore: Restore, fixture: &str) {
-    capture_fixture(fixture, &["--network", &net.name]);
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
-}
-
-fn assert_healthy(run: &Run) {
-    assert_eq!(run.code, 0, "{}", run.explain());
-    for id in ALL {
-        assert_eq!(run.status(id), "pass", "{id}:\n{}", run.explain());
-    }
-}
-
+/// The whole catalogue on the host as it is, plus a container on the default bridge and
+/// a user network with one: every check passes on every network (none skips), and
+/// the reports validate.
 #[test]
 fn healthy_host_passes_and_reports_validate() {
     let Some(_live) = live() else { return };
+    let mut net = TestNet::new("healthy-all");
+    net.sleeper("app");
+    let on_bridge = "netcheck-test-bridge-app";
+    run_sleeper(on_bridge, &["--label", "netcheck.test=1"], &[]);
+    let _gone = Restore(vec![vec![
+        "docker".into(),
+        "rm".into(),
+        "-f".into(),
+        on_bridge.into(),
+    ]]);
     let dir = tempdir();
     let junit = dir.path().join("junit.xml");
     let run = netcheck(&["--junit", junit.to_str().unwrap()]);
     assert_healthy(&run);
+    // No --network: bridge and every network with containers, each with its own results.
+    for id in [
+        "bridge.veth[bridge]".to_string(),
+        format!("bridge.veth[{}]", net.name),
+    ] {
+        assert_eq!(run.status(&id), "pass", "{id}:\n{}", run.explain());
+    }
+    let results = run.results().len();
+    let statuses: Vec<&str> = run
+        .results()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == "pass"), "{}", run.explain());
     assert!(
-        run.stdout.contains("5 passed, 0 failed, 0 skipped"),
+        run.stdout
+            .contains(&format!("{results} passed, 0 failed, 0 skipped")),
         "{}",
         run.stdout
     );
-    capture_fixture("healthy-default-bridge", &[]);
+    capture_fixture("healthy-default-bridge", &["--network", "bridge"]);
+    capture_fixture("healthy-all-networks", &[]);
 
     // The JSON report matches its published schema.
     let schema: serde_json::Value = serde_json::from_str(
@@ -92,7 +75,13 @@ fn healthy_host_passes_and_reports_validate() {
     // The JUnit report validates against Jenkins' xUnit schema.
     validate_junit(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase ").count(), 5, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), results, "{xml}");
+    assert!(
+        xml.contains(&format!("name=\"bridge.veth[{}]\"", net.name)),
+        "{xml}"
+    );
+    drop(_gone);
+    drop(net);
     assert_no_leftovers();
 }
 
@@ -164,7 +153,8 @@ fn fault_bridge_veth_host_end_detached() {
         &run,
         "bridge.veth",
         &format!("host end {veth} of {app}'s eth0 is on no bridge"),
-        &[],
+        // The detached container cannot reach the probe either.
+        &["bridge.icc"],
     );
     assert!(
         run.check("bridge.veth")["hint"]
@@ -195,7 +185,12 @@ fn fault_default_route_gateway_removed_from_bridge() {
             "gateway {} of network {} is not on bridge {}",
             net.gateway, net.name, net.bridge
         ),
-        &["bridge.subnet", "nat.masquerade", "host.docker-internal"],
+        &[
+            "bridge.subnet",
+            "nat.masquerade",
+            "host.docker-internal",
+            "port.publish",
+        ],
     );
     assert!(
         run.message("bridge.subnet").contains("carries no address"),
@@ -254,7 +249,23 @@ fn fault_masquerade_ip_forward_off() {
     sh(&["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
 
     let run = netcheck(&["--network", &net.name]);
-    assert_only(&run, "nat.masquerade", "net.ipv4.ip_forward=0", &[]);
+    // The kernel's own check and the engine's warning name the same cause.
+    assert_only(
+        &run,
+        "nat.masquerade",
+        "net.ipv4.ip_forward=0",
+        &["kernel.ip-forward", "daemon.warnings"],
+    );
+    assert!(
+        run.message("kernel.ip-forward")
+            .contains("net.ipv4.ip_forward=0")
+    );
+    assert!(
+        run.message("daemon.warnings")
+            .contains("IPv4 forwarding is disabled"),
+        "{}",
+        run.explain()
+    );
     let evidence = run.check("nat.masquerade")["evidence"].to_string();
     assert!(
         evidence.contains("could not reach the outside peer"),
@@ -327,9 +338,13 @@ fn analyze_of_collect_matches_a_live_run() {
         offline.explain(),
         live.explain()
     );
-    for id in ALL {
-        assert_eq!(offline.status(id), live.status(id), "{id}");
-    }
+    let ids = |run: &Run| -> Vec<(String, String)> {
+        run.results()
+            .iter()
+            .map(|r| (r["id"].to_string(), r["status"].to_string()))
+            .collect()
+    };
+    assert_eq!(ids(&offline), ids(&live));
 }
 
 #[test]

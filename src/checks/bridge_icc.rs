@@ -42,6 +42,20 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let host = ctx.snapshot.host.ok();
     let mut f = Findings::default();
     for n in &ctx.networks {
+        // Isolation is tested toward a container that is on the other network alone.
+        for m in ctx.snapshot.networks.iter().filter(|m| **m != n.name) {
+            let prefix = format!("isolation:{}:{m}:", n.name);
+            if !probe
+                .host_requests
+                .iter()
+                .any(|r| r.purpose.starts_with(&prefix))
+            {
+                f.note(format!(
+                    "isolation from {} to {m} not tested: it takes a container on {} and one on {m} alone",
+                    n.name, n.name
+                ));
+            }
+        }
         let icc = !icc_disabled(n);
         f.note(format!(
             "network {}: icc {}",
@@ -110,14 +124,19 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     }
                 }
             } else if let Some(rest) = r.purpose.strip_prefix(&iso_prefix) {
-                let (other, who) = rest.split_once(':').unwrap_or((rest, "?"));
+                let mut parts = rest.splitn(3, ':');
+                let (other, who, to) = (
+                    parts.next().unwrap_or("?"),
+                    parts.next().unwrap_or("?"),
+                    parts.next().unwrap_or("?"),
+                );
                 let seen = format!(
-                    "{who} on {} -> probe {} on {other}: {outcome}",
+                    "{who} on {} -> {to} at {} on {other}: {outcome}",
                     n.name, r.target
                 );
                 if r.ok {
                     f.fail(
-                        format!("{who} on {} reaches the probe at {} on {other}: the networks are not isolated", n.name, r.target),
+                        format!("{who} on {} reaches {to} at {} on {other}: the networks are not isolated", n.name, r.target),
                         format!(
                             "find the rule that lets {} through to {other}'s bridge: iptables -S DOCKER-USER; \
                              iptables -S FORWARD; Docker's DOCKER-ISOLATION chains must come first (systemctl restart docker)",

@@ -35,12 +35,17 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         return missing(&ctx.snapshot.host, "host");
     };
     let mut f = Findings::default();
-    let mut sysctl = |name: &str, what: &str| match host.sysctl.get(name).map(String::as_str) {
+    let sysctl = |f: &mut Findings, name: &str, what: &str| match host
+        .sysctl
+        .get(name)
+        .map(String::as_str)
+    {
         Some("1") => f.pass(format!("{name}=1")),
         Some(v) => f.fail(format!("{name}={v}: {what}"), FIX),
         None => f.error(format!("{name} could not be read")),
     };
     sysctl(
+        &mut f,
         "net.ipv4.ip_forward",
         "the host routes no container traffic",
     );
@@ -57,11 +62,15 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     );
     for (iface, role) in &ifaces {
         let name = format!("net.ipv4.conf.{iface}.forwarding");
-        // A bridge that does not exist is bridge.veth's finding, not this check's.
-        if !host.sysctl.contains_key(&name) && host.netns.link_by_name(iface).is_none() {
+        if !host.sysctl.contains_key(&name) {
+            // A bridge that does not exist is bridge.veth's finding, not this check's;
+            // a snapshot from an older netcheck holds no per-interface values.
+            if host.netns.link_by_name(iface).is_some() {
+                f.skip(format!("{name} not observed"));
+            }
             continue;
         }
-        sysctl(&name, &format!("the {role} does not forward"));
+        sysctl(&mut f, &name, &format!("the {role} does not forward"));
     }
     let v6: Vec<&str> = ctx
         .networks
@@ -73,6 +82,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         f.note("IPv6: off on every checked network; net.ipv6.conf.all.forwarding not needed");
     } else {
         sysctl(
+            &mut f,
             "net.ipv6.conf.all.forwarding",
             &format!("IPv6 is enabled on {} but not forwarded", v6.join(", ")),
         );

@@ -424,6 +424,7 @@ async fn peer_requests(
             .map(|a| std::net::SocketAddr::new(a.addr(), PROBE_PORT))
     };
     let mut asks = vec![];
+    let mut listeners = vec![];
     for n in &checked {
         let Some((ep, pid)) = n.endpoints.iter().find_map(|e| {
             let (_, pid) = pids.iter().find(|(id, _)| *id == e.container_id)?;
@@ -443,28 +444,42 @@ async fn peer_requests(
             asks.push((pid, format!("icc:{}:{who}", n.name), target, deadline));
         }
         for m in checked.iter().filter(|m| m.name != n.name) {
-            if m.endpoints
-                .iter()
-                .any(|e| e.container_id == ep.container_id)
-            {
+            let on =
+                |net: &NetworkObs, id: &str| net.endpoints.iter().any(|e| e.container_id == id);
+            if on(m, &ep.container_id) {
                 continue;
             }
-            if let Some(target) = probe_addr(m) {
-                asks.push((
-                    pid,
-                    format!("isolation:{}:{}:{who}", n.name, m.name),
-                    target,
-                    BLOCKED_DEADLINE,
-                ));
-            }
+            // The target must be on the other network alone: a container on both (the
+            // probe, for one) answers through its interface on the source's network,
+            // around the firewall, and the test would prove nothing.
+            let target = m.endpoints.iter().find_map(|e| {
+                let (_, pid) = pids.iter().find(|(id, _)| *id == e.container_id)?;
+                (!on(n, &e.container_id)).then_some((e, *pid))
+            });
+            let Some((t, t_pid)) = target else { continue };
+            let Some(t_ip) = t.ipv4.map(|a| a.addr()) else {
+                continue;
+            };
+            // netcheck's own listener, opened inside the target's namespace.
+            let Ok(l) = peers::listen_in(t_pid, t_ip) else {
+                continue;
+            };
+            asks.push((
+                pid,
+                format!("isolation:{}:{}:{who}:{}", n.name, m.name, t.container_name),
+                l.addr,
+                BLOCKED_DEADLINE,
+            ));
+            listeners.push(l);
         }
     }
-    futures_util::future::join_all(
-        asks.into_iter().map(|(pid, purpose, target, deadline)| {
+    let requests =
+        futures_util::future::join_all(asks.into_iter().map(|(pid, purpose, target, deadline)| {
             peers::get_from(pid, purpose, target, deadline)
-        }),
-    )
-    .await
+        }))
+        .await;
+    drop(listeners);
+    requests
 }
 
 /// The port the probe serves netcheck's listener on, inside its container: published

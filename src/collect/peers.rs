@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::collect::listener::Seen;
+use crate::collect::listener::{Listener, Seen};
 use crate::snapshot::Request;
 
 /// An HTTP GET to netcheck's listener at `target`, from the namespace of process `pid`.
@@ -65,6 +65,28 @@ async fn exchange(pid: u32, target: SocketAddr) -> Result<IpAddr, String> {
 
 /// A TCP socket that belongs to the network namespace of `pid`.
 fn socket_in(pid: u32, v4: bool) -> Result<tokio::net::TcpSocket, String> {
+    in_netns(pid, || {
+        if v4 {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+    })
+}
+
+/// netcheck's HTTP listener, on `ip` inside the network namespace of `pid` (an address
+/// the container holds there): served by this process, seen as the container.
+pub fn listen_in(pid: u32, ip: IpAddr) -> Result<Listener, String> {
+    let listener = in_netns(pid, || std::net::TcpListener::bind((ip, 0)))?;
+    crate::collect::listener::serve(listener).map_err(|e| e.to_string())
+}
+
+/// Makes a socket in a thread that entered the namespace: a socket keeps the namespace
+/// it was made in. The caller's runtime is entered for the sockets that register with it.
+fn in_netns<T: Send>(
+    pid: u32,
+    make: impl FnOnce() -> std::io::Result<T> + Send,
+) -> Result<T, String> {
     let path = format!("/proc/{pid}/ns/net");
     let ns = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
     let runtime = tokio::runtime::Handle::current();
@@ -72,14 +94,8 @@ fn socket_in(pid: u32, v4: bool) -> Result<tokio::net::TcpSocket, String> {
         s.spawn(|| {
             nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
                 .map_err(|e| format!("entering {path}: {e}"))?;
-            // The socket registers with the caller's runtime, while being created here.
             let _guard = runtime.enter();
-            if v4 {
-                tokio::net::TcpSocket::new_v4()
-            } else {
-                tokio::net::TcpSocket::new_v6()
-            }
-            .map_err(|e| e.to_string())
+            make().map_err(|e| e.to_string())
         })
         .join()
         .expect("netns thread does not panic")

@@ -72,12 +72,24 @@ impl Run {
             .to_string()
     }
 
+    /// A result by its id (`bridge.veth[my-net]`), or by its check's id alone where that
+    /// names one result (a host check, or a run over one network).
     pub fn check(&self, id: &str) -> &Value {
+        let exact = self.results().iter().find(|c| c["id"] == id);
+        exact.unwrap_or_else(|| {
+            let of_check: Vec<&Value> =
+                self.results().iter().filter(|c| c["check"] == id).collect();
+            match of_check[..] {
+                [one] => one,
+                [] => panic!("no check {id} in report:\n{}", self.stdout),
+                _ => panic!("{id} has one result per network: name one as {id}[NETWORK]"),
+            }
+        })
+    }
+
+    pub fn results(&self) -> &Vec<Value> {
         let report = self.report.as_ref().expect("a JSON report was written");
-        report["checks"]
-            .as_array()
-            .and_then(|a| a.iter().find(|c| c["id"] == id))
-            .unwrap_or_else(|| panic!("no check {id} in report:\n{}", self.stdout))
+        report["checks"].as_array().expect("checks[]")
     }
 
     pub fn message(&self, id: &str) -> String {
@@ -195,6 +207,12 @@ impl TestNet {
             .args(["network", "rm", &name])
             .output();
         let mut create = vec!["docker", "network", "create", "--label", "netcheck.test=1"];
+        // A careful user's network: its MTU fits the uplink (link.mtu checks that), as
+        // the daemon's "mtu" setting does only for the default bridge.
+        let mtu = format!("com.docker.network.driver.mtu={}", uplink_mtu());
+        if !flags.iter().any(|f| f.contains("driver.mtu")) {
+            create.extend(["-o", mtu.as_str()]);
+        }
         create.extend_from_slice(flags);
         create.push(&name);
         let id = sh(&create);
@@ -304,6 +322,21 @@ impl Drop for TestNet {
     }
 }
 
+/// The MTU of the host's uplink: the device of its IPv4 default route.
+pub fn uplink_mtu() -> u32 {
+    let route = sh(&["ip", "-4", "route", "show", "default"]);
+    let dev = route
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .expect("the host has a default route");
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/mtu"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Nothing netcheck or a test created is left on the host.
 pub fn assert_no_leftovers() {
     let containers = sh(&[
@@ -328,8 +361,16 @@ pub fn assert_no_leftovers() {
     let links = sh(&["ip", "-o", "link", "show"]);
     let leaked: Vec<&str> = links.lines().filter(|l| l.contains(": netcheck")).collect();
     assert!(leaked.is_empty(), "links left behind: {leaked:?}");
-    let rules = sh(&["iptables-save"]);
-    assert!(!rules.contains("netcheck"), "firewall rules left behind");
+    for save in ["iptables-save", "iptables-legacy-save"] {
+        let Ok(out) = Command::new(save).output() else {
+            continue;
+        };
+        let rules = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !rules.contains("netcheck"),
+            "firewall rules left behind ({save})"
+        );
+    }
 }
 
 /// Where the JUnit schema is: $NETCHECK_JUNIT_XSD, else ../shared/schemas beside the repo.
@@ -394,4 +435,85 @@ pub fn validate_junit(junit: &Path) {
         "JUnit invalid: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// ---------------------------------------------------------------- verdicts
+
+/// Every built-in check: a healthy run reports each of them.
+pub const ALL: [&str; 14] = [
+    "bridge.subnet",
+    "bridge.veth",
+    "container.default-route",
+    "nat.masquerade",
+    "host.docker-internal",
+    "kernel.ip-forward",
+    "kernel.br-netfilter",
+    "firewall.forward",
+    "firewall.backend",
+    "link.mtu",
+    "port.publish",
+    "dns.resolver",
+    "bridge.icc",
+    "daemon.warnings",
+];
+
+/// Whether a result names `id`: its own id (`bridge.veth[net]`) or its check's.
+pub fn is(result: &serde_json::Value, id: &str) -> bool {
+    result["id"] == id || result["check"] == id
+}
+
+/// Nothing wrong: a pass, or bridge.icc's skip on a network with no container besides
+/// the probe (nothing to connect from), which fault tests on bare networks meet.
+pub fn fine(result: &serde_json::Value) -> bool {
+    result["status"] == "pass"
+        || (result["status"] == "skip"
+            && result["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("besides the probe")))
+}
+
+/// Every result passes, except `failing` (which must fail with `cause` in its message)
+/// and `causal`: checks that the same fault breaks too, for a reason that follows from it.
+pub fn assert_only(run: &Run, failing: &str, cause: &str, causal: &[&str]) {
+    assert_eq!(run.code, 1, "{}", run.explain());
+    assert_eq!(run.status(failing), "fail", "{}", run.explain());
+    let message = run.message(failing);
+    assert!(
+        message.contains(cause),
+        "{failing}: expected {cause:?} in {message:?}"
+    );
+    for result in run.results() {
+        if is(result, failing) || causal.iter().any(|c| is(result, c)) {
+            continue;
+        }
+        assert!(
+            fine(result),
+            "{} is {} without a causal reason:\n{}",
+            result["id"],
+            result["status"],
+            run.explain()
+        );
+    }
+}
+
+/// The end of every fault test: capture the faulty host as a fixture (when asked),
+/// restore it, and prove the check passes again.
+pub fn restored_and_healthy(net: &TestNet, restore: Restore, fixture: &str) {
+    capture_fixture(fixture, &["--network", &net.name]);
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+pub fn assert_healthy(run: &Run) {
+    assert_eq!(run.code, 0, "{}", run.explain());
+    for id in ALL {
+        assert!(
+            run.results().iter().any(|r| is(r, id)),
+            "{id} not reported:\n{}",
+            run.explain()
+        );
+    }
+    for result in run.results() {
+        assert!(fine(result), "{}:\n{}", result["id"], run.explain());
+    }
 }

@@ -1,0 +1,391 @@
+//! Live fault tests of the catalogue's checks (kernel, firewall, MTU, published ports,
+//! DNS, icc, engine warnings): each breaks the host in its check's way, asserts that the
+//! check fails and names the cause, and restores the host in a guard.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::*;
+
+/// Sets a sysctl for the test, and puts its old value back on drop.
+fn set_sysctl(restore: &mut Restore, name: &str, value: &str) {
+    let before = sh(&["sysctl", "-n", name]);
+    restore.push(&["sysctl", "-qw", &format!("{name}={before}")]);
+    sh(&["sysctl", "-qw", &format!("{name}={value}")]);
+}
+
+/// Runs `tool ACTION RULE`, with the inverse registered in `restore`.
+fn insert_rule(restore: &mut Restore, tool: &str, table: &str, chain: &str, rule: &[&str]) {
+    let mut add = vec![tool, "-t", table, "-I", chain, "1"];
+    add.extend_from_slice(rule);
+    add.extend(["-m", "comment", "--comment", "netcheck-test"]);
+    sh(&add);
+    let mut del: Vec<&str> = vec![tool, "-t", table, "-D", chain];
+    del.extend_from_slice(rule);
+    del.extend(["-m", "comment", "--comment", "netcheck-test"]);
+    restore.push(&del);
+}
+
+#[test]
+fn fault_ip_forward_off_on_one_bridge() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("ifwd");
+    let mut restore = Restore::default();
+    set_sysctl(
+        &mut restore,
+        &format!("net.ipv4.conf.{}.forwarding", net.bridge),
+        "0",
+    );
+    let run = netcheck(&["--network", &net.name]);
+    // The bridge routes nothing out: the live NAT test cannot reach the outside peer.
+    assert_only(
+        &run,
+        "kernel.ip-forward",
+        &format!("net.ipv4.conf.{}.forwarding=0", net.bridge),
+        &["nat.masquerade"],
+    );
+    assert!(
+        run.check("kernel.ip-forward")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("sysctl -w net.ipv4.ip_forward=1")
+    );
+    restored_and_healthy(
+        &net,
+        restore,
+        "fault-kernel.ip-forward-bridge-forwarding-off",
+    );
+}
+
+#[test]
+fn fault_br_netfilter_off_under_icc_false() {
+    let Some(_live) = live() else { return };
+    let mut net = TestNet::named(
+        "netcheck-test-noicc",
+        &["-o", "com.docker.network.bridge.enable_icc=false"],
+    );
+    net.sleeper("app");
+    // icc=false holds while bridged traffic reaches iptables.
+    let run = netcheck(&["--network", &net.name]);
+    assert_healthy(&run);
+    assert!(
+        run.check("bridge.icc")["evidence"]
+            .to_string()
+            .contains("blocked"),
+        "{}",
+        run.explain()
+    );
+
+    let mut restore = Restore::default();
+    set_sysctl(&mut restore, "net.bridge.bridge-nf-call-iptables", "0");
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "kernel.br-netfilter",
+        &format!("but network {} sets icc=false", net.name),
+        // The isolation it was for is off, and the engine warns about it.
+        &["bridge.icc", "daemon.warnings"],
+    );
+    let icc = run.message("bridge.icc");
+    assert!(
+        icc.contains("although") && icc.contains("bridge-nf-call-iptables is 0"),
+        "{icc}"
+    );
+    restored_and_healthy(&net, restore, "fault-kernel.br-netfilter-off-icc-false");
+}
+
+#[test]
+fn fault_daemon_warns_bridge_nf_call_iptables_disabled() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("warn");
+    let mut restore = Restore::default();
+    set_sysctl(&mut restore, "net.bridge.bridge-nf-call-iptables", "0");
+    let run = netcheck(&["--network", &net.name]);
+    // Nothing on this network relies on br_netfilter: only the engine's warning fails.
+    assert_only(
+        &run,
+        "daemon.warnings",
+        "bridge-nf-call-iptables is disabled",
+        &[],
+    );
+    assert!(
+        run.check("daemon.warnings")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("modprobe br_netfilter")
+    );
+    restored_and_healthy(&net, restore, "fault-daemon.warnings-bridge-nf-disabled");
+}
+
+#[test]
+fn fault_forward_drop_above_dockers_jump() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("fdrop");
+    let subnet = net.subnet.to_string();
+    let mut restore = Restore::default();
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "filter",
+        "FORWARD",
+        &["-s", &subnet, "-j", "DROP"],
+    );
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "firewall.forward",
+        "FORWARD rule 1",
+        &["nat.masquerade"],
+    );
+    assert!(
+        run.message("firewall.forward")
+            .contains("before Docker's rules")
+    );
+    capture_fixture(
+        "fault-firewall.forward-drop-above-docker",
+        &["--network", &net.name],
+    );
+    drop(restore);
+
+    // The same, as a site rule in DOCKER-USER.
+    let mut restore = Restore::default();
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "filter",
+        "DOCKER-USER",
+        &["-d", &subnet, "-j", "DROP"],
+    );
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "firewall.forward",
+        "DOCKER-USER rule",
+        &["nat.masquerade"],
+    );
+    restored_and_healthy(&net, restore, "fault-firewall.forward-docker-user-drop");
+}
+
+#[test]
+fn fault_rule_in_the_other_iptables_backend() {
+    let Some(_live) = live() else { return };
+    let active = sh(&["iptables", "--version"]);
+    let other = if active.contains("nf_tables") {
+        "iptables-legacy"
+    } else {
+        "iptables-nft"
+    };
+    if Command::new(other).arg("--version").output().is_err() {
+        assert!(!in_ci(), "{other} is needed under CI");
+        return eprintln!("skipping: {other} is not installed");
+    }
+    let net = TestNet::new("legacy");
+    let subnet = net.subnet.to_string();
+    let mut restore = Restore::default();
+    insert_rule(
+        &mut restore,
+        other,
+        "filter",
+        "FORWARD",
+        &["-s", &subnet, "-j", "DROP"],
+    );
+    let run = netcheck(&["--network", &net.name]);
+    // The kernel applies both backends: the network's traffic is dropped, and
+    // `iptables` shows nothing of it.
+    assert_only(
+        &run,
+        "firewall.backend",
+        &format!("{other} holds a rule the kernel applies"),
+        &["nat.masquerade"],
+    );
+    assert_eq!(run.status("firewall.forward"), "pass");
+    restored_and_healthy(
+        &net,
+        restore,
+        "fault-firewall.backend-rule-in-other-backend",
+    );
+}
+
+#[test]
+fn fault_network_mtu_above_the_uplinks() {
+    let Some(_live) = live() else { return };
+    let uplink = uplink_mtu();
+    let too_big = format!("com.docker.network.driver.mtu={}", uplink + 100);
+    let mut net = TestNet::named("netcheck-test-mtu", &["-o", &too_big]);
+    let app = net.sleeper("app");
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "link.mtu",
+        &format!("MTU {} exceeds the uplink", uplink + 100),
+        &[],
+    );
+    let evidence = run.check("link.mtu")["evidence"].to_string();
+    assert!(evidence.contains(&app), "{evidence}");
+    assert!(
+        run.check("link.mtu")["hint"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("com.docker.network.driver.mtu={uplink}"))
+    );
+    capture_fixture(
+        "fault-link.mtu-network-above-uplink",
+        &["--network", &net.name],
+    );
+    drop(net);
+    // A network made to fit passes.
+    let mut net = TestNet::new("mtu-fits");
+    net.sleeper("app");
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+/// Runs `f` while a thread deletes Docker's DNAT rules to port 8080 (the probe's) as
+/// soon as they appear, as a firewalld reload would; returns how many it deleted.
+fn wiping_dnat<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let wiper = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut wiped = 0;
+            while !done.load(Ordering::Relaxed) {
+                let rules = sh(&["iptables", "-t", "nat", "-S", "DOCKER"]);
+                for rule in rules
+                    .lines()
+                    .filter(|l| l.contains("-j DNAT") && l.ends_with(":8080"))
+                {
+                    let mut args = vec!["-t", "nat", "-D"];
+                    args.extend(rule.split_whitespace().skip(1));
+                    let deleted = Command::new("iptables").args(&args).status();
+                    wiped += usize::from(deleted.is_ok_and(|s| s.success()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            wiped
+        })
+    };
+    let result = f();
+    done.store(true, Ordering::Relaxed);
+    (result, wiper.join().unwrap())
+}
+
+#[test]
+fn fault_published_port_dnat_rules_wiped() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("publish");
+    // The probe stalls a moment, so that the wipe lands before its rules are read.
+    let args = [
+        "--network",
+        &net.name,
+        "--probe-arg",
+        "--stall-ms",
+        "--probe-arg",
+        "1500",
+    ];
+    let (run, wiped) = wiping_dnat(|| netcheck(&args));
+    assert!(wiped > 0, "no DNAT rule was wiped");
+    assert_only(&run, "port.publish", "DNAT rule for 127.0.0.1:", &[]);
+    // docker-proxy still carries the port: the evidence shows it.
+    let evidence = run.check("port.publish")["evidence"].to_string();
+    assert!(evidence.contains("docker-proxy 127.0.0.1:"), "{evidence}");
+    assert!(
+        run.check("port.publish")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("restart the Docker daemon")
+    );
+    wiping_dnat(|| capture_fixture("fault-port.publish-dnat-wiped", &args));
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}
+
+#[test]
+fn fault_host_resolv_conf_only_loopback() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("dns");
+    // The systemd-resolved host without an upstream list: /etc/resolv.conf names only
+    // 127.0.0.53. A bind mount over it, undone on drop.
+    let dir = tempdir();
+    let fake = dir.path().join("resolv.conf");
+    std::fs::write(&fake, "nameserver 127.0.0.53\noptions edns0\n").unwrap();
+    let mut restore = Restore::default();
+    sh(&[
+        "mount",
+        "--bind",
+        fake.to_str().unwrap(),
+        "/etc/resolv.conf",
+    ]);
+    restore.push(&["umount", "/etc/resolv.conf"]);
+    let run = netcheck(&["--network", "bridge", "--network", &net.name]);
+    assert_eq!(
+        run.status("dns.resolver[bridge]"),
+        "fail",
+        "{}",
+        run.explain()
+    );
+    assert_only(
+        &run,
+        &format!("dns.resolver[{}]", net.name),
+        "names only loopback resolvers (127.0.0.53)",
+        &["dns.resolver"],
+    );
+    assert!(
+        run.check("dns.resolver[bridge]")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("daemon.json")
+    );
+    capture_fixture(
+        "fault-dns.resolver-host-loopback-only",
+        &["--network", "bridge", "--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", "bridge", "--network", &net.name]));
+}
+
+#[test]
+fn fault_networks_not_isolated() {
+    let Some(_live) = live() else { return };
+    let mut a = TestNet::new("iso-a");
+    let mut b = TestNet::new("iso-b");
+    let app = a.sleeper("app");
+    let db = b.sleeper("db");
+    let args = ["--network", &a.name, "--network", &b.name];
+    let mut restore = Restore::default();
+    // A site rule that lets two networks talk, above Docker's isolation.
+    for (from, to) in [(&a.bridge, &b.bridge), (&b.bridge, &a.bridge)] {
+        insert_rule(
+            &mut restore,
+            "iptables",
+            "filter",
+            "DOCKER-USER",
+            &["-i", from, "-o", to, "-j", "ACCEPT"],
+        );
+    }
+    let run = netcheck(&args);
+    // Isolation drops each direction on its own: it takes a rule both ways to break it,
+    // and then each network reaches the other.
+    assert_only(
+        &run,
+        &format!("bridge.icc[{}]", a.name),
+        &format!("{app} on {} reaches {db}", a.name),
+        &[&format!("bridge.icc[{}]", b.name)],
+    );
+    assert!(
+        run.message(&format!("bridge.icc[{}]", b.name))
+            .contains(&format!("{db} on {} reaches {app}", b.name))
+    );
+    assert!(
+        run.message(&format!("bridge.icc[{}]", a.name))
+            .contains("not isolated")
+    );
+    capture_fixture("fault-bridge.icc-networks-not-isolated", &args);
+    drop(restore);
+    let run = netcheck(&args);
+    assert_healthy(&run);
+    let evidence = run.check(&format!("bridge.icc[{}]", a.name))["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("on {}: blocked", b.name)),
+        "{evidence}"
+    );
+}
