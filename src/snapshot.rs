@@ -396,6 +396,30 @@ impl NetworkObs {
             .find(|s| matches!(s, IpNet::V4(_)))
     }
 
+    /// The first IPv6 subnet of the network's IPAM config.
+    pub fn subnet_v6(&self) -> Option<IpNet> {
+        self.ipam
+            .iter()
+            .filter_map(|c| c.subnet)
+            .find(|s| matches!(s, IpNet::V6(_)))
+    }
+
+    /// The IPv6 gateway: stated in IPAM or by the endpoints, else the bridge's address in
+    /// the IPv6 subnet.
+    pub fn gateway_v6(&self, host: Option<&NetnsObs>) -> Option<IpAddr> {
+        let subnet = self.subnet_v6()?;
+        let stated = self.ipam.iter().filter_map(|c| c.gateway);
+        let from_endpoints = self.endpoints.iter().filter_map(|e| e.gateway_v6);
+        if let Some(gw) = stated.chain(from_endpoints).find(|g| subnet.contains(g)) {
+            return Some(gw);
+        }
+        let host = host?;
+        let bridge = host.link_by_name(&self.bridge)?;
+        host.addrs_of(bridge.index)
+            .map(|a| a.addr())
+            .find(|a| subnet.contains(a))
+    }
+
     /// The gateway as the engine states it (IPAM, else the endpoints'), or else the
     /// bridge's own address inside the subnet.
     pub fn gateway_v4(&self, host: Option<&NetnsObs>) -> Option<IpAddr> {
@@ -462,6 +486,13 @@ impl NetnsObs {
             .collect();
         links.dedup_by_key(|l| l.index);
         links
+    }
+
+    /// IPv6 default routes of the main table.
+    pub fn default_routes_v6(&self) -> impl Iterator<Item = &RouteObs> {
+        self.routes
+            .iter()
+            .filter(|r| r.table == 254 && r.dst.prefix_len() == 0 && matches!(r.dst, IpNet::V6(_)))
     }
 
     /// IPv4 default routes of the main table.

@@ -389,3 +389,61 @@ fn fault_networks_not_isolated() {
         "{evidence}"
     );
 }
+
+#[test]
+fn ipv6_is_covered_where_enabled() {
+    let Some(_live) = live() else { return };
+    // Creating an IPv6 network turns IPv6 forwarding on: put it back afterwards.
+    let mut forwarding = Restore::default();
+    let before = sh(&["sysctl", "-n", "net.ipv6.conf.all.forwarding"]);
+    forwarding.push(&[
+        "sysctl",
+        "-qw",
+        &format!("net.ipv6.conf.all.forwarding={before}"),
+    ]);
+    let mut net = TestNet::named(
+        "netcheck-test-v6",
+        &["--ipv6", "--subnet", "fd00:6e63:6b::/64"],
+    );
+    let app = net.sleeper("app");
+    let args = ["--network", "bridge", "--network", &net.name];
+    let run = netcheck(&args);
+    assert_healthy(&run);
+    let evidence = |id: &str| run.check(id)["evidence"].to_string();
+    let subnet = evidence(&format!("bridge.subnet[{}]", net.name));
+    assert!(subnet.contains("IPv6 subnet fd00:6e63:6b::/64"), "{subnet}");
+    assert!(subnet.contains("(IPv6, as assigned)"), "{subnet}");
+    let route = evidence(&format!("container.default-route[{}]", net.name));
+    assert!(
+        route.contains(&format!("{app}: IPv6 default via fd00:6e63:6b::1")),
+        "{route}"
+    );
+    let nat = evidence(&format!("nat.masquerade[{}]", net.name));
+    assert!(
+        nat.contains("IPv6 NAT") || nat.contains("ip6tables: nat"),
+        "{nat}"
+    );
+    // Where IPv6 is off, the evidence says so, and nothing fails.
+    assert!(evidence("bridge.subnet[bridge]").contains("IPv6: off on network bridge"));
+
+    // The bridge loses its IPv6 gateway address.
+    let gw = "fd00:6e63:6b::1/64";
+    let mut restore = Restore::default();
+    sh(&["ip", "-6", "addr", "del", gw, "dev", &net.bridge]);
+    restore.push(&["ip", "-6", "addr", "add", gw, "dev", &net.bridge]);
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "bridge.subnet",
+        "carries no address in fd00:6e63:6b::/64",
+        &[],
+    );
+    capture_fixture(
+        "fault-bridge.subnet-ipv6-gateway-removed",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+    drop(net);
+    drop(forwarding);
+}

@@ -88,6 +88,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
             "network {} subnet {} bridge {}",
             n.name, subnet, n.bridge
         ));
+        ipv6(&mut f, n, host.map(|h| &h.netns));
         if let Some(want) = params.expect.get(&n.name) {
             if *want == subnet {
                 f.pass(format!("network {} has the expected subnet {want}", n.name));
@@ -279,4 +280,67 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
         "{} network(s) have a sound subnet",
         ctx.networks.len()
     ))
+}
+
+/// The IPv6 half, where the network has it: an IPv6 subnet, the bridge's address in
+/// it, and every endpoint's IPv6 address inside it.
+fn ipv6(
+    f: &mut Findings,
+    n: &crate::snapshot::NetworkObs,
+    host: Option<&crate::snapshot::NetnsObs>,
+) {
+    if !n.enable_ipv6 {
+        f.note(format!("IPv6: off on network {}", n.name));
+        return;
+    }
+    let Some(subnet) = n.subnet_v6() else {
+        f.fail(
+            format!(
+                "network {} has IPv6 enabled but no IPv6 subnet in its IPAM config",
+                n.name
+            ),
+            format!(
+                "recreate it with one: docker network create --ipv6 --subnet <IPv6 CIDR> {}",
+                n.name
+            ),
+        );
+        return;
+    };
+    f.note(format!("network {} IPv6 subnet {subnet}", n.name));
+    if let Some(ns) = host
+        && let Some(br) = ns.link_by_name(&n.bridge)
+    {
+        match ns.addrs_of(br.index).find(|a| subnet.contains(&a.addr())) {
+            Some(a) => f.pass(format!("bridge {} carries {a}", n.bridge)),
+            None => f.fail(
+                format!(
+                    "bridge {} carries no address in {subnet} (network {})",
+                    n.bridge, n.name
+                ),
+                format!(
+                    "ip -6 addr add {}/{} dev {} (or systemctl restart docker)",
+                    n.gateway_v6(None)
+                        .map(|g| g.to_string())
+                        .unwrap_or_else(|| "<gateway>".into()),
+                    subnet.prefix_len(),
+                    n.bridge
+                ),
+            ),
+        }
+    }
+    for ep in &n.endpoints {
+        match ep.ipv6 {
+            Some(ip) if subnet.contains(&ip.addr()) => {
+                f.pass(format!("{}: {ip} (IPv6, as assigned)", ep.container_name))
+            }
+            Some(ip) => f.fail(
+                format!("container {} has {ip} on {}, outside {subnet}", ep.container_name, n.name),
+                format!("reconnect it: docker network disconnect {0} {1} && docker network connect {0} {1}", n.name, ep.container_name),
+            ),
+            None => f.fail(
+                format!("container {} has no IPv6 address on {}, where IPv6 is enabled", ep.container_name, n.name),
+                format!("docker restart {}", ep.container_name),
+            ),
+        }
+    }
 }

@@ -115,6 +115,8 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             }
         }
 
+        ipv6(&mut f, ctx, n, host);
+
         // The active half: does the gateway answer?
         let Some(probe) = probe else {
             f.note(format!(
@@ -147,4 +149,71 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
     }
     f.finish("containers route via their gateway, and it answers")
+}
+
+/// The IPv6 half, where the network has it: each container's IPv6 default route goes
+/// via the network's IPv6 gateway.
+fn ipv6(
+    f: &mut Findings,
+    ctx: &Context,
+    n: &crate::snapshot::NetworkObs,
+    host: Option<&crate::snapshot::NetnsObs>,
+) {
+    if !n.enable_ipv6 {
+        f.note(format!("IPv6: off on network {}", n.name));
+        return;
+    }
+    let Some(gw) = n.gateway_v6(host) else {
+        f.fail(
+            format!("network {} has IPv6 enabled but no IPv6 gateway", n.name),
+            format!("restart docker, or give the bridge its IPv6 address: ip -6 addr add <gateway>/<len> dev {}", n.bridge),
+        );
+        return;
+    };
+    for ep in &n.endpoints {
+        let who = &ep.container_name;
+        let Some(inner) = ctx
+            .snapshot
+            .container(&ep.container_id)
+            .and_then(|c| c.interior.ok())
+        else {
+            continue;
+        };
+        let iface = ep.mac.as_deref().and_then(|m| inner.link_by_mac(m));
+        let defaults: Vec<_> = inner.default_routes_v6().collect();
+        if defaults.is_empty() {
+            f.fail(
+                format!(
+                    "container {who} has no IPv6 default route, though {} has IPv6",
+                    n.name
+                ),
+                format!(
+                    "docker restart {who}; inside it, `ip -6 route` should show: default via {gw}"
+                ),
+            );
+            continue;
+        }
+        for r in defaults {
+            let via = r
+                .gateway
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "(none)".into());
+            let line = format!(
+                "{who}: IPv6 default via {via} dev {}",
+                r.oif
+                    .map(|i| inner.link_name(i))
+                    .unwrap_or_else(|| "?".into())
+            );
+            if !iface.is_some_and(|l| Some(l.index) == r.oif) {
+                f.note(format!("{line} (not through {})", n.name));
+            } else if r.gateway != Some(gw) {
+                f.fail(
+                    format!("container {who}'s IPv6 default route goes via {via}, not via {}'s gateway {gw}", n.name),
+                    format!("docker restart {who} (something inside it replaced the route)"),
+                );
+            } else {
+                f.pass(line);
+            }
+        }
+    }
 }

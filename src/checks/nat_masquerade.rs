@@ -93,6 +93,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             ));
             continue;
         }
+        if let Some(host) = host {
+            ipv6(&mut f, n, host);
+        }
         let Some(subnet) = n.subnet_v4() else {
             f.error(format!(
                 "network {} has no IPv4 subnet (see bridge.subnet)",
@@ -210,4 +213,43 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
     }
     f.finish("container traffic leaves the host masqueraded")
+}
+
+/// The IPv6 half, where the network has it. Docker NATs IPv6 only with `ip6tables`
+/// on in daemon.json; without it, IPv6 traffic is routed with the container's own
+/// address, by design: that is said, not failed.
+fn ipv6(f: &mut Findings, n: &NetworkObs, host: &crate::snapshot::HostObs) {
+    if !n.enable_ipv6 {
+        f.note(format!("IPv6: off on network {}", n.name));
+        return;
+    }
+    let (Some(subnet), Some(fw)) = (n.subnet_v6(), host.firewall.ok()) else {
+        f.note(format!(
+            "network {}: IPv6 NAT not checked (no IPv6 subnet or no firewall rules)",
+            n.name
+        ));
+        return;
+    };
+    let v6 = FirewallObs {
+        tables: fw.tables_v6.clone(),
+        ..fw.clone()
+    };
+    if !docker_in_iptables(&v6) {
+        f.note(format!(
+            "network {}: the engine does no IPv6 NAT (\"ip6tables\" off in daemon.json): IPv6 traffic leaves \
+             routed, with the container's own address",
+            n.name
+        ));
+        return;
+    }
+    match masquerade_rule(&v6, n, &subnet.to_string()) {
+        Some(rule) => f.pass(format!("ip6tables: nat {rule}")),
+        None => f.fail(
+            format!(
+                "no IPv6 MASQUERADE rule for {subnet} ({}) in ip6tables nat POSTROUTING",
+                n.name
+            ),
+            "restart the Docker daemon to restore its ip6tables rules (systemctl restart docker)",
+        ),
+    }
 }
