@@ -204,7 +204,7 @@ fn ipv6(
                     .map(|i| inner.link_name(i))
                     .unwrap_or_else(|| "?".into())
             );
-            if !iface.is_some_and(|l| Some(l.index) == r.oif) {
+            if iface.is_none_or(|l| Some(l.index) != r.oif) {
                 f.note(format!("{line} (not through {})", n.name));
             } else if r.gateway != Some(gw) {
                 f.fail(
