@@ -192,6 +192,14 @@ fn redact_token(token: &str, p: &mut Pseudonyms, docker: &[IpNet]) -> String {
         };
         return format!("{host}:{port}");
     }
+    // Compound tokens such as a request's purpose (`icc:NETWORK:CONTAINER`): each part.
+    if token.contains(':') {
+        return token
+            .split(':')
+            .map(|part| redact_token(part, p, docker))
+            .collect::<Vec<_>>()
+            .join(":");
+    }
     token.to_string()
 }
 

@@ -40,18 +40,15 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
     let judged = checks::judge(&snapshot, &instances);
     let outcomes: serde_json::Map<String, serde_json::Value> = judged
         .iter()
-        .map(|j| {
-            (
-                j.instance.id.to_string(),
-                serde_json::to_value(&j.outcome).unwrap(),
-            )
-        })
+        .map(|j| (j.id(), serde_json::to_value(&j.outcome).unwrap()))
         .collect();
+    // A network-scoped check fails on a fixture when it fails on any of its networks.
     let status = |id: &str| {
         judged
             .iter()
-            .find(|j| j.instance.id == id)
+            .filter(|j| j.instance.id == id)
             .map(|j| j.outcome.status)
+            .max_by_key(|s| (*s == Status::Fail, *s))
     };
 
     if name.starts_with("healthy-") {
@@ -59,7 +56,9 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
             if j.outcome.status != Status::Pass {
                 return Err(format!(
                     "{} is {:?} on a healthy host: {}",
-                    j.instance.id, j.outcome.status, j.outcome.message
+                    j.id(),
+                    j.outcome.status,
+                    j.outcome.message
                 )
                 .into());
             }
@@ -82,7 +81,7 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
         }
     } else if name.starts_with("skipped-") {
         if let Some(j) = judged.iter().find(|j| j.outcome.status == Status::Fail) {
-            return Err(format!("{} fails on {name}: {}", j.instance.id, j.outcome.message).into());
+            return Err(format!("{} fails on {name}: {}", j.id(), j.outcome.message).into());
         }
     } else {
         return Err(format!(

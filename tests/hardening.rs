@@ -164,7 +164,7 @@ fn concurrent_runs_keep_apart() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|c| c["id"] == "bridge.veth")
+            .find(|c| c["id"] == "bridge.veth[bridge]")
             .unwrap();
         let probes: std::collections::BTreeSet<String> = veth["evidence"]
             .as_array()
@@ -335,7 +335,7 @@ fn without_root_privileged_observations_skip() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["id"] == "nat.masquerade")
+        .find(|c| c["id"] == "nat.masquerade[bridge]")
         .unwrap();
     assert_eq!(nat["status"], "skip", "{stdout}");
     assert!(

@@ -92,6 +92,15 @@ fn healthy_user_network_with_other_containers() {
     let Some(_live) = live() else { return };
     let mut net = TestNet::new("healthy");
     let sleeper = net.sleeper("app");
+    // One on the default bridge too, so that bridge.icc has a container to test from.
+    let on_bridge = "netcheck-test-healthy-bridge-app";
+    run_sleeper(on_bridge, &["--label", "netcheck.test=1"], &[]);
+    let _gone = Restore(vec![vec![
+        "docker".into(),
+        "rm".into(),
+        "-f".into(),
+        on_bridge.into(),
+    ]]);
     let run = netcheck(&["--network", &net.name, "--network", "bridge", "-v"]);
     assert_healthy(&run);
     // The sleeper is covered, not only netcheck's probe.
@@ -104,6 +113,7 @@ fn healthy_user_network_with_other_containers() {
         "healthy-user-network-and-bridge",
         &["--network", &net.name, "--network", "bridge"],
     );
+    drop(_gone);
     drop(net);
     assert_no_leftovers();
 }

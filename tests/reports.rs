@@ -51,12 +51,17 @@ fn markdown_has_verdict_table_and_details() {
         "{md}"
     );
     assert!(
-        md.contains("| | check | result |\n|---|---|---|\n| ✅ | `bridge.subnet` |"),
+        md.contains(
+            "| | check | result |\n|---|---|---|\n| ✅ | `bridge.subnet[netcheck-test-veth]` |"
+        ),
         "{md}"
     );
-    assert!(md.contains("| ❌ | `bridge.veth` | host end veth"), "{md}");
     assert!(
-        md.contains("<details><summary>❌ <code>bridge.veth</code>:")
+        md.contains("| ❌ | `bridge.veth[netcheck-test-veth]` | host end veth"),
+        "{md}"
+    );
+    assert!(
+        md.contains("<details><summary>❌ <code>bridge.veth[netcheck-test-veth]</code>:")
             && md.contains("**Fix:** ip link set"),
         "{md}"
     );

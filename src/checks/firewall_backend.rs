@@ -72,11 +72,19 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         return f.finish("Docker's rules are in the backend in use");
     };
     let docker_other = rules::has_docker_chains(other.tables.values());
+    let bridges: Vec<&str> = ctx
+        .snapshot
+        .docker
+        .ok()
+        .into_iter()
+        .flat_map(|d| &d.networks)
+        .map(|n| n.bridge.as_str())
+        .collect();
     let theirs: Vec<&String> = other
         .tables
         .values()
         .flatten()
-        .filter(|l| Rule::parse(l).is_some_and(|r| !rules::is_dockers(&r)))
+        .filter(|l| Rule::parse(l).is_some_and(|r| !rules::is_dockers(&r, &bridges)))
         .collect();
     match (docker_active, docker_other) {
         (true, true) => f.fail(
@@ -96,6 +104,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             "no Docker chains in {active}, {} or nftables: the engine keeps no firewall rules (iptables=false?)",
             other.backend
         )),
+    }
+    // Where Docker's chains are in the other backend, its policy and its other rules are
+    // Docker's stale copy too: the restart above is the whole fix.
+    if docker_other {
+        return f.finish("Docker's rules are in the backend in use");
     }
     for line in &theirs {
         f.fail(

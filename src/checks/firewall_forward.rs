@@ -60,7 +60,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let forward = rules::chain(fw, "filter", "FORWARD");
     let user = rules::chain(fw, "filter", "DOCKER-USER");
     for n in &ctx.networks {
-        let first_docker = forward.iter().position(rules::is_dockers);
+        let first_docker = forward.iter().position(|r| rules::is_dockers(r, &[]));
         let before = &forward[..first_docker.unwrap_or(forward.len())];
         let mut blocked = false;
         for (i, r) in before.iter().enumerate() {

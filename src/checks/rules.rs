@@ -119,9 +119,15 @@ pub fn has_docker_chains<'a>(tables: impl IntoIterator<Item = &'a Vec<String>>) 
         .any(|l| l.starts_with(":DOCKER"))
 }
 
-/// Docker's own chains and jumps: what is not a host firewall's rule.
-pub fn is_dockers(rule: &Rule) -> bool {
-    rule.chain.starts_with("DOCKER") || rule.target.is_some_and(|t| t.starts_with("DOCKER"))
+/// Docker's own rules, not a host firewall's: its chains and jumps, and the rules it
+/// writes for its bridges (`bridges`) in the built-in chains.
+pub fn is_dockers(rule: &Rule, bridges: &[&str]) -> bool {
+    rule.chain.starts_with("DOCKER")
+        || rule.target.is_some_and(|t| t.starts_with("DOCKER"))
+        || rule
+            .matches
+            .iter()
+            .any(|(_, flag, value)| matches!(*flag, "-i" | "-o") && bridges.contains(value))
 }
 
 #[cfg(test)]

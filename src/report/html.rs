@@ -28,7 +28,7 @@ struct Element<'a> {
 /// names it, else (for `fallback` elements) the first failing owner at all.
 fn failing<'r>(report: &'r Report, el: &Element, fallback: bool) -> Option<&'r CheckResult> {
     let failed = |c: &&CheckResult| {
-        matches!(c.status, Status::Fail | Status::Error) && el.owners.contains(&c.id.as_str())
+        matches!(c.status, Status::Fail | Status::Error) && el.owners.contains(&c.check.as_str())
     };
     let mentions = |c: &&CheckResult| {
         let texts = std::iter::once(c.message.as_str()).chain(
@@ -249,7 +249,15 @@ fn topology(snapshot: &Snapshot, report: &Report) -> String {
             "ip_forward".into(),
             "net.ipv4.ip_forward".into(),
         ],
-        owners: &["host.docker-internal", "nat.masquerade"],
+        owners: &[
+            "host.docker-internal",
+            "nat.masquerade",
+            "kernel.ip-forward",
+            "kernel.br-netfilter",
+            "firewall.backend",
+            "port.publish",
+            "daemon.warnings",
+        ],
     };
     rect(
         &mut svg,
@@ -297,7 +305,13 @@ fn topology(snapshot: &Snapshot, report: &Report) -> String {
         ];
         let bridge_el = Element {
             names: vec![net.bridge.clone(), net.name.clone()],
-            owners: &["bridge.subnet", "bridge.veth", "container.default-route"],
+            owners: &[
+                "bridge.subnet",
+                "bridge.veth",
+                "container.default-route",
+                "firewall.forward",
+                "link.mtu",
+            ],
         };
         rect(
             &mut svg,
@@ -311,7 +325,7 @@ fn topology(snapshot: &Snapshot, report: &Report) -> String {
                 .into_iter()
                 .chain(net.subnet_v4().map(|s| s.to_string()))
                 .collect(),
-            owners: &["nat.masquerade"],
+            owners: &["nat.masquerade", "firewall.forward"],
         };
         let nat_label = if net.internal {
             "internal: no NAT".to_string()
@@ -357,7 +371,14 @@ fn topology(snapshot: &Snapshot, report: &Report) -> String {
             let veth = peer.map(|p| p.name.clone()).unwrap_or_default();
             let el = Element {
                 names: vec![ep.container_name.clone(), veth.clone()],
-                owners: &["bridge.veth", "container.default-route", "bridge.subnet"],
+                owners: &[
+                    "bridge.veth",
+                    "container.default-route",
+                    "bridge.subnet",
+                    "link.mtu",
+                    "dns.resolver",
+                    "bridge.icc",
+                ],
             };
             let fail = failing(report, &el, false);
             let mid = cx + cw / 2;
