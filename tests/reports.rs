@@ -181,7 +181,15 @@ fn html_renders_in_a_browser_and_highlights_the_failure() {
     let dir = tempdir();
     for (name, fixture_name, failing) in [
         ("healthy", "healthy-user-network-and-bridge", None),
-        ("faulty", "fault-bridge.veth-nomaster", Some("bridge.veth")),
+        (
+            "faulty",
+            "fault-bridge.veth-nomaster",
+            // The result's id, and its anchor (brackets are not fragment-safe).
+            Some((
+                "bridge.veth[netcheck-test-veth]",
+                "bridge.veth_netcheck-test-veth_",
+            )),
+        ),
     ] {
         let html = dir.path().join(format!("{name}.html"));
         let run = netcheck(&[
@@ -211,15 +219,15 @@ fn html_renders_in_a_browser_and_highlights_the_failure() {
                 !dom.contains("class=\"container fail\"") && !dom.contains(" fail\""),
                 "{name}: red elements on a healthy host"
             ),
-            Some(id) => {
-                let marker = format!("<a href=\"#check-{id}\" data-check=\"{id}\">");
+            Some((id, anchor)) => {
+                let marker = format!("<a href=\"#check-{anchor}\" data-check=\"{id}\">");
                 assert!(dom.contains(&marker), "{name}: no element links to {id}");
                 assert!(
                     dom.contains("class=\"container fail\"") || dom.contains("class=\"veth fail\""),
                     "{name}: the veth's container is not drawn failing"
                 );
                 assert!(
-                    dom.contains(&format!("<tr id=\"check-{id}\" class=\"fail\">")),
+                    dom.contains(&format!("<tr id=\"check-{anchor}\" class=\"fail\">")),
                     "{name}: no table row to link to"
                 );
             }
