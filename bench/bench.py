@@ -55,7 +55,13 @@ def speed(runs):
     tmp = tempfile.mkdtemp()
     commands = {
         "floor": (f"docker run --rm {image} probe --linger-secs 0", None),
+        # What port.publish asks of the engine by definition: the same two bindings.
+        "floor_ports": (
+            f"docker run --rm -p 127.0.0.1::8080 -p 172.17.0.1::8080 {image} probe --linger-secs 0",
+            None,
+        ),
         "warm": (BIN, None),
+        "seed": (f"{BIN} --skip port.publish", None),
         "reports": (f"{BIN} --json {tmp}/r.json --junit {tmp}/r.xml", None),
         "cold": (BIN, f"docker rmi -f {image}"),
     }
@@ -73,24 +79,41 @@ def speed(runs):
     print(f"medians of {runs} interleaved rounds, on this host, in one run:")
     labels = {
         "floor": "docker run --rm of the probe image",
+        "floor_ports": "  the same, with port.publish's 2 ports",
         "warm": "netcheck, default suite (warm)",
+        "seed": "netcheck --skip port.publish",
         "reports": "netcheck with --json and --junit",
         "cold": "netcheck, probe image missing (cold)",
     }
     for n in names:
         print(f"  {labels[n]:<40} {med[n]*1000:7.0f} ms   {med[n]/floor:4.2f}x floor")
     print(f"  building the probe image adds            {1000*(med['cold']-med['warm']):7.0f} ms")
+    print(
+        f"  warm default suite vs. the floor with ports {med['warm']/med['floor_ports']:4.2f}x"
+        "  (netcheck's own overhead, the engine's port publishing set aside)"
+    )
     rss = [peak_rss_mb([BIN]) for _ in range(5)]
     rss_reports = [peak_rss_mb([BIN, "--json", f"{tmp}/r.json", "--junit", f"{tmp}/r.xml"]) for _ in range(5)]
     print(f"  peak RSS, default suite (max of 5)       {max(rss):7.1f} MB")
     print(f"  peak RSS, with reports (max of 5)        {max(rss_reports):7.1f} MB")
 
 
+def uplink_mtu():
+    route = sh("ip", "-4", "route", "show", "default").split()
+    dev = route[route.index("dev") + 1]
+    with open(f"/sys/class/net/{dev}/mtu") as f:
+        return f.read().strip()
+
+
 def scale():
     image = sh(BIN, "probe-image")
-    sh("docker", "network", "create", "--label", LABEL, NET, check=False)
+    # The network's MTU fits the uplink, as a careful user's would (link.mtu checks it).
+    sh("docker", "network", "create", "--label", LABEL, "-o", f"com.docker.network.driver.mtu={uplink_mtu()}",
+       NET, check=False)
     started = 0
-    checks = ["--exact", "bridge.subnet", "bridge.veth", "container.default-route"]
+    # Every check that reads each container. bridge.icc is left out: it connects from one
+    # container per network, whatever their number, so its cost does not scale.
+    checks = ["--exact", "bridge.subnet", "bridge.veth", "container.default-route", "link.mtu", "dns.resolver"]
     run = f"{BIN} {' '.join(checks)} --network bridge --network {NET}"
     results = []
     try:
@@ -120,7 +143,8 @@ def scale():
         else:
             print(f"could not remove the network {NET}: remove it with docker network rm {NET}", file=sys.stderr)
     base, base_floor = results[0][1], results[0][2]
-    print("the all-container checks (bridge.subnet, bridge.veth, container.default-route), medians of 5,")
+    print("the all-container checks (bridge.subnet, bridge.veth, container.default-route, link.mtu,")
+    print("dns.resolver), medians of 5,")
     print("against idle; 'over the floor' subtracts what one docker run itself gained at that size:")
     for n, t, f in results:
         own = (t - base) - (f - base_floor)

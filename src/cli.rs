@@ -13,7 +13,9 @@ Exit codes:
   130  interrupted by SIGINT (143: SIGTERM), after removing what it created";
 
 /// Diagnoses Docker networking on this host: bridge subnets, veths, default routes,
-/// masquerading and host.docker.internal, from a probe container of its own.
+/// masquerading, host.docker.internal, forwarding, br_netfilter, the firewall, MTU,
+/// published ports, DNS, isolation and the engine's warnings, from a probe container
+/// of its own.
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
 pub struct Cli {

@@ -125,7 +125,7 @@ pub async fn collect(
 
     // Phase 1: everything that depends on nothing else.
     let need_host = opts.needs.host || opts.needs.probe;
-    let (engine, networks, image, early_host) = tokio::join!(
+    let (engine, networks, image, early_host, firewall) = tokio::join!(
         docker::engine_facts(docker),
         docker::networks(docker),
         async {
@@ -139,6 +139,15 @@ pub async fn collect(
             match &host_handle {
                 Some(h) if need_host => netlink::dump(h).await.ok(),
                 _ => None,
+            }
+        },
+        async {
+            if need_host && local {
+                host::firewall(root).await
+            } else {
+                Observed::Skipped {
+                    reason: "not needed".into(),
+                }
             }
         },
     );
@@ -243,12 +252,12 @@ pub async fn collect(
     };
 
     // Phase 3: while the probe lingers, the host and the containers as they are now
-    // (the firewall too: the probe's published port has rules of its own by now).
+    // (and the nat table again: the probe's published port has rules of its own now).
     let published = match &probe {
         Observed::Ok { value } => value.published.clone(),
         _ => vec![],
     };
-    let (host_netns, networks, firewall, publish_requests) = tokio::join!(
+    let (host_netns, networks, nat_now, publish_requests) = tokio::join!(
         async {
             match &host_handle {
                 Some(h) if need_host => Some(netlink::dump(h).await),
@@ -263,12 +272,9 @@ pub async fn collect(
             }
         },
         async {
-            if need_host && local {
-                host::firewall(root).await
-            } else {
-                Observed::Skipped {
-                    reason: "not needed".into(),
-                }
+            match &firewall {
+                Observed::Ok { .. } if !published.is_empty() => host::nat_table().await,
+                _ => None,
             }
         },
         // The host's side of port.publish: the published port on loopback.
@@ -283,6 +289,10 @@ pub async fn collect(
         )),
     );
     let mut networks = networks?;
+    let mut firewall = firewall;
+    if let (Observed::Ok { value }, Some(nat)) = (&mut firewall, nat_now) {
+        value.tables.insert("nat".into(), nat);
+    }
     let probe_name = probe_parts.as_ref().map(|(n, _)| n.as_str());
     // Other netcheck runs' probes come and go while this one looks: they are not the
     // user's containers, and judging them would race their removal.
