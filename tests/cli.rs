@@ -223,3 +223,32 @@ fn socket_permission_denied() {
     );
     assert!(stderr.contains("docker group"), "{stderr}");
 }
+
+/// `link.mtu`'s `expect` replaces the comparison with the uplink: exactly that MTU.
+#[test]
+fn link_mtu_expect_param_judges_a_fixture() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/healthy-default-bridge.json"
+    );
+    let dir = tempdir();
+    for (mtu, status) in [(1400, "pass"), (1500, "fail")] {
+        let suite = dir.path().join(format!("mtu-{mtu}.toml"));
+        std::fs::write(
+            &suite,
+            format!(
+                "name = \"mtu\"\n[[check]]\nid = \"link.mtu\"\nparams = {{ expect = {mtu} }}\n"
+            ),
+        )
+        .unwrap();
+        let run = netcheck(&["analyze", fixture, "--suite", suite.to_str().unwrap()]);
+        assert_eq!(run.status("link.mtu"), status, "{}", run.explain());
+        if status == "fail" {
+            assert!(
+                run.message("link.mtu").contains("the suite expects 1500"),
+                "{}",
+                run.explain()
+            );
+        }
+    }
+}

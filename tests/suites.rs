@@ -36,25 +36,53 @@ fn validation_errors_name_file_line_and_column() {
 fn a_valid_suite_loads_with_its_includes() {
     let suite = Suite::from_file(Path::new("tests/suites/good.toml")).unwrap();
     let ids: Vec<&str> = suite.instances.iter().map(|i| i.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        [
-            "bridge.subnet",
-            "bridge.veth",
-            "container.default-route",
-            "nat.masquerade",
-            "host.docker-internal",
-            "app.port"
-        ]
+    // The included default suite (every built-in check, in the registry's order), then
+    // the suite's own.
+    let mut expected: Vec<&str> = netcheck::checks::REGISTRY
+        .iter()
+        .filter(|c| !c.generic)
+        .map(|c| c.id)
+        .collect();
+    expected.push("app.port");
+    assert_eq!(ids, expected);
+    assert!(!suite.instances.last().unwrap().gate);
+}
+
+#[test]
+fn link_mtu_takes_a_typed_expect() {
+    let ok = Suite::from_text(
+        "name = \"x\"\n[[check]]\nid = \"link.mtu\"\nparams = { expect = 1450 }\n",
     );
-    assert!(!suite.instances[5].gate);
+    assert!(ok.is_ok(), "{ok:?}");
+    let bad = Suite::from_text(
+        "name = \"x\"\n[[check]]\nid = \"link.mtu\"\nparams = { expect = \"big\" }\n",
+    );
+    let problems = bad.err().expect("a string MTU is refused");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.to_string().contains("invalid type")),
+        "{problems:?}"
+    );
+    let unknown =
+        Suite::from_text("name = \"x\"\n[[check]]\nid = \"link.mtu\"\nparams = { max = 1450 }\n");
+    assert!(unknown.is_err());
 }
 
 #[test]
 fn suite_check_exit_codes() {
     let ok = netcheck_plain(&["suite", "check", "tests/suites/good.toml"]);
     assert_eq!(ok.code, 0, "{}", ok.explain());
-    assert!(ok.stdout.contains("is valid: 6 checks"), "{}", ok.stdout);
+    let builtin = netcheck::checks::REGISTRY
+        .iter()
+        .filter(|c| !c.generic)
+        .count();
+    assert!(
+        ok.stdout
+            .contains(&format!("is valid: {} checks", builtin + 1)),
+        "{}",
+        ok.stdout
+    );
     let bad = netcheck_plain(&["suite", "check", "tests/suites/ids.toml"]);
     assert_eq!(bad.code, 2, "{}", bad.explain());
     assert!(
