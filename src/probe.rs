@@ -177,11 +177,14 @@ impl Resolver<'_> {
 
 /// Docker's embedded DNS server, inside every container on a user-defined network.
 pub const EMBEDDED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
+/// The `source` of a lookup made through the embedded DNS server.
+pub const EMBEDDED_DNS_SOURCE: &str = "embedded-dns";
 
 fn uses_embedded_dns(resolv_conf: &str) -> bool {
     resolv_conf.lines().any(|l| {
         let mut w = l.split_whitespace();
-        w.next() == Some("nameserver") && w.next() == Some("127.0.0.11")
+        w.next() == Some("nameserver")
+            && w.next().and_then(|a| a.parse().ok()) == Some(IpAddr::V4(EMBEDDED_DNS))
     })
 }
 
@@ -191,7 +194,7 @@ async fn embedded_lookup(name: &str, embedded: bool, timeout: Duration) -> Looku
     use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
     let mut lookup = Lookup {
         name: name.to_string(),
-        source: Some("embedded-dns".into()),
+        source: Some(EMBEDDED_DNS_SOURCE.into()),
         addrs: vec![],
         error: None,
     };
@@ -206,6 +209,9 @@ async fn embedded_lookup(name: &str, embedded: bool, timeout: Duration) -> Looku
     opts.attempts = 1;
     opts.timeout = timeout;
     opts.cache_size = 0;
+    // A, and nothing else: a second (AAAA) query for a name the server lacks would be
+    // forwarded to the host's upstream.
+    opts.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4Only;
     let mut builder = hickory_resolver::TokioResolver::builder_with_config(
         config,
         hickory_resolver::name_server::TokioConnectionProvider::default(),

@@ -271,9 +271,24 @@ pub fn redact(snapshot: &Snapshot) -> Result<Snapshot, String> {
             l.mac.as_deref().into_iter().for_each(|m| p.mac(m));
         }
     }
-    // The search domains of the container's resolver name the user's network.
-    if let Some(probe) = snapshot.probe.ok() {
-        for line in probe.report.resolv_conf.lines() {
+    // The search domains of every resolver configuration name the user's network.
+    let host = snapshot.host.ok();
+    let confs = snapshot
+        .probe
+        .ok()
+        .map(|pr| pr.report.resolv_conf.as_str())
+        .into_iter()
+        .chain(host.and_then(|h| h.resolv_conf.as_deref()))
+        .chain(host.and_then(|h| h.resolved_conf.as_deref()))
+        .chain(
+            snapshot
+                .docker
+                .ok()
+                .into_iter()
+                .flat_map(|d| d.containers.iter().filter_map(|c| c.resolv_conf.as_deref())),
+        );
+    for conf in confs {
+        for line in conf.lines() {
             let mut words = line.split_whitespace();
             if matches!(words.next(), Some("search" | "domain")) {
                 words.for_each(|d| p.name(d, "domain"));

@@ -71,6 +71,10 @@ impl<T, E: std::fmt::Display> From<Result<T, E>> for Observed<T> {
 
 // ---------------------------------------------------------------- docker
 
+fn yes() -> bool {
+    true
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DockerObs {
     pub engine: EngineFacts,
@@ -102,6 +106,9 @@ pub struct NetworkObs {
     pub bridge: String,
     pub internal: bool,
     pub ip_masquerade: bool,
+    /// False only on an IPv6-only network (Docker 28's `--ipv4=false`).
+    #[serde(default = "yes")]
+    pub enable_ipv4: bool,
     pub enable_ipv6: bool,
     pub ipam: Vec<IpamConfig>,
     pub options: BTreeMap<String, String>,
@@ -223,6 +230,9 @@ pub struct RouteObs {
     pub oif: Option<u32>,
     pub table: u32,
     pub protocol: String,
+    /// The route's metric: of several default routes, the lowest is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -323,6 +333,29 @@ pub struct Request {
     pub body: Option<String>,
     pub error: Option<String>,
     pub elapsed_ms: u64,
+}
+
+/// The purposes of the catalogue's requests: written by collection, read by judges.
+pub mod purpose {
+    use std::net::IpAddr;
+
+    /// The probe's request to its own port, published on its network's gateway.
+    pub const HAIRPIN: &str = "publish:hairpin";
+
+    /// The host's request to the probe's port published on `ip`.
+    pub fn publish(ip: IpAddr) -> String {
+        format!("publish:{ip}")
+    }
+
+    /// Prefix of the icc requests made from a container on `network`.
+    pub fn icc_prefix(network: &str) -> String {
+        format!("icc:{network}:")
+    }
+
+    /// Prefix of the isolation requests made from a container on `network`.
+    pub fn isolation_prefix(network: &str) -> String {
+        format!("isolation:{network}:")
+    }
 }
 
 // ---------------------------------------------------------------- lookups used by judges
@@ -480,9 +513,18 @@ impl NetnsObs {
         } else {
             split
         };
-        let mut links: Vec<&LinkObs> = routes
+        // Of several, the kernel uses the lowest metric whose link is up: a backup
+        // route (a second NIC, a modem) is not the uplink.
+        let usable: Vec<(&RouteObs, &LinkObs)> = routes
             .iter()
-            .filter_map(|r| r.oif.and_then(|i| self.link(i)))
+            .filter_map(|r| Some((*r, r.oif.and_then(|i| self.link(i))?)))
+            .filter(|(_, l)| l.up)
+            .collect();
+        let best = usable.iter().map(|(r, _)| r.priority.unwrap_or(0)).min();
+        let mut links: Vec<&LinkObs> = usable
+            .into_iter()
+            .filter(|(r, _)| Some(r.priority.unwrap_or(0)) == best)
+            .map(|(_, l)| l)
             .collect();
         links.dedup_by_key(|l| l.index);
         links

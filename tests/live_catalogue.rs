@@ -85,8 +85,8 @@ fn fault_br_netfilter_off_under_icc_false() {
         &run,
         "kernel.br-netfilter",
         &format!("but network {} sets icc=false", net.name),
-        // The isolation it was for is off, and the engine warns about it.
-        &["bridge.icc", "daemon.warnings"],
+        // The isolation it was for is off.
+        &["bridge.icc"],
     );
     let icc = run.message("bridge.icc");
     assert!(
@@ -97,26 +97,47 @@ fn fault_br_netfilter_off_under_icc_false() {
 }
 
 #[test]
-fn fault_daemon_warns_bridge_nf_call_iptables_disabled() {
+fn fault_daemon_warns_ip_forwarding_disabled() {
     let Some(_live) = live() else { return };
     let net = TestNet::new("warn");
     let mut restore = Restore::default();
-    set_sysctl(&mut restore, "net.bridge.bridge-nf-call-iptables", "0");
+    set_sysctl(&mut restore, "net.ipv4.ip_forward", "0");
     let run = netcheck(&["--network", &net.name]);
-    // Nothing on this network relies on br_netfilter: only the engine's warning fails.
+    // The engine's own warning, beside the kernel check that names the same cause and
+    // the NAT test it breaks.
     assert_only(
         &run,
         "daemon.warnings",
-        "bridge-nf-call-iptables is disabled",
-        &[],
+        "IPv4 forwarding is disabled",
+        &["kernel.ip-forward", "nat.masquerade"],
     );
     assert!(
         run.check("daemon.warnings")["hint"]
             .as_str()
             .unwrap()
-            .contains("modprobe br_netfilter")
+            .contains("sysctl -w net.ipv4.ip_forward=1")
     );
-    restored_and_healthy(&net, restore, "fault-daemon.warnings-bridge-nf-disabled");
+    restored_and_healthy(&net, restore, "fault-daemon.warnings-ip-forward-off");
+}
+
+#[test]
+fn engine_warning_about_br_netfilter_is_left_to_its_check() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("warn-brnf");
+    let mut restore = Restore::default();
+    set_sysctl(&mut restore, "net.bridge.bridge-nf-call-iptables", "0");
+    // Nothing on this network relies on br_netfilter: the engine warns, and no check
+    // cries wolf; the warning is in the evidence.
+    let run = netcheck(&["--network", &net.name]);
+    assert_healthy(&run);
+    assert!(
+        run.check("daemon.warnings")["evidence"]
+            .to_string()
+            .contains("left to kernel.br-netfilter"),
+        "{}",
+        run.explain()
+    );
+    drop(restore);
 }
 
 #[test]
@@ -316,18 +337,22 @@ fn fault_host_resolv_conf_only_loopback() {
         "/etc/resolv.conf",
     ]);
     restore.push(&["umount", "/etc/resolv.conf"]);
+    // A container started now, on the default bridge alone, gets the engine's fallback.
+    let app = "netcheck-test-dns-bridge-app";
+    run_sleeper(app, &["--label", "netcheck.test=1"], &[]);
+    restore.push(&["docker", "rm", "-f", app]);
     let run = netcheck(&["--network", "bridge", "--network", &net.name]);
-    assert_eq!(
-        run.status("dns.resolver[bridge]"),
-        "fail",
-        "{}",
-        run.explain()
-    );
+    // The embedded DNS of a user network forwards from the host's side, where the
+    // loopback resolver is reachable: only the default bridge is caught.
     assert_only(
         &run,
-        &format!("dns.resolver[{}]", net.name),
+        "dns.resolver[bridge]",
         "names only loopback resolvers (127.0.0.53)",
-        &["dns.resolver"],
+        &[],
+    );
+    assert!(
+        run.message("dns.resolver[bridge]")
+            .contains("8.8.8.8, 8.8.4.4")
     );
     assert!(
         run.check("dns.resolver[bridge]")["hint"]

@@ -57,7 +57,7 @@ fn link_mtu_takes_a_typed_expect() {
     let bad = Suite::from_text(
         "name = \"x\"\n[[check]]\nid = \"link.mtu\"\nparams = { expect = \"big\" }\n",
     );
-    let problems = bad.err().expect("a string MTU is refused");
+    let problems = bad.expect_err("a string MTU is refused");
     assert!(
         problems
             .iter()

@@ -2,6 +2,7 @@
 //! and bridge networks are isolated from each other.
 
 use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, icc_disabled};
+use crate::snapshot::purpose;
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -40,11 +41,16 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         return super::missing(&ctx.snapshot.probe, "probe container");
     };
     let host = ctx.snapshot.host.ok();
+    // With `"iptables": false` the engine writes no rules: nothing isolates networks or
+    // enforces icc=false, by the daemon's own configuration.
+    let no_rules = host.and_then(|h| h.firewall.ok()).is_some_and(|fw| {
+        !super::rules::docker_in_iptables(fw) && super::rules::docker_nft_tables(fw).is_empty()
+    });
     let mut f = Findings::default();
     for n in &ctx.networks {
         // Isolation is tested toward a container that is on the other network alone.
         for m in ctx.snapshot.networks.iter().filter(|m| **m != n.name) {
-            let prefix = format!("isolation:{}:{m}:", n.name);
+            let prefix = format!("{}{m}:", purpose::isolation_prefix(&n.name));
             if !probe
                 .host_requests
                 .iter()
@@ -62,8 +68,8 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             n.name,
             if icc { "on" } else { "off (enable_icc=false)" }
         ));
-        let icc_prefix = format!("icc:{}:", n.name);
-        let iso_prefix = format!("isolation:{}:", n.name);
+        let icc_prefix = purpose::icc_prefix(&n.name);
+        let iso_prefix = purpose::isolation_prefix(&n.name);
         let asked: Vec<_> = probe
             .host_requests
             .iter()
@@ -89,11 +95,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
         for r in asked {
             // A failure to enter the namespace says nothing about the network.
-            if let Some(e) = r
-                .error
-                .as_deref()
-                .filter(|e| e.starts_with("entering") || e.starts_with("/proc"))
-            {
+            if let Some(e) = r.error.as_deref().filter(|e| {
+                e.starts_with("entering") || e.starts_with("/proc") || e.starts_with("binding to")
+            }) {
                 f.error(format!("{}: {e}", r.purpose));
                 continue;
             }
@@ -110,6 +114,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other", r.target, n.name),
                         format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep {0}", n.bridge),
                     ),
+                    (false, true) if no_rules => f.pass(format!(
+                        "{seen}: the engine keeps no firewall rules (iptables=false), so icc=false is not enforced, by its configuration"
+                    )),
                     (false, true) => {
                         let cause = match host.map(|h| h.sysctl.get("net.bridge.bridge-nf-call-iptables")) {
                             Some(None) => ": br_netfilter is not loaded, so bridged traffic skips iptables (see kernel.br-netfilter)",
@@ -134,7 +141,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     "{who} on {} -> {to} at {} on {other}: {outcome}",
                     n.name, r.target
                 );
-                if r.ok {
+                if r.ok && no_rules {
+                    f.pass(format!(
+                        "{seen}: the engine keeps no firewall rules (iptables=false), so networks are not isolated, by its configuration"
+                    ));
+                } else if r.ok {
                     f.fail(
                         format!("{who} on {} reaches {to} at {} on {other}: the networks are not isolated", n.name, r.target),
                         format!(

@@ -45,6 +45,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             continue;
         }
         let Some(gw) = n.gateway_v4(host) else {
+            if !n.enable_ipv4 {
+                f.note(format!("IPv4: off on network {} (IPv6 only)", n.name));
+                ipv6(&mut f, ctx, n, host);
+                continue;
+            }
             f.fail(
                 format!("network {} has no gateway: no IPAM gateway, and bridge {} carries no address in its subnet", n.name, n.bridge),
                 format!("restart docker, or give the bridge its address: ip addr add <gateway>/<len> dev {}", n.bridge),

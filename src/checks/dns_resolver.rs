@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+use crate::probe::EMBEDDED_DNS;
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -14,20 +15,23 @@ pub static CHECK: Check = Check {
 On the default bridge, the engine copies the host's /etc/resolv.conf into containers,
 minus loopback nameservers, which a container cannot reach: its 127.0.0.1 is its own.
 When nothing else is left (a systemd-resolved host whose /etc/resolv.conf names only
-127.0.0.53), it substitutes public resolvers (8.8.8.8, 8.8.4.4), which many networks
-block: every lookup then fails. On user-defined networks containers ask Docker's
-embedded DNS server at 127.0.0.11, which answers container names itself and forwards
-the rest to those same upstream servers.
+127.0.0.53, read when the engine had not switched to systemd-resolved's upstream list),
+it substitutes public resolvers (8.8.8.8, 8.8.4.4), which many networks block: every
+lookup then fails. On user-defined networks containers ask Docker's embedded DNS server
+at 127.0.0.11, which answers container names itself and forwards the rest from the
+host's side, where even a loopback resolver is reachable.
 
-This check reads the host's resolv.conf (and systemd-resolved's upstream list), each
-container's resolv.conf on the network (from the host), and has the probe ask the
-embedded DNS server for the probe's own name, the one name it surely knows. It never
-sends a query anywhere else: netcheck resolves local names only.
+For `bridge`, this check reads what its containers actually got (their resolv.conf,
+from the host; \"dns\" in daemon.json shows there), else the host's files. On every
+network it flags a container whose resolv.conf names a loopback server other than the
+embedded one. On user-defined networks the probe asks the embedded DNS server for the
+probe's own name, the one name it surely knows. No query goes anywhere else: netcheck
+resolves local names only.
 
-Fails when: the host lists only loopback nameservers and no upstream list replaces them
-(the 127.0.0.53 trap); a container's resolv.conf names a loopback server other than the
-embedded one; the embedded DNS server does not answer, or answers wrongly, for a
-container on its network.",
+Fails when: containers on the default bridge got the 8.8.8.8/8.8.4.4 fallback because
+the host lists only loopback nameservers (the 127.0.0.53 trap), or would (no container
+seen); a container's resolv.conf names a loopback server other than 127.0.0.11; the
+embedded DNS server does not answer, or answers wrongly, on a user-defined network.",
     needs: Needs {
         host: true,
         probe: true,
@@ -36,8 +40,6 @@ container on its network.",
     params: super::no_params,
     judge,
 };
-
-const EMBEDDED: &str = "127.0.0.11";
 
 /// The `nameserver` addresses of a resolv.conf.
 pub fn nameservers(conf: &str) -> Vec<IpAddr> {
@@ -57,63 +59,27 @@ fn list(addrs: &[IpAddr]) -> String {
         .join(", ")
 }
 
+/// Docker's fallback when the host leaves it no usable nameserver.
+const FALLBACK: [IpAddr; 2] = [
+    IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 8, 8)),
+    IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 4, 4)),
+];
+
+const TRAP_FIX: &str = "give the engine reachable resolvers: \"dns\": [\"<your upstream>\"] in \
+/etc/docker/daemon.json, or point /etc/resolv.conf at /run/systemd/resolve/resolv.conf; \
+then restart docker and recreate the containers";
+
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if let Err(o) = docker_or_outcome(ctx) {
         return o;
     }
     let mut f = Findings::default();
-    let host = ctx.snapshot.host.ok();
-    // The host's side: what the engine can hand on.
-    match host.and_then(|h| h.resolv_conf.as_deref()) {
-        None => f.skip(format!(
-            "the host's resolv.conf not observed{}",
-            ctx.snapshot
-                .host
-                .why_missing()
-                .map(|w| format!(": {w}"))
-                .unwrap_or_default()
-        )),
-        Some(conf) => {
-            let servers = nameservers(conf);
-            let upstream: Vec<IpAddr> = servers
-                .iter()
-                .copied()
-                .filter(|a| !a.is_loopback())
-                .collect();
-            let resolved: Vec<IpAddr> = host
-                .and_then(|h| h.resolved_conf.as_deref())
-                .map(nameservers)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|a| !a.is_loopback())
-                .collect();
-            if !upstream.is_empty() {
-                f.pass(format!(
-                    "host resolv.conf: nameserver {} (containers' upstream; not queried)",
-                    list(&upstream)
-                ));
-            } else if !resolved.is_empty() {
-                f.pass(format!(
-                    "host resolv.conf names only {}; systemd-resolved's upstream {} stands in (not queried)",
-                    list(&servers),
-                    list(&resolved)
-                ));
-            } else {
-                f.fail(
-                    format!(
-                        "the host's resolv.conf names only loopback resolvers ({}), which containers cannot reach: \
-                         the engine falls back to 8.8.8.8 and 8.8.4.4, and lookups fail where those are blocked",
-                        if servers.is_empty() { "none".into() } else { list(&servers) }
-                    ),
-                    "give the engine reachable resolvers: \"dns\": [\"<your upstream>\"] in /etc/docker/daemon.json, \
-                     or point /etc/resolv.conf at /run/systemd/resolve/resolv.conf; then restart docker",
-                );
-            }
-        }
-    }
     let probe = ctx.snapshot.probe.ok();
+    let docker = ctx.snapshot.docker.ok().expect("checked above");
     for n in &ctx.networks {
-        let embedded = n.name != "bridge";
+        let default_bridge = n.name == "bridge";
+        // What each container on the network got, where it was read.
+        let mut seen: Vec<(&str, Vec<IpAddr>, bool)> = vec![];
         for ep in &n.endpoints {
             let Some(c) = ctx.snapshot.container(&ep.container_id) else {
                 continue;
@@ -123,97 +89,173 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             } else {
                 c.resolv_conf.as_deref()
             };
-            let Some(conf) = conf else { continue };
-            let servers = nameservers(conf);
+            let Some(conf) = conf else {
+                f.skip(format!("{}: resolv.conf not read", ep.container_name));
+                continue;
+            };
+            // On the default bridge, only a container on no other network shows what
+            // the engine gives it there: one on a user network gets 127.0.0.11.
+            let only_here = docker
+                .networks
+                .iter()
+                .filter(|m| {
+                    m.endpoints
+                        .iter()
+                        .any(|e| e.container_id == ep.container_id)
+                })
+                .count()
+                == 1;
+            seen.push((&ep.container_name, nameservers(conf), only_here));
+        }
+        for (who, servers, _) in &seen {
             let bad: Vec<IpAddr> = servers
                 .iter()
                 .copied()
-                .filter(|a| a.is_loopback() && a.to_string() != EMBEDDED)
+                .filter(|a| a.is_loopback() && *a != IpAddr::V4(EMBEDDED_DNS))
                 .collect();
             if !bad.is_empty() {
                 f.fail(
                     format!(
-                        "{}'s resolv.conf names {}: the container's own loopback, where nothing answers",
-                        ep.container_name,
+                        "{who}'s resolv.conf names {}: the container's own loopback, where nothing answers",
                         list(&bad)
                     ),
                     format!(
-                        "drop the loopback --dns from {0}'s run options (or \"dns\" in daemon.json) and recreate it",
-                        ep.container_name
+                        "drop the loopback --dns from {who}'s run options (or \"dns\" in daemon.json) and recreate it"
                     ),
                 );
-            } else if !c.probe {
-                f.note(format!(
-                    "{}: nameserver {}",
-                    ep.container_name,
-                    list(&servers)
-                ));
             }
         }
-        if !embedded {
-            f.note(format!(
-                "network {}: no embedded DNS on the default bridge; containers use the host's resolvers",
-                n.name
-            ));
-            continue;
-        }
-        // The embedded DNS server, asked by the probe for its own name.
-        let Some(probe) = probe else {
-            f.skip(format!(
-                "embedded DNS not asked: {}",
-                ctx.snapshot.probe.why_missing().unwrap_or("")
-            ));
-            continue;
-        };
-        let own = n
-            .endpoints
-            .iter()
-            .find(|e| e.container_name == probe.container_name)
-            .and_then(|e| e.ipv4)
-            .map(|a| a.addr());
-        // The embedded server answers a multi-homed container's name with one of its
-        // addresses, whichever network asks: any of the probe's own is right.
-        let probe_addrs: Vec<IpAddr> = ctx
-            .snapshot
-            .docker
-            .ok()
-            .into_iter()
-            .flat_map(|d| &d.networks)
-            .flat_map(|n| &n.endpoints)
-            .filter(|e| e.container_name == probe.container_name)
-            .filter_map(|e| e.ipv4.map(|a| a.addr()))
-            .collect();
-        let lookup = probe
-            .report
-            .lookups
-            .iter()
-            .find(|l| l.source.as_deref() == Some("embedded-dns"));
-        match (lookup, own) {
-            (None, _) => f.note(format!(
-                "network {}: the probe did not ask the embedded DNS (an older snapshot)",
-                n.name
-            )),
-            (Some(_), None) => f.skip(format!("the probe is not on {}", n.name)),
-            (Some(l), Some(ip)) if l.addrs.iter().any(|a| probe_addrs.contains(a)) => f.pass(format!(
-                "embedded DNS {EMBEDDED} answers {} with {}, its own (on {}: {ip})",
-                l.name,
-                list(&l.addrs),
-                n.name
-            )),
-            (Some(l), Some(ip)) => f.fail(
-                match &l.error {
-                    Some(e) => format!("the embedded DNS server {EMBEDDED} did not answer for {}: {e}", l.name),
-                    None => format!(
-                        "the embedded DNS server answers {} with {}, none of its addresses ({ip} on {})",
-                        l.name,
-                        list(&l.addrs),
-                        n.name
-                    ),
-                },
-                "restart the container (its 127.0.0.11 NAT rules live in its namespace); if every container \
-                 is affected, restart docker and check that nothing flushes the containers' nat tables",
-            ),
+        if default_bridge {
+            default_bridge_resolvers(&mut f, ctx, &seen);
+        } else {
+            embedded(&mut f, ctx, n);
         }
     }
     f.finish("containers get a resolver they can reach")
+}
+
+/// The default bridge: what its containers got, else what the host's files would give.
+fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<IpAddr>, bool)]) {
+    let host = ctx.snapshot.host.ok();
+    let host_servers = host.and_then(|h| h.resolv_conf.as_deref()).map(nameservers);
+    // The engine uses systemd-resolved's list only when /etc/resolv.conf names exactly
+    // its stub.
+    let stub = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 53));
+    let resolved: Vec<IpAddr> = match &host_servers {
+        Some(s) if s.as_slice() == [stub] => host
+            .and_then(|h| h.resolved_conf.as_deref())
+            .map(nameservers)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| !a.is_loopback())
+            .collect(),
+        _ => vec![],
+    };
+    let loopback_only = host_servers
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|a| a.is_loopback()) && resolved.is_empty());
+    let trap = |servers: &[IpAddr]| {
+        format!(
+            "the host's resolv.conf names only loopback resolvers ({}), which containers cannot reach: \
+         containers on the default bridge get {}, and lookups fail where those are blocked",
+            if servers.is_empty() {
+                "none".into()
+            } else {
+                list(servers)
+            },
+            list(&FALLBACK)
+        )
+    };
+    let theirs: Vec<&(&str, Vec<IpAddr>, bool)> =
+        seen.iter().filter(|(_, _, only)| *only).collect();
+    if let Some((who, servers, _)) = theirs.first() {
+        if servers.as_slice() == FALLBACK && loopback_only {
+            f.fail(trap(host_servers.as_deref().unwrap_or(&[])), TRAP_FIX);
+        } else {
+            f.pass(format!(
+                "{who}: nameserver {} (what the engine gives the default bridge; not queried)",
+                list(servers)
+            ));
+        }
+        return;
+    }
+    match host_servers {
+        None => f.skip(format!(
+            "neither a container's nor the host's resolv.conf observed{}",
+            ctx.snapshot.host.why_missing().map(|w| format!(": {w}")).unwrap_or_default()
+        )),
+        Some(servers) if loopback_only => f.fail(trap(&servers), TRAP_FIX),
+        Some(servers) if !resolved.is_empty() => f.pass(format!(
+            "host resolv.conf names {}; the engine uses systemd-resolved's upstream {} (not queried)",
+            list(&servers),
+            list(&resolved)
+        )),
+        Some(servers) => f.pass(format!(
+            "host resolv.conf: nameserver {} (the default bridge's upstream; not queried)",
+            list(&servers.into_iter().filter(|a| !a.is_loopback()).collect::<Vec<_>>())
+        )),
+    }
+}
+
+/// A user-defined network: the embedded DNS server, asked by the probe for its own name.
+fn embedded(f: &mut Findings, ctx: &Context, n: &crate::snapshot::NetworkObs) {
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        f.skip(format!(
+            "embedded DNS not asked: {}",
+            ctx.snapshot.probe.why_missing().unwrap_or("")
+        ));
+        return;
+    };
+    let own = n
+        .endpoints
+        .iter()
+        .find(|e| e.container_name == probe.container_name)
+        .and_then(|e| e.ipv4)
+        .map(|a| a.addr());
+    // The embedded server answers a multi-homed container's name with one of its
+    // addresses, whichever network asks: any of the probe's own is right.
+    let probe_addrs: Vec<IpAddr> = ctx
+        .snapshot
+        .docker
+        .ok()
+        .into_iter()
+        .flat_map(|d| &d.networks)
+        .flat_map(|n| &n.endpoints)
+        .filter(|e| e.container_name == probe.container_name)
+        .filter_map(|e| e.ipv4.map(|a| a.addr()))
+        .collect();
+    let lookup = probe
+        .report
+        .lookups
+        .iter()
+        .find(|l| l.source.as_deref() == Some(crate::probe::EMBEDDED_DNS_SOURCE));
+    match (lookup, own) {
+        (None, _) => f.note(format!(
+            "network {}: the probe did not ask the embedded DNS (an older snapshot)",
+            n.name
+        )),
+        (Some(_), None) => f.skip(format!("the probe is not on {}", n.name)),
+        (Some(l), Some(ip)) if l.addrs.iter().any(|a| probe_addrs.contains(a)) => f.pass(format!(
+            "embedded DNS {EMBEDDED_DNS} answers {} with {}, its own (on {}: {ip})",
+            l.name,
+            list(&l.addrs),
+            n.name
+        )),
+        (Some(l), Some(ip)) => f.fail(
+            match &l.error {
+                Some(e) => format!(
+                    "the embedded DNS server {EMBEDDED_DNS} did not answer for {}: {e}",
+                    l.name
+                ),
+                None => format!(
+                    "the embedded DNS server answers {} with {}, none of its addresses ({ip} on {})",
+                    l.name,
+                    list(&l.addrs),
+                    n.name
+                ),
+            },
+            "restart the container (its 127.0.0.11 NAT rules live in its namespace); if every container \
+             is affected, restart docker and check that nothing flushes the containers' nat tables",
+        ),
+    }
 }

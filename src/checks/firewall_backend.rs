@@ -20,8 +20,9 @@ table list).
 
 Fails when: Docker's chains are in both backends (rules split); Docker's chains are only
 in the backend `iptables` no longer runs (`update-alternatives` switched it after the
-engine started); or the other backend holds rules of its own, or a FORWARD policy of
-DROP, that the kernel applies out of sight.",
+engine started); or the other backend holds a FORWARD rule that drops or rejects, or a
+FORWARD policy of DROP, which the kernel applies out of sight. Its other rules (a
+kube-proxy's, a VPN's, INPUT rules) are counted in the evidence, not failed.",
     needs: Needs {
         host: true,
         ..Needs::NONE
@@ -80,12 +81,22 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .flat_map(|d| &d.networks)
         .map(|n| n.bridge.as_str())
         .collect();
-    let theirs: Vec<&String> = other
+    // The other backend's own rules. Only drops on the forwarding path work against
+    // Docker's traffic; the rest (kube-proxy's, a VPN's, an INPUT rule for ssh) is noted.
+    let theirs: Vec<Rule> = other
+        .tables
+        .iter()
+        .filter(|(t, _)| t.as_str() == "filter")
+        .flat_map(|(_, lines)| lines)
+        .filter_map(|l| Rule::parse(l))
+        .filter(|r| !rules::is_dockers(r, &bridges))
+        .collect();
+    let others_count = other
         .tables
         .values()
         .flatten()
-        .filter(|l| Rule::parse(l).is_some_and(|r| !rules::is_dockers(&r, &bridges)))
-        .collect();
+        .filter(|l| l.starts_with("-A"))
+        .count();
     match (docker_active, docker_other) {
         (true, true) => f.fail(
             format!("Docker's chains are in both {active} and {}: its rules are split", other.backend),
@@ -110,11 +121,13 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if docker_other {
         return f.finish("Docker's rules are in the backend in use");
     }
-    for line in &theirs {
+    let mut harmless = others_count;
+    for r in theirs.iter().filter(|r| r.chain == "FORWARD" && r.drops()) {
+        harmless -= 1;
         f.fail(
             format!(
-                "{} holds a rule the kernel applies out of `iptables`' sight: {line}",
-                other.backend
+                "{} holds a rule the kernel applies out of `iptables`' sight: {}",
+                other.backend, r.line
             ),
             format!(
                 "move the host's rules into {active} (or delete them): {0}-save shows them, and \
@@ -123,17 +136,33 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             ),
         );
     }
+    if harmless > 0 {
+        f.note(format!(
+            "{}: {harmless} other rule(s), none dropping forwarded traffic (shown by {}-save)",
+            other.backend, other.backend
+        ));
+    }
     if let Some(filter) = other.tables.get("filter") {
-        for chain in ["FORWARD", "INPUT"] {
-            if let Some(p @ "DROP") = rules::policy(filter, chain) {
-                f.fail(
-                    format!("{} sets {chain} policy {p}: the kernel drops what {active} accepts", other.backend),
-                    format!("{} -P {chain} ACCEPT (the backend in use, {active}, holds the host's policy)", other.backend),
-                );
-            }
+        if let Some(p @ "DROP") = rules::policy(filter, "FORWARD") {
+            f.fail(
+                format!(
+                    "{} sets FORWARD policy {p}: the kernel drops what {active} accepts",
+                    other.backend
+                ),
+                format!(
+                    "{} -P FORWARD ACCEPT (the backend in use, {active}, holds the host's policy)",
+                    other.backend
+                ),
+            );
+        }
+        if let Some(p @ "DROP") = rules::policy(filter, "INPUT") {
+            f.note(format!(
+                "{} sets INPUT policy {p}: the host's own services (and host.docker.internal) answer only what it allows",
+                other.backend
+            ));
         }
     }
-    if theirs.is_empty() && !docker_other {
+    if others_count == 0 {
         f.note(format!(
             "{}: {} tables, no rules, no DROP policy",
             other.backend,

@@ -42,18 +42,22 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         Observed::Ok { value } => value,
         other => return missing(other, "firewall"),
     };
-    if !rules::has_docker_chains(fw.tables.values()) {
+    let Some(filter) = fw.tables.get("filter") else {
+        return Outcome::error("no filter table in the firewall rules", vec![]);
+    };
+    let nft = rules::docker_nft_tables(fw);
+    if !nft.is_empty() {
+        return nftables_backend(ctx, filter, &nft, &fw.backend);
+    }
+    if !rules::docker_in_iptables(fw) {
         return Outcome::skip(
             format!(
-                "no Docker chains in {} (Docker's nftables backend, or iptables=false): see firewall.backend",
+                "no Docker chains in {} nor nftables: the engine keeps no firewall rules (iptables=false?)",
                 fw.backend
             ),
             vec![],
         );
     }
-    let Some(filter) = fw.tables.get("filter") else {
-        return Outcome::error("no filter table in the firewall rules", vec![]);
-    };
     let mut f = Findings::default();
     let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
     f.note(format!("{}: FORWARD policy {policy}", fw.backend));
@@ -94,8 +98,34 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             );
             continue;
         }
-        for r in user.iter().filter(|r| r.drops()) {
-            if r.covers(n) {
+        // DOCKER-USER in order: what an earlier rule returns or accepts never reaches
+        // a later drop, and after a conntrack accept, a drop toward the network only
+        // stops new connections into it (published ports), not its own traffic.
+        let mut replies_pass = false;
+        for r in &user {
+            let stops = matches!(r.target, Some("RETURN" | "ACCEPT"));
+            if stops && r.matches.is_empty() {
+                break;
+            }
+            if stops && r.line.contains("ESTABLISHED") {
+                replies_pass = true;
+                continue;
+            }
+            if !r.drops() {
+                continue;
+            }
+            let inbound_only = r
+                .matches
+                .iter()
+                .all(|(_, flag, _)| matches!(*flag, "-d" | "-o"));
+            if !r.covers(n) {
+                f.note(format!("DOCKER-USER (narrower, kept): {}", r.line));
+            } else if replies_pass && inbound_only && !r.matches.is_empty() {
+                f.note(format!(
+                    "DOCKER-USER stops new connections into {} (replies pass): {}",
+                    n.name, r.line
+                ));
+            } else {
                 blocked = true;
                 f.fail(
                     format!(
@@ -107,8 +137,6 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         r.line.trim_start_matches("-A ")
                     ),
                 );
-            } else {
-                f.note(format!("DOCKER-USER (narrower, kept): {}", r.line));
             }
         }
         if n.internal {
@@ -167,6 +195,44 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     format!("restart the Docker daemon to restore its rules (expected: {fix})"),
                 ),
             }
+        }
+    }
+    f.finish("FORWARD lets the network's traffic out and back")
+}
+
+/// With Docker's nftables backend its rules are in tables of its own, but iptables'
+/// FORWARD chain still filters every packet: a DROP policy there (ufw, or one Docker
+/// itself left before the switch) drops what Docker's nftables rules accept.
+fn nftables_backend(ctx: &Context, filter: &[String], nft: &[&str], backend: &str) -> Outcome {
+    let mut f = Findings::default();
+    f.note(format!("Docker programs nftables: {}", nft.join(", ")));
+    let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
+    let all: Vec<Rule> = filter.iter().filter_map(|l| Rule::parse(l)).collect();
+    for n in &ctx.networks {
+        let accepted = all.iter().any(|r| {
+            r.chain == "FORWARD"
+                && r.target == Some("ACCEPT")
+                && r.matches
+                    .iter()
+                    .any(|(neg, fl, v)| !neg && matches!(*fl, "-i" | "-o") && *v == n.bridge)
+        });
+        if policy == "ACCEPT" || accepted || n.internal {
+            f.pass(format!(
+                "{backend}: FORWARD policy {policy}; nothing there drops {}",
+                n.name
+            ));
+        } else {
+            f.fail(
+                format!(
+                    "{backend} FORWARD policy is {policy}, and nothing there accepts {}: it drops what Docker's nftables rules let through",
+                    n.bridge
+                ),
+                format!(
+                    "accept the bridge's traffic in iptables too: iptables -I FORWARD -i {0} -j ACCEPT; \
+                     iptables -I FORWARD -o {0} -j ACCEPT (or set the policy to ACCEPT if nothing else needs it)",
+                    n.bridge
+                ),
+            );
         }
     }
     f.finish("FORWARD lets the network's traffic out and back")

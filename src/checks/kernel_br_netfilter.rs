@@ -42,9 +42,12 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .filter(|n| super::icc_disabled(n))
         .map(|n| (format!("network {} sets icc=false", n.name), n.enable_ipv6))
         .collect();
+    // No docker-proxy means userland-proxy is off only where every process is visible:
+    // as root, which the firewall read also needs.
     if let Some(p) = ctx.snapshot.probe.ok()
         && !p.published.is_empty()
         && host.proxies.is_empty()
+        && host.firewall.ok().is_some()
     {
         reasons.push((
             "published ports with no docker-proxy (userland-proxy off): hairpin NAT on the bridge"

@@ -78,6 +78,13 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
     };
     let probe = ctx.snapshot.probe.ok();
     for n in &ctx.networks {
+        if n.internal && expect.is_none() {
+            f.note(format!(
+                "network {}: internal, its traffic never reaches the uplink",
+                n.name
+            ));
+            continue;
+        }
         let configured = n.options.get(MTU_OPTION);
         f.note(format!(
             "network {}: {MTU_OPTION}={}",

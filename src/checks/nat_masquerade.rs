@@ -63,14 +63,6 @@ fn forward_out<'a>(fw: &'a FirewallObs, n: &NetworkObs) -> Option<&'a str> {
     })
 }
 
-/// Whether Docker's rules are visible to iptables at all.
-fn docker_in_iptables(fw: &FirewallObs) -> bool {
-    fw.tables
-        .values()
-        .flatten()
-        .any(|l| l.starts_with(":DOCKER"))
-}
-
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if let Err(o) = docker_or_outcome(ctx) {
         return o;
@@ -96,7 +88,21 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         if let Some(host) = host {
             ipv6(&mut f, n, host);
         }
+        if n.options
+            .get("com.docker.network.bridge.gateway_mode_ipv4")
+            .is_some_and(|m| m == "routed")
+        {
+            f.note(format!(
+                "network {}: gateway_mode_ipv4=routed, no NAT by design",
+                n.name
+            ));
+            continue;
+        }
         let Some(subnet) = n.subnet_v4() else {
+            if !n.enable_ipv4 {
+                f.note(format!("IPv4: off on network {} (IPv6 only)", n.name));
+                continue;
+            }
             f.error(format!(
                 "network {} has no IPv4 subnet (see bridge.subnet)",
                 n.name
@@ -115,7 +121,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             match &host.firewall {
                 // Docker 29 can program nftables directly: then iptables shows none of
                 // its chains, and only the live test below can tell.
-                crate::snapshot::Observed::Ok { value: fw } if !docker_in_iptables(fw) => f.note(format!(
+                crate::snapshot::Observed::Ok { value: fw } if !super::rules::docker_in_iptables(fw) => f.note(format!(
                     "{}: no Docker chains in iptables (Docker's nftables backend?): rules not read",
                     fw.backend
                 )),
@@ -223,6 +229,17 @@ fn ipv6(f: &mut Findings, n: &NetworkObs, host: &crate::snapshot::HostObs) {
         f.note(format!("IPv6: off on network {}", n.name));
         return;
     }
+    // Routed mode (global prefixes) has no NAT on purpose.
+    if n.options
+        .get("com.docker.network.bridge.gateway_mode_ipv6")
+        .is_some_and(|m| m == "routed")
+    {
+        f.note(format!(
+            "network {}: gateway_mode_ipv6=routed, no IPv6 NAT by design",
+            n.name
+        ));
+        return;
+    }
     let (Some(subnet), Some(fw)) = (n.subnet_v6(), host.firewall.ok()) else {
         f.note(format!(
             "network {}: IPv6 NAT not checked (no IPv6 subnet or no firewall rules)",
@@ -234,7 +251,7 @@ fn ipv6(f: &mut Findings, n: &NetworkObs, host: &crate::snapshot::HostObs) {
         tables: fw.tables_v6.clone(),
         ..fw.clone()
     };
-    if !docker_in_iptables(&v6) {
+    if !super::rules::docker_in_iptables(&v6) {
         f.note(format!(
             "network {}: the engine does no IPv6 NAT (\"ip6tables\" off in daemon.json): IPv6 traffic leaves \
              routed, with the container's own address",

@@ -1,7 +1,7 @@
 //! `port.publish`: a published port reaches its container, from the host and by hairpin.
 
 use super::{Check, Context, Findings, Needs, Outcome, missing};
-use crate::snapshot::{Observed, Published, Request};
+use crate::snapshot::{Observed, Published, Request, purpose};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -69,7 +69,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         // How the engine carries it.
         let dnat = host.and_then(|h| match &h.firewall {
             // Docker's nftables backend keeps no iptables rules to read.
-            Observed::Ok { value } if super::rules::has_docker_chains(value.tables.values()) => {
+            Observed::Ok { value } if super::rules::docker_in_iptables(value) => {
                 Some(dnat_rule(value, p))
             }
             _ => None,
@@ -92,24 +92,24 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 RESTART,
             ),
             (None, Some(_)) => f.note("firewall not read: the DNAT rule was not checked"),
-            (None, None) if host.is_none() => f.note("host not observed: rule and proxy not checked"),
-            (None, None) => f.fail(
-                format!("neither a DNAT rule nor a docker-proxy carries {at}"),
-                RESTART,
-            ),
+            // Rules not readable here (no root, or Docker's nftables backend) and no proxy
+            // (userland-proxy off): the requests below still tell whether it works.
+            (None, None) => f.note(format!(
+                "how {at} is carried was not seen: no readable DNAT rule, no docker-proxy"
+            )),
         }
         // Whether it answers.
         let request = if p.host_ip.is_loopback() {
             probe
                 .host_requests
                 .iter()
-                .find(|r| r.purpose == format!("publish:{}", p.host_ip))
+                .find(|r| r.purpose == purpose::publish(p.host_ip))
         } else {
             probe
                 .report
                 .requests
                 .iter()
-                .find(|r| r.purpose == "publish:hairpin")
+                .find(|r| r.purpose == purpose::HAIRPIN)
         };
         let from = if p.host_ip.is_loopback() {
             "from the host"
@@ -147,9 +147,11 @@ fn answered(
             p.host_port
         )
     } else {
-        "with userland-proxy off, hairpin needs hairpin mode on the bridge ports and br_netfilter \
-         (see kernel.br-netfilter); otherwise restart docker to restore its rules"
-            .to_string()
+        format!(
+            "a host firewall may drop it on the way in (with docker-proxy the hairpin ends at the host: \
+             iptables -S INPUT, ufw status); with userland-proxy off, hairpin needs hairpin mode on the \
+             bridge ports and br_netfilter (see kernel.br-netfilter); else {RESTART}"
+        )
     };
     f.fail(
         format!(

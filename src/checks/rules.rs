@@ -16,7 +16,7 @@ pub struct Rule<'a> {
 
 impl<'a> Rule<'a> {
     pub fn parse(line: &'a str) -> Option<Rule<'a>> {
-        let mut words = line.split_whitespace().peekable();
+        let mut words = words(line).into_iter().peekable();
         if words.next()? != "-A" {
             return None;
         }
@@ -31,7 +31,12 @@ impl<'a> Rule<'a> {
         while let Some(w) = words.next() {
             match w {
                 "!" => negated = true,
-                "-j" | "-g" => rule.target = words.next(),
+                "-j" | "-g" => {
+                    rule.target = words.next();
+                    // What follows the target are its options (`--reject-with ...`,
+                    // `--to-destination ...`), not matches.
+                    break;
+                }
                 // Comments say nothing about what a rule matches.
                 "--comment" => {
                     words.next();
@@ -81,15 +86,33 @@ impl<'a> Rule<'a> {
                     else {
                         return false;
                     };
+                    // Only a range that holds the whole subnet: a rule for one
+                    // container's address is not the network's fate.
                     !negated
                         && subnet.is_some_and(|s| {
-                            net.contains(&s.network()) || s.contains(&net.network())
+                            net.contains(&s.network()) && net.prefix_len() <= s.prefix_len()
                         })
                 }
                 _ => false,
             }
         })
     }
+}
+
+/// A rule line's words, a double-quoted string (a comment) as one word.
+fn words(line: &str) -> Vec<&str> {
+    let mut out = vec![];
+    let mut rest = line.trim_start();
+    while !rest.is_empty() {
+        let end = if let Some(quoted) = rest.strip_prefix('"') {
+            quoted.find('"').map(|i| i + 2).unwrap_or(rest.len())
+        } else {
+            rest.find(char::is_whitespace).unwrap_or(rest.len())
+        };
+        out.push(&rest[..end]);
+        rest = rest[end..].trim_start();
+    }
+    out
 }
 
 /// The rules of `chain` in `table`, in order.
@@ -111,12 +134,34 @@ pub fn policy<'a>(lines: &'a [String], chain: &str) -> Option<&'a str> {
     })
 }
 
-/// Whether a table list holds Docker's chains (`:DOCKER...`).
+/// Whether a table list holds the chains Docker writes for its networks. DOCKER-USER
+/// alone does not count: it outlives a switch to Docker's nftables backend.
 pub fn has_docker_chains<'a>(tables: impl IntoIterator<Item = &'a Vec<String>>) -> bool {
-    tables
-        .into_iter()
-        .flatten()
-        .any(|l| l.starts_with(":DOCKER"))
+    tables.into_iter().flatten().any(|l| {
+        let chain = l
+            .strip_prefix(':')
+            .and_then(|c| c.split_whitespace().next());
+        matches!(
+            chain,
+            Some("DOCKER" | "DOCKER-ISOLATION-STAGE-1" | "DOCKER-FORWARD")
+        )
+    })
+}
+
+/// Docker's own nftables tables (`table ip docker-bridges`, from Docker 29's nftables
+/// backend), if it keeps its rules there.
+pub fn docker_nft_tables(fw: &FirewallObs) -> Vec<&str> {
+    fw.nft_tables
+        .iter()
+        .map(String::as_str)
+        .filter(|t| t.contains("docker"))
+        .collect()
+}
+
+/// Whether Docker's rules are to be read in iptables: its chains are there, and it
+/// does not program nftables itself.
+pub fn docker_in_iptables(fw: &FirewallObs) -> bool {
+    docker_nft_tables(fw).is_empty() && has_docker_chains(fw.tables.values())
 }
 
 /// Docker's own rules, not a host firewall's: its chains and jumps, and the rules it
@@ -159,6 +204,10 @@ mod tests {
         assert!(covers("-A FORWARD -j DROP"));
         assert!(covers("-A DOCKER-USER -s 172.18.0.0/16 -j DROP"));
         assert!(covers("-A DOCKER-USER -s 172.16.0.0/12 -j DROP"));
+        assert!(!covers("-A DOCKER-USER -s 172.18.0.5/32 -j DROP"));
+        assert!(covers(
+            "-A FORWARD -i br-1 -m comment --comment \"a -p b\" -j REJECT --reject-with icmp-host-prohibited"
+        ));
         assert!(covers("-A DOCKER-USER -i br+ -j DROP"));
         assert!(!covers("-A DOCKER-USER -s 10.0.0.0/8 -j DROP"));
         assert!(!covers("-A DOCKER-USER -i docker0 -j DROP"));

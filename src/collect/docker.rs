@@ -170,6 +170,7 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
                 driver: n.driver.unwrap_or_default(),
                 bridge,
                 internal: n.internal.unwrap_or(false),
+                enable_ipv4: n.enable_ipv4.unwrap_or(true),
                 enable_ipv6: n.enable_ipv6.unwrap_or(false),
                 ipam,
                 options,

@@ -30,7 +30,7 @@ use crate::checks::Needs;
 use crate::error::Error;
 use crate::snapshot::{
     ContainerObs, DockerObs, HostObs, NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs,
-    ProbeReport, SNAPSHOT_SCHEMA, Snapshot,
+    ProbeReport, SNAPSHOT_SCHEMA, Snapshot, purpose,
 };
 
 /// The label every object netcheck creates carries, with the run id as value.
@@ -272,8 +272,14 @@ pub async fn collect(
             }
         },
         async {
+            // Only where Docker keeps iptables rules: reading a table that does not
+            // exist yet would create it (legacy iptables loads the module).
             match &firewall {
-                Observed::Ok { .. } if !published.is_empty() => host::nat_table().await,
+                Observed::Ok { value }
+                    if !published.is_empty() && crate::checks::rules::docker_in_iptables(value) =>
+                {
+                    host::nat_table().await
+                }
                 _ => None,
             }
         },
@@ -281,7 +287,7 @@ pub async fn collect(
         futures_util::future::join_all(published.iter().filter(|p| p.host_ip.is_loopback()).map(
             |p| {
                 crate::probe::own_request(
-                    format!("publish:{}", p.host_ip),
+                    purpose::publish(p.host_ip),
                     std::net::SocketAddr::new(p.host_ip, p.host_port),
                     opts.probe_timeout,
                 )
@@ -304,28 +310,28 @@ pub async fn collect(
     }
     let mut containers =
         docker::containers(docker, &mut networks, &checked_names, probe_name).await?;
-    let pids: Vec<(String, u32)> = containers
-        .iter()
-        .filter(|c| !c.probe)
-        .filter_map(|c| Some((c.id.clone(), c.pid?)))
-        .collect();
-    let peer_requests = async {
-        match probe_name {
-            Some(probe) if opts.needs.peers && local && root => {
-                peer_requests(&networks, &checked_names, &pids, probe, opts.probe_timeout).await
-            }
-            _ => vec![],
+    observe_interiors(
+        &mut containers,
+        probe_parts.as_ref().map(|(_, ns)| ns),
+        local,
+        root,
+    )
+    .await;
+    // After the interiors: a connection leaves by the container's own interface on the
+    // network, found in them.
+    let peer_requests = match probe_name {
+        Some(probe) if opts.needs.peers && local && root => {
+            peer_requests(
+                &networks,
+                &checked_names,
+                &containers,
+                probe,
+                opts.probe_timeout,
+            )
+            .await
         }
+        _ => vec![],
     };
-    let ((), peer_requests) = tokio::join!(
-        observe_interiors(
-            &mut containers,
-            probe_parts.as_ref().map(|(_, ns)| ns),
-            local,
-            root,
-        ),
-        peer_requests,
-    );
     let mut probe = probe;
     if let Observed::Ok { value } = &mut probe {
         value.host_requests = publish_requests.into_iter().chain(peer_requests).collect();
@@ -418,7 +424,7 @@ fn checked_networks(opts: &Options, all: &[NetworkObs]) -> Vec<String> {
 async fn peer_requests(
     networks: &[NetworkObs],
     checked: &[String],
-    pids: &[(String, u32)],
+    containers: &[ContainerObs],
     probe: &str,
     timeout: Duration,
 ) -> Vec<crate::snapshot::Request> {
@@ -436,22 +442,34 @@ async fn peer_requests(
     let mut asks = vec![];
     let mut listeners = vec![];
     for n in &checked {
-        let Some((ep, pid)) = n.endpoints.iter().find_map(|e| {
-            let (_, pid) = pids.iter().find(|(id, _)| *id == e.container_id)?;
-            Some((e, *pid))
-        }) else {
+        // The source: a container (not the probe) whose interface on this network is
+        // known. The socket is bound to that interface, so that nothing in the
+        // container's own routing (a VPN container's policy rules) can send it
+        // elsewhere: it reaches the bridge or nothing.
+        let source = |e: &crate::snapshot::EndpointObs| {
+            let c = containers
+                .iter()
+                .find(|c| c.id == e.container_id && !c.probe)?;
+            let iface = c.interior.ok()?.link_by_mac(e.mac.as_deref()?)?;
+            Some((c.pid?, iface.name.clone()))
+        };
+        let Some((ep, (pid, device))) = n.endpoints.iter().find_map(|e| Some((e, source(e)?)))
+        else {
             continue;
         };
         let who = &ep.container_name;
         // Traffic that icc forbids is dropped, not refused: a short deadline keeps a
         // healthy run fast, and is ample for a local bridge.
-        let icc_off = n
-            .options
-            .get("com.docker.network.bridge.enable_icc")
-            .is_some_and(|v| v == "false");
+        let icc_off = crate::checks::icc_disabled(n);
         if let Some(target) = probe_addr(n) {
             let deadline = if icc_off { BLOCKED_DEADLINE } else { timeout };
-            asks.push((pid, format!("icc:{}:{who}", n.name), target, deadline));
+            asks.push((
+                pid,
+                device.clone(),
+                format!("{}{who}", purpose::icc_prefix(&n.name)),
+                target,
+                deadline,
+            ));
         }
         for m in checked.iter().filter(|m| m.name != n.name) {
             let on =
@@ -463,8 +481,10 @@ async fn peer_requests(
             // probe, for one) answers through its interface on the source's network,
             // around the firewall, and the test would prove nothing.
             let target = m.endpoints.iter().find_map(|e| {
-                let (_, pid) = pids.iter().find(|(id, _)| *id == e.container_id)?;
-                (!on(n, &e.container_id)).then_some((e, *pid))
+                let c = containers
+                    .iter()
+                    .find(|c| c.id == e.container_id && !c.probe)?;
+                (!on(n, &e.container_id)).then_some((e, c.pid?))
             });
             let Some((t, t_pid)) = target else { continue };
             let Some(t_ip) = t.ipv4.map(|a| a.addr()) else {
@@ -476,18 +496,25 @@ async fn peer_requests(
             };
             asks.push((
                 pid,
-                format!("isolation:{}:{}:{who}:{}", n.name, m.name, t.container_name),
+                device.clone(),
+                format!(
+                    "{}{}:{who}:{}",
+                    purpose::isolation_prefix(&n.name),
+                    m.name,
+                    t.container_name
+                ),
                 l.addr,
                 BLOCKED_DEADLINE,
             ));
             listeners.push(l);
         }
     }
-    let requests =
-        futures_util::future::join_all(asks.into_iter().map(|(pid, purpose, target, deadline)| {
-            peers::get_from(pid, purpose, target, deadline)
-        }))
-        .await;
+    let requests = futures_util::future::join_all(asks.iter().map(
+        |(pid, device, purpose, target, deadline)| {
+            peers::get_from(*pid, device, purpose.clone(), *target, *deadline)
+        },
+    ))
+    .await;
     drop(listeners);
     requests
 }
@@ -561,7 +588,7 @@ impl ProbeSetup {
                     });
                     if !ip.is_loopback() {
                         args.push("--get".into());
-                        args.push(format!("publish:hairpin={ip}:{port}"));
+                        args.push(format!("{}={ip}:{port}", purpose::HAIRPIN));
                     }
                 }
             }

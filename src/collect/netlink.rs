@@ -191,12 +191,14 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
         let mut dst = None;
         let mut gateway = None;
         let mut oif = None;
+        let mut priority = None;
         for attr in &msg.attributes {
             match attr {
                 RouteAttribute::Destination(a) => dst = route_addr(a),
                 RouteAttribute::Gateway(a) => gateway = route_addr(a),
                 RouteAttribute::Oif(i) => oif = Some(*i),
                 RouteAttribute::Table(t) => table = *t,
+                RouteAttribute::Priority(p) => priority = Some(*p),
                 _ => {}
             }
         }
@@ -221,6 +223,7 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
             oif,
             table,
             protocol: msg.header.protocol.to_string(),
+            priority,
         });
     }
     obs.links.sort_by_key(|l| l.index);

@@ -15,9 +15,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::collect::listener::{Listener, Seen};
 use crate::snapshot::Request;
 
-/// An HTTP GET to netcheck's listener at `target`, from the namespace of process `pid`.
-/// `ok` means the probe's listener answered and said whom it saw.
-pub async fn get_from(pid: u32, purpose: String, target: SocketAddr, timeout: Duration) -> Request {
+/// An HTTP GET to netcheck's listener at `target`, from the namespace of process `pid`,
+/// out of its interface `device` alone. `ok` means the listener answered and said whom
+/// it saw.
+pub async fn get_from(
+    pid: u32,
+    device: &str,
+    purpose: String,
+    target: SocketAddr,
+    timeout: Duration,
+) -> Request {
     let started = Instant::now();
     let mut req = Request {
         purpose,
@@ -30,7 +37,7 @@ pub async fn get_from(pid: u32, purpose: String, target: SocketAddr, timeout: Du
         error: None,
         elapsed_ms: 0,
     };
-    match tokio::time::timeout(timeout, exchange(pid, target)).await {
+    match tokio::time::timeout(timeout, exchange(pid, device, target)).await {
         Err(_) => req.error = Some(format!("no answer within {} ms", timeout.as_millis())),
         Ok(Err(e)) => req.error = Some(e),
         Ok(Ok(seen)) => {
@@ -43,8 +50,11 @@ pub async fn get_from(pid: u32, purpose: String, target: SocketAddr, timeout: Du
     req
 }
 
-async fn exchange(pid: u32, target: SocketAddr) -> Result<IpAddr, String> {
+async fn exchange(pid: u32, device: &str, target: SocketAddr) -> Result<IpAddr, String> {
     let socket = socket_in(pid, target.is_ipv4())?;
+    socket
+        .bind_device(Some(device.as_bytes()))
+        .map_err(|e| format!("binding to {device}: {e}"))?;
     let mut stream = socket.connect(target).await.map_err(|e| e.to_string())?;
     stream
         .write_all(b"GET / HTTP/1.0\r\nHost: netcheck\r\n\r\n")
