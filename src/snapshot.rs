@@ -437,28 +437,26 @@ impl NetworkObs {
             .find(|s| matches!(s, IpNet::V6(_)))
     }
 
-    /// The IPv6 gateway: stated in IPAM or by the endpoints, else the bridge's address in
-    /// the IPv6 subnet.
+    /// The IPv6 gateway, found as [`NetworkObs::gateway_v4`] finds the IPv4 one.
     pub fn gateway_v6(&self, host: Option<&NetnsObs>) -> Option<IpAddr> {
-        let subnet = self.subnet_v6()?;
-        let stated = self.ipam.iter().filter_map(|c| c.gateway);
         let from_endpoints = self.endpoints.iter().filter_map(|e| e.gateway_v6);
-        if let Some(gw) = stated.chain(from_endpoints).find(|g| subnet.contains(g)) {
-            return Some(gw);
-        }
-        let host = host?;
-        let bridge = host.link_by_name(&self.bridge)?;
-        host.addrs_of(bridge.index)
-            .map(|a| a.addr())
-            .find(|a| subnet.contains(a))
+        self.gateway_in(self.subnet_v6()?, from_endpoints, host)
     }
 
     /// The gateway as the engine states it (IPAM, else the endpoints'), or else the
     /// bridge's own address inside the subnet.
     pub fn gateway_v4(&self, host: Option<&NetnsObs>) -> Option<IpAddr> {
-        let subnet = self.subnet_v4()?;
-        let stated = self.ipam.iter().filter_map(|c| c.gateway);
         let from_endpoints = self.endpoints.iter().filter_map(|e| e.gateway);
+        self.gateway_in(self.subnet_v4()?, from_endpoints, host)
+    }
+
+    fn gateway_in(
+        &self,
+        subnet: IpNet,
+        from_endpoints: impl Iterator<Item = IpAddr>,
+        host: Option<&NetnsObs>,
+    ) -> Option<IpAddr> {
+        let stated = self.ipam.iter().filter_map(|c| c.gateway);
         if let Some(gw) = stated.chain(from_endpoints).find(|g| subnet.contains(g)) {
             return Some(gw);
         }
