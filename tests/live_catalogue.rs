@@ -352,7 +352,7 @@ fn fault_host_resolv_conf_only_loopback() {
     );
     assert!(
         run.message("dns.resolver[bridge]")
-            .contains("8.8.8.8, 8.8.4.4")
+            .contains("the engine's public fallback resolvers")
     );
     assert!(
         run.check("dns.resolver[bridge]")["hint"]

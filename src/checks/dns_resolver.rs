@@ -16,7 +16,7 @@ On the default bridge, the engine copies the host's /etc/resolv.conf into contai
 minus loopback nameservers, which a container cannot reach: its 127.0.0.1 is its own.
 When nothing else is left (a systemd-resolved host whose /etc/resolv.conf names only
 127.0.0.53, read when the engine had not switched to systemd-resolved's upstream list),
-it substitutes public resolvers (8.8.8.8, 8.8.4.4), which many networks block: every
+it substitutes its built-in public fallback resolvers, which many networks block: every
 lookup then fails. On user-defined networks containers ask Docker's embedded DNS server
 at 127.0.0.11, which answers container names itself and forwards the rest from the
 host's side, where even a loopback resolver is reachable.
@@ -28,7 +28,7 @@ embedded one. On user-defined networks the probe asks the embedded DNS server fo
 probe's own name, the one name it surely knows. No query goes anywhere else: netcheck
 resolves local names only.
 
-Fails when: containers on the default bridge got the 8.8.8.8/8.8.4.4 fallback because
+Fails when: containers on the default bridge got the engine's public fallback because
 the host lists only loopback nameservers (the 127.0.0.53 trap), or would (no container
 seen); a container's resolv.conf names a loopback server other than 127.0.0.11; the
 embedded DNS server does not answer, or answers wrongly, on a user-defined network.",
@@ -59,7 +59,8 @@ fn list(addrs: &[IpAddr]) -> String {
         .join(", ")
 }
 
-/// Docker's fallback when the host leaves it no usable nameserver.
+/// Docker's built-in fallback when the host leaves it no usable nameserver. Only
+/// compared with what a container's resolv.conf lists: netcheck never contacts them.
 const FALLBACK: [IpAddr; 2] = [
     IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 8, 8)),
     IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 4, 4)),
@@ -157,13 +158,13 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
     let trap = |servers: &[IpAddr]| {
         format!(
             "the host's resolv.conf names only loopback resolvers ({}), which containers cannot reach: \
-         containers on the default bridge get {}, and lookups fail where those are blocked",
+         containers on the default bridge get the engine's public fallback resolvers instead, and \
+         lookups fail where those are blocked",
             if servers.is_empty() {
                 "none".into()
             } else {
                 list(servers)
             },
-            list(&FALLBACK)
         )
     };
     let theirs: Vec<&(&str, Vec<IpAddr>, bool)> =
