@@ -149,26 +149,8 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             }
             continue;
         }
-        let all: Vec<Rule> = filter.iter().filter_map(|l| Rule::parse(l)).collect();
-        let is_bridge = |v: &str| v == n.bridge;
-        let out = all.iter().find(|r| {
-            r.target == Some("ACCEPT")
-                && r.matches
-                    .iter()
-                    .any(|(neg, fl, v)| !neg && *fl == "-i" && is_bridge(v))
-                && r.matches.iter().all(|(neg, fl, v)| match *fl {
-                    "-i" => !neg && is_bridge(v),
-                    "-o" => *neg && is_bridge(v),
-                    _ => false,
-                })
-        });
-        let back = all.iter().find(|r| {
-            r.target == Some("ACCEPT")
-                && r.matches
-                    .iter()
-                    .any(|(neg, fl, v)| !neg && *fl == "-o" && is_bridge(v))
-                && r.line.contains("ESTABLISHED")
-        });
+        let out = rules::accepts_out(fw, &n.bridge);
+        let back = rules::accepts_back(fw, &n.bridge);
         for (what, rule, fix) in [
             (
                 "out of",
@@ -185,7 +167,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             ),
         ] {
             match (rule, policy) {
-                (Some(r), _) => f.pass(format!("{what} {}: {}", n.bridge, r.line)),
+                (Some(r), _) => f.pass(format!("{what} {}: {}", n.bridge, r)),
                 (None, "ACCEPT") => f.pass(format!("{what} {}: FORWARD policy ACCEPT", n.bridge)),
                 (None, p) => f.fail(
                     format!(

@@ -49,18 +49,10 @@ fn masquerade_rule<'a>(fw: &'a FirewallObs, n: &NetworkObs, subnet: &str) -> Opt
 /// `-i <bridge> ! -o <bridge> -j ACCEPT` in FORWARD or one of Docker's chains.
 fn forward_out<'a>(fw: &'a FirewallObs, n: &NetworkObs) -> Option<&'a str> {
     let filter = fw.tables.get("filter")?;
-    // Docker 20-27 write `-i BR ! -o BR -j ACCEPT` in FORWARD; Docker 28 writes
-    // `-i BR -j ACCEPT` in DOCKER-FORWARD. Either lets the bridge's traffic out.
-    let accepts = [
-        format!("-i {0} ! -o {0} -j ACCEPT", n.bridge),
-        format!("-i {} -j ACCEPT", n.bridge),
-    ];
-    filter.iter().map(String::as_str).find(|l| {
-        *l == ":FORWARD ACCEPT"
-            || l.starts_with(":FORWARD ACCEPT ")
-            || ((l.starts_with("-A FORWARD ") || l.starts_with("-A DOCKER"))
-                && accepts.iter().any(|a| l.ends_with(a.as_str())))
-    })
+    match super::rules::policy(filter, "FORWARD") {
+        Some("ACCEPT") => Some(":FORWARD ACCEPT"),
+        _ => super::rules::accepts_out(fw, &n.bridge),
+    }
 }
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {

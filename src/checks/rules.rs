@@ -126,6 +126,38 @@ pub fn chain<'a>(fw: &'a FirewallObs, table: &str, chain: &str) -> Vec<Rule<'a>>
         .collect()
 }
 
+/// Docker's rule that lets a bridge's traffic out, in any chain: `-i BR ! -o BR -j
+/// ACCEPT` (Docker 20-27, in FORWARD) or `-i BR -j ACCEPT` (Docker 28, DOCKER-FORWARD).
+pub fn accepts_out<'a>(fw: &'a FirewallObs, bridge: &str) -> Option<&'a str> {
+    let filter = fw.tables.get("filter")?;
+    filter.iter().filter_map(|l| Rule::parse(l)).find_map(|r| {
+        let ok = r.target == Some("ACCEPT")
+            && r.matches
+                .iter()
+                .any(|(neg, fl, v)| !neg && *fl == "-i" && *v == bridge)
+            && r.matches.iter().all(|(neg, fl, v)| match *fl {
+                "-i" => !neg && *v == bridge,
+                "-o" => *neg && *v == bridge,
+                _ => false,
+            });
+        ok.then_some(r.line)
+    })
+}
+
+/// Docker's rule that lets replies back into a bridge: `-o BR ... RELATED,ESTABLISHED
+/// -j ACCEPT`, in FORWARD (Docker 20-27) or DOCKER-CT (Docker 28).
+pub fn accepts_back<'a>(fw: &'a FirewallObs, bridge: &str) -> Option<&'a str> {
+    let filter = fw.tables.get("filter")?;
+    filter.iter().filter_map(|l| Rule::parse(l)).find_map(|r| {
+        let ok = r.target == Some("ACCEPT")
+            && r.matches
+                .iter()
+                .any(|(neg, fl, v)| !neg && *fl == "-o" && *v == bridge)
+            && r.line.contains("ESTABLISHED");
+        ok.then_some(r.line)
+    })
+}
+
 /// A built-in chain's policy (`ACCEPT`, `DROP`), from its `:FORWARD DROP` line.
 pub fn policy<'a>(lines: &'a [String], chain: &str) -> Option<&'a str> {
     lines.iter().find_map(|l| {
