@@ -117,13 +117,11 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
             reason: "reading firewall rules needs root".into(),
         };
     }
-    let (version, v4, v6, nft, legacy, nft_save) = tokio::join!(
+    let (version, v4, v6, nft) = tokio::join!(
         run_tool("iptables", &["--version"]),
         run_tool("iptables-save", &[]),
         run_tool("ip6tables-save", &[]),
         run_tool("nft", &["list", "tables"]),
-        run_tool("iptables-legacy-save", &[]),
-        run_tool("iptables-nft-save", &[]),
     );
     let mut fw = match v4 {
         None => {
@@ -149,12 +147,13 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
     if let Some(Ok(text)) = nft {
         fw.nft_tables = text.lines().map(|l| l.trim().to_string()).collect();
     }
-    let (other_name, other) = if fw.backend == "iptables-nft" {
-        ("iptables-legacy", legacy)
+    // Only the other backend's tool, once the one in use is known.
+    let other_name = if fw.backend == "iptables-nft" {
+        "iptables-legacy"
     } else {
-        ("iptables-nft", nft_save)
+        "iptables-nft"
     };
-    if let Some(Ok(text)) = other {
+    if let Some(Ok(text)) = run_tool(&format!("{other_name}-save"), &[]).await {
         let parsed = parse_iptables_save(&text);
         // The same rules twice means one backend read by both tools (a host whose
         // `iptables` could not be told apart): there is no other backend.
