@@ -469,6 +469,37 @@ fn ipv6_is_covered_where_enabled() {
     );
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
+
+    // The container loses its IPv6 default route.
+    let pid = sh(&["docker", "inspect", "-f", "{{.State.Pid}}", &app]);
+    let mut restore = Restore::default();
+    sh(&[
+        "nsenter", "-t", &pid, "-n", "ip", "-6", "route", "del", "default",
+    ]);
+    restore.push(&[
+        "nsenter",
+        "-t",
+        &pid,
+        "-n",
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "fd00:6e63:6b::1",
+        "dev",
+        "eth0",
+    ]);
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "container.default-route",
+        &format!("container {app} has no IPv6 default route"),
+        &[],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
     drop(net);
     drop(forwarding);
 }
