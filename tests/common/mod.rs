@@ -13,8 +13,31 @@ use std::sync::{Mutex, MutexGuard};
 use ipnet::Ipv4Net;
 use serde_json::Value;
 
-/// Live tests change the host; they run one at a time.
+/// Live tests change the host; they run one at a time, within a test binary (the
+/// mutex) and across binaries and checkouts on the same host (the file lock), so two
+/// `cargo test` runs never break the host under each other.
 static SERIAL: Mutex<()> = Mutex::new(());
+const HOST_LOCK: &str = "/run/netcheck-live-tests.lock";
+
+/// Held for the whole of a live test: the in-process mutex and the host-wide lock.
+pub struct LiveLock {
+    _serial: MutexGuard<'static, ()>,
+    _host: std::fs::File,
+}
+
+fn host_lock() -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(HOST_LOCK)
+        .unwrap_or_else(|e| panic!("{HOST_LOCK}: {e}"));
+    // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock {HOST_LOCK}: {}", std::io::Error::last_os_error());
+    file
+}
 
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
@@ -22,7 +45,7 @@ pub fn in_ci() -> bool {
 
 /// The live lock, or None (the test is skipped) where there is no root or no daemon.
 /// Under CI a missing daemon is a failure, never a skip.
-pub fn live() -> Option<MutexGuard<'static, ()>> {
+pub fn live() -> Option<LiveLock> {
     let root = nix::unistd::geteuid().is_root();
     let daemon = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
@@ -36,7 +59,11 @@ pub fn live() -> Option<MutexGuard<'static, ()>> {
         eprintln!("skipping: {why}");
         return None;
     }
-    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Some(LiveLock {
+        _serial: serial,
+        _host: host_lock(),
+    })
 }
 
 pub fn bin() -> &'static str {
