@@ -15,7 +15,7 @@ use netcheck::report::{self, Report};
 use netcheck::snapshot::Snapshot;
 use netcheck::suite::Suite;
 
-use crate::cli::{Cli, Command, RunArgs, SuiteAction, SuiteArgs};
+use crate::cli::{Cli, Command, EngineArgs, RunArgs, SuiteAction, SuiteArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,13 +38,15 @@ fn main() -> ExitCode {
         Some(Command::Suite {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
-        Some(Command::ProbeImage) => runtime.block_on(probe_image()),
-        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(images)),
-        Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
+        Some(Command::ProbeImage) => runtime.block_on(probe_image(&cli.engine)),
+        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(&cli.engine, images)),
+        Some(Command::Collect { output, run }) => {
+            runtime.block_on(collect_only(&run, &cli.engine, &output))
+        }
         Some(Command::Analyze { snapshot, run }) => {
             runtime.block_on(judge_and_report(&run, Source::File(&snapshot)))
         }
-        None => runtime.block_on(judge_and_report(&cli.run, Source::Live)),
+        None => runtime.block_on(judge_and_report(&cli.run, Source::Live(&cli.engine))),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
 }
 
 enum Source<'a> {
-    Live,
+    Live(&'a EngineArgs),
     File(&'a std::path::Path),
 }
 
@@ -156,7 +158,7 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
     let t0 = Instant::now();
     let snapshot = match source {
         Source::File(path) => Snapshot::load(path),
-        Source::Live => live_snapshot(run, &plan).await,
+        Source::Live(engine) => live_snapshot(run, engine, &plan).await,
     };
     let snapshot = match snapshot {
         Ok(s) if run.redact => netcheck::redact::redact(&s).map_err(Error::Redaction),
@@ -205,8 +207,16 @@ fn write_reports(run: &RunArgs, report: &Report, snapshot: Option<&Snapshot>) ->
     Ok(())
 }
 
-async fn cleanup(images: bool) -> Result<u8, Error> {
-    let (docker, local) = docker::connect().await?;
+/// The one engine the flags and the environment name, as the docker CLI picks it.
+fn engine(args: &EngineArgs) -> Result<netcheck::engine::Engine, Error> {
+    Ok(netcheck::engine::resolve(
+        &args.flags(),
+        &netcheck::engine::ProcessEnv,
+    )?)
+}
+
+async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
+    let (docker, local) = docker::connect(&engine(args)?).await?;
     let removed = netcheck::cleanup::cleanup(&docker, local, images).await?;
     let mut text = String::new();
     for (what, names) in [
@@ -228,16 +238,20 @@ async fn cleanup(images: bool) -> Result<u8, Error> {
 }
 
 /// For benchmarks and tests that run the probe image themselves.
-async fn probe_image() -> Result<u8, Error> {
-    let (docker, _) = docker::connect().await?;
+async fn probe_image(args: &EngineArgs) -> Result<u8, Error> {
+    let (docker, _) = docker::connect(&engine(args)?).await?;
     let image = collect::image::ensure(&docker).await?;
     print(&format!("{image}\n"))?;
     Ok(exit::OK)
 }
 
-async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Error> {
+async fn collect_only(
+    run: &RunArgs,
+    engine: &EngineArgs,
+    output: &std::path::Path,
+) -> Result<u8, Error> {
     let plan = plan(run)?;
-    let mut snapshot = live_snapshot(run, &plan).await?;
+    let mut snapshot = live_snapshot(run, engine, &plan).await?;
     if run.redact {
         snapshot = netcheck::redact::redact(&snapshot).map_err(Error::Redaction)?;
     }
@@ -248,7 +262,12 @@ async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Err
 
 /// Collects under the run's deadline and signals; whatever happens, what the run created
 /// is removed before this returns.
-async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
+async fn live_snapshot(
+    run: &RunArgs,
+    engine_args: &EngineArgs,
+    plan: &Plan,
+) -> Result<Snapshot, Error> {
+    let engine = engine(engine_args)?;
     let progress = indicatif::ProgressBar::new_spinner().with_message("collecting observations");
     progress.enable_steady_tick(Duration::from_millis(100));
     let cleanup = Cleanup::default();
@@ -265,7 +284,7 @@ async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
         run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),
     };
     let work = async {
-        let (docker, local) = docker::connect().await?;
+        let (docker, local) = docker::connect(&engine).await?;
         collect::collect(&docker, local, &options, &cleanup).await
     };
     // A panic in collection is a bug, but it must not skip the cleanup below.
