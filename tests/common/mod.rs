@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_engine;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,7 +37,12 @@ fn host_lock() -> std::fs::File {
         .unwrap_or_else(|e| panic!("{HOST_LOCK}: {e}"));
     // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock {HOST_LOCK}: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "flock {HOST_LOCK}: {}",
+        std::io::Error::last_os_error()
+    );
     file
 }
 
