@@ -77,14 +77,15 @@ fn load_suite(args: &SuiteArgs) -> Result<Suite, Error> {
 }
 
 fn plan(run: &RunArgs) -> Result<Plan, Error> {
-    Plan::new(
+    let plan = Plan::new(
         load_suite(&run.suite)?,
         &Filters {
             include: run.filters.clone(),
             skip: run.skip.clone(),
             exact: run.exact,
         },
-    )
+    )?;
+    Ok(if run.strict { plan.strict() } else { plan })
 }
 
 fn suite_check(file: &std::path::Path) -> Result<u8, Error> {
@@ -125,7 +126,11 @@ fn explain(id: &str, suite: &SuiteArgs) -> Result<u8, Error> {
             i.id,
             i.title(),
             check.id,
-            if i.gate { "" } else { ", not gating" }
+            match i.gate {
+                checks::Gate::Off => ", not gating",
+                checks::Gate::Fail => "",
+                checks::Gate::Warn => ", warnings gate too",
+            }
         ),
         None => format!("{}: {}\n\n", check.id, check.title),
     };
@@ -188,7 +193,35 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         }
         Ok(()) => {}
     }
+    drop(out);
+    if report.exit_code() == exit::ERROR {
+        print_error_causes(&report);
+    }
     Ok(report.exit_code())
+}
+
+/// The cause and fix of each distinct error, on stderr: a CI log shows why a run that
+/// judged still exits 2 without anyone reading the whole report.
+fn print_error_causes(report: &Report) {
+    let mut err = anstream::stderr().lock();
+    for cause in report.error_causes() {
+        let n = cause.checks.len();
+        let _ = writeln!(
+            err,
+            "error: {} ({}): {}",
+            if n == 1 {
+                "a check could not judge".to_string()
+            } else {
+                format!("{n} checks could not judge")
+            },
+            cause.checks.join(", "),
+            cause.message
+        );
+        for (i, line) in cause.fix.lines().enumerate() {
+            let lead = if i == 0 { "  fix:" } else { "      " };
+            let _ = writeln!(err, "{lead} {line}");
+        }
+    }
 }
 
 fn write_reports(run: &RunArgs, report: &Report, snapshot: Option<&Snapshot>) -> Result<(), Error> {
