@@ -75,14 +75,15 @@ fn load_suite(args: &SuiteArgs) -> Result<Suite, Error> {
 }
 
 fn plan(run: &RunArgs) -> Result<Plan, Error> {
-    Plan::new(
+    let plan = Plan::new(
         load_suite(&run.suite)?,
         &Filters {
             include: run.filters.clone(),
             skip: run.skip.clone(),
             exact: run.exact,
         },
-    )
+    )?;
+    Ok(if run.strict { plan.strict() } else { plan })
 }
 
 fn suite_check(file: &std::path::Path) -> Result<u8, Error> {
@@ -123,7 +124,11 @@ fn explain(id: &str, suite: &SuiteArgs) -> Result<u8, Error> {
             i.id,
             i.title(),
             check.id,
-            if i.gate { "" } else { ", not gating" }
+            match i.gate {
+                checks::Gate::Off => ", not gating",
+                checks::Gate::Fail => "",
+                checks::Gate::Warn => ", warnings gate too",
+            }
         ),
         None => format!("{}: {}\n\n", check.id, check.title),
     };
