@@ -191,7 +191,35 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         }
         Ok(()) => {}
     }
+    drop(out);
+    if report.exit_code() == exit::ERROR {
+        print_error_causes(&report);
+    }
     Ok(report.exit_code())
+}
+
+/// The cause and fix of each distinct error, on stderr: a CI log shows why a run that
+/// judged still exits 2 without anyone reading the whole report.
+fn print_error_causes(report: &Report) {
+    let mut err = anstream::stderr().lock();
+    for cause in report.error_causes() {
+        let n = cause.checks.len();
+        let _ = writeln!(
+            err,
+            "error: {} ({}): {}",
+            if n == 1 {
+                "a check could not judge".to_string()
+            } else {
+                format!("{n} checks could not judge")
+            },
+            cause.checks.join(", "),
+            cause.message
+        );
+        for (i, line) in cause.fix.lines().enumerate() {
+            let lead = if i == 0 { "  fix:" } else { "      " };
+            let _ = writeln!(err, "{lead} {line}");
+        }
+    }
 }
 
 fn write_reports(run: &RunArgs, report: &Report, snapshot: Option<&Snapshot>) -> Result<(), Error> {

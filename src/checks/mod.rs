@@ -357,6 +357,8 @@ pub struct Findings {
     failures: Vec<(String, String)>,
     warnings: Vec<(String, String)>,
     errors: Vec<String>,
+    /// The fixes of errors that have one of their own, in order, without repeats.
+    error_fixes: Vec<String>,
     skips: Vec<String>,
     passes: usize,
 }
@@ -388,6 +390,15 @@ impl Findings {
         let message = message.into();
         self.evidence.push(format!("ERROR: {message}"));
         self.errors.push(message);
+    }
+
+    /// An error whose cause has a fix of its own (another check's, say).
+    pub fn error_with_fix(&mut self, message: impl Into<String>, fix: impl Into<String>) {
+        self.error(message);
+        let fix = fix.into();
+        if !self.error_fixes.contains(&fix) {
+            self.error_fixes.push(fix);
+        }
     }
 
     pub fn skip(&mut self, message: impl Into<String>) {
@@ -423,7 +434,11 @@ impl Findings {
             );
         }
         if let Some(message) = self.errors.first() {
-            return Outcome::error(format!("{message}{}", more(self.errors.len())), evidence);
+            let outcome = Outcome::error(format!("{message}{}", more(self.errors.len())), evidence);
+            return Outcome {
+                hint: (!self.error_fixes.is_empty()).then(|| self.error_fixes.join("\n")),
+                ..outcome
+            };
         }
         if let Some((message, _)) = self.warnings.first() {
             return Outcome::warn(
@@ -604,14 +619,39 @@ pub(crate) fn probe_request<'a>(
 
 /// The outcome of a check whose observation is missing: skip when it could not be made
 /// here (no root, a remote engine), error when netcheck tried and failed.
-pub(crate) fn missing<T>(obs: &crate::snapshot::Observed<T>, what: &str) -> Outcome {
+pub(crate) fn missing<T: Observation>(obs: &crate::snapshot::Observed<T>, what: &str) -> Outcome {
     let why = obs.why_missing().unwrap_or("");
     match obs {
         crate::snapshot::Observed::Skipped { .. } => {
             Outcome::skip(format!("{what} not observed: {why}"), vec![])
         }
-        _ => Outcome::error(format!("{what} not observed: {why}"), vec![]),
+        _ => Outcome {
+            hint: Some(T::FIX.into()),
+            ..Outcome::error(format!("{what} not observed: {why}"), vec![])
+        },
     }
+}
+
+/// The fix for an observation that errored, by which observation it is: every errored
+/// check then carries a fix, as every exit 2 must.
+pub(crate) trait Observation {
+    const FIX: &'static str;
+}
+
+impl Observation for crate::snapshot::ProbeObs {
+    const FIX: &'static str = crate::error::PROBE_FIX;
+}
+
+impl Observation for crate::snapshot::HostObs {
+    const FIX: &'static str = crate::error::HOST_FIX;
+}
+
+impl Observation for crate::snapshot::FirewallObs {
+    const FIX: &'static str = crate::error::HOST_FIX;
+}
+
+impl Observation for crate::snapshot::DockerObs {
+    const FIX: &'static str = crate::error::DOCKER_FIX;
 }
 
 /// Why no traffic can leave `network` at all, if the host shows it: its bridge is

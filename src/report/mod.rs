@@ -202,9 +202,42 @@ impl Report {
         }
     }
 
+    /// Why a run exits 2 although it judged: each distinct cause among the gating checks
+    /// that errored, the checks it hit, and its fix. The README promises a cause and a
+    /// fix for every exit 2.
+    pub fn error_causes(&self) -> Vec<ErrorCause> {
+        let mut causes: Vec<ErrorCause> = vec![];
+        for c in self
+            .checks
+            .iter()
+            .filter(|c| c.gate && c.status == Status::Error)
+        {
+            match causes.iter_mut().find(|e| e.message == c.message) {
+                Some(e) => e.checks.push(c.id.clone()),
+                None => causes.push(ErrorCause {
+                    message: c.message.clone(),
+                    checks: vec![c.id.clone()],
+                    fix: c
+                        .hint
+                        .clone()
+                        .unwrap_or_else(|| crate::error::CHECK_ERROR_FIX.into()),
+                }),
+            }
+        }
+        causes
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serialises")
     }
+}
+
+/// One reason checks errored: see [`Report::error_causes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCause {
+    pub message: String,
+    pub checks: Vec<String>,
+    pub fix: String,
 }
 
 /// Writes a file atomically: a temporary file beside it, then a rename. A reader never
