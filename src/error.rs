@@ -54,6 +54,11 @@ pub enum Error {
     Internal(String),
     #[error("redaction failed: {0}")]
     Redaction(String),
+    #[error("cannot listen on {address}: {detail}")]
+    Listen {
+        address: std::net::SocketAddr,
+        detail: String,
+    },
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }
@@ -98,6 +103,9 @@ impl Error {
             Error::Timeout { .. } => "raise --timeout, or look at what hangs: the engine (docker info) or a probe".into(),
             Error::Probe(_) => "netcheck probes from a container of its own image; netcheck cleanup removes leftovers, \
                  and `docker logs` cannot help once it is gone: rerun with RUST_LOG unset and read the message above"
+                .into(),
+            Error::Listen { .. } => "another process holds the address, or it is not this machine's: \
+                 pick another with --listen ADDRESS:PORT"
                 .into(),
             _ => return None,
         })
