@@ -6,11 +6,13 @@ use clap::{Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    every check passed or was skipped
-  1    at least one check failed: the host has a problem
+  0    every check passed, warned or was skipped
+  1    at least one check failed: the host has a problem (with --strict, or a
+       suite's gate = \"warn\": a warning too)
   2    netcheck could not do its job: bad arguments or files, no daemon,
        a socket it may not use, a check that errored
-  130  interrupted by SIGINT (143: SIGTERM), after removing what it created";
+  130  interrupted by SIGINT (143: SIGTERM, 129: SIGHUP), after removing what it
+       created";
 
 /// Diagnoses Docker networking on this host: bridge subnets, veths, default routes,
 /// masquerading, host.docker.internal, forwarding, br_netfilter, the firewall, MTU,
@@ -45,7 +47,7 @@ pub struct RunArgs {
     pub networks: Vec<String>,
     #[command(flatten)]
     pub suite: SuiteArgs,
-    /// Write a JSON report (schema: reports/netcheck-report.v1.schema.json).
+    /// Write a JSON report (schema: reports/netcheck-report.v2.schema.json).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write a JUnit XML report (one testsuite for the host, one testcase per check).
@@ -77,6 +79,10 @@ pub struct RunArgs {
     /// Show the evidence of passing checks too.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Warnings fail the run (exit 1), as failures do: for a gate that wants a host
+    /// with nothing fragile or risky on it.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Which suite runs.
@@ -86,7 +92,7 @@ pub struct SuiteArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     pub suite: Option<PathBuf>,
     /// A shipped suite: default, onboarding (every check, gating only what a laptop can
-    /// fix) or ci (strict).
+    /// fix) or ci (every check, warnings gate too).
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub profile: String,
 }

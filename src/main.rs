@@ -13,7 +13,7 @@ use netcheck::collect::{self, docker};
 use netcheck::error::{Error, exit};
 use netcheck::plan::{Filters, Plan};
 use netcheck::report::metrics::Metrics;
-use netcheck::report::{self, Outputs};
+use netcheck::report::{self, Outputs, Report};
 use netcheck::run::{self, Outcome};
 use netcheck::serve;
 use netcheck::snapshot::Snapshot;
@@ -80,14 +80,15 @@ fn load_suite(args: &SuiteArgs) -> Result<Suite, Error> {
 }
 
 fn plan(run: &RunArgs) -> Result<Plan, Error> {
-    Plan::new(
+    let plan = Plan::new(
         load_suite(&run.suite)?,
         &Filters {
             include: run.filters.clone(),
             skip: run.skip.clone(),
             exact: run.exact,
         },
-    )
+    )?;
+    Ok(if run.strict { plan.strict() } else { plan })
 }
 
 fn suite_check(file: &std::path::Path) -> Result<u8, Error> {
@@ -128,7 +129,11 @@ fn explain(id: &str, suite: &SuiteArgs) -> Result<u8, Error> {
             i.id,
             i.title(),
             check.id,
-            if i.gate { "" } else { ", not gating" }
+            match i.gate {
+                checks::Gate::Off => ", not gating",
+                checks::Gate::Fail => "",
+                checks::Gate::Warn => ", warnings gate too",
+            }
         ),
         None => format!("{}: {}\n\n", check.id, check.title),
     };
@@ -176,7 +181,35 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         }
         Ok(()) => {}
     }
+    drop(out);
+    if outcome.report.exit_code() == exit::ERROR {
+        print_error_causes(&outcome.report);
+    }
     Ok(outcome.report.exit_code())
+}
+
+/// The cause and fix of each distinct error, on stderr: a CI log shows why a run that
+/// judged still exits 2 without anyone reading the whole report.
+fn print_error_causes(report: &Report) {
+    let mut err = anstream::stderr().lock();
+    for cause in report.error_causes() {
+        let n = cause.checks.len();
+        let _ = writeln!(
+            err,
+            "error: {} ({}): {}",
+            if n == 1 {
+                "a check could not judge".to_string()
+            } else {
+                format!("{n} checks could not judge")
+            },
+            cause.checks.join(", "),
+            cause.message
+        );
+        for (i, line) in cause.fix.lines().enumerate() {
+            let lead = if i == 0 { "  fix:" } else { "      " };
+            let _ = writeln!(err, "{lead} {line}");
+        }
+    }
 }
 
 /// Writes the report files asked for, also when checks fail.

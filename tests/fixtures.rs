@@ -6,6 +6,7 @@
 //! - `fault-<check id>-*` (captured live under that fault) and `edited-<check id>-*`
 //!   (a captured snapshot edited by hand to a state the live tests cannot create):
 //!   that check fails;
+//! - `warn-<check id>-*`: that check warns, and nothing fails;
 //! - `skipped-*`: nothing fails (observations that could not be made are not faults).
 
 use std::path::{Path, PathBuf};
@@ -79,13 +80,29 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
             )
             .into());
         }
+    } else if let Some(rest) = name.strip_prefix("warn-") {
+        let check = instances
+            .iter()
+            .find(|c| rest.starts_with(&format!("{}-", c.id)))
+            .ok_or_else(|| format!("{name}: the name names no check id"))?;
+        if status(&check.id) != Some(Status::Warn) {
+            return Err(format!(
+                "{} should warn on {name}, but is {:?}",
+                check.id,
+                status(&check.id)
+            )
+            .into());
+        }
+        if let Some(j) = judged.iter().find(|j| j.outcome.status == Status::Fail) {
+            return Err(format!("{} fails on {name}: {}", j.id(), j.outcome.message).into());
+        }
     } else if name.starts_with("skipped-") {
         if let Some(j) = judged.iter().find(|j| j.outcome.status == Status::Fail) {
             return Err(format!("{} fails on {name}: {}", j.id(), j.outcome.message).into());
         }
     } else {
         return Err(format!(
-            "{name}: a fixture's name starts with healthy-, fault-, edited- or skipped-"
+            "{name}: a fixture's name starts with healthy-, fault-, edited-, warn- or skipped-"
         )
         .into());
     }

@@ -222,6 +222,7 @@ mod tests {
                 title: String::new(),
                 status: *status,
                 gate: true,
+                strict: false,
                 duration_ms: 0.0,
                 message: String::new(),
                 evidence: vec![],

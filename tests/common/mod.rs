@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_engine;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
