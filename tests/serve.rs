@@ -223,7 +223,7 @@ fn serve_is_scraped_through_a_fault_and_its_repair() {
     let (code, json) = get(port, "/report.json", "*/*");
     assert_eq!(code, 200);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["schema"], "netcheck-report/v1");
+    assert_eq!(report["schema"], netcheck::report::REPORT_SCHEMA);
     let (code, html) = get(port, "/report.html", "*/*");
     assert_eq!(code, 200);
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
