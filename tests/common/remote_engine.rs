@@ -68,7 +68,15 @@ impl RemoteEngine {
             .tempdir()
             .unwrap();
         let d = dir.path();
-        for sub in ["run", "data", "certs", "server", "ssh", "bin", "docker-config"] {
+        for sub in [
+            "run",
+            "data",
+            "certs",
+            "server",
+            "ssh",
+            "bin",
+            "docker-config",
+        ] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
         make_certs(d);
@@ -80,7 +88,14 @@ impl RemoteEngine {
             "ip", "link", "add", VETH_HOST, "mtu", "1400", "type", "veth", "peer", "name",
             VETH_PEER, "mtu", "1400", "netns", NETNS,
         ]);
-        run(&["ip", "addr", "add", &format!("{HOST_ADDR}/30"), "dev", VETH_HOST]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{HOST_ADDR}/30"),
+            "dev",
+            VETH_HOST,
+        ]);
         run(&["ip", "link", "set", VETH_HOST, "up"]);
         let inside = |args: &[&str]| {
             let mut all = vec!["ip", "netns", "exec", NETNS];
@@ -139,7 +154,8 @@ impl RemoteEngine {
             if let Ok(Some(status)) = self.unshare.try_wait() {
                 panic!(
                     "the second engine exited ({status}):\n{}",
-                    std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+                    std::fs::read_to_string(self.dir.path().join("dockerd.log"))
+                        .unwrap_or_default()
                 );
             }
             let ok = Command::new("docker")
@@ -159,8 +175,7 @@ impl RemoteEngine {
             std::thread::sleep(Duration::from_millis(200));
         }
         let pid = self.unshare.id();
-        let children =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
         children
             .split_whitespace()
             .next()
@@ -330,30 +345,69 @@ fn make_certs(d: &Path) {
     let p = |s: &str| d.join(s).display().to_string();
     let key = |out: &str| {
         run(&[
-            "openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-out", out,
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            out,
         ])
     };
     key(&p("certs/ca-key.pem"));
     run(&[
-        "openssl", "req", "-x509", "-new", "-key", &p("certs/ca-key.pem"), "-out",
-        &p("certs/ca.pem"), "-days", "2", "-subj", "/CN=netcheck-test-ca",
+        "openssl",
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        &p("certs/ca-key.pem"),
+        "-out",
+        &p("certs/ca.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=netcheck-test-ca",
     ]);
     for (who, ext) in [
-        ("server", format!("subjectAltName=IP:{ADDR}\nextendedKeyUsage=serverAuth\n")),
+        (
+            "server",
+            format!("subjectAltName=IP:{ADDR}\nextendedKeyUsage=serverAuth\n"),
+        ),
         ("client", "extendedKeyUsage=clientAuth\n".to_string()),
     ] {
         let dir = if who == "server" { "server" } else { "certs" };
         key(&p(&format!("{dir}/key.pem")));
         run(&[
-            "openssl", "req", "-new", "-key", &p(&format!("{dir}/key.pem")), "-out",
-            &p(&format!("{who}.csr")), "-subj", &format!("/CN=netcheck-test-{who}"),
+            "openssl",
+            "req",
+            "-new",
+            "-key",
+            &p(&format!("{dir}/key.pem")),
+            "-out",
+            &p(&format!("{who}.csr")),
+            "-subj",
+            &format!("/CN=netcheck-test-{who}"),
         ]);
         std::fs::write(d.join(format!("{who}.ext")), ext).unwrap();
         run(&[
-            "openssl", "x509", "-req", "-in", &p(&format!("{who}.csr")), "-CA",
-            &p("certs/ca.pem"), "-CAkey", &p("certs/ca-key.pem"), "-CAcreateserial", "-out",
-            &p(&format!("{dir}/cert.pem")), "-days", "2", "-extfile", &p(&format!("{who}.ext")),
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            &p(&format!("{who}.csr")),
+            "-CA",
+            &p("certs/ca.pem"),
+            "-CAkey",
+            &p("certs/ca-key.pem"),
+            "-CAcreateserial",
+            "-out",
+            &p(&format!("{dir}/cert.pem")),
+            "-days",
+            "2",
+            "-extfile",
+            &p(&format!("{who}.ext")),
         ]);
     }
 }
@@ -392,7 +446,10 @@ fn make_ssh(d: &Path) {
     let wrapper = d.join("bin/ssh");
     std::fs::write(
         &wrapper,
-        format!("#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n", p("ssh/config")),
+        format!(
+            "#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n",
+            p("ssh/config")
+        ),
     )
     .unwrap();
     std::fs::set_permissions(
