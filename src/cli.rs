@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// Write a Markdown report, to paste into a GitHub or GitLab issue.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Write Prometheus metrics (the same as `serve`'s /metrics), atomically, for
+    /// node_exporter's textfile collector: name the file *.prom in its directory.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
     /// Replace hostnames, MACs, container names and ids, and addresses outside Docker's
     /// subnets with consistent pseudonyms, in every report and in `collect`'s snapshot.
     #[arg(long)]
@@ -139,10 +143,29 @@ pub enum Command {
         #[arg(long)]
         images: bool,
     },
+    /// Run the suite every --interval seconds and serve the latest result over HTTP:
+    /// /healthz (200 when the last run passed, 503 with the reasons when not),
+    /// /metrics (Prometheus), /report.json and /report.html. Stops on SIGTERM or
+    /// SIGINT, after removing what the run in progress made, with exit code 0.
+    Serve(ServeArgs),
     /// Inside the probe container: observe and print a JSON report.
     #[command(hide = true)]
     Probe(netcheck::probe::ProbeArgs),
     /// Build the probe image if it is missing, and print its reference.
     #[command(hide = true)]
     ProbeImage,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where to serve. An address other than loopback exposes the reports (which name
+    /// this host's networks and containers) to other machines: give it only on purpose.
+    #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:9955")]
+    pub listen: std::net::SocketAddr,
+    /// Seconds from the end of one run to the start of the next, give or take 10% so
+    /// that a fleet does not run in step.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
 }

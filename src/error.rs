@@ -70,6 +70,11 @@ pub enum Error {
     Internal(String),
     #[error("redaction failed: {0}")]
     Redaction(String),
+    #[error("cannot listen on {address}: {detail}")]
+    Listen {
+        address: std::net::SocketAddr,
+        detail: String,
+    },
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }
@@ -110,6 +115,9 @@ impl Error {
             Error::BadSuite(_) => "fix them and check again with: netcheck suite check FILE".into(),
             Error::UnknownNetwork(_) => "docker network ls lists the networks; pass one with --network NAME".into(),
             Error::Timeout { .. } => "raise --timeout, or look at what hangs: the engine (docker info) or a probe".into(),
+Error::Listen { .. } => "another process holds the address, or it is not this machine's: \
+                 pick another with --listen ADDRESS:PORT"
+                .into(),
             Error::Probe(_) => PROBE_FIX.into(),
             _ => return None,
         })
