@@ -126,7 +126,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
                                  flushed them (firewalld, ufw, a script running iptables -t nat -F); \
                                  expected: iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
-                                n.bridge
+                                super::sh(&n.bridge)
                             ),
                         ),
                     }
@@ -184,7 +184,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             )),
             (true, Some(seen)) if subnet.contains(&seen) => f.fail(
                 format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
-                format!("restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)", n.bridge),
+                format!("restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)", super::sh(&n.bridge)),
             ),
             (true, seen) => f.fail(
                 format!(
