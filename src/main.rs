@@ -1,12 +1,14 @@
 //! netcheck's whole flow: plan → collect → snapshot → judge → report.
 
 mod cli;
+mod log;
+mod plugin;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::CommandFactory;
 use netcheck::checks;
 use netcheck::collect::{self, Cleanup, docker};
 use netcheck::error::{Error, exit};
@@ -15,10 +17,33 @@ use netcheck::report::{self, Report};
 use netcheck::snapshot::Snapshot;
 use netcheck::suite::Suite;
 
-use crate::cli::{Cli, Command, RunArgs, SuiteAction, SuiteArgs};
+use crate::cli::{Cli, ColorWhen, Command, Format, RunArgs, SuiteAction, SuiteArgs};
+use crate::report::human::Detail;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match plugin::invocation(std::env::args_os().collect()) {
+        plugin::Invocation::Metadata => {
+            return match print(&plugin::metadata(cli::VERSION)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(exit::ERROR),
+            };
+        }
+        plugin::Invocation::Run(args) => args,
+    };
+    let cli = Cli::parse_args(args);
+    log::init(&cli.global);
+    // anstream already honours NO_COLOR, CLICOLOR_FORCE and pipes under `auto`.
+    match cli.global.color {
+        ColorWhen::Auto => {}
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+    }
+    log::debug(format_args!("{cli:?}"));
+    let format = match &cli.command {
+        None => cli.run.format,
+        Some(Command::Analyze { run, .. }) => run.format,
+        _ => Format::Human,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -38,6 +63,8 @@ fn main() -> ExitCode {
         Some(Command::Suite {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
+        Some(Command::Completions { shell }) => completions(shell),
+        Some(Command::Manpages { dir }) => manpages(&dir),
         Some(Command::ProbeImage) => runtime.block_on(probe_image()),
         Some(Command::Cleanup { images }) => runtime.block_on(cleanup(images)),
         Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
@@ -55,6 +82,16 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             if let Some(hint) = e.hint() {
                 eprintln!("  fix: {hint}");
+            }
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                log::debug(format_args!("caused by: {c}"));
+                cause = c.source();
+            }
+            if format == Format::Github {
+                // The job's summary page then says why netcheck could not run.
+                let report = Report::from_error(&e, chrono::Utc::now(), Duration::ZERO);
+                let _ = print(&report::github::render(&report));
             }
             ExitCode::from(e.exit_code())
         }
@@ -174,8 +211,19 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
     let judged = checks::judge(&snapshot, &plan.instances);
     let report = Report::new(&snapshot, &judged, t0.elapsed());
     write_reports(run, &report, Some(&snapshot))?;
+    let detail = match (run.quiet, run.verbose) {
+        (true, _) => Detail::Quiet,
+        (_, true) => Detail::Verbose,
+        _ => Detail::Normal,
+    };
     let mut out = anstream::stdout().lock();
-    match report::human::render(&mut out, &report, run.verbose) {
+    let rendered = report::human::render(&mut out, &report, detail).and_then(|()| {
+        if run.format == Format::Github {
+            out.write_all(report::github::render(&report).as_bytes())?;
+        }
+        Ok(())
+    });
+    match rendered {
         // `netcheck | head`: the reader left; the verdict still decides the exit code.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(source) => {
@@ -227,6 +275,26 @@ async fn cleanup(images: bool) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
+/// `netcheck completions SHELL`: the script the package installs, for any shell.
+fn completions(shell: clap_complete::Shell) -> Result<u8, Error> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "netcheck", &mut script);
+    print(&String::from_utf8_lossy(&script))?;
+    Ok(exit::OK)
+}
+
+/// `netcheck manpages DIR`: netcheck.1 and a page per visible subcommand, from the same
+/// clap definition as --help, so the pages never drift from it. scripts/package runs it.
+fn manpages(dir: &std::path::Path) -> Result<u8, Error> {
+    let write_error = |source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(write_error)?;
+    clap_mangen::generate_to(Cli::command(), dir).map_err(write_error)?;
+    Ok(exit::OK)
+}
+
 /// For benchmarks and tests that run the probe image themselves.
 async fn probe_image() -> Result<u8, Error> {
     let (docker, _) = docker::connect().await?;
@@ -249,8 +317,25 @@ async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Err
 /// Collects under the run's deadline and signals; whatever happens, what the run created
 /// is removed before this returns.
 async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
-    let progress = indicatif::ProgressBar::new_spinner().with_message("collecting observations");
+    // A spinner for a person watching a terminal; none in a pipe, a CI log, -q, or -D
+    // (whose lines it would garble). indicatif draws on stderr, and hides itself when
+    // stderr is not a terminal.
+    let progress = if std::io::stdout().is_terminal()
+        && !run.quiet
+        && run.format == Format::Human
+        && !log::enabled(log::Level::Debug)
+    {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.set_message("collecting observations");
     progress.enable_steady_tick(Duration::from_millis(100));
+    log::debug(format_args!(
+        "collecting for {} check(s); networks {:?}",
+        plan.instances.len(),
+        run.networks
+    ));
     let cleanup = Cleanup::default();
     let options = collect::Options {
         networks: plan.networks(&run.networks),
@@ -291,7 +376,7 @@ async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
         tokio::select! {
             done = &mut cleaning => {
                 if done.is_err() {
-                    eprintln!("warning: cleanup did not finish within 30 s; `netcheck cleanup` removes what is left");
+                    log::warn(format_args!("cleanup did not finish within 30 s; `netcheck cleanup` removes what is left"));
                 }
                 break;
             }
@@ -299,6 +384,7 @@ async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
         }
     }
     progress.finish_and_clear();
+    log::debug(format_args!("collection and cleanup done"));
     match (result, late_signal) {
         (Ok(_), Some(sig)) => Err(Error::Interrupted(sig)),
         (result, _) => result,

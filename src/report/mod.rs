@@ -1,5 +1,6 @@
 //! Reports: one list of results, rendered by reporters (terminal, JSON, JUnit).
 
+pub mod github;
 pub mod html;
 pub mod human;
 pub mod junit;

@@ -1,0 +1,66 @@
+//! GitHub Actions annotations: one workflow command per failing check, so that a
+//! failure shows on the job's summary page with its fix, not only deep in the log.
+//!
+//! `::error title=netcheck bridge.veth[app-net]::message%0Afix: …`. A failure that does
+//! not gate is a `::warning`. Engine and host text reaches these lines (container names,
+//! interface names, the engine's own messages), so every value is escaped by the rules
+//! of GitHub's workflow commands: otherwise a newline in a name would start a line that
+//! the runner reads as a command of its own.
+
+use super::{CheckResult, Report};
+use crate::checks::Status;
+
+/// The annotation lines for the report's failures and errors, one per check.
+pub fn render(report: &Report) -> String {
+    report
+        .checks
+        .iter()
+        .filter_map(annotation)
+        .map(|line| line + "\n")
+        .collect()
+}
+
+fn annotation(c: &CheckResult) -> Option<String> {
+    let (command, what) = match (c.status, c.gate) {
+        (Status::Fail, true) => ("error", "failed"),
+        (Status::Fail, false) => ("warning", "failed (not gating)"),
+        (Status::Error, _) => ("error", "could not run"),
+        (Status::Pass | Status::Skip, _) => return None,
+    };
+    let mut message = c.message.clone();
+    if let Some(hint) = &c.hint {
+        message.push_str("\nfix: ");
+        message.push_str(hint);
+    }
+    Some(format!(
+        "::{command} title={}::{}",
+        escape_property(&format!("netcheck: {} {what}", c.id)),
+        escape_data(&message)
+    ))
+}
+
+/// A command's message: `%`, CR and LF are encoded (`%` first, so that the encoding of
+/// the others is not encoded again).
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A property value (`title=`): as a message, and `:` and `,` too, which would end the
+/// properties or the value.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_follows_the_workflow_command_rules() {
+        assert_eq!(escape_data("100% a\r\nb"), "100%25 a%0D%0Ab");
+        assert_eq!(escape_data("%0A"), "%250A");
+        assert_eq!(escape_property("a: b, c%\n"), "a%3A b%2C c%25%0A");
+    }
+}
