@@ -217,12 +217,15 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         _ => Detail::Normal,
     };
     let mut out = anstream::stdout().lock();
-    let rendered = report::human::render(&mut out, &report, detail).and_then(|()| {
-        if run.format == Format::Github {
-            out.write_all(report::github::render(&report).as_bytes())?;
-        }
-        Ok(())
-    });
+    let rendered = if run.format == Format::Github {
+        let (pause, resume) = report::github::pause_commands();
+        out.write_all(pause.as_bytes())
+            .and_then(|()| report::human::render(&mut out, &report, detail))
+            .and_then(|()| out.write_all(resume.as_bytes()))
+            .and_then(|()| out.write_all(report::github::render(&report).as_bytes()))
+    } else {
+        report::human::render(&mut out, &report, detail)
+    };
     match rendered {
         // `netcheck | head`: the reader left; the verdict still decides the exit code.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -278,9 +281,26 @@ async fn cleanup(images: bool) -> Result<u8, Error> {
 /// `netcheck completions SHELL`: the script the package installs, for any shell.
 fn completions(shell: clap_complete::Shell) -> Result<u8, Error> {
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "netcheck", &mut script);
+    let mut command = visible(&Cli::command()).version(cli::VERSION);
+    clap_complete::generate(shell, &mut command, "netcheck", &mut script);
     print(&String::from_utf8_lossy(&script))?;
     Ok(exit::OK)
+}
+
+/// The command without its hidden subcommands and arguments, which clap_complete's
+/// generators would otherwise offer (`netcheck probe-image`, `--probe-arg`).
+fn visible(command: &clap::Command) -> clap::Command {
+    let mut out = clap::Command::new(command.get_name().to_string());
+    if let Some(about) = command.get_about() {
+        out = out.about(about.clone());
+    }
+    for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+        out = out.arg(arg.clone());
+    }
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        out = out.subcommand(visible(sub));
+    }
+    out
 }
 
 /// `netcheck manpages DIR`: netcheck.1 and a page per visible subcommand, from the same

@@ -10,6 +10,18 @@
 use super::{CheckResult, Report};
 use crate::checks::Status;
 
+/// The lines around the human report in a GitHub job log: the runner reads no workflow
+/// command between them, so engine text in the report (a container name with a newline
+/// and `::error::` in it) cannot forge one. The token is random, so that the text cannot
+/// end the pause either.
+pub fn pause_commands() -> (String, String) {
+    let token = format!("netcheck-{:032x}", rand::random::<u128>());
+    (
+        format!("::stop-commands::{token}\n"),
+        format!("::{token}::\n"),
+    )
+}
+
 /// The annotation lines for the report's failures and errors, one per check.
 pub fn render(report: &Report) -> String {
     report
