@@ -3,8 +3,6 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::cli::GlobalArgs;
-
 /// Levels in docker's order; a message shows when its level is at least the chosen one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -18,8 +16,9 @@ pub enum Level {
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 
-pub fn init(global: &GlobalArgs) {
-    let level = match (global.debug, global.log_level.as_str()) {
+/// Sets the level from `-D` and `-l LEVEL` (docker's names; `-D` wins, as in docker).
+pub fn init(debug: bool, level: &str) {
+    let level = match (debug, level) {
         (true, _) | (_, "debug") => Level::Debug,
         (_, "warn") => Level::Warn,
         (_, "error") => Level::Error,

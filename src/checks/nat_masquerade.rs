@@ -95,10 +95,10 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 f.note(format!("IPv4: off on network {} (IPv6 only)", n.name));
                 continue;
             }
-            f.error(format!(
-                "network {} has no IPv4 subnet (see bridge.subnet)",
-                n.name
-            ));
+            f.error_with_fix(
+                format!("network {} has no IPv4 subnet (see bridge.subnet)", n.name),
+                "follow bridge.subnet's fix: netcheck cannot judge masquerading without a subnet",
+            );
             continue;
         };
         if let Some(host) = host {

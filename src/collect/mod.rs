@@ -366,6 +366,7 @@ pub async fn collect(
                     resolv_conf: host::read("/etc/resolv.conf"),
                     resolved_conf: host::read("/run/systemd/resolve/resolv.conf"),
                     proxies: host::proxies(),
+                    conntrack: Some(host::conntrack()),
                     netns,
                 },
             }

@@ -1,8 +1,8 @@
 //! GitHub Actions annotations: one workflow command per failing check, so that a
 //! failure shows on the job's summary page with its fix, not only deep in the log.
 //!
-//! `::error title=netcheck bridge.veth[app-net]::message%0Afix: …`. A failure that does
-//! not gate is a `::warning`. Engine and host text reaches these lines (container names,
+//! `::error title=netcheck: bridge.veth[app-net] failed::message%0Afix: …`. A failure
+//! that does not gate, and a warning that does not, is a `::warning`. Engine and host text reaches these lines (container names,
 //! interface names, the engine's own messages), so every value is escaped by the rules
 //! of GitHub's workflow commands: otherwise a newline in a name would start a line that
 //! the runner reads as a command of its own.
@@ -33,11 +33,14 @@ pub fn render(report: &Report) -> String {
 }
 
 fn annotation(c: &CheckResult) -> Option<String> {
-    let (command, what) = match (c.status, c.gate) {
-        (Status::Fail, true) => ("error", "failed"),
-        (Status::Fail, false) => ("warning", "failed (not gating)"),
-        (Status::Error, _) => ("error", "could not run"),
-        (Status::Pass | Status::Skip, _) => return None,
+    // An annotation is an error exactly when the result fails the run.
+    let (command, what) = match c.status {
+        Status::Fail if c.gate => ("error", "failed"),
+        Status::Fail => ("warning", "failed (not gating)"),
+        Status::Error => ("error", "could not run"),
+        Status::Warn if c.strict => ("error", "warned (gating)"),
+        Status::Warn => ("warning", "warned"),
+        Status::Pass | Status::Skip => return None,
     };
     let mut message = c.message.clone();
     if let Some(hint) = &c.hint {

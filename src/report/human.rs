@@ -11,7 +11,8 @@ use crate::checks::Status;
 fn style(status: Status) -> Style {
     let color = match status {
         Status::Pass => AnsiColor::Green,
-        Status::Skip => AnsiColor::Yellow,
+        Status::Skip => AnsiColor::Cyan,
+        Status::Warn => AnsiColor::Yellow,
         Status::Fail => AnsiColor::Red,
         Status::Error => AnsiColor::Magenta,
     };
@@ -21,7 +22,7 @@ fn style(status: Status) -> Style {
 /// How much of the report a person sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
-    /// Failures and errors, with their evidence and fix, and the summary line.
+    /// Failures, errors and warnings, with their evidence and fix, and the summary line.
     Quiet,
     /// Every check's line; evidence and fix under failures.
     Normal,
@@ -31,7 +32,7 @@ pub enum Detail {
 
 /// Writes the report for a person.
 pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::Result<()> {
-    let failed = |c: &&super::CheckResult| matches!(c.status, Status::Fail | Status::Error);
+    let failed = |c: &&super::CheckResult| !matches!(c.status, Status::Pass | Status::Skip);
     let shown: Vec<_> = match detail {
         Detail::Quiet => report.checks.iter().filter(failed).collect(),
         _ => report.checks.iter().collect(),
@@ -40,10 +41,10 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
     let width = shown.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in shown {
         let s = style(c.status);
-        let note = if c.gate || matches!(c.status, Status::Pass | Status::Skip) {
-            ""
-        } else {
-            " (not gating)"
+        let note = match c.status {
+            Status::Fail | Status::Error if !c.gate => " (not gating)",
+            Status::Warn if c.strict => " (gating: --strict)",
+            _ => "",
         };
         writeln!(
             out,
@@ -53,7 +54,7 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
             c.duration_ms,
             c.message
         )?;
-        let detailed = verbose || matches!(c.status, Status::Fail | Status::Error);
+        let detailed = verbose || matches!(c.status, Status::Warn | Status::Fail | Status::Error);
         if detailed {
             for e in &c.evidence {
                 writeln!(out, "        {e}")?;
@@ -72,6 +73,9 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
         "{} passed, {} failed, {} skipped",
         sum.passed, sum.failed, sum.skipped
     );
+    if sum.warned > 0 {
+        line.push_str(&format!(", {} warned", sum.warned));
+    }
     if sum.errors > 0 {
         line.push_str(&format!(", {} errored", sum.errors));
     }
