@@ -21,7 +21,9 @@ use netcheck::serve;
 use netcheck::snapshot::Snapshot;
 use netcheck::suite::Suite;
 
-use crate::cli::{Cli, ColorWhen, Command, Format, RunArgs, ServeArgs, SuiteAction, SuiteArgs};
+use crate::cli::{
+    Cli, ColorWhen, Command, EngineArgs, Format, RunArgs, ServeArgs, SuiteAction, SuiteArgs,
+};
 use crate::report::human::Detail;
 
 fn main() -> ExitCode {
@@ -67,16 +69,18 @@ fn main() -> ExitCode {
         Some(Command::Suite {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
-        Some(Command::Serve(args)) => runtime.block_on(serve(&args)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(&args, &cli.engine)),
         Some(Command::Completions { shell }) => completions(shell),
         Some(Command::Manpages { dir }) => manpages(&dir),
-        Some(Command::ProbeImage) => runtime.block_on(probe_image()),
-        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(images)),
-        Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
+        Some(Command::ProbeImage) => runtime.block_on(probe_image(&cli.engine)),
+        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(&cli.engine, images)),
+        Some(Command::Collect { output, run }) => {
+            runtime.block_on(collect_only(&run, &cli.engine, &output))
+        }
         Some(Command::Analyze { snapshot, run }) => {
             runtime.block_on(judge_and_report(&run, Source::File(&snapshot)))
         }
-        None => runtime.block_on(judge_and_report(&cli.run, Source::Live)),
+        None => runtime.block_on(judge_and_report(&cli.run, Source::Live(&cli.engine))),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -104,7 +108,7 @@ fn main() -> ExitCode {
 }
 
 enum Source<'a> {
-    Live,
+    Live(&'a EngineArgs),
     File(&'a std::path::Path),
 }
 
@@ -200,7 +204,7 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
             let (started, t0) = (chrono::Utc::now(), Instant::now());
             run::judge(&plan, Snapshot::load(path), run.redact, started, t0)
         }
-        Source::Live => live(run, &plan).await,
+        Source::Live(engine) => live(run, engine, &plan).await,
     };
     if outcome.error.is_some() {
         return failed(run, outcome);
@@ -289,8 +293,18 @@ fn outputs(run: &RunArgs) -> Outputs {
     }
 }
 
-async fn cleanup(images: bool) -> Result<u8, Error> {
-    let (docker, local) = docker::connect().await?;
+/// The one engine the flags and the environment name, as the docker CLI picks it.
+fn engine(args: &EngineArgs) -> Result<netcheck::engine::Engine, Error> {
+    let engine = netcheck::engine::resolve(&args.flags(), &netcheck::engine::ProcessEnv)?;
+    log::debug(format_args!(
+        "engine {} (context {}, chosen by {})",
+        engine.endpoint, engine.name, engine.source
+    ));
+    Ok(engine)
+}
+
+async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
+    let (docker, local) = docker::connect(&engine(args)?).await?;
     let removed = netcheck::cleanup::cleanup(&docker, local, images).await?;
     let mut text = String::new();
     for (what, names) in [
@@ -349,16 +363,20 @@ fn manpages(dir: &std::path::Path) -> Result<u8, Error> {
 }
 
 /// For benchmarks and tests that run the probe image themselves.
-async fn probe_image() -> Result<u8, Error> {
-    let (docker, _) = docker::connect().await?;
+async fn probe_image(args: &EngineArgs) -> Result<u8, Error> {
+    let (docker, _) = docker::connect(&engine(args)?).await?;
     let image = collect::image::ensure(&docker).await?;
     print(&format!("{image}\n"))?;
     Ok(exit::OK)
 }
 
-async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Error> {
+async fn collect_only(
+    run: &RunArgs,
+    engine: &EngineArgs,
+    output: &std::path::Path,
+) -> Result<u8, Error> {
     let plan = plan(run)?;
-    let outcome = live(run, &plan).await;
+    let outcome = live(run, engine, &plan).await;
     let snapshot = match (outcome.error, outcome.snapshot) {
         (Some(e), _) => return Err(e),
         (None, snapshot) => snapshot.ok_or_else(|| Error::Internal("no snapshot".into()))?,
@@ -380,7 +398,7 @@ fn run_options(run: &RunArgs) -> run::Options {
 
 /// One live run against the engine, with a spinner; a signal ends it early, after
 /// removing what it created.
-async fn live(run: &RunArgs, plan: &Plan) -> Outcome {
+async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
     // A spinner for a person watching a terminal; none in a pipe, a CI log, -q, or -D
     // (whose lines it would garble). indicatif draws on stderr, and hides itself when
     // stderr is not a terminal.
@@ -394,6 +412,7 @@ async fn live(run: &RunArgs, plan: &Plan) -> Outcome {
         indicatif::ProgressBar::hidden()
     };
     progress.enable_steady_tick(Duration::from_millis(100));
+    let engine = engine(engine_args);
     log::debug(format_args!(
         "collecting for {} check(s); networks {:?}",
         plan.instances.len(),
@@ -402,7 +421,7 @@ async fn live(run: &RunArgs, plan: &Plan) -> Outcome {
     let outcome = run::live(
         plan,
         &run_options(run),
-        docker::connect(),
+        async { docker::connect(&engine?).await },
         run::signal,
         &progress,
     )
@@ -411,7 +430,8 @@ async fn live(run: &RunArgs, plan: &Plan) -> Outcome {
     outcome
 }
 
-async fn serve(args: &ServeArgs) -> Result<u8, Error> {
+async fn serve(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> {
+    let engine = engine(engine_args)?;
     let config = serve::Config {
         listen: args.listen,
         interval: Duration::from_secs(args.interval),
@@ -419,5 +439,5 @@ async fn serve(args: &ServeArgs) -> Result<u8, Error> {
         options: run_options(&args.run),
         outputs: outputs(&args.run),
     };
-    serve::serve(config, docker::connect).await
+    serve::serve(config, || docker::connect(&engine)).await
 }
