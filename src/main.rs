@@ -88,9 +88,16 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            // The cause can quote the engine (a network's name, an answer's text).
+            let esc = |t: &str| report::escape::terminal(t).into_owned();
+            let cause = match &e {
+                // The user's own file, its problems one per line.
+                Error::BadSuite(_) => e.to_string(),
+                _ => esc(&e.to_string()),
+            };
+            eprintln!("error: {cause}");
             if let Some(hint) = e.hint() {
-                eprintln!("  fix: {hint}");
+                eprintln!("  fix: {}", esc(&hint));
             }
             let mut cause = std::error::Error::source(&e);
             while let Some(c) = cause {
@@ -247,6 +254,7 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
 /// The cause and fix of each distinct error, on stderr: a CI log shows why a run that
 /// judged still exits 2 without anyone reading the whole report.
 fn print_error_causes(report: &Report) {
+    let esc = |t: &str| report::escape::terminal(t).into_owned();
     let mut err = anstream::stderr().lock();
     for cause in report.error_causes() {
         let n = cause.checks.len();
@@ -258,12 +266,12 @@ fn print_error_causes(report: &Report) {
             } else {
                 format!("{n} checks could not judge")
             },
-            cause.checks.join(", "),
-            cause.message
+            esc(&cause.checks.join(", ")),
+            esc(&cause.message)
         );
         for (i, line) in cause.fix.lines().enumerate() {
             let lead = if i == 0 { "  fix:" } else { "      " };
-            let _ = writeln!(err, "{lead} {line}");
+            let _ = writeln!(err, "{lead} {}", esc(line));
         }
     }
 }

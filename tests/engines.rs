@@ -94,3 +94,106 @@ fn a_network_without_ipam_is_an_exit_2_with_a_fix() {
         "follow bridge.subnet's fix",
     );
 }
+
+/// What a lying engine puts in names: a newline that forges a result line, ANSI escapes
+/// (clear the screen, colour), a right-to-left override, and Markdown and HTML markup.
+const FORGED_NETWORK: &str = "app-net\nPASS  forged.line                  0.0 ms  all good";
+const FORGED_CONTAINER: &str = "app\u{1b}[2J\u{1b}[32mgreen\u{202e}txt.exe|`<b>x</b>";
+
+/// Whether `text` holds anything unsafe for a reader: a control character other than
+/// the line breaks and tabs of the format itself, or a bidi control.
+fn unsafe_chars(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| {
+            (c.is_control() && !matches!(c, '\n' | '\t'))
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        })
+        .collect()
+}
+
+#[test]
+fn names_from_the_engine_forge_nothing_in_any_report() {
+    let engine = FakeEngine::docker(FORGED_NETWORK, FORGED_CONTAINER);
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let (md, html, xml) = (p("r.md"), p("r.html"), p("r.xml"));
+    // Colour forced, as a CI log viewer that renders ANSI would ask for.
+    let out = std::process::Command::new(bin())
+        .args(["-v", "--markdown", &md, "--html", &html, "--junit", &xml])
+        .env("DOCKER_HOST", engine.docker_host())
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("bridge.subnet[app-net\\nPASS  forged.line"),
+        "the name is not shown escaped:\n{stdout}"
+    );
+    for line in stdout.lines().chain(stderr.lines()) {
+        assert!(
+            !line.starts_with("PASS  forged.line"),
+            "a forged line:\n{stdout}"
+        );
+        // The reporter's own colours are the only escapes: SGR sequences it wrote.
+        let without_sgr = strip_own_colours(line);
+        assert!(
+            unsafe_chars(&without_sgr).is_empty(),
+            "unsafe characters reach the terminal: {line:?}"
+        );
+    }
+    assert!(
+        stdout.contains("\\u{1b}[2J") && stdout.contains("\\u{202e}"),
+        "{stdout}"
+    );
+
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(unsafe_chars(&md).is_empty(), "{md}");
+    // Every row of the checks table is one line with the table's four pipes.
+    for row in md.lines().filter(|l| l.starts_with("| ")) {
+        let pipes = row.matches('|').count() - row.matches("\\|").count();
+        assert_eq!(pipes, 4, "a broken table row: {row}");
+    }
+    // Markup from the engine stays text: raw only inside fenced code, where it renders
+    // as it is.
+    let mut fenced = false;
+    for line in md.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            assert!(!line.contains("<b>"), "markup from the engine: {line}");
+        }
+    }
+
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(unsafe_chars(&html).is_empty(), "{html}");
+    assert!(!html.contains("<b>x</b>"), "markup from the engine in HTML");
+
+    let xml = std::fs::read_to_string(&xml).unwrap();
+    assert!(unsafe_chars(&xml).is_empty(), "{xml}");
+    assert!(xml.contains("\\u{202e}"), "{xml}");
+    validate_junit(std::path::Path::new(&p("r.xml")));
+}
+
+/// The line without the SGR colour sequences netcheck's terminal reporter writes.
+fn strip_own_colours(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 2..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(tail.len());
+        if tail[end..].starts_with('m') {
+            rest = &tail[end + 1..];
+        } else {
+            out.push_str(&rest[i..i + 2]);
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}

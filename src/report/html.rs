@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::markdown::html_escape as esc;
+use super::escape::html as esc;
 use super::{CheckResult, Report};
 use crate::checks::Status;
 use crate::snapshot::{NetnsObs, NetworkObs, Snapshot};
@@ -498,13 +498,14 @@ pub fn render(report: &Report, snapshot: Option<&Snapshot>) -> String {
             if c.gate { "" } else { " <em>(not gating)</em>" }
         );
         if !c.evidence.is_empty() {
-            let _ = write!(html, "<pre>{}</pre>", esc(&c.evidence.join("\n")));
+            let lines: Vec<String> = c.evidence.iter().map(|e| esc(e)).collect();
+            let _ = write!(html, "<pre>{}</pre>", lines.join("\n"));
         }
         if let Some(hint) = c.hint.as_deref().filter(|_| c.status != Status::Pass) {
             let _ = write!(
                 html,
                 r#"<div class="fix">fix: {}</div>"#,
-                esc(hint).replace('\n', "<br>")
+                hint.lines().map(esc).collect::<Vec<_>>().join("<br>")
             );
         }
         html.push_str("</td></tr>");

@@ -6,6 +6,7 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 
 use super::Report;
+use super::escape::terminal as esc;
 use crate::checks::Status;
 
 fn style(status: Status) -> Style {
@@ -50,21 +51,21 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
             out,
             "{s}{:<5}{s:#} {:<width$}  {:>7.1} ms  {}{note}",
             c.status.as_str().to_uppercase(),
-            c.id,
+            esc(&c.id),
             c.duration_ms,
-            c.message
+            esc(&c.message)
         )?;
         let detailed = verbose || matches!(c.status, Status::Warn | Status::Fail | Status::Error);
         if detailed {
             for e in &c.evidence {
-                writeln!(out, "        {e}")?;
+                writeln!(out, "        {}", esc(e))?;
             }
         }
         if let Some(h) = c.hint.as_deref().filter(|_| c.status != Status::Pass) {
             let dim = Style::new().bold();
             for (i, line) in h.lines().enumerate() {
                 let lead = if i == 0 { "fix:" } else { "    " };
-                writeln!(out, "        {dim}{lead}{dim:#} {line}")?;
+                writeln!(out, "        {dim}{lead}{dim:#} {}", esc(line))?;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Reports: one list of results, rendered by reporters (terminal, JSON, JUnit,
 //! Markdown, HTML).
 
+pub mod escape;
 pub mod github;
 pub mod html;
 pub mod human;
