@@ -197,3 +197,57 @@ fn strip_own_colours(line: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// Suggested commands quote what the engine named: pasted into a shell, a fix runs
+/// exactly the command it shows, whatever a network's or bridge's name holds.
+#[test]
+fn fixes_quote_engine_names_for_the_shell() {
+    let dir = tempdir();
+    let pwned = dir.path().join("pwned");
+    let p = pwned.display();
+    let network = format!("app&\"; touch {p}; \"$(touch {p})`touch {p}`'");
+    let bridge = format!("br-x&\"$(touch {p}) ;touch {p}");
+    let engine = FakeEngine::docker(&network, "app");
+    // No IPAM: bridge.subnet and container.default-route suggest commands naming both.
+    engine.answer(
+        "GET",
+        &format!("/networks/{NET_ID}"),
+        Answer::Json(
+            200,
+            serde_json::json!({"Id": NET_ID, "Name": network, "Driver": "bridge",
+                "Options": {"com.docker.network.bridge.name": bridge}})
+            .to_string(),
+        ),
+    );
+    let run = against(&engine, &["--network", &network]);
+    let fixes: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("fix: "))
+        .collect();
+    let mut checked = 0;
+    for (marker, name) in [
+        ("docker network create --subnet <CIDR> ", &network),
+        ("ip addr add <gateway>/<len> dev ", &bridge),
+    ] {
+        let fix = fixes
+            .iter()
+            .find(|f| f.contains(marker))
+            .unwrap_or_else(|| panic!("no fix with {marker:?}:\n{}", run.explain()));
+        let word = fix.split_once(marker).unwrap().1;
+        // The shell reads the quoted word back as the name itself, and runs nothing.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s' {word}"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            name.as_str(),
+            "the shell read {word:?} otherwise"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+    assert!(!pwned.exists(), "a pasted fix ran what a name contains");
+}

@@ -112,7 +112,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     (true, true) | (false, false) => f.pass(seen),
                     (true, false) => f.fail(
                         format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other", r.target, n.name),
-                        format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep {0}", n.bridge),
+                        format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
                     ),
                     (false, true) if no_rules => f.pass(format!(
                         "{seen}: the engine keeps no firewall rules (iptables=false), so icc=false is not enforced, by its configuration"

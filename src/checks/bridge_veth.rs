@@ -1,6 +1,6 @@
 //! `bridge.veth`: every container's interface is a veth whose host end is on the bridge.
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing};
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing, sh};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -46,7 +46,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         if !br.up {
             f.fail(
                 format!("bridge {} of network {} is down", n.bridge, n.name),
-                format!("ip link set {} up", n.bridge),
+                format!("ip link set {} up", sh(&n.bridge)),
             );
         }
         if n.endpoints.is_empty() {
@@ -78,7 +78,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         "container {who} has no interface with its endpoint's MAC {mac} on {}",
                         n.name
                     ),
-                    format!("docker restart {who}"),
+                    format!("docker restart {}", sh(who)),
                 );
                 continue;
             };
@@ -91,14 +91,14 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         iface.name,
                         iface.kind.as_deref().unwrap_or("device")
                     ),
-                    format!("docker restart {who}"),
+                    format!("docker restart {}", sh(who)),
                 );
                 continue;
             }
             if !iface.up {
                 f.fail(
                     format!("container {who}'s {} is down", iface.name),
-                    format!("docker restart {who}"),
+                    format!("docker restart {}", sh(who)),
                 );
                 continue;
             }
@@ -113,7 +113,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         iface.name,
                         iface.peer.unwrap_or(0)
                     ),
-                    format!("docker restart {who}"),
+                    format!("docker restart {}", sh(who)),
                 );
                 continue;
             };
@@ -138,15 +138,17 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         n.bridge
                     ),
                     format!(
-                        "ip link set {} master {}   (or docker restart {who})",
-                        peer.name, n.bridge
+                        "ip link set {} master {}   (or docker restart {})",
+                        sh(&peer.name),
+                        sh(&n.bridge),
+                        sh(who)
                     ),
                 );
             } else if !peer.up {
                 f.note(seen);
                 f.fail(
                     format!("host end {} of {who}'s {} is down", peer.name, iface.name),
-                    format!("ip link set {} up", peer.name),
+                    format!("ip link set {} up", sh(&peer.name)),
                 );
             } else {
                 f.pass(seen);

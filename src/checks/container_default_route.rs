@@ -1,6 +1,6 @@
 //! `container.default-route`: containers route out via their network's gateway, and it answers.
 
-use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
+use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome, sh};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -52,7 +52,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             }
             f.fail(
                 format!("network {} has no gateway: no IPAM gateway, and bridge {} carries no address in its subnet", n.name, n.bridge),
-                format!("restart docker, or give the bridge its address: ip addr add <gateway>/<len> dev {}", n.bridge),
+                format!("restart docker, or give the bridge its address: ip addr add <gateway>/<len> dev {}", sh(&n.bridge)),
             );
             continue;
         };
@@ -66,7 +66,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     format!(
                         "ip addr add {gw}/{} dev {} (or systemctl restart docker)",
                         n.subnet_v4().map(|s| s.prefix_len()).unwrap_or(16),
-                        n.bridge
+                        sh(&n.bridge)
                     ),
                 );
             }
@@ -90,7 +90,8 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 f.fail(
                     format!("container {who} has no IPv4 default route"),
                     format!(
-                        "docker restart {who}; inside it, `ip route` should show: default via {gw}"
+                        "docker restart {}; inside it, `ip route` should show: default via {gw}",
+                        sh(who)
                     ),
                 );
                 continue;
@@ -112,7 +113,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 } else if r.gateway != Some(gw) {
                     f.fail(
                         format!("container {who}'s default route goes via {via}, not via {}'s gateway {gw}", n.name),
-                        format!("docker restart {who} (something inside it replaced the route)"),
+                        format!("docker restart {} (something inside it replaced the route)", sh(who)),
                     );
                 } else {
                     f.pass(line);
@@ -171,7 +172,7 @@ fn ipv6(
     let Some(gw) = n.gateway_v6(host) else {
         f.fail(
             format!("network {} has IPv6 enabled but no IPv6 gateway", n.name),
-            format!("restart docker, or give the bridge its IPv6 address: ip -6 addr add <gateway>/<len> dev {}", n.bridge),
+            format!("restart docker, or give the bridge its IPv6 address: ip -6 addr add <gateway>/<len> dev {}", sh(&n.bridge)),
         );
         return;
     };
@@ -193,7 +194,8 @@ fn ipv6(
                     n.name
                 ),
                 format!(
-                    "docker restart {who}; inside it, `ip -6 route` should show: default via {gw}"
+                    "docker restart {}; inside it, `ip -6 route` should show: default via {gw}",
+                    sh(who)
                 ),
             );
             continue;
@@ -214,7 +216,7 @@ fn ipv6(
             } else if r.gateway != Some(gw) {
                 f.fail(
                     format!("container {who}'s IPv6 default route goes via {via}, not via {}'s gateway {gw}", n.name),
-                    format!("docker restart {who} (something inside it replaced the route)"),
+                    format!("docker restart {} (something inside it replaced the route)", sh(who)),
                 );
             } else {
                 f.pass(line);

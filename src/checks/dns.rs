@@ -118,7 +118,7 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             format!(
                 "container names resolve only on user networks, for containers on the same network: \
                  docker network connect {} <container>",
-                p.network
+                super::sh(&p.network)
             ),
         ),
         (Expect::Resolves, false) => match &p.addresses {

@@ -810,7 +810,7 @@ pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, Str
     if !br.up {
         return Some((
             format!("bridge {} of {network} is down (see bridge.veth)", n.bridge),
-            format!("ip link set {} up", n.bridge),
+            format!("ip link set {} up", sh(&n.bridge)),
         ));
     }
     let subnet = n.subnet_v4()?;
@@ -834,7 +834,7 @@ pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, Str
                 gw.map(|g| g.to_string())
                     .unwrap_or_else(|| "<gateway>".into()),
                 subnet.prefix_len(),
-                n.bridge
+                sh(&n.bridge)
             ),
         )
     })
@@ -862,6 +862,21 @@ pub(crate) fn describe_link(ns: &crate::snapshot::NetnsObs, index: u32) -> Strin
             s
         }
     }
+}
+
+/// A value from the engine or the host (a network, bridge, container or link name),
+/// quoted for a suggested command: a pasted fix never runs what a name contains.
+pub(crate) fn sh(value: &str) -> std::borrow::Cow<'_, str> {
+    // Only a NUL byte cannot be quoted, and no name the kernel or engine accepts has one.
+    shlex::try_quote(value).unwrap_or(std::borrow::Cow::Borrowed("'<a name with a NUL byte>'"))
+}
+
+/// A command line read from the host (an iptables rule as iptables-save prints it),
+/// requoted word by word, so that it pastes as the same words.
+pub(crate) fn sh_words(line: &str) -> String {
+    shlex::split(line)
+        .and_then(|words| shlex::try_join(words.iter().map(String::as_str)).ok())
+        .unwrap_or_else(|| sh(line).into_owned())
 }
 
 #[cfg(test)]

@@ -105,7 +105,8 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             evidence,
             format!(
                 "check that the service listens on {to} and that {} reaches it (docker network inspect {})",
-                p.network, p.network
+                p.network,
+                super::sh(&p.network)
             ),
         ),
         (Expect::Closed, true) => Outcome::fail(

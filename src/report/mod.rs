@@ -2,6 +2,7 @@
 //! Markdown, HTML).
 
 pub mod escape;
+pub mod github;
 pub mod html;
 pub mod human;
 pub mod junit;
