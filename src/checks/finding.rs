@@ -73,6 +73,18 @@ impl Subject {
         }
     }
 
+    /// An interface inside a container.
+    pub fn inside(container: &str, name: &str) -> Subject {
+        Subject::Interface {
+            name: name.into(),
+            container: Some(container.into()),
+        }
+    }
+
+    pub fn file(path: &str) -> Subject {
+        Subject::File { path: path.into() }
+    }
+
     pub fn sysctl(name: &str) -> Subject {
         Subject::Sysctl { name: name.into() }
     }

@@ -315,6 +315,9 @@ pub struct Outcome {
 /// The code of a finding whose check has not named it yet.
 pub const UNCLASSIFIED: &str = "unclassified";
 
+/// The code of every error: netcheck could not observe what the check needs.
+pub const NOT_OBSERVED: &str = "not-observed";
+
 impl Outcome {
     /// Names the outcome's finding: `slug` becomes the code `<check id>/<slug>`.
     pub fn coded(mut self, slug: &str, subject: Subject) -> Self {
@@ -464,7 +467,7 @@ impl Findings {
     pub fn error(&mut self, message: impl Into<String>) {
         let message = message.into();
         self.evidence.push(format!("ERROR: {message}"));
-        self.found(UNCLASSIFIED, Subject::Host, Status::Error, &message);
+        self.found(NOT_OBSERVED, Subject::Host, Status::Error, &message);
         self.errors.push(message);
     }
 
@@ -637,7 +640,11 @@ fn judge_one<'a>(ctx: &Context, instance: &'a Instance, network: Option<String>)
 /// whose every finding is allowed passes, saying so.
 fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
     if outcome.findings.is_empty() && !matches!(outcome.status, Status::Pass | Status::Skip) {
-        outcome = outcome.coded(UNCLASSIFIED, Subject::Host);
+        let slug = match outcome.status {
+            Status::Error => NOT_OBSERVED,
+            _ => UNCLASSIFIED,
+        };
+        outcome = outcome.coded(slug, Subject::Host);
     }
     for f in &mut outcome.findings {
         f.code = format!("{}/{}", instance.check.id, f.code);
@@ -676,7 +683,10 @@ fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
         },
         None => Outcome {
             status: Status::Pass,
-            message: format!("every finding is allowed by the suite ({})", allowed_codes.join(", ")),
+            message: format!(
+                "every finding is allowed by the suite ({})",
+                allowed_codes.join(", ")
+            ),
             hint: None,
             ..outcome
         },

@@ -51,10 +51,15 @@ fn failing<'r>(report: &'r Report, el: &Element, fallback: bool) -> Option<&'r C
             .iter()
             .filter(|f| matches!(f.status, Status::Fail | Status::Error))
             .any(|f| {
-                if f.code.ends_with(&format!("/{}", crate::checks::UNCLASSIFIED)) {
+                if f.code
+                    .ends_with(&format!("/{}", crate::checks::UNCLASSIFIED))
+                {
                     named(&f.message)
                 } else {
-                    f.subject.names().iter().any(|n| el.names.iter().any(|e| e == n))
+                    f.subject
+                        .names()
+                        .iter()
+                        .any(|n| el.names.iter().any(|e| e == n))
                 }
             })
     };
