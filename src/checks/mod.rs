@@ -652,7 +652,7 @@ fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
     if instance.allow.is_empty() || outcome.findings.is_empty() {
         return outcome;
     }
-    let allowed = |f: &Finding| instance.allow.iter().any(|a| *a == f.code);
+    let allowed = |f: &Finding| instance.allow.contains(&f.code);
     let remaining: Vec<&Finding> = outcome.findings.iter().filter(|f| !allowed(f)).collect();
     let worst = remaining.iter().map(|f| f.status).max_by_key(|s| match s {
         Status::Error => 3,
