@@ -197,3 +197,183 @@ fn strip_own_colours(line: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// Suggested commands quote what the engine named: pasted into a shell, a fix runs
+/// exactly the command it shows, whatever a network's or bridge's name holds.
+#[test]
+fn fixes_quote_engine_names_for_the_shell() {
+    let dir = tempdir();
+    let pwned = dir.path().join("pwned");
+    let p = pwned.display();
+    let network = format!("app&\"; touch {p}; \"$(touch {p})`touch {p}`'");
+    let bridge = format!("br-x&\"$(touch {p}) ;touch {p}");
+    let engine = FakeEngine::docker(&network, "app");
+    // No IPAM: bridge.subnet and container.default-route suggest commands naming both.
+    engine.answer(
+        "GET",
+        &format!("/networks/{NET_ID}"),
+        Answer::Json(
+            200,
+            serde_json::json!({"Id": NET_ID, "Name": network, "Driver": "bridge",
+                "Options": {"com.docker.network.bridge.name": bridge}})
+            .to_string(),
+        ),
+    );
+    let run = against(&engine, &["--network", &network]);
+    let fixes: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("fix: "))
+        .collect();
+    let mut checked = 0;
+    for (marker, name) in [
+        ("docker network create --subnet <CIDR> ", &network),
+        ("ip addr add <gateway>/<len> dev ", &bridge),
+    ] {
+        let fix = fixes
+            .iter()
+            .find(|f| f.contains(marker))
+            .unwrap_or_else(|| panic!("no fix with {marker:?}:\n{}", run.explain()));
+        let word = fix.split_once(marker).unwrap().1;
+        // The shell reads the quoted word back as the name itself, and runs nothing.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s' {word}"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            name.as_str(),
+            "the shell read {word:?} otherwise"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+    assert!(!pwned.exists(), "a pasted fix ran what a name contains");
+}
+
+/// Every exit 2 before judging: the cause on one line, then the fix.
+fn assert_cause(run: &Run, cause: &[&str], fix: &str) {
+    assert_eq!(run.code, 2, "{}", run.explain());
+    let mut lines = run.stderr.lines();
+    let first = lines.next().unwrap_or("");
+    for part in cause {
+        assert!(
+            first.contains(part),
+            "{part:?} not in the cause:\n{}",
+            run.explain()
+        );
+    }
+    let next = lines.next().unwrap_or("");
+    assert!(
+        next.trim_start().starts_with("fix: ") && next.contains(fix),
+        "{}",
+        run.explain()
+    );
+    assert!(unsafe_chars(&run.stderr).is_empty(), "{:?}", run.stderr);
+}
+
+/// Something that speaks HTTP but is not Docker (a web server on the port, a proxy):
+/// netcheck says what answered, never "no Docker daemon answers … start the engine".
+#[test]
+fn something_that_is_not_docker_is_named() {
+    let page = "<html><head><title>404 Not Found</title></head>\x1b[2J</html>";
+    let web = FakeEngine::other(Answer::Raw(
+        format!(
+            "HTTP/1.1 404 Not Found\r\nServer: nginx/1.25.3\r\nContent-Type: text/html\r\n\
+             Content-Length: {}\r\n\r\n{page}",
+            page.len()
+        )
+        .into_bytes(),
+    ));
+    let run = against(&web, &[]);
+    assert_cause(
+        &run,
+        &[
+            "not a Docker engine",
+            "HTTP 404 Not Found",
+            "Server: \"nginx/1.25.3\"",
+            "<html><head><title>404",
+        ],
+        "point DOCKER_HOST",
+    );
+    assert!(
+        !run.stderr.contains("start the engine"),
+        "{}",
+        run.explain()
+    );
+    assert!(
+        run.stderr.contains("\\u{1b}[2J"),
+        "the excerpt is not escaped: {}",
+        run.stderr
+    );
+
+    // HTTP and JSON, but not Docker's.
+    let json = FakeEngine::other(Answer::Json(200, r#"{"hello":"world"}"#.into()));
+    let run = against(&json, &[]);
+    assert_cause(
+        &run,
+        &[
+            "not a Docker engine",
+            "HTTP 200",
+            "{\\\"hello\\\":\\\"world\\\"}",
+        ],
+        "point DOCKER_HOST",
+    );
+
+    // Not HTTP at all: an ssh server, say.
+    let ssh = FakeEngine::other(Answer::Raw(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n".to_vec()));
+    let run = against(&ssh, &[]);
+    assert_cause(
+        &run,
+        &["not a Docker engine", "not HTTP", "SSH-2.0-OpenSSH_9.2p1"],
+        "point DOCKER_HOST",
+    );
+    // The reports say it too, for a CI job.
+    assert!(
+        run.report.as_ref().unwrap()["checks"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a Docker engine")
+    );
+}
+
+/// An engine too old for an endpoint netcheck uses answers 404 "page not found": the
+/// cause names the engine's age and the feature, not a missing object.
+#[test]
+fn an_engine_too_old_for_an_endpoint_is_named() {
+    let engine = FakeEngine::docker("app-net", "app");
+    // Docker 1.8 (API 1.20) had no networks API.
+    engine.answer(
+        "GET",
+        "/version",
+        Answer::Json(
+            200,
+            r#"{"Version":"1.8.3","ApiVersion":"1.20","Os":"linux"}"#.into(),
+        ),
+    );
+    engine.answer(
+        "GET",
+        "/networks",
+        Answer::Json(404, r#"{"message":"page not found"}"#.into()),
+    );
+    let run = against(&engine, &[]);
+    assert_cause(
+        &run,
+        &["the Docker engine is too old for network list"],
+        "upgrade the engine",
+    );
+    // A 404 for an object is not age: a network removed between list and inspect is
+    // skipped, and the run goes on.
+    let engine = FakeEngine::docker("app-net", "app");
+    engine.answer(
+        "GET",
+        &format!("/networks/{NET_ID}"),
+        Answer::Json(
+            404,
+            format!(r#"{{"message":"network {NET_ID} not found"}}"#),
+        ),
+    );
+    let run = against(&engine, &[]);
+    assert!(!run.stderr.contains("too old"), "{}", run.explain());
+}

@@ -127,7 +127,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
                                  flushed them (firewalld, ufw, a script running iptables -t nat -F); \
                                  expected: iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
-                                n.bridge
+                                super::sh(&n.bridge)
                             ),
                         ),
                     }
@@ -203,7 +203,7 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
             format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
             format!(
                 "restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)",
-                n.bridge
+                super::sh(&n.bridge)
             ),
         ),
         (true, seen) => f.fail(
