@@ -22,6 +22,7 @@ mod kernel_br_netfilter;
 mod kernel_ip_forward;
 mod link_mtu;
 mod nat_masquerade;
+pub(crate) mod nft_path;
 mod port_publish;
 mod route;
 pub(crate) mod rules;

@@ -196,12 +196,34 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             ),
             (false, _) => {
                 let failed = format!("the probe could not reach the outside peer {}", req.target);
-                match bridge_broken(ctx, &n.name) {
-                    Some((cause, fix)) => f.fail(
+                let traced = probe
+                    .traces
+                    .iter()
+                    .find(|t| t.purpose == req.purpose)
+                    .and_then(|t| t.verdict.as_ref());
+                let blocker = super::nft_path::egress_blocker(ctx.snapshot, n);
+                match (bridge_broken(ctx, &n.name), traced, blocker) {
+                    (Some((cause, fix)), _, _) => f.fail(
                         format!("{failed}: {cause}"),
                         fix,
                     ),
-                    None => f.fail(
+                    (None, Some(v), _) => f.fail(
+                        format!("{failed}: the packet trace shows it {v}"),
+                        format!(
+                            "that chain drops container traffic (see firewall.forward); if it is not Docker's, \
+                             let the bridge through it: nft insert rule {} {} {} iifname {} accept",
+                            v.family,
+                            super::rules::sh(&v.table),
+                            super::rules::sh(&v.chain),
+                            super::rules::sh(&n.bridge)
+                        ),
+                    ),
+                    (None, None, Some(by)) => f.fail(
+                        format!("{failed}: its traffic is dropped by {by} (see firewall.forward)"),
+                        "that table is not Docker's: let the bridge through it (firewall.forward's fix), \
+                         or find who wrote it (/etc/nftables.conf, a VPN's kill switch, firewalld)",
+                    ),
+                    (None, None, None) => f.fail(
                         format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
                         "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
                          and the container's default route",

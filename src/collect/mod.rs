@@ -8,6 +8,7 @@ pub mod host;
 pub mod image;
 pub mod listener;
 pub mod netlink;
+pub mod nft;
 pub mod outside;
 pub mod peers;
 
@@ -244,6 +245,8 @@ pub async fn collect(
                             outside: setup.outside,
                             published: setup.published,
                             host_requests: vec![],
+                            publish_error: None,
+                            traces: vec![],
                         },
                     }
                 }
@@ -366,6 +369,7 @@ pub async fn collect(
                     resolv_conf: host::read("/etc/resolv.conf"),
                     resolved_conf: host::read("/run/systemd/resolve/resolv.conf"),
                     proxies: host::proxies(),
+                    engine_config: host::engine_config(),
                     netns,
                 },
             }

@@ -35,7 +35,12 @@ fn host_lock() -> std::fs::File {
         .unwrap_or_else(|e| panic!("{HOST_LOCK}: {e}"));
     // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock {HOST_LOCK}: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "flock {HOST_LOCK}: {}",
+        std::io::Error::last_os_error()
+    );
     file
 }
 
