@@ -113,10 +113,20 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             match &host.firewall {
                 // Docker 29 can program nftables directly: then iptables shows none of
                 // its chains, and only the live test below can tell.
-                crate::snapshot::Observed::Ok { value: fw } if !super::rules::docker_in_iptables(fw) => f.note(format!(
-                    "{}: no Docker chains in iptables (Docker's nftables backend?): rules not read",
-                    fw.backend
-                )),
+                crate::snapshot::Observed::Ok { value: fw }
+                    if !super::rules::docker_nft_tables(fw).is_empty() =>
+                {
+                    f.note(format!(
+                        "{}: Docker programs nftables ({}): rules not read, the live test decides",
+                        fw.backend,
+                        super::rules::docker_nft_tables(fw).join(", ")
+                    ))
+                }
+                crate::snapshot::Observed::Ok { value: fw }
+                    if !super::rules::docker_in_iptables(fw) =>
+                {
+                    no_docker_chains(&mut f, fw, host, n, &subnet.to_string())
+                }
                 crate::snapshot::Observed::Ok { value: fw } => {
                     match masquerade_rule(fw, n, &subnet.to_string()) {
                         Some(rule) => f.pass(format!("{}: nat {rule}", fw.backend)),
@@ -233,6 +243,43 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
     }
     f.finish("container traffic leaves the host masqueraded")
+}
+
+/// Docker keeps no chains in iptables: told not to (`"iptables": false`), then no NAT
+/// unless the host adds its own; or something removed them.
+fn no_docker_chains(
+    f: &mut Findings,
+    fw: &FirewallObs,
+    host: &crate::snapshot::HostObs,
+    n: &NetworkObs,
+    subnet: &str,
+) {
+    if let Some(rule) = masquerade_rule(fw, n, subnet) {
+        f.pass(format!(
+            "{}: nat {rule} (not Docker's: its chains are absent)",
+            fw.backend
+        ));
+        return;
+    }
+    match super::rules::iptables_off(host) {
+        Some(off) => f.fail(
+            format!("{off}: the engine masquerades nothing, and no MASQUERADE rule for {subnet} ({}) exists", n.name),
+            format!(
+                "remove \"iptables\": false (or --iptables=false) and restart docker, or masquerade it yourself: \
+                 iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
+                super::rules::sh(&n.bridge)
+            ),
+        ),
+        None => f.fail(
+            format!(
+                "Docker's chains are missing from {} ({}): its MASQUERADE rule for {subnet} ({}) went with them",
+                fw.backend,
+                super::rules::missing_docker_chains(fw).join(", "),
+                n.name
+            ),
+            super::rules::restore_chains_hint(fw),
+        ),
+    }
 }
 
 /// The IPv6 half, where the network has it. Docker NATs IPv6 only with `ip6tables`
