@@ -6,11 +6,13 @@ use clap::{Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    every check passed or was skipped
-  1    at least one check failed: the host has a problem
+  0    every check passed, warned or was skipped
+  1    at least one check failed: the host has a problem (with --strict, or a
+       suite's gate = \"warn\": a warning too)
   2    netcheck could not do its job: bad arguments or files, no daemon,
        a socket it may not use, a check that errored
-  130  interrupted by SIGINT (143: SIGTERM), after removing what it created";
+  130  interrupted by SIGINT (143: SIGTERM, 129: SIGHUP), after removing what it
+       created";
 
 /// Diagnoses Docker networking on this host: bridge subnets, veths, default routes,
 /// masquerading, host.docker.internal, forwarding, br_netfilter, the firewall, MTU,
@@ -45,7 +47,7 @@ pub struct RunArgs {
     pub networks: Vec<String>,
     #[command(flatten)]
     pub suite: SuiteArgs,
-    /// Write a JSON report (schema: reports/netcheck-report.v1.schema.json).
+    /// Write a JSON report (schema: reports/netcheck-report.v2.schema.json).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write a JUnit XML report (one testsuite for the host, one testcase per check).
@@ -57,6 +59,10 @@ pub struct RunArgs {
     /// Write a Markdown report, to paste into a GitHub or GitLab issue.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Write Prometheus metrics (the same as `serve`'s /metrics), atomically, for
+    /// node_exporter's textfile collector: name the file *.prom in its directory.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
     /// Replace hostnames, MACs, container names and ids, and addresses outside Docker's
     /// subnets with consistent pseudonyms, in every report and in `collect`'s snapshot.
     #[arg(long)]
@@ -73,6 +79,10 @@ pub struct RunArgs {
     /// Show the evidence of passing checks too.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Warnings fail the run (exit 1), as failures do: for a gate that wants a host
+    /// with nothing fragile or risky on it.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Which suite runs.
@@ -82,7 +92,7 @@ pub struct SuiteArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     pub suite: Option<PathBuf>,
     /// A shipped suite: default, onboarding (every check, gating only what a laptop can
-    /// fix) or ci (strict).
+    /// fix) or ci (every check, warnings gate too).
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub profile: String,
 }
@@ -133,10 +143,29 @@ pub enum Command {
         #[arg(long)]
         images: bool,
     },
+    /// Run the suite every --interval seconds and serve the latest result over HTTP:
+    /// /healthz (200 when the last run passed, 503 with the reasons when not),
+    /// /metrics (Prometheus), /report.json and /report.html. Stops on SIGTERM or
+    /// SIGINT, after removing what the run in progress made, with exit code 0.
+    Serve(ServeArgs),
     /// Inside the probe container: observe and print a JSON report.
     #[command(hide = true)]
     Probe(netcheck::probe::ProbeArgs),
     /// Build the probe image if it is missing, and print its reference.
     #[command(hide = true)]
     ProbeImage,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where to serve. An address other than loopback exposes the reports (which name
+    /// this host's networks and containers) to other machines: give it only on purpose.
+    #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:9955")]
+    pub listen: std::net::SocketAddr,
+    /// Seconds from the end of one run to the start of the next, give or take 10% so
+    /// that a fleet does not run in step.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
 }

@@ -18,6 +18,22 @@ pub mod exit {
     pub const SIGHUP: u8 = 129;
 }
 
+/// What to do when the probe container could not run or report.
+pub const PROBE_FIX: &str = "netcheck probes from a container of its own image (netcheck-probe): \
+     the engine's log says why it could not run it (journalctl -u docker); `netcheck cleanup` removes leftovers";
+
+/// What to do when the host could not be read (netlink, sysctls, firewall rules).
+pub const HOST_FIX: &str =
+    "run netcheck as root on the engine's host; rerun with -v to see which read failed";
+
+/// What to do when the engine's answers could not be read.
+pub const DOCKER_FIX: &str = "the engine refused a request: check its log (journalctl -u docker), \
+     and that this netcheck speaks its API (docker version)";
+
+/// What to do about a check that errored for a reason no other fix covers.
+pub const CHECK_ERROR_FIX: &str = "rerun with -v for the evidence; if it persists, report it with \
+     `netcheck collect -o snap.json` attached";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no Docker daemon answers at {endpoint}: {detail}")]
@@ -54,6 +70,11 @@ pub enum Error {
     Internal(String),
     #[error("redaction failed: {0}")]
     Redaction(String),
+    #[error("cannot listen on {address}: {detail}")]
+    Listen {
+        address: std::net::SocketAddr,
+        detail: String,
+    },
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }
@@ -87,18 +108,17 @@ impl Error {
             Error::Redaction(_) => "this is a netcheck bug: report it with the unredacted snapshot kept private; \
                  rerun without --redact meanwhile"
                 .into(),
-            Error::Docker { .. } => "the engine refused a request: check its log (journalctl -u docker), \
-                 and that this netcheck speaks its API (docker version)"
-                .into(),
+            Error::Docker { .. } => DOCKER_FIX.into(),
             Error::BadFile { .. } => "fix the file at the position given, or pass another one".into(),
             Error::Write { .. } => "check that the directory exists and is writable, and that the disk has room".into(),
             Error::UnknownCheck(_) | Error::NothingSelected(_) => "netcheck --list prints the check ids".into(),
             Error::BadSuite(_) => "fix them and check again with: netcheck suite check FILE".into(),
             Error::UnknownNetwork(_) => "docker network ls lists the networks; pass one with --network NAME".into(),
             Error::Timeout { .. } => "raise --timeout, or look at what hangs: the engine (docker info) or a probe".into(),
-            Error::Probe(_) => "netcheck probes from a container of its own image; netcheck cleanup removes leftovers, \
-                 and `docker logs` cannot help once it is gone: rerun with RUST_LOG unset and read the message above"
+Error::Listen { .. } => "another process holds the address, or it is not this machine's: \
+                 pick another with --listen ADDRESS:PORT"
                 .into(),
+            Error::Probe(_) => PROBE_FIX.into(),
             _ => return None,
         })
     }

@@ -13,5 +13,7 @@ pub mod plan;
 pub mod probe;
 pub mod redact;
 pub mod report;
+pub mod run;
+pub mod serve;
 pub mod snapshot;
 pub mod suite;

@@ -52,6 +52,14 @@ impl Plan {
         })
     }
 
+    /// `--strict`: warnings gate wherever failures do.
+    pub fn strict(mut self) -> Plan {
+        for i in &mut self.instances {
+            i.gate = i.gate.strict();
+        }
+        self
+    }
+
     /// The union of what the selected checks need: a filtered run collects less.
     pub fn needs(&self) -> Needs {
         self.instances

@@ -179,6 +179,9 @@ pub struct HostObs {
     /// The engine's firewall settings, from its daemon.json and command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_config: Option<EngineConfig>,
+    /// The conntrack table; None in a snapshot taken before netcheck observed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<ConntrackObs>,
 }
 
 /// What the engine was told about the firewall (dockerd's flags win over daemon.json).
@@ -193,6 +196,27 @@ pub struct EngineConfig {
     pub ip6tables: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userland_proxy: Option<bool>,
+}
+
+/// The connection-tracking table. Its fields are None where conntrack is not loaded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConntrackObs {
+    /// net.netfilter.nf_conntrack_count: entries in use.
+    pub count: Option<u64>,
+    /// net.netfilter.nf_conntrack_max: the limit.
+    pub max: Option<u64>,
+    /// Failure counters since boot.
+    pub stats: Option<ConntrackStats>,
+}
+
+/// Counters of /proc/net/stat/nf_conntrack, summed over CPUs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConntrackStats {
+    /// New connections dropped because the table was full.
+    pub drop: u64,
+    /// Entries evicted early to make room.
+    pub early_drop: u64,
+    pub insert_failed: u64,
 }
 
 /// One docker-proxy process, from its command line.

@@ -12,7 +12,7 @@
 //! [[check]]
 //! id = "app.registry-mirror"       # a check of a generic kind, under an id of ours
 //! kind = "tcp"
-//! gate = false                     # reported, but never fails the run
+//! gate = false                     # reported, never fails the run; "warn": warnings fail it too
 //! params = { network = "app-net", target = "registry.internal:5000", expect = "open" }
 //! ```
 //!
@@ -50,6 +50,10 @@ pub struct SuiteFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub include: Vec<Spanned<String>>,
+    /// Warnings gate too, for every check of this suite and its includes (as
+    /// `--strict`): for pipelines that want nothing fragile or risky on a host.
+    #[serde(default)]
+    pub strict: bool,
     /// The checks, in the order they are reported.
     #[serde(default, rename = "check")]
     pub checks: Vec<CheckEntry>,
@@ -66,17 +70,56 @@ pub struct CheckEntry {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub kind: Option<Spanned<String>>,
-    /// Whether a failure fails the run (exit 1). Non-gating failures are still reported.
-    #[serde(default = "gate_default")]
-    pub gate: bool,
+    /// Which results fail the run (exit 1): `true` (the default) a failure, `false` none
+    /// (still reported), `"warn"` a warning too.
+    #[serde(default, deserialize_with = "gate")]
+    #[schemars(with = "GateSchema")]
+    pub gate: checks::Gate,
     /// The kind's parameters (`netcheck explain KIND` lists them).
     #[serde(default)]
     #[schemars(with = "Option<crate::checks::ParamsSchema>")]
     pub params: Option<Spanned<toml::Table>>,
 }
 
-fn gate_default() -> bool {
-    true
+/// `gate = true | false | "warn"`, with a message that names the three.
+fn gate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<checks::Gate, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = checks::Gate;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(r#"true, false or "warn""#)
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<checks::Gate, E> {
+            Ok(if v {
+                checks::Gate::Fail
+            } else {
+                checks::Gate::Off
+            })
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<checks::Gate, E> {
+            match v {
+                "warn" => Ok(checks::Gate::Warn),
+                _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+            }
+        }
+    }
+    d.deserialize_any(Visitor)
+}
+
+/// The shape of `gate` for the suite's JSON Schema.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum GateSchema {
+    OnOff(bool),
+    Level(GateLevel),
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum GateLevel {
+    Warn,
 }
 
 /// A loaded, validated suite.
@@ -187,7 +230,7 @@ impl Loader {
 
     /// Loads one suite and its includes; Err when the file cannot be read, for the
     /// caller to locate (the include that names it, or none for the top file).
-    fn load(&mut self, source: Source) -> Result<Option<String>, String> {
+    fn load(&mut self, source: Source) -> Result<Option<(String, bool)>, String> {
         let text = source.read()?;
         let file: SuiteFile = match toml::from_str(&text) {
             Ok(f) => f,
@@ -231,7 +274,7 @@ impl Loader {
             self.entry(&source, &text, entry);
         }
         self.stack.pop();
-        Ok(Some(file.name))
+        Ok(Some((file.name, file.strict)))
     }
 
     fn entry(&mut self, source: &Source, text: &str, entry: CheckEntry) {
@@ -418,10 +461,13 @@ impl Suite {
             }
         };
         match name {
-            Some(name) if loader.problems.is_empty() => Ok(Suite {
-                name,
-                instances: loader.instances,
-            }),
+            Some((name, strict)) if loader.problems.is_empty() => {
+                let mut instances = loader.instances;
+                if strict {
+                    instances.iter_mut().for_each(|i| i.gate = i.gate.strict());
+                }
+                Ok(Suite { name, instances })
+            }
             _ => Err(loader.problems),
         }
     }

@@ -2,11 +2,17 @@
 //!
 //! The outcomes are snapshot-tested (tests/snapshots/), and the fixture's name states
 //! the verdict that must not change, whatever a snapshot update says:
-//! - `healthy-*`: every check passes;
+//! - `healthy-*`: every check passes (or skips because the snapshot predates what it
+//!   observes: `checks::OLDER_SNAPSHOT`);
 //! - `fault-<check id>-*` (captured live under that fault) and `edited-<check id>-*`
 //!   (a captured snapshot edited by hand to a state the live tests cannot create):
 //!   that check fails;
+//! - `warn-<check id>-*`: that check warns, and nothing fails;
 //! - `skipped-*`: nothing fails (observations that could not be made are not faults).
+//!
+//! Each fixture is judged a second time after `--redact` (`redacted:<name>`): every
+//! result must keep its status, since a ticket's redacted snapshot must say what the
+//! host says.
 
 use std::path::{Path, PathBuf};
 
@@ -26,12 +32,51 @@ fn main() {
     assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
     let trials = paths
         .into_iter()
-        .map(|path| {
+        .flat_map(|path| {
             let name = path.file_stem().unwrap().to_string_lossy().to_string();
-            Trial::test(name.clone(), move || judge_fixture(&name, &path))
+            let redacted = {
+                let path = path.clone();
+                Trial::test(format!("redacted:{name}"), move || same_verdicts(&path))
+            };
+            [
+                Trial::test(name.clone(), move || judge_fixture(&name, &path)),
+                redacted,
+            ]
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Redaction changes names and addresses, never a verdict: every result keeps its status.
+fn same_verdicts(path: &Path) -> Result<(), Failed> {
+    let snapshot = Snapshot::load(path).map_err(|e| e.to_string())?;
+    let redacted = netcheck::redact::redact(&snapshot)?;
+    let instances = checks::builtin_instances();
+    let before = checks::judge(&snapshot, &instances);
+    let after = checks::judge(&redacted, &instances);
+    if before.len() != after.len() {
+        return Err(format!("{} results, {} after redaction", before.len(), after.len()).into());
+    }
+    let changed: Vec<String> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.outcome.status != a.outcome.status)
+        .map(|(b, a)| {
+            format!(
+                "{}: {:?} ({}) became {:?} ({})",
+                b.id(),
+                b.outcome.status,
+                b.outcome.message,
+                a.outcome.status,
+                a.outcome.message
+            )
+        })
+        .collect();
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(changed.join("\n").into())
+    }
 }
 
 fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
@@ -53,7 +98,9 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
 
     if name.starts_with("healthy-") {
         for j in &judged {
-            if j.outcome.status != Status::Pass {
+            let older =
+                j.outcome.status == Status::Skip && j.outcome.message == checks::OLDER_SNAPSHOT;
+            if j.outcome.status != Status::Pass && !older {
                 return Err(format!(
                     "{} is {:?} on a healthy host: {}",
                     j.id(),
@@ -79,13 +126,29 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
             )
             .into());
         }
+    } else if let Some(rest) = name.strip_prefix("warn-") {
+        let check = instances
+            .iter()
+            .find(|c| rest.starts_with(&format!("{}-", c.id)))
+            .ok_or_else(|| format!("{name}: the name names no check id"))?;
+        if status(&check.id) != Some(Status::Warn) {
+            return Err(format!(
+                "{} should warn on {name}, but is {:?}",
+                check.id,
+                status(&check.id)
+            )
+            .into());
+        }
+        if let Some(j) = judged.iter().find(|j| j.outcome.status == Status::Fail) {
+            return Err(format!("{} fails on {name}: {}", j.id(), j.outcome.message).into());
+        }
     } else if name.starts_with("skipped-") {
         if let Some(j) = judged.iter().find(|j| j.outcome.status == Status::Fail) {
             return Err(format!("{} fails on {name}: {}", j.id(), j.outcome.message).into());
         }
     } else {
         return Err(format!(
-            "{name}: a fixture's name starts with healthy-, fault-, edited- or skipped-"
+            "{name}: a fixture's name starts with healthy-, fault-, edited-, warn- or skipped-"
         )
         .into());
     }

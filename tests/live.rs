@@ -55,7 +55,7 @@ fn healthy_host_passes_and_reports_validate() {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/reports/netcheck-report.v1.schema.json"
+            "/reports/netcheck-report.v2.schema.json"
         ))
         .unwrap(),
     )
@@ -70,7 +70,7 @@ fn healthy_host_passes_and_reports_validate() {
         errors.is_empty(),
         "JSON report violates its schema: {errors:?}"
     );
-    assert_eq!(report["schema"], "netcheck-report/v1");
+    assert_eq!(report["schema"], "netcheck-report/v2");
 
     // The JUnit report validates against Jenkins' xUnit schema.
     validate_junit(&junit);

@@ -317,3 +317,99 @@ fn redaction_leaves_no_secret_in_any_output() {
     assert!(md.contains("host-1"), "{md}");
     assert!(run.stdout.contains("container-1: eth0"), "{}", run.stdout);
 }
+
+/// A warning shows in every format, keeps the exit code 0 and JUnit green, and gates
+/// only under `--strict` or a suite's `gate = "warn"`.
+#[test]
+fn warnings_show_everywhere_and_gate_only_when_asked() {
+    let snap = fixture("warn-kernel.br-netfilter-call-iptables-off-nothing-relies");
+    let (run, files) = all_reports(&snap, &[]);
+    assert_eq!(run.code, 0, "a warning does not gate: {}", run.explain());
+    let id = "kernel.br-netfilter";
+    assert_eq!(run.status(id), "warn");
+    let report = run.report.as_ref().unwrap();
+    assert_eq!(report["schema"], "netcheck-report/v2");
+    assert_eq!(report["summary"]["warned"], 1);
+    assert!(run.message(id).contains("bridge-nf-call-iptables=0"));
+    let file = |ext: &str| &files.iter().find(|(n, _)| n.ends_with(ext)).unwrap().1;
+    assert!(
+        run.stdout.contains("WARN  kernel.br-netfilter") && run.stdout.contains("fix: sysctl -w"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(", 1 warned;"), "{}", run.stdout);
+    assert!(
+        file(".md").contains("| 🟡 | `kernel.br-netfilter` |"),
+        "{}",
+        file(".md")
+    );
+    assert!(
+        file(".html").contains(r#"class="warn""#) && file(".html").contains("1 warned"),
+        "html"
+    );
+    // JUnit: a passing testcase, with the warning in its output and a suite property.
+    let xml = file(".xml");
+    assert!(
+        xml.contains(r#"failures="0""#) && xml.contains(r#"errors="0""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<property name="netcheck.warn.kernel.br-netfilter""#),
+        "{xml}"
+    );
+    assert!(xml.contains("<system-out>WARN: "), "{xml}");
+    let dir = tempdir();
+    let junit = dir.path().join("w.xml");
+    std::fs::write(&junit, xml).unwrap();
+    validate_junit(&junit);
+
+    // --strict: the warning fails the run, and JUnit says so.
+    let strict_junit = dir.path().join("s.xml");
+    let strict = netcheck(&[
+        "analyze",
+        &snap,
+        "--strict",
+        "--junit",
+        strict_junit.to_str().unwrap(),
+    ]);
+    assert_eq!(strict.code, 1, "{}", strict.explain());
+    assert!(
+        strict.stdout.contains("(gating: --strict)"),
+        "{}",
+        strict.stdout
+    );
+    let xml = std::fs::read_to_string(&strict_junit).unwrap();
+    assert!(
+        xml.contains(r#"type="warn""#) && xml.contains(r#"failures="1""#),
+        "{xml}"
+    );
+    validate_junit(&strict_junit);
+
+    // A suite's gate = "warn" does the same for its own check only.
+    let suite = dir.path().join("s.toml");
+    std::fs::write(
+        &suite,
+        "name = \"w\"\ninclude = [\"default\"]\n[[check]]\nid = \"kernel.br-netfilter\"\ngate = \"warn\"\n",
+    )
+    .unwrap();
+    let gated = netcheck(&["analyze", &snap, "--suite", suite.to_str().unwrap()]);
+    assert_eq!(gated.code, 1, "{}", gated.explain());
+    std::fs::write(
+        &suite,
+        "name = \"w\"\ninclude = [\"default\"]\n[[check]]\nid = \"kernel.ip-forward\"\ngate = \"warn\"\n",
+    )
+    .unwrap();
+    let other = netcheck(&["analyze", &snap, "--suite", suite.to_str().unwrap()]);
+    assert_eq!(other.code, 0, "{}", other.explain());
+}
+
+/// The shipped `ci` profile is strict: a warning fails it, where `default` passes.
+#[test]
+fn ci_profile_gates_on_warnings() {
+    let snap = fixture("warn-kernel.br-netfilter-call-iptables-off-nothing-relies");
+    let default = netcheck(&["analyze", &snap, "--profile", "default"]);
+    assert_eq!(default.code, 0, "{}", default.explain());
+    let ci = netcheck(&["analyze", &snap, "--profile", "ci"]);
+    assert_eq!(ci.code, 1, "{}", ci.explain());
+    assert_eq!(ci.status("kernel.br-netfilter"), "warn");
+}

@@ -45,7 +45,10 @@ fn a_valid_suite_loads_with_its_includes() {
         .collect();
     expected.push("app.port");
     assert_eq!(ids, expected);
-    assert!(!suite.instances.last().unwrap().gate);
+    assert_eq!(
+        suite.instances.last().unwrap().gate,
+        netcheck::checks::Gate::Off
+    );
 }
 
 #[test]

@@ -17,6 +17,8 @@ same bridge. This check lists what relies on it, and requires it where something
 where nothing does, it passes and says so.
 
 Fails when: something relies on it, and the module is not loaded or the sysctl is 0.
+Warns when: the module is loaded but the sysctl is 0 and nothing relies on it yet: the
+first network created with icc=false would silently not be isolated.
 Typical cause: the module is not loaded after a reboot (nothing lists it in
 /etc/modules-load.d).",
     needs: Needs {
@@ -68,6 +70,13 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     });
     if reasons.is_empty() {
         f.pass("nothing relies on it: no checked network sets icc=false, and docker-proxy carries published ports");
+        // Loaded and deliberately off is a trap for the next network, not a fault now.
+        if loaded && state(IPT) == "0" {
+            f.warn(
+                format!("{IPT}=0: nothing relies on it yet, but a network created with icc=false would not be isolated"),
+                format!("sysctl -w {IPT}=1, and persist it in /etc/sysctl.d/99-docker.conf"),
+            );
+        }
         return f.finish("nothing here relies on br_netfilter");
     }
     for (why, v6) in &reasons {

@@ -19,6 +19,7 @@ mod firewall_forward;
 mod host_docker_internal;
 mod http;
 mod kernel_br_netfilter;
+mod kernel_conntrack;
 mod kernel_ip_forward;
 mod link_mtu;
 mod nat_masquerade;
@@ -27,6 +28,11 @@ mod port_publish;
 mod route;
 pub(crate) mod rules;
 mod tcp;
+
+/// The skip message of a check whose observation a snapshot from an older netcheck does
+/// not hold: re-judging an old ticket's snapshot says so rather than guessing.
+pub const OLDER_SNAPSHOT: &str =
+    "not in this snapshot: it was taken by a netcheck that did not observe this yet";
 
 /// The name containers use to reach their host.
 pub const HOST_DOCKER_INTERNAL: &str = "host.docker.internal";
@@ -88,8 +94,31 @@ pub struct Instance {
     pub id: String,
     pub check: &'static Check,
     pub params: Params,
-    /// A failure of a non-gating check is reported but leaves the exit code alone.
-    pub gate: bool,
+    /// Which of this instance's results set the exit code.
+    pub gate: Gate,
+}
+
+/// Which results of a check set the exit code. A suite's `gate = false | true | "warn"`;
+/// `--strict` turns every `Fail` into `Warn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Gate {
+    /// Reported, never gating: a suite's `gate = false`.
+    Off,
+    /// A failure (or error) fails the run; a warning does not. The default.
+    #[default]
+    Fail,
+    /// A warning fails the run too (exit 1), as a failure does.
+    Warn,
+}
+
+impl Gate {
+    /// `--strict`: warnings gate wherever failures do.
+    pub fn strict(self) -> Gate {
+        match self {
+            Gate::Fail => Gate::Warn,
+            other => other,
+        }
+    }
 }
 
 impl std::fmt::Debug for Check {
@@ -226,12 +255,25 @@ impl<'a> Context<'a> {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
     Skip,
+    /// Works now, but is fragile or risky (a public fallback resolver, ports that bypass
+    /// the host firewall). It does not gate unless `--strict` or a suite's `gate = "warn"`.
+    Warn,
     /// The host is misconfigured: what the check is about is broken.
     Fail,
     /// netcheck could not tell: an observation it needed is missing or broken.
@@ -243,6 +285,7 @@ impl Status {
         match self {
             Status::Pass => "pass",
             Status::Skip => "skip",
+            Status::Warn => "warn",
             Status::Fail => "fail",
             Status::Error => "error",
         }
@@ -284,6 +327,20 @@ impl Outcome {
         }
     }
 
+    /// Works now, but is fragile or risky: reported with a hint, not gating by default.
+    pub fn warn(
+        message: impl Into<String>,
+        evidence: Vec<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Outcome {
+            status: Status::Warn,
+            message: message.into(),
+            evidence,
+            hint: Some(hint.into()),
+        }
+    }
+
     pub fn skip(message: impl Into<String>, evidence: Vec<String>) -> Self {
         Outcome {
             status: Status::Skip,
@@ -309,7 +366,10 @@ impl Outcome {
 pub struct Findings {
     evidence: Vec<String>,
     failures: Vec<(String, String)>,
+    warnings: Vec<(String, String)>,
     errors: Vec<String>,
+    /// The fixes of errors that have one of their own, in order, without repeats.
+    error_fixes: Vec<String>,
     skips: Vec<String>,
     passes: usize,
 }
@@ -330,10 +390,26 @@ impl Findings {
         self.failures.push((message, hint.into()));
     }
 
+    /// Works now, but is fragile or risky: the outcome warns unless something fails.
+    pub fn warn(&mut self, message: impl Into<String>, hint: impl Into<String>) {
+        let message = message.into();
+        self.evidence.push(format!("WARN: {message}"));
+        self.warnings.push((message, hint.into()));
+    }
+
     pub fn error(&mut self, message: impl Into<String>) {
         let message = message.into();
         self.evidence.push(format!("ERROR: {message}"));
         self.errors.push(message);
+    }
+
+    /// An error whose cause has a fix of its own (another check's, say).
+    pub fn error_with_fix(&mut self, message: impl Into<String>, fix: impl Into<String>) {
+        self.error(message);
+        let fix = fix.into();
+        if !self.error_fixes.contains(&fix) {
+            self.error_fixes.push(fix);
+        }
     }
 
     pub fn skip(&mut self, message: impl Into<String>) {
@@ -342,8 +418,8 @@ impl Findings {
         self.skips.push(message);
     }
 
-    /// Fail beats error beats pass beats skip: a broken host is the most useful news,
-    /// and one unobservable container must not hide another's proven fault.
+    /// Fail beats error beats warn beats pass beats skip: a broken host is the most
+    /// useful news, and one unobservable container must not hide another's proven fault.
     pub fn finish(self, pass_message: impl Into<String>) -> Outcome {
         let more = |n: usize| {
             if n > 1 {
@@ -358,22 +434,29 @@ impl Findings {
             evidence.retain(|e| *e != format!("FAIL: {}", self.failures[0].0));
         } else if self.failures.is_empty() && self.errors.len() == 1 {
             evidence.retain(|e| *e != format!("ERROR: {}", self.errors[0]));
+        } else if self.failures.is_empty() && self.errors.is_empty() && self.warnings.len() == 1 {
+            evidence.retain(|e| *e != format!("WARN: {}", self.warnings[0].0));
         }
         if let Some((message, _)) = self.failures.first() {
-            let mut hints: Vec<&str> = Vec::new();
-            for (_, h) in &self.failures {
-                if !hints.contains(&h.as_str()) {
-                    hints.push(h);
-                }
-            }
             return Outcome::fail(
                 format!("{message}{}", more(self.failures.len())),
                 evidence,
-                hints.join("\n"),
+                distinct_hints(&self.failures),
             );
         }
         if let Some(message) = self.errors.first() {
-            return Outcome::error(format!("{message}{}", more(self.errors.len())), evidence);
+            let outcome = Outcome::error(format!("{message}{}", more(self.errors.len())), evidence);
+            return Outcome {
+                hint: (!self.error_fixes.is_empty()).then(|| self.error_fixes.join("\n")),
+                ..outcome
+            };
+        }
+        if let Some((message, _)) = self.warnings.first() {
+            return Outcome::warn(
+                format!("{message}{}", more(self.warnings.len())),
+                evidence,
+                distinct_hints(&self.warnings),
+            );
         }
         if self.passes == 0 {
             let message = self
@@ -396,6 +479,17 @@ impl Findings {
     }
 }
 
+/// The hints of several findings, each once, in the order found.
+fn distinct_hints(findings: &[(String, String)]) -> String {
+    let mut hints: Vec<&str> = Vec::new();
+    for (_, h) in findings {
+        if !hints.contains(&h.as_str()) {
+            hints.push(h);
+        }
+    }
+    hints.join("\n")
+}
+
 /// Every check and generic kind, in the order they run and are reported.
 pub static REGISTRY: &[&Check] = &[
     &bridge_subnet::CHECK,
@@ -405,6 +499,7 @@ pub static REGISTRY: &[&Check] = &[
     &host_docker_internal::CHECK,
     &kernel_ip_forward::CHECK,
     &kernel_br_netfilter::CHECK,
+    &kernel_conntrack::CHECK,
     &firewall_forward::CHECK,
     &firewall_backend::CHECK,
     &link_mtu::CHECK,
@@ -491,7 +586,7 @@ pub fn builtin_instances() -> Vec<Instance> {
             id: c.id.to_string(),
             check: c,
             params: (c.params)(toml::Table::new()).expect("built-in checks take defaults"),
-            gate: true,
+            gate: Gate::Fail,
         })
         .collect()
 }
@@ -535,14 +630,39 @@ pub(crate) fn probe_request<'a>(
 
 /// The outcome of a check whose observation is missing: skip when it could not be made
 /// here (no root, a remote engine), error when netcheck tried and failed.
-pub(crate) fn missing<T>(obs: &crate::snapshot::Observed<T>, what: &str) -> Outcome {
+pub(crate) fn missing<T: Observation>(obs: &crate::snapshot::Observed<T>, what: &str) -> Outcome {
     let why = obs.why_missing().unwrap_or("");
     match obs {
         crate::snapshot::Observed::Skipped { .. } => {
             Outcome::skip(format!("{what} not observed: {why}"), vec![])
         }
-        _ => Outcome::error(format!("{what} not observed: {why}"), vec![]),
+        _ => Outcome {
+            hint: Some(T::FIX.into()),
+            ..Outcome::error(format!("{what} not observed: {why}"), vec![])
+        },
     }
+}
+
+/// The fix for an observation that errored, by which observation it is: every errored
+/// check then carries a fix, as every exit 2 must.
+pub(crate) trait Observation {
+    const FIX: &'static str;
+}
+
+impl Observation for crate::snapshot::ProbeObs {
+    const FIX: &'static str = crate::error::PROBE_FIX;
+}
+
+impl Observation for crate::snapshot::HostObs {
+    const FIX: &'static str = crate::error::HOST_FIX;
+}
+
+impl Observation for crate::snapshot::FirewallObs {
+    const FIX: &'static str = crate::error::HOST_FIX;
+}
+
+impl Observation for crate::snapshot::DockerObs {
+    const FIX: &'static str = crate::error::DOCKER_FIX;
 }
 
 /// Why no traffic can leave `network` at all, if the host shows it: its bridge is

@@ -95,10 +95,10 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 f.note(format!("IPv4: off on network {} (IPv6 only)", n.name));
                 continue;
             }
-            f.error(format!(
-                "network {} has no IPv4 subnet (see bridge.subnet)",
-                n.name
-            ));
+            f.error_with_fix(
+                format!("network {} has no IPv4 subnet (see bridge.subnet)", n.name),
+                "follow bridge.subnet's fix: netcheck cannot judge masquerading without a subnet",
+            );
             continue;
         };
         if let Some(host) = host {
@@ -259,6 +259,28 @@ fn no_docker_chains(
             "{}: nat {rule} (not Docker's: its chains are absent)",
             fw.backend
         ));
+        return;
+    }
+    // Docker's chains in the other backend (see firewall.backend): its rule is there.
+    if let Some(other) = fw
+        .other
+        .as_ref()
+        .filter(|o| super::rules::has_docker_chains(o.tables.values()))
+    {
+        let theirs = FirewallObs {
+            tables: other.tables.clone(),
+            ..fw.clone()
+        };
+        match masquerade_rule(&theirs, n, subnet) {
+            Some(rule) => f.pass(format!(
+                "{}: nat {rule} (Docker's chains are in the backend `iptables` no longer runs: see firewall.backend)",
+                other.backend
+            )),
+            None => f.fail(
+                format!("no MASQUERADE rule for {subnet} ({}) in {}, where Docker's chains are", n.name, other.backend),
+                "restart the Docker daemon to restore its rules (systemctl restart docker)",
+            ),
+        }
         return;
     }
     match super::rules::iptables_off(host) {

@@ -397,6 +397,7 @@ pub async fn collect(
                     resolved_conf: host::read("/run/systemd/resolve/resolv.conf"),
                     proxies: host::proxies(),
                     engine_config: host::engine_config(),
+                    conntrack: Some(host::conntrack()),
                     netns,
                 },
             }

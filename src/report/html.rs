@@ -423,7 +423,7 @@ h1{font-size:1.4em} .verdict{font-size:1.2em;font-weight:bold}
 .ok{color:#1a7f37} .bad{color:#cf222e}
 table{border-collapse:collapse;width:100%} td,th{border:1px solid #ddd;padding:4px 8px;vertical-align:top;text-align:left}
 tr.fail td:first-child,tr.error td:first-child{color:#cf222e;font-weight:bold} tr.pass td:first-child{color:#1a7f37}
-tr.skip td:first-child{color:#9a6700} pre{margin:4px 0;white-space:pre-wrap;font-size:12px} .fix{color:#0550ae}
+tr.skip td:first-child{color:#57606a} tr.warn td:first-child{color:#9a6700;font-weight:bold} pre{margin:4px 0;white-space:pre-wrap;font-size:12px} .fix{color:#0550ae}
 tr:target{outline:3px solid #cf222e}
 svg text{font:12px monospace;fill:#222} svg rect{fill:#f6f8fa;stroke:#8c959f;stroke-width:1.5}
 svg .bridge rect{fill:#ddf4ff} svg .container rect{fill:#fff8c5} svg .host rect{fill:#eaeef2}
@@ -447,10 +447,15 @@ pub fn render(report: &Report, snapshot: Option<&Snapshot>) -> String {
     let _ = write!(html, "<h1>netcheck on {}</h1>", esc(&h.hostname));
     let _ = write!(
         html,
-        r#"<p class="verdict {}">{}: {} passed, {} failed, {} skipped, {} errored</p>"#,
+        r#"<p class="verdict {}">{}: {} passed, {} warned, {} failed, {} skipped, {} errored</p>"#,
         if ok { "ok" } else { "bad" },
-        if ok { "Healthy" } else { "Problems found" },
+        match (ok, s.warned) {
+            (false, _) => "Problems found",
+            (true, 0) => "Healthy",
+            (true, _) => "Working, with warnings",
+        },
         s.passed,
+        s.warned,
         s.failed,
         s.skipped,
         s.errors

@@ -11,7 +11,8 @@ use crate::checks::Status;
 fn style(status: Status) -> Style {
     let color = match status {
         Status::Pass => AnsiColor::Green,
-        Status::Skip => AnsiColor::Yellow,
+        Status::Skip => AnsiColor::Cyan,
+        Status::Warn => AnsiColor::Yellow,
         Status::Fail => AnsiColor::Red,
         Status::Error => AnsiColor::Magenta,
     };
@@ -23,10 +24,10 @@ pub fn render(out: &mut dyn Write, report: &Report, verbose: bool) -> std::io::R
     let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &report.checks {
         let s = style(c.status);
-        let note = if c.gate || matches!(c.status, Status::Pass | Status::Skip) {
-            ""
-        } else {
-            " (not gating)"
+        let note = match c.status {
+            Status::Fail | Status::Error if !c.gate => " (not gating)",
+            Status::Warn if c.strict => " (gating: --strict)",
+            _ => "",
         };
         writeln!(
             out,
@@ -36,7 +37,7 @@ pub fn render(out: &mut dyn Write, report: &Report, verbose: bool) -> std::io::R
             c.duration_ms,
             c.message
         )?;
-        let detailed = verbose || matches!(c.status, Status::Fail | Status::Error);
+        let detailed = verbose || matches!(c.status, Status::Warn | Status::Fail | Status::Error);
         if detailed {
             for e in &c.evidence {
                 writeln!(out, "        {e}")?;
@@ -55,6 +56,9 @@ pub fn render(out: &mut dyn Write, report: &Report, verbose: bool) -> std::io::R
         "{} passed, {} failed, {} skipped",
         sum.passed, sum.failed, sum.skipped
     );
+    if sum.warned > 0 {
+        line.push_str(&format!(", {} warned", sum.warned));
+    }
     if sum.errors > 0 {
         line.push_str(&format!(", {} errored", sum.errors));
     }

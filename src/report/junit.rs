@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
 
 use super::Report;
 use crate::checks::Status;
@@ -19,16 +19,27 @@ pub fn render(report: &Report) -> String {
     suite.set_time(Duration::from_millis(report.duration_ms));
     suite.extra.insert("hostname".into(), host.into());
     for c in &report.checks {
-        let body = body(&c.evidence, c.hint.as_deref());
+        let description = body(&c.evidence, c.hint.as_deref());
+        let warn_gates = c.status == Status::Warn && c.strict;
         let status = match c.status {
             Status::Pass => TestCaseStatus::success(),
+            // A warning keeps the job green (unless it gates), but shows: a suite
+            // property names it, and the testcase's output carries it with the fix.
+            Status::Warn if !warn_gates => {
+                suite.add_property(Property::new(
+                    format!("netcheck.warn.{}", c.id),
+                    c.message.as_str(),
+                ));
+                TestCaseStatus::success()
+            }
             Status::Skip => {
                 let mut s = TestCaseStatus::skipped();
-                s.set_message(c.message.as_str()).set_description(body);
+                s.set_message(c.message.as_str())
+                    .set_description(description.clone());
                 s
             }
-            Status::Fail | Status::Error => {
-                let kind = if c.status == Status::Fail {
+            Status::Warn | Status::Fail | Status::Error => {
+                let kind = if c.status != Status::Error {
                     NonSuccessKind::Failure
                 } else {
                     NonSuccessKind::Error
@@ -41,7 +52,7 @@ pub fn render(report: &Report) -> String {
                 };
                 s.set_message(c.message.as_str())
                     .set_type(ty)
-                    .set_description(body);
+                    .set_description(description.clone());
                 s
             }
         };
@@ -49,7 +60,10 @@ pub fn render(report: &Report) -> String {
         // Jenkins groups by class name: one group per host keeps fleets readable.
         case.set_classname(format!("netcheck.{host}"));
         case.set_time(Duration::from_secs_f64(c.duration_ms / 1000.0));
-        if c.status == Status::Pass && !c.evidence.is_empty() {
+        if c.status == Status::Warn && !warn_gates {
+            let text = body(&c.evidence, c.hint.as_deref());
+            case.set_system_out(format!("WARN: {}\n{text}", c.message));
+        } else if c.status == Status::Pass && !c.evidence.is_empty() {
             case.set_system_out(c.evidence.join("\n"));
         }
         suite.add_test_case(case);

@@ -10,8 +10,9 @@ fn icon(status: Status) -> &'static str {
     match status {
         Status::Pass => "✅",
         Status::Skip => "⏭️",
+        Status::Warn => "🟡",
         Status::Fail => "❌",
-        Status::Error => "⚠️",
+        Status::Error => "⛔",
     }
 }
 
@@ -65,7 +66,11 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(md, "| | check | result |");
     let _ = writeln!(md, "|---|---|---|");
     for c in &report.checks {
-        let gate = if c.gate { "" } else { " (not gating)" };
+        let gate = match c.status {
+            Status::Fail | Status::Error if !c.gate => " (not gating)",
+            Status::Warn if c.strict => " (gating)",
+            _ => "",
+        };
         let _ = writeln!(
             md,
             "| {} | `{}` | {}{gate} |",

@@ -1,23 +1,26 @@
-//! Reports: one list of results, rendered by reporters (terminal, JSON, JUnit).
+//! Reports: one list of results, rendered by reporters (terminal, JSON, JUnit,
+//! Markdown, HTML).
 
 pub mod html;
 pub mod human;
 pub mod junit;
 pub mod markdown;
+pub mod metrics;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::checks::{Judged, Status};
+use crate::checks::{Gate, Judged, Status};
 use crate::error::Error;
 use crate::snapshot::Snapshot;
 
-/// Written into every JSON report. `reports/netcheck-report.v1.schema.json` describes it.
-pub const REPORT_SCHEMA: &str = "netcheck-report/v1";
+/// Written into every JSON report. `reports/netcheck-report.v2.schema.json` describes it.
+/// v2 added the `warn` status and `summary.warned`: a v1 reader would not know them.
+pub const REPORT_SCHEMA: &str = "netcheck-report/v2";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -59,6 +62,9 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Passed, but fragile or risky: `warn`.
+    #[serde(default)]
+    pub warned: usize,
     pub errors: usize,
 }
 
@@ -77,6 +83,9 @@ pub struct CheckResult {
     /// False for a suite check whose failure is reported but does not fail the run.
     #[serde(default = "yes")]
     pub gate: bool,
+    /// A warning of this check fails the run too: `--strict`, or a suite's `gate = "warn"`.
+    #[serde(default)]
+    pub strict: bool,
     pub duration_ms: f64,
     pub message: String,
     pub evidence: Vec<String>,
@@ -107,7 +116,8 @@ impl Report {
                 network: j.network.clone(),
                 title: j.instance.title(),
                 status: j.outcome.status,
-                gate: j.instance.gate,
+                gate: j.instance.gate != Gate::Off,
+                strict: j.instance.gate == Gate::Warn,
                 duration_ms: j.duration.as_secs_f64() * 1000.0,
                 message: j.outcome.message.clone(),
                 evidence: j.outcome.evidence.clone(),
@@ -131,6 +141,7 @@ impl Report {
             title: "netcheck could run its checks".into(),
             status: Status::Error,
             gate: true,
+            strict: false,
             duration_ms: wall.as_secs_f64() * 1000.0,
             message: error.to_string(),
             evidence,
@@ -155,6 +166,7 @@ impl Report {
             passed: count(Status::Pass),
             failed: count(Status::Fail),
             skipped: count(Status::Skip),
+            warned: count(Status::Warn),
             errors: count(Status::Error),
         };
         Report {
@@ -172,23 +184,100 @@ impl Report {
         }
     }
 
-    /// 0 when all passed or skipped; 1 when one failed; 2 when one errored (netcheck could
-    /// not tell, which a CI gate must not read as a pass). Non-gating checks never count.
+    /// 0 when all passed, warned or skipped; 1 when one failed (or warned, where warnings
+    /// gate); 2 when one errored (netcheck could not tell, which a CI gate must not read
+    /// as a pass). Non-gating results never count.
     pub fn exit_code(&self) -> u8 {
         use crate::error::exit;
-        let gating = |s: Status| self.checks.iter().any(|c| c.gate && c.status == s);
+        let gating = |s: Status| {
+            self.checks
+                .iter()
+                .any(|c| c.status == s && if s == Status::Warn { c.strict } else { c.gate })
+        };
         if gating(Status::Error) {
             exit::ERROR
-        } else if gating(Status::Fail) {
+        } else if gating(Status::Fail) || gating(Status::Warn) {
             exit::FAILED
         } else {
             exit::OK
         }
     }
 
+    /// Why a run exits 2 although it judged: each distinct cause among the gating checks
+    /// that errored, the checks it hit, and its fix. The README promises a cause and a
+    /// fix for every exit 2.
+    pub fn error_causes(&self) -> Vec<ErrorCause> {
+        let mut causes: Vec<ErrorCause> = vec![];
+        for c in self
+            .checks
+            .iter()
+            .filter(|c| c.gate && c.status == Status::Error)
+        {
+            match causes.iter_mut().find(|e| e.message == c.message) {
+                Some(e) => e.checks.push(c.id.clone()),
+                None => causes.push(ErrorCause {
+                    message: c.message.clone(),
+                    checks: vec![c.id.clone()],
+                    fix: c
+                        .hint
+                        .clone()
+                        .unwrap_or_else(|| crate::error::CHECK_ERROR_FIX.into()),
+                }),
+            }
+        }
+        causes
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serialises")
     }
+}
+
+/// The report files a run was asked for (`--json`, `--junit`, ...), written after every
+/// run, whatever its outcome.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    /// Prometheus metrics, for node_exporter's textfile collector.
+    pub prometheus: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// `metrics` has recorded this run (and, in `serve`, the ones before it).
+    pub fn write(
+        &self,
+        report: &Report,
+        snapshot: Option<&Snapshot>,
+        metrics: &metrics::Metrics,
+    ) -> Result<(), Error> {
+        if let Some(path) = &self.json {
+            write_atomic(path, report.to_json().as_bytes())?;
+        }
+        if let Some(path) = &self.junit {
+            write_atomic(path, junit::render(report).as_bytes())?;
+        }
+        if let Some(path) = &self.markdown {
+            write_atomic(path, markdown::render(report).as_bytes())?;
+        }
+        if let Some(path) = &self.html {
+            write_atomic(path, html::render(report, snapshot).as_bytes())?;
+        }
+        if let Some(path) = &self.prometheus {
+            write_atomic(path, metrics.encode_classic().as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// One reason checks errored: see [`Report::error_causes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCause {
+    pub message: String,
+    pub checks: Vec<String>,
+    pub fix: String,
 }
 
 /// Writes a file atomically: a temporary file beside it, then a rename. A reader never
@@ -202,8 +291,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Readable as a plainly created file would be (the umask still applies): a
+    // textfile collector running as another user must read the metrics.
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
     let mut tmp = tempfile::Builder::new()
         .prefix(".netcheck-")
+        .permissions(mode)
         .tempfile_in(dir)
         .map_err(err)?;
     tmp.write_all(contents).map_err(err)?;
@@ -212,13 +305,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The JSON Schemas of the two file formats netcheck writes, as published in `reports/`.
+/// The JSON Schemas of the file formats netcheck reads and writes, as published in
+/// `reports/`.
 pub fn schemas() -> [(&'static str, serde_json::Value); 3] {
     let mut report =
         serde_json::to_value(schemars::schema_for!(Report)).expect("schema serialises");
     let mut snapshot = serde_json::to_value(schemars::schema_for!(crate::snapshot::Snapshot))
         .expect("schema serialises");
-    report["$id"] = "https://netcheck.invalid/schemas/netcheck-report.v1.schema.json".into();
+    report["$id"] = "https://netcheck.invalid/schemas/netcheck-report.v2.schema.json".into();
     report["properties"]["schema"]["const"] = REPORT_SCHEMA.into();
     snapshot["$id"] = "https://netcheck.invalid/schemas/netcheck-snapshot.v1.schema.json".into();
     snapshot["properties"]["schema"]["const"] = crate::snapshot::SNAPSHOT_SCHEMA.into();
@@ -226,7 +320,7 @@ pub fn schemas() -> [(&'static str, serde_json::Value); 3] {
         .expect("schema serialises");
     suite["$id"] = "https://netcheck.invalid/schemas/netcheck-suite.v1.schema.json".into();
     [
-        ("netcheck-report.v1.schema.json", report),
+        ("netcheck-report.v2.schema.json", report),
         ("netcheck-snapshot.v1.schema.json", snapshot),
         ("netcheck-suite.v1.schema.json", suite),
     ]

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_engine;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -210,6 +212,28 @@ impl Drop for Restore {
         for args in self.0.iter().rev() {
             let _ = Command::new(&args[0]).args(&args[1..]).output();
         }
+    }
+}
+
+/// Sets a sysctl, with its old value registered in `restore`.
+pub fn set_sysctl(restore: &mut Restore, name: &str, value: &str) {
+    let before = sh(&["sysctl", "-n", name]);
+    restore.push(&["sysctl", "-qw", &format!("{name}={before}")]);
+    sh(&["sysctl", "-qw", &format!("{name}={value}")]);
+}
+
+/// The run warns on `warning` alone (its message holds `cause`), everything else is
+/// fine, and the exit code is 0: a warning does not gate by default.
+pub fn assert_warns_only(run: &Run, warning: &str, cause: &str) {
+    assert_eq!(run.code, 0, "{}", run.explain());
+    assert_eq!(run.status(warning), "warn", "{}", run.explain());
+    let message = run.message(warning);
+    assert!(
+        message.contains(cause),
+        "{warning}: expected {cause:?} in {message:?}"
+    );
+    for result in run.results().iter().filter(|r| !is(r, warning)) {
+        assert!(fine(result), "{}:\n{}", result["id"], run.explain());
     }
 }
 
@@ -472,7 +496,7 @@ pub fn validate_junit(junit: &Path) {
 // ---------------------------------------------------------------- verdicts
 
 /// Every built-in check: a healthy run reports each of them.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     "bridge.subnet",
     "bridge.veth",
     "container.default-route",
@@ -480,6 +504,7 @@ pub const ALL: [&str; 14] = [
     "host.docker-internal",
     "kernel.ip-forward",
     "kernel.br-netfilter",
+    "kernel.conntrack",
     "firewall.forward",
     "firewall.backend",
     "link.mtu",
