@@ -19,7 +19,7 @@ use netcheck::serve;
 use netcheck::snapshot::Snapshot;
 use netcheck::suite::Suite;
 
-use crate::cli::{Cli, Command, RunArgs, ServeArgs, SuiteAction, SuiteArgs};
+use crate::cli::{Cli, Command, EngineArgs, RunArgs, ServeArgs, SuiteAction, SuiteArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,14 +42,16 @@ fn main() -> ExitCode {
         Some(Command::Suite {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
-        Some(Command::Serve(args)) => runtime.block_on(serve(&args)),
-        Some(Command::ProbeImage) => runtime.block_on(probe_image()),
-        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(images)),
-        Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(&args, &cli.engine)),
+        Some(Command::ProbeImage) => runtime.block_on(probe_image(&cli.engine)),
+        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(&cli.engine, images)),
+        Some(Command::Collect { output, run }) => {
+            runtime.block_on(collect_only(&run, &cli.engine, &output))
+        }
         Some(Command::Analyze { snapshot, run }) => {
             runtime.block_on(judge_and_report(&run, Source::File(&snapshot)))
         }
-        None => runtime.block_on(judge_and_report(&cli.run, Source::Live)),
+        None => runtime.block_on(judge_and_report(&cli.run, Source::Live(&cli.engine))),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -67,7 +69,7 @@ fn main() -> ExitCode {
 }
 
 enum Source<'a> {
-    Live,
+    Live(&'a EngineArgs),
     File(&'a std::path::Path),
 }
 
@@ -163,7 +165,7 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
             let (started, t0) = (chrono::Utc::now(), Instant::now());
             run::judge(&plan, Snapshot::load(path), run.redact, started, t0)
         }
-        Source::Live => live(run, &plan).await,
+        Source::Live(engine) => live(run, engine, &plan).await,
     };
     if outcome.error.is_some() {
         return failed(run, outcome);
@@ -237,8 +239,16 @@ fn outputs(run: &RunArgs) -> Outputs {
     }
 }
 
-async fn cleanup(images: bool) -> Result<u8, Error> {
-    let (docker, local) = docker::connect().await?;
+/// The one engine the flags and the environment name, as the docker CLI picks it.
+fn engine(args: &EngineArgs) -> Result<netcheck::engine::Engine, Error> {
+    Ok(netcheck::engine::resolve(
+        &args.flags(),
+        &netcheck::engine::ProcessEnv,
+    )?)
+}
+
+async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
+    let (docker, local) = docker::connect(&engine(args)?).await?;
     let removed = netcheck::cleanup::cleanup(&docker, local, images).await?;
     let mut text = String::new();
     for (what, names) in [
@@ -260,16 +270,20 @@ async fn cleanup(images: bool) -> Result<u8, Error> {
 }
 
 /// For benchmarks and tests that run the probe image themselves.
-async fn probe_image() -> Result<u8, Error> {
-    let (docker, _) = docker::connect().await?;
+async fn probe_image(args: &EngineArgs) -> Result<u8, Error> {
+    let (docker, _) = docker::connect(&engine(args)?).await?;
     let image = collect::image::ensure(&docker).await?;
     print(&format!("{image}\n"))?;
     Ok(exit::OK)
 }
 
-async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Error> {
+async fn collect_only(
+    run: &RunArgs,
+    engine: &EngineArgs,
+    output: &std::path::Path,
+) -> Result<u8, Error> {
     let plan = plan(run)?;
-    let outcome = live(run, &plan).await;
+    let outcome = live(run, engine, &plan).await;
     let snapshot = match (outcome.error, outcome.snapshot) {
         (Some(e), _) => return Err(e),
         (None, snapshot) => snapshot.ok_or_else(|| Error::Internal("no snapshot".into()))?,
@@ -291,13 +305,14 @@ fn run_options(run: &RunArgs) -> run::Options {
 
 /// One live run against the engine, with a spinner; a signal ends it early, after
 /// removing what it created.
-async fn live(run: &RunArgs, plan: &Plan) -> Outcome {
+async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
     let progress = indicatif::ProgressBar::new_spinner();
     progress.enable_steady_tick(Duration::from_millis(100));
+    let engine = engine(engine_args);
     let outcome = run::live(
         plan,
         &run_options(run),
-        docker::connect(),
+        async { docker::connect(&engine?).await },
         run::signal,
         &progress,
     )
@@ -306,7 +321,8 @@ async fn live(run: &RunArgs, plan: &Plan) -> Outcome {
     outcome
 }
 
-async fn serve(args: &ServeArgs) -> Result<u8, Error> {
+async fn serve(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> {
+    let engine = engine(engine_args)?;
     let config = serve::Config {
         listen: args.listen,
         interval: Duration::from_secs(args.interval),
@@ -314,5 +330,5 @@ async fn serve(args: &ServeArgs) -> Result<u8, Error> {
         options: run_options(&args.run),
         outputs: outputs(&args.run),
     };
-    serve::serve(config, docker::connect).await
+    serve::serve(config, || docker::connect(&engine)).await
 }
