@@ -94,7 +94,7 @@ fn no_docker_chains(
                     format!(
                         "remove \"iptables\": false and restart docker, or accept the bridge yourself: \
                          iptables -I FORWARD -i {0} -j ACCEPT; iptables -I FORWARD -o {0} -j ACCEPT",
-                        rules::sh(&n.bridge)
+                        super::sh(&n.bridge)
                     ),
                 );
             }
@@ -224,8 +224,8 @@ fn foreign_tables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, host: &Host
                                  nft insert rule {t} {c} oifname {b} ct state established,related accept; \
                                  or find who wrote it (/etc/nftables.conf, a VPN's kill switch, firewalld's zones)",
                                 t = v.table,
-                                c = rules::sh(&v.chain),
-                                b = rules::sh(&n.bridge),
+                                c = super::sh(&v.chain),
+                                b = super::sh(&n.bridge),
                             ),
                         ),
                         None => f.pass(format!(
@@ -265,7 +265,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
                     format!(
                         "delete it or move it below Docker's jump: iptables -D {}; \
                          site rules for containers belong in DOCKER-USER",
-                        r.line.trim_start_matches("-A ")
+                        super::sh_words(r.line.trim_start_matches("-A "))
                     ),
                 );
             } else if r.drops() {
@@ -319,7 +319,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
                     ),
                     format!(
                         "narrow it or delete it: iptables -D {}",
-                        r.line.trim_start_matches("-A ")
+                        super::sh_words(r.line.trim_start_matches("-A "))
                     ),
                 );
             }
@@ -401,7 +401,7 @@ fn nftables_backend(
                 format!(
                     "accept the bridge's traffic in iptables too: iptables -I FORWARD -i {0} -j ACCEPT; \
                      iptables -I FORWARD -o {0} -j ACCEPT (or set the policy to ACCEPT if nothing else needs it)",
-                    n.bridge
+                    super::sh(&n.bridge)
                 ),
             );
         }

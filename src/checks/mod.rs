@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use finding::{Finding, Subject};
+
 use crate::snapshot::{NetworkObs, Snapshot};
 
 mod bridge_icc;
@@ -14,6 +16,7 @@ mod container_default_route;
 mod daemon_warnings;
 mod dns;
 mod dns_resolver;
+pub mod finding;
 mod firewall_backend;
 mod firewall_forward;
 mod host_docker_internal;
@@ -96,6 +99,9 @@ pub struct Instance {
     pub params: Params,
     /// Which of this instance's results set the exit code.
     pub gate: Gate,
+    /// Finding codes the suite accepts on this host (`bridge.subnet/overlaps-route`): they
+    /// are reported, but do not fail or warn.
+    pub allow: Vec<String>,
 }
 
 /// Which results of a check set the exit code. A suite's `gate = false | true | "warn"`;
@@ -302,15 +308,36 @@ pub struct Outcome {
     pub evidence: Vec<String>,
     /// For a failure: what to run or change.
     pub hint: Option<String>,
+    /// What was found wrong or risky, each under a stable code about a typed subject.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
+/// The code of a finding whose check has not named it yet.
+pub const UNCLASSIFIED: &str = "unclassified";
+
+/// The code of every error: netcheck could not observe what the check needs.
+pub const NOT_OBSERVED: &str = "not-observed";
+
 impl Outcome {
+    /// Names the outcome's finding: `slug` becomes the code `<check id>/<slug>`.
+    pub fn coded(mut self, slug: &str, subject: Subject) -> Self {
+        self.findings = vec![Finding {
+            code: slug.into(),
+            status: self.status,
+            subject,
+            message: self.message.clone(),
+        }];
+        self
+    }
+
     pub fn pass(message: impl Into<String>, evidence: Vec<String>) -> Self {
         Outcome {
             status: Status::Pass,
             message: message.into(),
             evidence,
             hint: None,
+            findings: vec![],
         }
     }
 
@@ -324,6 +351,7 @@ impl Outcome {
             message: message.into(),
             evidence,
             hint: Some(hint.into()),
+            findings: vec![],
         }
     }
 
@@ -338,6 +366,7 @@ impl Outcome {
             message: message.into(),
             evidence,
             hint: Some(hint.into()),
+            findings: vec![],
         }
     }
 
@@ -347,6 +376,7 @@ impl Outcome {
             message: message.into(),
             evidence,
             hint: None,
+            findings: vec![],
         }
     }
 
@@ -356,6 +386,7 @@ impl Outcome {
             message: message.into(),
             evidence,
             hint: None,
+            findings: vec![],
         }
     }
 }
@@ -372,6 +403,8 @@ pub struct Findings {
     error_fixes: Vec<String>,
     skips: Vec<String>,
     passes: usize,
+    /// Every fail, warn and error, structured.
+    found: Vec<Finding>,
 }
 
 impl Findings {
@@ -384,22 +417,58 @@ impl Findings {
         self.evidence.push(evidence.into());
     }
 
+    fn found(&mut self, slug: &str, subject: Subject, status: Status, message: &str) {
+        self.found.push(Finding {
+            code: slug.into(),
+            status,
+            subject,
+            message: message.to_string(),
+        });
+    }
+
+    /// A failure not yet given a code of its own.
     pub fn fail(&mut self, message: impl Into<String>, hint: impl Into<String>) {
+        self.fail_at(UNCLASSIFIED, Subject::Host, message, hint);
+    }
+
+    /// A failure under the stable code `<check id>/<slug>`, about `subject`.
+    pub fn fail_at(
+        &mut self,
+        slug: &str,
+        subject: Subject,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let message = message.into();
         self.evidence.push(format!("FAIL: {message}"));
+        self.found(slug, subject, Status::Fail, &message);
         self.failures.push((message, hint.into()));
     }
 
     /// Works now, but is fragile or risky: the outcome warns unless something fails.
     pub fn warn(&mut self, message: impl Into<String>, hint: impl Into<String>) {
+        self.warn_at(UNCLASSIFIED, Subject::Host, message, hint);
+    }
+
+    /// A warning under the stable code `<check id>/<slug>`, about `subject`.
+    pub fn warn_at(
+        &mut self,
+        slug: &str,
+        subject: Subject,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let message = message.into();
         self.evidence.push(format!("WARN: {message}"));
+        self.found(slug, subject, Status::Warn, &message);
         self.warnings.push((message, hint.into()));
     }
 
+    /// netcheck could not tell.
     pub fn error(&mut self, message: impl Into<String>) {
         let message = message.into();
         self.evidence.push(format!("ERROR: {message}"));
+        self.found(NOT_OBSERVED, Subject::Host, Status::Error, &message);
         self.errors.push(message);
     }
 
@@ -420,7 +489,15 @@ impl Findings {
 
     /// Fail beats error beats warn beats pass beats skip: a broken host is the most
     /// useful news, and one unobservable container must not hide another's proven fault.
-    pub fn finish(self, pass_message: impl Into<String>) -> Outcome {
+    pub fn finish(mut self, pass_message: impl Into<String>) -> Outcome {
+        let found = std::mem::take(&mut self.found);
+        Outcome {
+            findings: found,
+            ..self.verdict(pass_message)
+        }
+    }
+
+    fn verdict(self, pass_message: impl Into<String>) -> Outcome {
         let more = |n: usize| {
             if n > 1 {
                 format!(" (and {} more)", n - 1)
@@ -550,11 +627,70 @@ fn judge_one<'a>(ctx: &Context, instance: &'a Instance, network: Option<String>)
             vec![],
         )
     });
+    let outcome = classified(outcome, instance);
     Judged {
         instance,
         network,
         outcome,
         duration: started.elapsed(),
+    }
+}
+
+/// Gives every finding its full code (`<check id>/<slug>`), a finding to an outcome that
+/// failed, warned or errored without one, and applies the suite's `allow` list: a check
+/// whose every finding is allowed passes, saying so.
+fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
+    if outcome.findings.is_empty() && !matches!(outcome.status, Status::Pass | Status::Skip) {
+        let slug = match outcome.status {
+            Status::Error => NOT_OBSERVED,
+            _ => UNCLASSIFIED,
+        };
+        outcome = outcome.coded(slug, Subject::Host);
+    }
+    for f in &mut outcome.findings {
+        f.code = format!("{}/{}", instance.check.id, f.code);
+    }
+    if instance.allow.is_empty() || outcome.findings.is_empty() {
+        return outcome;
+    }
+    let allowed = |f: &Finding| instance.allow.contains(&f.code);
+    let remaining: Vec<&Finding> = outcome.findings.iter().filter(|f| !allowed(f)).collect();
+    let worst = remaining.iter().map(|f| f.status).max_by_key(|s| match s {
+        Status::Error => 3,
+        Status::Fail => 2,
+        Status::Warn => 1,
+        _ => 0,
+    });
+    let allowed_codes: Vec<String> = outcome
+        .findings
+        .iter()
+        .filter(|f| allowed(f))
+        .map(|f| f.code.clone())
+        .collect();
+    if allowed_codes.is_empty() {
+        return outcome;
+    }
+    outcome.evidence.push(format!(
+        "allowed by the suite: {}",
+        allowed_codes.join(", ")
+    ));
+    match worst {
+        // Something not allowed still stands: it keeps the verdict.
+        Some(status) if status == outcome.status => outcome,
+        Some(status) => Outcome {
+            status,
+            message: remaining[0].message.clone(),
+            ..outcome
+        },
+        None => Outcome {
+            status: Status::Pass,
+            message: format!(
+                "every finding is allowed by the suite ({})",
+                allowed_codes.join(", ")
+            ),
+            hint: None,
+            ..outcome
+        },
     }
 }
 
@@ -587,6 +723,7 @@ pub fn builtin_instances() -> Vec<Instance> {
             check: c,
             params: (c.params)(toml::Table::new()).expect("built-in checks take defaults"),
             gate: Gate::Fail,
+            allow: vec![],
         })
         .collect()
 }
@@ -684,7 +821,7 @@ pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, Str
     if !br.up {
         return Some((
             format!("bridge {} of {network} is down (see bridge.veth)", n.bridge),
-            format!("ip link set {} up", n.bridge),
+            format!("ip link set {} up", sh(&n.bridge)),
         ));
     }
     let subnet = n.subnet_v4()?;
@@ -708,7 +845,7 @@ pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, Str
                 gw.map(|g| g.to_string())
                     .unwrap_or_else(|| "<gateway>".into()),
                 subnet.prefix_len(),
-                n.bridge
+                sh(&n.bridge)
             ),
         )
     })
@@ -736,6 +873,21 @@ pub(crate) fn describe_link(ns: &crate::snapshot::NetnsObs, index: u32) -> Strin
             s
         }
     }
+}
+
+/// A value from the engine or the host (a network, bridge, container or link name),
+/// quoted for a suggested command: a pasted fix never runs what a name contains.
+pub(crate) fn sh(value: &str) -> std::borrow::Cow<'_, str> {
+    // Only a NUL byte cannot be quoted, and no name the kernel or engine accepts has one.
+    shlex::try_quote(value).unwrap_or(std::borrow::Cow::Borrowed("'<a name with a NUL byte>'"))
+}
+
+/// A command line read from the host (an iptables rule as iptables-save prints it),
+/// requoted word by word, so that it pastes as the same words.
+pub(crate) fn sh_words(line: &str) -> String {
+    shlex::split(line)
+        .and_then(|words| shlex::try_join(words.iter().map(String::as_str)).ok())
+        .unwrap_or_else(|| sh(line).into_owned())
 }
 
 #[cfg(test)]

@@ -207,13 +207,6 @@ pub fn is_dockers(rule: &Rule, bridges: &[&str]) -> bool {
             .any(|(_, flag, value)| matches!(*flag, "-i" | "-o") && bridges.contains(value))
 }
 
-/// A word for a suggested shell command: engine and host text is untrusted.
-pub fn sh(word: &str) -> String {
-    shlex::try_quote(word)
-        .map(|w| w.into_owned())
-        .unwrap_or_else(|_| "'<unprintable>'".into())
-}
-
 /// The chains Docker writes whatever its version, where missing: `filter DOCKER`,
 /// `filter DOCKER-ISOLATION-STAGE-1`, `nat DOCKER`. Something removed them (a
 /// firewall reload, `nft flush ruleset`, `iptables -X`), or the engine writes none.
