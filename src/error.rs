@@ -49,6 +49,10 @@ pub enum Error {
     #[error("something answers at {endpoint}, but it is not a Docker engine: {answer}")]
     NotDocker { endpoint: String, answer: String },
     #[error(
+        "the engine's answer to {what} exceeds {limit_mib} MiB: netcheck stopped reading it there"
+    )]
+    AnswerTooLarge { what: String, limit_mib: usize },
+    #[error(
         "the Docker engine is too old for {what}: it has no such endpoint (404 page not found)"
     )]
     EngineTooOld { what: String },
@@ -120,6 +124,10 @@ impl Error {
             Error::Docker { .. } => DOCKER_FIX.into(),
             Error::NotDocker { .. } => "point DOCKER_HOST (or --context) at the Docker engine's socket: \
                  `docker context ls` shows where the docker CLI finds it; unset DOCKER_HOST for /var/run/docker.sock"
+                .into(),
+            Error::AnswerTooLarge { .. } => "no engine answers that much: check what listens at DOCKER_HOST \
+                 (a proxy, another service) with `docker version`; if it is the engine, report it with the output of \
+                 `docker network ls | wc -l`"
                 .into(),
             Error::EngineTooOld { .. } => "upgrade the engine: netcheck speaks the Docker API of 20.10 (1.41) and newer; \
                  docker version shows the engine's API version"

@@ -377,3 +377,58 @@ fn an_engine_too_old_for_an_endpoint_is_named() {
     let run = against(&engine, &[]);
     assert!(!run.stderr.contains("too old"), "{}", run.explain());
 }
+
+/// Peak resident memory (KiB) and exit code of a child, reaped by wait4.
+fn wait4_rss(child: &std::process::Child) -> (i64, i32) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as i32;
+    // SAFETY: wait4 writes into the two valid, owned out-parameters.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    (usage.ru_maxrss, libc::WEXITSTATUS(status))
+}
+
+/// The most netcheck may hold while an engine floods it: the answer bound (16 MiB)
+/// read once, plus the process itself, which reads its own binary (tens of MB in a
+/// debug build) to name the probe image. Without the bound, a 200 MB answer took
+/// 0.5 GB; with it, 70 MB here (29 MB when the flood is the first answer).
+const FLOODED_RSS_LIMIT_MB: i64 = 100;
+
+/// A 200 MB answer to /networks (and to the first request, /version): netcheck stops
+/// reading at its bound, exits 2 with the cause and a fix, and its memory stays bounded.
+#[test]
+fn a_flood_from_the_engine_is_cut_off_and_memory_stays_bounded() {
+    for path in ["/networks", "/version"] {
+        let engine = FakeEngine::docker("app-net", "app");
+        engine.answer("GET", path, Answer::Huge(200, 200 * 1024 * 1024));
+        // Reaped by wait4_rss, which also gives its peak RSS.
+        #[allow(clippy::zombie_processes)]
+        let child = std::process::Command::new(bin())
+            .env("DOCKER_HOST", engine.docker_host())
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(tempdir().keep().join("err")).unwrap())
+            .spawn()
+            .unwrap();
+        let (rss_kb, code) = wait4_rss(&child);
+        eprintln!("{path}: peak RSS {} MB", rss_kb / 1024);
+        assert_eq!(code, 2);
+        assert!(
+            rss_kb / 1024 < FLOODED_RSS_LIMIT_MB,
+            "{path}: peak RSS {} MB under a flood",
+            rss_kb / 1024
+        );
+        let run = against(&engine, &[]);
+        let what = if path == "/networks" {
+            "network list"
+        } else {
+            "version"
+        };
+        assert_cause(
+            &run,
+            &[&format!("the engine's answer to {what} exceeds 16 MiB")],
+            "check what listens at DOCKER_HOST",
+        );
+    }
+}

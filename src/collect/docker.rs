@@ -180,6 +180,12 @@ fn describe_answer(buf: &[u8]) -> String {
 /// Turns a failed first request into the cause a user can act on.
 fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
     let endpoint = endpoint.to_string();
+    if let Some(limit) = crate::engine::bounded::too_large(e) {
+        return Error::AnswerTooLarge {
+            what: "version".into(),
+            limit_mib: limit >> 20,
+        };
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<io::Error>() {
@@ -213,6 +219,12 @@ fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
 /// not a missing object.
 pub(crate) fn api_err(what: &str) -> impl Fn(bollard::errors::Error) -> Error + '_ {
     move |e| {
+        if let Some(limit) = crate::engine::bounded::too_large(&e) {
+            return Error::AnswerTooLarge {
+                what: what.to_string(),
+                limit_mib: limit >> 20,
+            };
+        }
         if lacks_endpoint(&e) {
             return Error::EngineTooOld {
                 what: what.to_string(),
