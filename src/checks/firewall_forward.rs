@@ -27,8 +27,8 @@ and Docker's accept rules are gone, or DOCKER-USER drops the network's subnet.",
         host: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
