@@ -26,8 +26,8 @@ address is missing from the bridge; the gateway does not answer.",
         outside: false,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
@@ -148,7 +148,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     format!(
                         "gateway {gw} of {} does not answer the probe: {}",
                         n.name,
-                        r.error.as_deref().unwrap_or("no answer")
+                        super::nft_path::why_failed(ctx.snapshot, r)
                     ),
                     format!(
                         "the host drops what {} sends to its gateway: look for DROP or REJECT rules in iptables -S INPUT",
