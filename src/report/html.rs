@@ -465,6 +465,13 @@ pub fn render(report: &Report, snapshot: Option<&Snapshot>) -> String {
         esc(&h.hostname)
     );
     let _ = write!(html, "<h1>netcheck on {}</h1>", esc(&h.hostname));
+    if let Some(e) = &report.engine {
+        let _ = write!(
+            html,
+            "<p class=\"engine\">Engine: {}</p>",
+            esc(&e.describe())
+        );
+    }
     let _ = write!(
         html,
         r#"<p class="verdict {}">{}: {} passed, {} warned, {} failed, {} skipped, {} errored</p>"#,
