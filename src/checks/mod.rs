@@ -24,6 +24,7 @@ mod link_mtu;
 mod nat_masquerade;
 mod port_publish;
 mod route;
+mod routing;
 pub(crate) mod rules;
 mod tcp;
 
