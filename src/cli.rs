@@ -25,6 +25,56 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Which engine, spelt as the docker CLI's global flags: as a CLI plugin netcheck is
+/// handed them (`docker --context prod netcheck`), and they mean the same here.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Engine (as for the docker CLI)")]
+pub struct EngineArgs {
+    /// Daemon socket to connect to: unix:///PATH, tcp://HOST:PORT or
+    /// ssh://[USER@]HOST[:PORT] (default: DOCKER_HOST, else the context's).
+    #[arg(short = 'H', long = "host", value_name = "ENDPOINT", global = true)]
+    pub hosts: Vec<String>,
+    /// Name of the docker context to use (default: DOCKER_CONTEXT, else config.json's
+    /// currentContext).
+    #[arg(short = 'c', long = "context", value_name = "NAME", global = true)]
+    pub contexts: Vec<String>,
+    /// Location of the docker CLI's configuration (default: DOCKER_CONFIG, ~/.docker).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub config: Option<PathBuf>,
+    /// Use TLS; implied by --tlsverify (netcheck always verifies the engine).
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// Use TLS and verify the engine (default: DOCKER_TLS_VERIFY non-empty).
+    #[arg(long, global = true)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default: DOCKER_CERT_PATH/ca.pem).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to the client's TLS certificate (default: DOCKER_CERT_PATH/cert.pem).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tlscert: Option<PathBuf>,
+    /// Path to the client's TLS key (default: DOCKER_CERT_PATH/key.pem).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tlskey: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    pub fn flags(&self) -> netcheck::engine::Flags {
+        netcheck::engine::Flags {
+            hosts: self.hosts.clone(),
+            contexts: self.contexts.clone(),
+            config: self.config.clone(),
+            tls: self.tls,
+            tlsverify: self.tlsverify,
+            tlscacert: self.tlscacert.clone(),
+            tlscert: self.tlscert.clone(),
+            tlskey: self.tlskey.clone(),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +109,10 @@ pub struct RunArgs {
     /// Write a Markdown report, to paste into a GitHub or GitLab issue.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Write Prometheus metrics (the same as `serve`'s /metrics), atomically, for
+    /// node_exporter's textfile collector: name the file *.prom in its directory.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
     /// Replace hostnames, MACs, container names and ids, and addresses outside Docker's
     /// subnets with consistent pseudonyms, in every report and in `collect`'s snapshot.
     #[arg(long)]
@@ -139,10 +193,29 @@ pub enum Command {
         #[arg(long)]
         images: bool,
     },
+    /// Run the suite every --interval seconds and serve the latest result over HTTP:
+    /// /healthz (200 when the last run passed, 503 with the reasons when not),
+    /// /metrics (Prometheus), /report.json and /report.html. Stops on SIGTERM or
+    /// SIGINT, after removing what the run in progress made, with exit code 0.
+    Serve(ServeArgs),
     /// Inside the probe container: observe and print a JSON report.
     #[command(hide = true)]
     Probe(netcheck::probe::ProbeArgs),
     /// Build the probe image if it is missing, and print its reference.
     #[command(hide = true)]
     ProbeImage,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where to serve. An address other than loopback exposes the reports (which name
+    /// this host's networks and containers) to other machines: give it only on purpose.
+    #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:9955")]
+    pub listen: std::net::SocketAddr,
+    /// Seconds from the end of one run to the start of the next, give or take 10% so
+    /// that a fleet does not run in step.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
 }

@@ -42,8 +42,10 @@ pub enum Error {
     SocketMissing { endpoint: String },
     #[error("permission denied on the Docker socket {endpoint}")]
     SocketPermission { endpoint: String },
-    #[error("cannot use DOCKER_HOST={endpoint}: {detail}")]
+    #[error("cannot use the engine endpoint {endpoint}: {detail}")]
     BadDockerHost { endpoint: String, detail: String },
+    #[error("{0}")]
+    Engine(#[from] crate::engine::EngineError),
     #[error("the Docker engine failed a request ({what}): {detail}")]
     Docker { what: String, detail: String },
     #[error("unknown check id `{0}`")]
@@ -70,6 +72,11 @@ pub enum Error {
     Internal(String),
     #[error("redaction failed: {0}")]
     Redaction(String),
+    #[error("cannot listen on {address}: {detail}")]
+    Listen {
+        address: std::net::SocketAddr,
+        detail: String,
+    },
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }
@@ -97,8 +104,9 @@ impl Error {
                  sudo usermod -aG docker $USER, then log in again"
                 .into(),
             Error::BadDockerHost { .. } => {
-                "DOCKER_HOST takes unix:///path/to/docker.sock or tcp://HOST:PORT; unset it to use the local socket".into()
+                "an endpoint (-H, DOCKER_HOST, a context) is unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]".into()
             }
+            Error::Engine(e) => e.hint(),
             Error::Internal(_) => "report it, with the command line and `netcheck collect -o snap.json` if that works".into(),
             Error::Redaction(_) => "this is a netcheck bug: report it with the unredacted snapshot kept private; \
                  rerun without --redact meanwhile"
@@ -110,6 +118,9 @@ impl Error {
             Error::BadSuite(_) => "fix them and check again with: netcheck suite check FILE".into(),
             Error::UnknownNetwork(_) => "docker network ls lists the networks; pass one with --network NAME".into(),
             Error::Timeout { .. } => "raise --timeout, or look at what hangs: the engine (docker info) or a probe".into(),
+Error::Listen { .. } => "another process holds the address, or it is not this machine's: \
+                 pick another with --listen ADDRESS:PORT"
+                .into(),
             Error::Probe(_) => PROBE_FIX.into(),
             _ => return None,
         })

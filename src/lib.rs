@@ -7,10 +7,13 @@
 pub mod checks;
 pub mod cleanup;
 pub mod collect;
+pub mod engine;
 pub mod error;
 pub mod plan;
 pub mod probe;
 pub mod redact;
 pub mod report;
+pub mod run;
+pub mod serve;
 pub mod snapshot;
 pub mod suite;

@@ -1,4 +1,5 @@
-//! netcheck's whole flow: plan → collect → snapshot → judge → report.
+//! netcheck's whole flow: plan → run (collect → snapshot → judge) → report; and the
+//! subcommands around it.
 
 mod cli;
 
@@ -8,14 +9,17 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use netcheck::checks;
-use netcheck::collect::{self, Cleanup, docker};
+use netcheck::collect::{self, docker};
 use netcheck::error::{Error, exit};
 use netcheck::plan::{Filters, Plan};
-use netcheck::report::{self, Report};
+use netcheck::report::metrics::Metrics;
+use netcheck::report::{self, Outputs, Report};
+use netcheck::run::{self, Outcome};
+use netcheck::serve;
 use netcheck::snapshot::Snapshot;
 use netcheck::suite::Suite;
 
-use crate::cli::{Cli, Command, RunArgs, SuiteAction, SuiteArgs};
+use crate::cli::{Cli, Command, EngineArgs, RunArgs, ServeArgs, SuiteAction, SuiteArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,13 +42,16 @@ fn main() -> ExitCode {
         Some(Command::Suite {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
-        Some(Command::ProbeImage) => runtime.block_on(probe_image()),
-        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(images)),
-        Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(&args, &cli.engine)),
+        Some(Command::ProbeImage) => runtime.block_on(probe_image(&cli.engine)),
+        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(&cli.engine, images)),
+        Some(Command::Collect { output, run }) => {
+            runtime.block_on(collect_only(&run, &cli.engine, &output))
+        }
         Some(Command::Analyze { snapshot, run }) => {
             runtime.block_on(judge_and_report(&run, Source::File(&snapshot)))
         }
-        None => runtime.block_on(judge_and_report(&cli.run, Source::Live)),
+        None => runtime.block_on(judge_and_report(&cli.run, Source::Live(&cli.engine))),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -62,7 +69,7 @@ fn main() -> ExitCode {
 }
 
 enum Source<'a> {
-    Live,
+    Live(&'a EngineArgs),
     File(&'a std::path::Path),
 }
 
@@ -141,12 +148,8 @@ fn explain(id: &str, suite: &SuiteArgs) -> Result<u8, Error> {
 async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
     let plan = match plan(run) {
         Ok(plan) => plan,
-        Err(e) => {
-            // A CI job that asked for reports gets one that says why nothing ran.
-            let report = Report::from_error(&e, chrono::Utc::now(), Duration::ZERO);
-            write_reports(run, &report, None)?;
-            return Err(e);
-        }
+        // A CI job that asked for reports gets one that says why nothing ran.
+        Err(e) => return failed(run, Outcome::failed(e, chrono::Utc::now(), Duration::ZERO)),
     };
     if run.list {
         let lines: String = plan
@@ -157,30 +160,19 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         print(&lines)?;
         return Ok(exit::OK);
     }
-    let started = chrono::Utc::now();
-    let t0 = Instant::now();
-    let snapshot = match source {
-        Source::File(path) => Snapshot::load(path),
-        Source::Live => live_snapshot(run, &plan).await,
-    };
-    let snapshot = match snapshot {
-        Ok(s) if run.redact => netcheck::redact::redact(&s).map_err(Error::Redaction),
-        other => other,
-    };
-    let snapshot = match snapshot {
-        Ok(s) => s,
-        Err(e) => {
-            // Still write the requested reports, so that a CI job shows the cause.
-            let report = Report::from_error(&e, started, t0.elapsed());
-            write_reports(run, &report, None)?;
-            return Err(e);
+    let outcome = match source {
+        Source::File(path) => {
+            let (started, t0) = (chrono::Utc::now(), Instant::now());
+            run::judge(&plan, Snapshot::load(path), run.redact, started, t0)
         }
+        Source::Live(engine) => live(run, engine, &plan).await,
     };
-    let judged = checks::judge(&snapshot, &plan.instances);
-    let report = Report::new(&snapshot, &judged, t0.elapsed());
-    write_reports(run, &report, Some(&snapshot))?;
+    if outcome.error.is_some() {
+        return failed(run, outcome);
+    }
+    write_reports(run, &outcome)?;
     let mut out = anstream::stdout().lock();
-    match report::human::render(&mut out, &report, run.verbose) {
+    match report::human::render(&mut out, &outcome.report, run.verbose) {
         // `netcheck | head`: the reader left; the verdict still decides the exit code.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(source) => {
@@ -192,10 +184,10 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         Ok(()) => {}
     }
     drop(out);
-    if report.exit_code() == exit::ERROR {
-        print_error_causes(&report);
+    if outcome.report.exit_code() == exit::ERROR {
+        print_error_causes(&outcome.report);
     }
-    Ok(report.exit_code())
+    Ok(outcome.report.exit_code())
 }
 
 /// The cause and fix of each distinct error, on stderr: a CI log shows why a run that
@@ -222,24 +214,41 @@ fn print_error_causes(report: &Report) {
     }
 }
 
-fn write_reports(run: &RunArgs, report: &Report, snapshot: Option<&Snapshot>) -> Result<(), Error> {
-    if let Some(path) = &run.json {
-        report::write_atomic(path, report.to_json().as_bytes())?;
-    }
-    if let Some(path) = &run.junit {
-        report::write_atomic(path, report::junit::render(report).as_bytes())?;
-    }
-    if let Some(path) = &run.markdown {
-        report::write_atomic(path, report::markdown::render(report).as_bytes())?;
-    }
-    if let Some(path) = &run.html {
-        report::write_atomic(path, report::html::render(report, snapshot).as_bytes())?;
-    }
-    Ok(())
+/// Writes the report files asked for, also when checks fail.
+fn write_reports(run: &RunArgs, outcome: &Outcome) -> Result<(), Error> {
+    let metrics = Metrics::new();
+    metrics.record(&outcome.report);
+    outputs(run).write(&outcome.report, outcome.snapshot.as_ref(), &metrics)
 }
 
-async fn cleanup(images: bool) -> Result<u8, Error> {
-    let (docker, local) = docker::connect().await?;
+/// A run that judged nothing: its reports still say why, then the error is the exit.
+fn failed(run: &RunArgs, outcome: Outcome) -> Result<u8, Error> {
+    write_reports(run, &outcome)?;
+    Err(outcome
+        .error
+        .unwrap_or_else(|| Error::Internal("a failed run without its error".into())))
+}
+
+fn outputs(run: &RunArgs) -> Outputs {
+    Outputs {
+        json: run.json.clone(),
+        junit: run.junit.clone(),
+        markdown: run.markdown.clone(),
+        html: run.html.clone(),
+        prometheus: run.prometheus.clone(),
+    }
+}
+
+/// The one engine the flags and the environment name, as the docker CLI picks it.
+fn engine(args: &EngineArgs) -> Result<netcheck::engine::Engine, Error> {
+    Ok(netcheck::engine::resolve(
+        &args.flags(),
+        &netcheck::engine::ProcessEnv,
+    )?)
+}
+
+async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
+    let (docker, local) = docker::connect(&engine(args)?).await?;
     let removed = netcheck::cleanup::cleanup(&docker, local, images).await?;
     let mut text = String::new();
     for (what, names) in [
@@ -261,96 +270,65 @@ async fn cleanup(images: bool) -> Result<u8, Error> {
 }
 
 /// For benchmarks and tests that run the probe image themselves.
-async fn probe_image() -> Result<u8, Error> {
-    let (docker, _) = docker::connect().await?;
+async fn probe_image(args: &EngineArgs) -> Result<u8, Error> {
+    let (docker, _) = docker::connect(&engine(args)?).await?;
     let image = collect::image::ensure(&docker).await?;
     print(&format!("{image}\n"))?;
     Ok(exit::OK)
 }
 
-async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Error> {
+async fn collect_only(
+    run: &RunArgs,
+    engine: &EngineArgs,
+    output: &std::path::Path,
+) -> Result<u8, Error> {
     let plan = plan(run)?;
-    let mut snapshot = live_snapshot(run, &plan).await?;
-    if run.redact {
-        snapshot = netcheck::redact::redact(&snapshot).map_err(Error::Redaction)?;
-    }
+    let outcome = live(run, engine, &plan).await;
+    let snapshot = match (outcome.error, outcome.snapshot) {
+        (Some(e), _) => return Err(e),
+        (None, snapshot) => snapshot.ok_or_else(|| Error::Internal("no snapshot".into()))?,
+    };
     let json = serde_json::to_string_pretty(&snapshot).expect("a snapshot always serialises");
     report::write_atomic(output, json.as_bytes())?;
     Ok(exit::OK)
 }
 
-/// Collects under the run's deadline and signals; whatever happens, what the run created
-/// is removed before this returns.
-async fn live_snapshot(run: &RunArgs, plan: &Plan) -> Result<Snapshot, Error> {
-    let progress = indicatif::ProgressBar::new_spinner().with_message("collecting observations");
-    progress.enable_steady_tick(Duration::from_millis(100));
-    let cleanup = Cleanup::default();
-    let options = collect::Options {
-        networks: plan.networks(&run.networks),
-        all_networks: run.networks.is_empty(),
-        suite_probe_args: plan
-            .probe_args()
-            .into_iter()
-            .chain(run.probe_arg.iter().cloned())
-            .collect(),
-        needs: plan.needs(),
+fn run_options(run: &RunArgs) -> run::Options {
+    run::Options {
+        networks: run.networks.clone(),
+        probe_args: run.probe_arg.clone(),
         probe_timeout: Duration::from_millis(run.probe_timeout_ms),
-        run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),
-    };
-    let work = async {
-        let (docker, local) = docker::connect().await?;
-        collect::collect(&docker, local, &options, &cleanup).await
-    };
-    // A panic in collection is a bug, but it must not skip the cleanup below.
-    let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
-    let result = tokio::select! {
-        r = tokio::time::timeout(Duration::from_secs(run.timeout), work) => match r {
-            Err(_) => Err(Error::Timeout {
-                secs: run.timeout,
-                phase: "collecting observations".into(),
-            }),
-            Ok(Err(_)) => Err(Error::Internal("collection panicked".into())),
-            Ok(Ok(r)) => r,
-        },
-        sig = signal() => Err(Error::Interrupted(sig)),
-    };
-    progress.set_message("cleaning up");
-    // Cleanup always runs to its end, bounded so that a hung engine cannot hold netcheck.
-    // A signal that arrives meanwhile is honoured once it is done.
-    let cleaning = tokio::time::timeout(Duration::from_secs(30), cleanup.run());
-    tokio::pin!(cleaning);
-    let mut late_signal = None;
-    loop {
-        tokio::select! {
-            done = &mut cleaning => {
-                if done.is_err() {
-                    eprintln!("warning: cleanup did not finish within 30 s; `netcheck cleanup` removes what is left");
-                }
-                break;
-            }
-            sig = signal(), if late_signal.is_none() => late_signal = Some(sig),
-        }
-    }
-    progress.finish_and_clear();
-    match (result, late_signal) {
-        (Ok(_), Some(sig)) => Err(Error::Interrupted(sig)),
-        (result, _) => result,
+        timeout: Duration::from_secs(run.timeout),
+        redact: run.redact,
     }
 }
 
-async fn signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return std::future::pending().await;
+/// One live run against the engine, with a spinner; a signal ends it early, after
+/// removing what it created.
+async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let engine = engine(engine_args);
+    let outcome = run::live(
+        plan,
+        &run_options(run),
+        async { docker::connect(&engine?).await },
+        run::signal,
+        &progress,
+    )
+    .await;
+    progress.finish_and_clear();
+    outcome
+}
+
+async fn serve(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> {
+    let engine = engine(engine_args)?;
+    let config = serve::Config {
+        listen: args.listen,
+        interval: Duration::from_secs(args.interval),
+        plan: plan(&args.run)?,
+        options: run_options(&args.run),
+        outputs: outputs(&args.run),
     };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-        // A dropped ssh session: clean up as for Ctrl-C.
-        _ = hup.recv() => "SIGHUP",
-    }
+    serve::serve(config, || docker::connect(&engine)).await
 }

@@ -181,6 +181,9 @@ pub struct HostObs {
     /// table alone, and say so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<Observed<RoutingObs>>,
+    /// The conntrack table; None in a snapshot taken before netcheck observed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<ConntrackObs>,
 }
 
 /// The main routing table's id (`ip route` shows it; `ip rule` names it `main`).
@@ -391,6 +394,27 @@ impl RoutingObs {
             .iter()
             .find(|r| r.v6 == v6 && r.priority == priority)
     }
+}
+
+/// The connection-tracking table. Its fields are None where conntrack is not loaded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConntrackObs {
+    /// net.netfilter.nf_conntrack_count: entries in use.
+    pub count: Option<u64>,
+    /// net.netfilter.nf_conntrack_max: the limit.
+    pub max: Option<u64>,
+    /// Failure counters since boot.
+    pub stats: Option<ConntrackStats>,
+}
+
+/// Counters of /proc/net/stat/nf_conntrack, summed over CPUs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConntrackStats {
+    /// New connections dropped because the table was full.
+    pub drop: u64,
+    /// Entries evicted early to make room.
+    pub early_drop: u64,
+    pub insert_failed: u64,
 }
 
 /// One docker-proxy process, from its command line.

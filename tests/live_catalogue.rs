@@ -10,12 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use common::*;
 
 /// Sets a sysctl for the test, and puts its old value back on drop.
-fn set_sysctl(restore: &mut Restore, name: &str, value: &str) {
-    let before = sh(&["sysctl", "-n", name]);
-    restore.push(&["sysctl", "-qw", &format!("{name}={before}")]);
-    sh(&["sysctl", "-qw", &format!("{name}={value}")]);
-}
-
 /// Runs `tool ACTION RULE`, with the inverse registered in `restore`.
 fn insert_rule(restore: &mut Restore, tool: &str, table: &str, chain: &str, rule: &[&str]) {
     let mut add = vec![tool, "-t", table, "-I", chain, "1"];

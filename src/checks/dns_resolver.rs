@@ -30,8 +30,15 @@ resolves local names only.
 
 Fails when: containers on the default bridge got the engine's public fallback because
 the host lists only loopback nameservers (the 127.0.0.53 trap), or would (no container
-seen); a container's resolv.conf names a loopback server other than 127.0.0.11; the
-embedded DNS server does not answer, or answers wrongly, on a user-defined network.",
+seen); the host has no /etc/resolv.conf, or one that names no nameserver (every network:
+the engine then has nothing but its public fallback to give or forward to); a
+container's resolv.conf names a loopback server other than 127.0.0.11; the embedded DNS
+server does not answer, or answers wrongly, on a user-defined network.
+
+Warns when: containers on the default bridge use the engine's public fallback resolvers
+although the host names others (\"dns\" in daemon.json set to them): lookups work on the
+open internet, but internal names never resolve, and offline or behind a firewall that
+blocks outbound DNS every lookup fails.",
     needs: Needs {
         host: true,
         probe: true,
@@ -65,6 +72,14 @@ const FALLBACK: [IpAddr; 2] = [
     IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 8, 8)),
     IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 4, 4)),
 ];
+
+const NO_RESOLVER_FIX: &str = "give the host a resolv.conf naming your resolvers (or link it to \
+/run/systemd/resolve/resolv.conf), or set \"dns\": [\"<your upstream>\"] in /etc/docker/daemon.json; \
+then restart docker and recreate the containers";
+
+const FALLBACK_FIX: &str = "drop the public resolvers from \"dns\" in /etc/docker/daemon.json \
+(the engine then passes on the host's), or name your site's resolvers there; then restart docker \
+and recreate the containers";
 
 const TRAP_FIX: &str = "give the engine reachable resolvers: \"dns\": [\"<your upstream>\"] in \
 /etc/docker/daemon.json, or point /etc/resolv.conf at /run/systemd/resolve/resolv.conf; \
@@ -126,6 +141,16 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 );
             }
         }
+        if let Some(why) = host_without_resolver(ctx) {
+            f.fail(
+                format!(
+                    "{why}: the engine has no resolver to give containers{} but its public fallback, \
+                     which offline and corporate networks never answer",
+                    if default_bridge { "" } else { " or to forward to from the embedded DNS" }
+                ),
+                NO_RESOLVER_FIX,
+            );
+        }
         if default_bridge {
             default_bridge_resolvers(&mut f, ctx, &seen);
         } else {
@@ -133,6 +158,19 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
     }
     f.finish("containers get a resolver they can reach")
+}
+
+/// Why the host gives the engine no resolver at all, where the host was read: no
+/// /etc/resolv.conf, or one that names no nameserver.
+fn host_without_resolver(ctx: &Context) -> Option<&'static str> {
+    let host = ctx.snapshot.host.ok()?;
+    match host.resolv_conf.as_deref() {
+        None => Some("the host has no /etc/resolv.conf"),
+        Some(conf) if nameservers(conf).is_empty() => {
+            Some("the host's /etc/resolv.conf names no nameserver")
+        }
+        Some(_) => None,
+    }
 }
 
 /// The default bridge: what its containers got, else what the host's files would give.
@@ -154,7 +192,7 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
     };
     let loopback_only = host_servers
         .as_ref()
-        .is_some_and(|s| s.iter().all(|a| a.is_loopback()) && resolved.is_empty());
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|a| a.is_loopback()) && resolved.is_empty());
     let trap = |servers: &[IpAddr]| {
         format!(
             "the host's resolv.conf names only loopback resolvers ({}), which containers cannot reach: \
@@ -169,10 +207,25 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
     };
     let theirs: Vec<&(&str, Vec<IpAddr>, bool)> =
         seen.iter().filter(|(_, _, only)| *only).collect();
+    let no_resolver = host_without_resolver(ctx).is_some();
     if let Some((who, servers, _)) = theirs.first() {
-        if servers.as_slice() == FALLBACK && loopback_only {
+        let fallback = servers.as_slice() == FALLBACK;
+        let host_has_them = host_servers
+            .as_ref()
+            .is_some_and(|h| FALLBACK.iter().all(|a| h.contains(a)));
+        if fallback && loopback_only {
             f.fail(trap(host_servers.as_deref().unwrap_or(&[])), TRAP_FIX);
-        } else {
+        } else if fallback && !no_resolver && !host_has_them && host_servers.is_some() {
+            f.warn(
+                format!(
+                    "{who} uses the engine's public fallback resolvers ({}), not the host's ({}): \
+                     internal names never resolve, and lookups fail offline or where outbound DNS is blocked",
+                    list(servers),
+                    list(host_servers.as_deref().unwrap_or(&[]))
+                ),
+                FALLBACK_FIX,
+            );
+        } else if !no_resolver {
             f.pass(format!(
                 "{who}: nameserver {} (what the engine gives the default bridge; not queried)",
                 list(servers)
@@ -181,6 +234,7 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
         return;
     }
     match host_servers {
+        _ if no_resolver => {}
         None => f.skip(format!(
             "neither a container's nor the host's resolv.conf observed{}",
             ctx.snapshot.host.why_missing().map(|w| format!(": {w}")).unwrap_or_default()

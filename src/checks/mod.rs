@@ -19,6 +19,7 @@ mod firewall_forward;
 mod host_docker_internal;
 mod http;
 mod kernel_br_netfilter;
+mod kernel_conntrack;
 mod kernel_ip_forward;
 mod link_mtu;
 mod nat_masquerade;
@@ -27,6 +28,11 @@ mod route;
 mod routing;
 pub(crate) mod rules;
 mod tcp;
+
+/// The skip message of a check whose observation a snapshot from an older netcheck does
+/// not hold: re-judging an old ticket's snapshot says so rather than guessing.
+pub const OLDER_SNAPSHOT: &str =
+    "not in this snapshot: it was taken by a netcheck that did not observe this yet";
 
 /// The name containers use to reach their host.
 pub const HOST_DOCKER_INTERNAL: &str = "host.docker.internal";
@@ -249,7 +255,17 @@ impl<'a> Context<'a> {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -483,6 +499,7 @@ pub static REGISTRY: &[&Check] = &[
     &host_docker_internal::CHECK,
     &kernel_ip_forward::CHECK,
     &kernel_br_netfilter::CHECK,
+    &kernel_conntrack::CHECK,
     &firewall_forward::CHECK,
     &firewall_backend::CHECK,
     &link_mtu::CHECK,

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::snapshot::{FirewallObs, Observed, OtherBackend, ProxyObs};
+use crate::snapshot::{
+    ConntrackObs, ConntrackStats, FirewallObs, Observed, OtherBackend, ProxyObs,
+};
 
 /// The sysctls the checks read. Missing files (br_netfilter not loaded) are left out.
 const SYSCTLS: &[&str] = &[
@@ -36,6 +38,41 @@ pub fn sysctls(interfaces: &[&str]) -> BTreeMap<String, String> {
             Some((name, value.trim().to_string()))
         })
         .collect()
+}
+
+/// The conntrack table's fill and its failure counters since boot. Every field is None
+/// where conntrack is not loaded.
+pub fn conntrack() -> ConntrackObs {
+    let number = |path: &str| read(path).and_then(|v| v.trim().parse().ok());
+    ConntrackObs {
+        count: number("/proc/sys/net/netfilter/nf_conntrack_count"),
+        max: number("/proc/sys/net/netfilter/nf_conntrack_max"),
+        stats: read("/proc/net/stat/nf_conntrack").and_then(|t| parse_conntrack_stats(&t)),
+    }
+}
+
+/// /proc/net/stat/nf_conntrack: a header line, then one line of hex fields per CPU.
+fn parse_conntrack_stats(text: &str) -> Option<ConntrackStats> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let (drop, early, insert) = (
+        column("drop")?,
+        column("early_drop")?,
+        column("insert_failed")?,
+    );
+    let mut stats = ConntrackStats::default();
+    for line in lines {
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .map(|f| u64::from_str_radix(f, 16).unwrap_or(0))
+            .collect();
+        let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+        stats.drop += at(drop);
+        stats.early_drop += at(early);
+        stats.insert_failed += at(insert);
+    }
+    Some(stats)
 }
 
 /// A file's text, if it can be read.
@@ -249,5 +286,18 @@ mod tests {
             ]
         );
         assert_eq!(fw.tables["filter"], [":FORWARD DROP"]);
+    }
+}
+
+#[cfg(test)]
+mod conntrack_tests {
+    #[test]
+    fn sums_the_failure_counters_over_cpus() {
+        let text = "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error\n\
+00000006  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000002 0000000a 00000001 00000000\n\
+00000006  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000010 00000000 00000000\n";
+        let s = super::parse_conntrack_stats(text).unwrap();
+        assert_eq!((s.insert_failed, s.drop, s.early_drop), (2, 26, 1));
+        assert!(super::parse_conntrack_stats("garbage").is_none());
     }
 }

@@ -15,22 +15,12 @@ pub const REPO: &str = "netcheck-probe";
 /// The tag is a hash of the binary, so a rebuilt netcheck gets a fresh image and an
 /// unchanged one reuses the old: the import (~130 ms) happens once per build.
 pub async fn ensure(docker: &Docker) -> Result<String, Error> {
-    let exe = tokio::fs::read("/proc/self/exe")
-        .await
-        .map_err(|e| Error::Probe(format!("reading netcheck's own binary: {e}")))?;
-    if has_interpreter(&exe) {
-        return Err(Error::Probe(
-            "this netcheck binary is dynamically linked, so it cannot run alone in the probe image; \
-             build it from the repository (cargo build picks up .cargo/config.toml's static linking)"
-                .into(),
-        ));
-    }
-    let digest = Sha256::digest(&exe);
-    let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let tag = tag().await?;
     let reference = format!("{REPO}:{tag}");
     if docker.inspect_image(&reference).await.is_ok() {
         return Ok(reference);
     }
+    let exe = own_binary().await?;
     let tarball =
         rootfs_tar(&exe).map_err(|e| Error::Probe(format!("building the probe image: {e}")))?;
     let options = CreateImageOptionsBuilder::new()
@@ -52,6 +42,33 @@ pub async fn ensure(docker: &Docker) -> Result<String, Error> {
         .await
         .map_err(|e| Error::Probe(format!("importing the probe image: {e}")))?;
     Ok(reference)
+}
+
+/// The image tag of this binary: a hash of it, computed once per process, so that
+/// `serve`'s runs do not read and hash the binary each time.
+async fn tag() -> Result<String, Error> {
+    static TAG: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TAG.get_or_try_init(|| async {
+        let exe = own_binary().await?;
+        let digest = Sha256::digest(&exe);
+        Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+    })
+    .await
+    .cloned()
+}
+
+async fn own_binary() -> Result<Vec<u8>, Error> {
+    let exe = tokio::fs::read("/proc/self/exe")
+        .await
+        .map_err(|e| Error::Probe(format!("reading netcheck's own binary: {e}")))?;
+    if has_interpreter(&exe) {
+        return Err(Error::Probe(
+            "this netcheck binary is dynamically linked, so it cannot run alone in the probe image; \
+             build it from the repository (cargo build picks up .cargo/config.toml's static linking)"
+                .into(),
+        ));
+    }
+    Ok(exe)
 }
 
 /// A root filesystem of one file, plus the mount points the runtime fills in.

@@ -379,6 +379,7 @@ pub async fn collect(
                     resolved_conf: host::read("/run/systemd/resolve/resolv.conf"),
                     proxies: host::proxies(),
                     routing,
+                    conntrack: Some(host::conntrack()),
                     netns,
                 },
             }

@@ -5,9 +5,10 @@ pub mod html;
 pub mod human;
 pub mod junit;
 pub mod markdown;
+pub mod metrics;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -232,6 +233,45 @@ impl Report {
     }
 }
 
+/// The report files a run was asked for (`--json`, `--junit`, ...), written after every
+/// run, whatever its outcome.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    /// Prometheus metrics, for node_exporter's textfile collector.
+    pub prometheus: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// `metrics` has recorded this run (and, in `serve`, the ones before it).
+    pub fn write(
+        &self,
+        report: &Report,
+        snapshot: Option<&Snapshot>,
+        metrics: &metrics::Metrics,
+    ) -> Result<(), Error> {
+        if let Some(path) = &self.json {
+            write_atomic(path, report.to_json().as_bytes())?;
+        }
+        if let Some(path) = &self.junit {
+            write_atomic(path, junit::render(report).as_bytes())?;
+        }
+        if let Some(path) = &self.markdown {
+            write_atomic(path, markdown::render(report).as_bytes())?;
+        }
+        if let Some(path) = &self.html {
+            write_atomic(path, html::render(report, snapshot).as_bytes())?;
+        }
+        if let Some(path) = &self.prometheus {
+            write_atomic(path, metrics.encode_classic().as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
 /// One reason checks errored: see [`Report::error_causes`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorCause {
@@ -251,8 +291,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Readable as a plainly created file would be (the umask still applies): a
+    // textfile collector running as another user must read the metrics.
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
     let mut tmp = tempfile::Builder::new()
         .prefix(".netcheck-")
+        .permissions(mode)
         .tempfile_in(dir)
         .map_err(err)?;
     tmp.write_all(contents).map_err(err)?;

@@ -215,6 +215,28 @@ impl Drop for Restore {
     }
 }
 
+/// Sets a sysctl, with its old value registered in `restore`.
+pub fn set_sysctl(restore: &mut Restore, name: &str, value: &str) {
+    let before = sh(&["sysctl", "-n", name]);
+    restore.push(&["sysctl", "-qw", &format!("{name}={before}")]);
+    sh(&["sysctl", "-qw", &format!("{name}={value}")]);
+}
+
+/// The run warns on `warning` alone (its message holds `cause`), everything else is
+/// fine, and the exit code is 0: a warning does not gate by default.
+pub fn assert_warns_only(run: &Run, warning: &str, cause: &str) {
+    assert_eq!(run.code, 0, "{}", run.explain());
+    assert_eq!(run.status(warning), "warn", "{}", run.explain());
+    let message = run.message(warning);
+    assert!(
+        message.contains(cause),
+        "{warning}: expected {cause:?} in {message:?}"
+    );
+    for result in run.results().iter().filter(|r| !is(r, warning)) {
+        assert!(fine(result), "{}:\n{}", result["id"], run.explain());
+    }
+}
+
 /// A throw-away bridge network, removed (with its containers) on drop.
 pub struct TestNet {
     pub name: String,
@@ -474,7 +496,7 @@ pub fn validate_junit(junit: &Path) {
 // ---------------------------------------------------------------- verdicts
 
 /// Every built-in check: a healthy run reports each of them.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     "bridge.subnet",
     "bridge.veth",
     "container.default-route",
@@ -482,6 +504,7 @@ pub const ALL: [&str; 14] = [
     "host.docker-internal",
     "kernel.ip-forward",
     "kernel.br-netfilter",
+    "kernel.conntrack",
     "firewall.forward",
     "firewall.backend",
     "link.mtu",

@@ -1,0 +1,188 @@
+//! One run against one engine: collect under a deadline and a stop signal, remove what
+//! the run made, judge, and make the report. A single `netcheck` run, every round of
+//! `netcheck serve`, and each engine of a fleet all go through here.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+
+use crate::checks;
+use crate::collect::{self, Cleanup};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::report::Report;
+use crate::snapshot::Snapshot;
+
+/// How a live run collects: the command line's settings, the same for every run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The networks asked for; empty means `bridge` and every bridge network with containers.
+    pub networks: Vec<String>,
+    /// Extra `netcheck probe` arguments (tests make the probe hang with one).
+    pub probe_args: Vec<String>,
+    pub probe_timeout: Duration,
+    /// Bounds collection; the cleanup after it has its own bound.
+    pub timeout: Duration,
+    pub redact: bool,
+}
+
+/// What a run ends with. There is always a report: when nothing could be judged, it
+/// holds one errored entry that says why, so that every report format shows the cause.
+pub struct Outcome {
+    pub report: Report,
+    /// The observations, when there were any (the HTML report draws them).
+    pub snapshot: Option<Snapshot>,
+    /// Why the run could not judge anything: no engine, a timeout, a signal.
+    pub error: Option<Error>,
+}
+
+impl Outcome {
+    /// The process exit code this run stands for: the verdict's, or the error's.
+    pub fn exit_code(&self) -> u8 {
+        match &self.error {
+            Some(e) => e.exit_code(),
+            None => self.report.exit_code(),
+        }
+    }
+
+    /// A run that could not judge anything: its report is the one error that says why.
+    pub fn failed(error: Error, started: chrono::DateTime<chrono::Utc>, wall: Duration) -> Outcome {
+        Outcome {
+            report: Report::from_error(&error, started, wall),
+            snapshot: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// Judges a snapshot (from a file, or just collected) and reports on it.
+pub fn judge(
+    plan: &Plan,
+    snapshot: Result<Snapshot, Error>,
+    redact: bool,
+    started: chrono::DateTime<chrono::Utc>,
+    t0: Instant,
+) -> Outcome {
+    let snapshot = match snapshot {
+        Ok(s) if redact => crate::redact::redact(&s).map_err(Error::Redaction),
+        other => other,
+    };
+    match snapshot {
+        Ok(snapshot) => {
+            let judged = checks::judge(&snapshot, &plan.instances);
+            Outcome {
+                report: Report::new(&snapshot, &judged, t0.elapsed()),
+                snapshot: Some(snapshot),
+                error: None,
+            }
+        }
+        Err(e) => Outcome::failed(e, started, t0.elapsed()),
+    }
+}
+
+/// A live run: connects (through `connect`), collects, cleans up, and judges.
+///
+/// `stop` makes a future that resolves, with the signal's name, when the run must end
+/// early: collection is abandoned, and what it created is still removed.
+pub async fn live<S, F>(
+    plan: &Plan,
+    opts: &Options,
+    connect: impl Future<Output = Result<(Docker, bool), Error>>,
+    stop: S,
+    progress: &indicatif::ProgressBar,
+) -> Outcome
+where
+    S: Fn() -> F,
+    F: Future<Output = &'static str>,
+{
+    let started = chrono::Utc::now();
+    let t0 = Instant::now();
+    let snapshot = collect_bounded(plan, opts, connect, stop, progress).await;
+    judge(plan, snapshot, opts.redact, started, t0)
+}
+
+/// Collects under the run's deadline and `stop`; whatever happens, what the run
+/// created is removed before this returns.
+async fn collect_bounded<S, F>(
+    plan: &Plan,
+    opts: &Options,
+    connect: impl Future<Output = Result<(Docker, bool), Error>>,
+    stop: S,
+    progress: &indicatif::ProgressBar,
+) -> Result<Snapshot, Error>
+where
+    S: Fn() -> F,
+    F: Future<Output = &'static str>,
+{
+    progress.set_message("collecting observations");
+    let cleanup = Cleanup::default();
+    let options = collect::Options {
+        networks: plan.networks(&opts.networks),
+        all_networks: opts.networks.is_empty(),
+        suite_probe_args: plan
+            .probe_args()
+            .into_iter()
+            .chain(opts.probe_args.iter().cloned())
+            .collect(),
+        needs: plan.needs(),
+        probe_timeout: opts.probe_timeout,
+        run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),
+    };
+    let work = async {
+        let (docker, local) = connect.await?;
+        collect::collect(&docker, local, &options, &cleanup).await
+    };
+    // A panic in collection is a bug, but it must not skip the cleanup below.
+    let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
+    let result = tokio::select! {
+        r = tokio::time::timeout(opts.timeout, work) => match r {
+            Err(_) => Err(Error::Timeout {
+                secs: opts.timeout.as_secs(),
+                phase: "collecting observations".into(),
+            }),
+            Ok(Err(_)) => Err(Error::Internal("collection panicked".into())),
+            Ok(Ok(r)) => r,
+        },
+        sig = stop() => Err(Error::Interrupted(sig)),
+    };
+    progress.set_message("cleaning up");
+    // Cleanup always runs to its end, bounded so that a hung engine cannot hold netcheck.
+    // A stop that arrives meanwhile is honoured once it is done.
+    let cleaning = tokio::time::timeout(Duration::from_secs(30), cleanup.run());
+    tokio::pin!(cleaning);
+    let mut late_stop = None;
+    loop {
+        tokio::select! {
+            done = &mut cleaning => {
+                if done.is_err() {
+                    eprintln!("warning: cleanup did not finish within 30 s; `netcheck cleanup` removes what is left");
+                }
+                break;
+            }
+            sig = stop(), if late_stop.is_none() => late_stop = Some(sig),
+        }
+    }
+    match (result, late_stop) {
+        (Ok(_), Some(sig)) => Err(Error::Interrupted(sig)),
+        (result, _) => result,
+    }
+}
+
+/// Resolves with the name of the first of SIGINT, SIGTERM or SIGHUP to arrive.
+pub async fn signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+        // A dropped ssh session: clean up as for Ctrl-C.
+        _ = hup.recv() => "SIGHUP",
+    }
+}

@@ -1,0 +1,292 @@
+//! `netcheck serve`: runs the suite every interval and serves the latest result over
+//! HTTP: /healthz, /metrics (Prometheus), /report.json and /report.html.
+//!
+//! One task runs the suite, one run after another (runs never overlap: the next one is
+//! scheduled when the last has ended and cleaned up); the HTTP side only reads what the
+//! last run left, rendered once per run.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bollard::Docker;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::watch;
+
+use crate::checks::Status;
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::report::metrics::{self, Metrics, RunResult};
+use crate::report::{Outputs, Report, html};
+use crate::run::{self, Outcome};
+
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The time between the end of one run and the start of the next, give or take
+    /// [`JITTER`].
+    pub interval: Duration,
+    pub plan: Plan,
+    pub options: run::Options,
+    /// Report files to rewrite after each run (`--json`, `--prometheus`, ...).
+    pub outputs: Outputs,
+}
+
+/// Each wait is the interval times a random factor within 1 ± JITTER, so that a fleet
+/// started together does not run (and load its engines) in step.
+pub const JITTER: f64 = 0.1;
+
+/// What the last run left, rendered once so that requests cost nothing.
+struct Latest {
+    healthy: bool,
+    /// /healthz's body: the verdict, then one line per gating failure or error.
+    health: String,
+    json: String,
+    html: String,
+}
+
+struct Shared {
+    metrics: Metrics,
+    latest: RwLock<Option<Latest>>,
+}
+
+/// Serves until SIGINT, SIGTERM or SIGHUP. The run in progress is then abandoned, what
+/// it created is removed, and serve exits 0.
+pub async fn serve<C, CF>(config: Config, connect: C) -> Result<u8, Error>
+where
+    C: Fn() -> CF,
+    CF: Future<Output = Result<(Docker, bool), Error>>,
+{
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Listen {
+            address: config.listen,
+            detail: e.to_string(),
+        })?;
+    let address = listener.local_addr().unwrap_or(config.listen);
+    eprintln!(
+        "netcheck serve: listening on http://{address}/ (/healthz, /metrics, /report.json, /report.html); \
+         a run every {} s ± {:.0}%",
+        config.interval.as_secs_f64(),
+        JITTER * 100.0
+    );
+    if !address.ip().is_loopback() {
+        eprintln!(
+            "netcheck serve: {address} is not a loopback address: other machines can read the reports, \
+             which name this host's networks and containers"
+        );
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(None::<&'static str>);
+    tokio::spawn(async move {
+        let sig = run::signal().await;
+        eprintln!("netcheck serve: {sig}: stopping");
+        let _ = stop_tx.send(Some(sig));
+    });
+    let shared = Arc::new(Shared {
+        metrics: Metrics::new(),
+        latest: RwLock::new(None),
+    });
+    let http = accept_loop(listener, shared.clone(), stop_rx.clone());
+    let runs = run_loop(&config, &shared, &connect, stop_rx);
+    let ((), ()) = tokio::join!(http, runs);
+    Ok(crate::error::exit::OK)
+}
+
+/// Runs the suite until told to stop.
+async fn run_loop<C, CF>(
+    config: &Config,
+    shared: &Shared,
+    connect: &C,
+    stop_rx: watch::Receiver<Option<&'static str>>,
+) where
+    C: Fn() -> CF,
+    CF: Future<Output = Result<(Docker, bool), Error>>,
+{
+    let stop = || stopped(stop_rx.clone());
+    let progress = indicatif::ProgressBar::hidden();
+    for n in 1u64.. {
+        let outcome = run::live(&config.plan, &config.options, connect(), stop, &progress).await;
+        if matches!(outcome.error, Some(Error::Interrupted(_))) {
+            return;
+        }
+        eprintln!("netcheck serve: run {n}: {}", summary(&outcome.report));
+        shared.metrics.record(&outcome.report);
+        if let Err(e) =
+            config
+                .outputs
+                .write(&outcome.report, outcome.snapshot.as_ref(), &shared.metrics)
+        {
+            eprintln!("netcheck serve: {e}");
+        }
+        let latest = render(&outcome);
+        *shared.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(latest);
+        drop(outcome);
+        let factor = rand::random_range(1.0 - JITTER..=1.0 + JITTER);
+        tokio::select! {
+            () = tokio::time::sleep(config.interval.mul_f64(factor)) => {}
+            _ = stop() => return,
+        }
+    }
+}
+
+/// Resolves with the signal's name once serve is told to stop.
+async fn stopped(mut rx: watch::Receiver<Option<&'static str>>) -> &'static str {
+    match rx.wait_for(Option::is_some).await {
+        Ok(sig) => sig.unwrap_or("SIGTERM"),
+        // The signal task is gone: nothing can stop serve any more but a kill.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// One log line per run: the verdict, and what failed.
+fn summary(report: &Report) -> String {
+    let s = &report.summary;
+    let mut line = format!(
+        "{} in {:.1} s: {} passed, {} failed, {} skipped, {} errored",
+        <&str>::from(RunResult::of(report)),
+        report.duration_ms as f64 / 1000.0,
+        s.passed,
+        s.failed,
+        s.skipped,
+        s.errors
+    );
+    let bad: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.gate && matches!(c.status, Status::Fail | Status::Error))
+        .map(|c| c.id.as_str())
+        .collect();
+    if !bad.is_empty() {
+        line.push_str(&format!(" ({})", bad.join(", ")));
+    }
+    line
+}
+
+fn render(outcome: &Outcome) -> Latest {
+    let report = &outcome.report;
+    let healthy = report.exit_code() == crate::error::exit::OK;
+    let mut health = format!("{}\n", summary(report));
+    for c in &report.checks {
+        if c.gate && matches!(c.status, Status::Fail | Status::Error) {
+            // One line each: a message never spans lines, but engine text is untrusted.
+            let message = c.message.replace(['\n', '\r'], " ");
+            health.push_str(&format!("{} {}: {message}\n", c.status.as_str(), c.id));
+        }
+    }
+    Latest {
+        healthy,
+        health,
+        json: report.to_json(),
+        html: html::render(report, outcome.snapshot.as_ref()),
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stop_rx: watch::Receiver<Option<&'static str>>,
+) {
+    let stop = stopped(stop_rx);
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: wait, rather than spin or die.
+                    eprintln!("netcheck serve: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(respond(&req, &shared)) }
+            });
+            // A client that stalls mid-request does not hold a task for ever.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".into());
+    }
+    let latest = shared.latest.read().unwrap_or_else(|e| e.into_inner());
+    let no_run = || {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no run has finished yet\n".into(),
+        )
+    };
+    match req.uri().path() {
+        "/healthz" => match latest.as_ref() {
+            Some(l) if l.healthy => text(StatusCode::OK, l.health.clone()),
+            Some(l) => text(StatusCode::SERVICE_UNAVAILABLE, l.health.clone()),
+            None => no_run(),
+        },
+        // A Prometheus server asks for OpenMetrics; curl, promtool and older scrapers
+        // get the classic format.
+        "/metrics" if accepts_openmetrics(req) => body(
+            StatusCode::OK,
+            metrics::OPENMETRICS,
+            shared.metrics.encode(),
+        ),
+        "/metrics" => body(
+            StatusCode::OK,
+            metrics::CLASSIC,
+            shared.metrics.encode_classic(),
+        ),
+        "/report.json" => match latest.as_ref() {
+            Some(l) => body(StatusCode::OK, "application/json", l.json.clone()),
+            None => no_run(),
+        },
+        "/report.html" => match latest.as_ref() {
+            Some(l) => body(StatusCode::OK, "text/html; charset=utf-8", l.html.clone()),
+            None => no_run(),
+        },
+        "/" => body(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            r#"<!DOCTYPE html><title>netcheck</title><ul><li><a href="/healthz">/healthz</a><li><a href="/metrics">/metrics</a><li><a href="/report.json">/report.json</a><li><a href="/report.html">/report.html</a></ul>"#.into(),
+        ),
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+fn accepts_openmetrics<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
+fn text(status: StatusCode, text: String) -> Response<Full<Bytes>> {
+    body(status, "text/plain; charset=utf-8", text)
+}
+
+fn body(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, v);
+    }
+    response
+}

@@ -1,0 +1,368 @@
+//! `netcheck serve` against the local engine, scraped by a real Prometheus server
+//! (Debian's), through a fault and its repair, then stopped by SIGTERM.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// The serve interval of these tests, in seconds.
+const INTERVAL: u64 = 2;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A GET over plain HTTP/1.0: the status code and the body.
+fn get(port: u16, path: &str, accept: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body.to_string())
+}
+
+/// Polls until `pred` holds on a GET of `path`, or panics after `within`.
+fn wait_get(port: u16, path: &str, within: Duration, pred: impl Fn(u16, &str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let (code, body) = get(port, path, "*/*");
+        if pred(code, &body) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{path} did not change within {within:?}: last {code}\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A child process killed (and reaped) on drop, whatever the test's outcome.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(port: u16, extra: &[&str]) -> Reaped {
+    let listen = format!("127.0.0.1:{port}");
+    let interval = INTERVAL.to_string();
+    let mut args = vec!["serve", "--listen", &listen, "--interval", &interval];
+    args.extend_from_slice(extra);
+    Reaped(
+        Command::new(bin())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Sends SIGTERM and waits for the exit code, bounded.
+fn terminate(child: &mut Reaped, within: Duration) -> i32 {
+    kill(Pid::from_raw(child.0.id() as i32), Signal::SIGTERM).unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(
+            started.elapsed() < within,
+            "serve did not exit within {within:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Debian's Prometheus on loopback, storing in a temporary directory, scraping serve
+/// every second.
+struct Prometheus {
+    port: u16,
+    _child: Reaped,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target_port: u16) -> Prometheus {
+        let dir = tempdir();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+                 scrape_configs:\n  - job_name: netcheck\n    static_configs:\n      \
+                 - targets: ['127.0.0.1:{target_port}']\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Debian's prometheus is installed (scripts/test installs it)");
+        let p = Prometheus {
+            port,
+            _child: Reaped(child),
+            _dir: dir,
+        };
+        wait_get(port, "/-/ready", Duration::from_secs(30), |c, _| c == 200);
+        p
+    }
+
+    /// An instant query's result vector, through the HTTP API.
+    fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let q: String = promql
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let (code, body) = get(self.port, &format!("/api/v1/query?query={q}"), "*/*");
+        assert_eq!(code, 200, "{promql}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `promql` returns one sample with value `want`.
+    fn wait_value(&self, promql: &str, want: &str, within: Duration) {
+        let started = Instant::now();
+        loop {
+            let result = self.query(promql);
+            if result.len() == 1 && result[0]["value"][1] == want {
+                return;
+            }
+            assert!(
+                started.elapsed() < within,
+                "{promql} did not become {want} within {within:?}: {result:?}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+fn promtool_check_metrics(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("Debian's promtool is installed (scripts/test installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The done-when of serve: healthy, scraped, a fault seen within two intervals by
+/// /healthz and by PromQL, healthy again after the repair, and nothing left on SIGTERM.
+#[test]
+fn serve_is_scraped_through_a_fault_and_its_repair() {
+    let Some(_live) = live() else { return };
+    let port = free_port();
+    let mut serve = serve(port, &[]);
+    let health = wait_get(port, "/healthz", Duration::from_secs(60), |c, _| c == 200);
+    assert!(health.starts_with("pass in "), "{health}");
+
+    let (code, metrics) = get(port, "/metrics", "text/plain");
+    assert_eq!(code, 200);
+    promtool_check_metrics(&metrics);
+    assert!(
+        metrics.contains(
+            "netcheck_check_status{check=\"kernel.ip-forward\",network=\"\",status=\"pass\"} 1"
+        ),
+        "{metrics}"
+    );
+    let (code, json) = get(port, "/report.json", "*/*");
+    assert_eq!(code, 200);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["schema"], netcheck::report::REPORT_SCHEMA);
+    let (code, html) = get(port, "/report.html", "*/*");
+    assert_eq!(code, 200);
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert_eq!(get(port, "/nothing-here", "*/*").0, 404);
+
+    let prometheus = Prometheus::start(port);
+    prometheus.wait_value("up{job=\"netcheck\"}", "1", Duration::from_secs(20));
+    prometheus.wait_value(
+        "netcheck_check_status{check=\"kernel.ip-forward\",status=\"pass\"}",
+        "1",
+        Duration::from_secs(20),
+    );
+
+    let mut restore = Restore::default();
+    let before = sh(&["sysctl", "-n", "net.ipv4.ip_forward"]);
+    restore.push(&["sysctl", "-qw", &format!("net.ipv4.ip_forward={before}")]);
+    sh(&["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+    // A run that started before the fault may still pass; the next one, at most an
+    // interval (plus jitter) after it ends, must fail. Each run takes a few seconds.
+    let fault_seen = Instant::now();
+    let body = wait_get(
+        port,
+        "/healthz",
+        Duration::from_secs(2 * INTERVAL + 2 * 5),
+        |c, _| c == 503,
+    );
+    eprintln!(
+        "/healthz turned 503 {:?} after the fault",
+        fault_seen.elapsed()
+    );
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("fail kernel.ip-forward: ")),
+        "{body}"
+    );
+    prometheus.wait_value(
+        "netcheck_check_status{check=\"kernel.ip-forward\",status=\"fail\"}",
+        "1",
+        Duration::from_secs(10),
+    );
+    prometheus.wait_value(
+        "netcheck_check_status{check=\"kernel.ip-forward\",status=\"pass\"}",
+        "0",
+        Duration::from_secs(10),
+    );
+    prometheus.wait_value(
+        "netcheck_runs_total{result=\"fail\"} > bool 0",
+        "1",
+        Duration::from_secs(10),
+    );
+
+    drop(restore);
+    wait_get(
+        port,
+        "/healthz",
+        Duration::from_secs(2 * INTERVAL + 2 * 5),
+        |c, _| c == 200,
+    );
+    prometheus.wait_value(
+        "netcheck_check_status{check=\"kernel.ip-forward\",status=\"pass\"}",
+        "1",
+        Duration::from_secs(10),
+    );
+
+    assert_eq!(terminate(&mut serve, Duration::from_secs(40)), 0);
+    assert_no_leftovers();
+}
+
+/// A hung run is cut short by --timeout and reported as an error; SIGTERM during a
+/// hung run abandons it, removes its probe, and exits at once.
+#[test]
+fn serve_bounds_a_hung_run_and_stops_mid_run() {
+    let Some(_live) = live() else { return };
+    let port = free_port();
+    let mut serve = serve(
+        port,
+        &[
+            "--timeout",
+            "3",
+            "--probe-arg",
+            "--stall-ms",
+            "--probe-arg",
+            "60000",
+        ],
+    );
+    let body = wait_get(port, "/healthz", Duration::from_secs(30), |c, b| {
+        c == 503 && b.starts_with("error")
+    });
+    assert!(
+        body.contains("error netcheck: timed out after 3 s while collecting observations"),
+        "{body}"
+    );
+    let (_, metrics) = get(port, "/metrics", "text/plain");
+    assert!(
+        metrics.contains("netcheck_runs_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+    // The second run hangs on its probe: stop serve in the middle of it.
+    let filter = format!("label=netcheck.pid={}", serve.0.id());
+    let started = Instant::now();
+    while sh(&[
+        "docker",
+        "ps",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Names}}",
+    ])
+    .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the next run never started its probe"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stopping = Instant::now();
+    assert_eq!(terminate(&mut serve, Duration::from_secs(30)), 0);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "SIGTERM waited for the hung run: {:?}",
+        stopping.elapsed()
+    );
+    assert_no_leftovers();
+}
+
+/// Bad input is an error with its own cause, before anything runs.
+#[test]
+fn serve_refuses_an_address_in_use_and_a_zero_interval() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let run = netcheck_plain(&["serve", "--listen", &listen]);
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(
+        run.stderr.contains(&format!("cannot listen on {listen}")),
+        "{}",
+        run.explain()
+    );
+    let run = netcheck_plain(&["serve", "--interval", "0"]);
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(run.stderr.contains("--interval"), "{}", run.explain());
+}
