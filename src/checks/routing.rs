@@ -4,7 +4,7 @@
 
 use ipnet::IpNet;
 
-use super::Findings;
+use super::{Findings, sh};
 use crate::snapshot::{
     HostObs, LinkObs, LookupPath, NetnsObs, NetworkObs, Observed, RouteLookup, RoutingObs, RuleObs,
     TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN, table_name,
@@ -225,7 +225,7 @@ pub(crate) fn judge_manager_leftovers(
                     format!(
                         "{role} carries {a}, {what} that a network manager (NetworkManager, connman, dhcpcd) put there"
                     ),
-                    format!("ip addr del {a} dev {}; then {MANAGER_FIX}", link.name),
+                    format!("ip addr del {a} dev {}; then {MANAGER_FIX}", sh(&link.name)),
                 );
             }
         }
@@ -243,7 +243,11 @@ pub(crate) fn judge_manager_leftovers(
                     v6_ll.len(),
                     v6_ll.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
                 ),
-                format!("ip addr del {} dev {}; then {MANAGER_FIX}", v6_ll[1], link.name),
+                format!(
+                    "ip addr del {} dev {}; then {MANAGER_FIX}",
+                    v6_ll[1],
+                    sh(&link.name)
+                ),
             );
         }
         for r in ns.routes.iter().filter(|r| r.oif == Some(link.index)) {
@@ -273,7 +277,7 @@ pub(crate) fn judge_manager_leftovers(
                 format!(
                     "ip route del {} dev {}{metric} table {}; then {MANAGER_FIX}",
                     r.dst,
-                    link.name,
+                    sh(&link.name),
                     r.table
                 ),
             );
