@@ -31,6 +31,7 @@ mod kernel_conntrack;
 mod kernel_ip_forward;
 mod link_mtu;
 mod nat_masquerade;
+pub(crate) mod nft_path;
 mod outcome;
 mod port_publish;
 mod route;
