@@ -79,6 +79,14 @@ pub struct RunArgs {
     /// Show the evidence of passing checks too.
     #[arg(short, long)]
     pub verbose: bool,
+    /// The engine to check, as unix:///PATH (default: DOCKER_HOST, else the local
+    /// socket). Given several times, a fleet: every engine is checked, concurrently,
+    /// into one report (a JUnit testsuite per engine), and the exit code is the worst.
+    #[arg(short = 'H', long = "host", value_name = "ENDPOINT")]
+    pub hosts: Vec<String>,
+    /// How many engines of a fleet are checked at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: u64,
     /// Warnings fail the run (exit 1), as failures do: for a gate that wants a host
     /// with nothing fragile or risky on it.
     #[arg(long)]

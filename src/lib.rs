@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cleanup;
 pub mod collect;
 pub mod error;
+pub mod fleet;
 pub mod plan;
 pub mod probe;
 pub mod redact;

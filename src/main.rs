@@ -11,7 +11,9 @@ use clap::Parser;
 use netcheck::checks;
 use netcheck::collect::{self, docker};
 use netcheck::error::{Error, exit};
+use netcheck::fleet;
 use netcheck::plan::{Filters, Plan};
+use netcheck::report::fleet::FleetReport;
 use netcheck::report::metrics::Metrics;
 use netcheck::report::{self, Outputs, Report};
 use netcheck::run::{self, Outcome};
@@ -163,6 +165,7 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
             let (started, t0) = (chrono::Utc::now(), Instant::now());
             run::judge(&plan, Snapshot::load(path), run.redact, started, t0)
         }
+        Source::Live if run.hosts.len() > 1 => return fleet(run, &plan).await,
         Source::Live => live(run, &plan).await,
     };
     if outcome.error.is_some() {
@@ -294,16 +297,84 @@ fn run_options(run: &RunArgs) -> run::Options {
 async fn live(run: &RunArgs, plan: &Plan) -> Outcome {
     let progress = indicatif::ProgressBar::new_spinner();
     progress.enable_steady_tick(Duration::from_millis(100));
-    let outcome = run::live(
-        plan,
-        &run_options(run),
-        docker::connect(),
-        run::signal,
-        &progress,
-    )
-    .await;
+    let opts = run_options(run);
+    let outcome = match run.hosts.first() {
+        Some(host) => {
+            let connect = fleet::connect_unix(host.clone());
+            run::live(plan, &opts, connect, run::signal, &progress).await
+        }
+        None => run::live(plan, &opts, docker::connect(), run::signal, &progress).await,
+    };
     progress.finish_and_clear();
     outcome
+}
+
+/// Every engine given with -H, concurrently, into one report; the exit code is the worst.
+async fn fleet(run: &RunArgs, plan: &Plan) -> Result<u8, Error> {
+    if run.prometheus.is_some() {
+        return Err(Error::FleetMetrics(run.hosts.len()));
+    }
+    let names = fleet::unique_names(&run.hosts);
+    let targets = names
+        .into_iter()
+        .zip(&run.hosts)
+        .map(|(name, host)| fleet::Target {
+            name,
+            endpoint: host.clone(),
+            connect: fleet::connect_unix(host.clone()),
+        })
+        .collect();
+    let progress = indicatif::ProgressBar::new_spinner()
+        .with_message(format!("checking {} engines", run.hosts.len()));
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let (started, t0) = (chrono::Utc::now(), Instant::now());
+    let stop = run::Stop::on_signals();
+    let jobs = run.jobs as usize;
+    let members = fleet::run(plan, &run_options(run), targets, jobs, &stop).await;
+    progress.finish_and_clear();
+    let report = FleetReport::new(&members, started, t0.elapsed());
+    if let Some(path) = &run.json {
+        report::write_atomic(path, report.to_json().as_bytes())?;
+    }
+    if let Some(path) = &run.junit {
+        report::write_atomic(path, report.junit().as_bytes())?;
+    }
+    if let Some(path) = &run.markdown {
+        report::write_atomic(path, report.markdown().as_bytes())?;
+    }
+    if let Some(path) = &run.html {
+        report::write_atomic(path, report.html(&members).as_bytes())?;
+    }
+    let mut out = anstream::stdout().lock();
+    for m in &members {
+        // A closed pipe (`netcheck ... | head`) ends the listing, not the run.
+        let title = if m.name == m.endpoint {
+            m.name.clone()
+        } else {
+            format!("{} ({})", m.name, m.endpoint)
+        };
+        let shown = writeln!(out, "== {title}")
+            .and_then(|()| report::human::render(&mut out, &m.outcome.report, run.verbose));
+        if shown.is_err() {
+            break;
+        }
+    }
+    drop(out);
+    for m in members
+        .iter()
+        .filter(|m| m.outcome.exit_code() >= exit::ERROR)
+    {
+        match &m.outcome.error {
+            Some(e) => {
+                eprintln!("error: engine {}: {e}", m.name);
+                if let Some(hint) = e.hint() {
+                    eprintln!("  fix: {hint}");
+                }
+            }
+            None => print_error_causes(&m.outcome.report),
+        }
+    }
+    Ok(report.exit_code)
 }
 
 async fn serve(args: &ServeArgs) -> Result<u8, Error> {
