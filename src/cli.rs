@@ -25,6 +25,56 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Which engine, spelt as the docker CLI's global flags: as a CLI plugin netcheck is
+/// handed them (`docker --context prod netcheck`), and they mean the same here.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Engine (as for the docker CLI)")]
+pub struct EngineArgs {
+    /// Daemon socket to connect to: unix:///PATH, tcp://HOST:PORT or
+    /// ssh://[USER@]HOST[:PORT] (default: DOCKER_HOST, else the context's).
+    #[arg(short = 'H', long = "host", value_name = "ENDPOINT", global = true)]
+    pub hosts: Vec<String>,
+    /// Name of the docker context to use (default: DOCKER_CONTEXT, else config.json's
+    /// currentContext).
+    #[arg(short = 'c', long = "context", value_name = "NAME", global = true)]
+    pub contexts: Vec<String>,
+    /// Location of the docker CLI's configuration (default: DOCKER_CONFIG, ~/.docker).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub config: Option<PathBuf>,
+    /// Use TLS; implied by --tlsverify (netcheck always verifies the engine).
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// Use TLS and verify the engine (default: DOCKER_TLS_VERIFY non-empty).
+    #[arg(long, global = true)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default: DOCKER_CERT_PATH/ca.pem).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to the client's TLS certificate (default: DOCKER_CERT_PATH/cert.pem).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tlscert: Option<PathBuf>,
+    /// Path to the client's TLS key (default: DOCKER_CERT_PATH/key.pem).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tlskey: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    pub fn flags(&self) -> netcheck::engine::Flags {
+        netcheck::engine::Flags {
+            hosts: self.hosts.clone(),
+            contexts: self.contexts.clone(),
+            config: self.config.clone(),
+            tls: self.tls,
+            tlsverify: self.tlsverify,
+            tlscacert: self.tlscacert.clone(),
+            tlscert: self.tlscert.clone(),
+            tlskey: self.tlskey.clone(),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,12 +129,8 @@ pub struct RunArgs {
     /// Show the evidence of passing checks too.
     #[arg(short, long)]
     pub verbose: bool,
-    /// The engine to check, as unix:///PATH (default: DOCKER_HOST, else the local
-    /// socket). Given several times, a fleet: every engine is checked, concurrently,
-    /// into one report (a JUnit testsuite per engine), and the exit code is the worst.
-    #[arg(short = 'H', long = "host", value_name = "ENDPOINT")]
-    pub hosts: Vec<String>,
-    /// How many engines of a fleet are checked at once.
+    /// How many engines of a fleet (-H or --context given several times) are checked
+    /// at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: u64,
     /// Warnings fail the run (exit 1), as failures do: for a gate that wants a host

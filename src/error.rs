@@ -42,8 +42,10 @@ pub enum Error {
     SocketMissing { endpoint: String },
     #[error("permission denied on the Docker socket {endpoint}")]
     SocketPermission { endpoint: String },
-    #[error("cannot use DOCKER_HOST={endpoint}: {detail}")]
+    #[error("cannot use the engine endpoint {endpoint}: {detail}")]
     BadDockerHost { endpoint: String, detail: String },
+    #[error("{0}")]
+    Engine(#[from] crate::engine::EngineError),
     #[error("the Docker engine failed a request ({what}): {detail}")]
     Docker { what: String, detail: String },
     #[error("unknown check id `{0}`")]
@@ -104,8 +106,9 @@ impl Error {
                  sudo usermod -aG docker $USER, then log in again"
                 .into(),
             Error::BadDockerHost { .. } => {
-                "DOCKER_HOST takes unix:///path/to/docker.sock or tcp://HOST:PORT; unset it to use the local socket".into()
+                "an endpoint (-H, DOCKER_HOST, a context) is unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]".into()
             }
+            Error::Engine(e) => e.hint(),
             Error::Internal(_) => "report it, with the command line and `netcheck collect -o snap.json` if that works".into(),
             Error::Redaction(_) => "this is a netcheck bug: report it with the unredacted snapshot kept private; \
                  rerun without --redact meanwhile"

@@ -81,37 +81,6 @@ pub fn unique_names(names: &[String]) -> Vec<String> {
     out
 }
 
-/// Connects to a unix socket endpoint (`unix:///path`).
-///
-/// Fleets are built over local sockets for now: remote endpoints, contexts, TLS and SSH
-/// come with the engine resolution of the remote-engine work (src/engine/).
-pub async fn connect_unix(endpoint: String) -> Result<(Docker, bool), Error> {
-    let Some(path) = endpoint.strip_prefix("unix://") else {
-        return Err(Error::BadDockerHost {
-            endpoint,
-            detail: "this build reaches fleet engines through unix:///PATH sockets only".into(),
-        });
-    };
-    if !std::path::Path::new(path).exists() {
-        return Err(Error::SocketMissing { endpoint });
-    }
-    let docker =
-        Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(|e| {
-            Error::BadDockerHost {
-                endpoint: endpoint.clone(),
-                detail: e.to_string(),
-            }
-        })?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| Error::DaemonDown {
-            endpoint: endpoint.clone(),
-            detail: e.to_string(),
-        })?;
-    Ok((docker, true))
-}
-
 #[cfg(test)]
 mod tests {
     use super::unique_names;

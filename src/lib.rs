@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod cleanup;
 pub mod collect;
+pub mod engine;
 pub mod error;
 pub mod fleet;
 pub mod plan;

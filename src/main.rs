@@ -21,7 +21,7 @@ use netcheck::serve;
 use netcheck::snapshot::Snapshot;
 use netcheck::suite::Suite;
 
-use crate::cli::{Cli, Command, RunArgs, ServeArgs, SuiteAction, SuiteArgs};
+use crate::cli::{Cli, Command, EngineArgs, RunArgs, ServeArgs, SuiteAction, SuiteArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -44,14 +44,16 @@ fn main() -> ExitCode {
         Some(Command::Suite {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
-        Some(Command::Serve(args)) => runtime.block_on(serve(&args)),
-        Some(Command::ProbeImage) => runtime.block_on(probe_image()),
-        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(images)),
-        Some(Command::Collect { output, run }) => runtime.block_on(collect_only(&run, &output)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(&args, &cli.engine)),
+        Some(Command::ProbeImage) => runtime.block_on(probe_image(&cli.engine)),
+        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(&cli.engine, images)),
+        Some(Command::Collect { output, run }) => {
+            runtime.block_on(collect_only(&run, &cli.engine, &output))
+        }
         Some(Command::Analyze { snapshot, run }) => {
             runtime.block_on(judge_and_report(&run, Source::File(&snapshot)))
         }
-        None => runtime.block_on(judge_and_report(&cli.run, Source::Live)),
+        None => runtime.block_on(judge_and_report(&cli.run, Source::Live(&cli.engine))),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -69,7 +71,7 @@ fn main() -> ExitCode {
 }
 
 enum Source<'a> {
-    Live,
+    Live(&'a EngineArgs),
     File(&'a std::path::Path),
 }
 
@@ -165,8 +167,10 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
             let (started, t0) = (chrono::Utc::now(), Instant::now());
             run::judge(&plan, Snapshot::load(path), run.redact, started, t0)
         }
-        Source::Live if run.hosts.len() > 1 => return fleet(run, &plan).await,
-        Source::Live => live(run, &plan).await,
+        Source::Live(engines) if engines.hosts.len() + engines.contexts.len() > 1 => {
+            return fleet(run, engines, &plan).await;
+        }
+        Source::Live(engine) => live(run, engine, &plan).await,
     };
     if outcome.error.is_some() {
         return failed(run, outcome);
@@ -240,8 +244,16 @@ fn outputs(run: &RunArgs) -> Outputs {
     }
 }
 
-async fn cleanup(images: bool) -> Result<u8, Error> {
-    let (docker, local) = docker::connect().await?;
+/// The one engine the flags and the environment name, as the docker CLI picks it.
+fn engine(args: &EngineArgs) -> Result<netcheck::engine::Engine, Error> {
+    Ok(netcheck::engine::resolve(
+        &args.flags(),
+        &netcheck::engine::ProcessEnv,
+    )?)
+}
+
+async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
+    let (docker, local) = docker::connect(&engine(args)?).await?;
     let removed = netcheck::cleanup::cleanup(&docker, local, images).await?;
     let mut text = String::new();
     for (what, names) in [
@@ -263,16 +275,20 @@ async fn cleanup(images: bool) -> Result<u8, Error> {
 }
 
 /// For benchmarks and tests that run the probe image themselves.
-async fn probe_image() -> Result<u8, Error> {
-    let (docker, _) = docker::connect().await?;
+async fn probe_image(args: &EngineArgs) -> Result<u8, Error> {
+    let (docker, _) = docker::connect(&engine(args)?).await?;
     let image = collect::image::ensure(&docker).await?;
     print(&format!("{image}\n"))?;
     Ok(exit::OK)
 }
 
-async fn collect_only(run: &RunArgs, output: &std::path::Path) -> Result<u8, Error> {
+async fn collect_only(
+    run: &RunArgs,
+    engine: &EngineArgs,
+    output: &std::path::Path,
+) -> Result<u8, Error> {
     let plan = plan(run)?;
-    let outcome = live(run, &plan).await;
+    let outcome = live(run, engine, &plan).await;
     let snapshot = match (outcome.error, outcome.snapshot) {
         (Some(e), _) => return Err(e),
         (None, snapshot) => snapshot.ok_or_else(|| Error::Internal("no snapshot".into()))?,
@@ -294,38 +310,77 @@ fn run_options(run: &RunArgs) -> run::Options {
 
 /// One live run against the engine, with a spinner; a signal ends it early, after
 /// removing what it created.
-async fn live(run: &RunArgs, plan: &Plan) -> Outcome {
+async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
     let progress = indicatif::ProgressBar::new_spinner();
     progress.enable_steady_tick(Duration::from_millis(100));
-    let opts = run_options(run);
-    let outcome = match run.hosts.first() {
-        Some(host) => {
-            let connect = fleet::connect_unix(host.clone());
-            run::live(plan, &opts, connect, run::signal, &progress).await
-        }
-        None => run::live(plan, &opts, docker::connect(), run::signal, &progress).await,
-    };
+    let engine = engine(engine_args);
+    let outcome = run::live(
+        plan,
+        &run_options(run),
+        async { docker::connect(&engine?).await },
+        run::signal,
+        &progress,
+    )
+    .await;
     progress.finish_and_clear();
     outcome
 }
 
-/// Every engine given with -H, concurrently, into one report; the exit code is the worst.
-async fn fleet(run: &RunArgs, plan: &Plan) -> Result<u8, Error> {
-    if run.prometheus.is_some() {
-        return Err(Error::FleetMetrics(run.hosts.len()));
+/// Every engine given with -H or --context, concurrently, into one report; the exit
+/// code is the worst.
+async fn fleet(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, Error> {
+    let flags = engines.flags();
+    if !flags.hosts.is_empty() && !flags.contexts.is_empty() {
+        // As the docker CLI: either endpoints or contexts.
+        return Err(netcheck::engine::EngineError::HostAndContext.into());
     }
-    let names = fleet::unique_names(&run.hosts);
-    let targets = names
+    let given: Vec<netcheck::engine::Flags> = (flags.hosts.iter())
+        .map(|h| netcheck::engine::Flags {
+            hosts: vec![h.clone()],
+            contexts: vec![],
+            ..flags.clone()
+        })
+        .chain(flags.contexts.iter().map(|c| netcheck::engine::Flags {
+            hosts: vec![],
+            contexts: vec![c.clone()],
+            ..flags.clone()
+        }))
+        .collect();
+    if run.prometheus.is_some() {
+        return Err(Error::FleetMetrics(given.len()));
+    }
+    // Each engine is resolved alone: one that cannot be (a missing context, a TLS file
+    // not there) is an errored member, as an unreachable one is.
+    let resolved: Vec<_> = given
+        .iter()
+        .map(|f| netcheck::engine::resolve(f, &netcheck::engine::ProcessEnv))
+        .collect();
+    let (labels, endpoints): (Vec<String>, Vec<String>) = given
+        .iter()
+        .zip(&resolved)
+        .map(|(f, r)| match r {
+            Ok(e) => (
+                e.context.clone().unwrap_or(e.endpoint.clone()),
+                e.endpoint.clone(),
+            ),
+            Err(_) => {
+                let given = f.hosts.first().or(f.contexts.first()).cloned();
+                (given.clone().unwrap_or_default(), given.unwrap_or_default())
+            }
+        })
+        .unzip();
+    let targets = fleet::unique_names(&labels)
         .into_iter()
-        .zip(&run.hosts)
-        .map(|(name, host)| fleet::Target {
+        .zip(endpoints)
+        .zip(resolved)
+        .map(|((name, endpoint), engine)| fleet::Target {
             name,
-            endpoint: host.clone(),
-            connect: fleet::connect_unix(host.clone()),
+            endpoint,
+            connect: async move { docker::connect(&engine?).await },
         })
         .collect();
     let progress = indicatif::ProgressBar::new_spinner()
-        .with_message(format!("checking {} engines", run.hosts.len()));
+        .with_message(format!("checking {} engines", given.len()));
     progress.enable_steady_tick(Duration::from_millis(100));
     let (started, t0) = (chrono::Utc::now(), Instant::now());
     let stop = run::Stop::on_signals();
@@ -377,7 +432,8 @@ async fn fleet(run: &RunArgs, plan: &Plan) -> Result<u8, Error> {
     Ok(report.exit_code)
 }
 
-async fn serve(args: &ServeArgs) -> Result<u8, Error> {
+async fn serve(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> {
+    let engine = engine(engine_args)?;
     let config = serve::Config {
         listen: args.listen,
         interval: Duration::from_secs(args.interval),
@@ -385,5 +441,5 @@ async fn serve(args: &ServeArgs) -> Result<u8, Error> {
         options: run_options(&args.run),
         outputs: outputs(&args.run),
     };
-    serve::serve(config, docker::connect).await
+    serve::serve(config, || docker::connect(&engine)).await
 }

@@ -192,7 +192,7 @@ fn closed_tcp_port() {
 
 #[test]
 fn unsupported_docker_host() {
-    unreachable("bogus://somewhere", "cannot use DOCKER_HOST");
+    unreachable("bogus://somewhere", "cannot use the engine endpoint");
 }
 
 #[test]
@@ -251,4 +251,55 @@ fn link_mtu_expect_param_judges_a_fixture() {
             );
         }
     }
+}
+
+/// The engine is picked as the docker CLI picks it: `--context` names a stored context
+/// (its endpoint is the one tried), `-H` beats DOCKER_HOST, and both together are refused.
+#[test]
+fn engine_flags_pick_the_engine_as_the_docker_cli_does() {
+    let dir = tempdir();
+    let name = "netcheck-test-ctx";
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(name.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let meta = dir.path().join("contexts/meta").join(hash);
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("meta.json"),
+        format!(
+            r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"unix:///nonexistent-ctx.sock","SkipTLSVerify":false}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let config = dir.path().to_str().unwrap();
+    // Through the context flag, and through config.json's currentContext.
+    let run = netcheck_env(&["--config", config, "--context", name], &[]);
+    assert_error(&run, "/nonexistent-ctx.sock");
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"currentContext":"{name}"}}"#),
+    )
+    .unwrap();
+    let run = netcheck_env(&[], &[("DOCKER_CONFIG", config)]);
+    assert_error(&run, "/nonexistent-ctx.sock");
+    // DOCKER_HOST beats the current context; -H beats DOCKER_HOST.
+    let run = netcheck_env(
+        &[],
+        &[
+            ("DOCKER_CONFIG", config),
+            ("DOCKER_HOST", "unix:///nonexistent-env.sock"),
+        ],
+    );
+    assert_error(&run, "/nonexistent-env.sock");
+    let run = netcheck_env(
+        &["-H", "unix:///nonexistent-flag.sock"],
+        &[("DOCKER_HOST", "unix:///nonexistent-env.sock")],
+    );
+    assert_error(&run, "/nonexistent-flag.sock");
+    let run = netcheck_env(&["-H", "unix:///x.sock", "-c", name], &[]);
+    assert_error(&run, "either --host or --context");
 }

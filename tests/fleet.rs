@@ -1,9 +1,9 @@
 //! Fleets: several engines in one run and one report.
 //!
-//! Until engine resolution (-H tcp/ssh/TLS, --context) lands, the fleet's engines are
-//! local unix sockets: the host's own, and a second socket that a test makes, which
-//! passes requests through to the host's engine. That second engine can lie about
-//! itself: it adds a warning to `docker info`, a fault of that engine alone.
+//! The fleet's engines are local unix sockets, named by -H or by docker contexts: the
+//! host's own, and a second socket that a test makes, which passes requests through to
+//! the host's engine. That second engine can lie about itself: it adds a warning to
+//! `docker info`, a fault of that engine alone.
 
 mod common;
 
@@ -161,23 +161,49 @@ struct FleetRun {
     _dir: tempfile::TempDir,
 }
 
-fn fleet(engines: &[&str], extra: &[&str]) -> FleetRun {
+/// A docker CLI configuration directory holding a context per (name, endpoint), as
+/// `docker context create NAME --docker host=ENDPOINT` makes them.
+fn contexts(contexts: &[(&str, &str)]) -> tempfile::TempDir {
+    use sha2::Digest;
     let dir = tempdir();
-    let junit = dir.path().join("fleet.xml");
-    let md = dir.path().join("fleet.md");
-    let html = dir.path().join("fleet.html");
+    for (name, endpoint) in contexts {
+        let hash: String = sha2::Sha256::digest(name.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let meta = dir.path().join("contexts/meta").join(hash);
+        std::fs::create_dir_all(&meta).unwrap();
+        let json = serde_json::json!({
+            "Name": name, "Metadata": {},
+            "Endpoints": {"docker": {"Host": endpoint, "SkipTLSVerify": false}}
+        });
+        std::fs::write(meta.join("meta.json"), json.to_string()).unwrap();
+    }
+    dir
+}
+
+fn fleet(engines: &[&str], extra: &[&str]) -> FleetRun {
     let mut args: Vec<&str> = vec![];
     for e in engines {
         args.extend(["-H", e]);
     }
+    args.extend_from_slice(extra);
+    fleet_env(&args, &[])
+}
+
+fn fleet_env(engine_args: &[&str], env: &[(&str, &str)]) -> FleetRun {
+    let dir = tempdir();
+    let junit = dir.path().join("fleet.xml");
+    let md = dir.path().join("fleet.md");
+    let html = dir.path().join("fleet.html");
+    let mut args: Vec<&str> = engine_args.to_vec();
     let (junit_s, md_s, html_s) = (
         junit.display().to_string(),
         md.display().to_string(),
         html.display().to_string(),
     );
     args.extend(["--junit", &junit_s, "--markdown", &md_s, "--html", &html_s]);
-    args.extend_from_slice(extra);
-    let run = netcheck(&args);
+    let run = netcheck_env(&args, env);
     FleetRun {
         markdown: std::fs::read_to_string(&md).unwrap_or_default(),
         html: std::fs::read_to_string(&html).unwrap_or_default(),
@@ -187,19 +213,27 @@ fn fleet(engines: &[&str], extra: &[&str]) -> FleetRun {
     }
 }
 
-/// Two healthy engines: one report, exactly two testsuites that validate, exit 0.
+/// Two healthy engines, by context: one report, exactly two testsuites named by their
+/// contexts, which validate; exit 0.
 #[test]
 fn two_engines_give_one_report_with_a_testsuite_each() {
     let Some(_live) = live() else { return };
     let proxy = Proxy::start(false);
     let host = format!("unix://{HOST_SOCKET}");
-    let f = fleet(&[&host, &proxy.endpoint()], &[]);
+    let config = contexts(&[
+        ("netcheck-host", &host),
+        ("netcheck-proxy", &proxy.endpoint()),
+    ]);
+    let f = fleet_env(
+        &["--context", "netcheck-host", "--context", "netcheck-proxy"],
+        &[("DOCKER_CONFIG", config.path().to_str().unwrap())],
+    );
     assert_eq!(f.run.code, 0, "{}", f.run.explain());
     validate_junit(&f.junit);
     let suites = suites(&f.junit);
     assert_eq!(suites.len(), 2, "{suites:?}");
-    assert_eq!(suites[0].0, format!("netcheck@{host}"));
-    assert_eq!(suites[1].0, format!("netcheck@{}", proxy.endpoint()));
+    assert_eq!(suites[0].0, "netcheck@netcheck-host");
+    assert_eq!(suites[1].0, "netcheck@netcheck-proxy");
     let report = f.run.report.as_ref().unwrap();
     assert_eq!(report["schema"], "netcheck-fleet/v1");
     assert_eq!(report["engines"].as_array().unwrap().len(), 2);

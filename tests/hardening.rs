@@ -346,24 +346,35 @@ fn without_root_privileged_observations_skip() {
     assert_no_leftovers();
 }
 
-/// Engines configured for TLS are refused clearly: never spoken to in plain HTTP.
+/// Engines configured for TLS are spoken to in TLS or not at all: never in plain HTTP.
+/// A CA that is not there is named; TLS without verification is refused.
 #[test]
-fn tls_settings_are_refused_not_ignored() {
+fn tls_settings_are_honoured_not_ignored() {
+    let dir = tempdir();
+    let config = dir.path().to_string_lossy().into_owned();
     let run = netcheck_env(
         &[],
         &[
             ("DOCKER_HOST", "tcp://127.0.0.1:2376"),
             ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CONFIG", &config),
         ],
     );
     assert_eq!(run.code, 2, "{}", run.explain());
     assert!(
         run.stderr
-            .contains("TLS (DOCKER_TLS_VERIFY, https://) is not supported"),
+            .contains(&format!("TLS file {config}/ca.pem is missing")),
         "{}",
         run.explain()
     );
     assert_eq!(run.report.as_ref().unwrap()["checks"][0]["status"], "error");
+    let run = netcheck_env(&["--tls", "-H", "tcp://127.0.0.1:2376"], &[]);
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(
+        run.stderr.contains("netcheck always verifies it"),
+        "{}",
+        run.explain()
+    );
 }
 
 /// A report path that is a symlink is replaced, never followed: the file it pointed to

@@ -7,32 +7,20 @@ use bollard::Docker;
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
 use futures_util::future::try_join_all;
 
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::snapshot::{ContainerObs, EndpointObs, EngineFacts, IpamConfig, NetworkObs, Observed};
 
-/// Where the engine is, as the user configured it.
-pub fn endpoint() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
-}
-
-/// Connects and negotiates the API version (20.10 engines speak 1.41).
+/// Connects to the resolved engine and negotiates the API version (20.10 engines
+/// speak 1.41).
 ///
 /// Returns whether the engine is local: on a unix socket, this machine's kernel is the
-/// engine's, so host-side observations are about the right host.
-pub async fn connect() -> Result<(Docker, bool), Error> {
-    let endpoint = endpoint();
-    // This build speaks no TLS: refuse rather than talk plain HTTP to an engine the user
-    // configured for TLS.
-    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
-    if tls || endpoint.starts_with("https://") {
-        return Err(Error::BadDockerHost {
-            endpoint,
-            detail: "TLS (DOCKER_TLS_VERIFY, https://) is not supported by this netcheck build: \
-                     run netcheck on the engine's host, or reach it through an SSH tunnel to its socket"
-                .into(),
-        });
-    }
-    let docker = Docker::connect_with_defaults().map_err(|e| match e {
+/// engine's, so host-side observations are about the right host (collection still
+/// checks that its bridges are visible here).
+pub async fn connect(engine: &Engine) -> Result<(Docker, bool), Error> {
+    crate::engine::check_files(engine)?;
+    let endpoint = engine.endpoint.clone();
+    let docker = crate::engine::client(engine).map_err(|e| match e {
         bollard::errors::Error::SocketNotFoundError(_) => Error::SocketMissing {
             endpoint: endpoint.clone(),
         },
@@ -45,7 +33,7 @@ pub async fn connect() -> Result<(Docker, bool), Error> {
         .negotiate_version()
         .await
         .map_err(|e| classify(&endpoint, &e))?;
-    Ok((docker, endpoint.starts_with("unix://")))
+    Ok((docker, engine.transport.is_local()))
 }
 
 /// Turns a failed first request into the cause a user can act on.
