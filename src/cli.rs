@@ -218,8 +218,19 @@ pub struct ServeArgs {
     pub listen: std::net::SocketAddr,
     /// Seconds from the end of one run to the start of the next, give or take 10% so
     /// that a fleet does not run in step.
-    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval: u64,
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = interval)]
+    pub interval: std::time::Duration,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// Seconds, fractions allowed (tests and benchmarks run fast), and more than none.
+fn interval(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs >= 0.1) {
+        return Err(format!("`{text}`: the interval is at least 0.1 s"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

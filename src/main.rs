@@ -436,7 +436,7 @@ async fn serve(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> 
     let engine = engine(engine_args)?;
     let config = serve::Config {
         listen: args.listen,
-        interval: Duration::from_secs(args.interval),
+        interval: args.interval,
         plan: plan(&args.run)?,
         options: run_options(&args.run),
         outputs: outputs(&args.run),

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_engine;
+pub mod http;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
