@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -19,14 +19,103 @@ Exit codes:
 /// published ports, DNS, isolation and the engine's warnings, from a probe container
 /// of its own.
 #[derive(Debug, Parser)]
-#[command(version, after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
+// Not `args_conflicts_with_subcommands`: that would make `netcheck -D explain x` (and
+// `docker -D netcheck explain x`) read `explain` as a filter. `Cli::parse_args` rejects
+// run arguments given before a subcommand instead.
+#[command(version = VERSION, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+impl Cli {
+    /// Parses argv (as the plugin layer left it), exiting with clap's message and code 2
+    /// on bad arguments.
+    pub fn parse_args(args: Vec<std::ffi::OsString>) -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let matches = command.clone().get_matches_from(args);
+        if let Some((name, _)) = matches.subcommand() {
+            let run_args = RunArgs::augment_args(clap::Command::new("run"));
+            let given = run_args.get_arguments().find(|a| {
+                matches.value_source(a.get_id().as_str())
+                    == Some(clap::parser::ValueSource::CommandLine)
+            });
+            if let Some(arg) = given {
+                let shown = match arg.get_long() {
+                    Some(long) => format!("--{long}"),
+                    None => format!("{}", arg.get_id()),
+                };
+                command
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "`{shown}` is an argument of a run, not of `{name}`: \
+                             give it after the subcommand, or drop the subcommand"
+                        ),
+                    )
+                    .exit();
+            }
+        }
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// The version, with the commit it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("NETCHECK_GIT_COMMIT"),
+    ")"
+);
+
+/// Flags that mean the same before and after a subcommand. `-D` and `-l` are docker's
+/// global flags too: `docker -D netcheck` hands them to the plugin, which honours them
+/// rather than rejecting them.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Print what netcheck does on stderr (the plan, each phase, an error's causes); the
+    /// same as --log-level debug.
+    #[arg(short = 'D', long, global = true)]
+    pub debug: bool,
+    /// How much netcheck says on stderr besides the report: debug, info, warn, error or
+    /// fatal (warnings are hidden from `error` on).
+    #[arg(
+        short = 'l',
+        long,
+        global = true,
+        value_name = "LEVEL",
+        default_value = "info",
+        value_parser = ["debug", "info", "warn", "error", "fatal"]
+    )]
+    pub log_level: String,
+    /// Colour the terminal report: auto (on a terminal, unless NO_COLOR is set), always
+    /// or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// What the report on stdout looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per check, evidence and fix under failures, a summary line.
+    Human,
+    /// The human report, then one GitHub Actions `::error` annotation per failure, with
+    /// its fix (`::warning` for a failure that does not gate).
+    Github,
 }
 
 /// Which engine, spelt as the docker CLI's global flags: as a CLI plugin netcheck is
@@ -127,12 +216,18 @@ pub struct RunArgs {
     #[arg(long, hide = true, value_name = "ARG", allow_hyphen_values = true)]
     pub probe_arg: Vec<String>,
     /// Show the evidence of passing checks too.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
     /// How many engines of a fleet (-H or --context given several times) are checked
     /// at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: u64,
+    /// Print only the failures, errors and warnings, and the summary line; no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The report on stdout: human, or github (annotations for GitHub Actions).
+    #[arg(long, value_name = "FORMAT", default_value = "human")]
+    pub format: Format,
     /// Warnings fail the run (exit 1), as failures do: for a gate that wants a host
     /// with nothing fragile or risky on it.
     #[arg(long)]
@@ -196,6 +291,17 @@ pub enum Command {
         /// Also remove the cached probe images.
         #[arg(long)]
         images: bool,
+    },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write netcheck's man pages (netcheck.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Manpages {
+        /// The directory to write them to (created if missing).
+        dir: PathBuf,
     },
     /// Run the suite every --interval seconds and serve the latest result over HTTP:
     /// /healthz (200 when the last run passed, 503 with the reasons when not),

@@ -46,6 +46,16 @@ pub enum Error {
     BadDockerHost { endpoint: String, detail: String },
     #[error("{0}")]
     Engine(#[from] crate::engine::EngineError),
+    #[error("something answers at {endpoint}, but it is not a Docker engine: {answer}")]
+    NotDocker { endpoint: String, answer: String },
+    #[error(
+        "the engine's answer to {what} exceeds {limit_mib} MiB: netcheck stopped reading it there"
+    )]
+    AnswerTooLarge { what: String, limit_mib: usize },
+    #[error(
+        "the Docker engine is too old for {what}: it has no such endpoint (404 page not found)"
+    )]
+    EngineTooOld { what: String },
     #[error("the Docker engine failed a request ({what}): {detail}")]
     Docker { what: String, detail: String },
     #[error("unknown check id `{0}`")]
@@ -114,6 +124,16 @@ impl Error {
                  rerun without --redact meanwhile"
                 .into(),
             Error::Docker { .. } => DOCKER_FIX.into(),
+            Error::NotDocker { .. } => "point DOCKER_HOST (or --context) at the Docker engine's socket: \
+                 `docker context ls` shows where the docker CLI finds it; unset DOCKER_HOST for /var/run/docker.sock"
+                .into(),
+            Error::AnswerTooLarge { .. } => "no engine answers that much: check what listens at DOCKER_HOST \
+                 (a proxy, another service) with `docker version`; if it is the engine, report it with the output of \
+                 `docker network ls | wc -l`"
+                .into(),
+            Error::EngineTooOld { .. } => "upgrade the engine: netcheck speaks the Docker API of 20.10 (1.41) and newer; \
+                 docker version shows the engine's API version"
+                .into(),
             Error::BadFile { .. } => "fix the file at the position given, or pass another one".into(),
             Error::Write { .. } => "check that the directory exists and is writable, and that the disk has room".into(),
             Error::UnknownCheck(_) | Error::NothingSelected(_) => "netcheck --list prints the check ids".into(),

@@ -10,6 +10,7 @@ pub mod collect;
 pub mod engine;
 pub mod error;
 pub mod fleet;
+pub mod log;
 pub mod plan;
 pub mod probe;
 pub mod redact;

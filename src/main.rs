@@ -2,16 +2,18 @@
 //! subcommands around it.
 
 mod cli;
+mod plugin;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::CommandFactory;
 use netcheck::checks;
 use netcheck::collect::{self, docker};
 use netcheck::error::{Error, exit};
 use netcheck::fleet;
+use netcheck::log;
 use netcheck::plan::{Filters, Plan};
 use netcheck::report::fleet::FleetReport;
 use netcheck::report::metrics::Metrics;
@@ -21,10 +23,35 @@ use netcheck::serve;
 use netcheck::snapshot::Snapshot;
 use netcheck::suite::Suite;
 
-use crate::cli::{Cli, Command, EngineArgs, RunArgs, ServeArgs, SuiteAction, SuiteArgs};
+use crate::cli::{
+    Cli, ColorWhen, Command, EngineArgs, Format, RunArgs, ServeArgs, SuiteAction, SuiteArgs,
+};
+use crate::report::human::Detail;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match plugin::invocation(std::env::args_os().collect()) {
+        plugin::Invocation::Metadata => {
+            return match print(&plugin::metadata(cli::VERSION)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(exit::ERROR),
+            };
+        }
+        plugin::Invocation::Run(args) => args,
+    };
+    let cli = Cli::parse_args(args);
+    log::init(cli.global.debug, &cli.global.log_level);
+    // anstream already honours NO_COLOR, CLICOLOR_FORCE and pipes under `auto`.
+    match cli.global.color {
+        ColorWhen::Auto => {}
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+    }
+    log::debug(format_args!("{cli:?}"));
+    let format = match &cli.command {
+        None => cli.run.format,
+        Some(Command::Analyze { run, .. }) => run.format,
+        _ => Format::Human,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -45,6 +72,8 @@ fn main() -> ExitCode {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
         Some(Command::Serve(args)) => runtime.block_on(serve(&args, &cli.engine)),
+        Some(Command::Completions { shell }) => completions(shell),
+        Some(Command::Manpages { dir }) => manpages(&dir),
         Some(Command::ProbeImage) => runtime.block_on(probe_image(&cli.engine)),
         Some(Command::Cleanup { images }) => runtime.block_on(cleanup(&cli.engine, images)),
         Some(Command::Collect { output, run }) => {
@@ -61,9 +90,26 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            // The cause can quote the engine (a network's name, an answer's text).
+            let esc = |t: &str| report::escape::terminal(t).into_owned();
+            let cause = match &e {
+                // The user's own file, its problems one per line.
+                Error::BadSuite(_) => e.to_string(),
+                _ => esc(&e.to_string()),
+            };
+            eprintln!("error: {cause}");
             if let Some(hint) = e.hint() {
-                eprintln!("  fix: {hint}");
+                eprintln!("  fix: {}", esc(&hint));
+            }
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                log::debug(format_args!("caused by: {c}"));
+                cause = c.source();
+            }
+            if format == Format::Github {
+                // The job's summary page then says why netcheck could not run.
+                let report = Report::from_error(&e, chrono::Utc::now(), Duration::ZERO);
+                let _ = print(&report::github::render(&report));
             }
             ExitCode::from(e.exit_code())
         }
@@ -176,8 +222,19 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         return failed(run, outcome);
     }
     write_reports(run, &outcome)?;
+    let detail = detail(run);
+    let report = &outcome.report;
     let mut out = anstream::stdout().lock();
-    match report::human::render(&mut out, &outcome.report, run.verbose) {
+    let rendered = if run.format == Format::Github {
+        let (pause, resume) = report::github::pause_commands();
+        out.write_all(pause.as_bytes())
+            .and_then(|()| report::human::render(&mut out, report, detail))
+            .and_then(|()| out.write_all(resume.as_bytes()))
+            .and_then(|()| out.write_all(report::github::render(report).as_bytes()))
+    } else {
+        report::human::render(&mut out, report, detail)
+    };
+    match rendered {
         // `netcheck | head`: the reader left; the verdict still decides the exit code.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(source) => {
@@ -195,9 +252,18 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
     Ok(outcome.report.exit_code())
 }
 
+fn detail(run: &RunArgs) -> Detail {
+    match (run.quiet, run.verbose) {
+        (true, _) => Detail::Quiet,
+        (_, true) => Detail::Verbose,
+        _ => Detail::Normal,
+    }
+}
+
 /// The cause and fix of each distinct error, on stderr: a CI log shows why a run that
 /// judged still exits 2 without anyone reading the whole report.
 fn print_error_causes(report: &Report) {
+    let esc = |t: &str| report::escape::terminal(t).into_owned();
     let mut err = anstream::stderr().lock();
     for cause in report.error_causes() {
         let n = cause.checks.len();
@@ -209,12 +275,12 @@ fn print_error_causes(report: &Report) {
             } else {
                 format!("{n} checks could not judge")
             },
-            cause.checks.join(", "),
-            cause.message
+            esc(&cause.checks.join(", ")),
+            esc(&cause.message)
         );
         for (i, line) in cause.fix.lines().enumerate() {
             let lead = if i == 0 { "  fix:" } else { "      " };
-            let _ = writeln!(err, "{lead} {line}");
+            let _ = writeln!(err, "{lead} {}", esc(line));
         }
     }
 }
@@ -246,10 +312,12 @@ fn outputs(run: &RunArgs) -> Outputs {
 
 /// The one engine the flags and the environment name, as the docker CLI picks it.
 fn engine(args: &EngineArgs) -> Result<netcheck::engine::Engine, Error> {
-    Ok(netcheck::engine::resolve(
-        &args.flags(),
-        &netcheck::engine::ProcessEnv,
-    )?)
+    let engine = netcheck::engine::resolve(&args.flags(), &netcheck::engine::ProcessEnv)?;
+    log::debug(format_args!(
+        "engine {} (context {}, chosen by {})",
+        engine.endpoint, engine.name, engine.source
+    ));
+    Ok(engine)
 }
 
 async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
@@ -271,6 +339,43 @@ async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
         text.push_str("nothing to clean up\n");
     }
     print(&text)?;
+    Ok(exit::OK)
+}
+
+/// `netcheck completions SHELL`: the script the package installs, for any shell.
+fn completions(shell: clap_complete::Shell) -> Result<u8, Error> {
+    let mut script = Vec::new();
+    let mut command = visible(&Cli::command()).version(cli::VERSION);
+    clap_complete::generate(shell, &mut command, "netcheck", &mut script);
+    print(&String::from_utf8_lossy(&script))?;
+    Ok(exit::OK)
+}
+
+/// The command without its hidden subcommands and arguments, which clap_complete's
+/// generators would otherwise offer (`netcheck probe-image`, `--probe-arg`).
+fn visible(command: &clap::Command) -> clap::Command {
+    let mut out = clap::Command::new(command.get_name().to_string());
+    if let Some(about) = command.get_about() {
+        out = out.about(about.clone());
+    }
+    for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+        out = out.arg(arg.clone());
+    }
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        out = out.subcommand(visible(sub));
+    }
+    out
+}
+
+/// `netcheck manpages DIR`: netcheck.1 and a page per visible subcommand, from the same
+/// clap definition as --help, so the pages never drift from it. scripts/package runs it.
+fn manpages(dir: &std::path::Path) -> Result<u8, Error> {
+    let write_error = |source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(write_error)?;
+    clap_mangen::generate_to(Cli::command(), dir).map_err(write_error)?;
     Ok(exit::OK)
 }
 
@@ -311,9 +416,25 @@ fn run_options(run: &RunArgs) -> run::Options {
 /// One live run against the engine, with a spinner; a signal ends it early, after
 /// removing what it created.
 async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
-    let progress = indicatif::ProgressBar::new_spinner();
+    // A spinner for a person watching a terminal; none in a pipe, a CI log, -q, or -D
+    // (whose lines it would garble). indicatif draws on stderr, and hides itself when
+    // stderr is not a terminal.
+    let progress = if std::io::stdout().is_terminal()
+        && !run.quiet
+        && run.format == Format::Human
+        && !log::enabled(log::Level::Debug)
+    {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     progress.enable_steady_tick(Duration::from_millis(100));
     let engine = engine(engine_args);
+    log::debug(format_args!(
+        "collecting for {} check(s); networks {:?}",
+        plan.instances.len(),
+        run.networks
+    ));
     let outcome = run::live(
         plan,
         &run_options(run),
@@ -409,7 +530,7 @@ async fn fleet(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, E
             format!("{} ({})", m.name, m.endpoint)
         };
         let shown = writeln!(out, "== {title}")
-            .and_then(|()| report::human::render(&mut out, &m.outcome.report, run.verbose));
+            .and_then(|()| report::human::render(&mut out, &m.outcome.report, detail(run)));
         if shown.is_err() {
             break;
         }

@@ -156,7 +156,7 @@ where
         tokio::select! {
             done = &mut cleaning => {
                 if done.is_err() {
-                    eprintln!("warning: cleanup did not finish within 30 s; `netcheck cleanup` removes what is left");
+                    crate::log::warn(format_args!("cleanup did not finish within 30 s; `netcheck cleanup` removes what is left"));
                 }
                 break;
             }

@@ -371,6 +371,16 @@ pub mod purpose {
         format!("publish:{ip}")
     }
 
+    /// The probe's request to the outside peer, through its default route's network.
+    pub const OUTSIDE: &str = "outside";
+
+    /// The request to the outside peer through `network`, made from the probe's
+    /// interface on it (every checked network's egress is tested, not only the default
+    /// route's).
+    pub fn outside_from(network: &str) -> String {
+        format!("outside:{network}")
+    }
+
     /// Prefix of the icc requests made from a container on `network`.
     pub fn icc_prefix(network: &str) -> String {
         format!("icc:{network}:")
@@ -425,22 +435,28 @@ impl Snapshot {
     /// The network the probe's traffic leaves through: the one its default route uses.
     /// The engine, not the order of --network, decides which that is.
     pub fn probe_egress(&self) -> Option<&NetworkObs> {
-        let probe = self.probe.ok()?;
-        let ns = &probe.report.netns;
+        self.probe.ok()?.egress(&self.docker.ok()?.networks)
+    }
+
+    pub fn container(&self, id: &str) -> Option<&ContainerObs> {
+        self.docker.ok()?.containers.iter().find(|c| c.id == id)
+    }
+}
+
+impl ProbeObs {
+    /// The network the probe's default route leaves through, among `networks`.
+    pub fn egress<'a>(&self, networks: &'a [NetworkObs]) -> Option<&'a NetworkObs> {
+        let ns = &self.report.netns;
         let oif = ns.default_routes_v4().find_map(|r| r.oif)?;
         let mac = ns.link(oif)?.mac.as_deref()?;
-        self.docker.ok()?.networks.iter().find(|n| {
+        networks.iter().find(|n| {
             n.endpoints.iter().any(|e| {
-                e.container_name == probe.container_name
+                e.container_name == self.container_name
                     && e.mac
                         .as_deref()
                         .is_some_and(|m| m.eq_ignore_ascii_case(mac))
             })
         })
-    }
-
-    pub fn container(&self, id: &str) -> Option<&ContainerObs> {
-        self.docker.ok()?.containers.iter().find(|c| c.id == id)
     }
 }
 

@@ -75,6 +75,12 @@ pub struct CheckEntry {
     #[serde(default, deserialize_with = "gate")]
     #[schemars(with = "GateSchema")]
     pub gate: checks::Gate,
+    /// Finding codes accepted on this host (`bridge.subnet/overlaps-route`): reported
+    /// in the evidence, but they neither fail nor warn. A JSON report's `findings`
+    /// list every code.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub allow: Vec<Spanned<String>>,
     /// The kind's parameters (`netcheck explain KIND` lists them).
     #[serde(default)]
     #[schemars(with = "Option<crate::checks::ParamsSchema>")]
@@ -368,6 +374,22 @@ impl Loader {
             }
             None => (toml::Table::new(), entry.id.span()),
         };
+        let mut allow = vec![];
+        for code in &entry.allow {
+            let prefix = format!("{}/", check.id);
+            match code.get_ref().strip_prefix(&prefix) {
+                Some(slug) if valid_slug(slug) => allow.push(code.get_ref().clone()),
+                _ => self.problem(
+                    source,
+                    text,
+                    code.span(),
+                    format!(
+                        "allow `{}`: a finding code of this check is `{prefix}<slug>` (a JSON report lists them)",
+                        code.get_ref()
+                    ),
+                ),
+            }
+        }
         match (check.params)(table) {
             Ok(params) => {
                 let instance = Instance {
@@ -375,6 +397,7 @@ impl Loader {
                     check,
                     params,
                     gate: entry.gate,
+                    allow,
                 };
                 match self.instances.iter().position(|i| i.id == id) {
                     Some(at) => self.instances[at] = instance,
@@ -387,6 +410,13 @@ impl Loader {
             }
         }
     }
+}
+
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn valid_id(id: &str) -> bool {

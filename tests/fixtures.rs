@@ -79,6 +79,16 @@ fn same_verdicts(path: &Path) -> Result<(), Failed> {
     }
 }
 
+/// Checks whose findings are not all named yet (they were being reworked in parallel).
+const UNCONVERTED: &[&str] = &[
+    "bridge.subnet",
+    "link.mtu",
+    "firewall.forward",
+    "firewall.backend",
+    "port.publish",
+    "nat.masquerade",
+];
+
 fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
     let snapshot = Snapshot::load(path).map_err(|e| e.to_string())?;
     let instances = checks::builtin_instances();
@@ -151,6 +161,19 @@ fn judge_fixture(name: &str, path: &Path) -> Result<(), Failed> {
             "{name}: a fixture's name starts with healthy-, fault-, edited-, warn- or skipped-"
         )
         .into());
+    }
+
+    // Every failure, warning and error names itself: a stable code of its check's, not
+    // the placeholder a finding has before its check names it.
+    for j in &judged {
+        for f in &j.outcome.findings {
+            if UNCONVERTED.contains(&j.instance.check.id) {
+                continue;
+            }
+            if f.code.ends_with(&format!("/{}", checks::UNCLASSIFIED)) {
+                return Err(format!("{}: a finding without a code: {}", j.id(), f.message).into());
+            }
+        }
     }
 
     let result = std::panic::catch_unwind(|| {

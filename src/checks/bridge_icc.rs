@@ -1,7 +1,7 @@
 //! `bridge.icc`: containers on a network reach each other exactly when icc allows it,
 //! and bridge networks are isolated from each other.
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, icc_disabled};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, icc_disabled};
 use crate::snapshot::purpose;
 
 pub static CHECK: Check = Check {
@@ -110,9 +110,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 let seen = format!("{who} -> probe {} on {}: {outcome}", r.target, n.name);
                 match (icc, r.ok) {
                     (true, true) | (false, false) => f.pass(seen),
-                    (true, false) => f.fail(
+                    (true, false) => f.fail_at("icc-blocked", Subject::network(&n.name), 
                         format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other", r.target, n.name),
-                        format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep {0}", n.bridge),
+                        format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
                     ),
                     (false, true) if no_rules => f.pass(format!(
                         "{seen}: the engine keeps no firewall rules (iptables=false), so icc=false is not enforced, by its configuration"
@@ -123,7 +123,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                             Some(Some(v)) if v != "1" => ": bridge-nf-call-iptables is 0, so bridged traffic skips iptables (see kernel.br-netfilter)",
                             _ => "",
                         };
-                        f.fail(
+                        f.fail_at("icc-not-enforced", Subject::network(&n.name), 
                             format!("{who} reached the probe at {} although {} sets icc=false{cause}", r.target, n.name),
                             "modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; and check for \
                              ACCEPT rules in DOCKER-USER",
@@ -146,7 +146,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         "{seen}: the engine keeps no firewall rules (iptables=false), so networks are not isolated, by its configuration"
                     ));
                 } else if r.ok {
-                    f.fail(
+                    f.fail_at("not-isolated", Subject::network(&n.name), 
                         format!("{who} on {} reaches {to} at {} on {other}: the networks are not isolated", n.name, r.target),
                         format!(
                             "find the rule that lets {} through to {other}'s bridge: iptables -S DOCKER-USER; \

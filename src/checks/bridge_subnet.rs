@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
-use super::{Check, Context, Findings, Needs, Outcome, describe_link, docker_or_outcome};
+use super::{Check, Context, Findings, Needs, Outcome, describe_link, docker_or_outcome, sh};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -84,7 +84,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                 format!("network {} has no IPv4 subnet in its IPAM config", n.name),
                 format!(
                     "recreate it with an explicit subnet: docker network create --subnet <CIDR> {}",
-                    n.name
+                    sh(&n.name)
                 ),
             );
             continue;
@@ -103,7 +103,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                     format!(
                         "recreate it with the expected subnet: docker network create --subnet {want} {} \
                          (for the default bridge: \"bip\" in /etc/docker/daemon.json)",
-                        n.name
+                        sh(&n.name)
                     ),
                 );
             }
@@ -126,13 +126,13 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                                 "give the bridge its gateway back: ip addr add {}/{} dev {} (or restart docker)",
                                 ipam_gw.map(|g| g.to_string()).unwrap_or_else(|| "<gateway>".into()),
                                 subnet.prefix_len(),
-                                n.bridge
+                                sh(&n.bridge)
                             ),
                         );
                     } else if let Some(gw) = ipam_gw.filter(|g| !inside.iter().any(|a| a.addr() == *g)) {
                         f.fail(
                             format!("bridge {} carries {} but the IPAM gateway of {} is {gw}", n.bridge, inside[0], n.name),
-                            format!("ip addr add {gw}/{} dev {} (or restart docker)", subnet.prefix_len(), n.bridge),
+                            format!("ip addr add {gw}/{} dev {} (or restart docker)", subnet.prefix_len(), sh(&n.bridge)),
                         );
                     } else {
                         f.pass(format!("bridge {}", describe_link(ns, br.index)));
@@ -156,7 +156,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                         if !docker_bridges.contains(&dev.as_str()) {
                             f.fail(
                                 format!("host interface {dev} carries {}, inside {} of network {}", a.addr, subnet, n.name),
-                                format!("remove the address (ip addr del {} dev {dev}) or move Docker's subnet away", a.addr),
+                                format!("remove the address (ip addr del {} dev {}) or move Docker's subnet away", a.addr, sh(&dev)),
                             );
                         }
                     }
@@ -190,7 +190,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
             if !subnet.contains(&ip.addr()) {
                 f.fail(
                     format!("container {} has {} on {}, outside {}", ep.container_name, ip, n.name, subnet),
-                    format!("reconnect it: docker network disconnect {0} {1} && docker network connect {0} {1}", n.name, ep.container_name),
+                    format!("reconnect it: docker network disconnect {0} {1} && docker network connect {0} {1}", sh(&n.name), sh(&ep.container_name)),
                 );
                 continue;
             }
@@ -228,7 +228,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                         ),
                         format!(
                             "restart the container: docker restart {}",
-                            ep.container_name
+                            sh(&ep.container_name)
                         ),
                     ),
                     None => f.fail(
@@ -238,7 +238,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                         ),
                         format!(
                             "restart the container: docker restart {}",
-                            ep.container_name
+                            sh(&ep.container_name)
                         ),
                     ),
                 },
@@ -315,7 +315,7 @@ fn ipv6(
             ),
             format!(
                 "recreate it with one: docker network create --ipv6 --subnet <IPv6 CIDR> {}",
-                n.name
+                sh(&n.name)
             ),
         );
         return;
@@ -337,7 +337,7 @@ fn ipv6(
                         .map(|g| g.to_string())
                         .unwrap_or_else(|| "<gateway>".into()),
                     subnet.prefix_len(),
-                    n.bridge
+                    sh(&n.bridge)
                 ),
             ),
         }
@@ -349,11 +349,11 @@ fn ipv6(
             }
             Some(ip) => f.fail(
                 format!("container {} has {ip} on {}, outside {subnet}", ep.container_name, n.name),
-                format!("reconnect it: docker network disconnect {0} {1} && docker network connect {0} {1}", n.name, ep.container_name),
+                format!("reconnect it: docker network disconnect {0} {1} && docker network connect {0} {1}", sh(&n.name), sh(&ep.container_name)),
             ),
             None => f.fail(
                 format!("container {} has no IPv6 address on {}, where IPv6 is enabled", ep.container_name, n.name),
-                format!("docker restart {}", ep.container_name),
+                format!("docker restart {}", sh(&ep.container_name)),
             ),
         }
     }

@@ -1,6 +1,6 @@
 //! `bridge.veth`: every container's interface is a veth whose host end is on the bridge.
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, missing, sh};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -37,16 +37,18 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let mut f = Findings::default();
     for n in &ctx.networks {
         let Some(br) = ns.link_by_name(&n.bridge) else {
-            f.fail(
+            f.fail_at("bridge-missing", Subject::interface(&n.bridge), 
                 format!("bridge {} of network {} does not exist on the host", n.bridge, n.name),
                 "restart the Docker daemon so that it recreates the bridge: systemctl restart docker",
             );
             continue;
         };
         if !br.up {
-            f.fail(
+            f.fail_at(
+                "bridge-down",
+                Subject::interface(&n.bridge),
                 format!("bridge {} of network {} is down", n.bridge, n.name),
-                format!("ip link set {} up", n.bridge),
+                format!("ip link set {} up", sh(&n.bridge)),
             );
         }
         if n.endpoints.is_empty() {
@@ -73,32 +75,38 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 continue;
             };
             let Some(iface) = inner.link_by_mac(mac) else {
-                f.fail(
+                f.fail_at(
+                    "no-interface",
+                    Subject::container(who),
                     format!(
                         "container {who} has no interface with its endpoint's MAC {mac} on {}",
                         n.name
                     ),
-                    format!("docker restart {who}"),
+                    format!("docker restart {}", sh(who)),
                 );
                 continue;
             };
             let addrs: Vec<String> = inner.addrs_of(iface.index).map(|a| a.to_string()).collect();
             let inside = format!("{} {}", iface.name, addrs.join(","));
             if iface.kind.as_deref() != Some("veth") {
-                f.fail(
+                f.fail_at(
+                    "not-veth",
+                    Subject::inside(who, &iface.name),
                     format!(
                         "container {who}'s {} is a {}, not a veth",
                         iface.name,
                         iface.kind.as_deref().unwrap_or("device")
                     ),
-                    format!("docker restart {who}"),
+                    format!("docker restart {}", sh(who)),
                 );
                 continue;
             }
             if !iface.up {
-                f.fail(
+                f.fail_at(
+                    "interface-down",
+                    Subject::inside(who, &iface.name),
                     format!("container {who}'s {} is down", iface.name),
-                    format!("docker restart {who}"),
+                    format!("docker restart {}", sh(who)),
                 );
                 continue;
             }
@@ -107,13 +115,15 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 .and_then(|i| ns.link(i))
                 .filter(|p| p.peer == Some(iface.index))
             else {
-                f.fail(
+                f.fail_at(
+                    "no-peer",
+                    Subject::inside(who, &iface.name),
                     format!(
                         "container {who}'s {} has no veth peer on the host (peer if{})",
                         iface.name,
                         iface.peer.unwrap_or(0)
                     ),
-                    format!("docker restart {who}"),
+                    format!("docker restart {}", sh(who)),
                 );
                 continue;
             };
@@ -127,7 +137,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             );
             if peer.master != Some(br.index) {
                 f.note(seen);
-                f.fail(
+                f.fail_at(
+                    "wrong-master",
+                    Subject::interface(&peer.name),
                     format!(
                         "host end {} of {who}'s {} is {}; it belongs on {}",
                         peer.name,
@@ -138,15 +150,19 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         n.bridge
                     ),
                     format!(
-                        "ip link set {} master {}   (or docker restart {who})",
-                        peer.name, n.bridge
+                        "ip link set {} master {}   (or docker restart {})",
+                        sh(&peer.name),
+                        sh(&n.bridge),
+                        sh(who)
                     ),
                 );
             } else if !peer.up {
                 f.note(seen);
-                f.fail(
+                f.fail_at(
+                    "peer-down",
+                    Subject::interface(&peer.name),
                     format!("host end {} of {who}'s {} is down", peer.name, iface.name),
-                    format!("ip link set {} up", peer.name),
+                    format!("ip link set {} up", sh(&peer.name)),
                 );
             } else {
                 f.pass(seen);

@@ -1,6 +1,8 @@
 //! `container.default-route`: containers route out via their network's gateway, and it answers.
 
-use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
+use super::{
+    Check, Context, Findings, Needs, Outcome, Subject, bridge_broken, docker_or_outcome, sh,
+};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -50,9 +52,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 ipv6(&mut f, ctx, n, host);
                 continue;
             }
-            f.fail(
+            f.fail_at("no-gateway", Subject::network(&n.name), 
                 format!("network {} has no gateway: no IPAM gateway, and bridge {} carries no address in its subnet", n.name, n.bridge),
-                format!("restart docker, or give the bridge its address: ip addr add <gateway>/<len> dev {}", n.bridge),
+                format!("restart docker, or give the bridge its address: ip addr add <gateway>/<len> dev {}", sh(&n.bridge)),
             );
             continue;
         };
@@ -61,12 +63,12 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 .link_by_name(&n.bridge)
                 .is_some_and(|br| ns.addrs_of(br.index).any(|a| a.addr() == gw));
             if !on_bridge {
-                f.fail(
+                f.fail_at("gateway-not-on-bridge", Subject::interface(&n.bridge), 
                     format!("gateway {gw} of network {} is not on bridge {}: default routes lead nowhere", n.name, n.bridge),
                     format!(
                         "ip addr add {gw}/{} dev {} (or systemctl restart docker)",
                         n.subnet_v4().map(|s| s.prefix_len()).unwrap_or(16),
-                        n.bridge
+                        sh(&n.bridge)
                     ),
                 );
             }
@@ -87,10 +89,13 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             let iface = ep.mac.as_deref().and_then(|m| inner.link_by_mac(m));
             let defaults: Vec<_> = inner.default_routes_v4().collect();
             if defaults.is_empty() {
-                f.fail(
+                f.fail_at(
+                    "no-default-route",
+                    Subject::container(who),
                     format!("container {who} has no IPv4 default route"),
                     format!(
-                        "docker restart {who}; inside it, `ip route` should show: default via {gw}"
+                        "docker restart {}; inside it, `ip route` should show: default via {gw}",
+                        sh(who)
                     ),
                 );
                 continue;
@@ -110,9 +115,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     // It leaves through another network; that network's run judges it.
                     f.note(format!("{line} (not through {})", n.name));
                 } else if r.gateway != Some(gw) {
-                    f.fail(
+                    f.fail_at("wrong-gateway", Subject::container(who), 
                         format!("container {who}'s default route goes via {via}, not via {}'s gateway {gw}", n.name),
-                        format!("docker restart {who} (something inside it replaced the route)"),
+                        format!("docker restart {} (something inside it replaced the route)", sh(who)),
                     );
                 } else {
                     f.pass(line);
@@ -138,8 +143,8 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 r.target, r.elapsed_ms
             )),
             Some(r) => match bridge_broken(ctx, &n.name) {
-                Some((cause, fix)) => f.fail(format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
-                None => f.fail(
+                Some((cause, fix)) => f.fail_at("gateway-silent", Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
+                None => f.fail_at("gateway-silent", Subject::interface(&n.bridge), 
                     format!(
                         "gateway {gw} of {} does not answer the probe: {}",
                         n.name,
@@ -169,9 +174,9 @@ fn ipv6(
         return;
     }
     let Some(gw) = n.gateway_v6(host) else {
-        f.fail(
+        f.fail_at("no-gateway-v6", Subject::network(&n.name), 
             format!("network {} has IPv6 enabled but no IPv6 gateway", n.name),
-            format!("restart docker, or give the bridge its IPv6 address: ip -6 addr add <gateway>/<len> dev {}", n.bridge),
+            format!("restart docker, or give the bridge its IPv6 address: ip -6 addr add <gateway>/<len> dev {}", sh(&n.bridge)),
         );
         return;
     };
@@ -187,13 +192,16 @@ fn ipv6(
         let iface = ep.mac.as_deref().and_then(|m| inner.link_by_mac(m));
         let defaults: Vec<_> = inner.default_routes_v6().collect();
         if defaults.is_empty() {
-            f.fail(
+            f.fail_at(
+                "no-default-route-v6",
+                Subject::container(who),
                 format!(
                     "container {who} has no IPv6 default route, though {} has IPv6",
                     n.name
                 ),
                 format!(
-                    "docker restart {who}; inside it, `ip -6 route` should show: default via {gw}"
+                    "docker restart {}; inside it, `ip -6 route` should show: default via {gw}",
+                    sh(who)
                 ),
             );
             continue;
@@ -212,9 +220,9 @@ fn ipv6(
             if iface.is_none_or(|l| Some(l.index) != r.oif) {
                 f.note(format!("{line} (not through {})", n.name));
             } else if r.gateway != Some(gw) {
-                f.fail(
+                f.fail_at("wrong-gateway-v6", Subject::container(who), 
                     format!("container {who}'s IPv6 default route goes via {via}, not via {}'s gateway {gw}", n.name),
-                    format!("docker restart {who} (something inside it replaced the route)"),
+                    format!("docker restart {} (something inside it replaced the route)", sh(who)),
                 );
             } else {
                 f.pass(line);

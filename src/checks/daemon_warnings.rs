@@ -1,6 +1,6 @@
 //! `daemon.warnings`: what the engine itself warns about, as outcomes with fixes.
 
-use super::{Check, Context, Findings, Needs, Outcome};
+use super::{Check, Context, Findings, Needs, Outcome, Subject};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -110,10 +110,10 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
             .collect();
         match KNOWN.iter().find(|(phrase, _)| lower.contains(&phrase.to_lowercase())) {
-            Some((_, Kind::Networking(fix))) => f.fail(format!("the engine warns: {line}"), *fix),
+            Some((_, Kind::Networking(fix))) => f.fail_at("networking", Subject::Host, format!("the engine warns: {line}"), *fix),
             Some((_, Kind::JudgedBy(check))) => f.pass(format!("left to {check}: {line}")),
             Some((_, Kind::Other)) => f.pass(format!("not about networking, left alone: {line}")),
-            None if NETWORK_WORDS.iter().any(|k| words.contains(k)) => f.fail(
+            None if NETWORK_WORDS.iter().any(|k| words.contains(k)) => f.fail_at("networking", Subject::Host, 
                 format!("the engine warns: {line}"),
                 "see the engine's documentation for this warning, and its log (journalctl -u docker)",
             ),

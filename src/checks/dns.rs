@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use super::{Check, Context, Instance, Needs, Outcome, missing};
+use super::{Check, Context, Instance, Needs, Outcome, Subject, missing};
 
 pub static CHECK: Check = Check {
     id: "dns",
@@ -106,7 +106,7 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             ),
             evidence,
             "something still publishes the name: a container alias, an --add-host entry or a DNS record",
-        ),
+        ).coded("resolves", Subject::network(&p.network)),
         (Expect::Resolves, true) => Outcome::fail(
             format!(
                 "{} does not resolve from {}: {}",
@@ -118,9 +118,9 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             format!(
                 "container names resolve only on user networks, for containers on the same network: \
                  docker network connect {} <container>",
-                p.network
+                super::sh(&p.network)
             ),
-        ),
+        ).coded("not-resolving", Subject::network(&p.network)),
         (Expect::Resolves, false) => match &p.addresses {
             Some(want) => {
                 let mut want = want.clone();
@@ -143,7 +143,7 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
                         ),
                         evidence,
                         "another container or record holds the name: docker network inspect shows who has which address",
-                    )
+                    ).coded("wrong-addresses", Subject::network(&p.network))
                 }
             }
             None => Outcome::pass(format!("{} resolves from {}", p.name, p.network), evidence),

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome};
 use crate::probe::EMBEDDED_DNS;
 
 pub static CHECK: Check = Check {
@@ -130,7 +130,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 .filter(|a| a.is_loopback() && *a != IpAddr::V4(EMBEDDED_DNS))
                 .collect();
             if !bad.is_empty() {
-                f.fail(
+                f.fail_at("loopback-nameserver", Subject::container(who), 
                     format!(
                         "{who}'s resolv.conf names {}: the container's own loopback, where nothing answers",
                         list(&bad)
@@ -142,7 +142,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             }
         }
         if let Some(why) = host_without_resolver(ctx) {
-            f.fail(
+            f.fail_at("no-host-resolver", Subject::file("/etc/resolv.conf"), 
                 format!(
                     "{why}: the engine has no resolver to give containers{} but its public fallback, \
                      which offline and corporate networks never answer",
@@ -214,9 +214,14 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
             .as_ref()
             .is_some_and(|h| FALLBACK.iter().all(|a| h.contains(a)));
         if fallback && loopback_only {
-            f.fail(trap(host_servers.as_deref().unwrap_or(&[])), TRAP_FIX);
+            f.fail_at(
+                "fallback-trap",
+                Subject::network("bridge"),
+                trap(host_servers.as_deref().unwrap_or(&[])),
+                TRAP_FIX,
+            );
         } else if fallback && !no_resolver && !host_has_them && host_servers.is_some() {
-            f.warn(
+            f.warn_at("public-fallback", Subject::container(who), 
                 format!(
                     "{who} uses the engine's public fallback resolvers ({}), not the host's ({}): \
                      internal names never resolve, and lookups fail offline or where outbound DNS is blocked",
@@ -239,7 +244,7 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
             "neither a container's nor the host's resolv.conf observed{}",
             ctx.snapshot.host.why_missing().map(|w| format!(": {w}")).unwrap_or_default()
         )),
-        Some(servers) if loopback_only => f.fail(trap(&servers), TRAP_FIX),
+        Some(servers) if loopback_only => f.fail_at("fallback-trap", Subject::file("/etc/resolv.conf"), trap(&servers), TRAP_FIX),
         Some(servers) if !resolved.is_empty() => f.pass(format!(
             "host resolv.conf names {}; the engine uses systemd-resolved's upstream {} (not queried)",
             list(&servers),
@@ -296,7 +301,7 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &crate::snapshot::NetworkObs) {
             list(&l.addrs),
             n.name
         )),
-        (Some(l), Some(ip)) => f.fail(
+        (Some(l), Some(ip)) => f.fail_at("embedded-dns-silent", Subject::network(&n.name), 
             match &l.error {
                 Some(e) => format!(
                     "the embedded DNS server {EMBEDDED_DNS} did not answer for {}: {e}",

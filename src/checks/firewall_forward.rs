@@ -80,7 +80,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     format!(
                         "delete it or move it below Docker's jump: iptables -D {}; \
                          site rules for containers belong in DOCKER-USER",
-                        r.line.trim_start_matches("-A ")
+                        super::sh_words(r.line.trim_start_matches("-A "))
                     ),
                 );
             } else if r.drops() {
@@ -134,7 +134,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     ),
                     format!(
                         "narrow it or delete it: iptables -D {}",
-                        r.line.trim_start_matches("-A ")
+                        super::sh_words(r.line.trim_start_matches("-A "))
                     ),
                 );
             }
@@ -212,7 +212,7 @@ fn nftables_backend(ctx: &Context, filter: &[String], nft: &[&str], backend: &st
                 format!(
                     "accept the bridge's traffic in iptables too: iptables -I FORWARD -i {0} -j ACCEPT; \
                      iptables -I FORWARD -o {0} -j ACCEPT (or set the policy to ACCEPT if nothing else needs it)",
-                    n.bridge
+                    super::sh(&n.bridge)
                 ),
             );
         }

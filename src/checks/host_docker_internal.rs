@@ -1,6 +1,6 @@
 //! `host.docker-internal`: containers can find and reach the host by name.
 
-use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, missing};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, bridge_broken, missing};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -66,7 +66,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
     }
     match report.lookups.iter().find(|l| l.name == NAME) {
         None => f.error("the probe did not look up host.docker.internal"),
-        Some(l) if l.addrs.is_empty() => f.fail(
+        Some(l) if l.addrs.is_empty() => f.fail_at("not-resolving", Subject::Host, 
             format!(
                 "{NAME} does not resolve in a container on {}: {}",
                 network,
@@ -115,11 +115,11 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                         r.addr.as_deref().unwrap_or(&r.target)
                     );
                     match bridge_broken(ctx, network) {
-                        Some((cause, fix)) => f.fail(
+                        Some((cause, fix)) => f.fail_at("host-silent", Subject::Host, 
                             format!("{failed}: {cause}"),
                             fix,
                         ),
-                        None => f.fail(
+                        None => f.fail_at("host-silent", Subject::Host, 
                             format!("{failed}: {}", r.error.as_deref().unwrap_or("no answer")),
                             format!(
                                 "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
@@ -144,7 +144,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-        Some(l) if matches!(&instance.params, super::Params::HostInternal(p) if p.require_gateway_domain) => f.fail(
+        Some(l) if matches!(&instance.params, super::Params::HostInternal(p) if p.require_gateway_domain) => f.fail_at("gateway-domain-missing", Subject::Host, 
             format!(
                 "gateway.docker.internal does not resolve, and the suite requires it: {}",
                 l.error.as_deref().unwrap_or("no address")
@@ -154,7 +154,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
         Some(_) if !desktop => {
             f.note("gateway.docker.internal: not mapped (built into Docker Desktop only)")
         }
-        Some(l) => f.fail(
+        Some(l) => f.fail_at("gateway-domain-missing", Subject::Host, 
             format!(
                 "gateway.docker.internal does not resolve on Docker Desktop: {}",
                 l.error.as_deref().unwrap_or("")

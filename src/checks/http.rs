@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{Check, Context, Instance, Needs, Outcome, probe_request};
+use super::{Check, Context, Instance, Needs, Outcome, Subject, probe_request};
 
 pub static CHECK: Check = Check {
     id: "http",
@@ -83,7 +83,8 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
                 "check that the service is up and that {} reaches it",
                 p.network
             ),
-        );
+        )
+        .coded("no-answer", Subject::network(&p.network));
     };
     if status != p.expect_status {
         return Outcome::fail(
@@ -93,7 +94,8 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             ),
             evidence,
             "look at the service's logs: it answers, but not as expected",
-        );
+        )
+        .coded("status", Subject::network(&p.network));
     }
     if let Some(needle) = &p.body_contains {
         let body = req.body.as_deref().unwrap_or("");
@@ -109,7 +111,8 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
                 ),
                 evidence,
                 "the service answers something else: is the name or port the right service?",
-            );
+            )
+            .coded("body", Subject::network(&p.network));
         }
     }
     Outcome::pass(

@@ -1,6 +1,6 @@
 //! `kernel.br-netfilter`: bridged traffic passes through iptables where the engine needs it.
 
-use super::{Check, Context, Findings, Needs, Outcome, missing};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -72,7 +72,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         f.pass("nothing relies on it: no checked network sets icc=false, and docker-proxy carries published ports");
         // Loaded and deliberately off is a trap for the next network, not a fault now.
         if loaded && state(IPT) == "0" {
-            f.warn(
+            f.warn_at("call-iptables-off-unused", Subject::sysctl(IPT), 
                 format!("{IPT}=0: nothing relies on it yet, but a network created with icc=false would not be isolated"),
                 format!("sysctl -w {IPT}=1, and persist it in /etc/sysctl.d/99-docker.conf"),
             );
@@ -81,7 +81,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     }
     for (why, v6) in &reasons {
         if !loaded {
-            f.fail(
+            f.fail_at("not-loaded", Subject::Host, 
                 format!("br_netfilter is not loaded, but {why}: bridged traffic skips iptables"),
                 "modprobe br_netfilter, and load it at boot: echo br_netfilter > /etc/modules-load.d/br_netfilter.conf",
             );
@@ -91,7 +91,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             if state(key) == "1" {
                 f.pass(format!("{why}: {key}=1"));
             } else {
-                f.fail(
+                f.fail_at(
+                    "call-iptables-off",
+                    Subject::sysctl(key),
                     format!(
                         "{key}={}, but {why}: bridged traffic skips iptables",
                         state(key)

@@ -1,6 +1,6 @@
 //! `kernel.conntrack`: the connection-tracking table has room for new connections.
 
-use super::{Check, Context, Findings, Needs, Outcome, missing};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -67,14 +67,14 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         ));
     }
     if percent >= FAIL_PERCENT {
-        f.fail(
+        f.fail_at("table-full", Subject::sysctl(COUNT), 
             format!(
                 "the conntrack table is {percent}% full ({count} of {max}): the kernel drops new connections when it is full"
             ),
             fix(max),
         );
     } else if percent >= WARN_PERCENT {
-        f.warn(
+        f.warn_at("table-filling", Subject::sysctl(COUNT), 
             format!("the conntrack table is {percent}% full ({count} of {max}): a burst of connections would be dropped"),
             fix(max),
         );
@@ -86,7 +86,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .as_ref()
         .filter(|s| s.drop + s.early_drop > 0)
     {
-        f.warn(
+        f.warn_at("overflowed", Subject::file("/proc/net/stat/nf_conntrack"), 
             format!(
                 "the conntrack table has overflowed since boot: {} connections dropped, {} evicted early",
                 s.drop, s.early_drop

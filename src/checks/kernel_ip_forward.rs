@@ -1,6 +1,6 @@
 //! `kernel.ip-forward`: the kernel routes container traffic, globally and per interface.
 
-use super::{Check, Context, Findings, Needs, Outcome, missing};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -41,7 +41,12 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .map(String::as_str)
     {
         Some("1") => f.pass(format!("{name}=1")),
-        Some(v) => f.fail(format!("{name}={v}: {what}"), FIX),
+        Some(v) => f.fail_at(
+            "off",
+            Subject::sysctl(name),
+            format!("{name}={v}: {what}"),
+            FIX,
+        ),
         None => f.error(format!("{name} could not be read")),
     };
     sysctl(

@@ -126,7 +126,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                 format!(
                     "recreate the network with a fitting MTU: docker network create -o {MTU_OPTION}={limit} {} \
                      (compose: driver_opts), then recreate its containers",
-                    n.name
+                    super::sh(&n.name)
                 )
             };
             let message = match (expect, &uplink) {

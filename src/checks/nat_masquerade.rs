@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
-use crate::snapshot::{FirewallObs, NetworkObs};
+use crate::snapshot::{FirewallObs, NetworkObs, purpose};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -16,9 +16,11 @@ Containers on a bridge network use private addresses; the host must source-NAT
 (iptables-nft or iptables-legacy) and requires, for each checked network that has
 masquerading enabled: `net.ipv4.ip_forward=1`; a nat POSTROUTING rule
 `-s <subnet> ! -o <bridge> -j MASQUERADE`; and a FORWARD path that lets the bridge's
-traffic out. Then it proves it: a throw-away namespace on 198.18.0.0/15 plays the outside
-world, and the probe container connects to it. The peer must see the host's address, not
-the container's. No packet leaves the machine.
+traffic out. Then it proves it, for every checked network: a throw-away namespace on
+198.18.0.0/15 plays the outside world, and the probe connects to it, through its default
+route and, for each other network, from its interface on that network (a policy rule in
+the probe's own namespace). The peer must see the host's address, not the container's.
+No packet leaves the machine.
 
 Fails when: the MASQUERADE rule is missing; ip_forward is 0; FORWARD drops the traffic;
 the outside peer sees the container's own address or is unreachable.",
@@ -64,7 +66,6 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if let Some(why) = ctx.snapshot.host.why_missing() {
         f.skip(format!("host side not observed: {why}"));
     }
-    let probe = ctx.snapshot.probe.ok();
     for n in &ctx.networks {
         if n.internal {
             f.note(format!("network {}: internal, no NAT by design", n.name));
@@ -126,7 +127,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
                                  flushed them (firewalld, ufw, a script running iptables -t nat -F); \
                                  expected: iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
-                                n.bridge
+                                super::sh(&n.bridge)
                             ),
                         ),
                     }
@@ -145,72 +146,86 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             }
         }
 
-        // The active half, for the network the probe's traffic leaves through.
-        let egress = ctx.snapshot.probe_egress().map(|e| e.name.as_str());
-        let Some(probe) = probe.filter(|_| egress == Some(n.name.as_str())) else {
-            let why = match probe {
-                Some(_) => format!(
-                    "the probe's default route uses {}",
-                    egress.unwrap_or("no network")
-                ),
-                None => ctx.snapshot.probe.why_missing().unwrap_or("").to_string(),
-            };
-            f.note(format!("network {}: no live NAT test ({why})", n.name));
-            continue;
-        };
-        let outside = match probe.outside.ok() {
-            Some(o) => o,
-            None => {
-                f.note(format!(
-                    "no live NAT test: {}",
-                    probe.outside.why_missing().unwrap_or("")
-                ));
-                continue;
-            }
-        };
-        let Some(req) = probe
+        live_egress(&mut f, ctx, n, subnet);
+    }
+    f.finish("container traffic leaves the host masqueraded")
+}
+
+/// The active half: the outside peer says which source address it saw for a request
+/// from this network. The probe's default route carries one network's request; the
+/// others leave from the probe's interface on them (collect/egress.rs).
+fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::IpNet) {
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        f.note(format!(
+            "network {}: no live NAT test ({})",
+            n.name,
+            ctx.snapshot.probe.why_missing().unwrap_or("")
+        ));
+        return;
+    };
+    let Some(outside) = probe.outside.ok() else {
+        f.note(format!(
+            "no live NAT test: {}",
+            probe.outside.why_missing().unwrap_or("")
+        ));
+        return;
+    };
+    let egress = ctx.snapshot.probe_egress().map(|e| e.name.as_str());
+    let (req, from) = if egress == Some(n.name.as_str()) {
+        let req = probe
             .report
             .requests
             .iter()
-            .find(|r| r.purpose == "outside")
-        else {
-            f.error("the probe made no request to the outside peer");
-            continue;
-        };
-        match (req.ok, req.seen_source) {
-            (true, Some(seen)) if seen == outside.host_addr => f.pass(format!(
-                "outside peer {} (in a namespace behind {}) saw {seen}: the host's address",
-                outside.peer_addr, outside.host_link
-            )),
-            (true, Some(seen)) if subnet.contains(&seen) => f.fail(
-                format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
-                format!("restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)", n.bridge),
+            .find(|r| r.purpose == purpose::OUTSIDE);
+        (req, "the probe".to_string())
+    } else {
+        let wanted = purpose::outside_from(&n.name);
+        let req = probe.host_requests.iter().find(|r| r.purpose == wanted);
+        (req, format!("the probe's interface on {}", n.name))
+    };
+    let Some(req) = req else {
+        // A snapshot from before every network's egress was tested, or one taken
+        // without root: the rules above are all there is.
+        f.note(format!(
+            "network {}: no live NAT test (the probe's default route uses {}, and no request left through {} itself)",
+            n.name,
+            egress.unwrap_or("no network"),
+            n.name
+        ));
+        return;
+    };
+    match (req.ok, req.seen_source) {
+        (true, Some(seen)) if seen == outside.host_addr => f.pass(format!(
+            "from {from}: outside peer {} (in a namespace behind {}) saw {seen}: the host's address",
+            outside.peer_addr, outside.host_link
+        )),
+        (true, Some(seen)) if subnet.contains(&seen) => f.fail(
+            format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
+            format!(
+                "restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)",
+                super::sh(&n.bridge)
             ),
-            (true, seen) => f.fail(
-                format!(
-                    "the outside peer saw {}, neither the host's {} nor a container address",
-                    seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into()),
-                    outside.host_addr
+        ),
+        (true, seen) => f.fail(
+            format!(
+                "the outside peer saw {}, neither the host's {} nor a container address",
+                seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into()),
+                outside.host_addr
+            ),
+            "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
+        ),
+        (false, _) => {
+            let failed = format!("{from} could not reach the outside peer {}", req.target);
+            match bridge_broken(ctx, &n.name) {
+                Some((cause, fix)) => f.fail(format!("{failed}: {cause}"), fix),
+                None => f.fail(
+                    format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
+                    "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
+                     and the container's default route",
                 ),
-                "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
-            ),
-            (false, _) => {
-                let failed = format!("the probe could not reach the outside peer {}", req.target);
-                match bridge_broken(ctx, &n.name) {
-                    Some((cause, fix)) => f.fail(
-                        format!("{failed}: {cause}"),
-                        fix,
-                    ),
-                    None => f.fail(
-                        format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
-                        "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
-                         and the container's default route",
-                    ),
-                }
             }
         }
     }
-    f.finish("container traffic leaves the host masqueraded")
 }
 
 /// The IPv6 half, where the network has it. Docker NATs IPv6 only with `ip6tables`

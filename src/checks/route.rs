@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use super::{Check, Context, Instance, Needs, Outcome, missing};
+use super::{Check, Context, Instance, Needs, Outcome, Subject, missing};
 use crate::snapshot::RouteObs;
 
 pub static CHECK: Check = Check {
@@ -78,7 +78,7 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             ),
             vec![],
             "a container gets a default route from its first network; an internal network gives none",
-        );
+        ).coded("no-route", Subject::network(&p.network));
     };
     let dev = r.oif.map(|i| ns.link_name(i)).unwrap_or_else(|| "?".into());
     let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
@@ -111,6 +111,6 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             ),
             evidence,
             "the first network a container joins gives its default route: reorder the container's networks, or add the route it needs",
-        )
+        ).coded("wrong-route", Subject::network(&p.network))
     }
 }

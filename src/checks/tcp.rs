@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{Check, Context, Instance, Needs, Outcome, probe_request};
+use super::{Check, Context, Instance, Needs, Outcome, Subject, probe_request};
 
 pub static CHECK: Check = Check {
     id: "tcp",
@@ -105,9 +105,10 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             evidence,
             format!(
                 "check that the service listens on {to} and that {} reaches it (docker network inspect {})",
-                p.network, p.network
+                p.network,
+                super::sh(&p.network)
             ),
-        ),
+        ).coded("unreachable", Subject::network(&p.network)),
         (Expect::Closed, true) => Outcome::fail(
             format!(
                 "{} is open from {}, and the suite expects it closed",
@@ -115,6 +116,6 @@ fn judge(ctx: &Context, instance: &Instance) -> Outcome {
             ),
             evidence,
             "isolate it: a firewall rule, another network, or an internal network",
-        ),
+        ).coded("open", Subject::network(&p.network)),
     }
 }

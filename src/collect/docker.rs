@@ -29,16 +29,163 @@ pub async fn connect(engine: &Engine) -> Result<(Docker, bool), Error> {
             detail: e.to_string(),
         },
     })?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| classify(&endpoint, &e))?;
+    let docker = match docker.negotiate_version().await {
+        Ok(docker) => docker,
+        Err(e) => {
+            let mut error = classify(&endpoint, &e);
+            // Something answered, but not as Docker does: say what it was.
+            if matches!(error, Error::DaemonDown { .. }) && answered(&e) {
+                error = Error::NotDocker {
+                    endpoint: endpoint.clone(),
+                    answer: what_answered(&engine.transport)
+                        .await
+                        .unwrap_or_else(|| e.to_string()),
+                };
+            }
+            return Err(error);
+        }
+    };
     Ok((docker, engine.transport.is_local()))
+}
+
+/// Whether the failed request reached something that answered (an HTTP status, or
+/// bytes that are not the HTTP or JSON Docker speaks), rather than nothing at all.
+fn answered(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as B;
+    match e {
+        B::DockerResponseServerError { .. }
+        | B::JsonDataError { .. }
+        | B::JsonSerdeError { .. } => true,
+        B::APIVersionParseError { .. } => true,
+        // Bytes came back that hyper could not read as HTTP.
+        _ => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+            while let Some(err) = source {
+                if let Some(h) = err.downcast_ref::<hyper::Error>()
+                    && (h.is_parse() || h.is_parse_status())
+                {
+                    return true;
+                }
+                source = err.source();
+            }
+            false
+        }
+    }
+}
+
+/// The most an answer's excerpt shows, and the most read of it.
+const EXCERPT_CHARS: usize = 120;
+const ANSWER_READ_BYTES: usize = 4096;
+
+/// What answers at a plain endpoint (unix socket or TCP), in one bounded request of its
+/// own: its status line, its Server header, and the start of its body. Engines behind
+/// TLS or ssh are not asked: their transport already proved it is no plain listener.
+async fn what_answered(transport: &crate::engine::Transport) -> Option<String> {
+    use crate::engine::Transport;
+    let buf = match transport {
+        Transport::Unix { path } => ask(tokio::net::UnixStream::connect(path).await.ok()?).await,
+        Transport::Tcp { addr } => ask(tokio::net::TcpStream::connect(addr).await.ok()?).await,
+        _ => return None,
+    };
+    Some(describe_answer(&buf))
+}
+
+/// Sends `GET /version` and reads the answer: until its body is complete, the
+/// connection closes, [`ANSWER_READ_BYTES`] are in, or two seconds have passed.
+async fn ask(mut s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::with_capacity(ANSWER_READ_BYTES);
+    let request = b"GET /version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
+    if s.write_all(request).await.is_err() {
+        return buf;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut chunk = [0u8; 1024];
+    while buf.len() < ANSWER_READ_BYTES {
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+        if answer_complete(&buf) {
+            break;
+        }
+    }
+    buf.truncate(ANSWER_READ_BYTES);
+    buf
+}
+
+/// Whether `buf` holds a whole HTTP answer: headers, and the body they announce.
+fn answer_complete(buf: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let Ok(httparse::Status::Complete(end)) = response.parse(buf) else {
+        return false;
+    };
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
+    length.is_some_and(|l| buf.len() >= end + l)
+}
+
+/// An answer in a few words: `HTTP 404 Not Found, Server: nginx/1.25, body "<html>…"`,
+/// or the bytes themselves when they are not HTTP.
+fn describe_answer(buf: &[u8]) -> String {
+    let excerpt = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim();
+        let mut short: String = text.chars().take(EXCERPT_CHARS).collect();
+        if short.len() < text.len() {
+            short.push('…');
+        }
+        format!("{short:?}")
+    };
+    if buf.is_empty() {
+        return "it closed the connection without a word".into();
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(buf) {
+        Ok(status) => {
+            let server = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("server"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned());
+            let mut text = format!(
+                "HTTP {} {}, {}",
+                response.code.unwrap_or(0),
+                response.reason.unwrap_or(""),
+                match server {
+                    Some(s) => format!("Server: {}", excerpt(s.as_bytes())),
+                    None => "no Server header".into(),
+                }
+            );
+            if let httparse::Status::Complete(end) = status {
+                text.push_str(&format!(", body {}", excerpt(&buf[end..])));
+            }
+            text
+        }
+        Err(_) => format!("not HTTP: {}", excerpt(buf)),
+    }
 }
 
 /// Turns a failed first request into the cause a user can act on.
 fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
     let endpoint = endpoint.to_string();
+    if let Some(limit) = crate::engine::bounded::too_large(e) {
+        return Error::AnswerTooLarge {
+            what: "version".into(),
+            limit_mib: limit >> 20,
+        };
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<io::Error>() {
@@ -67,11 +214,34 @@ fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
     Error::DaemonDown { endpoint, detail }
 }
 
-fn api_err(what: &str) -> impl Fn(bollard::errors::Error) -> Error + '_ {
-    move |e| Error::Docker {
-        what: what.to_string(),
-        detail: e.to_string(),
+/// A failed API request as the user's cause. An engine answers 404 "page not found" for
+/// an endpoint it does not have (an older API): that is an engine too old for `what`,
+/// not a missing object.
+pub(crate) fn api_err(what: &str) -> impl Fn(bollard::errors::Error) -> Error + '_ {
+    move |e| {
+        if let Some(limit) = crate::engine::bounded::too_large(&e) {
+            return Error::AnswerTooLarge {
+                what: what.to_string(),
+                limit_mib: limit >> 20,
+            };
+        }
+        if lacks_endpoint(&e) {
+            return Error::EngineTooOld {
+                what: what.to_string(),
+            };
+        }
+        Error::Docker {
+            what: what.to_string(),
+            detail: e.to_string(),
+        }
     }
+}
+
+/// Whether the engine has no such endpoint: its router's 404, as opposed to a 404 for
+/// an object (`No such network: …`).
+pub(crate) fn lacks_endpoint(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, message }
+        if message.trim().eq_ignore_ascii_case("page not found"))
 }
 
 pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
@@ -105,9 +275,11 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
             {
                 Ok(n) => Ok(Some(n)),
                 // Removed since the list (compose down on a busy host): skip it.
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => Ok(None),
+                Err(
+                    e @ bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    },
+                ) if !lacks_endpoint(&e) => Ok(None),
                 Err(e) => Err(api_err("network inspect")(e)),
             }
         },
@@ -191,9 +363,11 @@ pub async fn containers(
             Ok(c) => Ok(Some(c)),
             // Removed since the network listed it: containers come and go on a live
             // host (another netcheck run's probe, for one).
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
+            Err(
+                e @ bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                },
+            ) if !lacks_endpoint(&e) => Ok(None),
             Err(e) => Err(api_err("container inspect")(e)),
         }
     }))

@@ -4,6 +4,7 @@
 //! host and the containers are read, so that both ends of its veth pair are seen.
 
 pub mod docker;
+pub mod egress;
 pub mod host;
 pub mod image;
 pub mod listener;
@@ -334,7 +335,25 @@ pub async fn collect(
     };
     let mut probe = probe;
     if let Observed::Ok { value } = &mut probe {
-        value.host_requests = publish_requests.into_iter().chain(peer_requests).collect();
+        let egress_requests = if opts.needs.outside && local && root {
+            let egress = value.egress(&networks).map(|n| n.name.clone());
+            egress::requests(
+                value,
+                egress.as_deref(),
+                &networks,
+                &checked_names,
+                &containers,
+                opts.probe_timeout,
+            )
+            .await
+        } else {
+            vec![]
+        };
+        value.host_requests = publish_requests
+            .into_iter()
+            .chain(peer_requests)
+            .chain(egress_requests)
+            .collect();
     }
 
     let host = match (host_netns, &host_skip) {
@@ -645,7 +664,7 @@ impl ProbeSetup {
             match outside::create(h, &opts.run_id).await {
                 Ok(o) => {
                     args.push("--get".into());
-                    args.push(format!("outside={}", o.listener.addr));
+                    args.push(format!("{}={}", purpose::OUTSIDE, o.listener.addr));
                     let peer = OutsidePeer {
                         host_addr: IpAddr::V4(o.host_addr),
                         peer_addr: IpAddr::V4(o.peer_addr),

@@ -93,7 +93,7 @@ pub fn listen_in(pid: u32, ip: IpAddr) -> Result<Listener, String> {
 
 /// Makes a socket in a thread that entered the namespace: a socket keeps the namespace
 /// it was made in. The caller's runtime is entered for the sockets that register with it.
-fn in_netns<T: Send>(
+pub(crate) fn in_netns<T: Send>(
     pid: u32,
     make: impl FnOnce() -> std::io::Result<T> + Send,
 ) -> Result<T, String> {

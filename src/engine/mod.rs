@@ -15,10 +15,12 @@
 //! Resolution is pure (flags + environment + files in, [`Engine`] out), so that its
 //! precedence is unit-tested; [`connect`] turns the result into a bollard client.
 
+pub mod bounded;
 pub mod context;
 pub mod ssh;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bollard::{API_DEFAULT_VERSION, Docker};
 use schemars::JsonSchema;
@@ -406,11 +408,13 @@ pub fn client(engine: &Engine) -> Result<Docker, bollard::errors::Error> {
     // The run's own deadline (--timeout) bounds the whole; this bounds one request.
     const TIMEOUT_SECS: u64 = 120;
     match &engine.transport {
+        // Plain transports read through the answer bound (bounded.rs); bollard's TLS
+        // client cannot take a connector, so TLS answers are unbounded.
         Transport::Unix { path } => {
-            Docker::connect_with_unix(&path.to_string_lossy(), TIMEOUT_SECS, API_DEFAULT_VERSION)
+            bounded::client(bounded::Plain::Unix(Arc::new(path.clone())), TIMEOUT_SECS)
         }
         Transport::Tcp { addr } => {
-            Docker::connect_with_http(&format!("tcp://{addr}"), TIMEOUT_SECS, API_DEFAULT_VERSION)
+            bounded::client(bounded::Plain::Tcp(Arc::from(addr.as_str())), TIMEOUT_SECS)
         }
         Transport::Tls {
             addr,

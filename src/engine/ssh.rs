@@ -121,7 +121,7 @@ struct SshConnector {
 }
 
 impl tower_service::Service<hyper::Uri> for SshConnector {
-    type Response = TokioIo<SshStream>;
+    type Response = TokioIo<super::bounded::Bounded<SshStream>>;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
 
@@ -152,11 +152,15 @@ impl tower_service::Service<hyper::Uri> for SshConnector {
                     }
                 });
             }
-            Ok(TokioIo::new(SshStream {
+            let stream = SshStream {
                 _child: child,
                 stdin,
                 stdout,
-            }))
+            };
+            Ok(TokioIo::new(super::bounded::Bounded::new(
+                stream,
+                super::bounded::ANSWER_LIMIT,
+            )))
         })
     }
 }

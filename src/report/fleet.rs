@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::markdown::html_escape;
+use super::escape;
 use super::{Report, Tool, html, junit, markdown};
 use crate::fleet::Member;
 
@@ -99,9 +99,9 @@ impl FleetReport {
             let s = &e.report.summary;
             let _ = writeln!(
                 md,
-                "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
-                cell(&e.name),
-                e.endpoint.replace('`', "'").replace('|', "\\|"),
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                escape::markdown(&e.name),
+                escape::markdown_code_span(&e.endpoint),
                 verdict(e.exit_code),
                 s.passed,
                 s.warned,
@@ -111,7 +111,7 @@ impl FleetReport {
             );
         }
         for e in &self.engines {
-            let _ = writeln!(md, "\n---\n\n## {}\n", cell(&e.name));
+            let _ = writeln!(md, "\n---\n\n## {}\n", escape::markdown(&e.name));
             md.push_str(&markdown::render(&e.report));
         }
         md
@@ -138,8 +138,8 @@ impl FleetReport {
                 page,
                 r##"<tr class="{}"><td><a href="#engine-{i}">{}</a></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"##,
                 if e.exit_code == 0 { "pass" } else { "fail" },
-                html_escape(&e.name),
-                html_escape(&e.endpoint),
+                escape::html(&e.name),
+                escape::html(&e.endpoint),
                 verdict(e.exit_code),
                 s.passed,
                 s.warned,
@@ -154,7 +154,7 @@ impl FleetReport {
             let _ = write!(
                 page,
                 r#"<hr><section id="engine-{i}"><h2>{}</h2>{}</section>"#,
-                html_escape(&e.name),
+                escape::html(&e.name),
                 scoped(&html::body(&e.report, snapshot), i)
             );
         }
@@ -180,8 +180,4 @@ fn verdict(code: u8) -> &'static str {
         2 => "could not check",
         _ => "interrupted",
     }
-}
-
-fn cell(text: &str) -> String {
-    html_escape(text).replace('|', "\\|").replace('\n', " ")
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::markdown::html_escape as esc;
+use super::escape::html as esc;
 use super::{CheckResult, Report};
 use crate::checks::Status;
 use crate::snapshot::{NetnsObs, NetworkObs, Snapshot};
@@ -30,18 +30,38 @@ fn failing<'r>(report: &'r Report, el: &Element, fallback: bool) -> Option<&'r C
     let failed = |c: &&CheckResult| {
         matches!(c.status, Status::Fail | Status::Error) && el.owners.contains(&c.check.as_str())
     };
+    let named = |text: &str| {
+        el.names
+            .iter()
+            .any(|n| !n.is_empty() && mentions_token(text, n))
+    };
+    // A classified finding says what it is about; an unclassified one (or a report
+    // from before findings) is searched for the element's names in its text.
     let mentions = |c: &&CheckResult| {
-        let texts = std::iter::once(c.message.as_str()).chain(
-            c.evidence
-                .iter()
-                .filter(|e| e.starts_with("FAIL"))
-                .map(String::as_str),
-        );
-        texts.into_iter().any(|t| {
-            el.names
-                .iter()
-                .any(|n| !n.is_empty() && mentions_token(t, n))
-        })
+        if c.findings.is_empty() {
+            let texts = std::iter::once(c.message.as_str()).chain(
+                c.evidence
+                    .iter()
+                    .filter(|e| e.starts_with("FAIL"))
+                    .map(String::as_str),
+            );
+            return texts.into_iter().any(named);
+        }
+        c.findings
+            .iter()
+            .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+            .any(|f| {
+                if f.code
+                    .ends_with(&format!("/{}", crate::checks::UNCLASSIFIED))
+                {
+                    named(&f.message)
+                } else {
+                    f.subject
+                        .names()
+                        .iter()
+                        .any(|n| el.names.iter().any(|e| e == n))
+                }
+            })
     };
     report
         .checks
@@ -503,13 +523,14 @@ pub(crate) fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
             if c.gate { "" } else { " <em>(not gating)</em>" }
         );
         if !c.evidence.is_empty() {
-            let _ = write!(html, "<pre>{}</pre>", esc(&c.evidence.join("\n")));
+            let lines: Vec<String> = c.evidence.iter().map(|e| esc(e)).collect();
+            let _ = write!(html, "<pre>{}</pre>", lines.join("\n"));
         }
         if let Some(hint) = c.hint.as_deref().filter(|_| c.status != Status::Pass) {
             let _ = write!(
                 html,
                 r#"<div class="fix">fix: {}</div>"#,
-                esc(hint).replace('\n', "<br>")
+                hint.lines().map(esc).collect::<Vec<_>>().join("<br>")
             );
         }
         html.push_str("</td></tr>");

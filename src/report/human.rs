@@ -6,6 +6,7 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 
 use super::Report;
+use super::escape::terminal as esc;
 use crate::checks::Status;
 
 fn style(status: Status) -> Style {
@@ -19,10 +20,27 @@ fn style(status: Status) -> Style {
     Style::new().fg_color(Some(color.into())).bold()
 }
 
-/// Writes the report for a person. `verbose` shows the evidence of passing checks too.
-pub fn render(out: &mut dyn Write, report: &Report, verbose: bool) -> std::io::Result<()> {
-    let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
-    for c in &report.checks {
+/// How much of the report a person sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Failures, errors and warnings, with their evidence and fix, and the summary line.
+    Quiet,
+    /// Every check's line; evidence and fix under failures.
+    Normal,
+    /// Every check's line and evidence.
+    Verbose,
+}
+
+/// Writes the report for a person.
+pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::Result<()> {
+    let failed = |c: &&super::CheckResult| !matches!(c.status, Status::Pass | Status::Skip);
+    let shown: Vec<_> = match detail {
+        Detail::Quiet => report.checks.iter().filter(failed).collect(),
+        _ => report.checks.iter().collect(),
+    };
+    let verbose = detail == Detail::Verbose;
+    let width = shown.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    for c in shown {
         let s = style(c.status);
         let note = match c.status {
             Status::Fail | Status::Error if !c.gate => " (not gating)",
@@ -33,21 +51,21 @@ pub fn render(out: &mut dyn Write, report: &Report, verbose: bool) -> std::io::R
             out,
             "{s}{:<5}{s:#} {:<width$}  {:>7.1} ms  {}{note}",
             c.status.as_str().to_uppercase(),
-            c.id,
+            esc(&c.id),
             c.duration_ms,
-            c.message
+            esc(&c.message)
         )?;
         let detailed = verbose || matches!(c.status, Status::Warn | Status::Fail | Status::Error);
         if detailed {
             for e in &c.evidence {
-                writeln!(out, "        {e}")?;
+                writeln!(out, "        {}", esc(e))?;
             }
         }
         if let Some(h) = c.hint.as_deref().filter(|_| c.status != Status::Pass) {
             let dim = Style::new().bold();
             for (i, line) in h.lines().enumerate() {
                 let lead = if i == 0 { "fix:" } else { "    " };
-                writeln!(out, "        {dim}{lead}{dim:#} {line}")?;
+                writeln!(out, "        {dim}{lead}{dim:#} {}", esc(line))?;
             }
         }
     }

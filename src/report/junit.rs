@@ -6,13 +6,14 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
 
 use super::Report;
+use super::escape::xml as esc;
 use crate::checks::Status;
 
 pub fn render(report: &Report) -> String {
     let host = if report.host.hostname.is_empty() {
         "docker-host"
     } else {
-        report.host.hostname.as_str()
+        &report.host.hostname
     };
     render_suites(
         &[(host.to_string(), report)],
@@ -33,16 +34,17 @@ pub fn render_suites(reports: &[(String, &Report)], wall: Duration) -> String {
     without_root_skipped(xml)
 }
 
+/// `name` is engine text (a hostname, a context, an endpoint): it is escaped here.
 fn suite(name: &str, report: &Report) -> TestSuite {
     let host = if report.host.hostname.is_empty() {
-        "docker-host"
+        "docker-host".into()
     } else {
-        report.host.hostname.as_str()
+        esc(&report.host.hostname)
     };
-    let mut suite = TestSuite::new(format!("netcheck@{name}"));
+    let mut suite = TestSuite::new(format!("netcheck@{}", esc(name)));
     suite.set_timestamp(report.started.fixed_offset());
     suite.set_time(Duration::from_millis(report.duration_ms));
-    suite.extra.insert("hostname".into(), host.into());
+    suite.extra.insert("hostname".into(), host.as_ref().into());
     for c in &report.checks {
         let description = body(&c.evidence, c.hint.as_deref());
         let warn_gates = c.status == Status::Warn && c.strict;
@@ -52,14 +54,14 @@ fn suite(name: &str, report: &Report) -> TestSuite {
             // property names it, and the testcase's output carries it with the fix.
             Status::Warn if !warn_gates => {
                 suite.add_property(Property::new(
-                    format!("netcheck.warn.{}", c.id),
-                    c.message.as_str(),
+                    format!("netcheck.warn.{}", esc(&c.id)),
+                    esc(&c.message).as_ref(),
                 ));
                 TestCaseStatus::success()
             }
             Status::Skip => {
                 let mut s = TestCaseStatus::skipped();
-                s.set_message(c.message.as_str())
+                s.set_message(esc(&c.message).as_ref())
                     .set_description(description.clone());
                 s
             }
@@ -75,21 +77,22 @@ fn suite(name: &str, report: &Report) -> TestSuite {
                 } else {
                     "non-gating"
                 };
-                s.set_message(c.message.as_str())
+                s.set_message(esc(&c.message).as_ref())
                     .set_type(ty)
                     .set_description(description.clone());
                 s
             }
         };
-        let mut case = TestCase::new(c.id.as_str(), status);
+        let mut case = TestCase::new(esc(&c.id).as_ref(), status);
         // Jenkins groups by class name: one group per host keeps fleets readable.
         case.set_classname(format!("netcheck.{host}"));
         case.set_time(Duration::from_secs_f64(c.duration_ms / 1000.0));
         if c.status == Status::Warn && !warn_gates {
             let text = body(&c.evidence, c.hint.as_deref());
-            case.set_system_out(format!("WARN: {}\n{text}", c.message));
+            case.set_system_out(format!("WARN: {}\n{text}", esc(&c.message)));
         } else if c.status == Status::Pass && !c.evidence.is_empty() {
-            case.set_system_out(c.evidence.join("\n"));
+            let lines: Vec<_> = c.evidence.iter().map(|e| esc(e)).collect();
+            case.set_system_out(lines.join("\n"));
         }
         suite.add_test_case(case);
     }
@@ -99,12 +102,13 @@ fn suite(name: &str, report: &Report) -> TestSuite {
 fn body(evidence: &[String], hint: Option<&str>) -> String {
     let mut s = String::new();
     for e in evidence {
-        s.push_str(e);
+        s.push_str(&esc(e));
         s.push('\n');
     }
     if let Some(h) = hint {
         s.push_str("hint: ");
-        s.push_str(h);
+        let lines: Vec<_> = h.lines().map(esc).collect();
+        s.push_str(&lines.join("\n"));
         s.push('\n');
     }
     s

@@ -16,17 +16,10 @@ fn icon(status: Status) -> &'static str {
     }
 }
 
-/// Text inside a table cell: a pipe or a newline would end the cell or the table.
-fn cell(text: &str) -> String {
-    html_escape(text).replace('|', "\\|").replace('\n', " ")
-}
-
-pub(crate) fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+// A `<details>` line is an HTML block, where Markdown is not parsed: HTML escaping.
+use super::escape::{
+    html, markdown as cell, markdown_code as code, markdown_code_span as code_span,
+};
 
 pub fn render(report: &Report) -> String {
     let mut md = String::new();
@@ -73,9 +66,9 @@ pub fn render(report: &Report) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | `{}` | {}{gate} |",
+            "| {} | {} | {}{gate} |",
             icon(c.status),
-            c.id,
+            code_span(&c.id),
             cell(&c.message)
         );
     }
@@ -85,22 +78,24 @@ pub fn render(report: &Report) -> String {
             md,
             "<details><summary>{} <code>{}</code>: {}</summary>",
             icon(c.status),
-            c.id,
-            html_escape(&c.message)
+            html(&c.id),
+            html(&c.message)
         );
         let _ = writeln!(md);
         if !c.evidence.is_empty() {
             // A fence longer than any run of backticks inside cannot be closed early.
-            let fence = "`".repeat(3.max(longest_backtick_run(&c.evidence.join("\n")) + 1));
+            let lines: Vec<_> = c.evidence.iter().map(|e| code(e)).collect();
+            let fence = "`".repeat(3.max(longest_backtick_run(&lines.join("\n")) + 1));
             let _ = writeln!(md, "{fence}text");
-            for e in &c.evidence {
+            for e in &lines {
                 let _ = writeln!(md, "{e}");
             }
             let _ = writeln!(md, "{fence}");
         }
         if let Some(h) = &c.hint {
             let _ = writeln!(md);
-            let _ = writeln!(md, "**Fix:** {}", html_escape(h).replace('\n', "<br>"));
+            let fix: Vec<String> = h.lines().map(cell).collect();
+            let _ = writeln!(md, "**Fix:** {}", fix.join("<br>"));
         }
         let _ = writeln!(md);
         let _ = writeln!(md, "</details>");

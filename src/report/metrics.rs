@@ -227,6 +227,7 @@ mod tests {
                 message: String::new(),
                 evidence: vec![],
                 hint: None,
+                findings: vec![],
             })
             .collect();
         Report::assemble(

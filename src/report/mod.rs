@@ -1,7 +1,9 @@
 //! Reports: one list of results, rendered by reporters (terminal, JSON, JUnit,
 //! Markdown, HTML).
 
+pub mod escape;
 pub mod fleet;
+pub mod github;
 pub mod html;
 pub mod human;
 pub mod junit;
@@ -91,6 +93,9 @@ pub struct CheckResult {
     pub message: String,
     pub evidence: Vec<String>,
     pub hint: Option<String>,
+    /// What was found, each under a stable code about a typed subject.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::checks::Finding>,
 }
 
 impl Report {
@@ -123,6 +128,7 @@ impl Report {
                 message: j.outcome.message.clone(),
                 evidence: j.outcome.evidence.clone(),
                 hint: j.outcome.hint.clone(),
+                findings: j.outcome.findings.clone(),
             })
             .collect();
         Report::assemble(host, snapshot.collected_at, wall, checks)
@@ -147,6 +153,7 @@ impl Report {
             message: error.to_string(),
             evidence,
             hint: error.hint(),
+            findings: vec![],
         };
         let mut r = Report::assemble(HostFacts::default(), started, wall, vec![check]);
         if let Error::Interrupted(sig) = error {

@@ -1,0 +1,158 @@
+//! Egress from every checked network, not only the one the probe's default route uses.
+//!
+//! The probe joins every checked network, but the engine gives it one default route:
+//! its traffic leaves through one network, and the masquerade of the others would go
+//! untested. So netcheck adds, inside the probe's own namespace (netcheck's container,
+//! entered from the host as root; nothing changes in any other namespace), one policy
+//! rule per other network: a socket bound to that network's interface looks up a table
+//! whose default route is that network's gateway. The request to the outside peer then
+//! leaves through that network's bridge, is forwarded and masqueraded as a container
+//! that lives only there would be, and the peer says which source it saw. The rules
+//! vanish with the probe container.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use rtnetlink::RouteMessageBuilder;
+use rtnetlink::packet_route::rule::RuleAction;
+
+use crate::collect::peers;
+use crate::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request, purpose};
+
+/// Tables and rule priorities of netcheck's own in the probe's namespace: nothing else
+/// uses it, so any free numbers do; these are easy to spot in `ip rule`.
+const FIRST_TABLE: u32 = 1000;
+
+/// One network to send from: the probe's interface on it, and its gateway.
+struct Route {
+    network: String,
+    device: String,
+    index: u32,
+    gateway: Ipv4Addr,
+}
+
+/// The requests to the outside peer from each checked network other than the probe's
+/// egress one, where masquerading is meant to happen. Empty where the probe has no
+/// outside request to copy the target from.
+pub async fn requests(
+    probe: &ProbeObs,
+    egress: Option<&str>,
+    networks: &[NetworkObs],
+    checked: &[String],
+    containers: &[ContainerObs],
+    timeout: Duration,
+) -> Vec<Request> {
+    let Some(target) = probe
+        .report
+        .requests
+        .iter()
+        .find(|r| r.purpose == purpose::OUTSIDE)
+        .and_then(|r| r.addr.as_deref()?.parse::<SocketAddr>().ok())
+    else {
+        return vec![];
+    };
+    let Some(pid) = containers.iter().find(|c| c.probe).and_then(|c| c.pid) else {
+        return vec![];
+    };
+    let ns = &probe.report.netns;
+    let routes: Vec<Route> = networks
+        .iter()
+        .filter(|n| checked.contains(&n.name) && Some(n.name.as_str()) != egress)
+        .filter(|n| !n.internal && n.ip_masquerade && n.subnet_v4().is_some())
+        .filter_map(|n| {
+            let ep = n
+                .endpoints
+                .iter()
+                .find(|e| e.container_name == probe.container_name)?;
+            let link = ns.link_by_mac(ep.mac.as_deref()?)?;
+            let gateway = match n.gateway_v4(None)? {
+                IpAddr::V4(g) => g,
+                IpAddr::V6(_) => return None,
+            };
+            Some(Route {
+                network: n.name.clone(),
+                device: link.name.clone(),
+                index: link.index,
+                gateway,
+            })
+        })
+        .collect();
+    if routes.is_empty() {
+        return vec![];
+    }
+    if let Err(e) = add_routes(pid, &routes).await {
+        // Without the routes the requests would leave through the egress network and
+        // prove nothing: say why instead.
+        return routes
+            .iter()
+            .map(|r| {
+                failed(
+                    &r.network,
+                    target,
+                    format!("routing the probe's {} out: {e}", r.device),
+                )
+            })
+            .collect();
+    }
+    futures_util::future::join_all(routes.iter().map(|r| {
+        peers::get_from(
+            pid,
+            &r.device,
+            purpose::outside_from(&r.network),
+            target,
+            timeout,
+        )
+    }))
+    .await
+}
+
+fn failed(network: &str, target: SocketAddr, error: String) -> Request {
+    Request {
+        purpose: purpose::outside_from(network),
+        target: target.to_string(),
+        addr: Some(target.to_string()),
+        ok: false,
+        seen_source: None,
+        status: None,
+        body: None,
+        error: Some(error),
+        elapsed_ms: 0,
+    }
+}
+
+/// In the probe's namespace: per network, `oif <device> lookup T` and `default via
+/// <gateway> dev <device> table T`.
+async fn add_routes(pid: u32, routes: &[Route]) -> Result<(), String> {
+    let handle = peers::in_netns(pid, || {
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(connection);
+        Ok(handle)
+    })?;
+    for (i, r) in routes.iter().enumerate() {
+        let table = FIRST_TABLE + i as u32;
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
+            .gateway(r.gateway)
+            .output_interface(r.index)
+            .table_id(table)
+            .build();
+        handle
+            .route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(|e| format!("route via {}: {e}", r.gateway))?;
+        handle
+            .rule()
+            .add()
+            .v4()
+            .output_interface(r.device.clone())
+            .table_id(table)
+            .action(RuleAction::ToTable)
+            .priority(table)
+            .execute()
+            .await
+            .map_err(|e| format!("rule oif {}: {e}", r.device))?;
+    }
+    Ok(())
+}

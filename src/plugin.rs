@@ -1,0 +1,199 @@
+//! netcheck as a Docker CLI plugin: `docker netcheck …`.
+//!
+//! The docker CLI finds `docker-netcheck` in a cli-plugins directory, asks it for
+//! `docker-cli-plugin-metadata`, and then execs it with docker's own argv, global flags
+//! included: `docker --context prod -D netcheck x` runs
+//! `docker-netcheck --context prod -D netcheck x`. The CLI sets neither DOCKER_HOST nor
+//! DOCKER_CONTEXT for the plugin, so those globals are netcheck's own global flags too,
+//! with docker's meaning; this module only removes the `netcheck` word that separates
+//! them from netcheck's arguments.
+
+use std::ffi::OsString;
+
+/// The argument with which the docker CLI asks a plugin to describe itself.
+pub const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
+
+/// The plugin's name: the binary is `docker-<NAME>`, and users type `docker <NAME>`.
+pub const NAME: &str = "netcheck";
+
+/// Docker's global flags that take a value (`docker --help`, "Global Options"). The
+/// others (`-D/--debug`, `--tls`, `--tlsverify`) are switches. `-v/--version` never
+/// reaches a plugin: the CLI answers it itself.
+const VALUED: &[&str] = &[
+    "--config",
+    "-c",
+    "--context",
+    "-H",
+    "--host",
+    "-l",
+    "--log-level",
+    "--tlscacert",
+    "--tlscert",
+    "--tlskey",
+];
+const SWITCHES: &[&str] = &["-D", "--debug", "--tls", "--tlsverify"];
+
+/// What the process was asked to do, once docker's conventions are unwrapped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Print the plugin metadata JSON and exit.
+    Metadata,
+    /// Parse these arguments as netcheck's (argv[0] included).
+    Run(Vec<OsString>),
+}
+
+/// Unwraps a plugin invocation. Outside docker (`netcheck …`) the arguments pass through
+/// unchanged unless they start, after docker-style global flags, with the word
+/// `netcheck`, which is how docker calls a plugin.
+pub fn invocation(args: Vec<OsString>) -> Invocation {
+    if args.get(1).is_some_and(|a| a == METADATA_COMMAND) {
+        return Invocation::Metadata;
+    }
+    let Some(word) = plugin_word(&args) else {
+        return Invocation::Run(args);
+    };
+    let mut args = args;
+    args.remove(word);
+    // `docker help netcheck` runs `docker-netcheck help netcheck`: the word removed
+    // above was the second one, and `help` (with nothing after it) asks for the help.
+    if word >= 2 && args[word - 1] == "help" && args.len() == word {
+        args[word - 1] = "--help".into();
+    }
+    Invocation::Run(args)
+}
+
+/// The index of the `netcheck` word that follows docker's global flags, if there is one.
+fn plugin_word(args: &[OsString]) -> Option<usize> {
+    let mut i = 1;
+    while let Some(arg) = args.get(i).and_then(|a| a.to_str()) {
+        if arg == NAME {
+            return Some(i);
+        }
+        if arg == "help" && args.get(i + 1).is_some_and(|a| a == NAME) {
+            return Some(i + 1);
+        }
+        let flag = arg.split_once('=').map_or(arg, |(flag, _)| flag);
+        if VALUED.contains(&flag) {
+            // `--host=X` carries its value; `--host X` takes the next argument.
+            i += if arg.contains('=') { 1 } else { 2 };
+        } else if SWITCHES.contains(&flag) || is_attached_short(arg) {
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    None
+}
+
+/// `-Hunix:///x.sock`, `-lwarn`, `-cprod`: a short valued flag with its value attached.
+fn is_attached_short(arg: &str) -> bool {
+    ["-H", "-l", "-c"]
+        .iter()
+        .any(|f| arg.len() > 2 && arg.starts_with(f))
+}
+
+/// The metadata JSON the docker CLI reads (`docker info` shows it under Plugins).
+pub fn metadata(version: &str) -> String {
+    let mut json = serde_json::json!({
+        "SchemaVersion": "0.1.0",
+        "Vendor": "netcheck",
+        "Version": version,
+        "ShortDescription": "Diagnose Docker networking on this host",
+    });
+    // URL is optional in the contract: give it only once the project has a homepage,
+    // rather than an address that leads nowhere.
+    if !env!("CARGO_PKG_HOMEPAGE").is_empty() {
+        json["URL"] = env!("CARGO_PKG_HOMEPAGE").into();
+    }
+    format!("{json}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Invocation {
+        invocation(args.iter().map(OsString::from).collect())
+    }
+
+    fn args(args: &[&str]) -> Invocation {
+        Invocation::Run(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn the_metadata_request_is_answered_under_any_name() {
+        assert_eq!(
+            run(&["docker-netcheck", METADATA_COMMAND]),
+            Invocation::Metadata
+        );
+        assert_eq!(run(&["netcheck", METADATA_COMMAND]), Invocation::Metadata);
+    }
+
+    #[test]
+    fn the_plugin_word_is_removed_and_docker_globals_kept() {
+        assert_eq!(
+            run(&["docker-netcheck", "netcheck", "--list"]),
+            args(&["docker-netcheck", "--list"])
+        );
+        assert_eq!(
+            run(&[
+                "docker-netcheck",
+                "--context",
+                "prod",
+                "-D",
+                "netcheck",
+                "x"
+            ]),
+            args(&["docker-netcheck", "--context", "prod", "-D", "x"])
+        );
+        assert_eq!(
+            run(&[
+                "d",
+                "-Hunix:///a.sock",
+                "--tlsverify",
+                "-l=warn",
+                "netcheck"
+            ]),
+            args(&["d", "-Hunix:///a.sock", "--tlsverify", "-l=warn"])
+        );
+        // A flag's value that happens to be `netcheck` is not the plugin word.
+        assert_eq!(
+            run(&["d", "--context", "netcheck", "netcheck", "bridge"]),
+            args(&["d", "--context", "netcheck", "bridge"])
+        );
+    }
+
+    #[test]
+    fn docker_help_asks_for_the_help() {
+        assert_eq!(
+            run(&["docker-netcheck", "help", "netcheck"]),
+            args(&["docker-netcheck", "--help"])
+        );
+        assert_eq!(
+            run(&["docker-netcheck", "netcheck", "help", "explain"]),
+            args(&["docker-netcheck", "help", "explain"])
+        );
+    }
+
+    #[test]
+    fn plain_netcheck_arguments_pass_through() {
+        for argv in [
+            &["netcheck", "bridge", "netcheck"][..],
+            &["netcheck", "--network", "netcheck"],
+            &["netcheck"],
+            &["docker-netcheck", "--list"],
+        ] {
+            assert_eq!(run(argv), args(argv));
+        }
+    }
+
+    #[test]
+    fn metadata_is_the_plugin_contract() {
+        let m: serde_json::Value = serde_json::from_str(&metadata("1.2.3 (abc)")).unwrap();
+        assert_eq!(m["SchemaVersion"], "0.1.0");
+        assert_eq!(m["Version"], "1.2.3 (abc)");
+        for key in ["Vendor", "ShortDescription"] {
+            assert!(m[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
+        }
+    }
+}
