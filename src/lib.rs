@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod fleet;
 pub mod log;
+pub mod nftables;
 pub mod plan;
 pub mod probe;
 pub mod redact;
