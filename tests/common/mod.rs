@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod remote_engine;
+
 pub mod fake_engine;
 pub mod http;
 
