@@ -37,6 +37,7 @@ pub mod params;
 mod port_publish;
 mod publish_paths;
 mod route;
+mod routing;
 pub(crate) mod rules;
 pub(crate) mod tcp;
 
