@@ -7,8 +7,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::collect::listener::Seen;
-use crate::collect::netlink;
+use crate::net::listener::Seen;
+use crate::net::netlink;
 use crate::snapshot::{Lookup, ProbeReport, Request};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -67,7 +67,7 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
     if let Some(port) = args.listen_port {
         for a in netns.addrs.iter().filter(|a| !a.addr.addr().is_loopback()) {
             if a.addr.addr().is_ipv4() {
-                let l = crate::collect::listener::bind_port(a.addr.addr(), port);
+                let l = crate::net::listener::bind_port(a.addr.addr(), port);
                 _listeners.push(l.map_err(|e| e.to_string())?);
             }
         }
@@ -175,10 +175,7 @@ impl Resolver<'_> {
     }
 }
 
-/// Docker's embedded DNS server, inside every container on a user-defined network.
-pub const EMBEDDED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
-/// The `source` of a lookup made through the embedded DNS server.
-pub const EMBEDDED_DNS_SOURCE: &str = "embedded-dns";
+pub use crate::protocol::{EMBEDDED_DNS, EMBEDDED_DNS_SOURCE};
 
 fn uses_embedded_dns(resolv_conf: &str) -> bool {
     resolv_conf.lines().any(|l| {

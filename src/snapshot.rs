@@ -778,6 +778,37 @@ impl Snapshot {
     }
 }
 
+impl FirewallObs {
+    /// Docker's own nftables tables (`table ip docker-bridges`, from Docker 29's nftables
+    /// backend), if it keeps its rules there.
+    pub fn docker_nft_tables(&self) -> Vec<&str> {
+        self.nft_tables
+            .iter()
+            .map(String::as_str)
+            .filter(|t| t.contains("docker"))
+            .collect()
+    }
+
+    /// Whether Docker's rules are to be read in iptables: its chains are there, and it
+    /// does not program nftables itself.
+    pub fn docker_in_iptables(&self) -> bool {
+        self.docker_nft_tables().is_empty() && has_docker_chains(self.tables.values())
+    }
+}
+
+/// Whether iptables-save tables hold Docker's chains.
+pub fn has_docker_chains<'a>(tables: impl IntoIterator<Item = &'a Vec<String>>) -> bool {
+    tables.into_iter().flatten().any(|l| {
+        let chain = l
+            .strip_prefix(':')
+            .and_then(|c| c.split_whitespace().next());
+        matches!(
+            chain,
+            Some("DOCKER" | "DOCKER-ISOLATION-STAGE-1" | "DOCKER-FORWARD")
+        )
+    })
+}
+
 impl ProbeObs {
     /// The network the probe's default route leaves through, among `networks`.
     pub fn egress<'a>(&self, networks: &'a [NetworkObs]) -> Option<&'a NetworkObs> {
@@ -796,6 +827,13 @@ impl ProbeObs {
 }
 
 impl NetworkObs {
+    /// Whether the network sets icc=false: its containers must not reach each other.
+    pub fn icc_disabled(&self) -> bool {
+        self.options
+            .get("com.docker.network.bridge.enable_icc")
+            .is_some_and(|v| v == "false")
+    }
+
     /// The first IPv4 subnet of the network's IPAM config.
     pub fn subnet_v4(&self) -> Option<IpNet> {
         self.ipam

@@ -159,9 +159,7 @@ pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, Str
 
 /// Whether a network sets icc=false: its containers must not reach each other.
 pub(crate) fn icc_disabled(n: &NetworkObs) -> bool {
-    n.options
-        .get("com.docker.network.bridge.enable_icc")
-        .is_some_and(|v| v == "false")
+    n.icc_disabled()
 }
 
 /// `eth0 172.17.0.2/16 (up)`: a link as evidence.

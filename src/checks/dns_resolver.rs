@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome};
-use crate::probe::EMBEDDED_DNS;
+use crate::protocol::EMBEDDED_DNS;
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -312,7 +312,7 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &crate::snapshot::NetworkObs) {
         .report
         .lookups
         .iter()
-        .find(|l| l.source.as_deref() == Some(crate::probe::EMBEDDED_DNS_SOURCE));
+        .find(|l| l.source.as_deref() == Some(crate::protocol::EMBEDDED_DNS_SOURCE));
     match (lookup, own) {
         (None, _) => f.note(format!(
             "network {}: the probe did not ask the embedded DNS (an older snapshot)",

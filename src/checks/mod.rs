@@ -46,33 +46,7 @@ pub(crate) mod tcp;
 pub const OLDER_SNAPSHOT: &str =
     "not in this snapshot: it was taken by a netcheck that did not observe this yet";
 
-/// The name containers use to reach their host.
-pub const HOST_DOCKER_INTERNAL: &str = "host.docker.internal";
-
-/// What a check needs collected, so that a filtered run collects nothing more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Needs {
-    /// Host links, addresses, routes, sysctls and firewall rules.
-    pub host: bool,
-    /// The probe container and its requests.
-    pub probe: bool,
-    /// The hermetic outside peer (a namespace on 198.18.0.0/15).
-    pub outside: bool,
-    /// The probe publishes a port, reached from the host and from itself (hairpin).
-    pub publish: bool,
-    /// Connections from other containers' namespaces to the probe (icc, isolation).
-    pub peers: bool,
-}
-
-impl Needs {
-    pub const NONE: Needs = Needs {
-        host: false,
-        probe: false,
-        outside: false,
-        publish: false,
-        peers: false,
-    };
-}
+pub use crate::protocol::{HOST_DOCKER_INTERNAL, INSTANCE_PURPOSE, Needs};
 
 /// Whether a check judges the host once, or each checked network on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,9 +125,6 @@ impl Instance {
             .unwrap_or_else(|| self.check.title.to_string())
     }
 }
-
-/// The purpose under which the probe reports a suite instance's request.
-pub const INSTANCE_PURPOSE: &str = "check:";
 
 /// Every check and generic kind, in the order they run and are reported.
 pub static REGISTRY: &[&Check] = &[

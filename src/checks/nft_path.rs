@@ -71,8 +71,7 @@ enum Tri {
     Maybe,
 }
 
-/// netcheck's own trace tables (`netcheck_trace_<run id>`): they only mark packets.
-pub const TRACE_TABLE_PREFIX: &str = "netcheck_trace";
+pub use crate::protocol::TRACE_TABLE_PREFIX;
 
 /// Tables iptables-nft writes (read through iptables-save by the checks already), and
 /// Docker's and netcheck's own: what "foreign" excludes.

@@ -166,34 +166,16 @@ pub fn policy<'a>(lines: &'a [String], chain: &str) -> Option<&'a str> {
     })
 }
 
-/// Whether a table list holds the chains Docker writes for its networks. DOCKER-USER
-/// alone does not count: it outlives a switch to Docker's nftables backend.
-pub fn has_docker_chains<'a>(tables: impl IntoIterator<Item = &'a Vec<String>>) -> bool {
-    tables.into_iter().flatten().any(|l| {
-        let chain = l
-            .strip_prefix(':')
-            .and_then(|c| c.split_whitespace().next());
-        matches!(
-            chain,
-            Some("DOCKER" | "DOCKER-ISOLATION-STAGE-1" | "DOCKER-FORWARD")
-        )
-    })
-}
+pub use crate::snapshot::has_docker_chains;
 
-/// Docker's own nftables tables (`table ip docker-bridges`, from Docker 29's nftables
-/// backend), if it keeps its rules there.
+/// Docker's own nftables tables, if it keeps its rules there.
 pub fn docker_nft_tables(fw: &FirewallObs) -> Vec<&str> {
-    fw.nft_tables
-        .iter()
-        .map(String::as_str)
-        .filter(|t| t.contains("docker"))
-        .collect()
+    fw.docker_nft_tables()
 }
 
-/// Whether Docker's rules are to be read in iptables: its chains are there, and it
-/// does not program nftables itself.
+/// Whether Docker's rules are to be read in iptables.
 pub fn docker_in_iptables(fw: &FirewallObs) -> bool {
-    docker_nft_tables(fw).is_empty() && has_docker_chains(fw.tables.values())
+    fw.docker_in_iptables()
 }
 
 /// Docker's own rules, not a host firewall's: its chains and jumps, and the rules it

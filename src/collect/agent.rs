@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::{Cleanup, LABEL, Options, PID_LABEL};
-use crate::checks::Needs;
 use crate::error::Error;
+use crate::protocol::Needs;
 use crate::snapshot::Snapshot;
 
 /// Agent containers are named `netcheck-agent-<run id>`.

@@ -8,13 +8,14 @@ pub mod docker;
 pub mod egress;
 pub mod host;
 pub mod image;
-pub mod listener;
-pub mod netlink;
 pub mod nft;
 pub mod outside;
 pub mod peers;
 pub mod routes;
 pub mod trace;
+
+/// netlink and the listener live in `net`, below collect and probe both.
+pub use crate::net::{listener, netlink};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -31,8 +32,8 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use crate::checks::Needs;
 use crate::error::Error;
+use crate::protocol::Needs;
 use crate::snapshot::{
     ContainerObs, DockerObs, HostObs, NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs,
     ProbeReport, SNAPSHOT_SCHEMA, Snapshot, purpose,
@@ -351,9 +352,7 @@ pub async fn collect(
             // Only where Docker keeps iptables rules: reading a table that does not
             // exist yet would create it (legacy iptables loads the module).
             match &firewall {
-                Observed::Ok { value }
-                    if !published.is_empty() && crate::checks::rules::docker_in_iptables(value) =>
-                {
+                Observed::Ok { value } if !published.is_empty() && value.docker_in_iptables() => {
                     host::nat_table().await
                 }
                 _ => None,
@@ -577,7 +576,7 @@ async fn peer_requests(
         let who = &ep.container_name;
         // Traffic that icc forbids is dropped, not refused: a short deadline keeps a
         // healthy run fast, and is ample for a local bridge.
-        let icc_off = crate::checks::icc_disabled(n);
+        let icc_off = n.icc_disabled();
         if let Some(target) = probe_addr(n) {
             let deadline = if icc_off { BLOCKED_DEADLINE } else { timeout };
             asks.push((
@@ -669,7 +668,7 @@ impl ProbeSetup {
             "--timeout-ms".to_string(),
             opts.probe_timeout.as_millis().to_string(),
             "--lookup".into(),
-            crate::checks::HOST_DOCKER_INTERNAL.into(),
+            crate::protocol::HOST_DOCKER_INTERNAL.into(),
             "--lookup".into(),
             "gateway.docker.internal".into(),
         ];
@@ -741,7 +740,7 @@ impl ProbeSetup {
                 args.push("--get".into());
                 args.push(format!(
                     "{0}={0}:{port}",
-                    crate::checks::HOST_DOCKER_INTERNAL
+                    crate::protocol::HOST_DOCKER_INTERNAL
                 ));
             }
         }
@@ -869,7 +868,7 @@ async fn run_probe(
             extra_hosts: host_gateway.then(|| {
                 vec![format!(
                     "{}:host-gateway",
-                    crate::checks::HOST_DOCKER_INTERNAL
+                    crate::protocol::HOST_DOCKER_INTERNAL
                 )]
             }),
             // The probe only reads and connects: no capability, no writes, no escalation.

@@ -60,7 +60,7 @@ impl Sessions {
 pub fn table_name(run_id: &str) -> String {
     format!(
         "{}_{run_id}_{}",
-        crate::checks::nft_path::TRACE_TABLE_PREFIX,
+        crate::protocol::TRACE_TABLE_PREFIX,
         std::process::id()
     )
 }
@@ -291,7 +291,7 @@ pub fn failed_flows(
             let Some(n) = networks.iter().find(|n| n.name == net) else {
                 continue;
             };
-            if crate::checks::icc_disabled(n) {
+            if n.icc_disabled() {
                 continue;
             }
             let Some(c) = containers.iter().find(|c| c.name == who) else {

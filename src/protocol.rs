@@ -1,0 +1,43 @@
+//! What netcheck, its probe and its agent share: what a check needs collected, and the
+//! names and addresses both sides of a request must agree on. It sits below collect,
+//! probe and checks, so that none of them needs another for these.
+
+/// The name containers use to reach their host.
+pub const HOST_DOCKER_INTERNAL: &str = "host.docker.internal";
+
+/// The purpose under which the probe reports a suite instance's request.
+pub const INSTANCE_PURPOSE: &str = "check:";
+
+/// Docker's embedded DNS server, inside every container on a user-defined network.
+pub const EMBEDDED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
+
+/// The `source` of a lookup made through the embedded DNS server.
+pub const EMBEDDED_DNS_SOURCE: &str = "embedded-dns";
+
+/// netcheck's own trace tables (`netcheck_trace_<run id>`): they only mark packets.
+pub const TRACE_TABLE_PREFIX: &str = "netcheck_trace";
+
+/// What a check needs collected, so that a filtered run collects nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Needs {
+    /// Host links, addresses, routes, sysctls and firewall rules.
+    pub host: bool,
+    /// The probe container and its requests.
+    pub probe: bool,
+    /// The hermetic outside peer (a namespace on 198.18.0.0/15).
+    pub outside: bool,
+    /// The probe publishes a port, reached from the host and from itself (hairpin).
+    pub publish: bool,
+    /// Connections from other containers' namespaces to the probe (icc, isolation).
+    pub peers: bool,
+}
+
+impl Needs {
+    pub const NONE: Needs = Needs {
+        host: false,
+        probe: false,
+        outside: false,
+        publish: false,
+        peers: false,
+    };
+}
