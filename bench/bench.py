@@ -22,6 +22,13 @@ import time
 
 BIN = os.path.abspath(sys.argv[1])
 ARGS = sys.argv[2:]
+# `--baseline BIN`: an older netcheck, timed in the same interleaved rounds, so that
+# "before and after a change" is a ratio measured in one run.
+BASELINE = None
+if "--baseline" in ARGS:
+    i = ARGS.index("--baseline")
+    BASELINE = os.path.abspath(ARGS[i + 1])
+    del ARGS[i : i + 2]
 LABEL = "netcheck.bench=1"
 NET = "netcheck-bench"
 
@@ -65,6 +72,9 @@ def speed(runs):
         "reports": (f"{BIN} --json {tmp}/r.json --junit {tmp}/r.xml", None),
         "cold": (BIN, f"docker rmi -f {image}"),
     }
+    if BASELINE:
+        sh(BASELINE, "probe-image")  # its own image, built once, outside the timing
+        commands["baseline"] = (BASELINE, None)
     names = list(commands)
     times = {n: [] for n in names}
     for r in range(runs + 2):
@@ -84,6 +94,7 @@ def speed(runs):
         "seed": "netcheck --skip port.publish",
         "reports": "netcheck with --json and --junit",
         "cold": "netcheck, probe image missing (cold)",
+        "baseline": "the baseline netcheck, default suite (warm)",
     }
     for n in names:
         print(f"  {labels[n]:<40} {med[n]*1000:7.0f} ms   {med[n]/floor:4.2f}x floor")
@@ -92,6 +103,8 @@ def speed(runs):
         f"  warm default suite vs. the floor with ports {med['warm']/med['floor_ports']:4.2f}x"
         "  (netcheck's own overhead, the engine's port publishing set aside)"
     )
+    if BASELINE:
+        print(f"  this netcheck vs. the baseline (warm)    {med['warm']/med['baseline']:4.2f}x")
     rss = [peak_rss_mb([BIN]) for _ in range(5)]
     rss_reports = [peak_rss_mb([BIN, "--json", f"{tmp}/r.json", "--junit", f"{tmp}/r.xml"]) for _ in range(5)]
     print(f"  peak RSS, default suite (max of 5)       {max(rss):7.1f} MB")

@@ -36,10 +36,13 @@ pub struct Cli {
 
 impl Cli {
     /// Parses argv (as the plugin layer left it), exiting with clap's message and code 2
-    /// on bad arguments.
-    pub fn parse_args(args: Vec<std::ffi::OsString>) -> Cli {
+    /// on bad arguments. As a plugin, usage lines say `docker netcheck`.
+    pub fn parse_args(args: Vec<std::ffi::OsString>, plugin: bool) -> Cli {
         use clap::{CommandFactory, FromArgMatches};
         let mut command = Cli::command();
+        if plugin {
+            command = command.bin_name("docker netcheck");
+        }
         let matches = command.clone().get_matches_from(args);
         if let Some((name, _)) = matches.subcommand() {
             let run_args = RunArgs::augment_args(clap::Command::new("run"));

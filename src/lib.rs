@@ -10,6 +10,7 @@ pub mod collect;
 pub mod engine;
 pub mod error;
 pub mod log;
+pub mod nftables;
 pub mod plan;
 pub mod probe;
 pub mod redact;

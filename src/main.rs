@@ -34,9 +34,9 @@ fn main() -> ExitCode {
                 Err(_) => ExitCode::from(exit::ERROR),
             };
         }
-        plugin::Invocation::Run(args) => args,
+        plugin::Invocation::Run { args, plugin } => (args, plugin),
     };
-    let cli = Cli::parse_args(args);
+    let cli = Cli::parse_args(args.0, args.1);
     log::init(cli.global.debug, &cli.global.log_level);
     // anstream already honours NO_COLOR, CLICOLOR_FORCE and pipes under `auto`.
     match cli.global.color {

@@ -9,6 +9,7 @@
 //! them from netcheck's arguments.
 
 use std::ffi::OsString;
+use std::path::Path;
 
 /// The argument with which the docker CLI asks a plugin to describe itself.
 pub const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
@@ -17,8 +18,7 @@ pub const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
 pub const NAME: &str = "netcheck";
 
 /// Docker's global flags that take a value (`docker --help`, "Global Options"). The
-/// others (`-D/--debug`, `--tls`, `--tlsverify`) are switches. `-v/--version` never
-/// reaches a plugin: the CLI answers it itself.
+/// others (`-D/--debug`, `--tls`, `--tlsverify`, `-v/--version`) are switches.
 const VALUED: &[&str] = &[
     "--config",
     "-c",
@@ -31,15 +31,16 @@ const VALUED: &[&str] = &[
     "--tlscert",
     "--tlskey",
 ];
-const SWITCHES: &[&str] = &["-D", "--debug", "--tls", "--tlsverify"];
+const SWITCHES: &[&str] = &["-D", "--debug", "--tls", "--tlsverify", "-v", "--version"];
 
 /// What the process was asked to do, once docker's conventions are unwrapped.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Invocation {
     /// Print the plugin metadata JSON and exit.
     Metadata,
-    /// Parse these arguments as netcheck's (argv[0] included).
-    Run(Vec<OsString>),
+    /// Parse these arguments as netcheck's (argv[0] included); `plugin` when docker ran
+    /// netcheck as `docker netcheck`.
+    Run { args: Vec<OsString>, plugin: bool },
 }
 
 /// Unwraps a plugin invocation. Outside docker (`netcheck …`) the arguments pass through
@@ -49,17 +50,30 @@ pub fn invocation(args: Vec<OsString>) -> Invocation {
     if args.get(1).is_some_and(|a| a == METADATA_COMMAND) {
         return Invocation::Metadata;
     }
+    let named = args.first().is_some_and(|a| {
+        Path::new(a).file_name() == Some(std::ffi::OsStr::new(&format!("docker-{NAME}")))
+    });
     let Some(word) = plugin_word(&args) else {
-        return Invocation::Run(args);
+        return Invocation::Run {
+            args,
+            plugin: named,
+        };
     };
     let mut args = args;
     args.remove(word);
+    // Before the word, `-v` is docker's `--version` (docker hands `docker -v netcheck`
+    // to the plugin); after it, netcheck's own `-v`, as `docker run -v` is run's.
+    for arg in &mut args[1..word] {
+        if arg == "-v" {
+            *arg = "--version".into();
+        }
+    }
     // `docker help netcheck` runs `docker-netcheck help netcheck`: the word removed
     // above was the second one, and `help` (with nothing after it) asks for the help.
     if word >= 2 && args[word - 1] == "help" && args.len() == word {
         args[word - 1] = "--help".into();
     }
-    Invocation::Run(args)
+    Invocation::Run { args, plugin: true }
 }
 
 /// The index of the `netcheck` word that follows docker's global flags, if there is one.
@@ -117,7 +131,17 @@ mod tests {
     }
 
     fn args(args: &[&str]) -> Invocation {
-        Invocation::Run(args.iter().map(OsString::from).collect())
+        Invocation::Run {
+            args: args.iter().map(OsString::from).collect(),
+            plugin: true,
+        }
+    }
+
+    fn plain(args: &[&str]) -> Invocation {
+        Invocation::Run {
+            args: args.iter().map(OsString::from).collect(),
+            plugin: false,
+        }
     }
 
     #[test]
@@ -181,10 +205,23 @@ mod tests {
             &["netcheck", "bridge", "netcheck"][..],
             &["netcheck", "--network", "netcheck"],
             &["netcheck"],
-            &["docker-netcheck", "--list"],
+            &["netcheck", "-v", "bridge"],
         ] {
-            assert_eq!(run(argv), args(argv));
+            assert_eq!(run(argv), plain(argv));
         }
+        // Run by its plugin name without the word: still the plugin, arguments as given.
+        assert_eq!(
+            run(&["/usr/libexec/docker/cli-plugins/docker-netcheck", "--list"]),
+            args(&["/usr/libexec/docker/cli-plugins/docker-netcheck", "--list"])
+        );
+    }
+
+    #[test]
+    fn docker_version_flag_before_the_word_asks_for_the_version() {
+        assert_eq!(
+            run(&["d", "-v", "netcheck", "-v"]),
+            args(&["d", "--version", "-v"])
+        );
     }
 
     #[test]

@@ -176,9 +176,26 @@ pub struct HostObs {
     /// Running docker-proxy processes: the userland half of published ports.
     #[serde(default)]
     pub proxies: Vec<ProxyObs>,
+    /// The engine's firewall settings, from its daemon.json and command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_config: Option<EngineConfig>,
     /// The conntrack table; None in a snapshot taken before netcheck observed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<ConntrackObs>,
+}
+
+/// What the engine was told about the firewall (dockerd's flags win over daemon.json).
+/// A setting neither names is None: the engine's default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EngineConfig {
+    /// Where the settings were read: `/etc/docker/daemon.json`, `dockerd --iptables=false`.
+    pub sources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iptables: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6tables: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userland_proxy: Option<bool>,
 }
 
 /// The connection-tracking table. Its fields are None where conntrack is not loaded.
@@ -276,6 +293,10 @@ pub struct FirewallObs {
     /// `nft list tables`: e.g. `table ip docker-bridges` when Docker programs nftables.
     #[serde(default)]
     pub nft_tables: Vec<String>,
+    /// The whole nftables ruleset, every family (`nft -j list ruleset`), where `nft` is
+    /// installed: the tables a host firewall, a VPN or firewalld keep beside Docker's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nftables: Option<crate::nftables::Ruleset>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -301,6 +322,64 @@ pub struct ProbeObs {
     /// port, and from other containers' namespaces (bridge.icc).
     #[serde(default)]
     pub host_requests: Vec<Request>,
+    /// Why the engine could not start the probe with its published ports (their
+    /// iptables rules could not be written, say): the run went on without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_error: Option<String>,
+    /// Packet traces of the requests that failed, run again with nftables tracing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<Trace>,
+}
+
+/// One failed request, run again with nftables tracing on its own packets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Trace {
+    /// The purpose of the request that failed (see [`Request::purpose`]).
+    pub purpose: String,
+    /// Where a traced packet was dropped or rejected; None when every traced packet
+    /// got through every chain (the loss is elsewhere: routing, the peer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<TraceVerdict>,
+    /// How many of the flow's packets were traced.
+    pub packets: usize,
+    /// The base chains the first packet passed, in order: `inet filter forward`.
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Why there is no trace (nft missing, no permission).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TraceVerdict {
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    /// `drop` or `reject`.
+    pub verdict: String,
+    /// The rule, as nft printed it; None when the chain's policy decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+impl std::fmt::Display for TraceVerdict {
+    /// `dropped by table inet filter, chain forward, policy drop`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let done = if self.verdict == "reject" {
+            "rejected"
+        } else {
+            "dropped"
+        };
+        write!(
+            f,
+            "{done} by table {} {}, chain {}, ",
+            self.family, self.table, self.chain
+        )?;
+        match &self.rule {
+            Some(r) => write!(f, "rule `{r}`"),
+            None => write!(f, "policy {}", self.verdict),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -3,7 +3,7 @@
 
 use super::rules::{self, Rule};
 use super::{Check, Context, Findings, Needs, Outcome, missing};
-use crate::snapshot::Observed;
+use crate::snapshot::{FirewallObs, HostObs, Observed};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -18,7 +18,9 @@ but each `iptables` command shows only its own. Docker writes its chains with th
 which backend holds Docker's chains, and reads the other backend too (and the nftables
 table list).
 
-Fails when: Docker's chains are in both backends (rules split); Docker's chains are only
+Fails when: Docker's chains are in no backend although the engine was not configured
+with `iptables: false` (a firewall reload or `nft flush ruleset` removed them);
+Docker's chains are in both backends (rules split); Docker's chains are only
 in the backend `iptables` no longer runs (`update-alternatives` switched it after the
 engine started); or the other backend holds a FORWARD rule that drops or rejects, or a
 FORWARD policy of DROP, which the kernel applies out of sight. Its other rules (a
@@ -64,11 +66,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let Some(other) = &fw.other else {
         f.note("the other iptables backend's tool is not installed: only one backend to read");
         match (docker_active, docker_nft.is_empty()) {
-            (true, _) => f.pass(format!("Docker's chains are in {active}, the backend in use")),
-            (false, false) => f.pass("Docker programs nftables directly"),
-            (false, true) => f.skip(format!(
-                "no Docker chains in {active} nor nftables: the engine keeps no firewall rules (iptables=false?)"
+            (true, _) => f.pass(format!(
+                "Docker's chains are in {active}, the backend in use"
             )),
+            (false, false) => f.pass("Docker programs nftables directly"),
+            (false, true) => no_chains(&mut f, host, fw, &format!("{active} nor nftables")),
         }
         return f.finish("Docker's rules are in the backend in use");
     };
@@ -111,10 +113,12 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         ),
         (true, false) => f.pass(format!("Docker's chains are in {active}, the backend in use")),
         (false, false) if !docker_nft.is_empty() => f.pass("Docker programs nftables directly"),
-        (false, false) => f.skip(format!(
-            "no Docker chains in {active}, {} or nftables: the engine keeps no firewall rules (iptables=false?)",
-            other.backend
-        )),
+        (false, false) => no_chains(
+            &mut f,
+            host,
+            fw,
+            &format!("{active}, {} or nftables", other.backend),
+        ),
     }
     // Where Docker's chains are in the other backend, its policy and its other rules are
     // Docker's stale copy too: the restart above is the whole fix.
@@ -173,4 +177,20 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         "Docker's rules are in {active}, and {} holds none",
         other.backend
     ))
+}
+
+/// No Docker chains anywhere: by configuration (`"iptables": false`), or removed.
+fn no_chains(f: &mut Findings, host: &HostObs, fw: &FirewallObs, where_: &str) {
+    match rules::iptables_off(host) {
+        Some(off) => f.skip(format!(
+            "no Docker chains in {where_}: the engine keeps no firewall rules ({off})"
+        )),
+        None => f.fail(
+            format!(
+                "no Docker chains in {where_}, and the engine was not told to keep none: something removed them ({} missing)",
+                rules::missing_docker_chains(fw).join(", ")
+            ),
+            rules::restore_chains_hint(fw),
+        ),
+    }
 }

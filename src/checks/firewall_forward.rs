@@ -1,8 +1,9 @@
 //! `firewall.forward`: FORWARD lets each network's traffic out and back.
 
+use super::nft_path::{self, Flow, Iface};
 use super::rules::{self, Rule};
 use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing};
-use crate::snapshot::Observed;
+use crate::snapshot::{FirewallObs, HostObs, Observed};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -21,8 +22,18 @@ no narrower match) before Docker's first jump; a way out (policy ACCEPT, or Dock
 DOCKER-USER. A narrower rule (a port, a protocol) is a deliberate policy and only noted.
 Internal networks are cut off by design and need no way out.
 
+Every other nftables base chain on the way counts too, whoever owns it (a hardened
+/etc/nftables.conf, a VPN kill switch, firewalld): each `forward` chain of the ip, ip6
+and inet families, and the bridge family's, in priority order, for the network's
+traffic out (new connections from its subnet, out of its bridge) and back (replies),
+IPv4 and, where the network has it, IPv6. A drop there is final, whatever Docker's
+chains accept. Under iptables-legacy, this static reading is all there is: no trace
+sees x_tables rules.
+
 Fails when: a host firewall inserts a DROP above Docker's jump, or sets FORWARD to DROP
-and Docker's accept rules are gone, or DOCKER-USER drops the network's subnet.",
+and Docker's accept rules are gone, or DOCKER-USER drops the network's subnet; another
+table's forward chain drops the traffic (`policy drop`, or a rule); Docker's chains are
+missing (flushed by a firewall reload or `nft flush ruleset`).",
     needs: Needs {
         host: true,
         ..Needs::NONE
@@ -42,23 +53,197 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         Observed::Ok { value } => value,
         other => return missing(other, "firewall"),
     };
-    let Some(filter) = fw.tables.get("filter") else {
-        return Outcome::error("no filter table in the firewall rules", vec![]);
-    };
+    let mut f = Findings::default();
+    let empty = vec![];
+    let filter = fw.tables.get("filter").unwrap_or(&empty);
     let nft = rules::docker_nft_tables(fw);
     if !nft.is_empty() {
-        return nftables_backend(ctx, filter, &nft, &fw.backend);
+        nftables_backend(ctx, &mut f, filter, &nft, &fw.backend);
+    } else if rules::docker_in_iptables(fw) {
+        iptables(ctx, &mut f, fw, filter);
+    } else {
+        no_docker_chains(ctx, &mut f, fw, host, filter);
     }
-    if !rules::docker_in_iptables(fw) {
-        return Outcome::skip(
-            format!(
-                "no Docker chains in {} nor nftables: the engine keeps no firewall rules (iptables=false?)",
-                fw.backend
-            ),
-            vec![],
+    foreign_tables(ctx, &mut f, fw, host);
+    f.finish("FORWARD lets the network's traffic out and back")
+}
+
+/// Docker's chains are not in iptables, and it programs no nftables of its own: the
+/// engine was told to keep none, or something removed them.
+fn no_docker_chains(
+    ctx: &Context,
+    f: &mut Findings,
+    fw: &FirewallObs,
+    host: &HostObs,
+    filter: &[String],
+) {
+    if let Some(off) = rules::iptables_off(host) {
+        f.note(format!(
+            "{off}: the engine keeps no firewall rules, so nothing of Docker's lets traffic through FORWARD"
+        ));
+        let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
+        for n in ctx.networks.iter().filter(|n| !n.internal) {
+            if policy == "ACCEPT" {
+                f.pass(format!("{}: FORWARD policy ACCEPT", fw.backend));
+            } else {
+                f.fail(
+                    format!(
+                        "FORWARD policy is {policy} and {off}: nothing lets {}'s traffic through",
+                        n.name
+                    ),
+                    format!(
+                        "remove \"iptables\": false and restart docker, or accept the bridge yourself: \
+                         iptables -I FORWARD -i {0} -j ACCEPT; iptables -I FORWARD -o {0} -j ACCEPT",
+                        super::sh(&n.bridge)
+                    ),
+                );
+            }
+        }
+        return;
+    }
+    if let Some(other) = fw
+        .other
+        .as_ref()
+        .filter(|o| rules::has_docker_chains(o.tables.values()))
+    {
+        f.skip(format!(
+            "Docker's chains are in {}, not in {} which `iptables` runs (see firewall.backend): FORWARD not judged here",
+            other.backend, fw.backend
+        ));
+        return;
+    }
+    let missing = rules::missing_docker_chains(fw);
+    f.fail(
+        format!(
+            "Docker's chains are missing from {} ({}): something removed them, and nothing of Docker's \
+             lets traffic through FORWARD",
+            fw.backend,
+            missing.join(", ")
+        ),
+        rules::restore_chains_hint(fw),
+    );
+}
+
+/// The nftables base chains Docker does not own, on the network's way out and back.
+fn foreign_tables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, host: &HostObs) {
+    if fw.backend == "iptables-legacy" {
+        f.note(
+            "iptables-legacy: its rules are read statically (iptables-save); no packet trace sees them",
         );
     }
-    let mut f = Findings::default();
+    let Some(rs) = &fw.nftables else {
+        f.note("nftables ruleset not in the snapshot (nft not installed, or an older netcheck): other tables not checked");
+        return;
+    };
+    let uplinks = host.netns.uplinks();
+    let uplink = match uplinks.as_slice() {
+        [one] => Some(one.name.as_str()),
+        _ => None,
+    };
+    let mut seen = false;
+    for n in &ctx.networks {
+        for (v6, subnet) in [(false, n.subnet_v4()), (true, n.subnet_v6())] {
+            let Some(subnet) = subnet else { continue };
+            if v6 && !n.enable_ipv6 {
+                continue;
+            }
+            let families: &[&str] = if v6 {
+                &["ip6", "inet"]
+            } else {
+                &["ip", "inet"]
+            };
+            let out_of = Flow {
+                v6,
+                iif: Iface::Is(&n.bridge),
+                oif: uplink.map_or(Iface::NotThis(&n.bridge), Iface::Is),
+                bridge: None,
+                saddr: Some(subnet),
+                daddr: None,
+                established: false,
+            };
+            let back = Flow {
+                iif: uplink.map_or(Iface::NotThis(&n.bridge), Iface::Is),
+                oif: Iface::Is(&n.bridge),
+                saddr: None,
+                daddr: Some(subnet),
+                established: true,
+                ..out_of.clone()
+            };
+            let bridged = Flow {
+                iif: Iface::Unknown,
+                oif: Iface::Unknown,
+                bridge: Some(&n.bridge),
+                ..out_of.clone()
+            };
+            let ip = if v6 { "IPv6" } else { "IPv4" };
+            let mut ways = vec![];
+            if !n.internal {
+                ways.push((
+                    format!("{ip} traffic out of {}", n.bridge),
+                    families,
+                    &["forward"][..],
+                    out_of,
+                ));
+                ways.push((
+                    format!("{ip} reply traffic back into {}", n.bridge),
+                    families,
+                    &["forward"][..],
+                    back,
+                ));
+                ways.push((
+                    format!(
+                        "{ip} traffic from {}'s containers to the host and beyond",
+                        n.name
+                    ),
+                    &["bridge"][..],
+                    &["prerouting", "input"][..],
+                    bridged.clone(),
+                ));
+            }
+            ways.push((
+                format!("{ip} traffic between {}'s containers", n.name),
+                &["bridge"][..],
+                &["prerouting", "forward"][..],
+                Flow {
+                    daddr: Some(subnet),
+                    ..bridged
+                },
+            ));
+            for (what, families, hooks, flow) in ways {
+                for v in nft_path::walk(rs, fw, families, hooks, &flow) {
+                    seen = true;
+                    match &v.drop {
+                        Some(by) => f.fail(
+                            format!(
+                                "{}'s {what} is dropped by table {}, chain {}, {by} (hook {}, priority {}; a table Docker does not own)",
+                                n.name, v.table, v.chain, v.hook, v.prio
+                            ),
+                            format!(
+                                "let the bridge through that chain (it is not Docker's), e.g. \
+                                 nft insert rule {t} {c} iifname {b} accept; \
+                                 nft insert rule {t} {c} oifname {b} ct state established,related accept; \
+                                 or find who wrote it (/etc/nftables.conf, a VPN's kill switch, firewalld's zones)",
+                                t = v.table,
+                                c = super::sh(&v.chain),
+                                b = super::sh(&n.bridge),
+                            ),
+                        ),
+                        None => f.pass(format!(
+                            "nftables {}: {what}: {}",
+                            v.place(),
+                            v.notes.join("; ")
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    if !seen {
+        f.note("nftables: no table besides Docker's and iptables' filters forwarded or bridged traffic");
+    }
+}
+
+fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]) {
     let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
     f.note(format!("{}: FORWARD policy {policy}", fw.backend));
     let forward = rules::chain(fw, "filter", "FORWARD");
@@ -179,14 +364,18 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             }
         }
     }
-    f.finish("FORWARD lets the network's traffic out and back")
 }
 
 /// With Docker's nftables backend its rules are in tables of its own, but iptables'
 /// FORWARD chain still filters every packet: a DROP policy there (ufw, or one Docker
 /// itself left before the switch) drops what Docker's nftables rules accept.
-fn nftables_backend(ctx: &Context, filter: &[String], nft: &[&str], backend: &str) -> Outcome {
-    let mut f = Findings::default();
+fn nftables_backend(
+    ctx: &Context,
+    f: &mut Findings,
+    filter: &[String],
+    nft: &[&str],
+    backend: &str,
+) {
     f.note(format!("Docker programs nftables: {}", nft.join(", ")));
     let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
     let all: Vec<Rule> = filter.iter().filter_map(|l| Rule::parse(l)).collect();
@@ -217,5 +406,4 @@ fn nftables_backend(ctx: &Context, filter: &[String], nft: &[&str], backend: &st
             );
         }
     }
-    f.finish("FORWARD lets the network's traffic out and back")
 }

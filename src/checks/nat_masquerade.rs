@@ -114,10 +114,20 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             match &host.firewall {
                 // Docker 29 can program nftables directly: then iptables shows none of
                 // its chains, and only the live test below can tell.
-                crate::snapshot::Observed::Ok { value: fw } if !super::rules::docker_in_iptables(fw) => f.note(format!(
-                    "{}: no Docker chains in iptables (Docker's nftables backend?): rules not read",
-                    fw.backend
-                )),
+                crate::snapshot::Observed::Ok { value: fw }
+                    if !super::rules::docker_nft_tables(fw).is_empty() =>
+                {
+                    f.note(format!(
+                        "{}: Docker programs nftables ({}): rules not read, the live test decides",
+                        fw.backend,
+                        super::rules::docker_nft_tables(fw).join(", ")
+                    ))
+                }
+                crate::snapshot::Observed::Ok { value: fw }
+                    if !super::rules::docker_in_iptables(fw) =>
+                {
+                    no_docker_chains(&mut f, fw, host, n, &subnet.to_string())
+                }
                 crate::snapshot::Observed::Ok { value: fw } => {
                     match masquerade_rule(fw, n, &subnet.to_string()) {
                         Some(rule) => f.pass(format!("{}: nat {rule}", fw.backend)),
@@ -216,15 +226,96 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
         ),
         (false, _) => {
             let failed = format!("{from} could not reach the outside peer {}", req.target);
-            match bridge_broken(ctx, &n.name) {
-                Some((cause, fix)) => f.fail(format!("{failed}: {cause}"), fix),
-                None => f.fail(
+            let traced = probe
+                .traces
+                .iter()
+                .find(|t| t.purpose == req.purpose)
+                .and_then(|t| t.verdict.as_ref());
+            let blocker = super::nft_path::egress_blocker(ctx.snapshot, n);
+            match (bridge_broken(ctx, &n.name), traced, blocker) {
+                (Some((cause, fix)), _, _) => f.fail(format!("{failed}: {cause}"), fix),
+                (None, Some(v), _) => f.fail(
+                    format!("{failed}: the packet trace shows it {v}"),
+                    format!(
+                        "that chain drops container traffic (see firewall.forward); if it is not Docker's, \
+                         let the bridge through it: nft insert rule {} {} {} iifname {} accept",
+                        v.family,
+                        super::sh(&v.table),
+                        super::sh(&v.chain),
+                        super::sh(&n.bridge)
+                    ),
+                ),
+                (None, None, Some(by)) => f.fail(
+                    format!("{failed}: its traffic is dropped by {by} (see firewall.forward)"),
+                    "that table is not Docker's: let the bridge through it (firewall.forward's fix), \
+                     or find who wrote it (/etc/nftables.conf, a VPN's kill switch, firewalld)",
+                ),
+                (None, None, None) => f.fail(
                     format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
                     "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
                      and the container's default route",
                 ),
             }
         }
+    }
+}
+
+/// Docker keeps no chains in iptables: told not to (`"iptables": false`), then no NAT
+/// unless the host adds its own; or something removed them.
+fn no_docker_chains(
+    f: &mut Findings,
+    fw: &FirewallObs,
+    host: &crate::snapshot::HostObs,
+    n: &NetworkObs,
+    subnet: &str,
+) {
+    if let Some(rule) = masquerade_rule(fw, n, subnet) {
+        f.pass(format!(
+            "{}: nat {rule} (not Docker's: its chains are absent)",
+            fw.backend
+        ));
+        return;
+    }
+    // Docker's chains in the other backend (see firewall.backend): its rule is there.
+    if let Some(other) = fw
+        .other
+        .as_ref()
+        .filter(|o| super::rules::has_docker_chains(o.tables.values()))
+    {
+        let theirs = FirewallObs {
+            tables: other.tables.clone(),
+            ..fw.clone()
+        };
+        match masquerade_rule(&theirs, n, subnet) {
+            Some(rule) => f.pass(format!(
+                "{}: nat {rule} (Docker's chains are in the backend `iptables` no longer runs: see firewall.backend)",
+                other.backend
+            )),
+            None => f.fail(
+                format!("no MASQUERADE rule for {subnet} ({}) in {}, where Docker's chains are", n.name, other.backend),
+                "restart the Docker daemon to restore its rules (systemctl restart docker)",
+            ),
+        }
+        return;
+    }
+    match super::rules::iptables_off(host) {
+        Some(off) => f.fail(
+            format!("{off}: the engine masquerades nothing, and no MASQUERADE rule for {subnet} ({}) exists", n.name),
+            format!(
+                "remove \"iptables\": false (or --iptables=false) and restart docker, or masquerade it yourself: \
+                 iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
+                super::sh(&n.bridge)
+            ),
+        ),
+        None => f.fail(
+            format!(
+                "Docker's chains are missing from {} ({}): its MASQUERADE rule for {subnet} ({}) went with them",
+                fw.backend,
+                super::rules::missing_docker_chains(fw).join(", "),
+                n.name
+            ),
+            super::rules::restore_chains_hint(fw),
+        ),
     }
 }
 

@@ -18,8 +18,10 @@ The check also reads how the engine carries each port: its DNAT rule in the nat 
 chain, and its docker-proxy process. Where the engine keeps iptables rules, the DNAT
 rule must be there.
 
-Fails when: a published port does not answer from the host or by hairpin; its DNAT rule
-is missing (something flushed Docker's nat rules); or neither a rule nor a proxy carries it.
+Fails when: the engine cannot publish the probe's ports at all (Docker's chains were
+removed: the container does not start with them); a published port does not answer
+from the host or by hairpin; its DNAT rule is missing (something flushed Docker's nat
+rules); or neither a rule nor a proxy carries it.
 Typical cause: a firewalld reload wiped Docker's DNAT rules; userland-proxy is off and
 hairpin NAT is broken.",
     needs: Needs {
@@ -39,6 +41,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
+    if let Some(e) = &probe.publish_error {
+        return publish_refused(ctx, e);
+    }
     if probe.published.is_empty() {
         let why = ctx
             .snapshot
@@ -118,10 +123,41 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         };
         match request {
             None => f.error(format!("no request was made to {at} {from}")),
-            Some(r) => answered(&mut f, r, &at, from, probe_ip, p),
+            Some(r) => answered(
+                &mut f,
+                r,
+                &at,
+                from,
+                probe_ip,
+                p,
+                &cause(ctx, probe, r, probe_ip),
+            ),
         }
     }
     f.finish("published ports reach the container, from the host and by hairpin")
+}
+
+/// The engine could not start the probe with its ports published: say why, with the
+/// missing chains where the firewall shows them.
+fn publish_refused(ctx: &Context, error: &str) -> Outcome {
+    let fw = ctx.snapshot.host.ok().and_then(|h| h.firewall.ok());
+    let missing = fw
+        .map(super::rules::missing_docker_chains)
+        .unwrap_or_default();
+    let hint = fw.map_or(RESTART.to_string(), super::rules::restore_chains_hint);
+    let cause = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(": Docker's chains are missing ({})", missing.join(", "))
+    };
+    Outcome::fail(
+        format!("the engine could not publish the probe's ports{cause}"),
+        vec![
+            format!("the engine said: {error}"),
+            "the run went on with a probe without published ports".into(),
+        ],
+        hint,
+    )
 }
 
 fn answered(
@@ -131,6 +167,7 @@ fn answered(
     from: &str,
     probe_ip: Option<std::net::IpAddr>,
     p: &Published,
+    cause: &Option<String>,
 ) {
     if r.ok {
         f.pass(format!(
@@ -141,6 +178,15 @@ fn answered(
         return;
     }
     let error = r.error.as_deref().unwrap_or("no answer");
+    if let Some(cause) = cause {
+        f.fail(
+            format!("the published port {at} does not reach the container {from}: {cause}"),
+            "the host's own traffic to its containers is filtered (an egress allow-list): allow the \
+             containers' subnets in OUTPUT (iptables -I OUTPUT -d SUBNET -j ACCEPT, or the nft output \
+             chain named), or delete the rule",
+        );
+        return;
+    }
     let hint = if p.host_ip.is_loopback() {
         format!(
             "{RESTART}; check what a host firewall does to port {}: iptables -S INPUT; iptables -t nat -S",
@@ -162,6 +208,73 @@ fn answered(
         ),
         hint,
     );
+}
+
+/// Why a request to a published port failed, where the snapshot shows it: its packet
+/// trace, else a rule on the host's OUTPUT path (iptables or another nftables table)
+/// that drops the host's connections to the probe. Both the host's request and the
+/// hairpin end in a connection from the host to the container (docker-proxy's, or the
+/// DNATed one).
+fn cause(
+    ctx: &Context,
+    probe: &crate::snapshot::ProbeObs,
+    r: &Request,
+    probe_ip: Option<std::net::IpAddr>,
+) -> Option<String> {
+    if let Some(v) = probe
+        .traces
+        .iter()
+        .find(|t| t.purpose == r.purpose)
+        .and_then(|t| t.verdict.as_ref())
+    {
+        return Some(format!("the packet trace shows it {v}"));
+    }
+    let ip = probe_ip?;
+    let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
+    let dest = ipnet::IpNet::from(ip);
+    let drops = super::rules::chain(fw, "filter", "OUTPUT")
+        .into_iter()
+        .find(|rule| {
+            rule.drops()
+                && rule.matches.iter().any(|(neg, flag, value)| {
+                    !neg && *flag == "-d"
+                        && value
+                            .parse::<ipnet::IpNet>()
+                            .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                            .is_ok_and(|net| net.contains(&ip))
+                })
+        });
+    if let Some(rule) = drops {
+        return Some(format!(
+            "the host's OUTPUT rule `{}` ({}) drops the host's connections to the container {ip}",
+            rule.line, fw.backend
+        ));
+    }
+    let network = ctx.snapshot.networks.first()?;
+    let bridge = &ctx.snapshot.network(network)?.bridge;
+    let flow = super::nft_path::Flow {
+        v6: ip.is_ipv6(),
+        iif: super::nft_path::Iface::Unknown,
+        oif: super::nft_path::Iface::Is(bridge),
+        bridge: None,
+        saddr: None,
+        daddr: Some(dest),
+        established: false,
+    };
+    let families: &[&str] = if ip.is_ipv6() {
+        &["ip6", "inet"]
+    } else {
+        &["ip", "inet"]
+    };
+    super::nft_path::walk(fw.nftables.as_ref()?, fw, families, &["output"], &flow)
+        .into_iter()
+        .find_map(|v| {
+            let by = v.drop?;
+            Some(format!(
+                "the host's connections to the container {ip} are dropped by table {}, chain {}, {by}",
+                v.table, v.chain
+            ))
+        })
 }
 
 /// `-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 32768 -j DNAT

@@ -2,7 +2,7 @@
 
 use ipnet::IpNet;
 
-use crate::snapshot::{FirewallObs, NetworkObs};
+use crate::snapshot::{FirewallObs, HostObs, NetworkObs};
 
 /// One `-A CHAIN ... -j TARGET` line, split into its matches.
 #[derive(Debug)]
@@ -205,6 +205,80 @@ pub fn is_dockers(rule: &Rule, bridges: &[&str]) -> bool {
             .matches
             .iter()
             .any(|(_, flag, value)| matches!(*flag, "-i" | "-o") && bridges.contains(value))
+}
+
+/// The chains Docker writes whatever its version, where missing: `filter DOCKER`,
+/// `filter DOCKER-ISOLATION-STAGE-1`, `nat DOCKER`. Something removed them (a
+/// firewall reload, `nft flush ruleset`, `iptables -X`), or the engine writes none.
+pub fn missing_docker_chains(fw: &FirewallObs) -> Vec<&'static str> {
+    let has = |table: &str, chain: &str| {
+        fw.tables.get(table).is_some_and(|lines| {
+            lines.iter().any(|l| {
+                l.strip_prefix(':')
+                    .and_then(|c| c.split_whitespace().next())
+                    == Some(chain)
+            })
+        })
+    };
+    [
+        ("filter", "DOCKER", "filter DOCKER"),
+        (
+            "filter",
+            "DOCKER-ISOLATION-STAGE-1",
+            "filter DOCKER-ISOLATION-STAGE-1",
+        ),
+        ("nat", "DOCKER", "nat DOCKER"),
+    ]
+    .into_iter()
+    .filter(|(t, c, _)| !has(t, c))
+    .map(|(_, _, name)| name)
+    .collect()
+}
+
+/// Where the engine was told to keep no iptables rules: `"iptables": false in
+/// /etc/docker/daemon.json`.
+pub fn iptables_off(host: &HostObs) -> Option<String> {
+    let config = host.engine_config.as_ref()?;
+    (config.iptables == Some(false)).then(|| {
+        let source = config
+            .sources
+            .iter()
+            .find(|s| s.contains("iptables=false"))
+            .or(config.sources.first())
+            .map(String::as_str)
+            .unwrap_or("the engine's configuration");
+        if source.starts_with("dockerd ") {
+            format!("the engine runs `{source}`")
+        } else {
+            format!("\"iptables\": false in {source}")
+        }
+    })
+}
+
+/// Whether firewalld runs here: its nftables table, or its iptables chains.
+pub fn firewalld(fw: &FirewallObs) -> bool {
+    fw.nft_tables.iter().any(|t| t.ends_with(" firewalld"))
+        || fw
+            .tables
+            .values()
+            .flatten()
+            .any(|l| l.starts_with(":FORWARD_direct") || l.starts_with(":FWD_"))
+}
+
+/// How to get Docker's chains back, and what removed them.
+pub fn restore_chains_hint(fw: &FirewallObs) -> String {
+    let mut hint = "restart the engine so that it writes its chains again: systemctl restart docker; \
+                    then find what removed them (a firewall reload, `nft flush ruleset`, a script running \
+                    iptables -F/-X)"
+        .to_string();
+    if firewalld(fw) {
+        hint.push_str(
+            "; with firewalld: put Docker's bridges in its docker zone \
+             (firewall-cmd --permanent --zone=docker --add-interface=docker0; firewall-cmd --reload) \
+             and restart docker after every firewalld reload",
+        );
+    }
+    hint
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::snapshot::{
-    ConntrackObs, ConntrackStats, FirewallObs, Observed, OtherBackend, ProxyObs,
+    ConntrackObs, ConntrackStats, EngineConfig, FirewallObs, Observed, OtherBackend, ProxyObs,
 };
 
 /// The sysctls the checks read. Missing files (br_netfilter not loaded) are left out.
@@ -18,9 +18,14 @@ const SYSCTLS: &[&str] = &[
 
 /// The global sysctls, plus IPv4 forwarding of each of `interfaces` (bridges, uplinks).
 pub fn sysctls(interfaces: &[&str]) -> BTreeMap<String, String> {
-    let per_interface = interfaces
-        .iter()
-        .map(|i| format!("net.ipv4.conf.{i}.forwarding"));
+    // route_localnet: with userland-proxy off, ports published on 127.0.0.1 need it
+    // on the bridge (the engine sets it; something may reset it).
+    let per_interface = interfaces.iter().flat_map(|i| {
+        [
+            format!("net.ipv4.conf.{i}.forwarding"),
+            format!("net.ipv4.conf.{i}.route_localnet"),
+        ]
+    });
     SYSCTLS
         .iter()
         .map(|s| s.to_string())
@@ -124,6 +129,77 @@ pub fn parse_proxy(cmdline: &str) -> Option<ProxyObs> {
     })
 }
 
+/// The engine's firewall settings: its daemon.json (the `--config-file` dockerd was
+/// given, else /etc/docker/daemon.json), then dockerd's own flags, which win. Read-only.
+pub fn engine_config() -> Option<EngineConfig> {
+    let cmdline = dockerd_cmdline();
+    let flag = |name: &str| {
+        cmdline.iter().find_map(|w| {
+            let v = w.strip_prefix(&format!("--{name}"))?;
+            match v {
+                "" => Some(true),
+                "=true" => Some(true),
+                "=false" => Some(false),
+                _ => None,
+            }
+        })
+    };
+    let file = cmdline
+        .iter()
+        .find_map(|w| w.strip_prefix("--config-file=").map(str::to_string))
+        .or_else(|| {
+            let i = cmdline.iter().position(|w| w == "--config-file")?;
+            cmdline.get(i + 1).cloned()
+        })
+        .unwrap_or_else(|| "/etc/docker/daemon.json".into());
+    let mut config = EngineConfig::default();
+    if let Some(text) = read(&file) {
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let get = |k: &str| json.get(k).and_then(serde_json::Value::as_bool);
+        config.sources.push(file);
+        config.iptables = get("iptables");
+        config.ip6tables = get("ip6tables");
+        config.userland_proxy = get("userland-proxy");
+    }
+    for (name, slot) in [
+        ("iptables", &mut config.iptables),
+        ("ip6tables", &mut config.ip6tables),
+        ("userland-proxy", &mut config.userland_proxy),
+    ] {
+        if let Some(v) = flag(name) {
+            config.sources.push(format!("dockerd --{name}={v}"));
+            *slot = Some(v);
+        }
+    }
+    (!config.sources.is_empty()).then_some(config)
+}
+
+/// dockerd's command line, from /proc (empty when no dockerd runs in this pid namespace).
+fn dockerd_cmdline() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .find(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "dockerd")
+        })
+        .and_then(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| {
+            String::from_utf8_lossy(&c)
+                .split('\0')
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Runs a read-only firewall tool, bounded. Not installed: None.
 async fn run_tool(program: &str, args: &[&str]) -> Option<Result<String, String>> {
     let run = tokio::process::Command::new(program)
@@ -158,7 +234,7 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
         run_tool("iptables", &["--version"]),
         run_tool("iptables-save", &[]),
         run_tool("ip6tables-save", &[]),
-        run_tool("nft", &["list", "tables"]),
+        run_tool("nft", &["-j", "list", "ruleset"]),
     );
     let mut fw = match v4 {
         None => {
@@ -181,8 +257,17 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
     if let Some(Ok(text)) = v6 {
         fw.tables_v6 = parse_iptables_save(&text).tables;
     }
-    if let Some(Ok(text)) = nft {
-        fw.nft_tables = text.lines().map(|l| l.trim().to_string()).collect();
+    // An unreadable ruleset leaves the rest of the firewall reading standing: the
+    // checks then say that nftables was not read.
+    if let Some(Ok(text)) = nft
+        && let Ok(rs) = super::nft::parse(&text)
+    {
+        fw.nft_tables = rs
+            .tables
+            .iter()
+            .map(|t| format!("table {} {}", t.family, t.name))
+            .collect();
+        fw.nftables = Some(rs);
     }
     // Only the other backend's tool, once the one in use is known.
     let other_name = if fw.backend == "iptables-nft" {
@@ -220,6 +305,7 @@ pub fn parse_iptables_save(text: &str) -> FirewallObs {
         tables_v6: BTreeMap::new(),
         other: None,
         nft_tables: vec![],
+        nftables: None,
     };
     let mut table: Option<String> = None;
     for line in text.lines() {

@@ -9,6 +9,7 @@ pub mod host;
 pub mod image;
 pub mod listener;
 pub mod netlink;
+pub mod nft;
 pub mod outside;
 pub mod peers;
 
@@ -260,7 +261,7 @@ pub async fn collect(
             error: e.to_string(),
         },
         Some(Ok(image)) => {
-            let setup = ProbeSetup::prepare(
+            let mut setup = ProbeSetup::prepare(
                 opts,
                 &checked,
                 &networks,
@@ -276,15 +277,42 @@ pub async fn collect(
             // The probe answers within its own request deadlines; this bounds a probe
             // that hangs anyway (a stuck engine, a frozen container).
             let deadline = opts.probe_timeout * 3 + Duration::from_secs(5);
-            let run = run_probe(
-                docker,
-                &image,
-                &name,
-                &checked_names,
-                &setup,
-                !engine.desktop,
-                cleanup,
-            );
+            let mut publish_error = None;
+            let run = async {
+                let first = run_probe(
+                    docker,
+                    &image,
+                    &name,
+                    &checked_names,
+                    &setup,
+                    !engine.desktop,
+                    cleanup,
+                )
+                .await;
+                // The engine could not publish the probe's ports (their rules cannot be
+                // written: Docker's chains are gone). That is port.publish's verdict to
+                // give; the rest of the run goes on without them.
+                match first {
+                    Err(Error::Probe(e))
+                        if !setup.published.is_empty() && e.starts_with(START_FAILED) =>
+                    {
+                        let _ = remove_probe(docker, &name).await;
+                        publish_error = Some(clean_engine_error(&e));
+                        setup.without_published();
+                        run_probe(
+                            docker,
+                            &image,
+                            &name,
+                            &checked_names,
+                            &setup,
+                            !engine.desktop,
+                            cleanup,
+                        )
+                        .await
+                    }
+                    other => other,
+                }
+            };
             match tokio::time::timeout(deadline, run).await {
                 Err(_) => Observed::Error {
                     error: format!(
@@ -304,6 +332,8 @@ pub async fn collect(
                             outside: setup.outside,
                             published: setup.published,
                             host_requests: vec![],
+                            publish_error,
+                            traces: vec![],
                         },
                     }
                 }
@@ -444,6 +474,7 @@ pub async fn collect(
                     resolv_conf: host::read("/etc/resolv.conf"),
                     resolved_conf: host::read("/run/systemd/resolve/resolv.conf"),
                     proxies: host::proxies(),
+                    engine_config: host::engine_config(),
                     conntrack: Some(host::conntrack()),
                     netns,
                 },
@@ -750,6 +781,43 @@ impl ProbeSetup {
     }
 }
 
+impl ProbeSetup {
+    /// Drops the published ports and the hairpin request that needs one.
+    fn without_published(&mut self) {
+        self.published.clear();
+        let mut args = vec![];
+        let mut words = std::mem::take(&mut self.args).into_iter();
+        while let Some(w) = words.next() {
+            if w == "--get" {
+                match words.next() {
+                    Some(spec) if spec.starts_with(purpose::HAIRPIN) => {}
+                    Some(spec) => args.extend([w, spec]),
+                    None => args.push(w),
+                }
+            } else {
+                args.push(w);
+            }
+        }
+        self.args = args;
+    }
+}
+
+/// How run_probe's error starts when the engine refused to start the container.
+const START_FAILED: &str = "starting the probe container";
+
+/// The engine's error on one line, without the container id it repeats.
+fn clean_engine_error(e: &str) -> String {
+    let e = e.strip_prefix(START_FAILED).unwrap_or(e);
+    let e = e.trim_start_matches(": ");
+    let e = e
+        .strip_prefix("Docker responded with status code 500: ")
+        .unwrap_or(e);
+    e.split_whitespace()
+        .filter(|w| !(w.len() == 66 && w.starts_with('(') && w.ends_with("):")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A port that is free on `ip` now (the kernel picks it): the engine binds it next.
 fn free_port(ip: IpAddr) -> Option<u16> {
     let l = std::net::TcpListener::bind((ip, 0)).ok()?;
@@ -878,7 +946,7 @@ async fn run_probe(
     docker
         .start_container(name, None)
         .await
-        .map_err(probe_err("starting the probe container"))?;
+        .map_err(probe_err(START_FAILED))?;
 
     let mut stdout = Vec::new();
     let mut stderr = String::new();

@@ -1,0 +1,194 @@
+//! What a judge may look at ([`Context`]), and the steps many judges share: the docker
+//! observation or why it is missing, a root cause on the bridge, quoting for fixes.
+
+use super::{INSTANCE_PURPOSE, Outcome};
+use crate::snapshot::{NetworkObs, Snapshot};
+
+/// Everything a judge may look at, bundled.
+pub struct Context<'a> {
+    pub snapshot: &'a Snapshot,
+    /// The checked networks that the engine knows, in the order asked.
+    pub networks: Vec<&'a NetworkObs>,
+    /// Requested networks the engine does not have.
+    pub missing_networks: Vec<&'a str>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        let mut networks = Vec::new();
+        let mut missing_networks = Vec::new();
+        for name in &snapshot.networks {
+            match snapshot.network(name) {
+                Some(n) => networks.push(n),
+                None => missing_networks.push(name.as_str()),
+            }
+        }
+        Context {
+            snapshot,
+            networks,
+            missing_networks,
+        }
+    }
+}
+
+/// A common first step: the docker observation, or the outcome that says why not.
+pub(crate) fn docker_or_outcome(ctx: &Context) -> Result<(), Outcome> {
+    if let Some(why) = ctx.snapshot.docker.why_missing() {
+        return Err(Outcome::error(
+            format!("no Docker observations: {why}"),
+            vec![],
+        ));
+    }
+    if ctx.networks.is_empty() {
+        return Err(Outcome::error(
+            format!(
+                "none of the requested networks exist: {}",
+                ctx.missing_networks.join(", ")
+            ),
+            vec![],
+        ));
+    }
+    Ok(())
+}
+
+/// The probe's request for a suite instance, or the outcome that says why there is none.
+pub(crate) fn probe_request<'a>(
+    ctx: &'a Context,
+    id: &str,
+) -> Result<&'a crate::snapshot::Request, Outcome> {
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        return Err(missing(&ctx.snapshot.probe, "probe container"));
+    };
+    let purpose = format!("{INSTANCE_PURPOSE}{id}");
+    probe.report.requests.iter().find(|r| r.purpose == purpose).ok_or_else(|| {
+        Outcome::error(
+            format!("the probe made no request for {id}: the snapshot was collected with another suite"),
+            vec![],
+        )
+    })
+}
+
+/// The outcome of a check whose observation is missing: skip when it could not be made
+/// here (no root, a remote engine), error when netcheck tried and failed.
+pub(crate) fn missing<T: Observation>(obs: &crate::snapshot::Observed<T>, what: &str) -> Outcome {
+    let why = obs.why_missing().unwrap_or("");
+    match obs {
+        crate::snapshot::Observed::Skipped { .. } => {
+            Outcome::skip(format!("{what} not observed: {why}"), vec![])
+        }
+        _ => Outcome {
+            hint: Some(T::FIX.into()),
+            ..Outcome::error(format!("{what} not observed: {why}"), vec![])
+        },
+    }
+}
+
+/// The fix for an observation that errored, by which observation it is: every errored
+/// check then carries a fix, as every exit 2 must.
+pub(crate) trait Observation {
+    const FIX: &'static str;
+}
+
+impl Observation for crate::snapshot::ProbeObs {
+    const FIX: &'static str = crate::error::PROBE_FIX;
+}
+
+impl Observation for crate::snapshot::HostObs {
+    const FIX: &'static str = crate::error::HOST_FIX;
+}
+
+impl Observation for crate::snapshot::FirewallObs {
+    const FIX: &'static str = crate::error::HOST_FIX;
+}
+
+impl Observation for crate::snapshot::DockerObs {
+    const FIX: &'static str = crate::error::DOCKER_FIX;
+}
+
+/// Why no traffic can leave `network` at all, if the host shows it: its bridge is
+/// missing or down, or the gateway address is not on it. Checks whose probe request
+/// failed name this root cause (and the check that owns it) instead of guessing.
+/// Returns the cause and its fix.
+pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, String)> {
+    let host = &ctx.snapshot.host.ok()?.netns;
+    let n = ctx.snapshot.network(network)?;
+    let Some(br) = host.link_by_name(&n.bridge) else {
+        return Some((
+            format!(
+                "bridge {} of {network} does not exist (see bridge.veth)",
+                n.bridge
+            ),
+            "systemctl restart docker recreates it".into(),
+        ));
+    };
+    if !br.up {
+        return Some((
+            format!("bridge {} of {network} is down (see bridge.veth)", n.bridge),
+            format!("ip link set {} up", sh(&n.bridge)),
+        ));
+    }
+    let subnet = n.subnet_v4()?;
+    let gw = n
+        .ipam
+        .iter()
+        .filter_map(|c| c.gateway)
+        .find(|g| subnet.contains(g));
+    let carried = host
+        .addrs_of(br.index)
+        .any(|a| gw.map_or(subnet.contains(&a.addr()), |g| a.addr() == g));
+    (!carried).then(|| {
+        (
+            format!(
+                "the gateway{} of {network} is not on bridge {} (see container.default-route)",
+                gw.map(|g| format!(" {g}")).unwrap_or_default(),
+                n.bridge
+            ),
+            format!(
+                "ip addr add {}/{} dev {} (or systemctl restart docker)",
+                gw.map(|g| g.to_string())
+                    .unwrap_or_else(|| "<gateway>".into()),
+                subnet.prefix_len(),
+                sh(&n.bridge)
+            ),
+        )
+    })
+}
+
+/// Whether a network sets icc=false: its containers must not reach each other.
+pub(crate) fn icc_disabled(n: &NetworkObs) -> bool {
+    n.options
+        .get("com.docker.network.bridge.enable_icc")
+        .is_some_and(|v| v == "false")
+}
+
+/// `eth0 172.17.0.2/16 (up)`: a link as evidence.
+pub(crate) fn describe_link(ns: &crate::snapshot::NetnsObs, index: u32) -> String {
+    match ns.link(index) {
+        None => format!("if{index} (absent)"),
+        Some(l) => {
+            let addrs: Vec<String> = ns.addrs_of(index).map(|a| a.to_string()).collect();
+            let mut s = l.name.clone();
+            if !addrs.is_empty() {
+                s.push(' ');
+                s.push_str(&addrs.join(","));
+            }
+            s.push_str(if l.up { " (up)" } else { " (down)" });
+            s
+        }
+    }
+}
+
+/// A value from the engine or the host (a network, bridge, container or link name),
+/// quoted for a suggested command: a pasted fix never runs what a name contains.
+pub(crate) fn sh(value: &str) -> std::borrow::Cow<'_, str> {
+    // Only a NUL byte cannot be quoted, and no name the kernel or engine accepts has one.
+    shlex::try_quote(value).unwrap_or(std::borrow::Cow::Borrowed("'<a name with a NUL byte>'"))
+}
+
+/// A command line read from the host (an iptables rule as iptables-save prints it),
+/// requoted word by word, so that it pastes as the same words.
+pub(crate) fn sh_words(line: &str) -> String {
+    shlex::split(line)
+        .and_then(|words| shlex::try_join(words.iter().map(String::as_str)).ok())
+        .unwrap_or_else(|| sh(line).into_owned())
+}

@@ -1,0 +1,232 @@
+//! Live fault tests of the firewall as hosts have it: a foreign nftables table that
+//! drops forwarded traffic, Docker's chains removed, an OUTPUT allow-list that cuts the
+//! host off from its containers; and a host with an unrelated table that must pass.
+//! Each breaks the host in a guarded way (the host-wide lock held, the inverse in a
+//! Drop guard) and asserts that no netcheck trace table outlives the run.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// No nftables table of netcheck's own (its trace tables) is left on the host.
+fn assert_no_trace_tables() {
+    let tables = sh(&["nft", "list", "tables"]);
+    assert!(
+        !tables.contains("netcheck_trace"),
+        "netcheck trace tables left behind:\n{tables}"
+    );
+}
+
+/// An nftables table of the test's own, deleted on drop.
+struct NftTable {
+    family: &'static str,
+    name: &'static str,
+}
+
+impl NftTable {
+    fn new(family: &'static str, name: &'static str, script: &str) -> NftTable {
+        assert!(name.starts_with("netcheck_test_"));
+        let _ = Command::new("nft")
+            .args(["delete", "table", family, name])
+            .output();
+        let t = NftTable { family, name };
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("table {family} {name} {{\n{script}\n}}\n").as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "nft -f of {name}");
+        t
+    }
+}
+
+impl Drop for NftTable {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", self.family, self.name])
+            .output();
+    }
+}
+
+/// The host's iptables rules, saved now and put back on drop with iptables-restore:
+/// the way back from a flush without restarting the engine. Restoration is verified.
+struct SavedRules {
+    v4: String,
+}
+
+/// `iptables-save` without its comments and packet counters: what restoring must match.
+fn normalized_save() -> String {
+    let out = Command::new("iptables-save").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| match l.rfind(" [") {
+            Some(i) if l.starts_with(':') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl SavedRules {
+    fn now() -> SavedRules {
+        let out = Command::new("iptables-save").output().unwrap();
+        assert!(out.status.success());
+        SavedRules {
+            v4: String::from_utf8_lossy(&out.stdout).into_owned(),
+        }
+    }
+
+    fn restore(&self) {
+        use std::io::Write;
+        let mut child = Command::new("iptables-restore")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(self.v4.as_bytes())
+            .unwrap();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for SavedRules {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+#[test]
+fn fault_foreign_inet_forward_chain_policy_drop() {
+    let Some(_live) = live() else { return };
+    // A hardened /etc/nftables.conf: forward policy drop, in a table Docker does not own.
+    let _table = NftTable::new(
+        "inet",
+        "netcheck_test_fw",
+        "chain forward { type filter hook forward priority 0; policy drop; }",
+    );
+    let run = netcheck(&["--network", "bridge"]);
+    let cause = "dropped by table inet netcheck_test_fw, chain forward, policy drop";
+    assert_only(&run, "firewall.forward", cause, &["nat.masquerade"]);
+    // nat.masquerade names the same cause: the packet trace, or the static reading.
+    let masq = run.message("nat.masquerade");
+    assert_eq!(run.status("nat.masquerade"), "fail", "{}", run.explain());
+    assert!(
+        masq.contains("table inet netcheck_test_fw, chain forward") && masq.contains("policy drop"),
+        "{masq}"
+    );
+    assert!(!masq.contains("check ip_forward"), "{masq}");
+    assert_no_trace_tables();
+    drop(_table);
+    assert_healthy(&netcheck(&["--network", "bridge"]));
+    assert_no_trace_tables();
+}
+
+#[test]
+fn healthy_with_an_unrelated_accepting_table() {
+    let Some(_live) = live() else { return };
+    // Someone's own table: forward policy accept, one narrow drop, an output chain.
+    let _table = NftTable::new(
+        "inet",
+        "netcheck_test_ok",
+        "chain forward { type filter hook forward priority 10; policy accept; tcp dport 9 drop; }\n\
+         chain out { type filter hook output priority 0; policy accept; }",
+    );
+    let run = netcheck(&["--network", "bridge"]);
+    assert_healthy(&run);
+    let evidence = run.check("firewall.forward")["evidence"].to_string();
+    assert!(
+        evidence.contains("inet netcheck_test_ok, chain forward"),
+        "{evidence}"
+    );
+    assert_no_trace_tables();
+}
+
+#[test]
+fn fault_dockers_nat_chains_removed() {
+    let Some(_live) = live() else { return };
+    let before = normalized_save();
+    let saved = SavedRules::now();
+    // What a firewall reload or a careless script does: Docker's nat rules and chain go.
+    sh(&["iptables", "-t", "nat", "-F"]);
+    sh(&["iptables", "-t", "nat", "-X", "DOCKER"]);
+    let run = netcheck(&["--network", "bridge"]);
+    // A verdict, not exit 2: the engine cannot publish the probe's ports, and says so.
+    assert_only(
+        &run,
+        "port.publish",
+        "the engine could not publish the probe's ports: Docker's chains are missing (nat DOCKER)",
+        &["nat.masquerade"],
+    );
+    assert!(
+        run.check("port.publish")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("systemctl restart docker"),
+        "{}",
+        run.explain()
+    );
+    assert!(
+        run.message("nat.masquerade")
+            .contains("no MASQUERADE rule for 172.17.0.0/16"),
+        "{}",
+        run.explain()
+    );
+    saved.restore();
+    drop(saved);
+    assert_eq!(
+        normalized_save(),
+        before,
+        "iptables-restore put every rule back"
+    );
+    assert_healthy(&netcheck(&["--network", "bridge"]));
+    assert_no_trace_tables();
+}
+
+#[test]
+fn fault_output_allow_list_blocks_the_host_from_its_containers() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("fwout");
+    let subnet = net.subnet.to_string();
+    // An egress allow-list: the host may not open connections into the network.
+    let rule = [
+        "OUTPUT",
+        "-d",
+        &subnet,
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "NEW",
+        "-m",
+        "comment",
+        "--comment",
+        "netcheck-test",
+        "-j",
+        "DROP",
+    ];
+    let mut restore = Restore::default();
+    sh(&[&["iptables", "-I"][..], &rule].concat());
+    restore.push(&[&["iptables", "-D"][..], &rule].concat());
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(&run, "port.publish", "OUTPUT", &[]);
+    let message = run.message("port.publish");
+    assert!(
+        message.contains(&format!("-d {subnet}")) || message.contains("chain OUTPUT"),
+        "{message}"
+    );
+    assert_no_trace_tables();
+    restored_and_healthy(&net, restore, "fault-port.publish-output-allow-list");
+    assert_no_trace_tables();
+}

@@ -1,0 +1,252 @@
+//! netcheck as a Docker CLI plugin, without installing anything: the argv forms docker
+//! uses, the metadata, the real docker CLI finding the plugin in a config directory of
+//! the test's own, and no netcheck flag that clashes with a docker global flag. Nothing
+//! here runs checks against the engine (`--list`, `explain`, `--help` only).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn netcheck_as(argv0: &Path, args: &[&str]) -> Output {
+    Command::new(argv0).args(args).output().unwrap()
+}
+
+/// A docker config directory whose cli-plugins holds a `docker-netcheck` link to the
+/// test build, as the package's link does.
+fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempdir();
+    let plugins = dir.path().join("cli-plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::os::unix::fs::symlink(bin(), plugins.join("docker-netcheck")).unwrap();
+    dir
+}
+
+fn docker_available() -> bool {
+    let ok = Command::new("docker").arg("--version").output().is_ok();
+    assert!(ok || !in_ci(), "the docker CLI is missing");
+    ok
+}
+
+#[test]
+fn docker_argv_forms_mean_what_they_mean_to_docker() {
+    let dir = plugin_dir();
+    let plugin = dir.path().join("cli-plugins/docker-netcheck");
+    let list = stdout(&netcheck_as(Path::new(bin()), &["--list", "bridge"]));
+    assert!(list.contains("bridge.veth"), "{list}");
+    // As docker execs it: the plugin word after docker's global flags.
+    for args in [
+        &["netcheck", "--list", "bridge"][..],
+        &["-l", "warn", "netcheck", "--list", "bridge"],
+        &[
+            "--log-level=error",
+            "--tlsverify",
+            "netcheck",
+            "--list",
+            "bridge",
+        ],
+    ] {
+        let out = netcheck_as(&plugin, args);
+        assert_eq!(stdout(&out), list, "{args:?}: {}", text(&out));
+    }
+    // `-D` before the word is docker's debug flag, and netcheck's too.
+    let out = netcheck_as(&plugin, &["-D", "netcheck", "explain", "bridge.veth"]);
+    assert!(stdout(&out).starts_with("bridge.veth: "), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("debug: "));
+    // `docker help netcheck` runs `docker-netcheck help netcheck`.
+    let out = netcheck_as(&plugin, &["help", "netcheck"]);
+    assert!(stdout(&out).contains("Usage:"), "{}", text(&out));
+    // Run arguments before a subcommand are an error, not a silent run.
+    let out = netcheck_as(
+        &plugin,
+        &["netcheck", "--json", "x", "explain", "bridge.veth"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // A bad log level is refused as docker refuses it.
+    let out = netcheck_as(&plugin, &["-l", "loud", "netcheck", "--list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn metadata_follows_the_plugin_contract() {
+    let dir = plugin_dir();
+    let out = netcheck_as(
+        &dir.path().join("cli-plugins/docker-netcheck"),
+        &["docker-cli-plugin-metadata"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(meta["SchemaVersion"], "0.1.0");
+    assert_eq!(meta["Vendor"], "netcheck");
+    let version = stdout(&netcheck_as(Path::new(bin()), &["--version"]));
+    assert_eq!(
+        version.trim(),
+        format!("netcheck {}", meta["Version"].as_str().unwrap())
+    );
+    assert!(!meta["ShortDescription"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn the_docker_cli_runs_the_plugin() {
+    if !docker_available() {
+        return;
+    }
+    let dir = plugin_dir();
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_CONFIG", dir.path())
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .unwrap()
+    };
+    let direct = stdout(&netcheck_as(Path::new(bin()), &["--list"]));
+    let out = docker(&["netcheck", "--list"]);
+    assert_eq!(stdout(&out), direct, "{}", text(&out));
+    let out = docker(&["--context", "default", "-l", "warn", "netcheck", "--list"]);
+    assert_eq!(stdout(&out), direct, "{}", text(&out));
+    let out = docker(&["netcheck", "explain", "nat.masquerade"]);
+    assert!(
+        stdout(&out).starts_with("nat.masquerade: "),
+        "{}",
+        text(&out)
+    );
+    let out = docker(&["netcheck", "--help"]);
+    assert!(stdout(&out).contains("--network"), "{}", text(&out));
+    // docker hands its `-v` (version) to the plugin, which answers with its version;
+    // after the word `-v` is netcheck's own (verbose), as `docker run -v` is run's.
+    let out = docker(&["-v", "netcheck", "--list"]);
+    assert_eq!(
+        stdout(&out),
+        stdout(&netcheck_as(Path::new(bin()), &["--version"])),
+        "{}",
+        text(&out)
+    );
+    let out = docker(&["netcheck", "--help"]);
+    assert!(
+        stdout(&out).contains("Usage: docker netcheck "),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `-X` or `--long` names in a --help text, paired when given together (`-D, --debug`).
+fn flags(help: &str) -> BTreeMap<String, Option<String>> {
+    let mut found = BTreeMap::new();
+    for line in help.lines() {
+        let words: Vec<&str> = line
+            .split_whitespace()
+            .take(2)
+            .map(|w| w.trim_end_matches(','))
+            .collect();
+        match words[..] {
+            [short, long, ..]
+                if short.len() == 2 && short.starts_with('-') && long.starts_with("--") =>
+            {
+                found.insert(short.to_string(), Some(long.to_string()));
+                found.insert(long.to_string(), Some(short.to_string()));
+            }
+            [long, ..] if long.starts_with("--") && line.trim_start().starts_with("--") => {
+                found.insert(long.to_string(), None);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Docker's global flags: `docker --help`'s "Global Options" where a docker CLI is here
+/// (so that a newer docker's new flag is caught), else the list of docker 28.
+fn docker_globals() -> BTreeMap<String, Option<String>> {
+    let help = Command::new("docker")
+        .arg("--help")
+        .output()
+        .map(|o| stdout(&o))
+        .unwrap_or_default();
+    let section = help.split("Global Options:").nth(1).map(|s| {
+        s.lines()
+            .take_while(|l| !l.trim().is_empty() || l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let globals = flags(section.as_deref().unwrap_or(
+        "      --config string
+  -c, --context string
+  -D, --debug
+  -H, --host list
+  -l, --log-level string
+      --tls
+      --tlscacert string
+      --tlscert string
+      --tlskey string
+      --tlsverify
+  -v, --version",
+    ));
+    assert!(
+        globals.contains_key("-H") && globals.contains_key("--tlsverify"),
+        "{globals:?}"
+    );
+    globals
+}
+
+#[test]
+fn no_netcheck_flag_clashes_with_a_docker_global_flag() {
+    let globals = docker_globals();
+    let mut helps = vec![stdout(&netcheck_as(Path::new(bin()), &["--help"]))];
+    for sub in [
+        "explain",
+        "collect",
+        "analyze",
+        "cleanup",
+        "serve",
+        "completions",
+    ] {
+        helps.push(stdout(&netcheck_as(Path::new(bin()), &[sub, "--help"])));
+    }
+    for help in &helps {
+        for (flag, partner) in flags(help) {
+            let Some(docker_partner) = globals.get(&flag) else {
+                continue;
+            };
+            // docker's `-v/--version` before the plugin word is docker's, and the
+            // plugin answers it with its version (the_docker_cli_runs_the_plugin); after
+            // the word, `-v` is netcheck's verbose, as `docker run -v` is run's volume.
+            if ["-v", "--version"].contains(&flag.as_str()) {
+                continue;
+            }
+            // A flag docker also has must be the same flag: same short and long name.
+            assert_eq!(
+                &partner, docker_partner,
+                "netcheck's {flag} ({partner:?}) differs from docker's ({docker_partner:?})"
+            );
+        }
+    }
+    // And every docker global that docker hands a plugin is one netcheck accepts.
+    let top = flags(&helps[0]);
+    for (flag, _) in globals
+        .iter()
+        .filter(|(f, _)| *f != "-v" && *f != "--version")
+    {
+        assert!(
+            top.contains_key(flag),
+            "docker's {flag} is not a netcheck flag"
+        );
+    }
+}
