@@ -47,12 +47,17 @@ fn a_probe_that_exits_at_once_is_an_exit_2_with_a_fix() {
         "journalctl -u docker",
     );
     assert_eq!(run.status("port.publish"), "error", "{}", run.explain());
-    // The probe it made is removed all the same.
+    // The probe it made is ended all the same, and netcheck waits for the engine to
+    // remove it (AutoRemove).
     let requests = engine.requests.lock().unwrap();
-    assert!(
+    let asked = |prefix: &str, suffix: &str| {
         requests
             .iter()
-            .any(|r| r.starts_with("DELETE /containers/netcheck-probe-")),
+            .any(|r| r.starts_with(prefix) && r.ends_with(suffix))
+    };
+    assert!(
+        asked("POST /containers/netcheck-probe-", "/kill")
+            && asked("POST /containers/netcheck-probe-", "/wait"),
         "{requests:?}"
     );
 }
