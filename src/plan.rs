@@ -77,7 +77,7 @@ impl Plan {
     /// (the probe must join them to run those checks from there).
     pub fn networks(&self, asked: &[String]) -> Vec<String> {
         let mut networks = asked.to_vec();
-        for n in self.instances.iter().filter_map(|i| i.params.network()) {
+        for n in self.instances.iter().filter_map(|i| i.configured.network()) {
             if !networks.iter().any(|m| m == n) {
                 networks.push(n.to_string());
             }
@@ -89,7 +89,7 @@ impl Plan {
     pub fn probe_args(&self) -> Vec<String> {
         self.instances
             .iter()
-            .flat_map(|i| i.params.probe_args(&i.id))
+            .flat_map(|i| i.configured.probe_args(&i.id))
             .collect()
     }
 }

@@ -83,7 +83,7 @@ pub struct CheckEntry {
     pub allow: Vec<Spanned<String>>,
     /// The kind's parameters (`netcheck explain KIND` lists them).
     #[serde(default)]
-    #[schemars(with = "Option<crate::checks::ParamsSchema>")]
+    #[schemars(schema_with = "crate::checks::params::suite_schema")]
     pub params: Option<Spanned<toml::Table>>,
 }
 
@@ -390,12 +390,12 @@ impl Loader {
                 ),
             }
         }
-        match (check.params)(table) {
-            Ok(params) => {
+        match (check.configure)(&table) {
+            Ok(configured) => {
                 let instance = Instance {
                     id: id.clone(),
                     check,
-                    params,
+                    configured,
                     gate: entry.gate,
                     allow,
                 };
@@ -405,11 +405,38 @@ impl Loader {
                 }
                 self.origins.push((id, source.clone()));
             }
-            Err(message) => {
-                self.problem(source, text, span, format!("params of `{id}`: {message}"))
+            Err(e) => {
+                // At the key where there is one: a long table's problem is found at once.
+                let at = e
+                    .key
+                    .as_deref()
+                    .and_then(|k| key_span(text, span.clone(), k))
+                    .unwrap_or(span);
+                self.problem(source, text, at, format!("params of `{id}`: {}", e.message))
             }
         }
     }
+}
+
+/// Where `key` is written inside the `params` table at `span`: `key =`, bare or quoted,
+/// after the table's opening brace, a comma or a line break.
+fn key_span(text: &str, span: Range<usize>, key: &str) -> Option<Range<usize>> {
+    let inner = text.get(span.clone())?;
+    let quoted = format!("\"{key}\"");
+    for name in [key, quoted.as_str()] {
+        let mut from = 0;
+        while let Some(i) = inner[from..].find(name) {
+            let at = from + i;
+            let before = inner[..at].trim_end_matches([' ', '\t']);
+            let after = inner[at + name.len()..].trim_start_matches([' ', '\t']);
+            let starts = before.is_empty() || before.ends_with(['{', ',', '\n']);
+            if starts && after.starts_with('=') {
+                return Some(span.start + at..span.start + at + name.len());
+            }
+            from = at + name.len();
+        }
+    }
+    None
 }
 
 fn valid_slug(slug: &str) -> bool {

@@ -29,8 +29,8 @@ Fails when: icc is on and the container cannot reach the probe; icc=false and it
         peers: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {

@@ -27,8 +27,8 @@ duplicated; a host interface or route covers the subnet (the classic VPN clash).
         outside: false,
         ..Needs::NONE
     },
-    params: |t| Ok(super::Params::Subnet(super::typed(t)?)),
-    judge,
+    configure: |t| super::params::typed(t, judge),
+    params_schema: super::params::schema_of::<Params>,
 };
 
 /// What a suite may ask of `bridge.subnet`.
@@ -49,16 +49,13 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
+impl super::params::CheckParams for Params {}
+
+fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     if let Err(o) = docker_or_outcome(ctx) {
         return o;
     }
     let docker = ctx.snapshot.docker.ok().expect("checked above");
-    let defaults = Params::default();
-    let params = match &instance.params {
-        super::Params::Subnet(p) => p,
-        _ => &defaults,
-    };
     let host = ctx.snapshot.host.ok();
     let mut f = Findings::default();
     for name in &ctx.missing_networks {

@@ -22,8 +22,8 @@ either end is down; the bridge is down or missing.",
         outside: false,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {

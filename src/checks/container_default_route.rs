@@ -26,8 +26,8 @@ address is missing from the bridge; the gateway does not answer.",
         outside: false,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {

@@ -18,8 +18,8 @@ are real, but not this tool's subject.
 
 Fails when: the engine reports a networking warning.",
     needs: Needs::NONE,
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 /// What a known warning is.

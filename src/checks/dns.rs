@@ -28,8 +28,8 @@ params:
         outside: false,
         ..Needs::NONE
     },
-    params: |t| Ok(super::Params::Dns(super::typed(t)?)),
-    judge,
+    configure: |t| super::params::typed(t, judge),
+    params_schema: super::params::schema_of::<Params>,
 };
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -60,10 +60,24 @@ impl Expect {
     }
 }
 
-fn judge(ctx: &Context, instance: &Instance) -> Outcome {
-    let super::Params::Dns(p) = &instance.params else {
-        return Outcome::error("dns check without dns parameters: a netcheck bug", vec![]);
-    };
+impl super::params::CheckParams for Params {
+    fn network(&self) -> Option<&str> {
+        Some(&self.network)
+    }
+    fn probe_args(&self, _id: &str) -> Vec<String> {
+        vec!["--resolve".into(), self.name.clone()]
+    }
+    fn describe(&self) -> Option<String> {
+        Some(format!(
+            "dns from {}: {} {}",
+            self.network,
+            self.name,
+            self.expect.as_str()
+        ))
+    }
+}
+
+fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };

@@ -44,8 +44,8 @@ blocks outbound DNS every lookup fails.",
         probe: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 /// The `nameserver` addresses of a resolv.conf.

@@ -29,8 +29,8 @@ kube-proxy's, a VPN's, INPUT rules) are counted in the evidence, not failed.",
         host: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 const RESTART: &str = "restart the Docker daemon, so that it writes its rules with the iptables in use \

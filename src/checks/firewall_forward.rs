@@ -38,8 +38,8 @@ missing (flushed by a firewall reload or `nft flush ruleset`).",
         host: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {

@@ -24,8 +24,8 @@ firewall dropping traffic from the container subnet is the usual cause).",
         outside: false,
         ..Needs::NONE
     },
-    params: |t| Ok(super::Params::HostInternal(super::typed(t)?)),
-    judge,
+    configure: |t| super::params::typed(t, judge),
+    params_schema: super::params::schema_of::<Params>,
 };
 
 use super::HOST_DOCKER_INTERNAL as NAME;
@@ -48,7 +48,9 @@ fn listener_ip(ctx: &Context) -> std::net::IpAddr {
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
+impl super::params::CheckParams for Params {}
+
+fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
@@ -144,7 +146,7 @@ fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-        Some(l) if matches!(&instance.params, super::Params::HostInternal(p) if p.require_gateway_domain) => f.fail_at("gateway-domain-missing", Subject::Host, 
+        Some(l) if params.require_gateway_domain => f.fail_at("gateway-domain-missing", Subject::Host, 
             format!(
                 "gateway.docker.internal does not resolve, and the suite requires it: {}",
                 l.error.as_deref().unwrap_or("no address")

@@ -26,14 +26,8 @@ params:
         outside: false,
         ..Needs::NONE
     },
-    params: |t| {
-        let p: Params = super::typed(t)?;
-        if !p.url.starts_with("http://") {
-            return Err(format!("url `{}`: only http:// URLs are supported", p.url));
-        }
-        Ok(super::Params::Http(p))
-    },
-    judge,
+    configure: |t| super::params::typed(t, judge),
+    params_schema: super::params::schema_of::<Params>,
 };
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -51,10 +45,34 @@ fn ok() -> u16 {
     200
 }
 
-fn judge(ctx: &Context, instance: &Instance) -> Outcome {
-    let super::Params::Http(p) = &instance.params else {
-        return Outcome::error("http check without http parameters: a netcheck bug", vec![]);
-    };
+impl super::params::CheckParams for Params {
+    fn validate(&self) -> Result<(), super::params::ParamError> {
+        if self.url.starts_with("http://") {
+            return Ok(());
+        }
+        Err(super::params::ParamError::at(
+            "url",
+            format!("url `{}`: only http:// URLs are supported", self.url),
+        ))
+    }
+    fn network(&self) -> Option<&str> {
+        Some(&self.network)
+    }
+    fn probe_args(&self, id: &str) -> Vec<String> {
+        vec![
+            "--http".into(),
+            format!("{}{id}={}", super::INSTANCE_PURPOSE, self.url),
+        ]
+    }
+    fn describe(&self) -> Option<String> {
+        Some(format!(
+            "http from {}: GET {} answers {}",
+            self.network, self.url, self.expect_status
+        ))
+    }
+}
+
+fn judge(ctx: &Context, instance: &Instance, p: &Params) -> Outcome {
     let req = match probe_request(ctx, &instance.id) {
         Ok(r) => r,
         Err(o) => return o,

@@ -33,7 +33,7 @@ pub fn judge<'a>(snapshot: &Snapshot, instances: &'a [Instance]) -> Vec<Judged<'
 
 fn judge_one<'a>(ctx: &Context, instance: &'a Instance, network: Option<String>) -> Judged<'a> {
     let started = std::time::Instant::now();
-    let run = std::panic::AssertUnwindSafe(|| (instance.check.judge)(ctx, instance));
+    let run = std::panic::AssertUnwindSafe(|| instance.configured.judge(ctx, instance));
     let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
         Outcome::error(
             format!("the judge of {} panicked: a netcheck bug", instance.id),
@@ -134,7 +134,8 @@ pub fn builtin_instances() -> Vec<Instance> {
         .map(|c| Instance {
             id: c.id.to_string(),
             check: c,
-            params: (c.params)(toml::Table::new()).expect("built-in checks take defaults"),
+            configured: (c.configure)(&toml::Table::new())
+                .unwrap_or_else(|e| panic!("{} takes its defaults: {}", c.id, e.message)),
             gate: Gate::Fail,
             allow: vec![],
         })

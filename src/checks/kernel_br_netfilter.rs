@@ -25,8 +25,8 @@ Typical cause: the module is not loaded after a reboot (nothing lists it in
         host: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 const IPT: &str = "net.bridge.bridge-nf-call-iptables";

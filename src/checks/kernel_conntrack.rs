@@ -26,8 +26,8 @@ lack of room since boot.",
         host: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 const COUNT: &str = "net.netfilter.nf_conntrack_count";

@@ -22,8 +22,8 @@ applied after the engine started resets them.",
         host: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 const FIX: &str = "sysctl -w net.ipv4.ip_forward=1 (it resets every interface's forwarding to 1), \

@@ -29,8 +29,8 @@ Typical cause: a VPN or cloud uplink with MTU 1450 and Docker at 1500.",
         probe: true,
         ..Needs::NONE
     },
-    params: |t| Ok(super::Params::Mtu(super::typed(t)?)),
-    judge,
+    configure: |t| super::params::typed(t, judge),
+    params_schema: super::params::schema_of::<Params>,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -42,14 +42,13 @@ pub struct Params {
 
 const MTU_OPTION: &str = "com.docker.network.driver.mtu";
 
-fn judge(ctx: &Context, instance: &super::Instance) -> Outcome {
+impl super::params::CheckParams for Params {}
+
+fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     if let Err(o) = docker_or_outcome(ctx) {
         return o;
     }
-    let expect = match &instance.params {
-        super::Params::Mtu(p) => p.expect,
-        _ => None,
-    };
+    let expect = params.expect;
     let mut f = Findings::default();
     let uplink = ctx.snapshot.host.ok().and_then(|h| {
         h.netns

@@ -33,10 +33,11 @@ mod link_mtu;
 mod nat_masquerade;
 pub(crate) mod nft_path;
 mod outcome;
+pub mod params;
 mod port_publish;
 mod route;
 pub(crate) mod rules;
-mod tcp;
+pub(crate) mod tcp;
 
 /// The skip message of a check whose observation a snapshot from an older netcheck does
 /// not hold: re-judging an old ticket's snapshot says so rather than guessing.
@@ -92,9 +93,10 @@ pub struct Check {
     /// Printed by `netcheck explain ID`.
     pub doc: &'static str,
     pub needs: Needs,
-    /// Checks and types a suite's `params` table.
-    pub params: fn(toml::Table) -> Result<Params, String>,
-    pub judge: fn(&Context, &Instance) -> Outcome,
+    /// Types a suite's `params` table into the check, ready to judge.
+    pub configure: params::Configure,
+    /// The JSON Schema of its `params`, for editors.
+    pub params_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
 /// A check as a suite runs it: under an id, with parameters, gating or not.
@@ -102,7 +104,8 @@ pub struct Check {
 pub struct Instance {
     pub id: String,
     pub check: &'static Check,
-    pub params: Params,
+    /// The check with this instance's parameters.
+    pub configured: std::sync::Arc<dyn params::Configured>,
     /// Which of this instance's results set the exit code.
     pub gate: Gate,
     /// Finding codes the suite accepts on this host (`bridge.subnet/overlaps-route`): they
@@ -141,103 +144,14 @@ impl std::fmt::Debug for Check {
 
 impl Instance {
     pub fn title(&self) -> String {
-        self.params
+        self.configured
             .describe()
             .unwrap_or_else(|| self.check.title.to_string())
     }
 }
 
-/// The parameters of an instance, typed by its check.
-#[derive(Debug, Clone, Default)]
-pub enum Params {
-    #[default]
-    None,
-    Subnet(bridge_subnet::Params),
-    HostInternal(host_docker_internal::Params),
-    Mtu(link_mtu::Params),
-    Tcp(tcp::Params),
-    Http(http::Params),
-    Dns(dns::Params),
-    Route(route::Params),
-}
-
-impl Params {
-    /// The network a generic check runs from: the probe joins it.
-    pub fn network(&self) -> Option<&str> {
-        match self {
-            Params::Tcp(p) => Some(&p.network),
-            Params::Http(p) => Some(&p.network),
-            Params::Dns(p) => Some(&p.network),
-            Params::Route(p) => Some(&p.network),
-            _ => None,
-        }
-    }
-
-    /// What the probe must do for this instance.
-    pub fn probe_args(&self, id: &str) -> Vec<String> {
-        match self {
-            Params::Tcp(p) => vec![
-                "--tcp".into(),
-                format!("{}{id}={}", INSTANCE_PURPOSE, p.target),
-            ],
-            Params::Http(p) => vec![
-                "--http".into(),
-                format!("{}{id}={}", INSTANCE_PURPOSE, p.url),
-            ],
-            Params::Dns(p) => vec!["--resolve".into(), p.name.clone()],
-            _ => vec![],
-        }
-    }
-
-    fn describe(&self) -> Option<String> {
-        Some(match self {
-            Params::Tcp(p) => format!(
-                "tcp from {} to {}: {}",
-                p.network,
-                p.target,
-                p.expect.as_str()
-            ),
-            Params::Http(p) => format!(
-                "http from {}: GET {} answers {}",
-                p.network, p.url, p.expect_status
-            ),
-            Params::Dns(p) => format!("dns from {}: {} {}", p.network, p.name, p.expect.as_str()),
-            Params::Route(p) => format!("route from {} to {}", p.network, p.destination),
-            _ => return None,
-        })
-    }
-}
-
-/// The `params` of every check and kind, for the suite's JSON Schema (editor completion).
-#[derive(schemars::JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum ParamsSchema {
-    Subnet(bridge_subnet::Params),
-    HostInternal(host_docker_internal::Params),
-    Mtu(link_mtu::Params),
-    Tcp(tcp::Params),
-    Http(http::Params),
-    Dns(dns::Params),
-    Route(route::Params),
-}
-
 /// The purpose under which the probe reports a suite instance's request.
 pub const INSTANCE_PURPOSE: &str = "check:";
-
-/// `params` for a check that takes none.
-pub(crate) fn no_params(table: toml::Table) -> Result<Params, String> {
-    match table.keys().next() {
-        None => Ok(Params::None),
-        Some(k) => Err(format!("unknown parameter `{k}`: this check takes none")),
-    }
-}
-
-/// Types a `params` table with serde: unknown and mistyped keys become messages.
-pub(crate) fn typed<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, String> {
-    <T as serde::Deserialize>::deserialize(toml::Value::Table(table))
-        .map_err(|e| e.message().trim().to_string())
-}
 
 /// Every check and generic kind, in the order they run and are reported.
 pub static REGISTRY: &[&Check] = &[

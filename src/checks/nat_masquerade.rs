@@ -30,8 +30,8 @@ the outside peer sees the container's own address or is unreachable.",
         outside: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 /// The nat POSTROUTING rule Docker writes for a network, e.g.

@@ -30,8 +30,8 @@ hairpin NAT is broken.",
         publish: true,
         ..Needs::NONE
     },
-    params: super::no_params,
-    judge,
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
 };
 
 const RESTART: &str = "restart the Docker daemon to restore its rules (systemctl restart docker); \

@@ -29,14 +29,8 @@ params:
         outside: false,
         ..Needs::NONE
     },
-    params: |t| {
-        let p: Params = super::typed(t)?;
-        if p.via.is_none() && p.dev.is_none() {
-            return Err("give `via`, `dev` or both: what the route must use".into());
-        }
-        Ok(super::Params::Route(p))
-    },
-    judge,
+    configure: |t| super::params::typed(t, judge),
+    params_schema: super::params::schema_of::<Params>,
 };
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -59,13 +53,28 @@ fn lookup(routes: &[RouteObs], dst: IpAddr) -> Option<&RouteObs> {
         .max_by_key(|r| r.dst.prefix_len())
 }
 
-fn judge(ctx: &Context, instance: &Instance) -> Outcome {
-    let super::Params::Route(p) = &instance.params else {
-        return Outcome::error(
-            "route check without route parameters: a netcheck bug",
-            vec![],
-        );
-    };
+impl super::params::CheckParams for Params {
+    fn validate(&self) -> Result<(), super::params::ParamError> {
+        if self.via.is_none() && self.dev.is_none() {
+            return Err(super::params::ParamError {
+                key: None,
+                message: "give `via`, `dev` or both: what the route must use".into(),
+            });
+        }
+        Ok(())
+    }
+    fn network(&self) -> Option<&str> {
+        Some(&self.network)
+    }
+    fn describe(&self) -> Option<String> {
+        Some(format!(
+            "route from {} to {}",
+            self.network, self.destination
+        ))
+    }
+}
+
+fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };

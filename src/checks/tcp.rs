@@ -25,8 +25,8 @@ params:
         outside: false,
         ..Needs::NONE
     },
-    params: |t| Ok(super::Params::Tcp(super::typed(t)?)),
-    judge,
+    configure: |t| super::params::typed(t, judge),
+    params_schema: super::params::schema_of::<Params>,
 };
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -55,10 +55,27 @@ impl Expect {
     }
 }
 
-fn judge(ctx: &Context, instance: &Instance) -> Outcome {
-    let super::Params::Tcp(p) = &instance.params else {
-        return Outcome::error("tcp check without tcp parameters: a netcheck bug", vec![]);
-    };
+impl super::params::CheckParams for Params {
+    fn network(&self) -> Option<&str> {
+        Some(&self.network)
+    }
+    fn probe_args(&self, id: &str) -> Vec<String> {
+        vec![
+            "--tcp".into(),
+            format!("{}{id}={}", super::INSTANCE_PURPOSE, self.target),
+        ]
+    }
+    fn describe(&self) -> Option<String> {
+        Some(format!(
+            "tcp from {} to {}: {}",
+            self.network,
+            self.target,
+            self.expect.as_str()
+        ))
+    }
+}
+
+fn judge(ctx: &Context, instance: &Instance, p: &Params) -> Outcome {
     let req = match probe_request(ctx, &instance.id) {
         Ok(r) => r,
         Err(o) => return o,
