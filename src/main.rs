@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         }
         plugin::Invocation::Run { args, plugin } => (args, plugin),
     };
+    if args.1 {
+        plugin::watch_docker_cli();
+    }
     let cli = Cli::parse_args(args.0, args.1);
     log::init(cli.global.debug, &cli.global.log_level);
     // anstream already honours NO_COLOR, CLICOLOR_FORCE and pipes under `auto`.

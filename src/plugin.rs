@@ -106,6 +106,38 @@ fn is_attached_short(arg: &str) -> bool {
         .any(|f| arg.len() > 2 && arg.starts_with(f))
 }
 
+/// Stops netcheck as SIGTERM would when the docker CLI that ran it asks its plugin to
+/// stop. Outside a terminal (a CI job, `docker netcheck | tee`) a signal to `docker` is
+/// not forwarded to the plugin: the CLI closes the socket it named in
+/// DOCKER_CLI_PLUGIN_SOCKET instead, and kills the plugin after a few more signals.
+/// Without this, netcheck would run on, and a kill would leave its probe behind.
+pub fn watch_docker_cli() {
+    use std::io::Read;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixStream};
+
+    let Some(name) = std::env::var_os("DOCKER_CLI_PLUGIN_SOCKET") else {
+        return;
+    };
+    // Go names a Linux abstract socket with a leading `@`; docker uses no other kind here.
+    let Some(name) = name.to_str().and_then(|n| n.strip_prefix('@')) else {
+        return;
+    };
+    let connected = SocketAddr::from_abstract_name(name.as_bytes())
+        .and_then(|addr| UnixStream::connect_addr(&addr));
+    let Ok(mut stream) = connected else {
+        // An older CLI, or none listening: signals then come as usual.
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+        // The CLI closed it: stop as for SIGTERM, so that cleanup runs and the exit code
+        // says why.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::SIGTERM);
+    });
+}
+
 /// The metadata JSON the docker CLI reads (`docker info` shows it under Plugins).
 pub fn metadata(version: &str) -> String {
     let mut json = serde_json::json!({

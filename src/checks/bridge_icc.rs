@@ -111,7 +111,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 match (icc, r.ok) {
                     (true, true) | (false, false) => f.pass(seen),
                     (true, false) => f.fail_at("icc-blocked", Subject::network(&n.name), 
-                        format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other", r.target, n.name),
+                        format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other ({})", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
                         format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
                     ),
                     (false, true) if no_rules => f.pass(format!(

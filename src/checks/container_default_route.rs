@@ -148,7 +148,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     format!(
                         "gateway {gw} of {} does not answer the probe: {}",
                         n.name,
-                        r.error.as_deref().unwrap_or("no answer")
+                        super::nft_path::why_failed(ctx.snapshot, r)
                     ),
                     format!(
                         "the host drops what {} sends to its gateway: look for DROP or REJECT rules in iptables -S INPUT",

@@ -122,7 +122,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                             fix,
                         ),
                         None => f.fail_at("host-silent", Subject::Host, 
-                            format!("{failed}: {}", r.error.as_deref().unwrap_or("no answer")),
+                            format!("{failed}: {}", super::nft_path::why_failed(ctx.snapshot, r)),
                             format!(
                                 "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
                                  iptables -S INPUT (and ufw/firewalld zones), and allow {subnet} to reach host services"

@@ -158,6 +158,22 @@ pub fn egress_blocker(
     })
 }
 
+/// Why a request failed: its packet trace's verdict where one was taken ("the packet
+/// trace shows it dropped by table inet filter, chain forward, policy drop"), else the
+/// error the request met.
+pub fn why_failed(snapshot: &crate::snapshot::Snapshot, r: &crate::snapshot::Request) -> String {
+    let traced = snapshot.probe.ok().and_then(|p| {
+        p.traces
+            .iter()
+            .find(|t| t.purpose == r.purpose)
+            .and_then(|t| t.verdict.as_ref())
+    });
+    match traced {
+        Some(v) => format!("the packet trace shows it {v}"),
+        None => r.error.clone().unwrap_or_else(|| "no answer".into()),
+    }
+}
+
 fn base_chain(t: &NftTable, c: &NftChain, hook: &str, flow: &Flow) -> ChainVerdict {
     let mut v = ChainVerdict {
         table: t.label(),

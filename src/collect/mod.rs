@@ -12,6 +12,7 @@ pub mod netlink;
 pub mod nft;
 pub mod outside;
 pub mod peers;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -70,6 +71,8 @@ pub struct Cleanup {
     attachments: Mutex<Vec<Box<dyn Send>>>,
     outside: Mutex<Option<(rtnetlink::Handle, outside::Outside)>>,
     listeners: Mutex<Vec<listener::Listener>>,
+    /// The `nft -i` sessions holding packet-trace tables (they go with the session).
+    traces: trace::Sessions,
 }
 
 impl Cleanup {
@@ -87,7 +90,7 @@ impl Cleanup {
                 o.remove(&handle).await;
             }
         };
-        tokio::join!(containers, outside);
+        tokio::join!(containers, outside, self.traces.end());
         self.attachments.lock().unwrap().clear();
     }
 }
@@ -443,6 +446,14 @@ pub async fn collect(
             .chain(peer_requests)
             .chain(egress_requests)
             .collect();
+    }
+    // Only when a flow failed: the failed ones again, traced (root, local engine).
+    if let Observed::Ok { value } = &mut probe
+        && local
+        && root
+    {
+        let flows = trace::failed_flows(value, &networks, &containers, opts.probe_timeout);
+        value.traces = trace::trace(&opts.run_id, &flows, &cleanup.traces).await;
     }
 
     let host = match (host_netns, &host_skip) {
