@@ -309,11 +309,16 @@ fn redact_token(token: &str, p: &mut Pseudonyms, docker: &[IpNet]) -> String {
     if token.chars().all(|c| c.is_ascii_digit()) {
         return token.to_string();
     }
-    if let Some(pseudo) = p
-        .map
-        .get(token)
-        .or_else(|| p.map.get(&token.to_ascii_lowercase()))
-    {
+    // MACs are mapped lower-case, whatever case a tool printed them in; every other
+    // name is matched as written: iptables' `DOCKER` chain is not a host called docker.
+    let mac = token.len() == 17
+        && token
+            .split(':')
+            .all(|b| b.len() == 2 && b.chars().all(|c| c.is_ascii_hexdigit()));
+    if let Some(pseudo) = p.map.get(token).or_else(|| {
+        mac.then(|| p.map.get(&token.to_ascii_lowercase()))
+            .flatten()
+    }) {
         return pseudo.clone();
     }
     if let Ok(ip) = token.parse::<IpAddr>() {
@@ -552,6 +557,22 @@ mod tests {
             let other: IpAddr = redact_text("10.1.3.1", &mut p, &docker).parse().unwrap();
             assert!(a.contains(&gw) && !a.contains(&other), "{a} {gw} {other}");
         }
+    }
+
+    #[test]
+    fn names_match_as_written_and_macs_in_any_case() {
+        let mut p = Pseudonyms::with_random_key();
+        p.name("docker", "host");
+        p.mac("02:42:ac:11:00:02");
+        let text = redact_text(
+            "-A DOCKER -j ACCEPT on docker; lladdr 02:42:AC:11:00:02",
+            &mut p,
+            &[],
+        );
+        assert_eq!(
+            text,
+            "-A DOCKER -j ACCEPT on host-1; lladdr 02:00:00:00:00:01"
+        );
     }
 
     #[test]

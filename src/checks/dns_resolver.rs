@@ -48,12 +48,13 @@ blocks outbound DNS every lookup fails.",
     params_schema: super::params::schema_none,
 };
 
-/// The `nameserver` addresses of a resolv.conf.
+/// The `nameserver` addresses of a resolv.conf. An IPv6 link-local one carries its
+/// zone (`fe80::1%eth0`), which is not part of the address.
 pub fn nameservers(conf: &str) -> Vec<IpAddr> {
     conf.lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
-            (w.next()? == "nameserver").then(|| w.next()?.parse().ok())?
+            (w.next()? == "nameserver").then(|| w.next()?.split('%').next()?.parse().ok())?
         })
         .collect()
 }
@@ -164,7 +165,12 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
 /// /etc/resolv.conf, or one that names no nameserver.
 fn host_without_resolver(ctx: &Context) -> Option<&'static str> {
     let host = ctx.snapshot.host.ok()?;
+    // A snapshot leaves resolv_conf out both where the file is missing and where its
+    // netcheck did not read it yet; only one from a netcheck that judges a missing file
+    // (it observes conntrack too, added with this judgement) tells them apart.
+    let tells_missing = host.conntrack.is_some();
     match host.resolv_conf.as_deref() {
+        None if !tells_missing => None,
         None => Some("the host has no /etc/resolv.conf"),
         Some(conf) if nameservers(conf).is_empty() => {
             Some("the host's /etc/resolv.conf names no nameserver")

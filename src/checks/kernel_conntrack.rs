@@ -19,7 +19,7 @@ This check compares net.netfilter.nf_conntrack_count with nf_conntrack_max, and 
 the kernel's drop counters since boot (/proc/net/stat/nf_conntrack).
 
 Fails when: the table is at 90% of its limit or more (new connections are, or are about
-to be, dropped).
+to be, dropped). A limit of 0 is the kernel's \"no limit\": the table cannot fill.
 Warns when: it is at 75% or more, or the kernel has dropped or evicted connections for
 lack of room since boot.",
     needs: Needs {
@@ -58,33 +58,38 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         );
     };
     let mut f = Findings::default();
-    let percent = (count * 100).checked_div(max).unwrap_or(100);
-    f.note(format!("{COUNT}={count}, {MAX}={max}: {percent}% in use"));
+    // In u128, so that no counter, however large, overflows the product. None where the
+    // limit is 0, which the kernel reads as no limit: it drops for a full table only
+    // `if (nf_conntrack_max && count > nf_conntrack_max)`.
+    let percent = (u128::from(count) * 100).checked_div(u128::from(max));
+    match percent {
+        Some(percent) => f.note(format!("{COUNT}={count}, {MAX}={max}: {percent}% in use")),
+        None => f.note(format!("{COUNT}={count}, {MAX}=0: no limit")),
+    }
     if let Some(s) = &conntrack.stats {
         f.note(format!(
             "since boot: {} new connections dropped for a full table, {} entries evicted early, {} inserts failed",
             s.drop, s.early_drop, s.insert_failed
         ));
     }
-    if percent >= FAIL_PERCENT {
-        f.fail_at("table-full", Subject::sysctl(COUNT), 
+    match percent {
+        None => f.pass("the table has no limit to reach"),
+        Some(percent) if percent >= u128::from(FAIL_PERCENT) => f.fail_at("table-full", Subject::sysctl(COUNT), 
             format!(
                 "the conntrack table is {percent}% full ({count} of {max}): the kernel drops new connections when it is full"
             ),
             fix(max),
-        );
-    } else if percent >= WARN_PERCENT {
-        f.warn_at("table-filling", Subject::sysctl(COUNT), 
+        ),
+        Some(percent) if percent >= u128::from(WARN_PERCENT) => f.warn_at("table-filling", Subject::sysctl(COUNT), 
             format!("the conntrack table is {percent}% full ({count} of {max}): a burst of connections would be dropped"),
             fix(max),
-        );
-    } else {
-        f.pass(format!("{} entries free", max - count));
+        ),
+        Some(_) => f.pass(format!("{} entries free", max - count)),
     }
     if let Some(s) = conntrack
         .stats
         .as_ref()
-        .filter(|s| s.drop + s.early_drop > 0)
+        .filter(|s| s.drop > 0 || s.early_drop > 0)
     {
         f.warn_at("overflowed", Subject::file("/proc/net/stat/nf_conntrack"), 
             format!(
