@@ -218,6 +218,17 @@ pub struct RunArgs {
     /// For tests: an extra argument for the probe (e.g. --stall-ms 60000 makes it hang).
     #[arg(long, hide = true, value_name = "ARG", allow_hyphen_values = true)]
     pub probe_arg: Vec<String>,
+    /// Observe the engine's host through netcheck's agent: its probe image, run on that
+    /// host with the host's network and PID namespaces, privileged, for the length of
+    /// the run. Needed for every check to run against a tcp:// or ssh:// engine;
+    /// automatic where the engine is your own in another namespace (Docker Desktop,
+    /// rootless, netcheck in a container).
+    #[arg(long, conflicts_with = "no_agent")]
+    pub agent: bool,
+    /// Never start the agent: host-side checks of an engine whose network is not this
+    /// machine's are skipped, with the reason.
+    #[arg(long)]
+    pub no_agent: bool,
     /// Show the evidence of passing checks too.
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -307,6 +318,14 @@ pub enum Command {
     /// /metrics (Prometheus), /report.json and /report.html. Stops on SIGTERM or
     /// SIGINT, after removing what the run in progress made, with exit code 0.
     Serve(ServeArgs),
+    /// Inside the agent container on the engine's host: collect there and print the
+    /// snapshot as one JSON line.
+    #[command(hide = true)]
+    Agent {
+        /// What to collect (JSON).
+        #[arg(long)]
+        spec: String,
+    },
     /// Inside the probe container: observe and print a JSON report.
     #[command(hide = true)]
     Probe(netcheck::probe::ProbeArgs),

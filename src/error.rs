@@ -78,6 +78,12 @@ pub enum Error {
     Timeout { secs: u64, phase: String },
     #[error("the probe container failed: {0}")]
     Probe(String),
+    #[error("the host agent failed: {0}")]
+    Agent(String),
+    #[error(
+        "the engine's host is {engine}, and this netcheck is built for {ours}: its agent cannot run there"
+    )]
+    AgentArch { engine: String, ours: String },
     #[error("a netcheck bug: {0}")]
     Internal(String),
     #[error("redaction failed: {0}")]
@@ -117,6 +123,14 @@ impl Error {
                 "an endpoint (-H, DOCKER_HOST, a context) is unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]".into()
             }
             Error::Engine(e) => e.hint(),
+            Error::Agent(_) => "the agent is netcheck's probe image run with the host's network and PID namespaces, \
+                 privileged: the engine must allow that (not a rootless or userns-remapped engine); \
+                 netcheck cleanup removes leftovers; --no-agent runs without it"
+                .into(),
+            Error::AgentArch { engine, .. } => format!(
+                "run a netcheck built for {engine} (cargo build --target {engine}-unknown-linux-gnu), \
+                 or run netcheck on that host; without --agent the host-side checks are skipped"
+            ),
             Error::Internal(_) => "report it, with the command line and `netcheck collect -o snap.json` if that works".into(),
             Error::Redaction(_) => "this is a netcheck bug: report it with the unredacted snapshot kept private; \
                  rerun without --redact meanwhile"

@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         plugin::watch_docker_cli();
     }
     let cli = Cli::parse_args(args.0, args.1);
+    if let Some(Command::Agent { spec }) = &cli.command {
+        return agent(spec);
+    }
     log::init(cli.global.debug, &cli.global.log_level);
     // anstream already honours NO_COLOR, CLICOLOR_FORCE and pipes under `auto`.
     match cli.global.color {
@@ -73,6 +76,8 @@ fn main() -> ExitCode {
             action: SuiteAction::Check { file },
         }) => suite_check(&file),
         Some(Command::Serve(args)) => runtime.block_on(serve(&args, &cli.engine)),
+        // Handled above, before the runtime's threads exist.
+        Some(Command::Agent { .. }) => unreachable!("the agent returns before the runtime starts"),
         Some(Command::Completions { shell }) => completions(shell),
         Some(Command::Manpages { dir }) => manpages(&dir),
         Some(Command::ProbeImage) => runtime.block_on(probe_image(&cli.engine)),
@@ -294,6 +299,47 @@ fn failed(run: &RunArgs, outcome: Outcome) -> Result<u8, Error> {
         .unwrap_or_else(|| Error::Internal("a failed run without its error".into())))
 }
 
+/// The host agent, in its container on the engine's host (see collect::agent).
+fn agent(spec: &str) -> ExitCode {
+    use netcheck::collect::agent;
+    let failed = |error: String| agent::Reply {
+        snapshot: None,
+        error: Some(error),
+    };
+    let mut runtime = None;
+    let reply = match serde_json::from_str::<agent::Spec>(spec) {
+        Err(e) => failed(format!("unreadable agent spec: {e}")),
+        // Before the runtime starts its threads: a threaded process cannot change its
+        // mount namespace.
+        Ok(spec) => match agent::enter_host() {
+            Err(e) => failed(format!(
+                "entering the host's mount namespace (does the agent have --pid host and SYS_ADMIN?): {e}"
+            )),
+            Ok(()) => {
+                let rt = runtime.insert(
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .expect("a tokio runtime starts"),
+                );
+                rt.block_on(agent::serve(spec))
+            }
+        },
+    };
+    let line = serde_json::to_string(&reply).expect("a reply serialises");
+    let printed = print(&format!("{line}\n"));
+    // The watch on stdin is a blocking read that only the end of stdin ends: do not
+    // wait for it.
+    if let Some(rt) = runtime {
+        rt.shutdown_background();
+    }
+    match printed {
+        Ok(()) if reply.error.is_none() => ExitCode::SUCCESS,
+        _ => ExitCode::from(exit::ERROR),
+    }
+}
+
 fn outputs(run: &RunArgs) -> Outputs {
     Outputs {
         json: run.json.clone(),
@@ -301,6 +347,14 @@ fn outputs(run: &RunArgs) -> Outputs {
         markdown: run.markdown.clone(),
         html: run.html.clone(),
         prometheus: run.prometheus.clone(),
+    }
+}
+
+/// The engine's unix socket, when it is reached through one.
+fn socket(engine: &netcheck::engine::Engine) -> Option<std::path::PathBuf> {
+    match &engine.transport {
+        netcheck::engine::Transport::Unix { path } => Some(path.clone()),
+        _ => None,
     }
 }
 
@@ -405,6 +459,12 @@ fn run_options(run: &RunArgs) -> run::Options {
         probe_timeout: Duration::from_millis(run.probe_timeout_ms),
         timeout: Duration::from_secs(run.timeout),
         redact: run.redact,
+        agent: match (run.agent, run.no_agent) {
+            (true, _) => netcheck::collect::agent::Mode::On,
+            (_, true) => netcheck::collect::agent::Mode::Off,
+            _ => netcheck::collect::agent::Mode::Auto,
+        },
+        socket: None,
     }
 }
 
@@ -425,6 +485,8 @@ async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
     };
     progress.enable_steady_tick(Duration::from_millis(100));
     let engine = engine(engine_args);
+    let mut options = run_options(run);
+    options.socket = engine.as_ref().ok().and_then(socket);
     log::debug(format_args!(
         "collecting for {} check(s); networks {:?}",
         plan.instances.len(),
@@ -432,7 +494,7 @@ async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
     ));
     let outcome = run::live(
         plan,
-        &run_options(run),
+        &options,
         async { docker::connect(&engine?).await },
         run::signal,
         &progress,
@@ -448,7 +510,10 @@ async fn serve(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> 
         listen: args.listen,
         interval: Duration::from_secs(args.interval),
         plan: plan(&args.run)?,
-        options: run_options(&args.run),
+        options: run::Options {
+            socket: socket(&engine),
+            ..run_options(&args.run)
+        },
         outputs: outputs(&args.run),
     };
     serve::serve(config, || docker::connect(&engine)).await

@@ -25,6 +25,10 @@ pub struct Options {
     /// Bounds collection; the cleanup after it has its own bound.
     pub timeout: Duration,
     pub redact: bool,
+    /// Whether the engine's host may be observed through the host agent.
+    pub agent: collect::agent::Mode,
+    /// The engine's unix socket, when it is reached through one.
+    pub socket: Option<std::path::PathBuf>,
 }
 
 /// What a run ends with. There is always a report: when nothing could be judged, it
@@ -128,6 +132,9 @@ where
         needs: plan.needs(),
         probe_timeout: opts.probe_timeout,
         run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),
+        agent: opts.agent,
+        deadline: opts.timeout,
+        socket: opts.socket.clone(),
     };
     let work = async {
         let (docker, local) = connect.await?;

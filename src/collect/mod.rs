@@ -3,6 +3,7 @@
 //! The order matters in one place only: the probe container must be running while the
 //! host and the containers are read, so that both ends of its veth pair are seen.
 
+pub mod agent;
 pub mod docker;
 pub mod egress;
 pub mod host;
@@ -60,6 +61,21 @@ pub struct Options {
     pub run_id: String,
     /// What the probe must do for the suite's own checks (`netcheck probe` arguments).
     pub suite_probe_args: Vec<String>,
+    /// Whether the engine's host may be observed through the host agent.
+    pub agent: agent::Mode,
+    /// The run's bound: an agent ends by itself after it.
+    pub deadline: Duration,
+    /// The engine's unix socket, when it is reached through one: the process serving it
+    /// tells which network namespace the engine is in.
+    pub socket: Option<std::path::PathBuf>,
+}
+
+/// An agent container of this run, and its stdin (closing it asks the agent to stop).
+pub struct AgentRun {
+    docker: Docker,
+    name: String,
+    run_id: String,
+    stdin: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
 }
 
 /// Everything a run created, removed by [`Cleanup::run`] on every path out: success,
@@ -71,6 +87,7 @@ pub struct Cleanup {
     attachments: Mutex<Vec<Box<dyn Send>>>,
     outside: Mutex<Option<(rtnetlink::Handle, outside::Outside)>>,
     listeners: Mutex<Vec<listener::Listener>>,
+    agents: Mutex<Vec<AgentRun>>,
     /// The `nft -i` sessions holding packet-trace tables (they go with the session).
     traces: trace::Sessions,
 }
@@ -80,6 +97,8 @@ impl Cleanup {
         let containers = std::mem::take(&mut *self.containers.lock().unwrap());
         let outside = self.outside.lock().unwrap().take();
         self.listeners.lock().unwrap().clear();
+        let agents = std::mem::take(&mut *self.agents.lock().unwrap());
+        let agents = futures_util::future::join_all(agents.into_iter().map(agent::end));
         let containers = futures_util::future::join_all(
             containers
                 .iter()
@@ -90,7 +109,7 @@ impl Cleanup {
                 o.remove(&handle).await;
             }
         };
-        tokio::join!(containers, outside, self.traces.end());
+        tokio::join!(containers, outside, agents, self.traces.end());
         self.attachments.lock().unwrap().clear();
     }
 }
@@ -181,6 +200,12 @@ pub async fn collect(
     opts: &Options,
     cleanup: &Cleanup,
 ) -> Result<Snapshot, Error> {
+    if let Some(notice) = agent::wanted(docker, local, opts.socket.as_deref(), opts.agent).await {
+        if let Some(notice) = notice {
+            eprintln!("{notice}");
+        }
+        return agent::collect(docker, opts, cleanup).await;
+    }
     let started_at = chrono::Utc::now();
     let started = Instant::now();
     let root = is_root();
@@ -235,15 +260,24 @@ pub async fn collect(
         .map(|n| n.bridge.as_str())
         .collect();
     let local = local_socket
+        && !opts
+            .socket
+            .as_deref()
+            .and_then(agent::peer_netns_differs)
+            .unwrap_or(false)
         && early_host.as_ref().is_none_or(|ns| {
             bridges.is_empty() || bridges.iter().any(|b| ns.link_by_name(b).is_some())
         });
     let host_skip = if !local_socket {
-        Some("the engine is remote: this machine's network is not the engine's (host-side probing is planned)".to_string())
+        Some(
+            "the engine is remote: its host is observed only with --agent (netcheck's probe image runs there \
+             with the host's network and PID namespaces)"
+                .to_string(),
+        )
     } else if !local {
         Some(
-            "none of the engine's bridges is in this network namespace (rootless Docker, Docker Desktop, \
-             or netcheck in a container): host-side observations need netcheck on the engine's host"
+            "the engine's network namespace is not this one (rootless Docker, Docker Desktop, \
+             or netcheck in a container), and --no-agent refused the host agent that would observe its host"
                 .to_string(),
         )
     } else {
@@ -755,7 +789,7 @@ impl ProbeSetup {
             }
         } else if !local {
             Observed::Skipped {
-                reason: "the engine is remote".into(),
+                reason: "the engine is remote (observed only with --agent)".into(),
             }
         } else if !root {
             Observed::Skipped {
@@ -1005,7 +1039,7 @@ async fn observe_interiors(
         };
         if !local {
             return Observed::Skipped {
-                reason: "the engine is remote".into(),
+                reason: "the engine is remote (observed only with --agent)".into(),
             };
         }
         if !root {

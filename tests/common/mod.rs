@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod remote_engine;
+
 pub mod fake_engine;
 
 use std::net::Ipv4Addr;

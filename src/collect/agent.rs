@@ -1,0 +1,406 @@
+//! The host agent: where the engine's network is not this machine's (a remote engine, a
+//! Desktop VM, rootless Docker, netcheck in a container), the host-side half of a run is
+//! done on the engine's own host, by netcheck's probe image run there as a short-lived
+//! container with the host's network and PID namespaces.
+//!
+//! One collector, two places: the agent enters the host's mount namespace (that of PID
+//! 1, which `--pid host` makes the host's init or engine) before any thread exists, and
+//! then runs the very [`super::collect`] a local run does, against the engine's own
+//! socket. It prints the snapshot as one JSON line on its attach stream; netcheck judges
+//! and reports it where it runs.
+//!
+//! Its lifetime is bounded three ways: its own deadline, the end of its stdin (the
+//! engine closes it when netcheck's attach connection goes, whatever killed netcheck),
+//! and netcheck's cleanup, which asks it to stop, waits, then removes it and anything
+//! labelled with the run's id. On each, the agent removes what it made (its probe
+//! container; the outside namespace and listeners die with its process).
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::{Cleanup, LABEL, Options, PID_LABEL};
+use crate::checks::Needs;
+use crate::error::Error;
+use crate::snapshot::Snapshot;
+
+/// Agent containers are named `netcheck-agent-<run id>`.
+pub const AGENT_PREFIX: &str = "netcheck-agent-";
+
+/// Whether a run may observe the engine's host through the agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Where the engine is the user's own in another namespace (a unix socket whose
+    /// bridges are not visible here), with a one-line notice; never for tcp:// or ssh://.
+    #[default]
+    Auto,
+    /// `--agent`: wherever the engine's network is not this machine's.
+    On,
+    /// `--no-agent`: never.
+    Off,
+}
+
+/// What the agent is asked to collect: [`Options`], as its command line carries them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Spec {
+    pub networks: Vec<String>,
+    pub all_networks: bool,
+    pub host: bool,
+    pub probe: bool,
+    pub outside: bool,
+    pub publish: bool,
+    pub peers: bool,
+    pub probe_timeout_ms: u64,
+    pub run_id: String,
+    pub suite_probe_args: Vec<String>,
+    /// The agent ends by itself after this long, whatever happens.
+    pub deadline_secs: u64,
+}
+
+impl Spec {
+    fn new(opts: &Options) -> Spec {
+        Spec {
+            networks: opts.networks.clone(),
+            all_networks: opts.all_networks,
+            host: opts.needs.host,
+            probe: opts.needs.probe,
+            outside: opts.needs.outside,
+            publish: opts.needs.publish,
+            peers: opts.needs.peers,
+            probe_timeout_ms: opts.probe_timeout.as_millis() as u64,
+            run_id: opts.run_id.clone(),
+            suite_probe_args: opts.suite_probe_args.clone(),
+            deadline_secs: opts.deadline.as_secs().max(1),
+        }
+    }
+
+    /// The options of the agent's own collection: on its host, and no agent of its own.
+    pub fn options(&self) -> Options {
+        Options {
+            networks: self.networks.clone(),
+            all_networks: self.all_networks,
+            needs: Needs {
+                host: self.host,
+                probe: self.probe,
+                outside: self.outside,
+                publish: self.publish,
+                peers: self.peers,
+            },
+            probe_timeout: Duration::from_millis(self.probe_timeout_ms),
+            run_id: self.run_id.clone(),
+            suite_probe_args: self.suite_probe_args.clone(),
+            agent: Mode::Off,
+            deadline: Duration::from_secs(self.deadline_secs),
+            socket: Some(crate::engine::DEFAULT_SOCKET.into()),
+        }
+    }
+}
+
+/// The agent's one line of output.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub snapshot: Option<Snapshot>,
+    pub error: Option<String>,
+}
+
+/// In the agent container, before any thread exists (a multi-threaded process may not
+/// change its mount namespace): enter the host's mount namespace, so that its socket,
+/// its firewall tools and its files are the ones read.
+pub fn enter_host() -> std::io::Result<()> {
+    let ns = std::fs::File::open("/proc/1/ns/mnt")?;
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
+    std::env::set_current_dir("/")
+}
+
+/// The agent's work, in its container on the engine's host: collect as a local run
+/// does, until done, the deadline, or the end of stdin.
+pub async fn serve(spec: Spec) -> Reply {
+    let opts = spec.options();
+    let cleanup = Cleanup::default();
+    let work = async {
+        let engine =
+            crate::engine::resolve(&crate::engine::Flags::default(), &|_: &str| None::<String>)?;
+        let (docker, local) = super::docker::connect(&engine).await?;
+        super::collect(&docker, local, &opts, &cleanup).await
+    };
+    let stdin_closed = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = tokio::time::timeout(opts.deadline, work) => match r {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout { secs: opts.deadline.as_secs(), phase: "collecting on the engine's host".into() }),
+        },
+        _ = stdin_closed => Err(Error::Interrupted("the end of the agent's stdin")),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(30), cleanup.run()).await;
+    match result {
+        Ok(snapshot) => Reply {
+            snapshot: Some(snapshot),
+            error: None,
+        },
+        Err(e) => Reply {
+            snapshot: None,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Whether this run goes through the agent, and the notice to print when it does on
+/// its own. `local_socket` is the transport's word; where the engine's network is
+/// decides.
+pub async fn wanted(
+    docker: &Docker,
+    local_socket: bool,
+    socket: Option<&std::path::Path>,
+    mode: Mode,
+) -> Option<Option<String>> {
+    match (mode, local_socket) {
+        (Mode::Off, _) | (Mode::Auto, false) => None,
+        (Mode::On, false) => Some(None),
+        (Mode::On | Mode::Auto, true) => {
+            if !other_namespace(docker, socket).await {
+                return None;
+            }
+            Some((mode == Mode::Auto).then(|| {
+                "note: the engine's network is not this one (rootless Docker, Docker Desktop, or netcheck \
+                 in a container): netcheck observes its host from an agent container there (--no-agent refuses)"
+                    .to_string()
+            }))
+        }
+    }
+}
+
+/// Whether an engine reached through a unix socket lives in another network namespace.
+///
+/// The process serving the socket says so best: its pid (SO_PEERCRED) and its network
+/// namespace under /proc. Where that process is not the engine or is not visible (a
+/// socket proxy, as Docker Desktop's; another PID namespace), the engine's bridges
+/// decide: none of them visible here means another namespace.
+pub async fn other_namespace(docker: &Docker, socket: Option<&std::path::Path>) -> bool {
+    if socket.and_then(peer_netns_differs) == Some(true) {
+        return true;
+    }
+    let (Ok(networks), Ok(handle)) = (
+        super::docker::networks(docker).await,
+        super::netlink::connect(),
+    ) else {
+        return false;
+    };
+    let Ok(here) = super::netlink::dump(&handle).await else {
+        return false;
+    };
+    let bridges: Vec<&str> = networks
+        .iter()
+        .filter(|n| n.driver == "bridge")
+        .map(|n| n.bridge.as_str())
+        .collect();
+    !bridges.is_empty() && !bridges.iter().any(|b| here.link_by_name(b).is_some())
+}
+
+/// Compares the network namespace of the process serving `socket` with ours; None
+/// when that cannot be told.
+pub(super) fn peer_netns_differs(socket: &std::path::Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    let cred =
+        nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    if cred.pid() <= 0 {
+        return None;
+    }
+    let theirs = std::fs::metadata(format!("/proc/{}/ns/net", cred.pid())).ok()?;
+    let ours = std::fs::metadata("/proc/self/ns/net").ok()?;
+    Some((theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()))
+}
+
+/// Normalises an architecture name to Rust's (`std::env::consts::ARCH`).
+fn arch(name: &str) -> &str {
+    match name {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        other => other,
+    }
+}
+
+/// The local side: runs the agent on the engine's host and returns what it observed.
+pub async fn collect(
+    docker: &Docker,
+    opts: &Options,
+    cleanup: &Cleanup,
+) -> Result<Snapshot, Error> {
+    let info = docker.info().await.map_err(|e| Error::Docker {
+        what: "info".into(),
+        detail: e.to_string(),
+    })?;
+    let theirs = info.architecture.unwrap_or_default();
+    if arch(&theirs) != std::env::consts::ARCH {
+        return Err(Error::AgentArch {
+            engine: theirs,
+            ours: std::env::consts::ARCH.to_string(),
+        });
+    }
+    let image = super::image::ensure(docker).await?;
+    let name = format!("{AGENT_PREFIX}{}", opts.run_id);
+    let spec = serde_json::to_string(&Spec::new(opts)).expect("a spec serialises");
+    let body = ContainerCreateBody {
+        image: Some(image),
+        cmd: Some(vec!["agent".into(), "--spec".into(), spec]),
+        labels: Some(
+            [
+                ("netcheck".to_string(), "agent".to_string()),
+                (LABEL.to_string(), opts.run_id.clone()),
+                (PID_LABEL.to_string(), std::process::id().to_string()),
+            ]
+            .into(),
+        ),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        open_stdin: Some(true),
+        // The engine closes the agent's stdin when netcheck's attach connection ends.
+        stdin_once: Some(true),
+        host_config: Some(HostConfig {
+            // The host's network and processes, and what a local run as root uses:
+            // entering the host's mount namespace and other containers' network
+            // namespaces (SYS_ADMIN, SYS_CHROOT, SYS_PTRACE), reading the firewall
+            // (NET_ADMIN, NET_RAW), a namespace of its own for the outside peer. Named
+            // capabilities rather than --privileged: no devices, and an engine whose
+            // own bounding set lacks a capability can still start it.
+            network_mode: Some("host".into()),
+            pid_mode: Some("host".into()),
+            cap_add: Some(
+                [
+                    "SYS_ADMIN",
+                    "SYS_CHROOT",
+                    "SYS_PTRACE",
+                    "NET_ADMIN",
+                    "NET_RAW",
+                    "DAC_OVERRIDE",
+                    "DAC_READ_SEARCH",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            // setns and unshare are outside the default seccomp profile, and AppArmor's
+            // docker-default profile forbids mounts and /proc/sys writes.
+            security_opt: Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+            ]),
+            auto_remove: Some(true),
+            readonly_rootfs: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let agent_err =
+        |what: &'static str| move |e: bollard::errors::Error| Error::Agent(format!("{what}: {e}"));
+    cleanup.agents.lock().unwrap().push(super::AgentRun {
+        docker: docker.clone(),
+        name: name.clone(),
+        run_id: opts.run_id.clone(),
+        stdin: None,
+    });
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+            body,
+        )
+        .await
+        .map_err(agent_err("creating the agent container"))?;
+    let attach = AttachContainerOptionsBuilder::new()
+        .stream(true)
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let attached = docker
+        .attach_container(&name, Some(attach))
+        .await
+        .map_err(agent_err("attaching to the agent"))?;
+    let mut output = attached.output;
+    if let Some(a) = cleanup
+        .agents
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a.name == name)
+    {
+        a.stdin = Some(attached.input);
+    }
+    docker
+        .start_container(&name, None)
+        .await
+        .map_err(agent_err("starting the agent container"))?;
+    let mut stdout = Vec::new();
+    let mut stderr = String::new();
+    while let Some(chunk) = output.next().await {
+        match chunk {
+            Ok(bollard::container::LogOutput::StdOut { message }) => {
+                stdout.extend_from_slice(&message);
+                if let Some(end) = stdout.iter().position(|b| *b == b'\n') {
+                    let reply: Reply = serde_json::from_slice(&stdout[..end])
+                        .map_err(|e| Error::Agent(format!("unreadable agent reply: {e}")))?;
+                    return match (reply.snapshot, reply.error) {
+                        (Some(s), None) => Ok(s),
+                        (_, Some(e)) => Err(Error::Agent(e)),
+                        (None, None) => Err(Error::Agent("an empty reply".into())),
+                    };
+                }
+            }
+            Ok(other) => stderr.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            Err(e) => return Err(Error::Agent(format!("reading the agent's output: {e}"))),
+        }
+    }
+    Err(Error::Agent(format!(
+        "the agent exited without a reply: {}",
+        stderr.trim()
+    )))
+}
+
+/// Ends an agent run: asks the agent to stop (the end of its stdin), gives it a moment
+/// to remove what it made, then removes it and anything labelled with the run's id.
+pub(super) async fn end(run: super::AgentRun) {
+    let super::AgentRun {
+        docker,
+        name,
+        run_id,
+        stdin,
+    } = run;
+    if let Some(mut stdin) = stdin {
+        let _ = tokio::time::timeout(Duration::from_secs(2), stdin.shutdown()).await;
+    }
+    let gone = async {
+        while docker.inspect_container(&name, None).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), gone).await;
+    let _ = super::remove_probe(&docker, &name).await;
+    let filters = [("label".to_string(), vec![format!("{LABEL}={run_id}")])].into();
+    let list = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    if let Ok(left) = docker.list_containers(Some(list)).await {
+        for c in left {
+            if let Some(id) = c.id {
+                let _ = super::remove_probe(&docker, &id).await;
+            }
+        }
+    }
+}
