@@ -6,8 +6,12 @@ mod common;
 use common::fake_engine::{Answer, FakeEngine, NET_ID};
 use common::*;
 
+/// A run against the fake engine. Its bridges are no links of this host, so netcheck
+/// would observe the engine's host from an agent container: --no-agent keeps these
+/// tests to the API.
 fn against(engine: &FakeEngine, args: &[&str]) -> Run {
-    netcheck_env(args, &[("DOCKER_HOST", &engine.docker_host())])
+    let args: Vec<&str> = ["--no-agent"].iter().chain(args).copied().collect();
+    netcheck_env(&args, &[("DOCKER_HOST", &engine.docker_host())])
 }
 
 /// Every exit 2 names its cause and a fix on stderr, under each line that says why.
@@ -124,7 +128,16 @@ fn names_from_the_engine_forge_nothing_in_any_report() {
     let (md, html, xml) = (p("r.md"), p("r.html"), p("r.xml"));
     // Colour forced, as a CI log viewer that renders ANSI would ask for.
     let out = std::process::Command::new(bin())
-        .args(["-v", "--markdown", &md, "--html", &html, "--junit", &xml])
+        .args([
+            "--no-agent",
+            "-v",
+            "--markdown",
+            &md,
+            "--html",
+            &html,
+            "--junit",
+            &xml,
+        ])
         .env("DOCKER_HOST", engine.docker_host())
         .env_remove("NO_COLOR")
         .env("CLICOLOR_FORCE", "1")
@@ -410,6 +423,7 @@ fn a_flood_from_the_engine_is_cut_off_and_memory_stays_bounded() {
         // Reaped by wait4_rss, which also gives its peak RSS.
         #[allow(clippy::zombie_processes)]
         let child = std::process::Command::new(bin())
+            .arg("--no-agent")
             .env("DOCKER_HOST", engine.docker_host())
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::null())
