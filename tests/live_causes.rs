@@ -1,5 +1,6 @@
 //! Live tests of causes users hit on real hosts, beyond the catalogue's first faults:
-//! warnings that must not gate, a host with no resolver, a full conntrack table. Each
+//! a host with no resolver, a full conntrack table, a network exempted from NAT, and
+//! networks that turn a feature off on purpose. Each
 //! breaks the host, asserts the right check names the cause, and restores it in a guard.
 
 mod common;
@@ -7,28 +8,6 @@ mod common;
 use std::net::UdpSocket;
 
 use common::*;
-
-#[test]
-fn warn_bridge_nf_call_off_with_nothing_relying_on_it() {
-    let Some(_live) = live() else { return };
-    let net = TestNet::new("brnf-warn");
-    let mut restore = Restore::default();
-    set_sysctl(&mut restore, "net.bridge.bridge-nf-call-iptables", "0");
-    let args = ["--network", net.name.as_str()];
-    let run = netcheck(&args);
-    // Nothing relies on it yet: a warning, and the run still passes.
-    assert_warns_only(
-        &run,
-        "kernel.br-netfilter",
-        "net.bridge.bridge-nf-call-iptables=0: nothing relies on it yet",
-    );
-    // --strict makes the same warning gate.
-    let strict = netcheck(&["--network", &net.name, "--strict"]);
-    assert_eq!(strict.code, 1, "{}", strict.explain());
-    assert_eq!(strict.status("kernel.br-netfilter"), "warn");
-    drop(restore);
-    assert_healthy(&netcheck(&args));
-}
 
 #[test]
 fn fault_host_resolv_conf_names_no_nameserver() {

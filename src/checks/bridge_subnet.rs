@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
-use super::{Check, Context, Findings, Needs, Outcome, describe_link, docker_or_outcome, sh};
+use super::{
+    Check, Context, Findings, Needs, Outcome, describe_link, docker_or_outcome, routing, sh,
+};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -20,7 +22,16 @@ overlap another Docker network, nor any host route or address on another interfa
 or LAN route over 172.17.0.0/16 (or a 192.168.x/20 pool) silently steals container traffic.
 
 Fails when: the bridge has no address; a container's address is outside the subnet or
-duplicated; a host interface or route covers the subnet (the classic VPN clash).",
+duplicated; a host interface or route covers the subnet (the classic VPN clash); the
+kernel, asked which way the host's packets to a container and the answers to its
+traffic from outside would go (route lookups, which honour `ip rule`, policy tables,
+marks and suppress_prefixlength), names another interface than the bridge: a VPN's rule
+and table (Tailscale's table 52, wg-quick's 51820) that capture Docker's subnet, named
+with the rule, table and interface; a rule before main whose table routes part of the
+subnet elsewhere; a link-local address (169.254/16, a second fe80), an address or a
+default route that a network manager (NetworkManager, connman, dhcpcd) put on the bridge
+or one of its veths. A snapshot without lookups (an older netcheck) is judged from the
+main table alone, and says so.",
     needs: Needs {
         host: true,
         probe: false,
@@ -157,6 +168,12 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                             );
                         }
                     }
+                    // Where the bridge is sound, the kernel's own answers say whether
+                    // policy routing takes its subnet elsewhere.
+                    if let Some(r) = routing::observed(&mut f, host) && !inside.is_empty() {
+                        routing::judge_capture(&mut f, r, ns, n, subnet, &docker_bridges);
+                    }
+                    routing::judge_manager_leftovers(&mut f, ns, n, br);
                 }
             }
         }

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, routing};
+use crate::snapshot::{LookupPath, NetworkObs, RoutingObs};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -18,6 +19,11 @@ work. The default bridge takes its MTU from \"mtu\" in /etc/docker/daemon.json; 
 user-defined network from its own `com.docker.network.driver.mtu` option (1500 if unset),
 not from the daemon's setting. This check compares each container interface on the
 network (read inside the containers, and the probe's) with the uplink's MTU.
+
+The limit is the MTU of the interface the kernel routes the network's egress to (a route
+lookup for a container's packet, honouring `ip rule` and policy tables: a VPN's tunnel
+chosen by a rule is named, with the rule and table). A snapshot without lookups (an older
+netcheck) falls back to the main table's uplink, and says so.
 
 Params: `expect = 1450`: every container interface on the network must have exactly this
 MTU (a site's standard), instead of the comparison with the uplink.
@@ -50,31 +56,19 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     }
     let expect = params.expect;
     let mut f = Findings::default();
-    let uplink = ctx.snapshot.host.ok().and_then(|h| {
+    let host = ctx.snapshot.host.ok();
+    let routing = host.and_then(|h| routing::observed(&mut f, h));
+    let uplink = host.and_then(|h| {
         h.netns
             .uplinks()
             .into_iter()
             .filter_map(|l| Some((l.name.clone(), l.mtu?)))
             .min_by_key(|(_, mtu)| *mtu)
     });
-    let limit = match (expect, &uplink) {
-        (Some(e), _) => {
-            f.note(format!("the suite expects MTU {e}"));
-            e
-        }
-        (None, Some((name, mtu))) => {
-            f.note(format!("uplink {name} MTU {mtu}"));
-            *mtu
-        }
-        (None, None) => {
-            let why = ctx
-                .snapshot
-                .host
-                .why_missing()
-                .unwrap_or("the host has no default route");
-            return Outcome::skip(format!("uplink MTU not observed: {why}"), vec![]);
-        }
-    };
+    if let Some(e) = expect {
+        f.note(format!("the suite expects MTU {e}"));
+    }
+    let mut limit_seen = None;
     let probe = ctx.snapshot.probe.ok();
     for n in &ctx.networks {
         if n.internal && expect.is_none() {
@@ -84,6 +78,16 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
             ));
             continue;
         }
+        let Some(limit) = limit_of(&mut f, n, expect, routing, uplink.as_ref()) else {
+            let why = ctx
+                .snapshot
+                .host
+                .why_missing()
+                .unwrap_or("the host has no default route");
+            f.skip(format!("uplink MTU not observed: {why}"));
+            continue;
+        };
+        limit_seen = Some(limit.mtu);
         let configured = n.options.get(MTU_OPTION);
         f.note(format!(
             "network {}: {MTU_OPTION}={}",
@@ -113,30 +117,112 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
             let seen = format!("{who}: {iface} MTU {mtu}");
             let bad = match expect {
                 Some(e) => mtu != e,
-                None => mtu > limit,
+                None => mtu > limit.mtu,
             };
             if !bad {
                 f.pass(seen);
                 continue;
             }
+            let want = limit.mtu;
             let fix = if n.name == "bridge" {
-                format!("set \"mtu\": {limit} in /etc/docker/daemon.json and restart docker")
+                format!("set \"mtu\": {want} in /etc/docker/daemon.json and restart docker")
             } else {
                 format!(
-                    "recreate the network with a fitting MTU: docker network create -o {MTU_OPTION}={limit} {} \
+                    "recreate the network with a fitting MTU: docker network create -o {MTU_OPTION}={want} {} \
                      (compose: driver_opts), then recreate its containers",
                     super::sh(&n.name)
                 )
             };
-            let message = match (expect, &uplink) {
-                (Some(e), _) => format!("{seen}, the suite expects {e}"),
-                (None, Some((name, up))) => format!(
-                    "{seen} exceeds the uplink {name}'s {up}: larger packets are dropped on the way out (TLS hangs)"
+            let fix = match &limit.policy {
+                Some(_) => format!(
+                    "{fix}; or raise the MTU of {} if its path allows",
+                    limit.dev
                 ),
-                (None, None) => format!("{seen} exceeds {limit}"),
+                None => fix,
+            };
+            let message = match (expect, &limit.policy) {
+                (Some(e), _) => format!("{seen}, the suite expects {e}"),
+                (None, None) => format!(
+                    "{seen} exceeds the uplink {}'s {want}: larger packets are dropped on the way out (TLS hangs)",
+                    limit.dev
+                ),
+                (None, Some(policy)) => format!(
+                    "{seen} exceeds the {want} of {}, where the network's traffic leaves ({policy}): \
+                     larger packets are dropped on the way out (TLS hangs)",
+                    limit.dev
+                ),
             };
             f.fail(message, fix);
         }
     }
-    f.finish(format!("every container MTU fits (at most {limit})"))
+    match limit_seen {
+        Some(l) => f.finish(format!("every container MTU fits (at most {l})")),
+        None => f.finish("no container MTU compared"),
+    }
+}
+
+/// The MTU a network's packets must fit, and where it comes from.
+struct Limit {
+    mtu: u32,
+    /// The interface whose MTU it is.
+    dev: String,
+    /// Why the traffic leaves there, when a policy rule rather than the main table sent it.
+    policy: Option<String>,
+}
+
+/// The network's limit: the suite's `expect`; else the MTU of the interface the kernel
+/// routes the network's egress to; else (a snapshot without lookups) the uplink's.
+fn limit_of(
+    f: &mut Findings,
+    n: &NetworkObs,
+    expect: Option<u32>,
+    routing: Option<&RoutingObs>,
+    uplink: Option<&(String, u32)>,
+) -> Option<Limit> {
+    if let Some(e) = expect {
+        return Some(Limit {
+            mtu: e,
+            dev: "the suite's".into(),
+            policy: None,
+        });
+    }
+    let answer = routing.and_then(|r| Some((r, routing::egress(r, n)?)));
+    if let Some((r, l)) = answer {
+        let route = l
+            .route
+            .as_ref()
+            .expect("egress() keeps answers with a route");
+        let dev = route
+            .oif
+            .clone()
+            .expect("egress() keeps answers with an interface");
+        let mtu = route.mtu.expect("egress() keeps answers with an MTU");
+        f.note(routing::describe(l));
+        f.note(format!("network {}: egress by {dev}, MTU {mtu}", n.name));
+        return Some(Limit {
+            mtu,
+            dev,
+            policy: routing::policy(r, l),
+        });
+    }
+    if let Some(r) = routing {
+        for l in r
+            .lookups
+            .iter()
+            .filter(|l| l.network == n.name && l.path == LookupPath::Egress)
+        {
+            f.note(routing::describe(l));
+        }
+        f.note(format!(
+            "network {}: the kernel names no egress interface: the uplink is read from the main table",
+            n.name
+        ));
+    }
+    let (name, mtu) = uplink?;
+    f.note(format!("uplink {name} MTU {mtu}"));
+    Some(Limit {
+        mtu: *mtu,
+        dev: name.clone(),
+        policy: None,
+    })
 }

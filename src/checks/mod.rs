@@ -36,6 +36,7 @@ mod outcome;
 pub mod params;
 mod port_publish;
 mod route;
+mod routing;
 pub(crate) mod rules;
 pub(crate) mod tcp;
 

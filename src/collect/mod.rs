@@ -13,6 +13,7 @@ pub mod netlink;
 pub mod nft;
 pub mod outside;
 pub mod peers;
+pub mod routes;
 pub mod trace;
 
 use std::collections::BTreeMap;
@@ -435,6 +436,17 @@ pub async fn collect(
                 || Some(e.container_name.as_str()) == probe_name
         });
     }
+    // The kernel's route choices, while the probe (the source of the lookups) is there.
+    let routing = match (&host_handle, &host_netns) {
+        (Some(h), Some(Ok(ns))) => {
+            let checked_now: Vec<&NetworkObs> = networks
+                .iter()
+                .filter(|n| checked_names.contains(&n.name))
+                .collect();
+            Some(routes::routing(h, ns, &checked_now).await.into())
+        }
+        _ => None,
+    };
     let mut containers =
         docker::containers(docker, &mut networks, &checked_names, probe_name).await?;
     observe_interiors(
@@ -519,6 +531,7 @@ pub async fn collect(
                     resolv_conf: host::read("/etc/resolv.conf"),
                     resolved_conf: host::read("/run/systemd/resolve/resolv.conf"),
                     proxies: host::proxies(),
+                    routing,
                     engine_config: host::engine_config(),
                     conntrack: Some(host::conntrack()),
                     netns,

@@ -12,7 +12,7 @@ use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo};
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteType};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use crate::snapshot::{AddrObs, LinkObs, NetnsObs, RouteObs};
@@ -81,7 +81,7 @@ pub fn connect_in_fd(ns: File) -> Result<Handle, NetlinkError> {
     Ok(handle)
 }
 
-fn mac_string(bytes: &[u8]) -> String {
+pub fn mac_string(bytes: &[u8]) -> String {
     bytes
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -89,12 +89,32 @@ fn mac_string(bytes: &[u8]) -> String {
         .join(":")
 }
 
-fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
+pub fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
         RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
         _ => None,
     }
+}
+
+/// A route's type, where it is not plain unicast.
+pub fn route_kind(kind: RouteType) -> Option<String> {
+    Some(
+        match kind {
+            RouteType::Unicast => return None,
+            RouteType::Local => "local",
+            RouteType::Broadcast => "broadcast",
+            RouteType::Anycast => "anycast",
+            RouteType::Multicast => "multicast",
+            RouteType::BlackHole => "blackhole",
+            RouteType::Unreachable => "unreachable",
+            RouteType::Prohibit => "prohibit",
+            RouteType::Throw => "throw",
+            RouteType::Nat => "nat",
+            other => return Some(format!("{other:?}").to_lowercase()),
+        }
+        .to_string(),
+    )
 }
 
 /// One dump of links, addresses and routes (IPv4 and IPv6, all tables but `local`).
@@ -224,6 +244,7 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
             table,
             protocol: msg.header.protocol.to_string(),
             priority,
+            kind: route_kind(msg.header.kind),
         });
     }
     obs.links.sort_by_key(|l| l.index);
