@@ -135,6 +135,14 @@ fn fault_policy_rule_captures_a_docker_subnet() {
         hint.contains("Tailscale") && hint.contains("ip route get"),
         "{hint}"
     );
+    // The checks the capture breaks name it as their cause, not a firewall.
+    for id in ["container.default-route", "nat.masquerade"] {
+        let m = run.message(id);
+        assert!(
+            m.contains(&format!("leave by {vpn}")) && m.contains("see bridge.subnet"),
+            "{id}: {m}"
+        );
+    }
     // The link's MTU is not the subject: the egress still leaves by the uplink.
     assert_eq!(run.status("link.mtu"), "pass", "{}", run.explain());
     eprintln!("verdict: {}", message);

@@ -136,6 +136,9 @@ pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, Str
     let carried = host
         .addrs_of(br.index)
         .any(|a| gw.map_or(subnet.contains(&a.addr()), |g| a.addr() == g));
+    if carried {
+        return super::routing::captured(ctx, n);
+    }
     (!carried).then(|| {
         (
             format!(

@@ -88,13 +88,29 @@ fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
         allowed_codes.join(", ")
     ));
     match worst {
-        // Something not allowed still stands: it keeps the verdict.
-        Some(status) if status == outcome.status => outcome,
-        Some(status) => Outcome {
-            status,
-            message: remaining[0].message.clone(),
-            ..outcome
-        },
+        // Something not allowed still stands: it keeps the verdict, and names it where
+        // the outcome's message named an allowed finding.
+        Some(status) => {
+            let first = outcome.findings.iter().find(|f| f.status == status);
+            if status == outcome.status && first.is_some_and(|f| !allowed(f)) {
+                return outcome;
+            }
+            let standing: Vec<&str> = remaining
+                .iter()
+                .filter(|f| f.status == status)
+                .map(|f| f.message.as_str())
+                .collect();
+            let more = match standing.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            let message = format!("{}{more}", standing[0]);
+            Outcome {
+                status,
+                message,
+                ..outcome
+            }
+        }
         None => Outcome {
             status: Status::Pass,
             message: format!(
@@ -140,4 +156,46 @@ pub fn builtin_instances() -> Vec<Instance> {
             allow: vec![],
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Findings;
+
+    /// kernel.conntrack's instance, with the suite's `allow` list.
+    fn allowing(codes: &[&str]) -> Instance {
+        let mut instance = builtin_instances()
+            .into_iter()
+            .find(|i| i.id == "kernel.conntrack")
+            .unwrap();
+        instance.allow = codes.iter().map(|c| c.to_string()).collect();
+        instance
+    }
+
+    #[test]
+    fn what_is_allowed_no_longer_names_the_verdict() {
+        let mut f = Findings::default();
+        f.warn_at(
+            "overflowed",
+            Subject::Host,
+            "W: dropped since boot",
+            "fix w",
+        );
+        f.fail_at("table-full", Subject::Host, "A: table full", "fix a");
+        f.fail_at("other", Subject::Host, "B: another failure", "fix b");
+        let outcome = f.finish("fine");
+        assert_eq!(outcome.message, "A: table full (and 1 more)");
+
+        let allowed = classified(outcome.clone(), &allowing(&["kernel.conntrack/table-full"]));
+        assert_eq!(allowed.status, Status::Fail);
+        assert_eq!(allowed.message, "B: another failure");
+
+        let allowed = classified(
+            outcome,
+            &allowing(&["kernel.conntrack/table-full", "kernel.conntrack/other"]),
+        );
+        assert_eq!(allowed.status, Status::Warn);
+        assert_eq!(allowed.message, "W: dropped since boot");
+    }
 }

@@ -152,7 +152,12 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                     limit.dev
                 ),
             };
-            f.fail(message, fix);
+            let slug = if limit.policy.is_some() {
+                "above-policy-egress"
+            } else {
+                "above-uplink"
+            };
+            f.fail_at(slug, super::Subject::inside(who, iface), message, fix);
         }
     }
     match limit_seen {

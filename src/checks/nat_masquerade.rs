@@ -20,7 +20,9 @@ traffic out. Then it proves it, for every checked network: a throw-away namespac
 198.18.0.0/15 plays the outside world, and the probe connects to it, through its default
 route and, for each other network, from its interface on that network (a policy rule in
 the probe's own namespace). The peer must see the host's address, not the container's.
-No packet leaves the machine.
+No packet leaves the machine. A network that sets its own source address
+(`com.docker.network.host_ipv4`) gets `-j SNAT --to-source` that address instead, and
+the peer must see that address.
 
 Fails when: the MASQUERADE rule is missing; ip_forward is 0; FORWARD drops the traffic;
 the outside peer sees the container's own address or is unreachable.",
@@ -34,16 +36,30 @@ the outside peer sees the container's own address or is unreachable.",
     params_schema: super::params::schema_none,
 };
 
+/// The option that gives a network its own source address: Docker then writes
+/// `-j SNAT --to-source ADDR` instead of MASQUERADE, and the outside sees ADDR.
+const HOST_IPV4: &str = "com.docker.network.host_ipv4";
+
+/// The source address a network's traffic is given on purpose, where it sets one.
+fn snat_source(n: &NetworkObs) -> Option<IpAddr> {
+    n.options.get(HOST_IPV4)?.parse().ok()
+}
+
 /// The nat POSTROUTING rule Docker writes for a network, e.g.
-/// `-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`.
+/// `-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`, or with
+/// `-j SNAT --to-source ADDR` where the network sets its source address.
 fn masquerade_rule<'a>(fw: &'a FirewallObs, n: &NetworkObs, subnet: &str) -> Option<&'a str> {
     let src = format!("-s {subnet} ");
     let not_out = format!("! -o {} ", n.bridge);
+    let target = match snat_source(n) {
+        Some(addr) => format!("-j SNAT --to-source {addr}"),
+        None => "-j MASQUERADE".to_string(),
+    };
     fw.tables.get("nat")?.iter().map(String::as_str).find(|l| {
         l.starts_with("-A POSTROUTING ")
             && l.contains(&src)
             && l.contains(&not_out)
-            && l.ends_with("-j MASQUERADE")
+            && l.ends_with(&target)
     })
 }
 
@@ -208,6 +224,10 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
         (true, Some(seen)) if seen == outside.host_addr => f.pass(format!(
             "from {from}: outside peer {} (in a namespace behind {}) saw {seen}: the host's address",
             outside.peer_addr, outside.host_link
+        )),
+        (true, Some(seen)) if Some(seen) == snat_source(n) => f.pass(format!(
+            "from {from}: outside peer {} saw {seen}: the network's own source address ({HOST_IPV4})",
+            outside.peer_addr
         )),
         (true, Some(seen)) if subnet.contains(&seen) => f.fail(
             format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),

@@ -4,7 +4,7 @@
 
 use ipnet::IpNet;
 
-use super::{Findings, sh};
+use super::{Findings, Subject, sh};
 use crate::snapshot::{
     HostObs, LinkObs, LookupPath, NetnsObs, NetworkObs, Observed, RouteLookup, RoutingObs, RuleObs,
     TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN, table_name,
@@ -133,7 +133,15 @@ pub(crate) fn judge_capture(
                     l.to
                 )
             };
-            f.fail(message, hint);
+            let subject = Subject::Route {
+                destination: l
+                    .route
+                    .as_ref()
+                    .and_then(|r| r.matched)
+                    .map_or_else(|| l.to.to_string(), |m| m.to_string()),
+                table: table.filter(|t| *t != TABLE_MAIN),
+            };
+            f.fail_at("route-captures-subnet", subject, message, hint);
             reported_oif = Some(oif);
         }
     }
@@ -169,7 +177,13 @@ pub(crate) fn judge_capture(
                 Some(k) => format!("{k} {}", r.dst),
                 None => format!("{} dev {dev}", r.dst),
             };
-            f.fail(
+            let subject = Subject::Route {
+                destination: r.dst.to_string(),
+                table: Some(rule.table),
+            };
+            f.fail_at(
+                "policy-table-overlaps-subnet",
+                subject,
                 format!(
                     "rule \"{}\" sends packets to {} of network {} to table {}, whose route {what} \
                      overlaps it",
@@ -213,15 +227,17 @@ pub(crate) fn judge_manager_leftovers(
         let mut flagged_ll = false;
         for a in &addrs {
             let stray = if link_local_v4.contains(&a.addr()) {
-                Some("a link-local address")
+                Some(("link-local-address", "a link-local address"))
             } else if link.index != br.index && a.addr().is_ipv4() {
-                Some("an address on a bridge port")
+                Some(("address-on-bridge-port", "an address on a bridge port"))
             } else {
                 None
             };
-            if let Some(what) = stray {
+            if let Some((slug, what)) = stray {
                 flagged_ll = true;
-                f.fail(
+                f.fail_at(
+                    slug,
+                    Subject::interface(&link.name),
                     format!(
                         "{role} carries {a}, {what} that a network manager (NetworkManager, connman, dhcpcd) put there"
                     ),
@@ -237,7 +253,9 @@ pub(crate) fn judge_manager_leftovers(
             .filter(|a| a.addr() != "fe80::1".parse::<std::net::IpAddr>().expect("an address"))
             .collect();
         if v6_ll.len() > 1 {
-            f.fail(
+            f.fail_at(
+                "extra-link-local-address",
+                Subject::interface(&link.name),
                 format!(
                     "{role} carries {} IPv6 link-local addresses ({}): a network manager added its own",
                     v6_ll.len(),
@@ -262,12 +280,18 @@ pub(crate) fn judge_manager_leftovers(
                 .priority
                 .map(|p| format!(" metric {p}"))
                 .unwrap_or_default();
-            let what = if is_default {
-                "a default route"
+            let (slug, what) = if is_default {
+                ("default-route-on-bridge", "a default route")
             } else {
-                "a link-local route"
+                ("link-local-route-on-bridge", "a link-local route")
             };
-            f.fail(
+            let subject = Subject::Route {
+                destination: r.dst.to_string(),
+                table: Some(r.table).filter(|t| *t != TABLE_MAIN),
+            };
+            f.fail_at(
+                slug,
+                subject,
                 format!(
                     "{what} {} dev {}{metric} (table {}) on {role}: a network manager treats it as an uplink",
                     r.dst,
@@ -343,4 +367,24 @@ fn path_name(p: LookupPath) -> &'static str {
         LookupPath::Return => "return",
         LookupPath::Host => "host",
     }
+}
+
+/// For checks whose requests failed: the host's packets to the network's containers
+/// leave by another interface than its bridge (bridge.subnet names the rule). Returns
+/// the cause and its fix, as `bridge_broken` does.
+pub(crate) fn captured(ctx: &super::Context, n: &NetworkObs) -> Option<(String, String)> {
+    let Some(Observed::Ok { value: routing }) = &ctx.snapshot.host.ok()?.routing else {
+        return None;
+    };
+    let l = routing.lookup(&n.name, LookupPath::Host, false)?;
+    let oif = l.route.as_ref()?.oif.as_deref()?;
+    (oif != n.bridge).then(|| {
+        (
+            format!(
+                "the host's packets to {} of {} leave by {oif}, not bridge {} (see bridge.subnet)",
+                l.to, n.name, n.bridge
+            ),
+            format!("{CAPTURE_FIX}; see it: ip route get {}", l.to),
+        )
+    })
 }
