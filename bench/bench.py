@@ -166,7 +166,59 @@ def scale():
               f"(+{own*1000:5.0f} ms over the floor's own growth) {per}")
 
 
+def serve(runs):
+    """Resident memory of `netcheck serve` after its first run and after `runs` runs.
+
+    A run every 0.2 s of the default suite, probe included: what serve does for a day,
+    in minutes. Memory that grows from run to run is a leak."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--interval", "0.2"],
+                            stderr=subprocess.DEVNULL)
+
+    def runs_done():
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        except OSError:
+            return 0
+        return sum(int(float(l.split()[-1])) for l in text.splitlines() if l.startswith("netcheck_runs_total{"))
+
+    def rss_mb():
+        for line in open(f"/proc/{proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    samples = []
+    try:
+        marks = sorted({1, 10, 25, 50, 75, runs})
+        started = time.monotonic()
+        for mark in marks:
+            while runs_done() < mark:
+                if proc.poll() is not None:
+                    sys.exit(f"serve exited with {proc.returncode}")
+                time.sleep(0.02)
+            samples.append((runs_done(), rss_mb()))
+            print(f"  after {samples[-1][0]:4d} runs: RSS {samples[-1][1]:6.1f} MB", flush=True)
+        elapsed = time.monotonic() - started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    first, last = samples[0][1], samples[-1][1]
+    print(f"serve, {samples[-1][0]} runs in {elapsed:.0f} s: RSS {first:.1f} MB after the first run, "
+          f"{last:.1f} MB after the last ({last - first:+.1f} MB); exit {proc.returncode} on SIGTERM")
+    # Allocator noise is a few hundred kB; a leak of even 10 kB a run shows over 100 runs.
+    if last - first > 2.0:
+        sys.exit(f"serve's memory grew by {last - first:.1f} MB over {samples[-1][0]} runs: a leak")
+
+
 if ARGS and ARGS[0] == "--scale":
     scale()
+elif ARGS and ARGS[0] == "--serve":
+    serve(int(ARGS[1]) if len(ARGS) > 1 else 100)
 else:
     speed(int(ARGS[0]) if ARGS else 10)

@@ -232,6 +232,10 @@ pub struct RunArgs {
     /// Show the evidence of passing checks too.
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// How many engines of a fleet (-H or --context given several times) are checked
+    /// at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: u64,
     /// Print only the failures, errors and warnings, and the summary line; no progress.
     #[arg(short, long)]
     pub quiet: bool,
@@ -342,8 +346,19 @@ pub struct ServeArgs {
     pub listen: std::net::SocketAddr,
     /// Seconds from the end of one run to the start of the next, give or take 10% so
     /// that a fleet does not run in step.
-    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval: u64,
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = interval)]
+    pub interval: std::time::Duration,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// Seconds, fractions allowed (tests and benchmarks run fast), and more than none.
+fn interval(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs >= 0.1) {
+        return Err(format!("`{text}`: the interval is at least 0.1 s"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

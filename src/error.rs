@@ -93,6 +93,8 @@ pub enum Error {
         address: std::net::SocketAddr,
         detail: String,
     },
+    #[error("--prometheus writes the metrics of one engine, and {0} engines were given")]
+    FleetMetrics(usize),
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }

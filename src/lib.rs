@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod collect;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod log;
 pub mod nftables;
 pub mod plan;

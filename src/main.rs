@@ -12,8 +12,10 @@ use clap::CommandFactory;
 use netcheck::checks;
 use netcheck::collect::{self, docker};
 use netcheck::error::{Error, exit};
+use netcheck::fleet;
 use netcheck::log;
 use netcheck::plan::{Filters, Plan};
+use netcheck::report::fleet::FleetReport;
 use netcheck::report::metrics::Metrics;
 use netcheck::report::{self, Outputs, Report};
 use netcheck::run::{self, Outcome};
@@ -219,17 +221,16 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
             let (started, t0) = (chrono::Utc::now(), Instant::now());
             run::judge(&plan, Snapshot::load(path), run.redact, started, t0)
         }
+        Source::Live(engines) if engines.hosts.len() + engines.contexts.len() > 1 => {
+            return fleet(run, engines, &plan).await;
+        }
         Source::Live(engine) => live(run, engine, &plan).await,
     };
     if outcome.error.is_some() {
         return failed(run, outcome);
     }
     write_reports(run, &outcome)?;
-    let detail = match (run.quiet, run.verbose) {
-        (true, _) => Detail::Quiet,
-        (_, true) => Detail::Verbose,
-        _ => Detail::Normal,
-    };
+    let detail = detail(run);
     let report = &outcome.report;
     let mut out = anstream::stdout().lock();
     let rendered = if run.format == Format::Github {
@@ -257,6 +258,14 @@ async fn judge_and_report(run: &RunArgs, source: Source<'_>) -> Result<u8, Error
         print_error_causes(&outcome.report);
     }
     Ok(outcome.report.exit_code())
+}
+
+fn detail(run: &RunArgs) -> Detail {
+    match (run.quiet, run.verbose) {
+        (true, _) => Detail::Quiet,
+        (_, true) => Detail::Verbose,
+        _ => Detail::Normal,
+    }
 }
 
 /// The cause and fix of each distinct error, on stderr: a CI log shows why a run that
@@ -504,11 +513,117 @@ async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
     outcome
 }
 
+/// Every engine given with -H or --context, concurrently, into one report; the exit
+/// code is the worst.
+async fn fleet(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, Error> {
+    let flags = engines.flags();
+    if !flags.hosts.is_empty() && !flags.contexts.is_empty() {
+        // As the docker CLI: either endpoints or contexts.
+        return Err(netcheck::engine::EngineError::HostAndContext.into());
+    }
+    let given: Vec<netcheck::engine::Flags> = (flags.hosts.iter())
+        .map(|h| netcheck::engine::Flags {
+            hosts: vec![h.clone()],
+            contexts: vec![],
+            ..flags.clone()
+        })
+        .chain(flags.contexts.iter().map(|c| netcheck::engine::Flags {
+            hosts: vec![],
+            contexts: vec![c.clone()],
+            ..flags.clone()
+        }))
+        .collect();
+    if run.prometheus.is_some() {
+        return Err(Error::FleetMetrics(given.len()));
+    }
+    // Each engine is resolved alone: one that cannot be (a missing context, a TLS file
+    // not there) is an errored member, as an unreachable one is.
+    let resolved: Vec<_> = given
+        .iter()
+        .map(|f| netcheck::engine::resolve(f, &netcheck::engine::ProcessEnv))
+        .collect();
+    let (labels, endpoints): (Vec<String>, Vec<String>) = given
+        .iter()
+        .zip(&resolved)
+        .map(|(f, r)| match r {
+            Ok(e) => (
+                e.context.clone().unwrap_or(e.endpoint.clone()),
+                e.endpoint.clone(),
+            ),
+            Err(_) => {
+                let given = f.hosts.first().or(f.contexts.first()).cloned();
+                (given.clone().unwrap_or_default(), given.unwrap_or_default())
+            }
+        })
+        .unzip();
+    let targets = fleet::unique_names(&labels)
+        .into_iter()
+        .zip(endpoints)
+        .zip(resolved)
+        .map(|((name, endpoint), engine)| fleet::Target {
+            name,
+            endpoint,
+            connect: async move { docker::connect(&engine?).await },
+        })
+        .collect();
+    let progress = indicatif::ProgressBar::new_spinner()
+        .with_message(format!("checking {} engines", given.len()));
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let (started, t0) = (chrono::Utc::now(), Instant::now());
+    let stop = run::Stop::on_signals();
+    let jobs = run.jobs as usize;
+    let members = fleet::run(plan, &run_options(run), targets, jobs, &stop).await;
+    progress.finish_and_clear();
+    let report = FleetReport::new(&members, started, t0.elapsed());
+    if let Some(path) = &run.json {
+        report::write_atomic(path, report.to_json().as_bytes())?;
+    }
+    if let Some(path) = &run.junit {
+        report::write_atomic(path, report.junit().as_bytes())?;
+    }
+    if let Some(path) = &run.markdown {
+        report::write_atomic(path, report.markdown().as_bytes())?;
+    }
+    if let Some(path) = &run.html {
+        report::write_atomic(path, report.html(&members).as_bytes())?;
+    }
+    let mut out = anstream::stdout().lock();
+    for m in &members {
+        // A closed pipe (`netcheck ... | head`) ends the listing, not the run.
+        let title = if m.name == m.endpoint {
+            m.name.clone()
+        } else {
+            format!("{} ({})", m.name, m.endpoint)
+        };
+        let shown = writeln!(out, "== {title}")
+            .and_then(|()| report::human::render(&mut out, &m.outcome.report, detail(run)));
+        if shown.is_err() {
+            break;
+        }
+    }
+    drop(out);
+    for m in members
+        .iter()
+        .filter(|m| m.outcome.exit_code() >= exit::ERROR)
+    {
+        match &m.outcome.error {
+            Some(e) => {
+                eprintln!("error: engine {}: {e}", m.name);
+                if let Some(hint) = e.hint() {
+                    eprintln!("  fix: {hint}");
+                }
+            }
+            None => print_error_causes(&m.outcome.report),
+        }
+    }
+    Ok(report.exit_code)
+}
+
 async fn serve(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> {
     let engine = engine(engine_args)?;
     let config = serve::Config {
         listen: args.listen,
-        interval: Duration::from_secs(args.interval),
+        interval: args.interval,
         plan: plan(&args.run)?,
         options: run::Options {
             socket: socket(&engine),

@@ -201,6 +201,32 @@ fn note_swept(swept: &crate::cleanup::Removed) {
     ));
 }
 
+/// The stop of runs that go on at once or one after another (a fleet, `serve`): the
+/// first SIGINT, SIGTERM or SIGHUP stops every one of them, also those that start later.
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<Option<&'static str>>);
+
+impl Stop {
+    /// Listens for the signals from now on (in a task of the current runtime).
+    pub fn on_signals() -> Stop {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            let _ = tx.send(Some(signal().await));
+        });
+        Stop(rx)
+    }
+
+    /// Resolves with the signal's name once one has arrived.
+    pub async fn wait(&self) -> &'static str {
+        let mut rx = self.0.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(sig) => sig.unwrap_or("SIGTERM"),
+            // The signal task is gone: nothing but a kill can stop the runs now.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
 /// Resolves with the name of the first of SIGINT, SIGTERM or SIGHUP to arrive.
 pub async fn signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};

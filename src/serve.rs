@@ -16,7 +16,6 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::watch;
 
 use crate::checks::Status;
 use crate::error::Error;
@@ -81,33 +80,25 @@ where
         );
     }
 
-    let (stop_tx, stop_rx) = watch::channel(None::<&'static str>);
-    tokio::spawn(async move {
-        let sig = run::signal().await;
-        eprintln!("netcheck serve: {sig}: stopping");
-        let _ = stop_tx.send(Some(sig));
-    });
+    let stop = run::Stop::on_signals();
     let shared = Arc::new(Shared {
         metrics: Metrics::new(),
         latest: RwLock::new(None),
     });
-    let http = accept_loop(listener, shared.clone(), stop_rx.clone());
-    let runs = run_loop(&config, &shared, &connect, stop_rx);
+    let http = accept_loop(listener, shared.clone(), stop.clone());
+    let runs = run_loop(&config, &shared, &connect, stop.clone());
     let ((), ()) = tokio::join!(http, runs);
+    eprintln!("netcheck serve: {}: stopped", stop.wait().await);
     Ok(crate::error::exit::OK)
 }
 
 /// Runs the suite until told to stop.
-async fn run_loop<C, CF>(
-    config: &Config,
-    shared: &Shared,
-    connect: &C,
-    stop_rx: watch::Receiver<Option<&'static str>>,
-) where
+async fn run_loop<C, CF>(config: &Config, shared: &Shared, connect: &C, signals: run::Stop)
+where
     C: Fn() -> CF,
     CF: Future<Output = Result<(Docker, bool), Error>>,
 {
-    let stop = || stopped(stop_rx.clone());
+    let stop = || signals.wait();
     let progress = indicatif::ProgressBar::hidden();
     for n in 1u64.. {
         let outcome = run::live(&config.plan, &config.options, connect(), stop, &progress).await;
@@ -131,15 +122,6 @@ async fn run_loop<C, CF>(
             () = tokio::time::sleep(config.interval.mul_f64(factor)) => {}
             _ = stop() => return,
         }
-    }
-}
-
-/// Resolves with the signal's name once serve is told to stop.
-async fn stopped(mut rx: watch::Receiver<Option<&'static str>>) -> &'static str {
-    match rx.wait_for(Option::is_some).await {
-        Ok(sig) => sig.unwrap_or("SIGTERM"),
-        // The signal task is gone: nothing can stop serve any more but a kill.
-        Err(_) => std::future::pending().await,
     }
 }
 
@@ -186,12 +168,8 @@ fn render(outcome: &Outcome) -> Latest {
     }
 }
 
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    stop_rx: watch::Receiver<Option<&'static str>>,
-) {
-    let stop = stopped(stop_rx);
+async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>, signals: run::Stop) {
+    let stop = signals.wait();
     tokio::pin!(stop);
     loop {
         let stream = tokio::select! {

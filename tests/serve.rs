@@ -3,73 +3,18 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::http::*;
 use common::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 /// The serve interval of these tests, in seconds.
 const INTERVAL: u64 = 2;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A GET over plain HTTP/1.0: the status code and the body.
-fn get(port: u16, path: &str, accept: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    let _ = s.read_to_string(&mut response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, body.to_string())
-}
-
-/// Polls until `pred` holds on a GET of `path`, or panics after `within`.
-fn wait_get(port: u16, path: &str, within: Duration, pred: impl Fn(u16, &str) -> bool) -> String {
-    let started = Instant::now();
-    loop {
-        let (code, body) = get(port, path, "*/*");
-        if pred(code, &body) {
-            return body;
-        }
-        assert!(
-            started.elapsed() < within,
-            "{path} did not change within {within:?}: last {code}\n{body}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A child process killed (and reaped) on drop, whatever the test's outcome.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn serve(port: u16, extra: &[&str]) -> Reaped {
     let listen = format!("127.0.0.1:{port}");

@@ -345,3 +345,93 @@ fn rule_obs(msg: RuleMessage) -> RuleObs {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(priority: u32, table: u32) -> RuleObs {
+        RuleObs {
+            priority,
+            action: "lookup".into(),
+            table,
+            ..RuleObs::default()
+        }
+    }
+
+    fn egress(iif: &str) -> Packet {
+        Packet {
+            network: "n".into(),
+            path: LookupPath::Egress,
+            from: Some("172.18.0.2".parse().unwrap()),
+            iif: Some((7, iif.into())),
+            to: IpAddr::V4(EGRESS_PROBE_V4),
+        }
+    }
+
+    /// wg-quick: main first with suppress_prefixlength 0, then `not fwmark` to its table.
+    fn wg_quick() -> Vec<RuleObs> {
+        vec![
+            rule(0, 255),
+            RuleObs {
+                suppress_prefixlength: Some(0),
+                ..rule(32764, 254)
+            },
+            RuleObs {
+                fwmark: Some(0xca6c),
+                invert: true,
+                ..rule(32765, 51820)
+            },
+            rule(32766, 254),
+        ]
+    }
+
+    #[test]
+    fn the_rule_that_picked_the_table_is_named() {
+        let rules = wg_quick();
+        let default: IpNet = "0.0.0.0/0".parse().unwrap();
+        // The default route of main is suppressed: the tunnel's table answers, by 32765.
+        assert_eq!(
+            chosen_rule(&rules, &egress("br-x"), 51820, Some(default)),
+            Some(32765)
+        );
+        // A specific route of main is not suppressed: 32764 decided.
+        let bridge: IpNet = "172.18.0.0/16".parse().unwrap();
+        assert_eq!(
+            chosen_rule(&rules, &egress("br-x"), 254, Some(bridge)),
+            Some(32764)
+        );
+    }
+
+    #[test]
+    fn selectors_are_honoured() {
+        let mut rules = vec![
+            RuleObs {
+                iif: Some("br-other".into()),
+                ..rule(100, 52)
+            },
+            RuleObs {
+                fwmark: Some(0x80000),
+                fwmask: Some(0xff0000),
+                ..rule(200, 52)
+            },
+            RuleObs {
+                from: Some("10.0.0.0/8".parse().unwrap()),
+                ..rule(300, 52)
+            },
+        ];
+        // None matches an unmarked packet from 172.18.0.2 on br-x.
+        assert_eq!(chosen_rule(&rules, &egress("br-x"), 52, None), None);
+        rules.push(rule(5270, 52));
+        assert_eq!(chosen_rule(&rules, &egress("br-x"), 52, None), Some(5270));
+        // A rule netcheck cannot evaluate hides which one decided.
+        rules.insert(
+            0,
+            RuleObs {
+                other_selectors: true,
+                ..rule(50, 52)
+            },
+        );
+        assert_eq!(chosen_rule(&rules, &egress("br-x"), 52, None), None);
+    }
+}

@@ -437,7 +437,7 @@ fn topology(snapshot: &Snapshot, report: &Report) -> String {
     )
 }
 
-const STYLE: &str = "
+pub(crate) const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1040px}
 h1{font-size:1.4em} .verdict{font-size:1.2em;font-weight:bold}
 .ok{color:#1a7f37} .bad{color:#cf222e}
@@ -455,15 +455,20 @@ svg .fail text.label{fill:#cf222e}
 /// `snapshot` is None when netcheck could not observe anything (the report then holds
 /// the one error that says why).
 pub fn render(report: &Report, snapshot: Option<&Snapshot>) -> String {
+    format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>netcheck: {}</title><style>{STYLE}</style></head><body>{}</body></html>
+"#,
+        esc(&report.host.hostname),
+        body(report, snapshot)
+    )
+}
+
+/// The page's content: a fleet's page holds one per engine.
+pub(crate) fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
     let mut html = String::new();
     let ok = report.exit_code() == 0;
     let s = &report.summary;
     let h = &report.host;
-    let _ = write!(
-        html,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>netcheck: {}</title><style>{STYLE}</style></head><body>"#,
-        esc(&h.hostname)
-    );
     let _ = write!(html, "<h1>netcheck on {}</h1>", esc(&h.hostname));
     let _ = write!(
         html,
@@ -530,6 +535,6 @@ pub fn render(report: &Report, snapshot: Option<&Snapshot>) -> String {
         }
         html.push_str("</td></tr>");
     }
-    html.push_str("</table></body></html>\n");
+    html.push_str("</table>");
     html
 }

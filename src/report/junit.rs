@@ -11,11 +11,37 @@ use crate::checks::Status;
 
 pub fn render(report: &Report) -> String {
     let host = if report.host.hostname.is_empty() {
+        "docker-host"
+    } else {
+        &report.host.hostname
+    };
+    render_suites(
+        &[(host.to_string(), report)],
+        Duration::from_millis(report.duration_ms),
+    )
+}
+
+/// One testsuite per report, named `netcheck@NAME`: a fleet's engines, or one host.
+pub fn render_suites(reports: &[(String, &Report)], wall: Duration) -> String {
+    let mut junit = JUnit::new("netcheck");
+    junit.set_time(wall);
+    for (name, report) in reports {
+        junit.add_test_suite(suite(name, report));
+    }
+    let xml = junit
+        .to_string()
+        .expect("JUnit of plain strings always serialises");
+    without_root_skipped(xml)
+}
+
+/// `name` is engine text (a hostname, a context, an endpoint): it is escaped here.
+fn suite(name: &str, report: &Report) -> TestSuite {
+    let host = if report.host.hostname.is_empty() {
         "docker-host".into()
     } else {
         esc(&report.host.hostname)
     };
-    let mut suite = TestSuite::new(format!("netcheck@{host}"));
+    let mut suite = TestSuite::new(format!("netcheck@{}", esc(name)));
     suite.set_timestamp(report.started.fixed_offset());
     suite.set_time(Duration::from_millis(report.duration_ms));
     suite.extra.insert("hostname".into(), host.as_ref().into());
@@ -70,13 +96,7 @@ pub fn render(report: &Report) -> String {
         }
         suite.add_test_case(case);
     }
-    let mut junit = JUnit::new("netcheck");
-    junit.set_time(Duration::from_millis(report.duration_ms));
-    junit.add_test_suite(suite);
-    let xml = junit
-        .to_string()
-        .expect("JUnit of plain strings always serialises");
-    without_root_skipped(xml)
+    suite
 }
 
 fn body(evidence: &[String], hint: Option<&str>) -> String {

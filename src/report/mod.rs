@@ -2,6 +2,7 @@
 //! Markdown, HTML).
 
 pub mod escape;
+pub mod fleet;
 pub mod github;
 pub mod html;
 pub mod human;
@@ -314,7 +315,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
 
 /// The JSON Schemas of the file formats netcheck reads and writes, as published in
 /// `reports/`.
-pub fn schemas() -> [(&'static str, serde_json::Value); 3] {
+pub fn schemas() -> [(&'static str, serde_json::Value); 4] {
     let mut report =
         serde_json::to_value(schemars::schema_for!(Report)).expect("schema serialises");
     let mut snapshot = serde_json::to_value(schemars::schema_for!(crate::snapshot::Snapshot))
@@ -326,8 +327,13 @@ pub fn schemas() -> [(&'static str, serde_json::Value); 3] {
     let mut suite = serde_json::to_value(schemars::schema_for!(crate::suite::SuiteFile))
         .expect("schema serialises");
     suite["$id"] = "https://netcheck.invalid/schemas/netcheck-suite.v1.schema.json".into();
+    let mut fleet =
+        serde_json::to_value(schemars::schema_for!(fleet::FleetReport)).expect("schema serialises");
+    fleet["$id"] = "https://netcheck.invalid/schemas/netcheck-fleet.v1.schema.json".into();
+    fleet["properties"]["schema"]["const"] = fleet::FLEET_SCHEMA.into();
     [
         ("netcheck-report.v2.schema.json", report),
+        ("netcheck-fleet.v1.schema.json", fleet),
         ("netcheck-snapshot.v1.schema.json", snapshot),
         ("netcheck-suite.v1.schema.json", suite),
     ]

@@ -8,6 +8,7 @@
 pub mod remote_engine;
 
 pub mod fake_engine;
+pub mod http;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
