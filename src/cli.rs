@@ -14,10 +14,11 @@ Exit codes:
   130  interrupted by SIGINT (143: SIGTERM, 129: SIGHUP), after removing what it
        created";
 
-/// Diagnoses Docker networking on this host: bridge subnets, veths, default routes,
-/// masquerading, host.docker.internal, forwarding, br_netfilter, the firewall, MTU,
-/// published ports, DNS, isolation and the engine's warnings, from a probe container
-/// of its own.
+/// Diagnoses Docker networking on this host
+///
+/// Checks bridge subnets, veths, default routes, masquerading, host.docker.internal,
+/// forwarding, br_netfilter, the firewall, MTU, published ports, DNS, isolation and
+/// the engine's warnings, from a probe container of its own.
 #[derive(Debug, Parser)]
 // Not `args_conflicts_with_subcommands`: that would make `netcheck -D explain x` (and
 // `docker -D netcheck explain x`) read `explain` as a filter. `Cli::parse_args` rejects
