@@ -35,6 +35,7 @@ pub(crate) mod nft_path;
 mod outcome;
 pub mod params;
 mod port_publish;
+mod publish_paths;
 mod route;
 mod routing;
 pub(crate) mod rules;

@@ -231,10 +231,17 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
         )),
         (true, Some(seen)) if subnet.contains(&seen) => f.fail(
             format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
-            format!(
-                "restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)",
-                super::sh(&n.bridge)
-            ),
+            match ctx.snapshot.host.ok().and_then(super::rules::iptables_off) {
+                Some(off) => format!(
+                    "{off}: remove it and restart docker, or masquerade it yourself: \
+                     iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
+                    super::sh(&n.bridge)
+                ),
+                None => format!(
+                    "restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)",
+                    super::sh(&n.bridge)
+                ),
+            },
         ),
         (true, seen) => f.fail(
             format!(

@@ -18,6 +18,10 @@ The check also reads how the engine carries each port: its DNAT rule in the nat 
 chain, and its docker-proxy process. Where the engine keeps iptables rules, the DNAT
 rule must be there.
 
+Warns when: a port is published on every address (0.0.0.0) while a host firewall runs
+(ufw, firewalld, an INPUT policy of drop): Docker's DNAT takes the packets before that
+firewall's INPUT rules see them, so the port is open whatever the firewall says.
+
 Fails when: the engine cannot publish the probe's ports at all (Docker's chains were
 removed: the container does not start with them); a published port does not answer
 from the host or by hairpin; its DNAT rule is missing (something flushed Docker's nat
@@ -130,11 +134,42 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 from,
                 probe_ip,
                 p,
-                &cause(ctx, probe, r, probe_ip),
+                &cause(ctx, probe, r, probe_ip, proxy.is_some()),
             ),
         }
     }
+    if let Some(h) = host {
+        exposure(&mut f, h);
+    }
     f.finish("published ports reach the container, from the host and by hairpin")
+}
+
+/// Ports published on every address while a host firewall runs: they work, and they
+/// are open to the network whatever that firewall says. A warning.
+fn exposure(f: &mut Findings, host: &crate::snapshot::HostObs) {
+    let Some(fw) = host.firewall.ok() else { return };
+    let wildcard = super::publish_paths::wildcard_ports(host, fw);
+    match super::publish_paths::host_firewall(fw) {
+        Some(firewall) if !wildcard.is_empty() => f.warn(
+            format!(
+                "{} port(s) published on every address bypass the host firewall ({firewall}): {}; Docker's DNAT \
+                 happens before its INPUT rules see them",
+                wildcard.len(),
+                wildcard.join(", ")
+            ),
+            "publish on the address meant (-p 127.0.0.1:HOST:CONTAINER), or filter them in DOCKER-USER \
+             (iptables -I DOCKER-USER -i UPLINK -p tcp --dport CONTAINER_PORT -j DROP); with firewalld, \
+             its docker zone; with ufw, rules in DOCKER-USER (ufw alone does not see them)",
+        ),
+        Some(firewall) => f.note(format!(
+            "host firewall {firewall}: no port is published on every address"
+        )),
+        None if !wildcard.is_empty() => f.note(format!(
+            "published on every address (no host firewall seen): {}",
+            wildcard.join(", ")
+        )),
+        None => {}
+    }
 }
 
 /// The engine could not start the probe with its ports published: say why, with the
@@ -167,7 +202,7 @@ fn answered(
     from: &str,
     probe_ip: Option<std::net::IpAddr>,
     p: &Published,
-    cause: &Option<String>,
+    cause: &Option<(String, String)>,
 ) {
     if r.ok {
         f.pass(format!(
@@ -178,12 +213,10 @@ fn answered(
         return;
     }
     let error = r.error.as_deref().unwrap_or("no answer");
-    if let Some(cause) = cause {
+    if let Some((cause, hint)) = cause {
         f.fail(
             format!("the published port {at} does not reach the container {from}: {cause}"),
-            "the host's own traffic to its containers is filtered (an egress allow-list): allow the \
-             containers' subnets in OUTPUT (iptables -I OUTPUT -d SUBNET -j ACCEPT, or the nft output \
-             chain named), or delete the rule",
+            hint.clone(),
         );
         return;
     }
@@ -220,16 +253,47 @@ fn cause(
     probe: &crate::snapshot::ProbeObs,
     r: &Request,
     probe_ip: Option<std::net::IpAddr>,
-) -> Option<String> {
+    proxied: bool,
+) -> Option<(String, String)> {
+    const FILTERED: &str = "the host's own traffic to its containers is filtered (an egress allow-list): \
+        allow the containers' subnets in OUTPUT (iptables -I OUTPUT -d SUBNET -j ACCEPT, or in the nft \
+        output chain named), or delete the rule";
     if let Some(v) = probe
         .traces
         .iter()
         .find(|t| t.purpose == r.purpose)
         .and_then(|t| t.verdict.as_ref())
     {
-        return Some(format!("the packet trace shows it {v}"));
+        return Some((format!("the packet trace shows it {v}"), FILTERED.into()));
     }
-    let ip = probe_ip?;
+    let host = ctx.snapshot.host.ok()?;
+    let bridge = ctx
+        .snapshot
+        .networks
+        .first()
+        .and_then(|n| ctx.snapshot.network(n))
+        .map(|n| n.bridge.as_str());
+    if r.purpose == purpose::publish(std::net::IpAddr::from([127, 0, 0, 1]))
+        && let Some(b) = bridge
+        && let Some(why) = super::publish_paths::localnet_cause(host, b, proxied)
+    {
+        return Some((
+            why,
+            format!(
+                "sysctl -w net.ipv4.conf.{}.route_localnet=1 (the engine sets it at start when userland-proxy \
+                 is off; find what reset it: grep -rs route_localnet /etc/sysctl.conf /etc/sysctl.d), or \
+                 publish on another address",
+                super::sh(b)
+            ),
+        ));
+    }
+    let cause = output_cause(ctx, probe_ip?)?;
+    Some((cause, FILTERED.into()))
+}
+
+/// A rule on the host's OUTPUT path (iptables, or another nftables table's output
+/// chain) that drops the host's connections to the probe at `ip`.
+fn output_cause(ctx: &Context, ip: std::net::IpAddr) -> Option<String> {
     let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
     let dest = ipnet::IpNet::from(ip);
     let drops = super::rules::chain(fw, "filter", "OUTPUT")
