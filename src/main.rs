@@ -474,6 +474,7 @@ fn run_options(run: &RunArgs) -> run::Options {
             _ => netcheck::collect::agent::Mode::Auto,
         },
         socket: None,
+        engine: None,
     }
 }
 
@@ -496,6 +497,7 @@ async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
     let engine = engine(engine_args);
     let mut options = run_options(run);
     options.socket = engine.as_ref().ok().and_then(socket);
+    options.engine = engine.as_ref().ok().map(|e| e.reference(false));
     log::debug(format_args!(
         "collecting for {} check(s); networks {:?}",
         plan.instances.len(),
@@ -627,6 +629,7 @@ async fn serve(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> 
         plan: plan(&args.run)?,
         options: run::Options {
             socket: socket(&engine),
+            engine: Some(engine.reference(false)),
             ..run_options(&args.run)
         },
         outputs: outputs(&args.run),

@@ -455,8 +455,24 @@ pub fn redact(snapshot: &Snapshot) -> Result<Snapshot, String> {
     }
     let mut value = serde_json::to_value(snapshot).expect("a snapshot serialises");
     walk(&mut value, &mut p, &docker_subnets);
-    serde_json::from_value(value)
-        .map_err(|e| format!("the redacted snapshot no longer parses: {e}"))
+    let mut redacted: Snapshot = serde_json::from_value(value)
+        .map_err(|e| format!("the redacted snapshot no longer parses: {e}"))?;
+    if let Some(e) = &mut redacted.engine {
+        e.endpoint = endpoint(&e.endpoint);
+    }
+    Ok(redacted)
+}
+
+/// An engine's endpoint names a host, a user or a home directory: only its scheme and
+/// the well-known local socket are kept.
+fn endpoint(endpoint: &str) -> String {
+    if endpoint == format!("unix://{}", crate::engine::DEFAULT_SOCKET) {
+        return endpoint.to_string();
+    }
+    match endpoint.split_once("://") {
+        Some((scheme, _)) => format!("{scheme}://redacted"),
+        None => "redacted".into(),
+    }
 }
 
 #[cfg(test)]
@@ -465,6 +481,20 @@ mod tests {
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn engine_endpoints_are_redacted_but_the_local_socket() {
+        assert_eq!(endpoint("tcp://10.1.2.3:2376"), "tcp://redacted");
+        assert_eq!(endpoint("ssh://alice@build-7.corp"), "ssh://redacted");
+        assert_eq!(
+            endpoint("unix:///home/alice/.docker/run/docker.sock"),
+            "unix://redacted"
+        );
+        assert_eq!(
+            endpoint("unix:///var/run/docker.sock"),
+            "unix:///var/run/docker.sock"
+        );
     }
 
     #[test]

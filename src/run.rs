@@ -29,6 +29,8 @@ pub struct Options {
     pub agent: collect::agent::Mode,
     /// The engine's unix socket, when it is reached through one.
     pub socket: Option<std::path::PathBuf>,
+    /// Which engine, for the report.
+    pub engine: Option<crate::snapshot::EngineRef>,
 }
 
 /// What a run ends with. There is always a report: when nothing could be judged, it
@@ -135,6 +137,7 @@ where
         agent: opts.agent,
         deadline: opts.timeout,
         socket: opts.socket.clone(),
+        engine: opts.engine.clone(),
     };
     let work = async {
         let (docker, local) = connect.await?;

@@ -26,6 +26,43 @@ pub struct Snapshot {
     pub docker: Observed<DockerObs>,
     pub host: Observed<HostObs>,
     pub probe: Observed<ProbeObs>,
+    /// Which engine was judged and how it was reached (absent in snapshots from before
+    /// netcheck could reach other engines: the local socket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineRef>,
+}
+
+/// Which engine a run judged, and how: every report names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EngineRef {
+    /// The docker context's name: `default` unless a named context was used.
+    pub name: String,
+    /// Where the engine answers, e.g. `tcp://10.0.0.5:2376` (redacted by `--redact`).
+    pub endpoint: String,
+    /// The named context the endpoint came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// unix, tcp, tls or ssh.
+    pub transport: String,
+    /// Whether netcheck's host agent observed the engine's host.
+    pub agent: bool,
+}
+
+impl EngineRef {
+    /// One line for people: `prod (tcp://10.0.0.5:2376, context prod, TLS, via the host agent)`.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![self.endpoint.clone()];
+        if let Some(c) = &self.context {
+            parts.push(format!("context {c}"));
+        }
+        parts.push(self.transport.clone());
+        parts.push(if self.agent {
+            "host observed by netcheck's agent".to_string()
+        } else {
+            "no agent".to_string()
+        });
+        format!("{} ({})", self.name, parts.join(", "))
+    }
 }
 
 /// One observation: its value, or why there is none.

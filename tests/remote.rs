@@ -53,6 +53,13 @@ fn transports(engine: &RemoteEngine) -> Vec<Transport> {
 }
 
 fn over(t: &Transport, extra: &[&str]) -> Run {
+    let t0 = Instant::now();
+    let run = over_timed(t, extra);
+    eprintln!("{} {extra:?}: {:.1} s", t.name, t0.elapsed().as_secs_f64());
+    run
+}
+
+fn over_timed(t: &Transport, extra: &[&str]) -> Run {
     let mut args: Vec<&str> = t.args.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     let env: Vec<(&str, &str)> = t.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -92,7 +99,47 @@ fn remote_engine_over_tls_ssh_and_a_context() {
             assert!(fine(r), "{}: {}: {}", t.name, r["id"], run.explain());
             assert!(!skipped_for_remote(r), "{}: {}", t.name, run.explain());
         }
+        // The report names the engine, how it was reached, and the agent.
+        let e = &run.report.as_ref().unwrap()["engine"];
+        assert_eq!(e["agent"], true, "{}: {e}", t.name);
+        let (transport, endpoint) = match t.name {
+            "ssh" => ("ssh", engine.ssh()),
+            _ => ("tls", engine.tcp()),
+        };
+        assert_eq!(e["transport"], transport, "{e}");
+        assert_eq!(e["endpoint"], endpoint.as_str(), "{e}");
+        if t.name == "context" {
+            assert_eq!(e["context"], CONTEXT, "{e}");
+        }
+        assert!(run.stdout.contains("engine: "), "{}", run.explain());
         assert_clean(&engine);
+    }
+
+    // --redact hides the endpoint in every format.
+    let dir = tempdir();
+    let (junit, md) = (dir.path().join("r.xml"), dir.path().join("r.md"));
+    let run = over(
+        &all[0],
+        &[
+            "--agent",
+            "--redact",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--markdown",
+            md.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        run.report.as_ref().unwrap()["engine"]["endpoint"],
+        "tcp://redacted"
+    );
+    for text in [
+        run.stdout.clone(),
+        std::fs::read_to_string(&junit).unwrap(),
+        std::fs::read_to_string(&md).unwrap(),
+    ] {
+        assert!(text.contains("tcp://redacted"), "{text}");
+        assert!(!text.contains(common::remote_engine::ADDR), "{text}");
     }
 
     // Without --agent, the host-side checks skip, and their reasons name --agent.

@@ -74,6 +74,24 @@ const FALLBACK: [IpAddr; 2] = [
     IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 4, 4)),
 ];
 
+/// The IPv6 pair the engine adds to its fallback where the network has IPv6.
+const FALLBACK_V6: [IpAddr; 2] = [
+    IpAddr::V6(std::net::Ipv6Addr::new(
+        0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888,
+    )),
+    IpAddr::V6(std::net::Ipv6Addr::new(
+        0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8844,
+    )),
+];
+
+/// Whether a container's nameservers are the engine's fallback: its IPv4 pair, and its
+/// IPv6 pair where the network has IPv6.
+fn is_fallback(servers: &[IpAddr]) -> bool {
+    let v4: Vec<IpAddr> = servers.iter().copied().filter(IpAddr::is_ipv4).collect();
+    let v6: Vec<IpAddr> = servers.iter().copied().filter(IpAddr::is_ipv6).collect();
+    v4 == FALLBACK && (v6.is_empty() || v6 == FALLBACK_V6)
+}
+
 const NO_RESOLVER_FIX: &str = "give the host a resolv.conf naming your resolvers (or link it to \
 /run/systemd/resolve/resolv.conf), or set \"dns\": [\"<your upstream>\"] in /etc/docker/daemon.json; \
 then restart docker and recreate the containers";
@@ -215,7 +233,7 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
         seen.iter().filter(|(_, _, only)| *only).collect();
     let no_resolver = host_without_resolver(ctx).is_some();
     if let Some((who, servers, _)) = theirs.first() {
-        let fallback = servers.as_slice() == FALLBACK;
+        let fallback = is_fallback(servers);
         let host_has_them = host_servers
             .as_ref()
             .is_some_and(|h| FALLBACK.iter().all(|a| h.contains(a)));

@@ -99,6 +99,7 @@ impl Spec {
             agent: Mode::Off,
             deadline: Duration::from_secs(self.deadline_secs),
             socket: Some(crate::engine::DEFAULT_SOCKET.into()),
+            engine: None,
         }
     }
 }

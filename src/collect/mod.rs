@@ -69,6 +69,8 @@ pub struct Options {
     /// The engine's unix socket, when it is reached through one: the process serving it
     /// tells which network namespace the engine is in.
     pub socket: Option<std::path::PathBuf>,
+    /// Which engine this is, for the snapshot (the agent field is set here).
+    pub engine: Option<crate::snapshot::EngineRef>,
 }
 
 /// An agent container of this run, and its stdin (closing it asks the agent to stop).
@@ -205,7 +207,12 @@ pub async fn collect(
         if let Some(notice) = notice {
             eprintln!("{notice}");
         }
-        return agent::collect(docker, opts, cleanup).await;
+        let mut snapshot = agent::collect(docker, opts, cleanup).await?;
+        snapshot.engine = opts
+            .engine
+            .clone()
+            .map(|e| crate::snapshot::EngineRef { agent: true, ..e });
+        return Ok(snapshot);
     }
     let started_at = chrono::Utc::now();
     let started = Instant::now();
@@ -555,6 +562,7 @@ pub async fn collect(
         },
         host,
         probe,
+        engine: opts.engine.clone(),
     })
 }
 

@@ -102,6 +102,19 @@ pub struct Engine {
     pub transport: Transport,
 }
 
+impl Engine {
+    /// What reports print about it; `agent` says whether the host agent observed it.
+    pub fn reference(&self, agent: bool) -> crate::snapshot::EngineRef {
+        crate::snapshot::EngineRef {
+            name: self.name.clone(),
+            endpoint: self.endpoint.clone(),
+            context: self.context.clone(),
+            transport: self.transport.kind().to_string(),
+            agent,
+        }
+    }
+}
+
 /// Why an engine cannot be resolved or reached: each with the fix to print.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

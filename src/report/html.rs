@@ -470,6 +470,13 @@ pub(crate) fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
     let s = &report.summary;
     let h = &report.host;
     let _ = write!(html, "<h1>netcheck on {}</h1>", esc(&h.hostname));
+    if let Some(e) = &report.engine {
+        let _ = write!(
+            html,
+            "<p class=\"engine\">Engine: {}</p>",
+            esc(&e.describe())
+        );
+    }
     let _ = write!(
         html,
         r#"<p class="verdict {}">{}: {} passed, {} warned, {} failed, {} skipped, {} errored</p>"#,

@@ -81,6 +81,14 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
         line.push_str(&format!(", {} errored", sum.errors));
     }
     writeln!(out, "{line}; {:.2} s", report.duration_ms as f64 / 1000.0)?;
+    // The engine, where it is not simply this machine's own socket.
+    if let Some(e) = report
+        .engine
+        .as_ref()
+        .filter(|e| e.transport != "unix" || e.agent || e.context.is_some())
+    {
+        writeln!(out, "engine: {}", esc(&e.describe()))?;
+    }
     if let Some(sig) = &report.interrupted {
         writeln!(out, "interrupted by {sig}: partial results")?;
     }

@@ -45,6 +45,20 @@ fn suite(name: &str, report: &Report) -> TestSuite {
     suite.set_timestamp(report.started.fixed_offset());
     suite.set_time(Duration::from_millis(report.duration_ms));
     suite.extra.insert("hostname".into(), host.as_ref().into());
+    if let Some(e) = &report.engine {
+        for (name, value) in [
+            ("netcheck.engine.name", e.name.clone()),
+            ("netcheck.engine.endpoint", e.endpoint.clone()),
+            (
+                "netcheck.engine.context",
+                e.context.clone().unwrap_or_default(),
+            ),
+            ("netcheck.engine.transport", e.transport.clone()),
+            ("netcheck.engine.agent", e.agent.to_string()),
+        ] {
+            suite.add_property(Property::new(name, esc(&value).as_ref()));
+        }
+    }
     for c in &report.checks {
         let description = body(&c.evidence, c.hint.as_deref());
         let warn_gates = c.status == Status::Warn && c.strict;

@@ -55,6 +55,10 @@ pub fn render(report: &Report) -> String {
         report.tool.version,
         report.started.format("%Y-%m-%d %H:%M UTC"),
     );
+    if let Some(e) = &report.engine {
+        let _ = writeln!(md);
+        let _ = writeln!(md, "Engine: {}", cell(&e.describe()));
+    }
     let _ = writeln!(md);
     let _ = writeln!(md, "| | check | result |");
     let _ = writeln!(md, "|---|---|---|");

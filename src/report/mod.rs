@@ -30,6 +30,10 @@ pub struct Report {
     pub schema: String,
     pub tool: Tool,
     pub host: HostFacts,
+    /// Which engine was judged, how it was reached, and whether the host agent observed
+    /// its host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::snapshot::EngineRef>,
     pub started: DateTime<Utc>,
     pub duration_ms: u64,
     /// Set when the run was cut short (a signal, a timeout); the checks are then partial.
@@ -131,7 +135,9 @@ impl Report {
                 findings: j.outcome.findings.clone(),
             })
             .collect();
-        Report::assemble(host, snapshot.collected_at, wall, checks)
+        let mut report = Report::assemble(host, snapshot.collected_at, wall, checks);
+        report.engine = snapshot.engine.clone();
+        report
     }
 
     /// The report of a run that could not judge anything: one errored entry that says
@@ -184,6 +190,7 @@ impl Report {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
             host,
+            engine: None,
             started,
             duration_ms: wall.as_millis() as u64,
             interrupted: None,
