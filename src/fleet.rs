@@ -7,9 +7,13 @@ use std::future::Future;
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use crate::engine;
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::run::{self, Outcome, Stop};
+
+/// A client of an engine, and whether the engine is on this machine.
+pub type Connected = Result<(Docker, bool), Error>;
 
 /// One engine of the fleet, before its run.
 pub struct Target<F> {
@@ -37,7 +41,7 @@ pub async fn run<F>(
     stop: &Stop,
 ) -> Vec<Member>
 where
-    F: Future<Output = Result<(Docker, bool), Error>>,
+    F: Future<Output = Connected>,
 {
     let hidden = indicatif::ProgressBar::hidden();
     let hidden = &hidden;
@@ -63,6 +67,49 @@ pub fn exit_code(members: &[Member]) -> u8 {
         .map(|m| m.outcome.exit_code())
         .max()
         .unwrap_or(crate::error::exit::OK)
+}
+
+/// The fleet's targets: each engine given with -H or --context, resolved alone, so
+/// that one that cannot be (a missing context, a TLS file not there) is an errored
+/// member, as an unreachable one is.
+pub fn targets(
+    flags: &engine::Flags,
+) -> Result<Vec<Target<impl Future<Output = Connected> + use<>>>, Error> {
+    if !flags.hosts.is_empty() && !flags.contexts.is_empty() {
+        // As the docker CLI: either endpoints or contexts.
+        return Err(engine::EngineError::HostAndContext.into());
+    }
+    let one = |hosts: Vec<String>, contexts: Vec<String>| engine::Flags {
+        hosts,
+        contexts,
+        ..flags.clone()
+    };
+    let given: Vec<(String, engine::Flags)> = (flags.hosts.iter())
+        .map(|h| (h.clone(), one(vec![h.clone()], vec![])))
+        .chain((flags.contexts.iter()).map(|c| (c.clone(), one(vec![], vec![c.clone()]))))
+        .collect();
+    let resolved: Vec<(String, String, Result<engine::Engine, engine::EngineError>)> = given
+        .into_iter()
+        .map(
+            |(as_given, f)| match engine::resolve(&f, &engine::ProcessEnv) {
+                Ok(e) => {
+                    let name = e.context.clone().unwrap_or(e.endpoint.clone());
+                    (name, e.endpoint.clone(), Ok(e))
+                }
+                Err(err) => (as_given.clone(), as_given, Err(err)),
+            },
+        )
+        .collect();
+    let names: Vec<String> = resolved.iter().map(|(n, _, _)| n.clone()).collect();
+    Ok(unique_names(&names)
+        .into_iter()
+        .zip(resolved)
+        .map(|(name, (_, endpoint, engine))| Target {
+            name,
+            endpoint,
+            connect: async move { crate::collect::docker::connect(&engine?).await },
+        })
+        .collect())
 }
 
 /// Names that tell the members apart in every report: the same engine given twice gets

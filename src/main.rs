@@ -518,58 +518,14 @@ async fn live(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
 /// Every engine given with -H or --context, concurrently, into one report; the exit
 /// code is the worst.
 async fn fleet(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, Error> {
-    let flags = engines.flags();
-    if !flags.hosts.is_empty() && !flags.contexts.is_empty() {
-        // As the docker CLI: either endpoints or contexts.
-        return Err(netcheck::engine::EngineError::HostAndContext.into());
-    }
-    let given: Vec<netcheck::engine::Flags> = (flags.hosts.iter())
-        .map(|h| netcheck::engine::Flags {
-            hosts: vec![h.clone()],
-            contexts: vec![],
-            ..flags.clone()
-        })
-        .chain(flags.contexts.iter().map(|c| netcheck::engine::Flags {
-            hosts: vec![],
-            contexts: vec![c.clone()],
-            ..flags.clone()
-        }))
-        .collect();
     if run.prometheus.is_some() {
-        return Err(Error::FleetMetrics(given.len()));
+        return Err(Error::FleetMetrics(
+            engines.hosts.len() + engines.contexts.len(),
+        ));
     }
-    // Each engine is resolved alone: one that cannot be (a missing context, a TLS file
-    // not there) is an errored member, as an unreachable one is.
-    let resolved: Vec<_> = given
-        .iter()
-        .map(|f| netcheck::engine::resolve(f, &netcheck::engine::ProcessEnv))
-        .collect();
-    let (labels, endpoints): (Vec<String>, Vec<String>) = given
-        .iter()
-        .zip(&resolved)
-        .map(|(f, r)| match r {
-            Ok(e) => (
-                e.context.clone().unwrap_or(e.endpoint.clone()),
-                e.endpoint.clone(),
-            ),
-            Err(_) => {
-                let given = f.hosts.first().or(f.contexts.first()).cloned();
-                (given.clone().unwrap_or_default(), given.unwrap_or_default())
-            }
-        })
-        .unzip();
-    let targets = fleet::unique_names(&labels)
-        .into_iter()
-        .zip(endpoints)
-        .zip(resolved)
-        .map(|((name, endpoint), engine)| fleet::Target {
-            name,
-            endpoint,
-            connect: async move { docker::connect(&engine?).await },
-        })
-        .collect();
+    let targets = fleet::targets(&engines.flags())?;
     let progress = indicatif::ProgressBar::new_spinner()
-        .with_message(format!("checking {} engines", given.len()));
+        .with_message(format!("checking {} engines", targets.len()));
     progress.enable_steady_tick(Duration::from_millis(100));
     let (started, t0) = (chrono::Utc::now(), Instant::now());
     let stop = run::Stop::on_signals();
@@ -577,18 +533,7 @@ async fn fleet(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, E
     let members = fleet::run(plan, &run_options(run), targets, jobs, &stop).await;
     progress.finish_and_clear();
     let report = FleetReport::new(&members, started, t0.elapsed());
-    if let Some(path) = &run.json {
-        report::write_atomic(path, report.to_json().as_bytes())?;
-    }
-    if let Some(path) = &run.junit {
-        report::write_atomic(path, report.junit().as_bytes())?;
-    }
-    if let Some(path) = &run.markdown {
-        report::write_atomic(path, report.markdown().as_bytes())?;
-    }
-    if let Some(path) = &run.html {
-        report::write_atomic(path, report.html(&members).as_bytes())?;
-    }
+    report.write(&members, &outputs(run))?;
     let mut out = anstream::stdout().lock();
     for m in &members {
         // A closed pipe (`netcheck ... | head`) ends the listing, not the run.

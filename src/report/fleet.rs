@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::escape;
 use super::{Report, Tool, html, junit, markdown};
+use crate::error::Error;
 use crate::fleet::Member;
 
 /// Written into every fleet JSON report; `reports/netcheck-fleet.v1.schema.json`
@@ -60,6 +61,25 @@ impl FleetReport {
                 })
                 .collect(),
         }
+    }
+
+    /// Writes the report files asked for (`--prometheus` takes one engine: the caller
+    /// refuses it).
+    pub fn write(&self, members: &[Member], outputs: &super::Outputs) -> Result<(), Error> {
+        let files = [
+            (&outputs.json, Self::to_json as fn(&Self) -> String),
+            (&outputs.junit, Self::junit),
+            (&outputs.markdown, Self::markdown),
+        ];
+        for (path, render) in files {
+            if let Some(path) = path {
+                super::write_atomic(path, render(self).as_bytes())?;
+            }
+        }
+        if let Some(path) = &outputs.html {
+            super::write_atomic(path, self.html(members).as_bytes())?;
+        }
+        Ok(())
     }
 
     pub fn to_json(&self) -> String {
