@@ -100,11 +100,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .filter(|l| l.starts_with("-A"))
         .count();
     match (docker_active, docker_other) {
-        (true, true) => f.fail(
+        (true, true) => f.fail_at("rules-split", super::Subject::Host, 
             format!("Docker's chains are in both {active} and {}: its rules are split", other.backend),
             format!("{RESTART}; then flush the stale copy: {}-save shows it", other.backend),
         ),
-        (false, true) => f.fail(
+        (false, true) => f.fail_at("chains-in-other-backend", super::Subject::Host, 
             format!(
                 "Docker's chains are in {}, but `iptables` now runs {active}: it was switched after the engine started",
                 other.backend
@@ -128,7 +128,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let mut harmless = others_count;
     for r in theirs.iter().filter(|r| r.chain == "FORWARD" && r.drops()) {
         harmless -= 1;
-        f.fail(
+        f.fail_at(
+            "other-backend-drops",
+            super::rules::subject("filter", "FORWARD", Some(r.line)),
             format!(
                 "{} holds a rule the kernel applies out of `iptables`' sight: {}",
                 other.backend, r.line
@@ -148,7 +150,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     }
     if let Some(filter) = other.tables.get("filter") {
         if let Some(p @ "DROP") = rules::policy(filter, "FORWARD") {
-            f.fail(
+            f.fail_at(
+                "other-backend-policy-drop",
+                super::rules::subject("filter", "FORWARD", None),
                 format!(
                     "{} sets FORWARD policy {p}: the kernel drops what {active} accepts",
                     other.backend
@@ -185,7 +189,7 @@ fn no_chains(f: &mut Findings, host: &HostObs, fw: &FirewallObs, where_: &str) {
         Some(off) => f.skip(format!(
             "no Docker chains in {where_}: the engine keeps no firewall rules ({off})"
         )),
-        None => f.fail(
+        None => f.fail_at("docker-chains-missing", super::Subject::Host, 
             format!(
                 "no Docker chains in {where_}, and the engine was not told to keep none: something removed them ({} missing)",
                 rules::missing_docker_chains(fw).join(", ")

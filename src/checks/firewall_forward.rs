@@ -86,7 +86,7 @@ fn no_docker_chains(
             if policy == "ACCEPT" {
                 f.pass(format!("{}: FORWARD policy ACCEPT", fw.backend));
             } else {
-                f.fail(
+                f.fail_at("forward-policy-drops", super::rules::subject("filter", "FORWARD", None), 
                     format!(
                         "FORWARD policy is {policy} and {off}: nothing lets {}'s traffic through",
                         n.name
@@ -113,7 +113,7 @@ fn no_docker_chains(
         return;
     }
     let missing = rules::missing_docker_chains(fw);
-    f.fail(
+    f.fail_at("docker-chains-missing", super::Subject::Host, 
         format!(
             "Docker's chains are missing from {} ({}): something removed them, and nothing of Docker's \
              lets traffic through FORWARD",
@@ -213,7 +213,7 @@ fn foreign_tables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, host: &Host
                 for v in nft_path::walk(rs, fw, families, hooks, &flow) {
                     seen = true;
                     match &v.drop {
-                        Some(by) => f.fail(
+                        Some(by) => f.fail_at("foreign-chain-drops", super::rules::subject(&v.table, &v.chain, Some(by.as_str())), 
                             format!(
                                 "{}'s {what} is dropped by table {}, chain {}, {by} (hook {}, priority {}; a table Docker does not own)",
                                 n.name, v.table, v.chain, v.hook, v.prio
@@ -255,7 +255,9 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
         for (i, r) in before.iter().enumerate() {
             if r.drops() && r.covers(n) {
                 blocked = true;
-                f.fail(
+                f.fail_at(
+                    "drop-before-docker",
+                    super::rules::subject("filter", "FORWARD", Some(r.line)),
                     format!(
                         "FORWARD rule {} `{}` drops {}'s traffic before Docker's rules see it",
                         i + 1,
@@ -277,7 +279,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
             }
         }
         if first_docker.is_none() {
-            f.fail(
+            f.fail_at("no-docker-jump", super::rules::subject("filter", "FORWARD", None), 
                 format!("FORWARD has no jump to Docker's chains ({} rules)", forward.len()),
                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what flushed FORWARD",
             );
@@ -312,7 +314,9 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
                 ));
             } else {
                 blocked = true;
-                f.fail(
+                f.fail_at(
+                    "docker-user-drops",
+                    super::rules::subject("filter", "DOCKER-USER", Some(r.line)),
                     format!(
                         "DOCKER-USER rule `{}` drops {}'s traffic ({})",
                         r.line, n.name, n.bridge
@@ -354,7 +358,9 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
             match (rule, policy) {
                 (Some(r), _) => f.pass(format!("{what} {}: {}", n.bridge, r)),
                 (None, "ACCEPT") => f.pass(format!("{what} {}: FORWARD policy ACCEPT", n.bridge)),
-                (None, p) => f.fail(
+                (None, p) => f.fail_at(
+                    "no-way-through",
+                    super::Subject::interface(&n.bridge),
                     format!(
                         "nothing lets traffic {what} {} ({}) with FORWARD policy {p}",
                         n.bridge, n.name
@@ -393,7 +399,7 @@ fn nftables_backend(
                 n.name
             ));
         } else {
-            f.fail(
+            f.fail_at("forward-policy-drops", super::rules::subject("filter", "FORWARD", None), 
                 format!(
                     "{backend} FORWARD policy is {policy}, and nothing there accepts {}: it drops what Docker's nftables rules let through",
                     n.bridge

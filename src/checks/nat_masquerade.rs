@@ -121,7 +121,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         if let Some(host) = host {
             match host.sysctl.get("net.ipv4.ip_forward").map(String::as_str) {
                 Some("1") => f.note("net.ipv4.ip_forward=1"),
-                Some(v) => f.fail(
+                Some(v) => f.fail_at("ip-forward-off", super::Subject::sysctl("net.ipv4.ip_forward"), 
                     format!("net.ipv4.ip_forward={v}: the host does not route container traffic"),
                     "sysctl -w net.ipv4.ip_forward=1, then find what reset it: grep -rs ip_forward /etc/sysctl.conf /etc/sysctl.d /etc/systemd/network",
                 ),
@@ -147,7 +147,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 crate::snapshot::Observed::Ok { value: fw } => {
                     match masquerade_rule(fw, n, &subnet.to_string()) {
                         Some(rule) => f.pass(format!("{}: nat {rule}", fw.backend)),
-                        None => f.fail(
+                        None => f.fail_at("masquerade-rule-missing", super::rules::subject("nat", "POSTROUTING", None), 
                             format!("no MASQUERADE rule for {subnet} ({}) in nat POSTROUTING ({})", n.name, fw.backend),
                             format!(
                                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
@@ -159,7 +159,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     }
                     match forward_out(fw, n) {
                         Some(rule) => f.pass(format!("{}: filter {rule}", fw.backend)),
-                        None => f.fail(
+                        None => f.fail_at("forward-closed", super::rules::subject("filter", "FORWARD", None), 
                             format!("FORWARD lets no traffic out of {} ({}): policy is not ACCEPT and Docker's accept rule is missing", n.bridge, n.name),
                             "restart the Docker daemon to restore its FORWARD rules; check what a host firewall inserted: iptables -S FORWARD",
                         ),
@@ -229,7 +229,7 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
             "from {from}: outside peer {} saw {seen}: the network's own source address ({HOST_IPV4})",
             outside.peer_addr
         )),
-        (true, Some(seen)) if subnet.contains(&seen) => f.fail(
+        (true, Some(seen)) if subnet.contains(&seen) => f.fail_at("un-natted", super::Subject::network(&n.name), 
             format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
             match ctx.snapshot.host.ok().and_then(super::rules::iptables_off) {
                 Some(off) => format!(
@@ -243,7 +243,7 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                 ),
             },
         ),
-        (true, seen) => f.fail(
+        (true, seen) => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", None), 
             format!(
                 "the outside peer saw {}, neither the host's {} nor a container address",
                 seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into()),
@@ -260,8 +260,8 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                 .and_then(|t| t.verdict.as_ref());
             let blocker = super::nft_path::egress_blocker(ctx.snapshot, n);
             match (bridge_broken(ctx, &n.name), traced, blocker) {
-                (Some((cause, fix)), _, _) => f.fail(format!("{failed}: {cause}"), fix),
-                (None, Some(v), _) => f.fail(
+                (Some((cause, fix)), _, _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), format!("{failed}: {cause}"), fix),
+                (None, Some(v), _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
                     format!("{failed}: the packet trace shows it {v}"),
                     format!(
                         "that chain drops container traffic (see firewall.forward); if it is not Docker's, \
@@ -272,12 +272,12 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                         super::sh(&n.bridge)
                     ),
                 ),
-                (None, None, Some(by)) => f.fail(
+                (None, None, Some(by)) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
                     format!("{failed}: its traffic is dropped by {by} (see firewall.forward)"),
                     "that table is not Docker's: let the bridge through it (firewall.forward's fix), \
                      or find who wrote it (/etc/nftables.conf, a VPN's kill switch, firewalld)",
                 ),
-                (None, None, None) => f.fail(
+                (None, None, None) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
                     format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
                     "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
                      and the container's default route",
@@ -318,7 +318,7 @@ fn no_docker_chains(
                 "{}: nat {rule} (Docker's chains are in the backend `iptables` no longer runs: see firewall.backend)",
                 other.backend
             )),
-            None => f.fail(
+            None => f.fail_at("masquerade-rule-missing", super::rules::subject("nat", "POSTROUTING", None), 
                 format!("no MASQUERADE rule for {subnet} ({}) in {}, where Docker's chains are", n.name, other.backend),
                 "restart the Docker daemon to restore its rules (systemctl restart docker)",
             ),
@@ -326,7 +326,7 @@ fn no_docker_chains(
         return;
     }
     match super::rules::iptables_off(host) {
-        Some(off) => f.fail(
+        Some(off) => f.fail_at("iptables-off", super::Subject::Host, 
             format!("{off}: the engine masquerades nothing, and no MASQUERADE rule for {subnet} ({}) exists", n.name),
             format!(
                 "remove \"iptables\": false (or --iptables=false) and restart docker, or masquerade it yourself: \
@@ -334,7 +334,7 @@ fn no_docker_chains(
                 super::sh(&n.bridge)
             ),
         ),
-        None => f.fail(
+        None => f.fail_at("docker-chains-missing", super::Subject::Host, 
             format!(
                 "Docker's chains are missing from {} ({}): its MASQUERADE rule for {subnet} ({}) went with them",
                 fw.backend,
@@ -386,7 +386,9 @@ fn ipv6(f: &mut Findings, n: &NetworkObs, host: &crate::snapshot::HostObs) {
     }
     match masquerade_rule(&v6, n, &subnet.to_string()) {
         Some(rule) => f.pass(format!("ip6tables: nat {rule}")),
-        None => f.fail(
+        None => f.fail_at(
+            "masquerade-rule-missing-v6",
+            super::rules::subject("nat", "POSTROUTING", None),
             format!(
                 "no IPv6 MASQUERADE rule for {subnet} ({}) in ip6tables nat POSTROUTING",
                 n.name

@@ -96,7 +96,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
         match (dnat, proxy) {
             (Some(Some(rule)), _) => f.pass(format!("nat {rule}")),
-            (Some(None), _) => f.fail(
+            (Some(None), _) => f.fail_at("dnat-missing", super::rules::subject("nat", "DOCKER", None), 
                 format!("the DNAT rule for {at} is missing from the nat DOCKER chain: Docker's nat rules were flushed"),
                 RESTART,
             ),
@@ -150,7 +150,7 @@ fn exposure(f: &mut Findings, host: &crate::snapshot::HostObs) {
     let Some(fw) = host.firewall.ok() else { return };
     let wildcard = super::publish_paths::wildcard_ports(host, fw);
     match super::publish_paths::host_firewall(fw) {
-        Some(firewall) if !wildcard.is_empty() => f.warn(
+        Some(firewall) if !wildcard.is_empty() => f.warn_at("wildcard-bypasses-firewall", super::Subject::Host, 
             format!(
                 "{} port(s) published on every address bypass the host firewall ({firewall}): {}; Docker's DNAT \
                  happens before its INPUT rules see them",
@@ -214,7 +214,9 @@ fn answered(
     }
     let error = r.error.as_deref().unwrap_or("no answer");
     if let Some((cause, hint)) = cause {
-        f.fail(
+        f.fail_at(
+            "not-answering",
+            super::Subject::Host,
             format!("the published port {at} does not reach the container {from}: {cause}"),
             hint.clone(),
         );
@@ -232,7 +234,9 @@ fn answered(
              bridge ports and br_netfilter (see kernel.br-netfilter); else {RESTART}"
         )
     };
-    f.fail(
+    f.fail_at(
+        "not-answering",
+        super::Subject::Host,
         format!(
             "the published port {at} does not reach the container{} {from}: {error}",
             probe_ip

@@ -207,6 +207,15 @@ pub fn is_dockers(rule: &Rule, bridges: &[&str]) -> bool {
             .any(|(_, flag, value)| matches!(*flag, "-i" | "-o") && bridges.contains(value))
 }
 
+/// A finding's subject: a chain of a table, and the rule where one decided.
+pub fn subject(table: &str, chain: &str, rule: Option<&str>) -> super::Subject {
+    super::Subject::Rule {
+        table: table.into(),
+        chain: chain.into(),
+        rule: rule.map(str::to_string),
+    }
+}
+
 /// The chains Docker writes whatever its version, where missing: `filter DOCKER`,
 /// `filter DOCKER-ISOLATION-STAGE-1`, `nat DOCKER`. Something removed them (a
 /// firewall reload, `nft flush ruleset`, `iptables -X`), or the engine writes none.
