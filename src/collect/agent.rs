@@ -112,10 +112,17 @@ pub struct Reply {
 }
 
 /// In the agent container, before any thread exists (a multi-threaded process may not
-/// change its mount namespace): enter the host's mount namespace, so that its socket,
-/// its firewall tools and its files are the ones read.
+/// change its mount namespace): enter the engine's host mount namespace, so that its
+/// socket, its firewall tools and its files are the ones read.
+///
+/// The agent's parent is the container's shim, which the engine's containerd started
+/// in the engine's own mount namespace: with `--pid host` it is visible, and it is the
+/// right one even where the engine runs in a mount namespace of its own. PID 1 (the
+/// host's init) is the fallback; some sandboxes' init refuses to be looked into.
 pub fn enter_host() -> std::io::Result<()> {
-    let ns = std::fs::File::open("/proc/1/ns/mnt")?;
+    let parent = nix::unistd::getppid();
+    let ns = std::fs::File::open(format!("/proc/{parent}/ns/mnt"))
+        .or_else(|_| std::fs::File::open("/proc/1/ns/mnt"))?;
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
     std::env::set_current_dir("/")
 }
