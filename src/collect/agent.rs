@@ -412,3 +412,49 @@ pub(super) async fn end(run: super::AgentRun) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engines_architecture_names_are_rusts() {
+        // `docker info` says x86_64 or aarch64 on Linux; Go's names appear elsewhere.
+        assert_eq!(arch("amd64"), "x86_64");
+        assert_eq!(arch("arm64"), "aarch64");
+        assert_eq!(arch("x86_64"), "x86_64");
+        assert_ne!(arch("aarch64"), "x86_64");
+    }
+
+    #[test]
+    fn the_agent_collects_what_the_run_asked_and_starts_no_agent_of_its_own() {
+        let opts = Options {
+            networks: vec!["app".into()],
+            all_networks: false,
+            needs: Needs {
+                host: true,
+                probe: true,
+                outside: false,
+                publish: true,
+                peers: false,
+            },
+            probe_timeout: Duration::from_millis(1500),
+            run_id: "abcde".into(),
+            suite_probe_args: vec!["--get".into(), "x=1.2.3.4:80".into()],
+            agent: Mode::On,
+            deadline: Duration::from_secs(60),
+            socket: None,
+            engine: None,
+        };
+        let spec: Spec =
+            serde_json::from_str(&serde_json::to_string(&Spec::new(&opts)).unwrap()).unwrap();
+        let back = spec.options();
+        assert_eq!(back.networks, opts.networks);
+        assert_eq!(back.needs, opts.needs);
+        assert_eq!(back.probe_timeout, opts.probe_timeout);
+        assert_eq!(back.run_id, opts.run_id);
+        assert_eq!(back.suite_probe_args, opts.suite_probe_args);
+        assert_eq!(back.deadline, opts.deadline);
+        assert_eq!(back.agent, Mode::Off);
+    }
+}
