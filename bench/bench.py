@@ -111,6 +111,37 @@ def speed(runs):
     print(f"  peak RSS, with reports (max of 5)        {max(rss_reports):7.1f} MB")
 
 
+def remote(runs):
+    """A remote run with the host agent against the floor on the same engine: the engine
+    is the environment's (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONTEXT,
+    or -H/--context after --remote, passed to netcheck and docker alike)."""
+    flags = " ".join(ARGS[1:])
+    image = sh(BIN, *ARGS[1:], "probe-image")
+    commands = {
+        "floor": f"docker {flags} run --rm {image} probe --linger-secs 0",
+        "agent": f"{BIN} {flags} --agent",
+        "no_agent": f"{BIN} {flags}",
+    }
+    names = list(commands)
+    times = {n: [] for n in names}
+    for r in range(runs + 2):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for n in order:
+            t = timed(commands[n])
+            if r >= 2:
+                times[n].append(t)
+    med = {n: statistics.median(times[n]) for n in names}
+    floor = med["floor"]
+    print(f"medians of {runs} interleaved rounds, on the engine given ({flags or 'the environment'}):")
+    labels = {
+        "floor": "docker run --rm of the probe image there",
+        "agent": "netcheck --agent (every check)",
+        "no_agent": "netcheck without the agent",
+    }
+    for n in names:
+        print(f"  {labels[n]:<40} {med[n]*1000:7.0f} ms   {med[n]/floor:4.2f}x floor")
+
+
 def uplink_mtu():
     route = sh("ip", "-4", "route", "show", "default").split()
     dev = route[route.index("dev") + 1]
@@ -218,6 +249,8 @@ def serve(runs):
 
 if ARGS and ARGS[0] == "--scale":
     scale()
+elif ARGS and ARGS[0] == "--remote":
+    remote(10)
 elif ARGS and ARGS[0] == "--serve":
     serve(int(ARGS[1]) if len(ARGS) > 1 else 100)
 else:

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 
 use super::{
-    Check, Context, Findings, Needs, Outcome, describe_link, docker_or_outcome, routing, sh,
+    Check, Context, Findings, Needs, Outcome, Subject, describe_link, docker_or_outcome, routing,
+    sh,
 };
 
 pub static CHECK: Check = Check {
@@ -88,7 +89,9 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 ipv6(&mut f, n, host.map(|h| &h.netns));
                 continue;
             }
-            f.fail(
+            f.fail_at(
+                "no-subnet",
+                Subject::network(&n.name),
                 format!("network {} has no IPv4 subnet in its IPAM config", n.name),
                 format!(
                     "recreate it with an explicit subnet: docker network create --subnet <CIDR> {}",
@@ -106,7 +109,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
             if *want == subnet {
                 f.pass(format!("network {} has the expected subnet {want}", n.name));
             } else {
-                f.fail(
+                f.fail_at("unexpected-subnet", Subject::network(&n.name), 
                     format!("network {} has subnet {subnet}, the suite expects {want}", n.name),
                     format!(
                         "recreate it with the expected subnet: docker network create --subnet {want} {} \
@@ -120,7 +123,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
         if let Some(host) = host {
             let ns = &host.netns;
             match ns.link_by_name(&n.bridge) {
-                None => f.fail(
+                None => f.fail_at("bridge-missing", Subject::interface(&n.bridge), 
                     format!("bridge {} of network {} does not exist on the host", n.bridge, n.name),
                     "restart the Docker daemon so that it recreates the bridge: systemctl restart docker",
                 ),
@@ -128,7 +131,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                     let inside: Vec<IpNet> = ns.addrs_of(br.index).filter(|a| subnet.contains(&a.addr())).collect();
                     let ipam_gw = n.ipam.iter().filter_map(|c| c.gateway).find(|g| subnet.contains(g));
                     if inside.is_empty() {
-                        f.fail(
+                        f.fail_at("bridge-without-address", Subject::interface(&n.bridge), 
                             format!("bridge {} carries no address in {} (network {})", n.bridge, subnet, n.name),
                             format!(
                                 "give the bridge its gateway back: ip addr add {}/{} dev {} (or restart docker)",
@@ -138,7 +141,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                             ),
                         );
                     } else if let Some(gw) = ipam_gw.filter(|g| !inside.iter().any(|a| a.addr() == *g)) {
-                        f.fail(
+                        f.fail_at("bridge-gateway-mismatch", Subject::interface(&n.bridge), 
                             format!("bridge {} carries {} but the IPAM gateway of {} is {gw}", n.bridge, inside[0], n.name),
                             format!("ip addr add {gw}/{} dev {} (or restart docker)", subnet.prefix_len(), sh(&n.bridge)),
                         );
@@ -151,7 +154,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                     for r in ns.routes.iter().filter(|r| r.table == 254 && r.dst.prefix_len() >= 8) {
                         let dev = r.oif.map(|i| ns.link_name(i)).unwrap_or_default();
                         if overlaps(&r.dst, &subnet) && !docker_bridges.contains(&dev.as_str()) {
-                            f.fail(
+                            f.fail_at("overlaps-route", Subject::Route { destination: r.dst.to_string(), table: Some(r.table) }, 
                                 format!("host route {} dev {dev} overlaps {} of network {}", r.dst, subnet, n.name),
                                 "a VPN or LAN route covers Docker's subnet, so replies to containers go astray: \
                                  move Docker's pools away (\"default-address-pools\" in /etc/docker/daemon.json) \
@@ -162,7 +165,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                     for a in ns.addrs.iter().filter(|a| a.index != br.index && subnet.contains(&a.addr.addr())) {
                         let dev = ns.link_name(a.index);
                         if !docker_bridges.contains(&dev.as_str()) {
-                            f.fail(
+                            f.fail_at("overlaps-host-address", Subject::interface(&dev), 
                                 format!("host interface {dev} carries {}, inside {} of network {}", a.addr, subnet, n.name),
                                 format!("remove the address (ip addr del {} dev {}) or move Docker's subnet away", a.addr, sh(&dev)),
                             );
@@ -181,7 +184,9 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
         for other in docker.networks.iter().filter(|o| o.name != n.name) {
             for s in other.ipam.iter().filter_map(|c| c.subnet) {
                 if overlaps(&s, &subnet) {
-                    f.fail(
+                    f.fail_at(
+                        "overlaps-network",
+                        Subject::network(&other.name),
                         format!(
                             "network {} ({s}) overlaps {} of network {}",
                             other.name, subnet, n.name
@@ -202,14 +207,16 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 continue;
             };
             if !subnet.contains(&ip.addr()) {
-                f.fail(
+                f.fail_at("endpoint-outside-subnet", Subject::container(&ep.container_name), 
                     format!("container {} has {} on {}, outside {}", ep.container_name, ip, n.name, subnet),
                     format!("reconnect it: docker network disconnect {0} {1} && docker network connect {0} {1}", sh(&n.name), sh(&ep.container_name)),
                 );
                 continue;
             }
             if let Some(first) = seen.insert(ip.addr(), &ep.container_name) {
-                f.fail(
+                f.fail_at(
+                    "duplicate-address",
+                    Subject::network(&n.name),
                     format!(
                         "containers {first} and {} share {} on {}",
                         ep.container_name,
@@ -229,7 +236,9 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                     Some(l) if ns.addrs_of(l.index).any(|a| a.addr() == ip.addr()) => f.pass(
                         format!("{}: {} {} (as assigned)", ep.container_name, l.name, ip),
                     ),
-                    Some(l) => f.fail(
+                    Some(l) => f.fail_at(
+                        "address-not-configured",
+                        Subject::container(&ep.container_name),
                         format!(
                             "container {}'s {} does not carry its assigned {} (has: {})",
                             ep.container_name,
@@ -245,7 +254,9 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                             sh(&ep.container_name)
                         ),
                     ),
-                    None => f.fail(
+                    None => f.fail_at(
+                        "no-interface",
+                        Subject::container(&ep.container_name),
                         format!(
                             "container {} has no interface with its endpoint's MAC {mac}",
                             ep.container_name
@@ -283,7 +294,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 .filter_map(|c| c.subnet)
                 .filter(|s| overlaps(s, range))
             {
-                f.fail(
+                f.fail_at("overlaps-forbidden", Subject::network(&n.name), 
                     format!("network {} ({s}) overlaps the forbidden range {range}", n.name),
                     format!(
                         "move it out of {range}: recreate the network with --subnet, and keep Docker's pools away \
@@ -322,7 +333,9 @@ fn ipv6(
         return;
     }
     let Some(subnet) = n.subnet_v6() else {
-        f.fail(
+        f.fail_at(
+            "no-subnet-v6",
+            Subject::network(&n.name),
             format!(
                 "network {} has IPv6 enabled but no IPv6 subnet in its IPAM config",
                 n.name
@@ -340,7 +353,9 @@ fn ipv6(
     {
         match ns.addrs_of(br.index).find(|a| subnet.contains(&a.addr())) {
             Some(a) => f.pass(format!("bridge {} carries {a}", n.bridge)),
-            None => f.fail(
+            None => f.fail_at(
+                "bridge-without-address-v6",
+                Subject::interface(&n.bridge),
                 format!(
                     "bridge {} carries no address in {subnet} (network {})",
                     n.bridge, n.name
@@ -361,11 +376,11 @@ fn ipv6(
             Some(ip) if subnet.contains(&ip.addr()) => {
                 f.pass(format!("{}: {ip} (IPv6, as assigned)", ep.container_name))
             }
-            Some(ip) => f.fail(
+            Some(ip) => f.fail_at("endpoint-outside-subnet-v6", Subject::container(&ep.container_name), 
                 format!("container {} has {ip} on {}, outside {subnet}", ep.container_name, n.name),
                 format!("reconnect it: docker network disconnect {0} {1} && docker network connect {0} {1}", sh(&n.name), sh(&ep.container_name)),
             ),
-            None => f.fail(
+            None => f.fail_at("no-address-v6", Subject::container(&ep.container_name), 
                 format!("container {} has no IPv6 address on {}, where IPv6 is enabled", ep.container_name, n.name),
                 format!("docker restart {}", sh(&ep.container_name)),
             ),

@@ -112,10 +112,17 @@ pub struct Reply {
 }
 
 /// In the agent container, before any thread exists (a multi-threaded process may not
-/// change its mount namespace): enter the host's mount namespace, so that its socket,
-/// its firewall tools and its files are the ones read.
+/// change its mount namespace): enter the engine's host mount namespace, so that its
+/// socket, its firewall tools and its files are the ones read.
+///
+/// The agent's parent is the container's shim, which the engine's containerd started
+/// in the engine's own mount namespace: with `--pid host` it is visible, and it is the
+/// right one even where the engine runs in a mount namespace of its own. PID 1 (the
+/// host's init) is the fallback; some sandboxes' init refuses to be looked into.
 pub fn enter_host() -> std::io::Result<()> {
-    let ns = std::fs::File::open("/proc/1/ns/mnt")?;
+    let parent = nix::unistd::getppid();
+    let ns = std::fs::File::open(format!("/proc/{parent}/ns/mnt"))
+        .or_else(|_| std::fs::File::open("/proc/1/ns/mnt"))?;
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
     std::env::set_current_dir("/")
 }
@@ -403,5 +410,51 @@ pub(super) async fn end(run: super::AgentRun) {
                 let _ = super::remove_probe(&docker, &id).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engines_architecture_names_are_rusts() {
+        // `docker info` says x86_64 or aarch64 on Linux; Go's names appear elsewhere.
+        assert_eq!(arch("amd64"), "x86_64");
+        assert_eq!(arch("arm64"), "aarch64");
+        assert_eq!(arch("x86_64"), "x86_64");
+        assert_ne!(arch("aarch64"), "x86_64");
+    }
+
+    #[test]
+    fn the_agent_collects_what_the_run_asked_and_starts_no_agent_of_its_own() {
+        let opts = Options {
+            networks: vec!["app".into()],
+            all_networks: false,
+            needs: Needs {
+                host: true,
+                probe: true,
+                outside: false,
+                publish: true,
+                peers: false,
+            },
+            probe_timeout: Duration::from_millis(1500),
+            run_id: "abcde".into(),
+            suite_probe_args: vec!["--get".into(), "x=1.2.3.4:80".into()],
+            agent: Mode::On,
+            deadline: Duration::from_secs(60),
+            socket: None,
+            engine: None,
+        };
+        let spec: Spec =
+            serde_json::from_str(&serde_json::to_string(&Spec::new(&opts)).unwrap()).unwrap();
+        let back = spec.options();
+        assert_eq!(back.networks, opts.networks);
+        assert_eq!(back.needs, opts.needs);
+        assert_eq!(back.probe_timeout, opts.probe_timeout);
+        assert_eq!(back.run_id, opts.run_id);
+        assert_eq!(back.suite_probe_args, opts.suite_probe_args);
+        assert_eq!(back.deadline, opts.deadline);
+        assert_eq!(back.agent, Mode::Off);
     }
 }
