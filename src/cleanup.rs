@@ -1,9 +1,15 @@
-//! `netcheck cleanup`: removes what crashed runs left behind, and nothing else.
+//! Removing what netcheck runs left behind, and nothing else: `netcheck cleanup`, and
+//! the sweep at the start of every run.
 //!
 //! Only objects that carry netcheck's label or name prefix are touched: probe
-//! containers labelled `netcheck.run`, host links named `netcheck<run id>h|p`, and (when
-//! asked) the cached probe images labelled `netcheck=probe`. A probe whose netcheck
-//! process is still alive belongs to a running netcheck and is left alone.
+//! containers labelled `netcheck.run`, host links named `netcheck<run id>h|p`, nftables
+//! tables named `netcheck…` in the host's namespace, and (when asked) the cached probe
+//! images labelled `netcheck=probe`. What belongs to a netcheck process that is still
+//! alive is left alone.
+//!
+//! Every run sweeps what dead runs left ([`sweep`]), so a CI runner whose jobs are
+//! killed with SIGKILL does not pile up probes. The sweep is stricter than the command:
+//! it removes only what it can prove has a dead owner.
 
 use std::collections::HashMap;
 
@@ -12,13 +18,15 @@ use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
 };
 
-use crate::collect::{LABEL, PID_LABEL, netlink, remove_probe};
+use crate::collect::{LABEL, PID_LABEL, PIDNS_LABEL, netlink, own_pid_namespace, remove_probe};
 use crate::error::Error;
 
 #[derive(Debug, Default)]
 pub struct Removed {
     pub containers: Vec<String>,
     pub links: Vec<String>,
+    /// nftables tables, as `FAMILY NAME`.
+    pub tables: Vec<String>,
     pub images: Vec<String>,
     /// Probes of netcheck runs still in progress.
     pub kept: Vec<String>,
@@ -26,14 +34,33 @@ pub struct Removed {
     pub failed: Vec<String>,
 }
 
-/// Whether `pid` is a running netcheck on this host (not this one, and not a probe: a
-/// probe is `netcheck probe` too, but in its container's pid namespace).
+impl Removed {
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty()
+            && self.links.is_empty()
+            && self.tables.is_empty()
+            && self.images.is_empty()
+    }
+}
+
+/// How sure the owner must be dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// `netcheck cleanup`, asked for: everything no live netcheck owns, including what
+    /// carries no owner (older netchecks' leftovers).
+    Everything,
+    /// The start of a run: only what a dead owner is proven to have left.
+    DeadRuns,
+}
+
+/// Whether `pid` is a running netcheck on this host, this process included (a probe is
+/// `netcheck probe` too, but in its container's pid namespace).
 fn netcheck_alive(pid: u32) -> bool {
     let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-    pid != std::process::id()
-        && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+    pid == std::process::id()
+        || (std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .is_ok_and(|c| c.trim() == "netcheck")
-        && ns(&pid.to_string()).is_some_and(|n| Some(n) == ns("self"))
+            && ns(&pid.to_string()).is_some_and(|n| Some(n) == ns("self")))
 }
 
 /// The links a run creates for its outside peer: `netcheck` + 5 hex digits + `h` or `p`.
@@ -52,13 +79,45 @@ fn is_run_link(name: &str) -> bool {
         && matches!(end, "h" | "p")
 }
 
+/// The name of an nftables table a run makes in the host's namespace:
+/// `netcheck_<kind>_<run id>_<pid>`. The owner's pid ends the name, so that the next
+/// run can tell a dead run's table from a live one's, as it does for probes.
+pub fn nft_table_name(kind: &str, run_id: &str) -> String {
+    format!("netcheck_{kind}_{run_id}_{}", std::process::id())
+}
+
+/// The owner pid a netcheck table's name ends with, if it has one.
+fn nft_table_owner(name: &str) -> Option<u32> {
+    match name.split('_').collect::<Vec<_>>()[..] {
+        ["netcheck", _kind, _run, pid] => pid.parse().ok(),
+        _ => None,
+    }
+}
+
+/// How long a probe on a remote engine may sit created or exited before the sweep
+/// takes it for a dead run's: a live run starts its probe within seconds.
+const REMOTE_STALE_SECS: i64 = 600;
+
+/// `netcheck cleanup`: everything netcheck left that no live netcheck owns.
 pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Removed, Error> {
-    let api = |what: &'static str| {
-        move |e: bollard::errors::Error| Error::Docker {
-            what: what.into(),
-            detail: e.to_string(),
-        }
-    };
+    remove(docker, local, Scope::Everything, images).await
+}
+
+/// The start of a run: what dead runs left. On a local engine, an owner is dead when
+/// its pid, in this pid namespace, is no running netcheck; on a remote one, where pids
+/// mean nothing here, a probe is a dead run's when it has sat unstarted or exited for
+/// ten minutes (a live run's probe runs, and removes itself when it exits).
+pub async fn sweep(docker: &Docker, local: bool) -> Result<Removed, Error> {
+    remove(docker, local, Scope::DeadRuns, false).await
+}
+
+async fn remove(
+    docker: &Docker,
+    local: bool,
+    scope: Scope,
+    images: bool,
+) -> Result<Removed, Error> {
+    let api = |what: &'static str| crate::collect::docker::api_err(what);
     let mut removed = Removed::default();
     let filters: HashMap<&str, Vec<&str>> = [("label", vec![LABEL])].into();
     let containers = docker
@@ -70,24 +129,29 @@ pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Remov
         ))
         .await
         .map_err(api("container list"))?;
+    let pidns = own_pid_namespace();
     for c in containers {
         let name = c
             .names
             .and_then(|n| n.into_iter().next())
             .unwrap_or_default();
         let name = name.trim_start_matches('/').to_string();
-        let owner = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(PID_LABEL))
-            .and_then(|p| p.parse().ok());
-        if local && owner.is_some_and(netcheck_alive) {
-            removed.kept.push(name);
-            continue;
-        }
-        // On a remote engine netcheck cannot tell whether the owner still runs: a running
-        // probe may be another machine's run in progress.
-        if !local && c.state.as_ref().is_some_and(|s| s.to_string() == "running") {
+        let label = |key: &str| c.labels.as_ref().and_then(|l| l.get(key)).cloned();
+        let owner: Option<u32> = label(PID_LABEL).and_then(|p| p.parse().ok());
+        let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
+        let dead = if local {
+            // A pid from another pid namespace (netcheck in a container) names another
+            // process here: only the command, asked for, judges those.
+            let same_ns = match label(PIDNS_LABEL) {
+                Some(ns) => ns == pidns,
+                None => scope == Scope::Everything,
+            };
+            same_ns && !owner.is_some_and(netcheck_alive)
+        } else {
+            let age = chrono::Utc::now().timestamp() - c.created.unwrap_or(i64::MAX);
+            !running && (scope == Scope::Everything || age > REMOTE_STALE_SECS)
+        };
+        if !dead {
             removed.kept.push(name);
             continue;
         }
@@ -95,13 +159,18 @@ pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Remov
         // One that will not go (already being removed, say) must not stop the rest.
         match remove_probe(docker, &id).await {
             Ok(()) => removed.containers.push(name),
+            // Its own AutoRemove got there first.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) if scope == Scope::DeadRuns => {}
             Err(e) => removed.failed.push(format!("{name}: {e}")),
         }
     }
-    // A live run's host end has its peer in the run's namespace (link_netnsid set), and
-    // the pair vanishes with that namespace however the run ends. A run link whose peer
-    // sits in the host's namespace belongs to no run: a leftover.
     if local {
+        // A live run's host end has its peer in the run's namespace (link_netnsid set),
+        // and the pair vanishes with that namespace however the run ends. A run link
+        // whose peer sits in the host's namespace belongs to no run: a leftover.
         let handle = netlink::connect().map_err(|e| Error::Probe(e.to_string()))?;
         let host = netlink::dump(&handle)
             .await
@@ -115,6 +184,7 @@ pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Remov
                 removed.links.push(l.name.clone());
             }
         }
+        remove_tables(scope, &mut removed).await;
     }
     if images {
         let filters: HashMap<&str, Vec<&str>> = [("label", vec!["netcheck=probe"])].into();
@@ -137,6 +207,54 @@ pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Remov
     Ok(removed)
 }
 
+/// Removes netcheck's nftables tables whose owner is dead. Needs root and `nft`; without
+/// either there is nothing netcheck could have made, and nothing to do.
+async fn remove_tables(scope: Scope, removed: &mut Removed) {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let Ok(out) = tokio::process::Command::new("nft")
+        .args(["-j", "list", "tables"])
+        .output()
+        .await
+    else {
+        return;
+    };
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return;
+    };
+    let tables = list["nftables"].as_array().into_iter().flatten();
+    for t in tables.filter_map(|t| t.get("table")) {
+        let (Some(family), Some(name)) = (t["family"].as_str(), t["name"].as_str()) else {
+            continue;
+        };
+        if !name.starts_with("netcheck") {
+            continue;
+        }
+        let dead = match nft_table_owner(name) {
+            Some(pid) => !netcheck_alive(pid),
+            None => scope == Scope::Everything,
+        };
+        if !dead {
+            continue;
+        }
+        let deleted = tokio::process::Command::new("nft")
+            .args(["delete", "table", family, name])
+            .output()
+            .await;
+        match deleted {
+            Ok(o) if o.status.success() => removed.tables.push(format!("{family} {name}")),
+            Ok(o) => removed.failed.push(format!(
+                "nftables table {family} {name}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => removed
+                .failed
+                .push(format!("nftables table {family} {name}: {e}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -153,5 +271,15 @@ mod tests {
         ] {
             assert!(!super::is_run_link(other), "{other}");
         }
+    }
+
+    #[test]
+    fn table_names_carry_their_owner() {
+        let name = super::nft_table_name("trace", "0a1b2");
+        assert!(name.starts_with("netcheck_trace_0a1b2_"));
+        assert_eq!(super::nft_table_owner(&name), Some(std::process::id()));
+        assert_eq!(super::nft_table_owner("netcheck_trace_0a1b2"), None);
+        assert_eq!(super::nft_table_owner("netcheck_trace_01234"), None);
+        assert_eq!(super::nft_table_owner("filter"), None);
     }
 }

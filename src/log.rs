@@ -39,6 +39,13 @@ pub fn debug(message: std::fmt::Arguments) {
     }
 }
 
+/// `note: …` on stderr, unless --log-level is warn or above.
+pub fn info(message: std::fmt::Arguments) {
+    if enabled(Level::Info) {
+        eprintln!("note: {message}");
+    }
+}
+
 /// `warning: …` on stderr, unless --log-level is error or fatal.
 pub fn warn(message: std::fmt::Arguments) {
     if enabled(Level::Warn) {

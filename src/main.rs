@@ -384,6 +384,7 @@ async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
     for (what, names) in [
         ("removed container", &removed.containers),
         ("removed link", &removed.links),
+        ("removed nftables table", &removed.tables),
         ("removed image", &removed.images),
         ("kept the probe of a running netcheck", &removed.kept),
         ("could not remove", &removed.failed),

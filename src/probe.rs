@@ -52,9 +52,23 @@ pub struct ProbeArgs {
     /// How long to stay alive after printing the report.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub linger_secs: u64,
+    /// Exit as soon as stdin ends. netcheck attaches to the probe's stdin, and the engine
+    /// closes it when that attachment ends, however netcheck ended (SIGKILL included):
+    /// with the engine's AutoRemove, a probe whose owner is gone removes itself.
+    #[arg(long)]
+    pub exit_with_stdin: bool,
 }
 
 pub async fn run(args: ProbeArgs) -> Result<(), String> {
+    if args.exit_with_stdin {
+        tokio::spawn(async {
+            use tokio::io::AsyncReadExt;
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 64];
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            std::process::exit(0);
+        });
+    }
     tokio::time::sleep(Duration::from_millis(args.stall_ms)).await;
     let handle = netlink::connect().map_err(|e| e.to_string())?;
     let netns = netlink::dump(&handle).await.map_err(|e| e.to_string())?;

@@ -141,7 +141,17 @@ where
     };
     let work = async {
         let (docker, local) = connect.await?;
-        collect::collect(&docker, local, &options, &cleanup).await
+        // Beside collection, not before it: on a healthy host the sweep finds nothing,
+        // and costs the run no time.
+        let (snapshot, swept) = tokio::join!(
+            collect::collect(&docker, local, &options, &cleanup),
+            crate::cleanup::sweep(&docker, local),
+        );
+        match swept {
+            Ok(swept) => note_swept(&swept),
+            Err(e) => crate::log::debug(format_args!("sweeping dead runs' leftovers: {e}")),
+        }
+        snapshot
     };
     // A panic in collection is a bug, but it must not skip the cleanup below.
     let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
@@ -177,6 +187,21 @@ where
         (Ok(_), Some(sig)) => Err(Error::Interrupted(sig)),
         (result, _) => result,
     }
+}
+
+/// One line for what the sweep removed: dead runs' leftovers are news, but not trouble.
+fn note_swept(swept: &crate::cleanup::Removed) {
+    if swept.is_empty() {
+        return;
+    }
+    let what: Vec<String> = (swept.containers.iter().map(|c| format!("container {c}")))
+        .chain(swept.links.iter().map(|l| format!("link {l}")))
+        .chain(swept.tables.iter().map(|t| format!("nftables table {t}")))
+        .collect();
+    crate::log::info(format_args!(
+        "removed what killed netcheck runs left behind: {}",
+        what.join(", ")
+    ));
 }
 
 /// The stop of runs that go on at once or one after another (a fleet, `serve`): the

@@ -6,8 +6,12 @@ mod common;
 use common::fake_engine::{Answer, FakeEngine, NET_ID};
 use common::*;
 
+/// A run against the fake engine. Its bridges are no links of this host, so netcheck
+/// would observe the engine's host from an agent container: --no-agent keeps these
+/// tests to the API.
 fn against(engine: &FakeEngine, args: &[&str]) -> Run {
-    netcheck_env(args, &[("DOCKER_HOST", &engine.docker_host())])
+    let args: Vec<&str> = ["--no-agent"].iter().chain(args).copied().collect();
+    netcheck_env(&args, &[("DOCKER_HOST", &engine.docker_host())])
 }
 
 /// Every exit 2 names its cause and a fix on stderr, under each line that says why.
@@ -47,12 +51,17 @@ fn a_probe_that_exits_at_once_is_an_exit_2_with_a_fix() {
         "journalctl -u docker",
     );
     assert_eq!(run.status("port.publish"), "error", "{}", run.explain());
-    // The probe it made is removed all the same.
+    // The probe it made is ended all the same, and netcheck waits for the engine to
+    // remove it (AutoRemove).
     let requests = engine.requests.lock().unwrap();
-    assert!(
+    let asked = |prefix: &str, suffix: &str| {
         requests
             .iter()
-            .any(|r| r.starts_with("DELETE /containers/netcheck-probe-")),
+            .any(|r| r.starts_with(prefix) && r.ends_with(suffix))
+    };
+    assert!(
+        asked("POST /containers/netcheck-probe-", "/kill")
+            && asked("POST /containers/netcheck-probe-", "/wait"),
         "{requests:?}"
     );
 }
@@ -119,7 +128,16 @@ fn names_from_the_engine_forge_nothing_in_any_report() {
     let (md, html, xml) = (p("r.md"), p("r.html"), p("r.xml"));
     // Colour forced, as a CI log viewer that renders ANSI would ask for.
     let out = std::process::Command::new(bin())
-        .args(["-v", "--markdown", &md, "--html", &html, "--junit", &xml])
+        .args([
+            "--no-agent",
+            "-v",
+            "--markdown",
+            &md,
+            "--html",
+            &html,
+            "--junit",
+            &xml,
+        ])
         .env("DOCKER_HOST", engine.docker_host())
         .env_remove("NO_COLOR")
         .env("CLICOLOR_FORCE", "1")
@@ -405,6 +423,7 @@ fn a_flood_from_the_engine_is_cut_off_and_memory_stays_bounded() {
         // Reaped by wait4_rss, which also gives its peak RSS.
         #[allow(clippy::zombie_processes)]
         let child = std::process::Command::new(bin())
+            .arg("--no-agent")
             .env("DOCKER_HOST", engine.docker_host())
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::null())

@@ -189,6 +189,11 @@ fn concurrent_runs_keep_apart() {
 fn cleanup_removes_only_what_netcheck_left() {
     let Some(_live) = live() else { return };
     let mut restore = Restore::default();
+    // A netcheck in progress, its probe stalled. It is started first: every run sweeps
+    // dead runs' leftovers as it starts, and this one must leave those below to the
+    // command.
+    let running = spawn(STALLED_PROBE);
+    wait_for_probe(running.id(), Duration::from_secs(30));
     // A crashed run's probe (its pid is long gone) and its outside link.
     run_sleeper(
         "netcheck-probe-dead0",
@@ -232,10 +237,6 @@ fn cleanup_removes_only_what_netcheck_left() {
         "netcheck-tkeep1",
     ]);
     restore.push(&["ip", "link", "del", "netcheck-tkeep0"]);
-    // A netcheck in progress, its probe stalled.
-    let running = spawn(STALLED_PROBE);
-    wait_for_probe(running.id(), Duration::from_secs(30));
-
     let out = netcheck_plain(&["cleanup"]);
     assert_eq!(out.code, 0, "{}", out.explain());
     assert!(
@@ -548,4 +549,154 @@ fn listeners_never_bind_a_wildcard() {
     }
     let _ = running.wait_with_output();
     assert_no_leftovers();
+}
+
+/// The names of probe containers a netcheck process `pid` owns, in any state.
+fn probes_of(pid: u32, state: Option<&str>) -> String {
+    let mut args = vec![
+        "docker".to_string(),
+        "ps".into(),
+        "-a".into(),
+        "--filter".into(),
+        format!("label=netcheck.pid={pid}"),
+        "--format".into(),
+        "{{.Names}}".into(),
+    ];
+    if let Some(s) = state {
+        args.extend(["--filter".into(), format!("status={s}")]);
+    }
+    sh(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Waits until `done` holds, up to `timeout`; returns how long it took, or None.
+fn wait_until(timeout: Duration, done: impl Fn() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if done() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn nft_tables() -> String {
+    Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Killed with SIGKILL (a CI runner's timeout, the OOM killer) while its probe is
+/// created, started or lingering: the probe removes itself when it was started, and
+/// the next run removes what is left (one line says so), while a run that is live all
+/// along keeps its probe and passes. Nothing is left: no container, network, link or
+/// nftables table.
+#[test]
+fn sigkill_at_any_moment_leaves_nothing_behind() {
+    let Some(_live) = live() else { return };
+    let mut restore = Restore::default();
+    // A dead run's trace table (its owner pid reaped), and one of the live run below.
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let dead_table = format!("netcheck_trace_dead0_{dead_pid}");
+    sh(&["nft", "add", "table", "ip", &dead_table]);
+    restore.push(&["nft", "delete", "table", "ip", &dead_table]);
+
+    // Live all along: its probe stalls 4 s, then reports, and the run passes.
+    let live_run = spawn(&["--probe-arg", "--stall-ms", "--probe-arg", "4000"]);
+    let live_table = format!("netcheck_trace_live0_{}", live_run.id());
+    sh(&["nft", "add", "table", "ip", &live_table]);
+    restore.push(&["nft", "delete", "table", "ip", &live_table]);
+    wait_for_probe(live_run.id(), Duration::from_secs(30));
+
+    // Moments: once the probe exists (being created), once it runs (started, its
+    // report not yet given: stalled), and at fixed times through a whole run.
+    enum Moment {
+        Created,
+        Running,
+        After(u64),
+    }
+    let moments = [
+        Moment::Created,
+        Moment::Running,
+        Moment::After(150),
+        Moment::After(300),
+        Moment::After(450),
+        Moment::After(600),
+    ];
+    for moment in moments {
+        let args: &[&str] = match moment {
+            Moment::Running => &["--probe-arg", "--stall-ms", "--probe-arg", "3000"],
+            _ => &[],
+        };
+        let child = spawn(args);
+        let pid = child.id();
+        let label = match moment {
+            Moment::Created => {
+                wait_until(Duration::from_secs(20), || !probes_of(pid, None).is_empty());
+                "created".to_string()
+            }
+            Moment::Running => {
+                wait_until(Duration::from_secs(20), || {
+                    !probes_of(pid, Some("running")).is_empty()
+                });
+                "running".to_string()
+            }
+            Moment::After(ms) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                format!("{ms} ms")
+            }
+        };
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        let _ = child.wait_with_output();
+        let had = probes_of(pid, None);
+        // A started probe ends itself: its stdin closes with netcheck's attachment.
+        let by_itself = wait_until(Duration::from_secs(5), || probes_of(pid, None).is_empty());
+        eprintln!("SIGKILL at {label}: probe {had:?}, gone by itself: {by_itself:?}");
+        if moment_started(&label) {
+            assert!(
+                by_itself.is_some(),
+                "{label}: the started probe {had} outlived its owner"
+            );
+        }
+        // The next run removes the rest, and says so.
+        let next = netcheck(&[]);
+        assert_eq!(next.code, 0, "{}", next.explain());
+        assert!(
+            probes_of(pid, None).is_empty(),
+            "{label}: the next run left the dead run's probe"
+        );
+        if by_itself.is_none() && !had.is_empty() {
+            assert!(
+                next.stderr
+                    .contains("removed what killed netcheck runs left behind")
+                    && next.stderr.contains(&had),
+                "{label}: no notice of {had}: {}",
+                next.explain()
+            );
+        }
+    }
+    // The dead run's table went with the first run after it; the live run's stayed.
+    let tables = nft_tables();
+    assert!(!tables.contains(&dead_table), "{tables}");
+    assert!(tables.contains(&live_table), "{tables}");
+    let out = live_run.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the live run: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(restore);
+    assert!(!nft_tables().contains("netcheck"), "{}", nft_tables());
+    assert_no_leftovers();
+}
+
+/// Whether a moment is one where the probe had surely been started.
+fn moment_started(label: &str) -> bool {
+    label == "running"
 }

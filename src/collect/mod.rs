@@ -28,7 +28,8 @@ use bollard::models::{
     PortBinding,
 };
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptions,
+    RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -44,6 +45,8 @@ pub const LABEL: &str = "netcheck.run";
 /// The label holding the pid of the netcheck process that owns a probe container, so
 /// that `netcheck cleanup` leaves a live run's probe alone.
 pub const PID_LABEL: &str = "netcheck.pid";
+/// The label holding the pid namespace that pid is in (see [`own_pid_namespace`]).
+pub const PIDNS_LABEL: &str = "netcheck.pidns";
 /// Probe containers are named `netcheck-probe-<run id>`.
 pub const PROBE_PREFIX: &str = "netcheck-probe-";
 
@@ -84,6 +87,8 @@ pub struct AgentRun {
 #[derive(Default)]
 pub struct Cleanup {
     containers: Mutex<Vec<(Docker, String)>>,
+    /// The probe's attachment (its stdin and output): the probe lives while it does.
+    attachments: Mutex<Vec<Box<dyn Send>>>,
     outside: Mutex<Option<(rtnetlink::Handle, outside::Outside)>>,
     listeners: Mutex<Vec<listener::Listener>>,
     agents: Mutex<Vec<AgentRun>>,
@@ -98,22 +103,76 @@ impl Cleanup {
         self.listeners.lock().unwrap().clear();
         let agents = std::mem::take(&mut *self.agents.lock().unwrap());
         let agents = futures_util::future::join_all(agents.into_iter().map(agent::end));
-        let containers =
-            futures_util::future::join_all(containers.iter().map(|(docker, name)| async {
-                if remove_probe(docker, name).await.is_err() {
-                    // Not there (yet): an interrupt may have cut the create request
-                    // short after the engine took it. Give the engine a moment.
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    let _ = remove_probe(docker, name).await;
-                }
-            }));
+        let containers = futures_util::future::join_all(
+            containers
+                .iter()
+                .map(|(docker, name)| end_probe(docker, name)),
+        );
         let outside = async {
             if let Some((handle, o)) = outside {
                 o.remove(&handle).await;
             }
         };
         tokio::join!(containers, outside, agents, self.traces.end());
+        self.attachments.lock().unwrap().clear();
     }
+}
+
+/// Ends a probe and returns once the engine has removed it. The probe is AutoRemove:
+/// once killed, the engine removes it itself, so this waits for that removal instead of
+/// racing it with a remove of its own (which the engine refuses while its own is under
+/// way). A probe that was never started, or is paused, is not auto-removed: it is
+/// removed outright.
+async fn end_probe(docker: &Docker, name: &str) {
+    use bollard::errors::Error as B;
+    match docker
+        .kill_container(name, None::<KillContainerOptions>)
+        .await
+    {
+        Ok(()) => {
+            if wait_removed(docker, name, Duration::from_secs(5)).await {
+                return;
+            }
+        }
+        // Not there (yet): an interrupt may have cut the create request short after the
+        // engine took it. Give the engine a moment.
+        Err(B::DockerResponseServerError {
+            status_code: 404, ..
+        }) => tokio::time::sleep(Duration::from_millis(250)).await,
+        // Not running (created, exited, paused, or being removed already).
+        Err(_) => {}
+    }
+    if remove_probe(docker, name).await.is_err() {
+        // The engine's own removal is under way, or it has just come to exist.
+        if !wait_removed(docker, name, Duration::from_secs(5)).await {
+            let _ = remove_probe(docker, name).await;
+        }
+    }
+}
+
+/// Waits until the engine has removed `name` (or it does not exist); false on timeout.
+async fn wait_removed(docker: &Docker, name: &str, timeout: Duration) -> bool {
+    use bollard::errors::Error as B;
+    let options = WaitContainerOptionsBuilder::new()
+        .condition("removed")
+        .build();
+    let mut wait = docker.wait_container(name, Some(options));
+    match tokio::time::timeout(timeout, wait.next()).await {
+        // bollard reports a non-zero exit code (a killed probe's 137) as an error.
+        Ok(None | Some(Ok(_)) | Some(Err(B::DockerContainerWaitError { .. }))) => true,
+        Ok(Some(Err(B::DockerResponseServerError {
+            status_code: 404, ..
+        }))) => true,
+        _ => false,
+    }
+}
+
+/// This process's pid namespace (`pid:[4026531836]`): a probe's owner pid means
+/// something only to a netcheck in the same one.
+pub fn own_pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 /// Removes a probe container outright: killed, not stopped (a graceful stop would wait
@@ -844,7 +903,7 @@ async fn run_probe(
         let what = what.to_string();
         move |e: bollard::errors::Error| Error::Probe(format!("{what}: {e}"))
     };
-    let mut cmd = vec!["probe".to_string()];
+    let mut cmd = vec!["probe".to_string(), "--exit-with-stdin".to_string()];
     cmd.extend(setup.args.iter().cloned());
     let published = &setup.published;
     let primary = &networks[0];
@@ -856,13 +915,21 @@ async fn run_probe(
                 ("netcheck".to_string(), "probe".to_string()),
                 (LABEL.to_string(), setup.run_id.clone()),
                 (PID_LABEL.to_string(), std::process::id().to_string()),
+                (PIDNS_LABEL.to_string(), own_pid_namespace()),
             ]
             .into(),
         ),
         exposed_ports: (!published.is_empty()).then(|| vec![format!("{PROBE_PORT}/tcp")]),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
+        // The probe's stdin is netcheck's attachment: the engine closes it when the
+        // attachment ends (StdinOnce), however netcheck ended, and the probe then exits
+        // (--exit-with-stdin) and the engine removes it (AutoRemove).
+        attach_stdin: Some(true),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
         host_config: Some(HostConfig {
+            auto_remove: Some(true),
             network_mode: Some(primary.clone()),
             // What a Linux user adds to reach the host by name; Desktop has it built in.
             extra_hosts: host_gateway.then(|| {
@@ -926,14 +993,21 @@ async fn run_probe(
     }
     let attach = AttachContainerOptionsBuilder::new()
         .stream(true)
+        .stdin(true)
         .stdout(true)
         .stderr(true)
         .build();
-    let mut output = docker
+    let attached = docker
         .attach_container(name, Some(attach))
         .await
-        .map_err(probe_err("attaching to the probe"))?
-        .output;
+        .map_err(probe_err("attaching to the probe"))?;
+    let mut output = attached.output;
+    // Held until cleanup: ending the attachment is what ends the probe.
+    cleanup
+        .attachments
+        .lock()
+        .unwrap()
+        .push(Box::new(attached.input));
     docker
         .start_container(name, None)
         .await
@@ -941,23 +1015,27 @@ async fn run_probe(
 
     let mut stdout = Vec::new();
     let mut stderr = String::new();
-    while let Some(chunk) = output.next().await {
-        match chunk {
-            Ok(bollard::container::LogOutput::StdOut { message }) => {
+    let report = loop {
+        match output.next().await {
+            Some(Ok(bollard::container::LogOutput::StdOut { message })) => {
                 stdout.extend_from_slice(&message);
                 if let Some(end) = stdout.iter().position(|b| *b == b'\n') {
-                    return serde_json::from_slice(&stdout[..end])
+                    break serde_json::from_slice(&stdout[..end])
                         .map_err(|e| Error::Probe(format!("unreadable probe report: {e}")));
                 }
             }
-            Ok(other) => stderr.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-            Err(e) => return Err(Error::Probe(format!("reading the probe's output: {e}"))),
+            Some(Ok(other)) => stderr.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            Some(Err(e)) => break Err(Error::Probe(format!("reading the probe's output: {e}"))),
+            None => {
+                break Err(Error::Probe(format!(
+                    "the probe exited without a report: {}",
+                    stderr.trim()
+                )));
+            }
         }
-    }
-    Err(Error::Probe(format!(
-        "the probe exited without a report: {}",
-        stderr.trim()
-    )))
+    };
+    cleanup.attachments.lock().unwrap().push(Box::new(output));
+    report
 }
 
 /// Reads each container's namespace from the host (/proc/PID/ns/net), never by exec.

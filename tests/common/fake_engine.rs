@@ -103,6 +103,13 @@ impl FakeEngine {
         );
         engine.answer_prefix("POST", "/containers/", Answer::Json(204, String::new()));
         engine.answer("POST", "/containers/*/attach", Answer::Upgrade(vec![]));
+        engine.answer(
+            "POST",
+            "/containers/*/wait",
+            Answer::Json(200, r#"{"StatusCode":137}"#.into()),
+        );
+        // No other netcheck run's probe.
+        engine.answer("GET", "/containers/json", Answer::Json(200, "[]".into()));
         engine.answer_prefix("DELETE", "/containers/", Answer::Json(204, String::new()));
         engine.answer_prefix("POST", "/networks/", Answer::Json(200, String::new()));
         engine.serve(listener);
