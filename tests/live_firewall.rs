@@ -143,6 +143,10 @@ fn fault_foreign_inet_forward_chain_policy_drop() {
     );
     assert!(!masq.contains("check ip_forward"), "{masq}");
     assert_no_trace_tables(&before);
+    capture_fixture(
+        "fault-firewall.forward-foreign-inet-policy-drop",
+        &["--network", "bridge"],
+    );
     drop(_table);
     assert_healthy(&netcheck(&["--network", "bridge"]));
     assert_no_trace_tables(&before);
