@@ -49,8 +49,17 @@ pub async fn ensure(docker: &Docker) -> Result<String, Error> {
 async fn tag() -> Result<String, Error> {
     static TAG: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     TAG.get_or_try_init(|| async {
-        let exe = own_binary().await?;
-        let digest = Sha256::digest(&exe);
+        // Streamed: holding the whole binary (megabytes) to hash it would be most of a
+        // run's peak memory. Only a missing image needs it read whole.
+        let digest = tokio::task::spawn_blocking(|| -> std::io::Result<_> {
+            let mut exe = std::fs::File::open("/proc/self/exe")?;
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut exe, &mut hasher)?;
+            Ok(hasher.finalize())
+        })
+        .await
+        .map_err(|e| Error::Probe(format!("hashing netcheck's own binary: {e}")))?
+        .map_err(|e| Error::Probe(format!("reading netcheck's own binary: {e}")))?;
         Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
     })
     .await
