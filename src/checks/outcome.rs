@@ -171,11 +171,6 @@ impl Findings {
         });
     }
 
-    /// A failure not yet given a code of its own.
-    pub fn fail(&mut self, message: impl Into<String>, hint: impl Into<String>) {
-        self.fail_at(UNCLASSIFIED, Subject::Host, message, hint);
-    }
-
     /// A failure under the stable code `<check id>/<slug>`, about `subject`.
     pub fn fail_at(
         &mut self,
@@ -190,12 +185,8 @@ impl Findings {
         self.failures.push((message, hint.into()));
     }
 
-    /// Works now, but is fragile or risky: the outcome warns unless something fails.
-    pub fn warn(&mut self, message: impl Into<String>, hint: impl Into<String>) {
-        self.warn_at(UNCLASSIFIED, Subject::Host, message, hint);
-    }
-
-    /// A warning under the stable code `<check id>/<slug>`, about `subject`.
+    /// Works now, but is fragile or risky (the outcome warns unless something fails),
+    /// under the stable code `<check id>/<slug>`, about `subject`.
     pub fn warn_at(
         &mut self,
         slug: &str,
