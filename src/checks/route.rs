@@ -49,7 +49,7 @@ pub struct Params {
 fn lookup(routes: &[RouteObs], dst: IpAddr) -> Option<&RouteObs> {
     routes
         .iter()
-        .filter(|r| r.table == 254 && r.dst.contains(&dst))
+        .filter(|r| r.table == crate::snapshot::TABLE_MAIN && r.dst.contains(&dst))
         .max_by_key(|r| r.dst.prefix_len())
 }
 

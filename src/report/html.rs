@@ -211,7 +211,11 @@ fn topology(snapshot: &Snapshot, report: &Report) -> String {
         for r in ns
             .routes
             .iter()
-            .filter(|r| r.table == 254 && r.dst.prefix_len() > 0 && r.dst.addr().is_ipv4())
+            .filter(|r| {
+                r.table == crate::snapshot::TABLE_MAIN
+                    && r.dst.prefix_len() > 0
+                    && r.dst.addr().is_ipv4()
+            })
             .take(8)
         {
             let dev = r.oif.map(|i| ns.link_name(i)).unwrap_or_default();

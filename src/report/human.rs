@@ -62,10 +62,10 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
             }
         }
         if let Some(h) = c.hint.as_deref().filter(|_| c.status != Status::Pass) {
-            let dim = Style::new().bold();
+            let bold = Style::new().bold();
             for (i, line) in h.lines().enumerate() {
                 let lead = if i == 0 { "fix:" } else { "    " };
-                writeln!(out, "        {dim}{lead}{dim:#} {}", esc(line))?;
+                writeln!(out, "        {bold}{lead}{bold:#} {}", esc(line))?;
             }
         }
     }
