@@ -23,19 +23,6 @@ fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()))
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn installed() -> bool {
     run(Command::new("dpkg-query").args(["-W", "-f=${Status}", "netcheck"]))
         .stdout

@@ -11,19 +11,6 @@ use std::process::{Command, Output};
 
 use common::*;
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn netcheck_as(argv0: &Path, args: &[&str]) -> Output {
     Command::new(argv0).args(args).output().unwrap()
 }

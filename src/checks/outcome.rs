@@ -76,14 +76,19 @@ impl Outcome {
         self
     }
 
-    pub fn pass(message: impl Into<String>, evidence: Vec<String>) -> Self {
+    /// Every constructor's one shape: findings are named later (`coded`, or by the judge).
+    fn new(status: Status, message: String, evidence: Vec<String>, hint: Option<String>) -> Self {
         Outcome {
-            status: Status::Pass,
-            message: message.into(),
+            status,
+            message,
             evidence,
-            hint: None,
+            hint,
             findings: vec![],
         }
+    }
+
+    pub fn pass(message: impl Into<String>, evidence: Vec<String>) -> Self {
+        Outcome::new(Status::Pass, message.into(), evidence, None)
     }
 
     pub fn fail(
@@ -91,13 +96,7 @@ impl Outcome {
         evidence: Vec<String>,
         hint: impl Into<String>,
     ) -> Self {
-        Outcome {
-            status: Status::Fail,
-            message: message.into(),
-            evidence,
-            hint: Some(hint.into()),
-            findings: vec![],
-        }
+        Outcome::new(Status::Fail, message.into(), evidence, Some(hint.into()))
     }
 
     /// Works now, but is fragile or risky: reported with a hint, not gating by default.
@@ -106,33 +105,15 @@ impl Outcome {
         evidence: Vec<String>,
         hint: impl Into<String>,
     ) -> Self {
-        Outcome {
-            status: Status::Warn,
-            message: message.into(),
-            evidence,
-            hint: Some(hint.into()),
-            findings: vec![],
-        }
+        Outcome::new(Status::Warn, message.into(), evidence, Some(hint.into()))
     }
 
     pub fn skip(message: impl Into<String>, evidence: Vec<String>) -> Self {
-        Outcome {
-            status: Status::Skip,
-            message: message.into(),
-            evidence,
-            hint: None,
-            findings: vec![],
-        }
+        Outcome::new(Status::Skip, message.into(), evidence, None)
     }
 
     pub fn error(message: impl Into<String>, evidence: Vec<String>) -> Self {
-        Outcome {
-            status: Status::Error,
-            message: message.into(),
-            evidence,
-            hint: None,
-            findings: vec![],
-        }
+        Outcome::new(Status::Error, message.into(), evidence, None)
     }
 }
 

@@ -200,6 +200,21 @@ pub fn run_sleeper(name: &str, docker_flags: &[&str], probe_args: &[&str]) {
     sh(&run);
 }
 
+/// A finished command's exit code and output, for an assertion message.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A finished command's stdout, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Commands run on drop, in reverse order: how a test puts the host back.
 #[derive(Default)]
 pub struct Restore(pub Vec<Vec<String>>);
