@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::PROBE_PORT;
 use crate::collect::listener::{Listener, Seen};
-use crate::snapshot::Request;
+use crate::snapshot::{ContainerObs, NetworkObs, Request, purpose};
 
 /// An HTTP GET to netcheck's listener at `target`, from the namespace of process `pid`,
 /// out of its interface `device` alone. `ok` means the listener answered and said whom
@@ -110,4 +111,108 @@ pub(crate) fn in_netns<T: Send>(
         .join()
         .expect("netns thread does not panic")
     })
+}
+
+/// How long a connection that should be blocked is given before it counts as blocked.
+pub(super) const BLOCKED_DEADLINE: Duration = Duration::from_millis(300);
+
+/// What bridge.icc asks, from the first running container (not the probe) on each
+/// checked network: the probe's address on that network (icc), and its address on each
+/// checked network the container is not on (isolation). The probe listens on all.
+pub(super) async fn requests(
+    networks: &[NetworkObs],
+    checked: &[String],
+    containers: &[ContainerObs],
+    probe: &str,
+    timeout: Duration,
+) -> Vec<crate::snapshot::Request> {
+    let checked: Vec<&NetworkObs> = networks
+        .iter()
+        .filter(|n| checked.contains(&n.name))
+        .collect();
+    let probe_addr = |n: &NetworkObs| {
+        n.endpoints
+            .iter()
+            .find(|e| e.container_name == probe)
+            .and_then(|e| e.ipv4)
+            .map(|a| std::net::SocketAddr::new(a.addr(), PROBE_PORT))
+    };
+    let mut asks = vec![];
+    let mut listeners = vec![];
+    for n in &checked {
+        // The source: a container (not the probe) whose interface on this network is
+        // known. The socket is bound to that interface, so that nothing in the
+        // container's own routing (a VPN container's policy rules) can send it
+        // elsewhere: it reaches the bridge or nothing.
+        let source = |e: &crate::snapshot::EndpointObs| {
+            let c = containers
+                .iter()
+                .find(|c| c.id == e.container_id && !c.probe)?;
+            let iface = c.interior.ok()?.link_by_mac(e.mac.as_deref()?)?;
+            Some((c.pid?, iface.name.clone()))
+        };
+        let Some((ep, (pid, device))) = n.endpoints.iter().find_map(|e| Some((e, source(e)?)))
+        else {
+            continue;
+        };
+        let who = &ep.container_name;
+        // Traffic that icc forbids is dropped, not refused: a short deadline keeps a
+        // healthy run fast, and is ample for a local bridge.
+        let icc_off = n.icc_disabled();
+        if let Some(target) = probe_addr(n) {
+            let deadline = if icc_off { BLOCKED_DEADLINE } else { timeout };
+            asks.push((
+                pid,
+                device.clone(),
+                format!("{}{who}", purpose::icc_prefix(&n.name)),
+                target,
+                deadline,
+            ));
+        }
+        for m in checked.iter().filter(|m| m.name != n.name) {
+            let on =
+                |net: &NetworkObs, id: &str| net.endpoints.iter().any(|e| e.container_id == id);
+            if on(m, &ep.container_id) {
+                continue;
+            }
+            // The target must be on the other network alone: a container on both (the
+            // probe, for one) answers through its interface on the source's network,
+            // around the firewall, and the test would prove nothing.
+            let target = m.endpoints.iter().find_map(|e| {
+                let c = containers
+                    .iter()
+                    .find(|c| c.id == e.container_id && !c.probe)?;
+                (!on(n, &e.container_id)).then_some((e, c.pid?))
+            });
+            let Some((t, t_pid)) = target else { continue };
+            let Some(t_ip) = t.ipv4.map(|a| a.addr()) else {
+                continue;
+            };
+            // netcheck's own listener, opened inside the target's namespace.
+            let Ok(l) = listen_in(t_pid, t_ip) else {
+                continue;
+            };
+            asks.push((
+                pid,
+                device.clone(),
+                format!(
+                    "{}{}:{who}:{}",
+                    purpose::isolation_prefix(&n.name),
+                    m.name,
+                    t.container_name
+                ),
+                l.addr,
+                BLOCKED_DEADLINE,
+            ));
+            listeners.push(l);
+        }
+    }
+    let requests = futures_util::future::join_all(asks.iter().map(
+        |(pid, device, purpose, target, deadline)| {
+            get_from(*pid, device, purpose.clone(), *target, *deadline)
+        },
+    ))
+    .await;
+    drop(listeners);
+    requests
 }

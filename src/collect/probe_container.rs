@@ -1,0 +1,341 @@
+//! The probe container's life: what it is given (listeners, the outside peer, published
+//! ports, its arguments), then created on every checked network, started, and read.
+
+use super::*;
+
+/// The listeners and the outside peer the probe will reach, and its arguments.
+pub(super) struct ProbeSetup {
+    pub(super) args: Vec<String>,
+    pub(super) outside: Observed<OutsidePeer>,
+    /// The probe's port bindings (port.publish).
+    pub(super) published: Vec<crate::snapshot::Published>,
+    pub(super) run_id: String,
+}
+
+impl ProbeSetup {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn prepare(
+        opts: &Options,
+        checked: &[&NetworkObs],
+        all: &[NetworkObs],
+        early_host: Option<&NetnsObs>,
+        host_handle: Option<&rtnetlink::Handle>,
+        root: bool,
+        local: bool,
+        engine: &crate::snapshot::EngineFacts,
+        cleanup: &Cleanup,
+    ) -> ProbeSetup {
+        let mut args = vec![
+            "--timeout-ms".to_string(),
+            opts.probe_timeout.as_millis().to_string(),
+            "--lookup".into(),
+            crate::protocol::HOST_DOCKER_INTERNAL.into(),
+            "--lookup".into(),
+            "gateway.docker.internal".into(),
+        ];
+        if engine.desktop {
+            // Desktop's resolver answers these names itself; nothing leaves the machine.
+            args.push("--dns".into());
+        }
+        args.extend(opts.suite_probe_args.iter().cloned());
+        // The probe's own name is the one name the embedded DNS surely knows: asking for
+        // any other could send the query on to the host's upstream servers.
+        args.push("--embedded-dns".into());
+        args.push(format!("{PROBE_PREFIX}{}", opts.run_id));
+        if opts.needs.publish || opts.needs.peers {
+            args.push("--listen-port".into());
+            args.push(PROBE_PORT.to_string());
+        }
+        let mut published = vec![];
+        if opts.needs.publish && local {
+            // Published on loopback (for the host) and on the gateway of the probe's
+            // network (for the hairpin from inside): never on a wildcard, so nothing
+            // is exposed beyond this machine. The ports are picked here, because the
+            // probe must know the hairpin's before it starts.
+            let gateway = checked.first().and_then(|n| n.gateway_v4(early_host));
+            for ip in [Some(IpAddr::from([127, 0, 0, 1])), gateway]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(port) = free_port(ip) {
+                    published.push(crate::snapshot::Published {
+                        host_ip: ip,
+                        host_port: port,
+                        container_port: PROBE_PORT,
+                    });
+                    if !ip.is_loopback() {
+                        args.push("--get".into());
+                        args.push(format!("{}={ip}:{port}", purpose::HAIRPIN));
+                    }
+                }
+            }
+        }
+        let mut ports: BTreeMap<IpAddr, u16> = BTreeMap::new();
+        let mut listen = |ip: IpAddr| -> Option<u16> {
+            if let Some(p) = ports.get(&ip) {
+                return Some(*p);
+            }
+            let l = listener::bind(ip).ok()?;
+            let port = l.addr.port();
+            cleanup.listeners.lock().unwrap().push(l);
+            ports.insert(ip, port);
+            Some(port)
+        };
+        if local {
+            for n in checked {
+                if let Some(gw) = n.gateway_v4(early_host)
+                    && let Some(port) = listen(gw)
+                {
+                    args.push("--get".into());
+                    args.push(format!("gateway:{}={gw}:{port}", n.name));
+                }
+            }
+            // host-gateway maps to the default bridge's address, whatever network the
+            // container is on.
+            if let Some(gw) = all
+                .iter()
+                .find(|n| n.name == "bridge")
+                .and_then(|b| b.gateway_v4(early_host))
+                && let Some(port) = listen(gw)
+            {
+                args.push("--get".into());
+                args.push(format!(
+                    "{0}={0}:{port}",
+                    crate::protocol::HOST_DOCKER_INTERNAL
+                ));
+            }
+        }
+        let outside = if !opts.needs.outside {
+            Observed::Skipped {
+                reason: "no selected check needs it".into(),
+            }
+        } else if !local {
+            Observed::Skipped {
+                reason: "the engine is remote (observed only with --agent)".into(),
+            }
+        } else if !root {
+            Observed::Skipped {
+                reason: "creating the outside namespace needs root".into(),
+            }
+        } else if let Some(h) = host_handle {
+            match outside::create(h, &opts.run_id).await {
+                Ok(o) => {
+                    args.push("--get".into());
+                    args.push(format!("{}={}", purpose::OUTSIDE, o.listener.addr));
+                    let peer = OutsidePeer {
+                        host_addr: IpAddr::V4(o.host_addr),
+                        peer_addr: IpAddr::V4(o.peer_addr),
+                        host_link: o.host_link.clone(),
+                    };
+                    *cleanup.outside.lock().unwrap() = Some((h.clone(), o));
+                    Observed::Ok { value: peer }
+                }
+                Err(e) => Observed::Error {
+                    error: e.to_string(),
+                },
+            }
+        } else {
+            Observed::Error {
+                error: "no netlink socket".into(),
+            }
+        };
+        ProbeSetup {
+            args,
+            outside,
+            published,
+            run_id: opts.run_id.clone(),
+        }
+    }
+}
+
+impl ProbeSetup {
+    /// Drops the published ports and the hairpin request that needs one.
+    pub(super) fn without_published(&mut self) {
+        self.published.clear();
+        let mut args = vec![];
+        let mut words = std::mem::take(&mut self.args).into_iter();
+        while let Some(w) = words.next() {
+            if w == "--get" {
+                match words.next() {
+                    Some(spec) if spec.starts_with(purpose::HAIRPIN) => {}
+                    Some(spec) => args.extend([w, spec]),
+                    None => args.push(w),
+                }
+            } else {
+                args.push(w);
+            }
+        }
+        self.args = args;
+    }
+}
+
+/// How run_probe's error starts when the engine refused to start the container.
+pub(super) const START_FAILED: &str = "starting the probe container";
+
+/// The engine's error on one line, without the container id it repeats.
+pub(super) fn clean_engine_error(e: &str) -> String {
+    let e = e.strip_prefix(START_FAILED).unwrap_or(e);
+    let e = e.trim_start_matches(": ");
+    let e = e
+        .strip_prefix("Docker responded with status code 500: ")
+        .unwrap_or(e);
+    e.split_whitespace()
+        .filter(|w| !(w.len() == 66 && w.starts_with('(') && w.ends_with("):")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A port that is free on `ip` now (the kernel picks it): the engine binds it next.
+fn free_port(ip: IpAddr) -> Option<u16> {
+    let l = std::net::TcpListener::bind((ip, 0)).ok()?;
+    l.local_addr().ok().map(|a| a.port())
+}
+
+/// Creates, attaches and starts the probe container, and reads its report.
+pub(super) async fn run_probe(
+    docker: &Docker,
+    image: &str,
+    name: &str,
+    networks: &[String],
+    setup: &ProbeSetup,
+    host_gateway: bool,
+    cleanup: &Cleanup,
+) -> Result<ProbeReport, Error> {
+    let probe_err = |what: &str| {
+        let what = what.to_string();
+        move |e: bollard::errors::Error| Error::Probe(format!("{what}: {e}"))
+    };
+    let mut cmd = vec!["probe".to_string(), "--exit-with-stdin".to_string()];
+    cmd.extend(setup.args.iter().cloned());
+    let published = &setup.published;
+    let primary = &networks[0];
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(cmd),
+        labels: Some(
+            [
+                ("netcheck".to_string(), "probe".to_string()),
+                (LABEL.to_string(), setup.run_id.clone()),
+                (PID_LABEL.to_string(), std::process::id().to_string()),
+                (PIDNS_LABEL.to_string(), own_pid_namespace()),
+            ]
+            .into(),
+        ),
+        exposed_ports: (!published.is_empty()).then(|| vec![format!("{PROBE_PORT}/tcp")]),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        // The probe's stdin is netcheck's attachment: the engine closes it when the
+        // attachment ends (StdinOnce), however netcheck ended, and the probe then exits
+        // (--exit-with-stdin) and the engine removes it (AutoRemove).
+        attach_stdin: Some(true),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        host_config: Some(HostConfig {
+            auto_remove: Some(true),
+            network_mode: Some(primary.clone()),
+            // What a Linux user adds to reach the host by name; Desktop has it built in.
+            extra_hosts: host_gateway.then(|| {
+                vec![format!(
+                    "{}:host-gateway",
+                    crate::protocol::HOST_DOCKER_INTERNAL
+                )]
+            }),
+            // The probe only reads and connects: no capability, no writes, no escalation.
+            port_bindings: (!published.is_empty()).then(|| {
+                [(
+                    format!("{PROBE_PORT}/tcp"),
+                    Some(
+                        published
+                            .iter()
+                            .map(|p| PortBinding {
+                                host_ip: Some(p.host_ip.to_string()),
+                                host_port: Some(p.host_port.to_string()),
+                            })
+                            .collect(),
+                    ),
+                )]
+                .into()
+            }),
+            readonly_rootfs: Some(true),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some([(primary.clone(), EndpointSettings::default())].into()),
+        }),
+        ..Default::default()
+    };
+    // Registered before it exists: an interrupt can land while the engine creates it,
+    // and removing a container that never came to be is harmless.
+    cleanup
+        .containers
+        .lock()
+        .unwrap()
+        .push((docker.clone(), name.to_string()));
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(name).build()),
+            body,
+        )
+        .await
+        .map_err(probe_err("creating the probe container"))?;
+    // API 1.41 takes one network at create time; the others are joined before start.
+    for other in &networks[1..] {
+        docker
+            .connect_network(
+                other,
+                NetworkConnectRequest {
+                    container: name.to_string(),
+                    endpoint_config: None,
+                },
+            )
+            .await
+            .map_err(probe_err(&format!("connecting the probe to {other}")))?;
+    }
+    let attach = AttachContainerOptionsBuilder::new()
+        .stream(true)
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let attached = docker
+        .attach_container(name, Some(attach))
+        .await
+        .map_err(probe_err("attaching to the probe"))?;
+    let mut output = attached.output;
+    // Held until cleanup: ending the attachment is what ends the probe.
+    cleanup
+        .attachments
+        .lock()
+        .unwrap()
+        .push(Box::new(attached.input));
+    docker
+        .start_container(name, None)
+        .await
+        .map_err(probe_err(START_FAILED))?;
+
+    let mut stdout = Vec::new();
+    let mut stderr = String::new();
+    let report = loop {
+        match output.next().await {
+            Some(Ok(bollard::container::LogOutput::StdOut { message })) => {
+                stdout.extend_from_slice(&message);
+                if let Some(end) = stdout.iter().position(|b| *b == b'\n') {
+                    break serde_json::from_slice(&stdout[..end])
+                        .map_err(|e| Error::Probe(format!("unreadable probe report: {e}")));
+                }
+            }
+            Some(Ok(other)) => stderr.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            Some(Err(e)) => break Err(Error::Probe(format!("reading the probe's output: {e}"))),
+            None => {
+                break Err(Error::Probe(format!(
+                    "the probe exited without a report: {}",
+                    stderr.trim()
+                )));
+            }
+        }
+    };
+    cleanup.attachments.lock().unwrap().push(Box::new(output));
+    report
+}

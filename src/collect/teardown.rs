@@ -1,0 +1,108 @@
+//! Removing what a run created, on every path out: the registry a run fills as it
+//! creates things, and the probe's end (waiting for the engine's own removal).
+
+use super::*;
+
+/// Everything a run created, removed by [`Cleanup::run`] on every path out: success,
+/// failure, timeout and signals alike.
+#[derive(Default)]
+pub struct Cleanup {
+    pub(super) containers: Mutex<Vec<(Docker, String)>>,
+    /// The probe's attachment (its stdin and output): the probe lives while it does.
+    pub(super) attachments: Mutex<Vec<Box<dyn Send>>>,
+    pub(super) outside: Mutex<Option<(rtnetlink::Handle, outside::Outside)>>,
+    pub(super) listeners: Mutex<Vec<listener::Listener>>,
+    pub(super) agents: Mutex<Vec<AgentRun>>,
+    /// The `nft -i` sessions holding packet-trace tables (they go with the session).
+    pub(super) traces: trace::Sessions,
+}
+
+impl Cleanup {
+    pub async fn run(&self) {
+        let containers = std::mem::take(&mut *self.containers.lock().unwrap());
+        let outside = self.outside.lock().unwrap().take();
+        self.listeners.lock().unwrap().clear();
+        let agents = std::mem::take(&mut *self.agents.lock().unwrap());
+        let agents = futures_util::future::join_all(agents.into_iter().map(agent::end));
+        let containers = futures_util::future::join_all(
+            containers
+                .iter()
+                .map(|(docker, name)| end_probe(docker, name)),
+        );
+        let outside = async {
+            if let Some((handle, o)) = outside {
+                o.remove(&handle).await;
+            }
+        };
+        tokio::join!(containers, outside, agents, self.traces.end());
+        self.attachments.lock().unwrap().clear();
+    }
+}
+
+/// Ends a probe and returns once the engine has removed it. The probe is AutoRemove:
+/// once killed, the engine removes it itself, so this waits for that removal instead of
+/// racing it with a remove of its own (which the engine refuses while its own is under
+/// way). A probe that was never started, or is paused, is not auto-removed: it is
+/// removed outright.
+async fn end_probe(docker: &Docker, name: &str) {
+    use bollard::errors::Error as B;
+    match docker
+        .kill_container(name, None::<KillContainerOptions>)
+        .await
+    {
+        Ok(()) => {
+            if wait_removed(docker, name, Duration::from_secs(5)).await {
+                return;
+            }
+        }
+        // Not there (yet): an interrupt may have cut the create request short after the
+        // engine took it. Give the engine a moment.
+        Err(B::DockerResponseServerError {
+            status_code: 404, ..
+        }) => tokio::time::sleep(Duration::from_millis(250)).await,
+        // Not running (created, exited, paused, or being removed already).
+        Err(_) => {}
+    }
+    if remove_probe(docker, name).await.is_err() {
+        // The engine's own removal is under way, or it has just come to exist.
+        if !wait_removed(docker, name, Duration::from_secs(5)).await {
+            let _ = remove_probe(docker, name).await;
+        }
+    }
+}
+
+/// Waits until the engine has removed `name` (or it does not exist); false on timeout.
+async fn wait_removed(docker: &Docker, name: &str, timeout: Duration) -> bool {
+    use bollard::errors::Error as B;
+    let options = WaitContainerOptionsBuilder::new()
+        .condition("removed")
+        .build();
+    let mut wait = docker.wait_container(name, Some(options));
+    match tokio::time::timeout(timeout, wait.next()).await {
+        // bollard reports a non-zero exit code (a killed probe's 137) as an error.
+        Ok(None | Some(Ok(_)) | Some(Err(B::DockerContainerWaitError { .. }))) => true,
+        Ok(Some(Err(B::DockerResponseServerError {
+            status_code: 404, ..
+        }))) => true,
+        _ => false,
+    }
+}
+
+/// Removes a probe container outright: killed, not stopped (a graceful stop would wait
+/// out its linger), and thawed first if it is frozen (paused), which the engine
+/// refuses to kill.
+pub async fn remove_probe(docker: &Docker, name: &str) -> Result<(), bollard::errors::Error> {
+    let force = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    if docker
+        .remove_container(name, Some(force.clone()))
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let _ = docker.unpause_container(name).await;
+    docker.remove_container(name, Some(force)).await
+}
