@@ -41,7 +41,10 @@ use crate::snapshot::{
     ContainerObs, DockerObs, HostObs, NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs,
     ProbeReport, SNAPSHOT_SCHEMA, Snapshot, purpose,
 };
-use probe_container::{ProbeSetup, START_FAILED, clean_engine_error, run_probe};
+use probe_container::{ProbeSetup, START_FAILED, clean_engine_error, port_taken, run_probe};
+
+/// How often the probe is started again with new ports when a picked one was taken.
+const PUBLISH_ATTEMPTS: usize = 3;
 pub use teardown::{Cleanup, remove_probe};
 
 /// The label every object netcheck creates carries, with the run id as value.
@@ -225,7 +228,7 @@ pub async fn collect(
             let deadline = opts.probe_timeout * 3 + Duration::from_secs(5);
             let mut publish_error = None;
             let run = async {
-                let first = run_probe(
+                let mut first = run_probe(
                     docker,
                     &image,
                     &name,
@@ -235,6 +238,26 @@ pub async fn collect(
                     cleanup,
                 )
                 .await;
+                // Something bound a picked port before the engine could: pick again.
+                for _ in 0..PUBLISH_ATTEMPTS {
+                    match &first {
+                        Err(Error::Probe(e)) if port_taken(e) => {
+                            let _ = remove_probe(docker, &name).await;
+                            setup.repick_published();
+                            first = run_probe(
+                                docker,
+                                &image,
+                                &name,
+                                &checked_names,
+                                &setup,
+                                !engine.desktop,
+                                cleanup,
+                            )
+                            .await;
+                        }
+                        _ => break,
+                    }
+                }
                 // The engine could not publish the probe's ports (their rules cannot be
                 // written: Docker's chains are gone). That is port.publish's verdict to
                 // give; the rest of the run goes on without them.

@@ -51,13 +51,14 @@ impl ProbeSetup {
             // Published on loopback (for the host) and on the gateway of the probe's
             // network (for the hairpin from inside): never on a wildcard, so nothing
             // is exposed beyond this machine. The ports are picked here, because the
-            // probe must know the hairpin's before it starts.
+            // probe must know the hairpin's before it starts; a port taken between the
+            // pick and the engine's bind is picked again (see `repick_published`).
             let gateway = checked.first().and_then(|n| n.gateway_v4(early_host));
             for ip in [Some(IpAddr::from([127, 0, 0, 1])), gateway]
                 .into_iter()
                 .flatten()
             {
-                if let Some(port) = free_port(ip) {
+                if let Some(port) = publish_port(ip) {
                     published.push(crate::snapshot::Published {
                         host_ip: ip,
                         host_port: port,
@@ -169,6 +170,24 @@ impl ProbeSetup {
     }
 }
 
+impl ProbeSetup {
+    /// Picks new ports for the same bindings, and tells the hairpin request its new one.
+    pub(super) fn repick_published(&mut self) {
+        for p in &mut self.published {
+            let Some(port) = publish_port(p.host_ip) else {
+                continue;
+            };
+            let old = format!("{}={}:{}", purpose::HAIRPIN, p.host_ip, p.host_port);
+            for w in &mut self.args {
+                if *w == old {
+                    *w = format!("{}={}:{port}", purpose::HAIRPIN, p.host_ip);
+                }
+            }
+            p.host_port = port;
+        }
+    }
+}
+
 /// How run_probe's error starts when the engine refused to start the container.
 pub(super) const START_FAILED: &str = "starting the probe container";
 
@@ -185,10 +204,37 @@ pub(super) fn clean_engine_error(e: &str) -> String {
         .join(" ")
 }
 
-/// A port that is free on `ip` now (the kernel picks it): the engine binds it next.
-fn free_port(ip: IpAddr) -> Option<u16> {
-    let l = std::net::TcpListener::bind((ip, 0)).ok()?;
-    l.local_addr().ok().map(|a| a.port())
+/// A port that is free on `ip` now, for the engine to bind next.
+///
+/// It is drawn below the kernel's ephemeral range: a port the kernel handed out and
+/// this process released goes straight back into that range, where any socket bound
+/// to port 0 meanwhile (a concurrent run's listener, for one) can take it before the
+/// engine binds it. Below the range only another explicit pick can collide, and that
+/// is retried.
+fn publish_port(ip: IpAddr) -> Option<u16> {
+    use rand::Rng;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let range = PUBLISH_PORT_FLOOR..low.max(PUBLISH_PORT_FLOOR + 1000);
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| rng.random_range(range.clone()))
+        .find(|&port| std::net::TcpListener::bind((ip, port)).is_ok())
+        .or_else(|| {
+            let l = std::net::TcpListener::bind((ip, 0)).ok()?;
+            l.local_addr().ok().map(|a| a.port())
+        })
+}
+
+/// The lowest port picked for publishing: above the well-known and most registered
+/// services' ports.
+const PUBLISH_PORT_FLOOR: u16 = 10000;
+
+/// Whether the engine refused to start the probe because a published port was taken.
+pub(super) fn port_taken(e: &str) -> bool {
+    e.starts_with(START_FAILED) && e.contains("address already in use")
 }
 
 /// Creates, attaches and starts the probe container, and reads its report.
@@ -338,4 +384,64 @@ pub(super) async fn run_probe(
     };
     cleanup.attachments.lock().unwrap().push(Box::new(output));
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ephemeral_low() -> u16 {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn published_ports_are_drawn_below_the_ephemeral_range() {
+        let lo = IpAddr::from([127, 0, 0, 1]);
+        for _ in 0..20 {
+            let port = publish_port(lo).unwrap();
+            assert!(
+                (PUBLISH_PORT_FLOOR..ephemeral_low()).contains(&port),
+                "{port}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repicked_port_reaches_the_hairpin_request() {
+        let gw = IpAddr::from([127, 0, 0, 1]);
+        let hairpin = |port: u16| format!("{}={gw}:{port}", purpose::HAIRPIN);
+        let mut setup = ProbeSetup {
+            args: vec!["--get".into(), hairpin(12345), "x".into()],
+            outside: Observed::Skipped {
+                reason: "test".into(),
+            },
+            published: vec![crate::snapshot::Published {
+                host_ip: gw,
+                host_port: 12345,
+                container_port: PROBE_PORT,
+            }],
+            run_id: "test".into(),
+        };
+        setup.repick_published();
+        let port = setup.published[0].host_port;
+        assert_eq!(setup.args, ["--get".to_string(), hairpin(port), "x".into()]);
+    }
+
+    #[test]
+    fn a_taken_port_is_told_apart_from_other_start_failures() {
+        assert!(port_taken(&format!(
+            "{START_FAILED}: Docker responded with status code 500: driver failed programming \\
+             external connectivity on endpoint p (x): Error starting userland proxy: listen \\
+             tcp4 172.17.0.1:36361: bind: address already in use"
+        )));
+        assert!(!port_taken(&format!(
+            "{START_FAILED}: iptables failed: iptables --wait -t nat -A DOCKER: No chain"
+        )));
+    }
 }
