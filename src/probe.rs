@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::listener::Seen;
 use crate::net::netlink;
+use crate::protocol::Purpose;
 use crate::snapshot::{Lookup, ProbeReport, Request};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -109,7 +110,11 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
         .map(|spec| (own, Kind::Own, spec))
         .chain(args.tcps.iter().map(|spec| (suites, Kind::Tcp, spec)))
         .chain(args.https.iter().map(|spec| (suites, Kind::Http, spec)))
-        .map(|(resolver, kind, spec)| async move { request(&resolver, kind, spec).await });
+        .map(|(resolver, kind, spec)| async move {
+            // PURPOSE=TARGET, split at the first '=': a URL's query may hold more.
+            let (purpose, target) = spec.split_once('=').unwrap_or(("", spec));
+            request(&resolver, kind, Purpose::parse(purpose), target).await
+        });
     let requests = futures_util::future::join_all(requests).await;
 
     let report = ProbeReport {
@@ -266,7 +271,7 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
 /// A GET to one of netcheck's listeners at `addr`, from wherever this runs (the host,
 /// for port.publish): the answer says whom the listener saw.
 pub async fn own_request(
-    purpose: String,
+    purpose: Purpose,
     addr: std::net::SocketAddr,
     timeout: Duration,
 ) -> Request {
@@ -275,7 +280,7 @@ pub async fn own_request(
         dns: false,
         timeout,
     };
-    request(&resolver, Kind::Own, &format!("{purpose}={addr}")).await
+    request(&resolver, Kind::Own, purpose, &addr.to_string()).await
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -289,12 +294,11 @@ enum Kind {
 /// How much of an HTTP answer's body is kept.
 const BODY_LIMIT: usize = 64 * 1024;
 
-/// One request: `spec` is PURPOSE=HOST:PORT, or PURPOSE=URL for an HTTP request to a URL.
-async fn request(resolver: &Resolver<'_>, kind: Kind, spec: &str) -> Request {
+/// One request: `target` is HOST:PORT, or a URL for an HTTP request to a URL.
+async fn request(resolver: &Resolver<'_>, kind: Kind, purpose: Purpose, target: &str) -> Request {
     let started = Instant::now();
-    let (purpose, target) = spec.split_once('=').unwrap_or(("", spec));
     let mut req = Request {
-        purpose: purpose.to_string(),
+        purpose,
         target: target.to_string(),
         addr: None,
         ok: false,

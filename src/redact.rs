@@ -27,6 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use serde_json::Value;
 
+use crate::protocol::Purpose;
 use crate::snapshot::Snapshot;
 
 /// Well-known public resolvers: kept, so that "the engine's public fallback" stays a
@@ -350,7 +351,7 @@ fn redact_token(token: &str, p: &mut Pseudonyms, docker: &[IpNet]) -> String {
         };
         return format!("{host}:{port}");
     }
-    // Compound tokens such as a request's purpose (`icc:NETWORK:CONTAINER`): each part.
+    // Compound tokens in free text (`NAME:PORT`, an image's `NAME:TAG`): each part.
     if token.contains(':') {
         return token
             .split(':')
@@ -375,7 +376,16 @@ fn walk(value: &mut Value, p: &mut Pseudonyms, docker: &[IpNet]) {
                     "state" | "schema" | "status" | "kind" | "protocol"
                 )
             })
-            .for_each(|(_, v)| walk(v, p, docker)),
+            .for_each(|(k, v)| match (k.as_str(), v) {
+                // A request's purpose, part by part: its separators and tags are the
+                // format's, its names the host's.
+                ("purpose", Value::String(s)) => {
+                    *s = Purpose::parse(s)
+                        .map_parts(|part| redact_text(part, p, docker))
+                        .to_string()
+                }
+                (_, v) => walk(v, p, docker),
+            }),
         _ => {}
     }
 }
@@ -587,6 +597,25 @@ mod tests {
             let other: IpAddr = redact_text("10.1.3.1", &mut p, &docker).parse().unwrap();
             assert!(a.contains(&gw) && !a.contains(&other), "{a} {gw} {other}");
         }
+    }
+
+    #[test]
+    fn purposes_are_redacted_by_part() {
+        let mut p = Pseudonyms::with_random_key();
+        p.name("app", "container");
+        p.name("db", "container");
+        let mut value = serde_json::json!({
+            "purpose": "isolation:front:back:app:db",
+            "requests": [{"purpose": "icc:front:app"}, {"purpose": "publish:hairpin"}],
+        });
+        walk(&mut value, &mut p, &[]);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "purpose": "isolation:front:back:container-1:container-2",
+                "requests": [{"purpose": "icc:front:container-1"}, {"purpose": "publish:hairpin"}],
+            })
+        );
     }
 
     #[test]

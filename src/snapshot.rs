@@ -12,6 +12,8 @@ use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::Purpose;
+
 /// Written into every snapshot; `analyze` refuses versions it does not know.
 pub const SNAPSHOT_SCHEMA: &str = "netcheck-snapshot/v1";
 
@@ -591,7 +593,7 @@ pub struct ProbeObs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Trace {
     /// The purpose of the request that failed (see [`Request::purpose`]).
-    pub purpose: String,
+    pub purpose: Purpose,
     /// Where a traced packet was dropped or rejected; None when every traced packet
     /// got through every chain (the loss is elsewhere: routing, the peer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -677,7 +679,7 @@ pub struct Lookup {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Request {
     /// What the request is for: `gateway:<network>`, `host.docker.internal`, `outside`.
-    pub purpose: String,
+    pub purpose: Purpose,
     /// As given: a name or an address, with the port.
     pub target: String,
     pub addr: Option<String>,
@@ -692,39 +694,6 @@ pub struct Request {
     pub body: Option<String>,
     pub error: Option<String>,
     pub elapsed_ms: u64,
-}
-
-/// The purposes of the catalogue's requests: written by collection, read by judges.
-pub mod purpose {
-    use std::net::IpAddr;
-
-    /// The probe's request to its own port, published on its network's gateway.
-    pub const HAIRPIN: &str = "publish:hairpin";
-
-    /// The host's request to the probe's port published on `ip`.
-    pub fn publish(ip: IpAddr) -> String {
-        format!("publish:{ip}")
-    }
-
-    /// The probe's request to the outside peer, through its default route's network.
-    pub const OUTSIDE: &str = "outside";
-
-    /// The request to the outside peer through `network`, made from the probe's
-    /// interface on it (every checked network's egress is tested, not only the default
-    /// route's).
-    pub fn outside_from(network: &str) -> String {
-        format!("outside:{network}")
-    }
-
-    /// Prefix of the icc requests made from a container on `network`.
-    pub fn icc_prefix(network: &str) -> String {
-        format!("icc:{network}:")
-    }
-
-    /// Prefix of the isolation requests made from a container on `network`.
-    pub fn isolation_prefix(network: &str) -> String {
-        format!("isolation:{network}:")
-    }
 }
 
 // ---------------------------------------------------------------- lookups used by judges

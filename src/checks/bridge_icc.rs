@@ -2,7 +2,7 @@
 //! and bridge networks are isolated from each other.
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, icc_disabled};
-use crate::snapshot::purpose;
+use crate::protocol::Purpose;
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -50,12 +50,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     for n in &ctx.networks {
         // Isolation is tested toward a container that is on the other network alone.
         for m in ctx.snapshot.networks.iter().filter(|m| **m != n.name) {
-            let prefix = format!("{}{m}:", purpose::isolation_prefix(&n.name));
-            if !probe
-                .host_requests
-                .iter()
-                .any(|r| r.purpose.starts_with(&prefix))
-            {
+            let tested = probe.host_requests.iter().any(|r| {
+                matches!(&r.purpose, Purpose::Isolation { network, other, .. }
+                    if *network == n.name && other == m)
+            });
+            if !tested {
                 f.note(format!(
                     "isolation from {} to {m} not tested: it takes a container on {} and one on {m} alone",
                     n.name, n.name
@@ -68,12 +67,15 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             n.name,
             if icc { "on" } else { "off (enable_icc=false)" }
         ));
-        let icc_prefix = purpose::icc_prefix(&n.name);
-        let iso_prefix = purpose::isolation_prefix(&n.name);
         let asked: Vec<_> = probe
             .host_requests
             .iter()
-            .filter(|r| r.purpose.starts_with(&icc_prefix) || r.purpose.starts_with(&iso_prefix))
+            .filter(|r| match &r.purpose {
+                Purpose::Icc { network, .. } | Purpose::Isolation { network, .. } => {
+                    *network == n.name
+                }
+                _ => false,
+            })
             .collect();
         if asked.is_empty() {
             let others = n
@@ -106,7 +108,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             } else {
                 format!("blocked ({})", r.error.as_deref().unwrap_or("no answer"))
             };
-            if let Some(who) = r.purpose.strip_prefix(&icc_prefix) {
+            if let Purpose::Icc { from: who, .. } = &r.purpose {
                 let seen = format!("{who} -> probe {} on {}: {outcome}", r.target, n.name);
                 match (icc, r.ok) {
                     (true, true) | (false, false) => f.pass(seen),
@@ -130,13 +132,13 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                         );
                     }
                 }
-            } else if let Some(rest) = r.purpose.strip_prefix(&iso_prefix) {
-                let mut parts = rest.splitn(3, ':');
-                let (other, who, to) = (
-                    parts.next().unwrap_or("?"),
-                    parts.next().unwrap_or("?"),
-                    parts.next().unwrap_or("?"),
-                );
+            } else if let Purpose::Isolation {
+                other,
+                from: who,
+                to,
+                ..
+            } = &r.purpose
+            {
                 let seen = format!(
                     "{who} on {} -> {to} at {} on {other}: {outcome}",
                     n.name, r.target

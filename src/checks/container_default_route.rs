@@ -135,7 +135,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             ));
             continue;
         };
-        let purpose = format!("gateway:{}", n.name);
+        let purpose = crate::protocol::Purpose::gateway(&n.name);
         match probe.report.requests.iter().find(|r| r.purpose == purpose) {
             None => f.note(format!("gateway of {} not probed: netcheck had no listener on {gw}", n.name)),
             Some(r) if r.ok => f.pass(format!(

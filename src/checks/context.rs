@@ -1,7 +1,8 @@
 //! What a judge may look at ([`Context`]), and the steps many judges share: the docker
 //! observation or why it is missing, a root cause on the bridge, quoting for fixes.
 
-use super::{INSTANCE_PURPOSE, Outcome};
+use super::Outcome;
+use crate::protocol::Purpose;
 use crate::snapshot::{NetworkObs, Snapshot};
 
 /// Everything a judge may look at, bundled.
@@ -59,7 +60,7 @@ pub(crate) fn probe_request<'a>(
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return Err(missing(&ctx.snapshot.probe, "probe container"));
     };
-    let purpose = format!("{INSTANCE_PURPOSE}{id}");
+    let purpose = Purpose::instance(id);
     probe.report.requests.iter().find(|r| r.purpose == purpose).ok_or_else(|| {
         Outcome::error(
             format!("the probe made no request for {id}: the snapshot was collected with another suite"),

@@ -89,7 +89,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 addrs.join(", "),
                 l.source.as_deref().unwrap_or("?")
             ));
-            match report.requests.iter().find(|r| r.purpose == NAME) {
+            match report.requests.iter().find(|r| r.purpose == crate::protocol::Purpose::HostDockerInternal) {
                 None => f.skip(format!(
                     "{NAME} resolves to {}, where netcheck has no listener to test",
                     addrs.join(", ")

@@ -61,7 +61,7 @@ impl super::params::CheckParams for Params {
     fn probe_args(&self, id: &str) -> Vec<String> {
         vec![
             "--http".into(),
-            format!("{}{id}={}", super::INSTANCE_PURPOSE, self.url),
+            format!("{}={}", crate::protocol::Purpose::instance(id), self.url),
         ]
     }
     fn describe(&self) -> Option<String> {

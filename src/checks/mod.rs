@@ -46,7 +46,7 @@ pub(crate) mod tcp;
 pub const OLDER_SNAPSHOT: &str =
     "not in this snapshot: it was taken by a netcheck that did not observe this yet";
 
-pub use crate::protocol::{HOST_DOCKER_INTERNAL, INSTANCE_PURPOSE, Needs};
+pub use crate::protocol::{HOST_DOCKER_INTERNAL, Needs};
 
 /// Whether a check judges the host once, or each checked network on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 
 use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
-use crate::snapshot::{FirewallObs, NetworkObs, purpose};
+use crate::protocol::Purpose;
+use crate::snapshot::{FirewallObs, NetworkObs};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -202,10 +203,10 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
             .report
             .requests
             .iter()
-            .find(|r| r.purpose == purpose::OUTSIDE);
+            .find(|r| r.purpose == Purpose::Outside);
         (req, "the probe".to_string())
     } else {
-        let wanted = purpose::outside_from(&n.name);
+        let wanted = Purpose::outside_from(&n.name);
         let req = probe.host_requests.iter().find(|r| r.purpose == wanted);
         (req, format!("the probe's interface on {}", n.name))
     };

@@ -1,7 +1,8 @@
 //! `port.publish`: a published port reaches its container, from the host and by hairpin.
 
 use super::{Check, Context, Findings, Needs, Outcome, missing};
-use crate::snapshot::{Observed, Published, Request, purpose};
+use crate::protocol::Purpose;
+use crate::snapshot::{Observed, Published, Request};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -112,13 +113,13 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             probe
                 .host_requests
                 .iter()
-                .find(|r| r.purpose == purpose::publish(p.host_ip))
+                .find(|r| r.purpose == Purpose::Publish { host_ip: p.host_ip })
         } else {
             probe
                 .report
                 .requests
                 .iter()
-                .find(|r| r.purpose == purpose::HAIRPIN)
+                .find(|r| r.purpose == Purpose::Hairpin)
         };
         let from = if p.host_ip.is_loopback() {
             "from the host"
@@ -277,7 +278,10 @@ fn cause(
         .first()
         .and_then(|n| ctx.snapshot.network(n))
         .map(|n| n.bridge.as_str());
-    if r.purpose == purpose::publish(std::net::IpAddr::from([127, 0, 0, 1]))
+    if r.purpose
+        == (Purpose::Publish {
+            host_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        })
         && let Some(b) = bridge
         && let Some(why) = super::publish_paths::localnet_cause(host, b, proxied)
     {

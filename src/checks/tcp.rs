@@ -62,7 +62,7 @@ impl super::params::CheckParams for Params {
     fn probe_args(&self, id: &str) -> Vec<String> {
         vec![
             "--tcp".into(),
-            format!("{}{id}={}", super::INSTANCE_PURPOSE, self.target),
+            format!("{}={}", crate::protocol::Purpose::instance(id), self.target),
         ]
     }
     fn describe(&self) -> Option<String> {

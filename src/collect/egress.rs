@@ -17,7 +17,8 @@ use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_route::rule::RuleAction;
 
 use crate::collect::peers;
-use crate::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request, purpose};
+use crate::protocol::Purpose;
+use crate::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request};
 
 /// Tables and rule priorities of netcheck's own in the probe's namespace: nothing else
 /// uses it, so any free numbers do; these are easy to spot in `ip rule`.
@@ -46,7 +47,7 @@ pub async fn requests(
         .report
         .requests
         .iter()
-        .find(|r| r.purpose == purpose::OUTSIDE)
+        .find(|r| r.purpose == Purpose::Outside)
         .and_then(|r| r.addr.as_deref()?.parse::<SocketAddr>().ok())
     else {
         return vec![];
@@ -98,7 +99,7 @@ pub async fn requests(
         peers::get_from(
             pid,
             &r.device,
-            purpose::outside_from(&r.network),
+            Purpose::outside_from(&r.network),
             target,
             timeout,
         )
@@ -108,7 +109,7 @@ pub async fn requests(
 
 fn failed(network: &str, target: SocketAddr, error: String) -> Request {
     Request {
-        purpose: purpose::outside_from(network),
+        purpose: Purpose::outside_from(network),
         target: target.to_string(),
         addr: Some(target.to_string()),
         ok: false,

@@ -36,10 +36,10 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::error::Error;
-use crate::protocol::Needs;
+use crate::protocol::{Needs, Purpose};
 use crate::snapshot::{
     ContainerObs, DockerObs, HostObs, NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs,
-    ProbeReport, SNAPSHOT_SCHEMA, Snapshot, purpose,
+    ProbeReport, SNAPSHOT_SCHEMA, Snapshot,
 };
 use probe_container::{ProbeSetup, START_FAILED, clean_engine_error, port_taken, run_probe};
 
@@ -344,7 +344,7 @@ pub async fn collect(
         futures_util::future::join_all(published.iter().filter(|p| p.host_ip.is_loopback()).map(
             |p| {
                 crate::probe::own_request(
-                    purpose::publish(p.host_ip),
+                    Purpose::Publish { host_ip: p.host_ip },
                     std::net::SocketAddr::new(p.host_ip, p.host_port),
                     opts.probe_timeout,
                 )

@@ -14,7 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::PROBE_PORT;
 use crate::collect::listener::{Listener, Seen};
-use crate::snapshot::{ContainerObs, NetworkObs, Request, purpose};
+use crate::protocol::Purpose;
+use crate::snapshot::{ContainerObs, NetworkObs, Request};
 
 /// An HTTP GET to netcheck's listener at `target`, from the namespace of process `pid`,
 /// out of its interface `device` alone. `ok` means the listener answered and said whom
@@ -22,7 +23,7 @@ use crate::snapshot::{ContainerObs, NetworkObs, Request, purpose};
 pub async fn get_from(
     pid: u32,
     device: &str,
-    purpose: String,
+    purpose: Purpose,
     target: SocketAddr,
     timeout: Duration,
 ) -> Request {
@@ -164,7 +165,7 @@ pub(super) async fn requests(
             asks.push((
                 pid,
                 device.clone(),
-                format!("{}{who}", purpose::icc_prefix(&n.name)),
+                Purpose::icc(&n.name, who),
                 target,
                 deadline,
             ));
@@ -195,12 +196,7 @@ pub(super) async fn requests(
             asks.push((
                 pid,
                 device.clone(),
-                format!(
-                    "{}{}:{who}:{}",
-                    purpose::isolation_prefix(&n.name),
-                    m.name,
-                    t.container_name
-                ),
+                Purpose::isolation(&n.name, &m.name, who, &t.container_name),
                 l.addr,
                 BLOCKED_DEADLINE,
             ));

@@ -66,7 +66,7 @@ impl ProbeSetup {
                     });
                     if !ip.is_loopback() {
                         args.push("--get".into());
-                        args.push(format!("{}={ip}:{port}", purpose::HAIRPIN));
+                        args.push(format!("{}={ip}:{port}", Purpose::Hairpin));
                     }
                 }
             }
@@ -88,7 +88,7 @@ impl ProbeSetup {
                     && let Some(port) = listen(gw)
                 {
                     args.push("--get".into());
-                    args.push(format!("gateway:{}={gw}:{port}", n.name));
+                    args.push(format!("{}={gw}:{port}", Purpose::gateway(&n.name)));
                 }
             }
             // host-gateway maps to the default bridge's address, whatever network the
@@ -101,7 +101,8 @@ impl ProbeSetup {
             {
                 args.push("--get".into());
                 args.push(format!(
-                    "{0}={0}:{port}",
+                    "{}={}:{port}",
+                    Purpose::HostDockerInternal,
                     crate::protocol::HOST_DOCKER_INTERNAL
                 ));
             }
@@ -122,7 +123,7 @@ impl ProbeSetup {
             match outside::create(h, &opts.run_id).await {
                 Ok(o) => {
                     args.push("--get".into());
-                    args.push(format!("{}={}", purpose::OUTSIDE, o.listener.addr));
+                    args.push(format!("{}={}", Purpose::Outside, o.listener.addr));
                     let peer = OutsidePeer {
                         host_addr: IpAddr::V4(o.host_addr),
                         peer_addr: IpAddr::V4(o.peer_addr),
@@ -158,7 +159,7 @@ impl ProbeSetup {
         while let Some(w) = words.next() {
             if w == "--get" {
                 match words.next() {
-                    Some(spec) if spec.starts_with(purpose::HAIRPIN) => {}
+                    Some(spec) if spec.starts_with(&format!("{}=", Purpose::Hairpin)) => {}
                     Some(spec) => args.extend([w, spec]),
                     None => args.push(w),
                 }
@@ -177,10 +178,10 @@ impl ProbeSetup {
             let Some(port) = publish_port(p.host_ip) else {
                 continue;
             };
-            let old = format!("{}={}:{}", purpose::HAIRPIN, p.host_ip, p.host_port);
+            let old = format!("{}={}:{}", Purpose::Hairpin, p.host_ip, p.host_port);
             for w in &mut self.args {
                 if *w == old {
-                    *w = format!("{}={}:{port}", purpose::HAIRPIN, p.host_ip);
+                    *w = format!("{}={}:{port}", Purpose::Hairpin, p.host_ip);
                 }
             }
             p.host_port = port;
@@ -415,7 +416,7 @@ mod tests {
     #[test]
     fn a_repicked_port_reaches_the_hairpin_request() {
         let gw = IpAddr::from([127, 0, 0, 1]);
-        let hairpin = |port: u16| format!("{}={gw}:{port}", purpose::HAIRPIN);
+        let hairpin = |port: u16| format!("{}={gw}:{port}", Purpose::Hairpin);
         let mut setup = ProbeSetup {
             args: vec!["--get".into(), hairpin(12345), "x".into()],
             outside: Observed::Skipped {

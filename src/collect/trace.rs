@@ -17,7 +17,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request, Trace, TraceVerdict, purpose};
+use crate::protocol::Purpose;
+use crate::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request, Trace, TraceVerdict};
 
 /// Where a flow starts.
 #[derive(Debug, Clone)]
@@ -31,7 +32,7 @@ pub enum Source {
 /// One failed request to make again, traced.
 #[derive(Debug, Clone)]
 pub struct Flow {
-    pub purpose: String,
+    pub purpose: Purpose,
     pub source: Source,
     pub target: SocketAddr,
     /// Further address:port pairs its packets carry after NAT or a proxy (the probe's
@@ -257,7 +258,7 @@ pub fn failed_flows(
         };
         let mut also = vec![];
         let source = if from_probe {
-            if r.purpose == purpose::HAIRPIN {
+            if r.purpose == Purpose::Hairpin {
                 also.extend(first_net.and_then(probe_behind));
             }
             let Some(device) = device_for(target.ip()) else {
@@ -267,11 +268,11 @@ pub fn failed_flows(
                 pid: probe_pid,
                 device,
             }
-        } else if r.purpose.starts_with("publish:") {
+        } else if let Purpose::Publish { .. } = r.purpose {
             also.extend(first_net.and_then(probe_behind));
             Source::Host
-        } else if let Some(net) = r.purpose.strip_prefix("outside:") {
-            let Some(n) = networks.iter().find(|n| n.name == net) else {
+        } else if let Purpose::OutsideFrom { network } = &r.purpose {
+            let Some(n) = networks.iter().find(|n| n.name == *network) else {
                 continue;
             };
             let Some(c) = containers.iter().find(|c| c.probe) else {
@@ -284,17 +285,14 @@ pub fn failed_flows(
                 pid: probe_pid,
                 device,
             }
-        } else if let Some(rest) = r.purpose.strip_prefix("icc:") {
-            let Some((net, who)) = rest.split_once(':') else {
-                continue;
-            };
-            let Some(n) = networks.iter().find(|n| n.name == net) else {
+        } else if let Purpose::Icc { network, from: who } = &r.purpose {
+            let Some(n) = networks.iter().find(|n| n.name == *network) else {
                 continue;
             };
             if n.icc_disabled() {
                 continue;
             }
-            let Some(c) = containers.iter().find(|c| c.name == who) else {
+            let Some(c) = containers.iter().find(|c| c.name == *who) else {
                 continue;
             };
             let (Some(pid), Some(device)) = (c.pid, on_network(n, who, c)) else {
@@ -445,7 +443,7 @@ mod tests {
 
     fn flow() -> Flow {
         Flow {
-            purpose: "outside".into(),
+            purpose: Purpose::Outside,
             source: Source::Host,
             target: "198.18.0.2:4000".parse().unwrap(),
             also: vec![],

@@ -2,11 +2,11 @@
 //! names and addresses both sides of a request must agree on. It sits below collect,
 //! probe and checks, so that none of them needs another for these.
 
+mod purpose;
+pub use purpose::Purpose;
+
 /// The name containers use to reach their host.
 pub const HOST_DOCKER_INTERNAL: &str = "host.docker.internal";
-
-/// The purpose under which the probe reports a suite instance's request.
-pub const INSTANCE_PURPOSE: &str = "check:";
 
 /// Docker's embedded DNS server, inside every container on a user-defined network.
 pub const EMBEDDED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
