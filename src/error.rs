@@ -10,11 +10,12 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     /// netcheck could not do its job: bad arguments or files, no daemon, a check errored.
     pub const ERROR: u8 = 2;
-    /// Interrupted by SIGINT (128 + 2), after cleaning up.
+    /// Interrupted by SIGINT (128 + 2), after removing what the run created.
     pub const SIGINT: u8 = 130;
-    /// Interrupted by SIGTERM (128 + 15), after cleaning up.
+    /// Interrupted by SIGTERM (128 + 15), after removing what the run created.
     pub const SIGTERM: u8 = 143;
-    /// The terminal went away (SIGHUP, 128 + 1), after cleaning up.
+    /// The terminal went away (SIGHUP, 128 + 1), after removing what the run
+    /// created.
     pub const SIGHUP: u8 = 129;
 }
 

@@ -5,11 +5,11 @@
 //! functions), and [`report`] renders the outcomes.
 
 pub mod checks;
-pub mod cleanup;
 pub mod collect;
 pub mod engine;
 pub mod error;
 pub mod fleet;
+pub mod leftovers;
 pub mod log;
 pub mod net;
 pub mod nftables;

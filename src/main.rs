@@ -83,7 +83,9 @@ fn main() -> ExitCode {
         Some(Command::Completions { shell }) => completions(shell),
         Some(Command::Manpages { dir }) => manpages(&dir),
         Some(Command::ProbeImage) => runtime.block_on(probe_image(&cli.engine)),
-        Some(Command::Cleanup { images }) => runtime.block_on(cleanup(&cli.engine, images)),
+        Some(Command::Cleanup { images }) => {
+            runtime.block_on(remove_leftovers(&cli.engine, images))
+        }
         Some(Command::Collect { output, run }) => {
             runtime.block_on(collect_only(&run, &cli.engine, &output))
         }
@@ -377,9 +379,10 @@ fn engine(args: &EngineArgs) -> Result<netcheck::engine::Engine, Error> {
     Ok(engine)
 }
 
-async fn cleanup(args: &EngineArgs, images: bool) -> Result<u8, Error> {
+/// `netcheck cleanup`: what runs left behind, removed, and listed.
+async fn remove_leftovers(args: &EngineArgs, images: bool) -> Result<u8, Error> {
     let (docker, local) = docker::connect(&engine(args)?).await?;
-    let removed = netcheck::cleanup::cleanup(&docker, local, images).await?;
+    let removed = netcheck::leftovers::remove(&docker, local, images).await?;
     let mut text = String::new();
     for (what, names) in [
         ("removed container", &removed.containers),

@@ -132,8 +132,8 @@ pub fn watch_docker_cli() {
     std::thread::spawn(move || {
         let mut buf = [0u8; 64];
         while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
-        // The CLI closed it: stop as for SIGTERM, so that cleanup runs and the exit code
-        // says why.
+        // The CLI closed it: stop as for SIGTERM, so that the teardown runs and the exit
+        // code says why.
         let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::SIGTERM);
     });
 }

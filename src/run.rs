@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 
 use crate::checks;
-use crate::collect::{self, Cleanup};
+use crate::collect::{self, Teardown};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::report::Report;
@@ -22,7 +22,7 @@ pub struct Options {
     /// Extra `netcheck probe` arguments (tests make the probe hang with one).
     pub probe_args: Vec<String>,
     pub probe_timeout: Duration,
-    /// Bounds collection; the cleanup after it has its own bound.
+    /// Bounds collection; the teardown after it has its own bound.
     pub timeout: Duration,
     pub redact: bool,
     /// Whether the engine's host may be observed through the host agent.
@@ -87,7 +87,7 @@ pub fn judge(
     }
 }
 
-/// A live run: connects (through `connect`), collects, cleans up, and judges.
+/// A live run: connects (through `connect`), collects, tears down, and judges.
 ///
 /// `stop` makes a future that resolves, with the signal's name, when the run must end
 /// early: collection is abandoned, and what it created is still removed.
@@ -122,7 +122,7 @@ where
     F: Future<Output = &'static str>,
 {
     progress.set_message("collecting observations");
-    let cleanup = Cleanup::default();
+    let teardown = Teardown::default();
     let options = collect::Options {
         networks: plan.networks(&opts.networks),
         all_networks: opts.networks.is_empty(),
@@ -144,8 +144,8 @@ where
         // Beside collection, not before it: on a healthy host the sweep finds nothing,
         // and costs the run no time.
         let (snapshot, swept) = tokio::join!(
-            collect::collect(&docker, local, &options, &cleanup),
-            crate::cleanup::sweep(&docker, local),
+            collect::collect(&docker, local, &options, &teardown),
+            crate::leftovers::sweep(&docker, local),
         );
         match swept {
             Ok(swept) => note_swept(&swept),
@@ -153,7 +153,7 @@ where
         }
         snapshot
     };
-    // A panic in collection is a bug, but it must not skip the cleanup below.
+    // A panic in collection is a bug, but it must not skip the teardown below.
     let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
     let result = tokio::select! {
         r = tokio::time::timeout(opts.timeout, work) => match r {
@@ -166,17 +166,17 @@ where
         },
         sig = stop() => Err(Error::Interrupted(sig)),
     };
-    progress.set_message("cleaning up");
-    // Cleanup always runs to its end, bounded so that a hung engine cannot hold netcheck.
+    progress.set_message("removing what the run created");
+    // The teardown always runs to its end, bounded so that a hung engine cannot hold netcheck.
     // A stop that arrives meanwhile is honoured once it is done.
-    let cleaning = tokio::time::timeout(Duration::from_secs(30), cleanup.run());
-    tokio::pin!(cleaning);
+    let tearing_down = tokio::time::timeout(Duration::from_secs(30), teardown.run());
+    tokio::pin!(tearing_down);
     let mut late_stop = None;
     loop {
         tokio::select! {
-            done = &mut cleaning => {
+            done = &mut tearing_down => {
                 if done.is_err() {
-                    crate::log::warn(format_args!("cleanup did not finish within 30 s; `netcheck cleanup` removes what is left"));
+                    crate::log::warn(format_args!("removing what the run created did not finish within 30 s; `netcheck cleanup` removes what is left"));
                 }
                 break;
             }
@@ -190,7 +190,7 @@ where
 }
 
 /// One line for what the sweep removed: dead runs' leftovers are news, but not trouble.
-fn note_swept(swept: &crate::cleanup::Removed) {
+fn note_swept(swept: &crate::leftovers::Removed) {
     if swept.is_empty() {
         return;
     }

@@ -45,7 +45,10 @@ use probe_container::{ProbeSetup, START_FAILED, clean_engine_error, port_taken, 
 
 /// How often the probe is started again with new ports when a picked one was taken.
 const PUBLISH_ATTEMPTS: usize = 3;
-pub use teardown::{Cleanup, remove_probe};
+pub use teardown::{Teardown, remove_probe};
+// agent.rs and probe_container.rs are being changed on other branches: they still say
+// `Cleanup` until those land, and then this alias goes.
+use teardown::Teardown as Cleanup;
 
 /// The label every object netcheck creates carries, with the run id as value.
 pub const LABEL: &str = "netcheck.run";
@@ -105,13 +108,13 @@ pub async fn collect(
     docker: &Docker,
     local: bool,
     opts: &Options,
-    cleanup: &Cleanup,
+    teardown: &Teardown,
 ) -> Result<Snapshot, Error> {
     if let Some(notice) = agent::wanted(docker, local, opts.socket.as_deref(), opts.agent).await {
         if let Some(notice) = notice {
             eprintln!("{notice}");
         }
-        let mut snapshot = agent::collect(docker, opts, cleanup).await?;
+        let mut snapshot = agent::collect(docker, opts, teardown).await?;
         snapshot.engine = opts
             .engine
             .clone()
@@ -219,7 +222,7 @@ pub async fn collect(
                 root,
                 local,
                 &engine,
-                cleanup,
+                teardown,
             )
             .await;
             let name = format!("{PROBE_PREFIX}{}", opts.run_id);
@@ -235,7 +238,7 @@ pub async fn collect(
                     &checked_names,
                     &setup,
                     !engine.desktop,
-                    cleanup,
+                    teardown,
                 )
                 .await;
                 // Something bound a picked port before the engine could: pick again.
@@ -251,7 +254,7 @@ pub async fn collect(
                                 &checked_names,
                                 &setup,
                                 !engine.desktop,
-                                cleanup,
+                                teardown,
                             )
                             .await;
                         }
@@ -275,7 +278,7 @@ pub async fn collect(
                             &checked_names,
                             &setup,
                             !engine.desktop,
-                            cleanup,
+                            teardown,
                         )
                         .await
                     }
@@ -428,7 +431,7 @@ pub async fn collect(
         && root
     {
         let flows = trace::failed_flows(value, &networks, &containers, opts.probe_timeout);
-        value.traces = trace::trace(&opts.run_id, &flows, &cleanup.traces).await;
+        value.traces = trace::trace(&opts.run_id, &flows, &teardown.traces).await;
     }
 
     let host = match (host_netns, &host_skip) {

@@ -3,10 +3,11 @@
 
 use super::*;
 
-/// Everything a run created, removed by [`Cleanup::run`] on every path out: success,
-/// failure, timeout and signals alike.
+/// Everything a run created, removed by [`Teardown::run`] on every path out:
+/// success, failure, timeout and signals alike. Not to be confused with what dead runs
+/// left, which [`crate::leftovers`] removes.
 #[derive(Default)]
-pub struct Cleanup {
+pub struct Teardown {
     pub(super) containers: Mutex<Vec<(Docker, String)>>,
     /// The probe's attachment (its stdin and output): the probe lives while it does.
     pub(super) attachments: Mutex<Vec<Box<dyn Send>>>,
@@ -17,7 +18,7 @@ pub struct Cleanup {
     pub(super) traces: trace::Sessions,
 }
 
-impl Cleanup {
+impl Teardown {
     pub async fn run(&self) {
         let containers = std::mem::take(&mut *self.containers.lock().unwrap());
         let outside = self.outside.lock().unwrap().take();

@@ -41,7 +41,7 @@ pub struct Flow {
     pub timeout: Duration,
 }
 
-/// The `nft -i` children holding trace tables; killed by the run's cleanup.
+/// The `nft -i` children holding trace tables; killed by the run's teardown.
 #[derive(Default)]
 pub struct Sessions(std::sync::Mutex<Vec<Child>>);
 

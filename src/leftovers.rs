@@ -1,5 +1,8 @@
-//! Removing what netcheck runs left behind, and nothing else: `netcheck cleanup`, and
-//! the sweep at the start of every run.
+//! Leftovers: what netcheck runs left behind (a run killed before its [teardown]), and
+//! nothing else. [`remove`] is `netcheck cleanup`; [`sweep`] runs at the start of every
+//! run.
+//!
+//! [teardown]: crate::collect::Teardown
 //!
 //! Only objects that carry netcheck's label or name prefix are touched: probe
 //! containers labelled `netcheck.run`, host links named `netcheck<run id>h|p`, nftables
@@ -99,8 +102,8 @@ fn nft_table_owner(name: &str) -> Option<u32> {
 const REMOTE_STALE_SECS: i64 = 600;
 
 /// `netcheck cleanup`: everything netcheck left that no live netcheck owns.
-pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Removed, Error> {
-    remove(docker, local, Scope::Everything, images).await
+pub async fn remove(docker: &Docker, local: bool, images: bool) -> Result<Removed, Error> {
+    remove_within(docker, local, Scope::Everything, images).await
 }
 
 /// The start of a run: what dead runs left. On a local engine, an owner is dead when
@@ -108,10 +111,10 @@ pub async fn cleanup(docker: &Docker, local: bool, images: bool) -> Result<Remov
 /// mean nothing here, a probe is a dead run's when it has sat unstarted or exited for
 /// ten minutes (a live run's probe runs, and removes itself when it exits).
 pub async fn sweep(docker: &Docker, local: bool) -> Result<Removed, Error> {
-    remove(docker, local, Scope::DeadRuns, false).await
+    remove_within(docker, local, Scope::DeadRuns, false).await
 }
 
-async fn remove(
+async fn remove_within(
     docker: &Docker,
     local: bool,
     scope: Scope,
