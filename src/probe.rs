@@ -94,12 +94,11 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
         timeout,
     };
     let suites = Resolver { dns: true, ..own };
-    let lookups = args
-        .lookups
-        .iter()
-        .map(|n| own.lookup(n))
-        .chain(args.resolves.iter().map(|n| suites.lookup(n)));
-    let mut lookups = futures_util::future::join_all(lookups).await;
+    let (mut lookups, for_suites) = tokio::join!(
+        futures_util::future::join_all(args.lookups.iter().map(|n| own.lookup(n))),
+        futures_util::future::join_all(args.resolves.iter().map(|n| suites.lookup(n))),
+    );
+    lookups.extend(for_suites.into_iter().map(|l| Lookup { suite: true, ..l }));
     let embedded = uses_embedded_dns(&resolv_conf);
     for name in &args.embedded_dns {
         lookups.push(embedded_lookup(name, embedded, timeout).await);
@@ -154,6 +153,7 @@ impl Resolver<'_> {
                 source: Some("hosts".into()),
                 addrs: from_hosts,
                 error: None,
+                suite: false,
             };
         }
         if !self.dns {
@@ -164,6 +164,7 @@ impl Resolver<'_> {
                 error: Some(
                     "not in /etc/hosts (DNS not asked: it would leave this machine)".into(),
                 ),
+                suite: false,
             };
         }
         let result = async {
@@ -183,12 +184,14 @@ impl Resolver<'_> {
                 source: Some("dns".into()),
                 addrs,
                 error: None,
+                suite: false,
             },
             Err(e) => Lookup {
                 name: name.to_string(),
                 source: None,
                 addrs: vec![],
                 error: Some(e),
+                suite: false,
             },
         }
     }
@@ -213,6 +216,7 @@ async fn embedded_lookup(name: &str, embedded: bool, timeout: Duration) -> Looku
         source: Some(EMBEDDED_DNS_SOURCE.into()),
         addrs: vec![],
         error: None,
+        suite: false,
     };
     if !embedded {
         lookup.error = Some("/etc/resolv.conf does not name 127.0.0.11: no embedded DNS".into());

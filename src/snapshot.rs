@@ -669,10 +669,15 @@ pub struct ProbeReport {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Lookup {
     pub name: String,
-    /// `hosts` or `dns`.
+    /// `hosts`, `dns`, or `embedded-dns` (Docker's embedded DNS server, asked alone).
     pub source: Option<String>,
     pub addrs: Vec<IpAddr>,
     pub error: Option<String>,
+    /// Made for a suite's `dns` check (`--resolve`: /etc/hosts, then DNS), not for
+    /// netcheck's own checks (`--lookup`: DNS only with --dns). Both may look up one
+    /// name, with different answers: each check reads its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suite: bool,
 }
 
 /// One HTTP request from the probe to a listener netcheck set up.

@@ -70,9 +70,6 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     let docker = ctx.snapshot.docker.ok().expect("checked above");
     let host = ctx.snapshot.host.ok();
     let mut f = Findings::default();
-    for name in &ctx.missing_networks {
-        f.error(format!("network {name} does not exist on this engine"));
-    }
     if let Some(why) = ctx.snapshot.host.why_missing() {
         f.note(format!(
             "host side not observed ({why}): bridge addresses and host routes not checked"

@@ -10,25 +10,16 @@ pub struct Context<'a> {
     pub snapshot: &'a Snapshot,
     /// The checked networks that the engine knows, in the order asked.
     pub networks: Vec<&'a NetworkObs>,
-    /// Requested networks the engine does not have.
-    pub missing_networks: Vec<&'a str>,
 }
 
 impl<'a> Context<'a> {
     pub fn new(snapshot: &'a Snapshot) -> Self {
-        let mut networks = Vec::new();
-        let mut missing_networks = Vec::new();
-        for name in &snapshot.networks {
-            match snapshot.network(name) {
-                Some(n) => networks.push(n),
-                None => missing_networks.push(name.as_str()),
-            }
-        }
-        Context {
-            snapshot,
-            networks,
-            missing_networks,
-        }
+        let networks = snapshot
+            .networks
+            .iter()
+            .filter_map(|name| snapshot.network(name))
+            .collect();
+        Context { snapshot, networks }
     }
 }
 
@@ -40,14 +31,14 @@ pub(crate) fn docker_or_outcome(ctx: &Context) -> Result<(), Outcome> {
             vec![],
         ));
     }
+    // Collection refuses a network the engine does not have, so only a snapshot made
+    // or edited elsewhere gets here; a network-scoped check is judged per known network.
     if ctx.networks.is_empty() {
-        return Err(Outcome::error(
-            format!(
-                "none of the requested networks exist: {}",
-                ctx.missing_networks.join(", ")
-            ),
-            vec![],
-        ));
+        let why = match ctx.snapshot.networks.join(", ") {
+            names if names.is_empty() => "the snapshot names no network to check".into(),
+            names => format!("none of the requested networks exist: {names}"),
+        };
+        return Err(Outcome::error(why, vec![]));
     }
     Ok(())
 }

@@ -81,10 +81,14 @@ fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
-    let Some(l) = probe.report.lookups.iter().find(|l| l.name == p.name) else {
+    // The suite's own lookup: netcheck's checks may look the same name up too, through
+    // /etc/hosts alone, with another answer.
+    let lookups = &probe.report.lookups;
+    let Some(l) = lookups.iter().find(|l| l.suite && l.name == p.name) else {
         return Outcome::error(
             format!(
-                "the probe did not resolve {}: run it with this suite",
+                "the probe did not resolve {} for a suite: collect again with this suite \
+                 (a snapshot from an older netcheck does not mark the suites' lookups)",
                 p.name
             ),
             vec![],
@@ -162,5 +166,53 @@ fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
             }
             None => Outcome::pass(format!("{} resolves from {}", p.name, p.network), evidence),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::Status;
+    use crate::snapshot::{Lookup, Observed, Snapshot};
+
+    /// A suite's `dns` check that gateway.docker.internal resolves, on a snapshot whose
+    /// probe looked the name up for netcheck's own checks (through /etc/hosts alone: no
+    /// address), and, with `for_suite`, for the suite too (through DNS: an address).
+    fn judged(for_suite: Option<Lookup>) -> crate::checks::Outcome {
+        let mut snap: Snapshot =
+            serde_json::from_str(include_str!("../../fixtures/healthy-default-bridge.json"))
+                .unwrap();
+        let Observed::Ok { value: probe } = &mut snap.probe else {
+            panic!("the fixture holds a probe");
+        };
+        probe.report.lookups.extend(for_suite);
+        let suite = crate::suite::Suite::from_text(
+            "name = \"t\"\n[[check]]\nid = \"gw\"\nkind = \"dns\"\n\
+             params = { network = \"bridge\", name = \"gateway.docker.internal\" }\n",
+        )
+        .unwrap();
+        let instance = &suite.instances[0];
+        instance
+            .configured
+            .judge(&crate::checks::Context::new(&snap), instance)
+    }
+
+    #[test]
+    fn a_suite_reads_its_own_lookup_not_netchecks() {
+        let outcome = judged(Some(Lookup {
+            name: "gateway.docker.internal".into(),
+            source: Some("dns".into()),
+            addrs: vec!["172.17.0.1".parse().unwrap()],
+            error: None,
+            suite: true,
+        }));
+        assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+        assert!(outcome.evidence[0].contains("-> 172.17.0.1 (via dns)"));
+    }
+
+    #[test]
+    fn without_its_own_lookup_a_suite_says_so() {
+        let outcome = judged(None);
+        assert_eq!(outcome.status, Status::Error, "{outcome:?}");
+        assert!(outcome.message.contains("collect again with this suite"));
     }
 }

@@ -23,7 +23,6 @@ pub fn judge<'a>(snapshot: &Snapshot, instances: &'a [Instance]) -> Vec<Judged<'
             let narrowed = Context {
                 snapshot,
                 networks: vec![n],
-                missing_networks: vec![],
             };
             judged.push(judge_one(&narrowed, instance, Some(n.name.clone())));
         }

@@ -35,18 +35,10 @@ fn failing<'r>(report: &'r Report, el: &Element, fallback: bool) -> Option<&'r C
             .iter()
             .any(|n| !n.is_empty() && mentions_token(text, n))
     };
-    // A classified finding says what it is about; an unclassified one (or a report
-    // from before findings) is searched for the element's names in its text.
+    // A classified finding says what it is about; an unclassified one is searched for
+    // the element's names in its text. (Every failed or errored result has a finding:
+    // checks::judge gives one to an outcome that came without.)
     let mentions = |c: &&CheckResult| {
-        if c.findings.is_empty() {
-            let texts = std::iter::once(c.message.as_str()).chain(
-                c.evidence
-                    .iter()
-                    .filter(|e| e.starts_with("FAIL"))
-                    .map(String::as_str),
-            );
-            return texts.into_iter().any(named);
-        }
         c.findings
             .iter()
             .filter(|f| matches!(f.status, Status::Fail | Status::Error))

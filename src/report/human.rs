@@ -89,8 +89,5 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
     {
         writeln!(out, "engine: {}", esc(&e.describe()))?;
     }
-    if let Some(sig) = &report.interrupted {
-        writeln!(out, "interrupted by {sig}: partial results")?;
-    }
     Ok(())
 }

@@ -36,7 +36,8 @@ pub struct Report {
     pub engine: Option<crate::snapshot::EngineRef>,
     pub started: DateTime<Utc>,
     pub duration_ms: u64,
-    /// Set when the run was cut short (a signal, a timeout); the checks are then partial.
+    /// The signal that ended the run. Such a run judged nothing: its one errored entry
+    /// says so (a run never reports partial results).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
     pub summary: Summary,
