@@ -195,6 +195,43 @@ fn unsupported_docker_host() {
     unreachable("bogus://somewhere", "cannot use the engine endpoint");
 }
 
+/// TLS files that are not what they should be are named before anything is sent: a
+/// CA that holds no certificate, and half a client pair.
+#[test]
+fn unusable_tls_files_are_named() {
+    let dir = tempdir();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    // An address in the benchmarking range, where nothing answers: the files are checked
+    // before any connection is made.
+    let host = "tcp://198.18.0.9:2376";
+    let run = netcheck_env(
+        &["--tlsverify", "--tlscacert", ca.to_str().unwrap()],
+        &[("DOCKER_HOST", host)],
+    );
+    assert_error(&run, "holds no PEM certificate");
+    assert!(
+        run.stderr.contains(ca.to_str().unwrap()),
+        "{}",
+        run.explain()
+    );
+    assert!(run.stderr.contains("fix: "), "{}", run.explain());
+
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::write(certs.join("cert.pem"), "").unwrap();
+    let run = netcheck_env(
+        &[],
+        &[
+            ("DOCKER_HOST", host),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", certs.to_str().unwrap()),
+        ],
+    );
+    assert_error(&run, "cannot be used");
+    assert!(run.stderr.contains("ca.pem"), "{}", run.explain());
+}
+
 #[test]
 fn socket_permission_denied() {
     if !nix::unistd::geteuid().is_root() {

@@ -120,67 +120,74 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
     }
 }
 
-/// Where a plain connection goes: the transport's address, whatever the request's URI.
+/// Where a direct connection (no `ssh` between) goes: the transport's address, whatever
+/// the request's URI.
 #[derive(Clone)]
-pub enum Plain {
+pub enum Direct {
     Unix(Arc<PathBuf>),
     Tcp(Arc<str>),
+    Tls(super::tls::Target),
 }
 
-/// A unix-socket or TCP stream, as one type for the connector.
-pub enum PlainStream {
+/// A unix-socket, TCP or TLS stream, as one type for the connector.
+pub enum DirectStream {
     Unix(tokio::net::UnixStream),
     Tcp(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
 }
 
-impl Connection for PlainStream {
+impl Connection for DirectStream {
     fn connected(&self) -> Connected {
         Connected::new()
     }
 }
 
-impl AsyncRead for PlainStream {
+impl AsyncRead for DirectStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PlainStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            PlainStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            DirectStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            DirectStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            DirectStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for PlainStream {
+impl AsyncWrite for DirectStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            PlainStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            PlainStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            DirectStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            DirectStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            DirectStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PlainStream::Unix(s) => Pin::new(s).poll_flush(cx),
-            PlainStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            DirectStream::Unix(s) => Pin::new(s).poll_flush(cx),
+            DirectStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            DirectStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PlainStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            PlainStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            DirectStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            DirectStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            DirectStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
 
-impl tower_service::Service<hyper::Uri> for Plain {
-    type Response = TokioIo<Bounded<PlainStream>>;
+impl tower_service::Service<hyper::Uri> for Direct {
+    type Response = TokioIo<Bounded<DirectStream>>;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
 
@@ -192,13 +199,16 @@ impl tower_service::Service<hyper::Uri> for Plain {
         let to = self.clone();
         Box::pin(async move {
             let stream = match to {
-                Plain::Unix(path) => {
-                    PlainStream::Unix(tokio::net::UnixStream::connect(&*path).await?)
+                Direct::Unix(path) => {
+                    DirectStream::Unix(tokio::net::UnixStream::connect(&*path).await?)
                 }
-                Plain::Tcp(addr) => {
+                Direct::Tcp(addr) => {
                     let s = tokio::net::TcpStream::connect(&*addr).await?;
                     s.set_nodelay(true)?;
-                    PlainStream::Tcp(s)
+                    DirectStream::Tcp(s)
+                }
+                Direct::Tls(target) => {
+                    DirectStream::Tls(Box::new(super::tls::connect(&target).await?))
                 }
             };
             Ok(TokioIo::new(Bounded::new(stream, ANSWER_LIMIT)))

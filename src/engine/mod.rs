@@ -18,11 +18,12 @@
 pub mod bounded;
 pub mod context;
 pub mod ssh;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bollard::{API_DEFAULT_VERSION, Docker};
+use bollard::Docker;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +133,7 @@ pub enum EngineError {
         "TLS without verifying the engine's certificate ({0}) is not supported: netcheck always verifies it"
     )]
     TlsWithoutVerify(&'static str),
-    #[error("TLS file {path} is missing or unreadable: {detail}")]
+    #[error("TLS file {path} cannot be used: {detail}")]
     TlsFile { path: PathBuf, detail: String },
 }
 
@@ -421,51 +422,41 @@ pub fn client(engine: &Engine) -> Result<Docker, bollard::errors::Error> {
     // The run's own deadline (--timeout) bounds the whole; this bounds one request.
     const TIMEOUT_SECS: u64 = 120;
     match &engine.transport {
-        // Plain transports read through the answer bound (bounded.rs); bollard's TLS
-        // client cannot take a connector, so TLS answers are unbounded.
+        // Every transport reads through the answer bound (bounded.rs).
         Transport::Unix { path } => {
-            bounded::client(bounded::Plain::Unix(Arc::new(path.clone())), TIMEOUT_SECS)
+            bounded::client(bounded::Direct::Unix(Arc::new(path.clone())), TIMEOUT_SECS)
         }
         Transport::Tcp { addr } => {
-            bounded::client(bounded::Plain::Tcp(Arc::from(addr.as_str())), TIMEOUT_SECS)
+            bounded::client(bounded::Direct::Tcp(Arc::from(addr.as_str())), TIMEOUT_SECS)
         }
         Transport::Tls {
             addr,
             ca,
             cert,
             key,
-        } => Docker::connect_with_ssl(
-            &format!("tcp://{addr}"),
-            key,
-            cert,
-            ca,
-            TIMEOUT_SECS,
-            API_DEFAULT_VERSION,
-        ),
+        } => {
+            let target = tls::Target::new(addr, ca, cert, key).map_err(|e| {
+                bollard::errors::Error::IOError {
+                    err: std::io::Error::other(e),
+                }
+            })?;
+            bounded::client(bounded::Direct::Tls(target), TIMEOUT_SECS)
+        }
         Transport::Ssh { .. } => ssh::client(engine, TIMEOUT_SECS),
     }
 }
 
-/// Checks that the TLS files a transport names can be read, so that a typo is reported
-/// as such rather than as a failed handshake.
+/// Checks that the TLS files a transport names can be read as what they should be, so
+/// that a typo or a wrong file is reported as such rather than as a failed handshake.
 pub fn check_files(engine: &Engine) -> Result<(), EngineError> {
-    if let Transport::Tls { ca, cert, key, .. } = &engine.transport {
-        let missing = |path: &PathBuf, detail: String| EngineError::TlsFile {
-            path: path.clone(),
-            detail,
-        };
-        std::fs::metadata(ca).map_err(|e| missing(ca, e.to_string()))?;
-        // The client pair is optional (an engine may not ask for one), but half a pair
-        // is a mistake.
-        match (cert.exists(), key.exists()) {
-            (true, false) => {
-                return Err(missing(key, "the certificate has no key beside it".into()));
-            }
-            (false, true) => {
-                return Err(missing(cert, "the key has no certificate beside it".into()));
-            }
-            _ => {}
-        }
+    if let Transport::Tls {
+        addr,
+        ca,
+        cert,
+        key,
+    } = &engine.transport
+    {
+        tls::Target::new(addr, ca, cert, key)?;
     }
     Ok(())
 }
