@@ -131,7 +131,10 @@ pub fn enter_host() -> std::io::Result<()> {
 /// does, until done, the deadline, or the end of stdin.
 pub async fn serve(spec: Spec) -> Reply {
     let opts = spec.options();
-    let cleanup = Cleanup::default();
+    let cleanup = Cleanup {
+        kill_only: true,
+        ..Cleanup::default()
+    };
     let work = async {
         let engine =
             crate::engine::resolve(&crate::engine::Flags::default(), &|_: &str| None::<String>)?;
@@ -250,7 +253,10 @@ pub async fn collect(
     opts: &Options,
     cleanup: &Cleanup,
 ) -> Result<Snapshot, Error> {
-    let info = docker.info().await.map_err(|e| Error::Docker {
+    // Whether the engine has the image already is asked beside the architecture; an
+    // import waits for the architecture to be right.
+    let (info, present) = tokio::join!(docker.info(), super::image::present(docker));
+    let info = info.map_err(|e| Error::Docker {
         what: "info".into(),
         detail: e.to_string(),
     })?;
@@ -261,7 +267,10 @@ pub async fn collect(
             ours: std::env::consts::ARCH.to_string(),
         });
     }
-    let image = super::image::ensure(docker).await?;
+    let image = match present? {
+        Some(image) => image,
+        None => super::image::ensure(docker).await?,
+    };
     let name = format!("{AGENT_PREFIX}{}", opts.run_id);
     let spec = serde_json::to_string(&Spec::new(opts)).expect("a spec serialises");
     let body = ContainerCreateBody {
@@ -380,8 +389,12 @@ pub async fn collect(
     )))
 }
 
-/// Ends an agent run: asks the agent to stop (the end of its stdin), gives it a moment
-/// to remove what it made, then removes it and anything labelled with the run's id.
+/// Ends an agent run: asks the agent to stop (the end of its stdin), and removes it and
+/// anything labelled with the run's id.
+///
+/// The agent kills its probe and exits without waiting for the engine to remove the
+/// probe: this waits for both removals at once. A probe the agent could not end (it
+/// was cut short) is ended here; so is anything labelled with the run that is left.
 pub(super) async fn end(run: super::AgentRun) {
     let super::AgentRun {
         docker,
@@ -392,24 +405,48 @@ pub(super) async fn end(run: super::AgentRun) {
     if let Some(mut stdin) = stdin {
         let _ = tokio::time::timeout(Duration::from_secs(2), stdin.shutdown()).await;
     }
-    let gone = async {
-        while docker.inspect_container(&name, None).await.is_ok() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let labelled = || async {
+        let filters = [("label".to_string(), vec![format!("{LABEL}={run_id}")])].into();
+        let list = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let agent_name = format!("/{name}");
+        docker
+            .list_containers(Some(list))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| !c.names.iter().flatten().any(|n| *n == agent_name))
+            .filter_map(|c| c.id)
+            .collect::<Vec<_>>()
+    };
+    let agent_gone = async {
+        // Running, it ends by itself now that its stdin is closed; created and never
+        // started, or exited without AutoRemove's removal, it is removed outright.
+        let running = docker
+            .inspect_container(&name, None)
+            .await
+            .ok()
+            .and_then(|c| c.state?.running)
+            .unwrap_or(false);
+        if !running || !super::teardown::wait_removed(&docker, &name, Duration::from_secs(10)).await
+        {
+            let _ = super::remove_probe(&docker, &name).await;
         }
     };
-    let _ = tokio::time::timeout(Duration::from_secs(10), gone).await;
-    let _ = super::remove_probe(&docker, &name).await;
-    let filters = [("label".to_string(), vec![format!("{LABEL}={run_id}")])].into();
-    let list = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    if let Ok(left) = docker.list_containers(Some(list)).await {
-        for c in left {
-            if let Some(id) = c.id {
-                let _ = super::remove_probe(&docker, &id).await;
-            }
-        }
+    let probes_gone = async {
+        let ids = labelled().await;
+        futures_util::future::join_all(
+            ids.iter()
+                .map(|id| super::teardown::end_probe(&docker, id, true)),
+        )
+        .await;
+    };
+    tokio::join!(agent_gone, probes_gone);
+    // What the agent made after the first look, before it went.
+    for id in labelled().await {
+        let _ = super::remove_probe(&docker, &id).await;
     }
 }
 

@@ -15,11 +15,10 @@ pub const REPO: &str = "netcheck-probe";
 /// The tag is a hash of the binary, so a rebuilt netcheck gets a fresh image and an
 /// unchanged one reuses the old: the import (~130 ms) happens once per build.
 pub async fn ensure(docker: &Docker) -> Result<String, Error> {
-    let tag = tag().await?;
-    let reference = format!("{REPO}:{tag}");
-    if docker.inspect_image(&reference).await.is_ok() {
+    if let Some(reference) = present(docker).await? {
         return Ok(reference);
     }
+    let tag = tag().await?;
     let exe = own_binary().await?;
     let tarball =
         rootfs_tar(&exe).map_err(|e| Error::Probe(format!("building the probe image: {e}")))?;
@@ -41,7 +40,17 @@ pub async fn ensure(docker: &Docker) -> Result<String, Error> {
         .try_collect::<Vec<_>>()
         .await
         .map_err(|e| Error::Probe(format!("importing the probe image: {e}")))?;
-    Ok(reference)
+    Ok(format!("{REPO}:{tag}"))
+}
+
+/// The probe image of this binary, if the engine has it already; importing none.
+pub async fn present(docker: &Docker) -> Result<Option<String>, Error> {
+    let reference = format!("{REPO}:{}", tag().await?);
+    Ok(docker
+        .inspect_image(&reference)
+        .await
+        .is_ok()
+        .then_some(reference))
 }
 
 /// The image tag of this binary: a hash of it, computed once per process, so that

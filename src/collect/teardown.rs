@@ -16,6 +16,10 @@ pub struct Teardown {
     pub(super) agents: Mutex<Vec<AgentRun>>,
     /// The `nft -i` sessions holding packet-trace tables (they go with the session).
     pub(super) traces: trace::Sessions,
+    /// Kill the probes and leave their removal to the engine, without waiting for it.
+    /// The agent does: netcheck waits for the probe's removal and for the agent's at
+    /// once, instead of one after the other.
+    pub(super) kill_only: bool,
 }
 
 impl Teardown {
@@ -28,7 +32,7 @@ impl Teardown {
         let containers = futures_util::future::join_all(
             containers
                 .iter()
-                .map(|(docker, name)| end_probe(docker, name)),
+                .map(|(docker, name)| end_probe(docker, name, !self.kill_only)),
         );
         let outside = async {
             if let Some((handle, o)) = outside {
@@ -40,19 +44,20 @@ impl Teardown {
     }
 }
 
-/// Ends a probe and returns once the engine has removed it. The probe is AutoRemove:
+/// Ends a probe and returns once the engine has removed it (with `wait`; without, once
+/// it is killed, or removed where it was not running). The probe is AutoRemove:
 /// once killed, the engine removes it itself, so this waits for that removal instead of
 /// racing it with a remove of its own (which the engine refuses while its own is under
 /// way). A probe that was never started, or is paused, is not auto-removed: it is
 /// removed outright.
-async fn end_probe(docker: &Docker, name: &str) {
+pub(super) async fn end_probe(docker: &Docker, name: &str, wait: bool) {
     use bollard::errors::Error as B;
     match docker
         .kill_container(name, None::<KillContainerOptions>)
         .await
     {
         Ok(()) => {
-            if wait_removed(docker, name, Duration::from_secs(5)).await {
+            if !wait || wait_removed(docker, name, Duration::from_secs(5)).await {
                 return;
             }
         }
@@ -73,7 +78,7 @@ async fn end_probe(docker: &Docker, name: &str) {
 }
 
 /// Waits until the engine has removed `name` (or it does not exist); false on timeout.
-async fn wait_removed(docker: &Docker, name: &str, timeout: Duration) -> bool {
+pub(super) async fn wait_removed(docker: &Docker, name: &str, timeout: Duration) -> bool {
     use bollard::errors::Error as B;
     let options = WaitContainerOptionsBuilder::new()
         .condition("removed")
