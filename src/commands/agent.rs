@@ -1,0 +1,42 @@
+//! The host agent, in its container on the engine's host (see collect::agent): reads
+//! its spec, collects there, and prints its reply as one JSON line.
+
+use std::process::ExitCode;
+
+use netcheck::collect::agent;
+use netcheck::error::exit;
+
+use super::print;
+
+/// The agent's whole life: its spec in, its reply out; exit 2 when it could not collect.
+pub fn run(spec: &str) -> ExitCode {
+    let failed = |error: String| agent::Reply {
+        snapshot: None,
+        error: Some(error),
+    };
+    let mut runtime = None;
+    let reply = match serde_json::from_str::<agent::Spec>(spec) {
+        Err(e) => failed(format!("unreadable agent spec: {e}")),
+        // Before the runtime starts its threads: a threaded process cannot change its
+        // mount namespace.
+        Ok(spec) => match agent::enter_host() {
+            Err(e) => failed(format!(
+                "entering the host's mount namespace (does the agent have --pid host and SYS_ADMIN?): {e}"
+            )),
+            Ok(()) => runtime
+                .insert(super::runtime())
+                .block_on(agent::serve(spec)),
+        },
+    };
+    let line = serde_json::to_string(&reply).expect("a reply serialises");
+    let printed = print(&format!("{line}\n"));
+    // The watch on stdin is a blocking read that only the end of stdin ends: do not
+    // wait for it.
+    if let Some(rt) = runtime {
+        rt.shutdown_background();
+    }
+    match printed {
+        Ok(()) if reply.error.is_none() => ExitCode::SUCCESS,
+        _ => ExitCode::from(exit::ERROR),
+    }
+}

@@ -1,0 +1,116 @@
+//! `netcheck [FILTER…]` and `netcheck analyze SNAPSHOT`: plan, observe (a live run, a
+//! fleet of engines, or a snapshot file), judge, then write the reports and show the
+//! verdict. The exit code is the verdict's.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use netcheck::error::{Error, exit};
+use netcheck::report::human::Detail;
+use netcheck::report::metrics::Metrics;
+use netcheck::report::{self, Outputs, Report};
+use netcheck::run::{self, Outcome};
+use netcheck::snapshot::Snapshot;
+
+use super::{causes, print, suites};
+use crate::cli::{EngineArgs, Format, RunArgs};
+
+/// Where the observations come from.
+pub enum Source<'a> {
+    Live(&'a EngineArgs),
+    File(&'a std::path::Path),
+}
+
+pub async fn run(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
+    let plan = match suites::plan(run) {
+        Ok(plan) => plan,
+        // A CI job that asked for reports gets one that says why nothing ran.
+        Err(e) => return failed(run, Outcome::failed(e, chrono::Utc::now(), Duration::ZERO)),
+    };
+    if run.list {
+        let lines: String = plan
+            .instances
+            .iter()
+            .map(|c| format!("{:<26} {}\n", c.id, c.title()))
+            .collect();
+        print(&lines)?;
+        return Ok(exit::OK);
+    }
+    let outcome = match source {
+        Source::File(path) => {
+            let (started, t0) = (chrono::Utc::now(), Instant::now());
+            run::judge(&plan, Snapshot::load(path), run.redact, started, t0)
+        }
+        Source::Live(engines) if engines.hosts.len() + engines.contexts.len() > 1 => {
+            return super::fleet::run(run, engines, &plan).await;
+        }
+        Source::Live(engine) => super::live::run(run, engine, &plan).await,
+    };
+    if outcome.error.is_some() {
+        return failed(run, outcome);
+    }
+    write_reports(run, &outcome)?;
+    show(run, &outcome.report)?;
+    if outcome.report.exit_code() == exit::ERROR {
+        causes::print_report_causes(&outcome.report);
+    }
+    Ok(outcome.report.exit_code())
+}
+
+/// The report on the terminal (and, under GitHub Actions, the job summary after it).
+fn show(run: &RunArgs, report: &Report) -> Result<(), Error> {
+    let detail = detail(run);
+    let mut out = anstream::stdout().lock();
+    let rendered = if run.format == Format::Github {
+        let (pause, resume) = report::github::pause_commands();
+        out.write_all(pause.as_bytes())
+            .and_then(|()| report::human::render(&mut out, report, detail))
+            .and_then(|()| out.write_all(resume.as_bytes()))
+            .and_then(|()| out.write_all(report::github::render(report).as_bytes()))
+    } else {
+        report::human::render(&mut out, report, detail)
+    };
+    match rendered {
+        // `netcheck | head`: the reader left; the verdict still decides the exit code.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(source) => Err(Error::Write {
+            path: "<stdout>".into(),
+            source,
+        }),
+        Ok(()) => Ok(()),
+    }
+}
+
+pub fn detail(run: &RunArgs) -> Detail {
+    match (run.quiet, run.verbose) {
+        (true, _) => Detail::Quiet,
+        (_, true) => Detail::Verbose,
+        _ => Detail::Normal,
+    }
+}
+
+/// Writes the report files asked for, also when checks fail.
+fn write_reports(run: &RunArgs, outcome: &Outcome) -> Result<(), Error> {
+    let metrics = Metrics::new();
+    metrics.record(&outcome.report);
+    outputs(run).write(&outcome.report, outcome.snapshot.as_ref(), &metrics)
+}
+
+/// A run that judged nothing: its reports still say why, then the error is the exit.
+fn failed(run: &RunArgs, outcome: Outcome) -> Result<u8, Error> {
+    write_reports(run, &outcome)?;
+    Err(outcome
+        .error
+        .unwrap_or_else(|| Error::Internal("a failed run without its error".into())))
+}
+
+/// The report files asked for.
+pub fn outputs(run: &RunArgs) -> Outputs {
+    Outputs {
+        json: run.json.clone(),
+        junit: run.junit.clone(),
+        markdown: run.markdown.clone(),
+        html: run.html.clone(),
+        prometheus: run.prometheus.clone(),
+    }
+}

@@ -1,0 +1,107 @@
+//! A live run against the one engine the flags name: its options from the command
+//! line, a spinner for a person watching; and `netcheck collect`, which keeps the
+//! snapshot instead of judging it.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use netcheck::collect::{agent, docker};
+use netcheck::engine::{self, Engine};
+use netcheck::error::{Error, exit};
+use netcheck::log;
+use netcheck::plan::Plan;
+use netcheck::report;
+use netcheck::run::{self, Outcome};
+
+use super::suites;
+use crate::cli::{EngineArgs, Format, RunArgs};
+
+/// The one engine the flags and the environment name, as the docker CLI picks it.
+pub fn engine(args: &EngineArgs) -> Result<Engine, Error> {
+    let engine = engine::resolve(&args.flags(), &engine::ProcessEnv)?;
+    log::debug(format_args!(
+        "engine {} (context {}, chosen by {})",
+        engine.endpoint, engine.name, engine.source
+    ));
+    Ok(engine)
+}
+
+/// The engine's unix socket, when it is reached through one.
+pub fn socket(engine: &Engine) -> Option<std::path::PathBuf> {
+    match &engine.transport {
+        engine::Transport::Unix { path } => Some(path.clone()),
+        _ => None,
+    }
+}
+
+/// How every live run collects, from the command line (the engine is set per run).
+pub fn options(run: &RunArgs) -> run::Options {
+    run::Options {
+        networks: run.networks.clone(),
+        probe_args: run.probe_arg.clone(),
+        probe_timeout: Duration::from_millis(run.probe_timeout_ms),
+        timeout: Duration::from_secs(run.timeout),
+        redact: run.redact,
+        agent: match (run.agent, run.no_agent) {
+            (true, _) => agent::Mode::On,
+            (_, true) => agent::Mode::Off,
+            _ => agent::Mode::Auto,
+        },
+        socket: None,
+        engine: None,
+    }
+}
+
+/// One live run against the engine, with a spinner; a signal ends it early, after
+/// removing what it created.
+pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
+    // A spinner for a person watching a terminal; none in a pipe, a CI log, -q, or -D
+    // (whose lines it would garble). indicatif draws on stderr, and hides itself when
+    // stderr is not a terminal.
+    let progress = if std::io::stdout().is_terminal()
+        && !run.quiet
+        && run.format == Format::Human
+        && !log::enabled(log::Level::Debug)
+    {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let engine = engine(engine_args);
+    let mut options = options(run);
+    options.socket = engine.as_ref().ok().and_then(socket);
+    options.engine = engine.as_ref().ok().map(|e| e.reference(false));
+    log::debug(format_args!(
+        "collecting for {} check(s); networks {:?}",
+        plan.instances.len(),
+        run.networks
+    ));
+    let outcome = run::live(
+        plan,
+        &options,
+        async { docker::connect(&engine?).await },
+        run::signal,
+        &progress,
+    )
+    .await;
+    progress.finish_and_clear();
+    outcome
+}
+
+/// `netcheck collect -o FILE`: the snapshot, written for `analyze` elsewhere.
+pub async fn collect(
+    run: &RunArgs,
+    engine: &EngineArgs,
+    output: &std::path::Path,
+) -> Result<u8, Error> {
+    let plan = suites::plan(run)?;
+    let outcome = self::run(run, engine, &plan).await;
+    let snapshot = match (outcome.error, outcome.snapshot) {
+        (Some(e), _) => return Err(e),
+        (None, snapshot) => snapshot.ok_or_else(|| Error::Internal("no snapshot".into()))?,
+    };
+    let json = serde_json::to_string_pretty(&snapshot).expect("a snapshot always serialises");
+    report::write_atomic(output, json.as_bytes())?;
+    Ok(exit::OK)
+}
