@@ -300,8 +300,9 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Remove what crashed netcheck runs left behind: probe containers and links carrying
-    /// netcheck's label or prefix, never anything else. A running netcheck's probe is kept.
+    /// Remove what crashed netcheck runs left behind: probe containers, links and nftables
+    /// tables carrying netcheck's label or prefix, never anything else. A running
+    /// netcheck's probe is kept.
     Cleanup {
         /// Also remove the cached probe images.
         #[arg(long)]
