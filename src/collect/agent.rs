@@ -132,7 +132,7 @@ pub fn enter_host() -> std::io::Result<()> {
 pub async fn serve(spec: Spec) -> Reply {
     let opts = spec.options();
     let cleanup = Cleanup {
-        kill_only: true,
+        leave_probes: true,
         ..Cleanup::default()
     };
     let work = async {
@@ -247,35 +247,16 @@ fn arch(name: &str) -> &str {
     }
 }
 
-/// The local side: runs the agent on the engine's host and returns what it observed.
-pub async fn collect(
-    docker: &Docker,
-    opts: &Options,
-    cleanup: &Cleanup,
-) -> Result<Snapshot, Error> {
-    // Whether the engine has the image already is asked beside the architecture; an
-    // import waits for the architecture to be right.
-    let (info, present) = tokio::join!(docker.info(), super::image::present(docker));
-    let info = info.map_err(|e| Error::Docker {
-        what: "info".into(),
-        detail: e.to_string(),
-    })?;
-    let theirs = info.architecture.unwrap_or_default();
-    if arch(&theirs) != std::env::consts::ARCH {
-        return Err(Error::AgentArch {
-            engine: theirs,
-            ours: std::env::consts::ARCH.to_string(),
-        });
-    }
-    let image = match present? {
-        Some(image) => image,
-        None => super::image::ensure(docker).await?,
-    };
-    let name = format!("{AGENT_PREFIX}{}", opts.run_id);
-    let spec = serde_json::to_string(&Spec::new(opts)).expect("a spec serialises");
-    let body = ContainerCreateBody {
-        image: Some(image),
-        cmd: Some(vec!["agent".into(), "--spec".into(), spec]),
+/// The agent's container: the probe image, on the host's network and PID namespaces,
+/// with what the host-side collection needs.
+fn container(image: &str, opts: &Options) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec![
+            "agent".into(),
+            "--spec".into(),
+            serde_json::to_string(&Spec::new(opts)).expect("a spec serialises"),
+        ]),
         labels: Some(
             [
                 ("netcheck".to_string(), "agent".to_string()),
@@ -323,22 +304,60 @@ pub async fn collect(
             ..Default::default()
         }),
         ..Default::default()
-    };
+    }
+}
+
+/// The local side: runs the agent on the engine's host and returns what it observed.
+pub async fn collect(
+    docker: &Docker,
+    opts: &Options,
+    cleanup: &Cleanup,
+) -> Result<Snapshot, Error> {
+    let name = format!("{AGENT_PREFIX}{}", opts.run_id);
+    let image = super::image::reference().await?;
     let agent_err =
         |what: &'static str| move |e: bollard::errors::Error| Error::Agent(format!("{what}: {e}"));
+    // Registered before it exists: an interrupt can land while the engine creates it.
     cleanup.agents.lock().unwrap().push(super::AgentRun {
         docker: docker.clone(),
         name: name.clone(),
         run_id: opts.run_id.clone(),
         stdin: None,
     });
-    docker
-        .create_container(
+    let create = || {
+        docker.create_container(
             Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
+            container(&image, opts),
         )
-        .await
-        .map_err(agent_err("creating the agent container"))?;
+    };
+    // The architecture is asked beside the creation, and checked before the start: on
+    // an engine of another architecture the agent would start only to fail with an
+    // exec format error.
+    let (info, created) = tokio::join!(docker.info(), create());
+    let info = info.map_err(|e| Error::Docker {
+        what: "info".into(),
+        detail: e.to_string(),
+    })?;
+    let theirs = info.architecture.unwrap_or_default();
+    if arch(&theirs) != std::env::consts::ARCH {
+        return Err(Error::AgentArch {
+            engine: theirs,
+            ours: std::env::consts::ARCH.to_string(),
+        });
+    }
+    match created {
+        Ok(_) => {}
+        // The engine has no probe image of this build yet.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {
+            super::image::ensure(docker).await?;
+            create()
+                .await
+                .map_err(agent_err("creating the agent container"))?;
+        }
+        Err(e) => return Err(agent_err("creating the agent container")(e)),
+    }
     let attach = AttachContainerOptionsBuilder::new()
         .stream(true)
         .stdin(true)
@@ -392,9 +411,8 @@ pub async fn collect(
 /// Ends an agent run: asks the agent to stop (the end of its stdin), and removes it and
 /// anything labelled with the run's id.
 ///
-/// The agent kills its probe and exits without waiting for the engine to remove the
-/// probe: this waits for both removals at once. A probe the agent could not end (it
-/// was cut short) is ended here; so is anything labelled with the run that is left.
+/// The agent leaves its probe to this: it is ended here while the agent goes, and both
+/// removals are waited for at once; so is anything labelled with the run that is left.
 pub(super) async fn end(run: super::AgentRun) {
     let super::AgentRun {
         docker,
@@ -438,8 +456,7 @@ pub(super) async fn end(run: super::AgentRun) {
     let probes_gone = async {
         let ids = labelled().await;
         futures_util::future::join_all(
-            ids.iter()
-                .map(|id| super::teardown::end_probe(&docker, id, true)),
+            ids.iter().map(|id| super::teardown::end_probe(&docker, id)),
         )
         .await;
     };

@@ -16,15 +16,20 @@ pub struct Teardown {
     pub(super) agents: Mutex<Vec<AgentRun>>,
     /// The `nft -i` sessions holding packet-trace tables (they go with the session).
     pub(super) traces: trace::Sessions,
-    /// Kill the probes and leave their removal to the engine, without waiting for it.
-    /// The agent does: netcheck waits for the probe's removal and for the agent's at
-    /// once, instead of one after the other.
-    pub(super) kill_only: bool,
+    /// Leave the probes to whoever started this run: the agent does, and netcheck ends
+    /// its probe while it waits for the agent's own removal, at once instead of one
+    /// after the other. (The probe ends by itself with the agent's attachment anyway.)
+    pub(super) leave_probes: bool,
 }
 
 impl Teardown {
     pub async fn run(&self) {
-        let containers = std::mem::take(&mut *self.containers.lock().unwrap());
+        let mut containers = std::mem::take(&mut *self.containers.lock().unwrap());
+        if self.leave_probes {
+            // Their attachments go first: the probes end as soon as their stdin does.
+            self.attachments.lock().unwrap().clear();
+            containers.clear();
+        }
         let outside = self.outside.lock().unwrap().take();
         self.listeners.lock().unwrap().clear();
         let agents = std::mem::take(&mut *self.agents.lock().unwrap());
@@ -32,7 +37,7 @@ impl Teardown {
         let containers = futures_util::future::join_all(
             containers
                 .iter()
-                .map(|(docker, name)| end_probe(docker, name, !self.kill_only)),
+                .map(|(docker, name)| end_probe(docker, name)),
         );
         let outside = async {
             if let Some((handle, o)) = outside {
@@ -44,20 +49,19 @@ impl Teardown {
     }
 }
 
-/// Ends a probe and returns once the engine has removed it (with `wait`; without, once
-/// it is killed, or removed where it was not running). The probe is AutoRemove:
+/// Ends a probe and returns once the engine has removed it. The probe is AutoRemove:
 /// once killed, the engine removes it itself, so this waits for that removal instead of
 /// racing it with a remove of its own (which the engine refuses while its own is under
 /// way). A probe that was never started, or is paused, is not auto-removed: it is
 /// removed outright.
-pub(super) async fn end_probe(docker: &Docker, name: &str, wait: bool) {
+pub(super) async fn end_probe(docker: &Docker, name: &str) {
     use bollard::errors::Error as B;
     match docker
         .kill_container(name, None::<KillContainerOptions>)
         .await
     {
         Ok(()) => {
-            if !wait || wait_removed(docker, name, Duration::from_secs(5)).await {
+            if wait_removed(docker, name, Duration::from_secs(5)).await {
                 return;
             }
         }
