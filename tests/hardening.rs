@@ -363,8 +363,9 @@ fn tls_settings_are_honoured_not_ignored() {
     );
     assert_eq!(run.code, 2, "{}", run.explain());
     assert!(
-        run.stderr
-            .contains(&format!("TLS file {config}/ca.pem is missing")),
+        run.stderr.contains(&format!(
+            "TLS file {config}/ca.pem cannot be used: No such file"
+        )),
         "{}",
         run.explain()
     );

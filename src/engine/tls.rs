@@ -59,6 +59,8 @@ fn config(ca: &Path, cert: &Path, key: &Path) -> Result<ClientConfig, EngineErro
         path: path.to_path_buf(),
         detail,
     };
+    // Missing is said as such, not as a PEM reader's I/O error.
+    std::fs::metadata(ca).map_err(|e| bad(ca, e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     let cas = CertificateDer::pem_file_iter(ca)
         .map_err(|e| bad(ca, e.to_string()))?
