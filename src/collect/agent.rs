@@ -11,9 +11,10 @@
 //!
 //! Its lifetime is bounded three ways: its own deadline, the end of its stdin (the
 //! engine closes it when netcheck's attach connection goes, whatever killed netcheck),
-//! and netcheck's cleanup, which asks it to stop, waits, then removes it and anything
-//! labelled with the run's id. On each, the agent removes what it made (its probe
-//! container; the outside namespace and listeners die with its process).
+//! and netcheck's teardown, which asks it to stop and removes it and anything labelled
+//! with the run's id. Its probe ends with the agent's attachment to it, and netcheck
+//! waits for the probe's removal while it waits for the agent's; the outside namespace
+//! and the listeners die with the agent's process.
 
 use std::time::Duration;
 
@@ -23,13 +24,14 @@ use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
 };
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{Cleanup, LABEL, Options, PID_LABEL};
+use super::{LABEL, Options, PID_LABEL, Teardown};
 use crate::error::Error;
-use crate::protocol::Needs;
 use crate::snapshot::Snapshot;
+
+mod inside;
+pub use inside::{Reply, Spec, enter_host, serve};
 
 /// Agent containers are named `netcheck-agent-<run id>`.
 pub const AGENT_PREFIX: &str = "netcheck-agent-";
@@ -45,130 +47,6 @@ pub enum Mode {
     On,
     /// `--no-agent`: never.
     Off,
-}
-
-/// What the agent is asked to collect: [`Options`], as its command line carries them.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Spec {
-    pub networks: Vec<String>,
-    pub all_networks: bool,
-    pub host: bool,
-    pub probe: bool,
-    pub outside: bool,
-    pub publish: bool,
-    pub peers: bool,
-    pub probe_timeout_ms: u64,
-    pub run_id: String,
-    pub suite_probe_args: Vec<String>,
-    /// The agent ends by itself after this long, whatever happens.
-    pub deadline_secs: u64,
-}
-
-impl Spec {
-    fn new(opts: &Options) -> Spec {
-        Spec {
-            networks: opts.networks.clone(),
-            all_networks: opts.all_networks,
-            host: opts.needs.host,
-            probe: opts.needs.probe,
-            outside: opts.needs.outside,
-            publish: opts.needs.publish,
-            peers: opts.needs.peers,
-            probe_timeout_ms: opts.probe_timeout.as_millis() as u64,
-            run_id: opts.run_id.clone(),
-            suite_probe_args: opts.suite_probe_args.clone(),
-            deadline_secs: opts.deadline.as_secs().max(1),
-        }
-    }
-
-    /// The options of the agent's own collection: on its host, and no agent of its own.
-    pub fn options(&self) -> Options {
-        Options {
-            networks: self.networks.clone(),
-            all_networks: self.all_networks,
-            needs: Needs {
-                host: self.host,
-                probe: self.probe,
-                outside: self.outside,
-                publish: self.publish,
-                peers: self.peers,
-            },
-            probe_timeout: Duration::from_millis(self.probe_timeout_ms),
-            run_id: self.run_id.clone(),
-            suite_probe_args: self.suite_probe_args.clone(),
-            agent: Mode::Off,
-            deadline: Duration::from_secs(self.deadline_secs),
-            socket: Some(crate::engine::DEFAULT_SOCKET.into()),
-            engine: None,
-        }
-    }
-}
-
-/// The agent's one line of output.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Reply {
-    pub snapshot: Option<Snapshot>,
-    pub error: Option<String>,
-}
-
-/// In the agent container, before any thread exists (a multi-threaded process may not
-/// change its mount namespace): enter the engine's host mount namespace, so that its
-/// socket, its firewall tools and its files are the ones read.
-///
-/// The agent's parent is the container's shim, which the engine's containerd started
-/// in the engine's own mount namespace: with `--pid host` it is visible, and it is the
-/// right one even where the engine runs in a mount namespace of its own. PID 1 (the
-/// host's init) is the fallback; some sandboxes' init refuses to be looked into.
-pub fn enter_host() -> std::io::Result<()> {
-    let parent = nix::unistd::getppid();
-    let ns = std::fs::File::open(format!("/proc/{parent}/ns/mnt"))
-        .or_else(|_| std::fs::File::open("/proc/1/ns/mnt"))?;
-    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
-    std::env::set_current_dir("/")
-}
-
-/// The agent's work, in its container on the engine's host: collect as a local run
-/// does, until done, the deadline, or the end of stdin.
-pub async fn serve(spec: Spec) -> Reply {
-    let opts = spec.options();
-    let cleanup = Cleanup {
-        leave_probes: true,
-        ..Cleanup::default()
-    };
-    let work = async {
-        let engine =
-            crate::engine::resolve(&crate::engine::Flags::default(), &|_: &str| None::<String>)?;
-        let (docker, local) = super::docker::connect(&engine).await?;
-        super::collect(&docker, local, &opts, &cleanup).await
-    };
-    let stdin_closed = async {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = [0u8; 64];
-        loop {
-            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    };
-    let result = tokio::select! {
-        r = tokio::time::timeout(opts.deadline, work) => match r {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout { secs: opts.deadline.as_secs(), phase: "collecting on the engine's host".into() }),
-        },
-        _ = stdin_closed => Err(Error::Interrupted("the end of the agent's stdin")),
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(30), cleanup.run()).await;
-    match result {
-        Ok(snapshot) => Reply {
-            snapshot: Some(snapshot),
-            error: None,
-        },
-        Err(e) => Reply {
-            snapshot: None,
-            error: Some(e.to_string()),
-        },
-    }
 }
 
 /// Whether this run goes through the agent, and the notice to print when it does on
@@ -247,6 +125,19 @@ fn arch(name: &str) -> &str {
     }
 }
 
+/// Refuses an engine whose architecture is not this binary's: the agent would fail to
+/// start with an exec format error. An engine that does not say is given the benefit of
+/// the doubt (a failed start then says what happened).
+fn same_arch(theirs: &str) -> Result<(), Error> {
+    if theirs.is_empty() || arch(theirs) == std::env::consts::ARCH {
+        return Ok(());
+    }
+    Err(Error::AgentArch {
+        engine: theirs.to_string(),
+        ours: std::env::consts::ARCH.to_string(),
+    })
+}
+
 /// The agent's container: the probe image, on the host's network and PID namespaces,
 /// with what the host-side collection needs.
 fn container(image: &str, opts: &Options) -> ContainerCreateBody {
@@ -311,14 +202,14 @@ fn container(image: &str, opts: &Options) -> ContainerCreateBody {
 pub async fn collect(
     docker: &Docker,
     opts: &Options,
-    cleanup: &Cleanup,
+    teardown: &Teardown,
 ) -> Result<Snapshot, Error> {
     let name = format!("{AGENT_PREFIX}{}", opts.run_id);
     let image = super::image::reference().await?;
     let agent_err =
         |what: &'static str| move |e: bollard::errors::Error| Error::Agent(format!("{what}: {e}"));
     // Registered before it exists: an interrupt can land while the engine creates it.
-    cleanup.agents.lock().unwrap().push(super::AgentRun {
+    teardown.agents.lock().unwrap().push(super::AgentRun {
         docker: docker.clone(),
         name: name.clone(),
         run_id: opts.run_id.clone(),
@@ -338,13 +229,7 @@ pub async fn collect(
         what: "info".into(),
         detail: e.to_string(),
     })?;
-    let theirs = info.architecture.unwrap_or_default();
-    if arch(&theirs) != std::env::consts::ARCH {
-        return Err(Error::AgentArch {
-            engine: theirs,
-            ours: std::env::consts::ARCH.to_string(),
-        });
-    }
+    same_arch(&info.architecture.unwrap_or_default())?;
     match created {
         Ok(_) => {}
         // The engine has no probe image of this build yet.
@@ -369,7 +254,7 @@ pub async fn collect(
         .await
         .map_err(agent_err("attaching to the agent"))?;
     let mut output = attached.output;
-    if let Some(a) = cleanup
+    if let Some(a) = teardown
         .agents
         .lock()
         .unwrap()
@@ -481,34 +366,17 @@ mod tests {
     }
 
     #[test]
-    fn the_agent_collects_what_the_run_asked_and_starts_no_agent_of_its_own() {
-        let opts = Options {
-            networks: vec!["app".into()],
-            all_networks: false,
-            needs: Needs {
-                host: true,
-                probe: true,
-                outside: false,
-                publish: true,
-                peers: false,
-            },
-            probe_timeout: Duration::from_millis(1500),
-            run_id: "abcde".into(),
-            suite_probe_args: vec!["--get".into(), "x=1.2.3.4:80".into()],
-            agent: Mode::On,
-            deadline: Duration::from_secs(60),
-            socket: None,
-            engine: None,
+    fn another_architecture_is_refused_and_an_unknown_one_is_not() {
+        assert!(same_arch(std::env::consts::ARCH).is_ok());
+        assert!(same_arch("").is_ok());
+        let other = if std::env::consts::ARCH == "s390x" {
+            "riscv64"
+        } else {
+            "s390x"
         };
-        let spec: Spec =
-            serde_json::from_str(&serde_json::to_string(&Spec::new(&opts)).unwrap()).unwrap();
-        let back = spec.options();
-        assert_eq!(back.networks, opts.networks);
-        assert_eq!(back.needs, opts.needs);
-        assert_eq!(back.probe_timeout, opts.probe_timeout);
-        assert_eq!(back.run_id, opts.run_id);
-        assert_eq!(back.suite_probe_args, opts.suite_probe_args);
-        assert_eq!(back.deadline, opts.deadline);
-        assert_eq!(back.agent, Mode::Off);
+        match same_arch(other) {
+            Err(Error::AgentArch { engine, .. }) => assert_eq!(engine, other),
+            r => panic!("{r:?}"),
+        }
     }
 }

@@ -1,0 +1,173 @@
+//! The agent's side, in its container on the engine's host: what it is asked, how it
+//! enters the host, and the collection it does there.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::super::{Options, Teardown};
+use super::Mode;
+use crate::error::Error;
+use crate::protocol::Needs;
+use crate::snapshot::Snapshot;
+
+/// What the agent is asked to collect: [`Options`], as its command line carries them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Spec {
+    pub networks: Vec<String>,
+    pub all_networks: bool,
+    pub host: bool,
+    pub probe: bool,
+    pub outside: bool,
+    pub publish: bool,
+    pub peers: bool,
+    pub probe_timeout_ms: u64,
+    pub run_id: String,
+    pub suite_probe_args: Vec<String>,
+    /// The agent ends by itself after this long, whatever happens.
+    pub deadline_secs: u64,
+}
+
+impl Spec {
+    pub(super) fn new(opts: &Options) -> Spec {
+        Spec {
+            networks: opts.networks.clone(),
+            all_networks: opts.all_networks,
+            host: opts.needs.host,
+            probe: opts.needs.probe,
+            outside: opts.needs.outside,
+            publish: opts.needs.publish,
+            peers: opts.needs.peers,
+            probe_timeout_ms: opts.probe_timeout.as_millis() as u64,
+            run_id: opts.run_id.clone(),
+            suite_probe_args: opts.suite_probe_args.clone(),
+            deadline_secs: opts.deadline.as_secs().max(1),
+        }
+    }
+
+    /// The options of the agent's own collection: on its host, and no agent of its own.
+    pub fn options(&self) -> Options {
+        Options {
+            networks: self.networks.clone(),
+            all_networks: self.all_networks,
+            needs: Needs {
+                host: self.host,
+                probe: self.probe,
+                outside: self.outside,
+                publish: self.publish,
+                peers: self.peers,
+            },
+            probe_timeout: Duration::from_millis(self.probe_timeout_ms),
+            run_id: self.run_id.clone(),
+            suite_probe_args: self.suite_probe_args.clone(),
+            agent: Mode::Off,
+            deadline: Duration::from_secs(self.deadline_secs),
+            socket: Some(crate::engine::DEFAULT_SOCKET.into()),
+            engine: None,
+        }
+    }
+}
+
+/// The agent's one line of output.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub snapshot: Option<Snapshot>,
+    pub error: Option<String>,
+}
+
+/// In the agent container, before any thread exists (a multi-threaded process may not
+/// change its mount namespace): enter the engine's host mount namespace, so that its
+/// socket, its firewall tools and its files are the ones read.
+///
+/// The agent's parent is the container's shim, which the engine's containerd started
+/// in the engine's own mount namespace: with `--pid host` it is visible, and it is the
+/// right one even where the engine runs in a mount namespace of its own. PID 1 (the
+/// host's init) is the fallback; some sandboxes' init refuses to be looked into.
+pub fn enter_host() -> std::io::Result<()> {
+    let parent = nix::unistd::getppid();
+    let ns = std::fs::File::open(format!("/proc/{parent}/ns/mnt"))
+        .or_else(|_| std::fs::File::open("/proc/1/ns/mnt"))?;
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
+    std::env::set_current_dir("/")
+}
+
+/// The agent's work, in its container on the engine's host: collect as a local run
+/// does, until done, the deadline, or the end of stdin.
+pub async fn serve(spec: Spec) -> Reply {
+    let opts = spec.options();
+    let teardown = Teardown {
+        leave_probes: true,
+        ..Teardown::default()
+    };
+    let work = async {
+        let engine =
+            crate::engine::resolve(&crate::engine::Flags::default(), &|_: &str| None::<String>)?;
+        let (docker, local) = super::super::docker::connect(&engine).await?;
+        super::super::collect(&docker, local, &opts, &teardown).await
+    };
+    let stdin_closed = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = tokio::time::timeout(opts.deadline, work) => match r {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout { secs: opts.deadline.as_secs(), phase: "collecting on the engine's host".into() }),
+        },
+        _ = stdin_closed => Err(Error::Interrupted("the end of the agent's stdin")),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(30), teardown.run()).await;
+    match result {
+        Ok(snapshot) => Reply {
+            snapshot: Some(snapshot),
+            error: None,
+        },
+        Err(e) => Reply {
+            snapshot: None,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_collects_what_the_run_asked_and_starts_no_agent_of_its_own() {
+        let opts = Options {
+            networks: vec!["app".into()],
+            all_networks: false,
+            needs: Needs {
+                host: true,
+                probe: true,
+                outside: false,
+                publish: true,
+                peers: false,
+            },
+            probe_timeout: Duration::from_millis(1500),
+            run_id: "abcde".into(),
+            suite_probe_args: vec!["--get".into(), "x=1.2.3.4:80".into()],
+            agent: Mode::On,
+            deadline: Duration::from_secs(60),
+            socket: None,
+            engine: None,
+        };
+        let spec: Spec =
+            serde_json::from_str(&serde_json::to_string(&Spec::new(&opts)).unwrap()).unwrap();
+        let back = spec.options();
+        assert_eq!(back.networks, opts.networks);
+        assert_eq!(back.needs, opts.needs);
+        assert_eq!(back.probe_timeout, opts.probe_timeout);
+        assert_eq!(back.run_id, opts.run_id);
+        assert_eq!(back.suite_probe_args, opts.suite_probe_args);
+        assert_eq!(back.deadline, opts.deadline);
+        assert_eq!(back.agent, Mode::Off);
+    }
+}
