@@ -447,8 +447,9 @@ fn the_users_own_engine_in_another_namespace(engine: &RemoteEngine) {
     assert_clean(engine);
 }
 
-/// For working by hand: starts the second engine and keeps it until
-/// /tmp/netcheck-test-remote-hold is removed (cargo test --test remote hold -- --ignored).
+/// For working by hand and for `bench/run --remote`: starts the second engine and keeps
+/// it until /tmp/netcheck-test-remote-hold is removed (cargo test --test remote hold --
+/// --ignored). The file holds the environment that reaches it over TLS, for `.`.
 #[test]
 #[ignore]
 fn hold() {
@@ -456,7 +457,11 @@ fn hold() {
     let engine = RemoteEngine::start();
     std::fs::write(
         "/tmp/netcheck-test-remote-hold",
-        engine.dir.path().to_str().unwrap(),
+        format!(
+            "DOCKER_HOST={}\nDOCKER_TLS_VERIFY=1\nDOCKER_CERT_PATH={}\n",
+            engine.tcp(),
+            engine.certs().display()
+        ),
     )
     .unwrap();
     while std::path::Path::new("/tmp/netcheck-test-remote-hold").exists() {
