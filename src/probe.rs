@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::listener::Seen;
 use crate::net::netlink;
-use crate::protocol::Purpose;
+use crate::protocol::{ErrorKind, Purpose};
 use crate::snapshot::{Lookup, ProbeReport, Request};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -261,15 +261,19 @@ pub fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
 
 /// Why a request failed, in the words that help: the deadline, or the innermost cause
 /// ("Connection refused (os error 111)"). reqwest's own top line only repeats the URL.
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+fn describe(e: &reqwest::Error, timeout: Duration) -> (ErrorKind, String) {
     if e.is_timeout() {
-        return format!("no answer within {} ms", timeout.as_millis());
+        return (ErrorKind::NoAnswer, no_answer(timeout));
     }
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;
     }
-    cause.to_string()
+    (ErrorKind::Connection, cause.to_string())
+}
+
+fn no_answer(timeout: Duration) -> String {
+    format!("no answer within {} ms", timeout.as_millis())
 }
 
 /// A GET to one of netcheck's listeners at `addr`, from wherever this runs (the host,
@@ -310,6 +314,7 @@ async fn request(resolver: &Resolver<'_>, kind: Kind, purpose: Purpose, target: 
         status: None,
         body: None,
         error: None,
+        error_kind: None,
         elapsed_ms: 0,
     };
     let url = if target.starts_with("http://") {
@@ -325,7 +330,10 @@ async fn request(resolver: &Resolver<'_>, kind: Kind, purpose: Purpose, target: 
         let port = u.port_or_known_default()?;
         Some((u, host, port))
     }) else {
-        req.error = Some("target is not HOST:PORT or an http:// URL".into());
+        req.fail(
+            ErrorKind::BadTarget,
+            "target is not HOST:PORT or an http:// URL",
+        );
         return req;
     };
     let ip = match host.parse::<IpAddr>() {
@@ -333,7 +341,7 @@ async fn request(resolver: &Resolver<'_>, kind: Kind, purpose: Purpose, target: 
         Err(_) => match resolver.lookup(&host).await.addrs.first() {
             Some(ip) => *ip,
             None => {
-                req.error = Some(format!("{host} does not resolve"));
+                req.fail(ErrorKind::Unresolved, format!("{host} does not resolve"));
                 return req;
             }
         },
@@ -345,13 +353,8 @@ async fn request(resolver: &Resolver<'_>, kind: Kind, purpose: Purpose, target: 
             match tokio::time::timeout(resolver.timeout, tokio::net::TcpStream::connect(addr)).await
             {
                 Ok(Ok(_)) => req.ok = true,
-                Ok(Err(e)) => req.error = Some(e.to_string()),
-                Err(_) => {
-                    req.error = Some(format!(
-                        "no answer within {} ms",
-                        resolver.timeout.as_millis()
-                    ))
-                }
+                Ok(Err(e)) => req.fail(ErrorKind::Connection, e.to_string()),
+                Err(_) => req.fail(ErrorKind::NoAnswer, no_answer(resolver.timeout)),
             }
         }
         Kind::Http | Kind::Own => {
@@ -386,16 +389,19 @@ async fn request(resolver: &Resolver<'_>, kind: Kind, purpose: Purpose, target: 
                     if kind == Kind::Own {
                         match serde_json::from_slice::<Seen>(&body) {
                             Ok(seen) => req.seen_source = Some(seen.seen),
-                            Err(e) => {
-                                req.ok = false;
-                                req.error = Some(format!("not netcheck's listener: {e}"));
-                            }
+                            Err(e) => req.fail(
+                                ErrorKind::NotListener,
+                                format!("not netcheck's listener: {e}"),
+                            ),
                         }
                     } else {
                         req.body = Some(String::from_utf8_lossy(&body).into_owned());
                     }
                 }
-                Err(e) => req.error = Some(describe(&e, resolver.timeout)),
+                Err(e) => {
+                    let (kind, error) = describe(&e, resolver.timeout);
+                    req.fail(kind, error);
+                }
             }
         }
     }

@@ -373,7 +373,7 @@ fn walk(value: &mut Value, p: &mut Pseudonyms, docker: &[IpNet]) {
             .filter(|(k, _)| {
                 !matches!(
                     k.as_str(),
-                    "state" | "schema" | "status" | "kind" | "protocol"
+                    "state" | "schema" | "status" | "kind" | "error_kind" | "protocol"
                 )
             })
             .for_each(|(k, v)| match (k.as_str(), v) {

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::Purpose;
+use crate::protocol::{ErrorKind, Purpose};
 
 /// Written into every snapshot; `analyze` refuses versions it does not know.
 pub const SNAPSHOT_SCHEMA: &str = "netcheck-snapshot/v1";
@@ -698,7 +698,31 @@ pub struct Request {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     pub error: Option<String>,
+    /// What kind of failure `error` is, for judges. Absent from snapshots written
+    /// before it was recorded, whose judges read the kind from the error's words
+    /// (`Request::error_kind()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
     pub elapsed_ms: u64,
+}
+
+impl Request {
+    /// Records why the request failed.
+    pub fn fail(&mut self, kind: ErrorKind, error: impl Into<String>) {
+        self.ok = false;
+        self.error = Some(error.into());
+        self.error_kind = Some(kind);
+    }
+
+    /// Why the request failed, if it did: as recorded, or, in an older snapshot, as
+    /// its error's words say.
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        let error = self.error.as_deref()?;
+        Some(
+            self.error_kind
+                .unwrap_or_else(|| ErrorKind::from_text(error)),
+        )
+    }
 }
 
 // ---------------------------------------------------------------- lookups used by judges

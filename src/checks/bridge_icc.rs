@@ -2,7 +2,7 @@
 //! and bridge networks are isolated from each other.
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, icc_disabled};
-use crate::protocol::Purpose;
+use crate::protocol::{ErrorKind, Purpose};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -97,9 +97,8 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
         for r in asked {
             // A failure to enter the namespace says nothing about the network.
-            if let Some(e) = r.error.as_deref().filter(|e| {
-                e.starts_with("entering") || e.starts_with("/proc") || e.starts_with("binding to")
-            }) {
+            if r.error_kind() == Some(ErrorKind::Setup) {
+                let e = r.error.as_deref().unwrap_or_default();
                 f.error(format!("{}: {e}", r.purpose));
                 continue;
             }
@@ -163,4 +162,57 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
     }
     f.finish("containers reach each other exactly as icc and isolation allow")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::{self, Status};
+    use crate::protocol::ErrorKind;
+    use crate::snapshot::Snapshot;
+
+    /// bridge.icc on a healthy fixture whose first icc request failed with `error`.
+    fn judged_with(error: &str, kind: Option<ErrorKind>) -> Status {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/healthy-user-network-and-bridge.json"
+        );
+        let mut snapshot = Snapshot::load(std::path::Path::new(path)).unwrap();
+        let probe = match &mut snapshot.probe {
+            crate::snapshot::Observed::Ok { value } => value,
+            other => panic!("the fixture has a probe: {other:?}"),
+        };
+        let r = probe
+            .host_requests
+            .iter_mut()
+            .find(|r| matches!(r.purpose, crate::protocol::Purpose::Icc { .. }))
+            .unwrap();
+        r.ok = false;
+        r.seen_source = None;
+        r.error = Some(error.into());
+        r.error_kind = kind;
+        let instances = checks::builtin_instances();
+        checks::judge(&snapshot, &instances)
+            .iter()
+            .filter(|j| j.instance.id == "bridge.icc")
+            .map(|j| j.outcome.status)
+            .max()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_request_netcheck_could_not_make_is_an_error_not_a_verdict() {
+        // Written before requests carried a kind: read from the words.
+        let entering = "entering /proc/4242/ns/net: Operation not permitted (os error 1)";
+        assert_eq!(judged_with(entering, None), Status::Error);
+        // Recorded: the kind decides, whatever the words.
+        assert_eq!(
+            judged_with("Operation not permitted", Some(ErrorKind::Setup)),
+            Status::Error
+        );
+        assert_eq!(
+            judged_with("no answer within 2000 ms", Some(ErrorKind::NoAnswer)),
+            Status::Fail
+        );
+        assert_eq!(judged_with("no answer within 2000 ms", None), Status::Fail);
+    }
 }

@@ -17,7 +17,7 @@ use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_route::rule::RuleAction;
 
 use crate::collect::peers;
-use crate::protocol::Purpose;
+use crate::protocol::{ErrorKind, Purpose};
 use crate::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request};
 
 /// Tables and rule priorities of netcheck's own in the probe's namespace: nothing else
@@ -117,6 +117,8 @@ fn failed(network: &str, target: SocketAddr, error: String) -> Request {
         status: None,
         body: None,
         error: Some(error),
+        // Without its route the request was not made: nothing is known of the network.
+        error_kind: Some(ErrorKind::Setup),
         elapsed_ms: 0,
     }
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::PROBE_PORT;
 use crate::collect::listener::{Listener, Seen};
-use crate::protocol::Purpose;
+use crate::protocol::{ErrorKind, Purpose};
 use crate::snapshot::{ContainerObs, NetworkObs, Request};
 
 /// An HTTP GET to netcheck's listener at `target`, from the namespace of process `pid`,
@@ -37,11 +37,15 @@ pub async fn get_from(
         status: None,
         body: None,
         error: None,
+        error_kind: None,
         elapsed_ms: 0,
     };
     match tokio::time::timeout(timeout, exchange(pid, device, target)).await {
-        Err(_) => req.error = Some(format!("no answer within {} ms", timeout.as_millis())),
-        Ok(Err(e)) => req.error = Some(e),
+        Err(_) => req.fail(
+            ErrorKind::NoAnswer,
+            format!("no answer within {} ms", timeout.as_millis()),
+        ),
+        Ok(Err((kind, e))) => req.fail(kind, e),
         Ok(Ok(seen)) => {
             req.ok = true;
             req.status = Some(200);
@@ -52,27 +56,40 @@ pub async fn get_from(
     req
 }
 
-async fn exchange(pid: u32, device: &str, target: SocketAddr) -> Result<IpAddr, String> {
-    let socket = socket_in(pid, target.is_ipv4())?;
+/// Whom the listener saw; or why not, and whether the network or netcheck's own setup
+/// (the namespace, the interface) is to blame.
+async fn exchange(
+    pid: u32,
+    device: &str,
+    target: SocketAddr,
+) -> Result<IpAddr, (ErrorKind, String)> {
+    let setup = |e: String| (ErrorKind::Setup, e);
+    let connection = |e: std::io::Error| (ErrorKind::Connection, e.to_string());
+    let socket = socket_in(pid, target.is_ipv4()).map_err(setup)?;
     socket
         .bind_device(Some(device.as_bytes()))
-        .map_err(|e| format!("binding to {device}: {e}"))?;
-    let mut stream = socket.connect(target).await.map_err(|e| e.to_string())?;
+        .map_err(|e| setup(format!("binding to {device}: {e}")))?;
+    let mut stream = socket.connect(target).await.map_err(connection)?;
     stream
         .write_all(b"GET / HTTP/1.0\r\nHost: netcheck\r\n\r\n")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(connection)?;
     let mut answer = Vec::new();
     stream
         .take(64 * 1024)
         .read_to_end(&mut answer)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(connection)?;
     let text = String::from_utf8_lossy(&answer);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
     serde_json::from_str::<Seen>(body)
         .map(|s| s.seen)
-        .map_err(|_| "answered, but not as netcheck's listener".to_string())
+        .map_err(|_| {
+            (
+                ErrorKind::NotListener,
+                "answered, but not as netcheck's listener".to_string(),
+            )
+        })
 }
 
 /// A TCP socket that belongs to the network namespace of `pid`.

@@ -2,7 +2,9 @@
 //! names and addresses both sides of a request must agree on. It sits below collect,
 //! probe and checks, so that none of them needs another for these.
 
+mod error_kind;
 mod purpose;
+pub use error_kind::ErrorKind;
 pub use purpose::Purpose;
 
 /// The name containers use to reach their host.
