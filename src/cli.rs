@@ -334,7 +334,7 @@ pub enum Command {
     },
     /// Inside the probe container: observe and print a JSON report.
     #[command(hide = true)]
-    Probe(netcheck::probe::ProbeArgs),
+    Probe(netcheck::protocol::ProbeArgs),
     /// Build the probe image if it is missing, and print its reference.
     #[command(hide = true)]
     ProbeImage,

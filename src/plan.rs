@@ -85,12 +85,13 @@ impl Plan {
         networks
     }
 
-    /// What the probe must do for the suite's own checks, as `netcheck probe` arguments.
-    pub fn probe_args(&self) -> Vec<String> {
-        self.instances
-            .iter()
-            .flat_map(|i| i.configured.probe_args(&i.id))
-            .collect()
+    /// What the probe must do for the suite's own checks.
+    pub fn probe_args(&self) -> crate::protocol::ProbeArgs {
+        let mut args = crate::protocol::ProbeArgs::default();
+        for i in &self.instances {
+            i.configured.probe_args(&i.id, &mut args);
+        }
+        args
     }
 }
 

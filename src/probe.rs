@@ -9,56 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::net::listener::Seen;
 use crate::net::netlink;
-use crate::protocol::{ErrorKind, Purpose};
+use crate::protocol::{ErrorKind, ProbeArgs, Purpose};
 use crate::snapshot::{Lookup, ProbeReport, Request};
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct ProbeArgs {
-    /// A name to resolve: through /etc/hosts, and through DNS only with --dns.
-    #[arg(long = "lookup", value_name = "NAME")]
-    pub lookups: Vec<String>,
-    /// A request to one of netcheck's own listeners, as PURPOSE=HOST:PORT. Names resolve
-    /// through /etc/hosts only (and DNS with --dns).
-    #[arg(long = "get", value_name = "PURPOSE=HOST:PORT")]
-    pub gets: Vec<String>,
-    /// A suite's TCP connection, as PURPOSE=HOST:PORT. Names resolve through /etc/hosts,
-    /// then the resolver the suite's author chose the network for.
-    #[arg(long = "tcp", value_name = "PURPOSE=HOST:PORT")]
-    pub tcps: Vec<String>,
-    /// A suite's HTTP GET, as PURPOSE=URL (http:// only).
-    #[arg(long = "http", value_name = "PURPOSE=URL")]
-    pub https: Vec<String>,
-    /// A suite's name to resolve, through /etc/hosts and then DNS.
-    #[arg(long = "resolve", value_name = "NAME")]
-    pub resolves: Vec<String>,
-    /// Ask Docker's embedded DNS server (127.0.0.11, inside the container) for NAME, if
-    /// /etc/resolv.conf names it. Only for names the engine knows (the probe's own):
-    /// the embedded server forwards names it does not know to the host's upstream.
-    #[arg(long = "embedded-dns", value_name = "NAME")]
-    pub embedded_dns: Vec<String>,
-    /// Serve netcheck's HTTP listener on PORT of each of the container's own addresses
-    /// (never a wildcard): a target for other containers, in tests and examples.
-    #[arg(long, value_name = "PORT")]
-    pub listen_port: Option<u16>,
-    /// Also ask the DNS servers of /etc/resolv.conf. Off by default: on Linux engines
-    /// they are the host's upstream servers, and netcheck's traffic stays on the machine.
-    #[arg(long)]
-    pub dns: bool,
-    /// Deadline of each lookup and request.
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
-    pub timeout_ms: u64,
-    /// For tests: stall this long before observing anything, as a frozen probe would.
-    #[arg(long, hide = true, default_value_t = 0, value_name = "MS")]
-    pub stall_ms: u64,
-    /// How long to stay alive after printing the report.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub linger_secs: u64,
-    /// Exit as soon as stdin ends. netcheck attaches to the probe's stdin, and the engine
-    /// closes it when that attachment ends, however netcheck ended (SIGKILL included):
-    /// with the engine's AutoRemove, a probe whose owner is gone removes itself.
-    #[arg(long)]
-    pub exit_with_stdin: bool,
-}
 
 pub async fn run(args: ProbeArgs) -> Result<(), String> {
     if args.exit_with_stdin {
@@ -106,13 +58,11 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
     let requests = args
         .gets
         .iter()
-        .map(|spec| (own, Kind::Own, spec))
-        .chain(args.tcps.iter().map(|spec| (suites, Kind::Tcp, spec)))
-        .chain(args.https.iter().map(|spec| (suites, Kind::Http, spec)))
-        .map(|(resolver, kind, spec)| async move {
-            // PURPOSE=TARGET, split at the first '=': a URL's query may hold more.
-            let (purpose, target) = spec.split_once('=').unwrap_or(("", spec));
-            request(&resolver, kind, Purpose::parse(purpose), target).await
+        .map(|ask| (own, Kind::Own, ask))
+        .chain(args.tcps.iter().map(|ask| (suites, Kind::Tcp, ask)))
+        .chain(args.https.iter().map(|ask| (suites, Kind::Http, ask)))
+        .map(|(resolver, kind, ask)| async move {
+            request(&resolver, kind, ask.purpose.clone(), &ask.target).await
         });
     let requests = futures_util::future::join_all(requests).await;
 

@@ -19,8 +19,8 @@ use crate::snapshot::Snapshot;
 pub struct Options {
     /// The networks asked for; empty means `bridge` and every bridge network with containers.
     pub networks: Vec<String>,
-    /// Extra `netcheck probe` arguments (tests make the probe hang with one).
-    pub probe_args: Vec<String>,
+    /// Extra settings for the probe (tests make it hang with one).
+    pub probe_args: crate::protocol::ProbeArgs,
     pub probe_timeout: Duration,
     /// Bounds collection; the teardown after it has its own bound.
     pub timeout: Duration,
@@ -126,11 +126,11 @@ where
     let options = collect::Options {
         networks: plan.networks(&opts.networks),
         all_networks: opts.networks.is_empty(),
-        suite_probe_args: plan
-            .probe_args()
-            .into_iter()
-            .chain(opts.probe_args.iter().cloned())
-            .collect(),
+        suite_probe_args: {
+            let mut args = plan.probe_args();
+            args.extend(opts.probe_args.clone());
+            args
+        },
         needs: plan.needs(),
         probe_timeout: opts.probe_timeout,
         run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),

@@ -64,8 +64,8 @@ impl super::params::CheckParams for Params {
     fn network(&self) -> Option<&str> {
         Some(&self.network)
     }
-    fn probe_args(&self, _id: &str) -> Vec<String> {
-        vec!["--resolve".into(), self.name.clone()]
+    fn probe_args(&self, _id: &str, args: &mut crate::protocol::ProbeArgs) {
+        args.resolves.push(self.name.clone());
     }
     fn describe(&self) -> Option<String> {
         Some(format!(

@@ -8,6 +8,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
 use super::{Context, Instance, Outcome};
+use crate::protocol::ProbeArgs;
 
 /// A check with its parameters, ready to judge; what an [`Instance`] holds.
 pub trait Configured: std::fmt::Debug + Send + Sync {
@@ -16,10 +17,8 @@ pub trait Configured: std::fmt::Debug + Send + Sync {
     fn network(&self) -> Option<&str> {
         None
     }
-    /// What the probe must do for this instance.
-    fn probe_args(&self, _id: &str) -> Vec<String> {
-        vec![]
-    }
+    /// Adds what the probe must do for this instance.
+    fn probe_args(&self, _id: &str, _args: &mut ProbeArgs) {}
     /// A title that says what this instance checks.
     fn describe(&self) -> Option<String> {
         None
@@ -37,9 +36,7 @@ pub trait CheckParams:
     fn network(&self) -> Option<&str> {
         None
     }
-    fn probe_args(&self, _id: &str) -> Vec<String> {
-        vec![]
-    }
+    fn probe_args(&self, _id: &str, _args: &mut ProbeArgs) {}
     fn describe(&self) -> Option<String> {
         None
     }
@@ -98,8 +95,8 @@ impl<P: CheckParams> Configured for With<P> {
     fn network(&self) -> Option<&str> {
         self.params.network()
     }
-    fn probe_args(&self, id: &str) -> Vec<String> {
-        self.params.probe_args(id)
+    fn probe_args(&self, id: &str, args: &mut ProbeArgs) {
+        self.params.probe_args(id, args)
     }
     fn describe(&self) -> Option<String> {
         self.params.describe()

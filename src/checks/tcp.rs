@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::{Check, Context, Instance, Needs, Outcome, Subject, probe_request};
+use crate::protocol::{Ask, ProbeArgs, Purpose};
 
 pub static CHECK: Check = Check {
     id: "tcp",
@@ -59,11 +60,9 @@ impl super::params::CheckParams for Params {
     fn network(&self) -> Option<&str> {
         Some(&self.network)
     }
-    fn probe_args(&self, id: &str) -> Vec<String> {
-        vec![
-            "--tcp".into(),
-            format!("{}={}", crate::protocol::Purpose::instance(id), self.target),
-        ]
+    fn probe_args(&self, id: &str, args: &mut ProbeArgs) {
+        args.tcps
+            .push(Ask::new(Purpose::instance(id), &self.target));
     }
     fn describe(&self) -> Option<String> {
         Some(format!(

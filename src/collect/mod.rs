@@ -36,7 +36,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::error::Error;
-use crate::protocol::{Needs, Purpose};
+use crate::protocol::{Ask, Needs, ProbeArgs, Purpose};
 use crate::snapshot::{
     ContainerObs, DockerObs, HostObs, NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs,
     ProbeReport, SNAPSHOT_SCHEMA, Snapshot,
@@ -71,8 +71,9 @@ pub struct Options {
     pub probe_timeout: Duration,
     /// Five hex digits naming this run's objects, so that concurrent runs stay apart.
     pub run_id: String,
-    /// What the probe must do for the suite's own checks (`netcheck probe` arguments).
-    pub suite_probe_args: Vec<String>,
+    /// What the probe must do for the suite's own checks (and a test's extra settings),
+    /// beside the catalogue's requests.
+    pub suite_probe_args: ProbeArgs,
     /// Whether the engine's host may be observed through the host agent.
     pub agent: agent::Mode,
     /// The run's bound: an agent ends by itself after it.

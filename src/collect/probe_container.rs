@@ -5,7 +5,7 @@ use super::*;
 
 /// The listeners and the outside peer the probe will reach, and its arguments.
 pub(super) struct ProbeSetup {
-    pub(super) args: Vec<String>,
+    pub(super) args: ProbeArgs,
     pub(super) outside: Observed<OutsidePeer>,
     /// The probe's port bindings (port.publish).
     pub(super) published: Vec<crate::snapshot::Published>,
@@ -25,26 +25,23 @@ impl ProbeSetup {
         engine: &crate::snapshot::EngineFacts,
         cleanup: &Cleanup,
     ) -> ProbeSetup {
-        let mut args = vec![
-            "--timeout-ms".to_string(),
-            opts.probe_timeout.as_millis().to_string(),
-            "--lookup".into(),
-            crate::protocol::HOST_DOCKER_INTERNAL.into(),
-            "--lookup".into(),
-            "gateway.docker.internal".into(),
-        ];
-        if engine.desktop {
+        let mut args = ProbeArgs {
+            timeout_ms: opts.probe_timeout.as_millis() as u64,
+            lookups: vec![
+                crate::protocol::HOST_DOCKER_INTERNAL.into(),
+                "gateway.docker.internal".into(),
+            ],
             // Desktop's resolver answers these names itself; nothing leaves the machine.
-            args.push("--dns".into());
-        }
-        args.extend(opts.suite_probe_args.iter().cloned());
+            dns: engine.desktop,
+            ..ProbeArgs::default()
+        };
+        args.extend(opts.suite_probe_args.clone());
         // The probe's own name is the one name the embedded DNS surely knows: asking for
         // any other could send the query on to the host's upstream servers.
-        args.push("--embedded-dns".into());
-        args.push(format!("{PROBE_PREFIX}{}", opts.run_id));
+        args.embedded_dns
+            .push(format!("{PROBE_PREFIX}{}", opts.run_id));
         if opts.needs.publish || opts.needs.peers {
-            args.push("--listen-port".into());
-            args.push(PROBE_PORT.to_string());
+            args.listen_port = Some(PROBE_PORT);
         }
         let mut published = vec![];
         if opts.needs.publish && local {
@@ -65,8 +62,8 @@ impl ProbeSetup {
                         container_port: PROBE_PORT,
                     });
                     if !ip.is_loopback() {
-                        args.push("--get".into());
-                        args.push(format!("{}={ip}:{port}", Purpose::Hairpin));
+                        let target = std::net::SocketAddr::new(ip, port);
+                        args.gets.push(Ask::new(Purpose::Hairpin, target));
                     }
                 }
             }
@@ -87,8 +84,8 @@ impl ProbeSetup {
                 if let Some(gw) = n.gateway_v4(early_host)
                     && let Some(port) = listen(gw)
                 {
-                    args.push("--get".into());
-                    args.push(format!("{}={gw}:{port}", Purpose::gateway(&n.name)));
+                    let target = std::net::SocketAddr::new(gw, port);
+                    args.gets.push(Ask::new(Purpose::gateway(&n.name), target));
                 }
             }
             // host-gateway maps to the default bridge's address, whatever network the
@@ -99,12 +96,9 @@ impl ProbeSetup {
                 .and_then(|b| b.gateway_v4(early_host))
                 && let Some(port) = listen(gw)
             {
-                args.push("--get".into());
-                args.push(format!(
-                    "{}={}:{port}",
-                    Purpose::HostDockerInternal,
-                    crate::protocol::HOST_DOCKER_INTERNAL
-                ));
+                let target = format!("{}:{port}", crate::protocol::HOST_DOCKER_INTERNAL);
+                args.gets
+                    .push(Ask::new(Purpose::HostDockerInternal, target));
             }
         }
         let outside = if !opts.needs.outside {
@@ -122,8 +116,7 @@ impl ProbeSetup {
         } else if let Some(h) = host_handle {
             match outside::create(h, &opts.run_id).await {
                 Ok(o) => {
-                    args.push("--get".into());
-                    args.push(format!("{}={}", Purpose::Outside, o.listener.addr));
+                    args.gets.push(Ask::new(Purpose::Outside, o.listener.addr));
                     let peer = OutsidePeer {
                         host_addr: IpAddr::V4(o.host_addr),
                         peer_addr: IpAddr::V4(o.peer_addr),
@@ -154,20 +147,7 @@ impl ProbeSetup {
     /// Drops the published ports and the hairpin request that needs one.
     pub(super) fn without_published(&mut self) {
         self.published.clear();
-        let mut args = vec![];
-        let mut words = std::mem::take(&mut self.args).into_iter();
-        while let Some(w) = words.next() {
-            if w == "--get" {
-                match words.next() {
-                    Some(spec) if spec.starts_with(&format!("{}=", Purpose::Hairpin)) => {}
-                    Some(spec) => args.extend([w, spec]),
-                    None => args.push(w),
-                }
-            } else {
-                args.push(w);
-            }
-        }
-        self.args = args;
+        self.args.gets.retain(|ask| ask.purpose != Purpose::Hairpin);
     }
 }
 
@@ -178,10 +158,11 @@ impl ProbeSetup {
             let Some(port) = publish_port(p.host_ip) else {
                 continue;
             };
-            let old = format!("{}={}:{}", Purpose::Hairpin, p.host_ip, p.host_port);
-            for w in &mut self.args {
-                if *w == old {
-                    *w = format!("{}={}:{port}", Purpose::Hairpin, p.host_ip);
+            let old = std::net::SocketAddr::new(p.host_ip, p.host_port).to_string();
+            let new = std::net::SocketAddr::new(p.host_ip, port).to_string();
+            for ask in &mut self.args.gets {
+                if ask.purpose == Purpose::Hairpin && ask.target == old {
+                    ask.target = new.clone();
                 }
             }
             p.host_port = port;
@@ -252,8 +233,13 @@ pub(super) async fn run_probe(
         let what = what.to_string();
         move |e: bollard::errors::Error| Error::Probe(format!("{what}: {e}"))
     };
-    let mut cmd = vec!["probe".to_string(), "--exit-with-stdin".to_string()];
-    cmd.extend(setup.args.iter().cloned());
+    let args = ProbeArgs {
+        exit_with_stdin: true,
+        ..setup.args.clone()
+    };
+    let cmd = std::iter::once("probe".to_string())
+        .chain(args.to_argv())
+        .collect();
     let published = &setup.published;
     let primary = &networks[0];
     let body = ContainerCreateBody {
@@ -416,9 +402,13 @@ mod tests {
     #[test]
     fn a_repicked_port_reaches_the_hairpin_request() {
         let gw = IpAddr::from([127, 0, 0, 1]);
-        let hairpin = |port: u16| format!("{}={gw}:{port}", Purpose::Hairpin);
+        let hairpin = |port: u16| Ask::new(Purpose::Hairpin, std::net::SocketAddr::new(gw, port));
+        let other = Ask::new(Purpose::Outside, "198.18.0.2:12345");
         let mut setup = ProbeSetup {
-            args: vec!["--get".into(), hairpin(12345), "x".into()],
+            args: ProbeArgs {
+                gets: vec![hairpin(12345), other.clone()],
+                ..ProbeArgs::default()
+            },
             outside: Observed::Skipped {
                 reason: "test".into(),
             },
@@ -431,7 +421,7 @@ mod tests {
         };
         setup.repick_published();
         let port = setup.published[0].host_port;
-        assert_eq!(setup.args, ["--get".to_string(), hairpin(port), "x".into()]);
+        assert_eq!(setup.args.gets, [hairpin(port), other]);
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub fn socket(engine: &Engine) -> Option<std::path::PathBuf> {
 pub fn options(run: &RunArgs) -> run::Options {
     run::Options {
         networks: run.networks.clone(),
-        probe_args: run.probe_arg.clone(),
+        // A hidden flag for tests: a bad word ends the run as a usage error would.
+        probe_args: netcheck::protocol::ProbeArgs::from_argv(&run.probe_arg)
+            .unwrap_or_else(|e| e.exit()),
         probe_timeout: Duration::from_millis(run.probe_timeout_ms),
         timeout: Duration::from_secs(run.timeout),
         redact: run.redact,

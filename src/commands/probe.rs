@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use netcheck::collect::{docker, image};
 use netcheck::error::{Error, exit};
-use netcheck::probe::ProbeArgs;
+use netcheck::protocol::ProbeArgs;
 
 use super::{live, print};
 use crate::cli::EngineArgs;

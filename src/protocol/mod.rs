@@ -3,8 +3,10 @@
 //! probe and checks, so that none of them needs another for these.
 
 mod error_kind;
+mod probe_args;
 mod purpose;
 pub use error_kind::ErrorKind;
+pub use probe_args::{Ask, ProbeArgs};
 pub use purpose::Purpose;
 
 /// The name containers use to reach their host.

@@ -23,7 +23,7 @@ pub struct Spec {
     pub peers: bool,
     pub probe_timeout_ms: u64,
     pub run_id: String,
-    pub suite_probe_args: Vec<String>,
+    pub suite_probe_args: crate::protocol::ProbeArgs,
     /// The agent ends by itself after this long, whatever happens.
     pub deadline_secs: u64,
 }
@@ -153,7 +153,14 @@ mod tests {
             },
             probe_timeout: Duration::from_millis(1500),
             run_id: "abcde".into(),
-            suite_probe_args: vec!["--get".into(), "x=1.2.3.4:80".into()],
+            suite_probe_args: crate::protocol::ProbeArgs {
+                tcps: vec![crate::protocol::Ask::new(
+                    crate::protocol::Purpose::instance("db"),
+                    "db:5432",
+                )],
+                stall_ms: 3000,
+                ..Default::default()
+            },
             agent: Mode::On,
             deadline: Duration::from_secs(60),
             socket: None,
