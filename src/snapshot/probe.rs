@@ -1,0 +1,187 @@
+//! The probe container's observations: its report (namespace, lookups, requests), the
+//! outside peer, published ports and packet traces.
+
+use std::net::IpAddr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{NetnsObs, NetworkObs, Observed};
+use crate::protocol::{ErrorKind, Purpose};
+
+/// What `netcheck probe` saw from inside its container, plus what the host side set up
+/// for it to reach.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProbeObs {
+    pub container_name: String,
+    pub report: ProbeReport,
+    /// The hermetic outside peer for the masquerade test, if one could be made.
+    pub outside: Observed<OutsidePeer>,
+    /// The ports the probe published (port.publish), and where.
+    #[serde(default)]
+    pub published: Vec<Published>,
+    /// Requests netcheck made to the probe from outside it: from the host to its published
+    /// port, and from other containers' namespaces (bridge.icc).
+    #[serde(default)]
+    pub host_requests: Vec<Request>,
+    /// Why the engine could not start the probe with its published ports (their
+    /// iptables rules could not be written, say): the run went on without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_error: Option<String>,
+    /// Packet traces of the requests that failed, run again with nftables tracing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<Trace>,
+}
+
+/// One failed request, run again with nftables tracing on its own packets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Trace {
+    /// The purpose of the request that failed (see [`Request::purpose`]).
+    pub purpose: Purpose,
+    /// Where a traced packet was dropped or rejected; None when every traced packet
+    /// got through every chain (the loss is elsewhere: routing, the peer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<TraceVerdict>,
+    /// How many of the flow's packets were traced.
+    pub packets: usize,
+    /// The base chains the first packet passed, in order: `inet filter forward`.
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Why there is no trace (nft missing, no permission).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TraceVerdict {
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    /// `drop` or `reject`.
+    pub verdict: String,
+    /// The rule, as nft printed it; None when the chain's policy decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+impl std::fmt::Display for TraceVerdict {
+    /// `dropped by table inet filter, chain forward, policy drop`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let done = if self.verdict == "reject" {
+            "rejected"
+        } else {
+            "dropped"
+        };
+        write!(
+            f,
+            "{done} by table {} {}, chain {}, ",
+            self.family, self.table, self.chain
+        )?;
+        match &self.rule {
+            Some(r) => write!(f, "rule `{r}`"),
+            None => write!(f, "policy {}", self.verdict),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Published {
+    pub host_ip: IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct OutsidePeer {
+    /// The host's address on the link to the peer: what masquerade should turn a
+    /// container's source address into.
+    pub host_addr: IpAddr,
+    pub peer_addr: IpAddr,
+    pub host_link: String,
+}
+
+/// The probe's JSON output.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ProbeReport {
+    pub netns: NetnsObs,
+    pub hosts_file: String,
+    pub resolv_conf: String,
+    pub lookups: Vec<Lookup>,
+    pub requests: Vec<Request>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Lookup {
+    pub name: String,
+    /// `hosts`, `dns`, or `embedded-dns` (Docker's embedded DNS server, asked alone).
+    pub source: Option<String>,
+    pub addrs: Vec<IpAddr>,
+    pub error: Option<String>,
+    /// Made for a suite's `dns` check (`--resolve`: /etc/hosts, then DNS), not for
+    /// netcheck's own checks (`--lookup`: DNS only with --dns). Both may look up one
+    /// name, with different answers: each check reads its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suite: bool,
+}
+
+/// One HTTP request from the probe to a listener netcheck set up.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Request {
+    /// What the request is for: `gateway:<network>`, `host.docker.internal`, `outside`.
+    pub purpose: Purpose,
+    /// As given: a name or an address, with the port.
+    pub target: String,
+    pub addr: Option<String>,
+    pub ok: bool,
+    /// The client address that the listener reports it saw (netcheck's own listeners).
+    pub seen_source: Option<IpAddr>,
+    /// The HTTP status, for HTTP requests that got an answer.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The start of the answer's body (at most 64 KiB), for suites' HTTP checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    pub error: Option<String>,
+    /// What kind of failure `error` is, for judges. Absent from snapshots written
+    /// before it was recorded, whose judges read the kind from the error's words
+    /// (`Request::error_kind()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    pub elapsed_ms: u64,
+}
+
+impl Request {
+    /// Records why the request failed.
+    pub fn fail(&mut self, kind: ErrorKind, error: impl Into<String>) {
+        self.ok = false;
+        self.error = Some(error.into());
+        self.error_kind = Some(kind);
+    }
+
+    /// Why the request failed, if it did: as recorded, or, in an older snapshot, as
+    /// its error's words say.
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        let error = self.error.as_deref()?;
+        Some(
+            self.error_kind
+                .unwrap_or_else(|| ErrorKind::from_text(error)),
+        )
+    }
+}
+
+impl ProbeObs {
+    /// The network the probe's default route leaves through, among `networks`.
+    pub fn egress<'a>(&self, networks: &'a [NetworkObs]) -> Option<&'a NetworkObs> {
+        let ns = &self.report.netns;
+        let oif = ns.default_routes_v4().find_map(|r| r.oif)?;
+        let mac = ns.link(oif)?.mac.as_deref()?;
+        networks.iter().find(|n| {
+            n.endpoints.iter().any(|e| {
+                e.container_name == self.container_name
+                    && e.mac
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+            })
+        })
+    }
+}
