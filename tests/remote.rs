@@ -162,6 +162,7 @@ fn remote_engine_over_tls_ssh_and_a_context() {
     assert_clean(&engine);
 
     faults_inside_the_engine_are_caught(&engine, tls);
+    resolvers_of_the_engines_own_cover_a_host_without_any(&engine, tls);
     interrupts_leave_nothing(&engine, tls);
     the_users_own_engine_in_another_namespace(&engine);
     assert_clean(&engine);
@@ -193,6 +194,32 @@ impl Drop for Undo<'_> {
             let _ = self.0.inside(&args);
         }
     }
+}
+
+/// A host whose /etc/resolv.conf names no nameserver is no fault where the engine names
+/// resolvers of its own (the second engine's daemon.json has `"dns"`): its containers
+/// get those. Without them it fails (tests/live_causes.rs).
+fn resolvers_of_the_engines_own_cover_a_host_without_any(engine: &RemoteEngine, t: &Transport) {
+    let file = engine.dir.path().join("resolv.conf");
+    let before = std::fs::read_to_string(&file).unwrap();
+    // Written in place: the engine's /etc/resolv.conf is a bind mount of this inode.
+    std::fs::write(&file, "# emptied by the test\n").unwrap();
+    let run = over(t, &["--agent", "dns.resolver"]);
+    std::fs::write(&file, before).unwrap();
+    assert_eq!(
+        run.status("dns.resolver[bridge]"),
+        "pass",
+        "{}",
+        run.explain()
+    );
+    let evidence = run.check("dns.resolver[bridge]")["evidence"].to_string();
+    assert!(
+        evidence
+            .contains("names no nameserver, but the engine gives containers resolvers of its own"),
+        "{}",
+        run.explain()
+    );
+    assert_clean(engine);
 }
 
 /// The five seed checks' faults, made inside the second engine's namespace, are caught

@@ -30,8 +30,9 @@ resolves local names only.
 
 Fails when: containers on the default bridge got the engine's public fallback because
 the host lists only loopback nameservers (the 127.0.0.53 trap), or would (no container
-seen); the host has no /etc/resolv.conf, or one that names no nameserver (every network:
-the engine then has nothing but its public fallback to give or forward to); a
+seen) where the engine names no resolvers of its own; the host has no /etc/resolv.conf, or one that names no nameserver, and the
+engine names no resolvers of its own (\"dns\" in daemon.json, dockerd --dns): every
+network, for the engine then has nothing but its public fallback to give or forward to; a
 container's resolv.conf names a loopback server other than 127.0.0.11; the embedded DNS
 server does not answer, or answers wrongly, on a user-defined network.
 
@@ -160,7 +161,13 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 );
             }
         }
-        if let Some(why) = host_without_resolver(ctx) {
+        let engine_dns = engine_dns(ctx);
+        if let (Some(why), false) = (host_without_resolver(ctx), engine_dns.is_empty()) {
+            f.pass(format!(
+                "{why}, but the engine gives containers resolvers of its own: {} (\"dns\" in its configuration; not queried)",
+                list(engine_dns)
+            ));
+        } else if let Some(why) = host_without_resolver(ctx) {
             f.fail_at("no-host-resolver", Subject::file("/etc/resolv.conf"), 
                 format!(
                     "{why}: the engine has no resolver to give containers{} but its public fallback, \
@@ -177,6 +184,16 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
     }
     f.finish("containers get a resolver they can reach")
+}
+
+/// The resolvers the engine is configured to give containers instead of the host's
+/// (daemon.json's `"dns"`, `dockerd --dns`); empty where none are, or not observed.
+fn engine_dns<'a>(ctx: &'a Context<'a>) -> &'a [IpAddr] {
+    ctx.snapshot
+        .host
+        .ok()
+        .and_then(|h| h.engine_config.as_ref())
+        .map_or(&[], |c| c.dns.as_slice())
 }
 
 /// Why the host gives the engine no resolver at all, where the host was read: no
@@ -231,7 +248,7 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
     };
     let theirs: Vec<&(&str, Vec<IpAddr>, bool)> =
         seen.iter().filter(|(_, _, only)| *only).collect();
-    let no_resolver = host_without_resolver(ctx).is_some();
+    let no_resolver = host_without_resolver(ctx).is_some() && engine_dns(ctx).is_empty();
     if let Some((who, servers, _)) = theirs.first() {
         let fallback = is_fallback(servers);
         let host_has_them = host_servers
@@ -262,7 +279,13 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
         }
         return;
     }
+    let engine_dns = engine_dns(ctx);
     match host_servers {
+        // The engine gives the default bridge these, whatever the host's files say.
+        _ if !engine_dns.is_empty() => f.pass(format!(
+            "the engine gives the default bridge its configured resolvers: {} (not queried)",
+            list(engine_dns)
+        )),
         _ if no_resolver => {}
         None => f.skip(format!(
             "neither a container's nor the host's resolv.conf observed{}",

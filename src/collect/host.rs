@@ -160,6 +160,19 @@ pub fn engine_config() -> Option<EngineConfig> {
         config.iptables = get("iptables");
         config.ip6tables = get("ip6tables");
         config.userland_proxy = get("userland-proxy");
+        config.dns = json
+            .get("dns")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str()?.parse().ok())
+            .collect();
+    }
+    // dockerd refuses `--dns` and the file's key at once: whichever is there is the list.
+    let flagged = dns_flags(&cmdline);
+    if !flagged.is_empty() {
+        config.sources.push("dockerd --dns".into());
+        config.dns = flagged;
     }
     for (name, slot) in [
         ("iptables", &mut config.iptables),
@@ -175,6 +188,21 @@ pub fn engine_config() -> Option<EngineConfig> {
 }
 
 /// dockerd's command line, from /proc (empty when no dockerd runs in this pid namespace).
+/// The addresses of dockerd's `--dns` flags, repeated as `--dns=ADDR` or `--dns ADDR`
+/// (not `--dns-search` or `--dns-opt`).
+fn dns_flags(cmdline: &[String]) -> Vec<std::net::IpAddr> {
+    cmdline
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| match w.strip_prefix("--dns") {
+            Some("") => cmdline.get(i + 1).map(String::as_str),
+            Some(v) => v.strip_prefix('='),
+            None => None,
+        })
+        .filter_map(|a| a.parse().ok())
+        .collect()
+}
+
 fn dockerd_cmdline() -> Vec<String> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return vec![];
@@ -372,6 +400,28 @@ mod tests {
             ]
         );
         assert_eq!(fw.tables["filter"], [":FORWARD DROP"]);
+    }
+
+    #[test]
+    fn reads_dockerds_dns_flags_in_both_spellings() {
+        let cmdline: Vec<String> = [
+            "/usr/sbin/dockerd",
+            "--dns=198.18.0.53",
+            "--dns-search=corp.example",
+            "--dns",
+            "198.18.0.54",
+            "--dns-opt=ndots:1",
+            "--dns=not-an-address",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            dns_flags(&cmdline),
+            [
+                "198.18.0.53".parse::<std::net::IpAddr>().unwrap(),
+                "198.18.0.54".parse().unwrap()
+            ]
+        );
     }
 }
 

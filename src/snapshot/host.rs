@@ -51,6 +51,10 @@ pub struct EngineConfig {
     pub ip6tables: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userland_proxy: Option<bool>,
+    /// The resolvers the engine gives containers instead of the host's (`"dns"` in
+    /// daemon.json, `dockerd --dns`): the valid addresses among them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 /// The connection-tracking table. Its fields are None where conntrack is not loaded.

@@ -109,11 +109,15 @@ impl RemoteEngine {
 
         std::fs::write(
             d.join("daemon.json"),
-            r#"{"storage-driver": "fuse-overlayfs", "mtu": 1400}"#,
+            // Its containers resolve through the host's end of the veth, where nothing
+            // answers: named as the engine's own resolvers, and in its resolv.conf.
+            format!(
+                r#"{{"storage-driver": "fuse-overlayfs", "mtu": 1400, "dns": ["{HOST_ADDR}"]}}"#
+            ),
         )
         .unwrap();
-        // Containers of the second engine resolve through this machine only: a nameserver
-        // at the host's end of the veth, where nothing answers.
+        // The host's resolver, at the host's end of the veth too (the test of a host
+        // without one empties it).
         std::fs::write(d.join("resolv.conf"), format!("nameserver {HOST_ADDR}\n")).unwrap();
         let script = d.join("start.sh");
         std::fs::write(&script, start_script(d)).unwrap();
