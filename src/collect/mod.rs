@@ -232,58 +232,38 @@ pub async fn collect(
             let deadline = opts.probe_timeout * 3 + Duration::from_secs(5);
             let mut publish_error = None;
             let run = async {
-                let mut first = run_probe(
-                    docker,
-                    &image,
-                    &name,
-                    &checked_names,
-                    &setup,
-                    !engine.desktop,
-                    teardown,
-                )
-                .await;
-                // Something bound a picked port before the engine could: pick again.
-                for _ in 0..PUBLISH_ATTEMPTS {
-                    match &first {
-                        Err(Error::Probe(e)) if port_taken(e) => {
+                let mut repicks = 0;
+                loop {
+                    let started = run_probe(
+                        docker,
+                        &image,
+                        &name,
+                        &checked_names,
+                        &setup,
+                        !engine.desktop,
+                        teardown,
+                    )
+                    .await;
+                    match started {
+                        // Something bound a picked port before the engine could: pick again.
+                        Err(Error::Probe(e)) if port_taken(&e) && repicks < PUBLISH_ATTEMPTS => {
+                            repicks += 1;
                             let _ = remove_probe(docker, &name).await;
                             setup.repick_published();
-                            first = run_probe(
-                                docker,
-                                &image,
-                                &name,
-                                &checked_names,
-                                &setup,
-                                !engine.desktop,
-                                teardown,
-                            )
-                            .await;
                         }
-                        _ => break,
+                        // The engine could not publish the probe's ports (their rules
+                        // cannot be written: Docker's chains are gone). That is
+                        // port.publish's verdict to give; the rest of the run goes on
+                        // without them.
+                        Err(Error::Probe(e))
+                            if !setup.published.is_empty() && e.starts_with(START_FAILED) =>
+                        {
+                            let _ = remove_probe(docker, &name).await;
+                            publish_error = Some(clean_engine_error(&e));
+                            setup.without_published();
+                        }
+                        other => break other,
                     }
-                }
-                // The engine could not publish the probe's ports (their rules cannot be
-                // written: Docker's chains are gone). That is port.publish's verdict to
-                // give; the rest of the run goes on without them.
-                match first {
-                    Err(Error::Probe(e))
-                        if !setup.published.is_empty() && e.starts_with(START_FAILED) =>
-                    {
-                        let _ = remove_probe(docker, &name).await;
-                        publish_error = Some(clean_engine_error(&e));
-                        setup.without_published();
-                        run_probe(
-                            docker,
-                            &image,
-                            &name,
-                            &checked_names,
-                            &setup,
-                            !engine.desktop,
-                            teardown,
-                        )
-                        .await
-                    }
-                    other => other,
                 }
             };
             match tokio::time::timeout(deadline, run).await {
