@@ -16,9 +16,10 @@ pub struct Teardown {
     pub(super) agents: Mutex<Vec<AgentRun>>,
     /// The `nft -i` sessions holding packet-trace tables (they go with the session).
     pub(super) traces: trace::Sessions,
-    /// Leave the probes to whoever started this run: the agent does, and netcheck ends
-    /// its probe while it waits for the agent's own removal, at once instead of one
-    /// after the other. (The probe ends by itself with the agent's attachment anyway.)
+    /// Leave the probes to whoever started this run: the agent does once its collection
+    /// is finished, and netcheck ends the probe while it waits for the agent's own
+    /// removal, at once instead of one after the other. (The probe ends by itself with
+    /// the agent's attachment anyway.)
     pub(super) leave_probes: bool,
 }
 

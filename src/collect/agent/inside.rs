@@ -95,10 +95,7 @@ pub fn enter_host() -> std::io::Result<()> {
 /// does, until done, the deadline, or the end of stdin.
 pub async fn serve(spec: Spec) -> Reply {
     let opts = spec.options();
-    let teardown = Teardown {
-        leave_probes: true,
-        ..Teardown::default()
-    };
+    let mut teardown = Teardown::default();
     let work = async {
         let engine =
             crate::engine::resolve(&crate::engine::Flags::default(), &|_: &str| None::<String>)?;
@@ -122,6 +119,10 @@ pub async fn serve(spec: Spec) -> Reply {
         },
         _ = stdin_closed => Err(Error::Interrupted("the end of the agent's stdin")),
     };
+    // A finished collection leaves its probe to netcheck, which ends it while it waits
+    // for the agent's removal. A cut-short one ends its own: a probe whose creation was
+    // under way when the agent was stopped comes to exist only after netcheck looked.
+    teardown.leave_probes = result.is_ok();
     let _ = tokio::time::timeout(Duration::from_secs(30), teardown.run()).await;
     match result {
         Ok(snapshot) => Reply {
