@@ -62,14 +62,7 @@ fn config(ca: &Path, cert: &Path, key: &Path) -> Result<ClientConfig, EngineErro
     // Missing is said as such, not as a PEM reader's I/O error.
     std::fs::metadata(ca).map_err(|e| bad(ca, e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
-    let cas = CertificateDer::pem_file_iter(ca)
-        .map_err(|e| bad(ca, e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(ca, e.to_string()))?;
-    if cas.is_empty() {
-        return Err(bad(ca, "holds no PEM certificate".into()));
-    }
-    for c in cas {
+    for c in certificates(ca)? {
         roots.add(c).map_err(|e| bad(ca, e.to_string()))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -82,19 +75,29 @@ fn config(ca: &Path, cert: &Path, key: &Path) -> Result<ClientConfig, EngineErro
         (true, false) => Err(bad(key, "the certificate has no key beside it".into())),
         (false, true) => Err(bad(cert, "the key has no certificate beside it".into())),
         (true, true) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .map_err(|e| bad(cert, e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(cert, e.to_string()))?;
-            if chain.is_empty() {
-                return Err(bad(cert, "holds no PEM certificate".into()));
-            }
+            let chain = certificates(cert)?;
             let private = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
             builder
                 .with_client_auth_cert(chain, private)
                 .map_err(|e| bad(key, e.to_string()))
         }
     }
+}
+
+/// The PEM certificates in `path`: at least one.
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, EngineError> {
+    let bad = |detail: String| EngineError::TlsFile {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let all = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if all.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    Ok(all)
 }
 
 /// Connects: TCP without Nagle, then the handshake.
