@@ -46,9 +46,6 @@ use probe_container::{ProbeSetup, START_FAILED, clean_engine_error, port_taken, 
 /// How often the probe is started again with new ports when a picked one was taken.
 const PUBLISH_ATTEMPTS: usize = 3;
 pub use teardown::{Teardown, remove_probe};
-// probe_container.rs is being changed on another branch: it still says `Cleanup` until
-// that lands, and then this alias goes.
-use teardown::Teardown as Cleanup;
 
 /// The label every object netcheck creates carries, with the run id as value.
 pub const LABEL: &str = "netcheck.run";

@@ -23,7 +23,7 @@ impl ProbeSetup {
         root: bool,
         local: bool,
         engine: &crate::snapshot::EngineFacts,
-        cleanup: &Cleanup,
+        teardown: &Teardown,
     ) -> ProbeSetup {
         let mut args = ProbeArgs {
             timeout_ms: opts.probe_timeout.as_millis() as u64,
@@ -75,7 +75,7 @@ impl ProbeSetup {
             }
             let l = listener::bind(ip).ok()?;
             let port = l.addr.port();
-            cleanup.listeners.lock().unwrap().push(l);
+            teardown.listeners.lock().unwrap().push(l);
             ports.insert(ip, port);
             Some(port)
         };
@@ -122,7 +122,7 @@ impl ProbeSetup {
                         peer_addr: IpAddr::V4(o.peer_addr),
                         host_link: o.host_link.clone(),
                     };
-                    *cleanup.outside.lock().unwrap() = Some((h.clone(), o));
+                    *teardown.outside.lock().unwrap() = Some((h.clone(), o));
                     Observed::Ok { value: peer }
                 }
                 Err(e) => Observed::Error {
@@ -227,7 +227,7 @@ pub(super) async fn run_probe(
     networks: &[String],
     setup: &ProbeSetup,
     host_gateway: bool,
-    cleanup: &Cleanup,
+    teardown: &Teardown,
 ) -> Result<ProbeReport, Error> {
     let probe_err = |what: &str| {
         let what = what.to_string();
@@ -301,7 +301,7 @@ pub(super) async fn run_probe(
     };
     // Registered before it exists: an interrupt can land while the engine creates it,
     // and removing a container that never came to be is harmless.
-    cleanup
+    teardown
         .containers
         .lock()
         .unwrap()
@@ -337,8 +337,8 @@ pub(super) async fn run_probe(
         .await
         .map_err(probe_err("attaching to the probe"))?;
     let mut output = attached.output;
-    // Held until cleanup: ending the attachment is what ends the probe.
-    cleanup
+    // Held until the teardown: ending the attachment is what ends the probe.
+    teardown
         .attachments
         .lock()
         .unwrap()
@@ -369,7 +369,7 @@ pub(super) async fn run_probe(
             }
         }
     };
-    cleanup.attachments.lock().unwrap().push(Box::new(output));
+    teardown.attachments.lock().unwrap().push(Box::new(output));
     report
 }
 
