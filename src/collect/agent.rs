@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
@@ -243,14 +241,7 @@ pub async fn collect(
         }
         Err(e) => return Err(agent_err("creating the agent container")(e)),
     }
-    let attach = AttachContainerOptionsBuilder::new()
-        .stream(true)
-        .stdin(true)
-        .stdout(true)
-        .stderr(true)
-        .build();
-    let attached = docker
-        .attach_container(&name, Some(attach))
+    let attached = super::docker::attach(docker, &name)
         .await
         .map_err(agent_err("attaching to the agent"))?;
     let mut output = attached.output;

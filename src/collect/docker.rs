@@ -244,6 +244,22 @@ pub(crate) fn lacks_endpoint(e: &bollard::errors::Error) -> bool {
         if message.trim().eq_ignore_ascii_case("page not found"))
 }
 
+/// Attaches to a created container's stdin and output, before it starts, so that no
+/// output is missed and the attachment's end is the container's stdin's end (the probe
+/// and the agent both end with it).
+pub async fn attach(
+    docker: &Docker,
+    name: &str,
+) -> Result<bollard::container::AttachContainerResults, bollard::errors::Error> {
+    let options = bollard::query_parameters::AttachContainerOptionsBuilder::new()
+        .stream(true)
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    docker.attach_container(name, Some(options)).await
+}
+
 pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
     let (info, version) = tokio::try_join!(
         async { docker.info().await.map_err(api_err("info")) },

@@ -326,14 +326,7 @@ pub(super) async fn run_probe(
             .await
             .map_err(probe_err(&format!("connecting the probe to {other}")))?;
     }
-    let attach = AttachContainerOptionsBuilder::new()
-        .stream(true)
-        .stdin(true)
-        .stdout(true)
-        .stderr(true)
-        .build();
-    let attached = docker
-        .attach_container(name, Some(attach))
+    let attached = docker::attach(docker, name)
         .await
         .map_err(probe_err("attaching to the probe"))?;
     let mut output = attached.output;
