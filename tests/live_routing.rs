@@ -66,6 +66,16 @@ fn add_table_route(restore: &mut Restore, table: &str, route: &[&str]) {
     restore.push(&["ip", "route", "flush", "table", table]);
 }
 
+/// The end of a fault test: the fault's snapshot captured as a fixture, the fault
+/// undone, the network healthy again, and then nothing of it left once it is gone.
+fn capture_and_restore(fixture: &str, net: TestNet, restore: Restore) {
+    capture_fixture(fixture, &["--network", &net.name]);
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+    drop(net);
+    assert_routing_restored();
+}
+
 /// Nothing of the fake VPNs is left: no rule, table, route, link or namespace.
 fn assert_routing_restored() {
     let rules = sh(&["ip", "rule", "show"]);
@@ -146,14 +156,11 @@ fn fault_policy_rule_captures_a_docker_subnet() {
     // The link's MTU is not the subject: the egress still leaves by the uplink.
     assert_eq!(run.status("link.mtu"), "pass", "{}", run.explain());
     eprintln!("verdict: {}", message);
-    capture_fixture(
+    capture_and_restore(
         "fault-bridge.subnet-policy-rule-captures-subnet",
-        &["--network", &net.name],
+        net,
+        restore,
     );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
-    drop(net);
-    assert_routing_restored();
 }
 
 /// (b) wg-quick's pattern, scoped to the test network's bridge: main first with
@@ -205,14 +212,7 @@ fn fault_policy_rule_sends_egress_into_a_smaller_mtu() {
         run.explain()
     );
     eprintln!("verdict: {}", message);
-    capture_fixture(
-        "fault-link.mtu-policy-rule-tunnel-1380",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
-    drop(net);
-    assert_routing_restored();
+    capture_and_restore("fault-link.mtu-policy-rule-tunnel-1380", net, restore);
 }
 
 /// (c) A network manager's leftovers on a test network's bridge: an IPv4 link-local
@@ -282,14 +282,7 @@ fn fault_network_manager_leftovers_on_a_bridge() {
         &[],
     );
     eprintln!("verdict: {}", run.message("bridge.subnet"));
-    capture_fixture(
-        "fault-bridge.subnet-default-route-on-bridge",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
-    drop(net);
-    assert_routing_restored();
+    capture_and_restore("fault-bridge.subnet-default-route-on-bridge", net, restore);
 }
 
 /// No false failures: the normal host (main table, lookups made), and a VPN that
