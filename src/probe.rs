@@ -13,10 +13,30 @@ use crate::protocol::{ErrorKind, ProbeArgs, Purpose};
 use crate::snapshot::{Lookup, ProbeReport, Request};
 
 pub async fn run(args: ProbeArgs) -> Result<(), String> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let args = if args.args_on_stdin {
+        let mut line = String::new();
+        (&mut stdin)
+            .take(ARGS_LINE_MAX)
+            .read_line(&mut line)
+            .await
+            .map_err(|e| format!("reading the arguments on stdin: {e}"))?;
+        if line.is_empty() {
+            // netcheck went before it gave them.
+            return Err("stdin ended before the arguments came".into());
+        }
+        let args: ProbeArgs = serde_json::from_str(&line)
+            .map_err(|e| format!("unreadable arguments on stdin: {e}"))?;
+        ProbeArgs {
+            exit_with_stdin: true,
+            ..args
+        }
+    } else {
+        args
+    };
     if args.exit_with_stdin {
-        tokio::spawn(async {
-            use tokio::io::AsyncReadExt;
-            let mut stdin = tokio::io::stdin();
+        tokio::spawn(async move {
             let mut buf = [0u8; 64];
             while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
             std::process::exit(0);
@@ -84,6 +104,9 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(args.linger_secs)).await;
     Ok(())
 }
+
+/// The longest line of arguments read on stdin: far above any real run's.
+const ARGS_LINE_MAX: u64 = 4 << 20;
 
 #[derive(Clone, Copy)]
 struct Resolver<'a> {

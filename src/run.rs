@@ -138,6 +138,7 @@ where
         deadline: opts.timeout,
         socket: opts.socket.clone(),
         engine: opts.engine.clone(),
+        relay: None,
     };
     let work = async {
         let (docker, local) = connect.await?;

@@ -6,22 +6,21 @@
 //! One collector, two places: the agent enters the host's mount namespace (that of PID
 //! 1, which `--pid host` makes the host's init or engine) before any thread exists, and
 //! then runs the very [`super::collect`] a local run does, against the engine's own
-//! socket. It prints the snapshot as one JSON line on its attach stream; netcheck judges
-//! and reports it where it runs.
+//! socket. Only the probe container is netcheck's to start, beside the agent, so that
+//! the two starts overlap; the agent's messages ([`relay`]) carry the probe's arguments
+//! and report, and at the end the snapshot, which netcheck judges and reports where it
+//! runs.
 //!
 //! Its lifetime is bounded three ways: its own deadline, the end of its stdin (the
 //! engine closes it when netcheck's attach connection goes, whatever killed netcheck),
-//! and netcheck's teardown, which asks it to stop and removes it and anything labelled
-//! with the run's id. Its probe ends with the agent's attachment to it, and netcheck
-//! waits for the probe's removal while it waits for the agent's; the outside namespace
-//! and the listeners die with the agent's process.
+//! and netcheck's teardown, which asks it to stop and waits for its removal while it
+//! ends the probe. The outside namespace and the listeners die with the agent's process.
 
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder};
-use futures_util::StreamExt;
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use tokio::io::AsyncWriteExt;
 
 use super::{LABEL, Options, PID_LABEL, Teardown};
@@ -29,7 +28,9 @@ use crate::error::Error;
 use crate::snapshot::Snapshot;
 
 mod inside;
+mod relay;
 pub use inside::{Reply, Spec, enter_host, serve};
+pub use relay::{AgentStdin, FromAgent, Relay};
 
 /// Agent containers are named `netcheck-agent-<run id>`.
 pub const AGENT_PREFIX: &str = "netcheck-agent-";
@@ -138,13 +139,13 @@ fn same_arch(theirs: &str) -> Result<(), Error> {
 
 /// The agent's container: the probe image, on the host's network and PID namespaces,
 /// with what the host-side collection needs.
-fn container(image: &str, opts: &Options) -> ContainerCreateBody {
+fn container(image: &str, opts: &Options, checked: &[String]) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(vec![
             "agent".into(),
             "--spec".into(),
-            serde_json::to_string(&Spec::new(opts)).expect("a spec serialises"),
+            serde_json::to_string(&Spec::new(opts, checked)).expect("a spec serialises"),
         ]),
         labels: Some(
             [
@@ -197,6 +198,9 @@ fn container(image: &str, opts: &Options) -> ContainerCreateBody {
 }
 
 /// The local side: runs the agent on the engine's host and returns what it observed.
+///
+/// The probe is started from here, beside the agent: the two containers' starts overlap
+/// (see [`relay`]).
 pub async fn collect(
     docker: &Docker,
     opts: &Options,
@@ -210,24 +214,31 @@ pub async fn collect(
     teardown.agents.lock().unwrap().push(super::AgentRun {
         docker: docker.clone(),
         name: name.clone(),
-        run_id: opts.run_id.clone(),
         stdin: None,
     });
-    let create = || {
+    let create = |checked: &[String]| {
         docker.create_container(
             Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            container(&image, opts),
+            container(&image, opts, checked),
         )
     };
-    // The architecture is asked beside the creation, and checked before the start: on
-    // an engine of another architecture the agent would start only to fail with an
-    // exec format error.
-    let (info, created) = tokio::join!(docker.info(), create());
+    // The checked networks are named here, since the probe started here joins them.
+    // The architecture is asked beside, and checked before anything starts: on an
+    // engine of another architecture the agent would start only to fail with an exec
+    // format error.
+    let networks_then_create = async {
+        let networks = super::docker::networks(docker).await?;
+        let checked = super::checked_networks(opts, &networks)?;
+        let created = create(&checked).await;
+        Ok::<_, Error>((networks, checked, created))
+    };
+    let (info, named) = tokio::join!(docker.info(), networks_then_create);
     let info = info.map_err(|e| Error::Docker {
         what: "info".into(),
         detail: e.to_string(),
     })?;
-    same_arch(&info.architecture.unwrap_or_default())?;
+    same_arch(info.architecture.as_deref().unwrap_or_default())?;
+    let (networks, checked, created) = named?;
     match created {
         Ok(_) => {}
         // The engine has no probe image of this build yet.
@@ -235,111 +246,91 @@ pub async fn collect(
             status_code: 404, ..
         }) => {
             super::image::ensure(docker).await?;
-            create()
+            create(&checked)
                 .await
                 .map_err(agent_err("creating the agent container"))?;
         }
         Err(e) => return Err(agent_err("creating the agent container")(e)),
     }
-    let attached = super::docker::attach(docker, &name)
-        .await
-        .map_err(agent_err("attaching to the agent"))?;
-    let mut output = attached.output;
-    if let Some(a) = teardown
-        .agents
-        .lock()
-        .unwrap()
-        .iter_mut()
-        .find(|a| a.name == name)
-    {
-        a.stdin = Some(attached.input);
-    }
-    docker
-        .start_container(&name, None)
-        .await
-        .map_err(agent_err("starting the agent container"))?;
-    let mut stdout = Vec::new();
-    let mut stderr = String::new();
-    while let Some(chunk) = output.next().await {
-        match chunk {
-            Ok(bollard::container::LogOutput::StdOut { message }) => {
-                stdout.extend_from_slice(&message);
-                if let Some(end) = stdout.iter().position(|b| *b == b'\n') {
-                    let reply: Reply = serde_json::from_slice(&stdout[..end])
-                        .map_err(|e| Error::Agent(format!("unreadable agent reply: {e}")))?;
-                    return match (reply.snapshot, reply.error) {
-                        (Some(s), None) => Ok(s),
-                        (_, Some(e)) => Err(Error::Agent(e)),
-                        (None, None) => Err(Error::Agent("an empty reply".into())),
-                    };
-                }
-            }
-            Ok(other) => stderr.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-            Err(e) => return Err(Error::Agent(format!("reading the agent's output: {e}"))),
+    let agent_started = async {
+        let attached = super::docker::attach(docker, &name)
+            .await
+            .map_err(agent_err("attaching to the agent"))?;
+        let stdin: AgentStdin = std::sync::Arc::new(tokio::sync::Mutex::new(attached.input));
+        if let Some(a) = teardown
+            .agents
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|a| a.name == name)
+        {
+            a.stdin = Some(stdin.clone());
         }
-    }
-    Err(Error::Agent(format!(
-        "the agent exited without a reply: {}",
-        stderr.trim()
-    )))
+        docker
+            .start_container(&name, None)
+            .await
+            .map_err(agent_err("starting the agent container"))?;
+        Ok::<_, Error>((attached.output, stdin))
+    };
+    let probe_name = format!("{}{}", super::PROBE_PREFIX, opts.run_id);
+    let probe_started = async {
+        if !opts.needs.probe {
+            return None;
+        }
+        let on: Vec<&crate::snapshot::NetworkObs> = checked
+            .iter()
+            .filter_map(|c| networks.iter().find(|n| &n.name == c))
+            .collect();
+        // This process cannot bind on the engine's host to find free ports: they are
+        // drawn, and drawn again where the engine finds one taken.
+        let published = if opts.needs.publish {
+            super::publish::bindings(&on, None, super::publish::drawn_port)
+        } else {
+            vec![]
+        };
+        let os = info.operating_system.as_deref().unwrap_or_default();
+        let container = super::probe_container::ProbeContainer {
+            image: &image,
+            name: &probe_name,
+            networks: &checked,
+            published,
+            host_gateway: !super::docker::is_desktop(os),
+            run_id: &opts.run_id,
+        };
+        Some(
+            super::probe_container::start(docker, container, super::publish::drawn_port, teardown)
+                .await,
+        )
+    };
+    let (agent, probe) = tokio::join!(agent_started, probe_started);
+    let (output, stdin) = agent?;
+    relay::carry(output, &stdin, probe, teardown).await
 }
 
-/// Ends an agent run: asks the agent to stop (the end of its stdin), and removes it and
-/// anything labelled with the run's id.
-///
-/// The agent leaves its probe to this: it is ended here while the agent goes, and both
-/// removals are waited for at once; so is anything labelled with the run that is left.
+/// Ends an agent run: asks the agent to stop (the end of its stdin), and waits for the
+/// engine to remove it. (The probe is this process's to end, beside it.)
 pub(super) async fn end(run: super::AgentRun) {
     let super::AgentRun {
         docker,
         name,
-        run_id,
         stdin,
     } = run;
-    if let Some(mut stdin) = stdin {
-        let _ = tokio::time::timeout(Duration::from_secs(2), stdin.shutdown()).await;
-    }
-    let labelled = || async {
-        let filters = [("label".to_string(), vec![format!("{LABEL}={run_id}")])].into();
-        let list = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let agent_name = format!("/{name}");
-        docker
-            .list_containers(Some(list))
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| !c.names.iter().flatten().any(|n| *n == agent_name))
-            .filter_map(|c| c.id)
-            .collect::<Vec<_>>()
-    };
-    let agent_gone = async {
-        // Running, it ends by itself now that its stdin is closed; created and never
-        // started, or exited without AutoRemove's removal, it is removed outright.
-        let running = docker
-            .inspect_container(&name, None)
-            .await
-            .ok()
-            .and_then(|c| c.state?.running)
-            .unwrap_or(false);
-        if !running || !super::teardown::wait_removed(&docker, &name, Duration::from_secs(10)).await
-        {
-            let _ = super::remove_probe(&docker, &name).await;
-        }
-    };
-    let probes_gone = async {
-        let ids = labelled().await;
-        futures_util::future::join_all(
-            ids.iter().map(|id| super::teardown::end_probe(&docker, id)),
-        )
+    if let Some(stdin) = stdin {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            stdin.lock().await.shutdown().await
+        })
         .await;
-    };
-    tokio::join!(agent_gone, probes_gone);
-    // What the agent made after the first look, before it went.
-    for id in labelled().await {
-        let _ = super::remove_probe(&docker, &id).await;
+    }
+    // Running, it ends by itself now that its stdin is closed; created and never
+    // started, or exited without AutoRemove's removal, it is removed outright.
+    let running = docker
+        .inspect_container(&name, None)
+        .await
+        .ok()
+        .and_then(|c| c.state?.running)
+        .unwrap_or(false);
+    if !running || !super::teardown::wait_removed(&docker, &name, Duration::from_secs(10)).await {
+        let _ = super::remove_probe(&docker, &name).await;
     }
 }
 

@@ -269,12 +269,17 @@ pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
     Ok(EngineFacts {
         version: version.version.unwrap_or_default(),
         api_version: docker.client_version().to_string(),
-        desktop: os.contains("Docker Desktop"),
+        desktop: is_desktop(&os),
         os,
         kernel: info.kernel_version.unwrap_or_default(),
         hostname: info.name.unwrap_or_default(),
         warnings: info.warnings.unwrap_or_default(),
     })
+}
+
+/// Whether the engine's operating system is Docker Desktop's VM.
+pub fn is_desktop(os: &str) -> bool {
+    os.contains("Docker Desktop")
 }
 
 /// Every network the engine has, inspected, so that overlaps between any two show.

@@ -12,6 +12,7 @@ pub mod nft;
 pub mod outside;
 pub mod peers;
 mod probe_container;
+mod publish;
 pub mod routes;
 mod teardown;
 pub mod trace;
@@ -41,11 +42,14 @@ use crate::snapshot::{
     ContainerObs, DockerObs, HostObs, NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs,
     ProbeReport, SNAPSHOT_SCHEMA, Snapshot,
 };
-use probe_container::{ProbeSetup, START_FAILED, clean_engine_error, port_taken, run_probe};
-
-/// How often the probe is started again with new ports when a picked one was taken.
-const PUBLISH_ATTEMPTS: usize = 3;
+use probe_container::ProbeSetup;
 pub use teardown::{Teardown, remove_probe};
+
+/// A started probe: this process's, or (in the agent) the one netcheck started.
+enum StartedProbe<'a> {
+    Here(probe_container::Running),
+    Relayed(&'a agent::Relay),
+}
 
 /// The label every object netcheck creates carries, with the run id as value.
 pub const LABEL: &str = "netcheck.run";
@@ -80,14 +84,16 @@ pub struct Options {
     pub socket: Option<std::path::PathBuf>,
     /// Which engine this is, for the snapshot (the agent field is set here).
     pub engine: Option<crate::snapshot::EngineRef>,
+    /// In the agent: netcheck starts the probe while the agent itself starts, and
+    /// carries its arguments and its report.
+    pub relay: Option<agent::Relay>,
 }
 
 /// An agent container of this run, and its stdin (closing it asks the agent to stop).
 pub struct AgentRun {
     docker: Docker,
     name: String,
-    run_id: String,
-    stdin: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
+    stdin: Option<agent::AgentStdin>,
 }
 
 /// This process's pid namespace (`pid:[4026531836]`): a probe's owner pid means
@@ -131,10 +137,11 @@ pub async fn collect(
         docker::engine_facts(docker),
         docker::networks(docker),
         async {
-            if opts.needs.probe {
-                Some(image::ensure(docker).await)
-            } else {
-                None
+            match (opts.needs.probe, &opts.relay) {
+                (false, _) => None,
+                // netcheck started the probe from it.
+                (true, Some(_)) => Some(image::reference().await),
+                (true, None) => Some(image::ensure(docker).await),
             }
         },
         async {
@@ -155,15 +162,7 @@ pub async fn collect(
     );
     let engine = engine?;
     let networks = networks?;
-    for name in &opts.networks {
-        if !networks.iter().any(|n| &n.name == name) {
-            return Err(Error::UnknownNetwork(name.clone()));
-        }
-    }
-    let checked_names = checked_networks(opts, &networks);
-    if checked_names.is_empty() {
-        return Err(Error::UnknownNetwork("bridge".into()));
-    }
+    let checked_names = checked_networks(opts, &networks)?;
     // A unix socket is no proof that the engine's network is this one: rootless Docker,
     // Docker Desktop and netcheck inside a container all see another namespace (and
     // another pid namespace). The engine's bridges must be visible here.
@@ -211,57 +210,61 @@ pub async fn collect(
             error: e.to_string(),
         },
         Some(Ok(image)) => {
-            let mut setup = ProbeSetup::prepare(
-                opts,
-                &checked,
-                &networks,
-                early_host.as_ref(),
-                host_handle.as_ref(),
-                root,
-                local,
-                &engine,
-                teardown,
-            )
-            .await;
             let name = format!("{PROBE_PREFIX}{}", opts.run_id);
             // The probe answers within its own request deadlines; this bounds a probe
             // that hangs anyway (a stuck engine, a frozen container).
             let deadline = opts.probe_timeout * 3 + Duration::from_secs(5);
-            let mut publish_error = None;
+            // The container starts while what it is to reach is made: the listeners and
+            // the outside peer do not need it, and it waits for its arguments.
             let run = async {
-                let mut repicks = 0;
-                loop {
-                    let started = run_probe(
-                        docker,
-                        &image,
-                        &name,
-                        &checked_names,
-                        &setup,
-                        !engine.desktop,
-                        teardown,
-                    )
-                    .await;
-                    match started {
-                        // Something bound a picked port before the engine could: pick again.
-                        Err(Error::Probe(e)) if port_taken(&e) && repicks < PUBLISH_ATTEMPTS => {
-                            repicks += 1;
-                            let _ = remove_probe(docker, &name).await;
-                            setup.repick_published();
-                        }
-                        // The engine could not publish the probe's ports (their rules
-                        // cannot be written: Docker's chains are gone). That is
-                        // port.publish's verdict to give; the rest of the run goes on
-                        // without them.
-                        Err(Error::Probe(e))
-                            if !setup.published.is_empty() && e.starts_with(START_FAILED) =>
-                        {
-                            let _ = remove_probe(docker, &name).await;
-                            publish_error = Some(clean_engine_error(&e));
-                            setup.without_published();
-                        }
-                        other => break other,
+                let prepare = ProbeSetup::prepare(
+                    opts,
+                    &checked,
+                    &networks,
+                    early_host.as_ref(),
+                    host_handle.as_ref(),
+                    root,
+                    local,
+                    &engine,
+                    teardown,
+                );
+                let start = async {
+                    if let Some(relay) = &opts.relay {
+                        return relay.started().await.map(|(published, publish_error)| {
+                            (StartedProbe::Relayed(relay), published, publish_error)
+                        });
                     }
-                }
+                    let published = if opts.needs.publish && local {
+                        publish::bindings(&checked, early_host.as_ref(), publish::free_port)
+                    } else {
+                        vec![]
+                    };
+                    let container = probe_container::ProbeContainer {
+                        image: &image,
+                        name: &name,
+                        networks: &checked_names,
+                        published,
+                        host_gateway: !engine.desktop,
+                        run_id: &opts.run_id,
+                    };
+                    let started =
+                        probe_container::start(docker, container, publish::free_port, teardown)
+                            .await?;
+                    Ok((
+                        StartedProbe::Here(started.probe),
+                        started.published,
+                        started.publish_error,
+                    ))
+                };
+                let (setup, started) = tokio::join!(prepare, start);
+                let (probe, published, publish_error) = started?;
+                let mut args = setup.args;
+                args.gets.extend(publish::hairpin_asks(&published));
+                let report = match probe {
+                    StartedProbe::Here(p) => p.report(&args, teardown).await?,
+                    StartedProbe::Relayed(relay) => relay.report(&args).await?,
+                };
+                Ok::<_, Error>((report, setup.outside, published, publish_error))
             };
             match tokio::time::timeout(deadline, run).await {
                 Err(_) => Observed::Error {
@@ -273,14 +276,14 @@ pub async fn collect(
                 Ok(Err(e)) => Observed::Error {
                     error: e.to_string(),
                 },
-                Ok(Ok(report)) => {
+                Ok(Ok((report, outside, published, publish_error))) => {
                     probe_parts = Some((name.clone(), report.netns.clone()));
                     Observed::Ok {
                         value: ProbeObs {
                             container_name: name,
                             report,
-                            outside: setup.outside,
-                            published: setup.published,
+                            outside,
+                            published,
                             host_requests: vec![],
                             publish_error,
                             traces: vec![],
@@ -473,9 +476,14 @@ pub async fn collect(
 /// bridge network that has containers (other netcheck runs' probes do not count), by name.
 /// The probe joins them all, `bridge` first, so that its default route is the default
 /// bridge's, as a plain `docker run` would have it.
-fn checked_networks(opts: &Options, all: &[NetworkObs]) -> Vec<String> {
+fn checked_networks(opts: &Options, all: &[NetworkObs]) -> Result<Vec<String>, Error> {
+    for name in &opts.networks {
+        if !all.iter().any(|n| &n.name == name) {
+            return Err(Error::UnknownNetwork(name.clone()));
+        }
+    }
     if !opts.all_networks {
-        return opts.networks.clone();
+        return Ok(opts.networks.clone());
     }
     let mut names: Vec<String> = all
         .iter()
@@ -494,7 +502,10 @@ fn checked_networks(opts: &Options, all: &[NetworkObs]) -> Vec<String> {
             names.push(n.clone());
         }
     }
-    names
+    if names.is_empty() {
+        return Err(Error::UnknownNetwork("bridge".into()));
+    }
+    Ok(names)
 }
 
 /// The port the probe serves netcheck's listener on, inside its container: published

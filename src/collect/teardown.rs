@@ -16,21 +16,11 @@ pub struct Teardown {
     pub(super) agents: Mutex<Vec<AgentRun>>,
     /// The `nft -i` sessions holding packet-trace tables (they go with the session).
     pub(super) traces: trace::Sessions,
-    /// Leave the probes to whoever started this run: the agent does once its collection
-    /// is finished, and netcheck ends the probe while it waits for the agent's own
-    /// removal, at once instead of one after the other. (The probe ends by itself with
-    /// the agent's attachment anyway.)
-    pub(super) leave_probes: bool,
 }
 
 impl Teardown {
     pub async fn run(&self) {
-        let mut containers = std::mem::take(&mut *self.containers.lock().unwrap());
-        if self.leave_probes {
-            // Their attachments go first: the probes end as soon as their stdin does.
-            self.attachments.lock().unwrap().clear();
-            containers.clear();
-        }
+        let containers = std::mem::take(&mut *self.containers.lock().unwrap());
         let outside = self.outside.lock().unwrap().take();
         self.listeners.lock().unwrap().clear();
         let agents = std::mem::take(&mut *self.agents.lock().unwrap());

@@ -28,15 +28,15 @@ pub fn run(spec: &str) -> ExitCode {
                 .block_on(agent::serve(spec)),
         },
     };
-    let line = serde_json::to_string(&reply).expect("a reply serialises");
-    let printed = print(&format!("{line}\n"));
+    let failed = reply.error.is_some();
+    let printed = print(&agent::FromAgent::Reply(Box::new(reply)).line());
     // The watch on stdin is a blocking read that only the end of stdin ends: do not
     // wait for it.
     if let Some(rt) = runtime {
         rt.shutdown_background();
     }
     match printed {
-        Ok(()) if reply.error.is_none() => ExitCode::SUCCESS,
+        Ok(()) if !failed => ExitCode::SUCCESS,
         _ => ExitCode::from(exit::ERROR),
     }
 }

@@ -55,6 +55,11 @@ pub struct ProbeArgs {
     /// with the engine's AutoRemove, a probe whose owner is gone removes itself.
     #[arg(long)]
     pub exit_with_stdin: bool,
+    /// Read the arguments as one JSON line on stdin first (those given here are then
+    /// ignored), and exit as soon as stdin ends: the probe container starts while
+    /// netcheck still makes what it is to reach.
+    #[arg(long)]
+    pub args_on_stdin: bool,
 }
 
 impl ProbeArgs {
@@ -92,6 +97,7 @@ impl ProbeArgs {
         for (set, flag) in [
             (self.dns, "--dns"),
             (self.exit_with_stdin, "--exit-with-stdin"),
+            (self.args_on_stdin, "--args-on-stdin"),
         ] {
             if set {
                 argv.push(flag.to_string());
@@ -125,6 +131,7 @@ impl ProbeArgs {
         self.listen_port = other.listen_port.or(self.listen_port);
         self.dns |= other.dns;
         self.exit_with_stdin |= other.exit_with_stdin;
+        self.args_on_stdin |= other.args_on_stdin;
         if other.timeout_ms != defaults.timeout_ms {
             self.timeout_ms = other.timeout_ms;
         }
@@ -153,6 +160,7 @@ impl Default for ProbeArgs {
             stall_ms: 0,
             linger_secs: ProbeArgs::LINGER_SECS,
             exit_with_stdin: false,
+            args_on_stdin: false,
         }
     }
 }
@@ -222,6 +230,7 @@ mod tests {
             stall_ms: 3000,
             linger_secs: 5,
             exit_with_stdin: true,
+            args_on_stdin: true,
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::super::{Options, Teardown};
-use super::Mode;
+use super::{Mode, Relay};
 use crate::error::Error;
 use crate::protocol::Needs;
 use crate::snapshot::Snapshot;
@@ -14,8 +14,8 @@ use crate::snapshot::Snapshot;
 /// What the agent is asked to collect: [`Options`], as its command line carries them.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Spec {
+    /// The networks to check, named by netcheck.
     pub networks: Vec<String>,
-    pub all_networks: bool,
     pub host: bool,
     pub probe: bool,
     pub outside: bool,
@@ -29,10 +29,10 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub(super) fn new(opts: &Options) -> Spec {
+    /// `checked`: the networks netcheck named, since the probe it starts joins them.
+    pub(super) fn new(opts: &Options, checked: &[String]) -> Spec {
         Spec {
-            networks: opts.networks.clone(),
-            all_networks: opts.all_networks,
+            networks: checked.to_vec(),
             host: opts.needs.host,
             probe: opts.needs.probe,
             outside: opts.needs.outside,
@@ -49,7 +49,7 @@ impl Spec {
     pub fn options(&self) -> Options {
         Options {
             networks: self.networks.clone(),
-            all_networks: self.all_networks,
+            all_networks: false,
             needs: Needs {
                 host: self.host,
                 probe: self.probe,
@@ -64,6 +64,7 @@ impl Spec {
             deadline: Duration::from_secs(self.deadline_secs),
             socket: Some(crate::engine::DEFAULT_SOCKET.into()),
             engine: None,
+            relay: None,
         }
     }
 }
@@ -94,23 +95,17 @@ pub fn enter_host() -> std::io::Result<()> {
 /// The agent's work, in its container on the engine's host: collect as a local run
 /// does, until done, the deadline, or the end of stdin.
 pub async fn serve(spec: Spec) -> Reply {
-    let opts = spec.options();
-    let mut teardown = Teardown::default();
+    let (relay, stdin_closed) = Relay::from_stdin();
+    let opts = Options {
+        relay: Some(relay),
+        ..spec.options()
+    };
+    let teardown = Teardown::default();
     let work = async {
         let engine =
             crate::engine::resolve(&crate::engine::Flags::default(), &|_: &str| None::<String>)?;
         let (docker, local) = super::super::docker::connect(&engine).await?;
         super::super::collect(&docker, local, &opts, &teardown).await
-    };
-    let stdin_closed = async {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = [0u8; 64];
-        loop {
-            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
     };
     let result = tokio::select! {
         r = tokio::time::timeout(opts.deadline, work) => match r {
@@ -119,10 +114,6 @@ pub async fn serve(spec: Spec) -> Reply {
         },
         _ = stdin_closed => Err(Error::Interrupted("the end of the agent's stdin")),
     };
-    // A finished collection leaves its probe to netcheck, which ends it while it waits
-    // for the agent's removal. A cut-short one ends its own: a probe whose creation was
-    // under way when the agent was stopped comes to exist only after netcheck looked.
-    teardown.leave_probes = result.is_ok();
     let _ = tokio::time::timeout(Duration::from_secs(30), teardown.run()).await;
     match result {
         Ok(snapshot) => Reply {
@@ -166,9 +157,12 @@ mod tests {
             deadline: Duration::from_secs(60),
             socket: None,
             engine: None,
+            relay: None,
         };
-        let spec: Spec =
-            serde_json::from_str(&serde_json::to_string(&Spec::new(&opts)).unwrap()).unwrap();
+        let spec: Spec = serde_json::from_str(
+            &serde_json::to_string(&Spec::new(&opts, &opts.networks)).unwrap(),
+        )
+        .unwrap();
         let back = spec.options();
         assert_eq!(back.networks, opts.networks);
         assert_eq!(back.needs, opts.needs);
