@@ -98,6 +98,8 @@ def speed(runs):
     }
     for n in names:
         print(f"  {labels[n]:<40} {med[n]*1000:7.0f} ms   {med[n]/floor:4.2f}x floor")
+    if BASELINE:
+        print(f"  netcheck --agent against the baseline's: {med['agent']/med['agent_baseline']:4.2f}x")
     print(f"  building the probe image adds            {1000*(med['cold']-med['warm']):7.0f} ms")
     print(
         f"  warm default suite vs. the floor with ports {med['warm']/med['floor_ports']:4.2f}x"
@@ -122,6 +124,8 @@ def remote(runs):
         "agent": f"{BIN} {flags} --agent",
         "no_agent": f"{BIN} {flags}",
     }
+    if BASELINE:
+        commands["agent_baseline"] = f"{BASELINE} {flags} --agent"
     names = list(commands)
     times = {n: [] for n in names}
     for r in range(runs + 2):
@@ -137,9 +141,12 @@ def remote(runs):
         "floor": "docker run --rm of the probe image there",
         "agent": "netcheck --agent (every check)",
         "no_agent": "netcheck without the agent",
+        "agent_baseline": "the baseline's netcheck --agent",
     }
     for n in names:
         print(f"  {labels[n]:<40} {med[n]*1000:7.0f} ms   {med[n]/floor:4.2f}x floor")
+    if BASELINE:
+        print(f"  netcheck --agent against the baseline's: {med['agent']/med['agent_baseline']:4.2f}x")
 
 
 def uplink_mtu():
