@@ -216,43 +216,35 @@ pub async fn collect(
         name: name.clone(),
         stdin: None,
     });
-    let create = |checked: &[String]| {
-        docker.create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            container(&image, opts, checked),
-        )
-    };
     // The checked networks are named here, since the probe started here joins them.
-    // The architecture is asked beside, and checked before anything starts: on an
+    // The architecture is asked beside, and checked before anything is made: on an
     // engine of another architecture the agent would start only to fail with an exec
-    // format error.
-    let networks_then_create = async {
-        let networks = super::docker::networks(docker).await?;
-        let checked = super::checked_networks(opts, &networks)?;
-        let created = create(&checked).await;
-        Ok::<_, Error>((networks, checked, created))
-    };
-    let (info, named) = tokio::join!(docker.info(), networks_then_create);
+    // format error. The image is looked for beside too, so that the agent and the probe
+    // are then created at once.
+    let (info, networks, present) = tokio::join!(
+        docker.info(),
+        super::docker::networks(docker),
+        docker.inspect_image(&image),
+    );
     let info = info.map_err(|e| Error::Docker {
         what: "info".into(),
         detail: e.to_string(),
     })?;
     same_arch(info.architecture.as_deref().unwrap_or_default())?;
-    let (networks, checked, created) = named?;
-    match created {
-        Ok(_) => {}
+    let networks = networks?;
+    let checked = super::checked_networks(opts, &networks)?;
+    if present.is_err() {
         // The engine has no probe image of this build yet.
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => {
-            super::image::ensure(docker).await?;
-            create(&checked)
-                .await
-                .map_err(agent_err("creating the agent container"))?;
-        }
-        Err(e) => return Err(agent_err("creating the agent container")(e)),
+        super::image::ensure(docker).await?;
     }
     let agent_started = async {
+        docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+                container(&image, opts, &checked),
+            )
+            .await
+            .map_err(agent_err("creating the agent container"))?;
         let attached = super::docker::attach(docker, &name)
             .await
             .map_err(agent_err("attaching to the agent"))?;

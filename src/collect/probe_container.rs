@@ -130,7 +130,10 @@ pub struct ProbeContainer<'a> {
 }
 
 /// A started probe, waiting for its arguments on stdin.
-pub struct Running(bollard::container::AttachContainerResults);
+pub struct Running {
+    name: String,
+    attached: bollard::container::AttachContainerResults,
+}
 
 /// What starting the probe came to.
 pub struct Started {
@@ -260,11 +263,11 @@ async fn start_once(
     };
     // Registered before it exists: an interrupt can land while the engine creates it,
     // and removing a container that never came to be is harmless.
-    teardown
-        .containers
-        .lock()
-        .unwrap()
-        .push((docker.clone(), name.to_string()));
+    teardown.probes.lock().unwrap().push(teardown::ProbeRun {
+        docker: docker.clone(),
+        name: name.to_string(),
+        stdin: None,
+    });
     docker
         .create_container(
             Some(CreateContainerOptionsBuilder::new().name(name).build()),
@@ -292,7 +295,10 @@ async fn start_once(
         .start_container(name, None)
         .await
         .map_err(probe_err(publish::START_FAILED))?;
-    Ok(Running(attached))
+    Ok(Running {
+        name: name.to_string(),
+        attached,
+    })
 }
 
 impl Running {
@@ -303,11 +309,19 @@ impl Running {
         let bollard::container::AttachContainerResults {
             mut input,
             mut output,
-        } = self.0;
+        } = self.attached;
         let line = serde_json::to_string(args).expect("probe arguments serialise") + "\n";
         // A probe that cannot take them has exited: its output says why, below.
         let _ = input.write_all(line.as_bytes()).await;
-        teardown.attachments.lock().unwrap().push(Box::new(input));
+        if let Some(p) = teardown
+            .probes
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|p| p.name == self.name)
+        {
+            p.stdin = Some(input);
+        }
         let mut stdout = Vec::new();
         let mut stderr = String::new();
         let report = loop {

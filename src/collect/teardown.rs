@@ -8,8 +8,8 @@ use super::*;
 /// left, which [`crate::leftovers`] removes.
 #[derive(Default)]
 pub struct Teardown {
-    pub(super) containers: Mutex<Vec<(Docker, String)>>,
-    /// The probe's attachment (its stdin and output): the probe lives while it does.
+    pub(super) probes: Mutex<Vec<ProbeRun>>,
+    /// The probe's output: its attachment lives until the probe is ended.
     pub(super) attachments: Mutex<Vec<Box<dyn Send>>>,
     pub(super) outside: Mutex<Option<(rtnetlink::Handle, outside::Outside)>>,
     pub(super) listeners: Mutex<Vec<listener::Listener>>,
@@ -20,16 +20,18 @@ pub struct Teardown {
 
 impl Teardown {
     pub async fn run(&self) {
-        let containers = std::mem::take(&mut *self.containers.lock().unwrap());
+        let probes = std::mem::take(&mut *self.probes.lock().unwrap());
         let outside = self.outside.lock().unwrap().take();
         self.listeners.lock().unwrap().clear();
         let agents = std::mem::take(&mut *self.agents.lock().unwrap());
         let agents = futures_util::future::join_all(agents.into_iter().map(agent::end));
-        let containers = futures_util::future::join_all(
-            containers
-                .iter()
-                .map(|(docker, name)| end_probe(docker, name)),
-        );
+        let containers = futures_util::future::join_all(probes.into_iter().map(
+            |ProbeRun {
+                 docker,
+                 name,
+                 stdin,
+             }| async move { end_probe(&docker, &name, stdin).await },
+        ));
         let outside = async {
             if let Some((handle, o)) = outside {
                 o.remove(&handle).await;
@@ -40,13 +42,37 @@ impl Teardown {
     }
 }
 
+/// A probe container of this run, and its stdin once it has its arguments (ending it
+/// ends the probe).
+pub(super) struct ProbeRun {
+    pub(super) docker: Docker,
+    pub(super) name: String,
+    pub(super) stdin: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
+}
+
 /// Ends a probe and returns once the engine has removed it. The probe is AutoRemove:
-/// once killed, the engine removes it itself, so this waits for that removal instead of
-/// racing it with a remove of its own (which the engine refuses while its own is under
-/// way). A probe that was never started, or is paused, is not auto-removed: it is
-/// removed outright.
-pub(super) async fn end_probe(docker: &Docker, name: &str) {
+/// once it has exited, the engine removes it itself, so this waits for that removal
+/// instead of racing it with a remove of its own (which the engine refuses while its
+/// own is under way).
+///
+/// The end of its stdin ends it (--exit-with-stdin): no request, and no kill for the
+/// engine to carry out, as a bare `docker run --rm` whose command returns. One that does
+/// not go that way is killed; one that was never started, or is paused, is not
+/// auto-removed: it is removed outright.
+pub(super) async fn end_probe(
+    docker: &Docker,
+    name: &str,
+    stdin: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
+) {
     use bollard::errors::Error as B;
+    use tokio::io::AsyncWriteExt;
+    if let Some(mut stdin) = stdin {
+        let closed = tokio::time::timeout(Duration::from_secs(1), stdin.shutdown()).await;
+        if matches!(closed, Ok(Ok(()))) && wait_removed(docker, name, Duration::from_secs(2)).await
+        {
+            return;
+        }
+    }
     match docker
         .kill_container(name, None::<KillContainerOptions>)
         .await

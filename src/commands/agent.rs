@@ -10,12 +10,19 @@ use super::print;
 
 /// The agent's whole life: its spec in, its reply out; exit 2 when it could not collect.
 pub fn run(spec: &str) -> ExitCode {
-    let failed = |error: String| agent::Reply {
-        snapshot: None,
-        error: Some(error),
+    let deliver = |reply: agent::Reply| {
+        let failed = reply.error.is_some();
+        let printed = print(&agent::FromAgent::Reply(Box::new(reply)).line());
+        printed.is_ok() && !failed
+    };
+    let failed = |error: String| {
+        deliver(agent::Reply {
+            snapshot: None,
+            error: Some(error),
+        })
     };
     let mut runtime = None;
-    let reply = match serde_json::from_str::<agent::Spec>(spec) {
+    let succeeded = match serde_json::from_str::<agent::Spec>(spec) {
         Err(e) => failed(format!("unreadable agent spec: {e}")),
         // Before the runtime starts its threads: a threaded process cannot change its
         // mount namespace.
@@ -25,18 +32,17 @@ pub fn run(spec: &str) -> ExitCode {
             )),
             Ok(()) => runtime
                 .insert(super::runtime())
-                .block_on(agent::serve(spec)),
+                .block_on(agent::serve(spec, deliver)),
         },
     };
-    let failed = reply.error.is_some();
-    let printed = print(&agent::FromAgent::Reply(Box::new(reply)).line());
     // The watch on stdin is a blocking read that only the end of stdin ends: do not
     // wait for it.
     if let Some(rt) = runtime {
         rt.shutdown_background();
     }
-    match printed {
-        Ok(()) if !failed => ExitCode::SUCCESS,
-        _ => ExitCode::from(exit::ERROR),
+    if succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::ERROR)
     }
 }

@@ -94,7 +94,10 @@ pub fn enter_host() -> std::io::Result<()> {
 
 /// The agent's work, in its container on the engine's host: collect as a local run
 /// does, until done, the deadline, or the end of stdin.
-pub async fn serve(spec: Spec) -> Reply {
+///
+/// The reply is handed to `deliver` before the agent removes what it made: netcheck
+/// ends the probe while that goes on, and waits for the agent's removal anyway.
+pub async fn serve<T>(spec: Spec, deliver: impl FnOnce(Reply) -> T) -> T {
     let (relay, stdin_closed) = Relay::from_stdin();
     let opts = Options {
         relay: Some(relay),
@@ -114,8 +117,7 @@ pub async fn serve(spec: Spec) -> Reply {
         },
         _ = stdin_closed => Err(Error::Interrupted("the end of the agent's stdin")),
     };
-    let _ = tokio::time::timeout(Duration::from_secs(30), teardown.run()).await;
-    match result {
+    let delivered = deliver(match result {
         Ok(snapshot) => Reply {
             snapshot: Some(snapshot),
             error: None,
@@ -124,7 +126,9 @@ pub async fn serve(spec: Spec) -> Reply {
             snapshot: None,
             error: Some(e.to_string()),
         },
-    }
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(30), teardown.run()).await;
+    delivered
 }
 
 #[cfg(test)]
