@@ -9,6 +9,7 @@ pub mod egress;
 pub mod host;
 pub mod image;
 pub mod nft;
+mod output;
 pub mod outside;
 pub mod peers;
 mod probe_container;

@@ -322,28 +322,10 @@ impl Running {
         {
             p.stdin = Some(input);
         }
-        let mut stdout = Vec::new();
-        let mut stderr = String::new();
-        let report = loop {
-            match output.next().await {
-                Some(Ok(bollard::container::LogOutput::StdOut { message })) => {
-                    stdout.extend_from_slice(&message);
-                    if let Some(end) = stdout.iter().position(|b| *b == b'\n') {
-                        break serde_json::from_slice(&stdout[..end])
-                            .map_err(|e| Error::Probe(format!("unreadable probe report: {e}")));
-                    }
-                }
-                Some(Ok(other)) => stderr.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-                Some(Err(e)) => {
-                    break Err(Error::Probe(format!("reading the probe's output: {e}")));
-                }
-                None => {
-                    break Err(Error::Probe(format!(
-                        "the probe exited without a report: {}",
-                        stderr.trim()
-                    )));
-                }
-            }
+        let report = match super::output::Lines::default().next(&mut output).await {
+            Ok(line) => serde_json::from_slice(&line)
+                .map_err(|e| Error::Probe(format!("unreadable probe report: {e}"))),
+            Err(e) => Err(Error::Probe(e.said("probe", "a report"))),
         };
         teardown.attachments.lock().unwrap().push(Box::new(output));
         report

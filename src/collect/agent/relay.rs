@@ -17,11 +17,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::super::Teardown;
+use super::super::output::{Lines, Output};
 use super::super::probe_container::{Running, Started};
 use super::Reply;
 use crate::error::Error;
@@ -128,13 +128,7 @@ impl Relay {
 /// The agent's output is read while the probe answers: an agent that gave up waiting
 /// for the report (its own deadline) replies without it.
 pub(super) async fn carry(
-    mut output: Pin<
-        Box<
-            dyn futures_util::Stream<
-                    Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
-                > + Send,
-        >,
-    >,
+    mut output: Output,
     stdin: &AgentStdin,
     started: Option<Result<Started, Error>>,
     teardown: &Teardown,
@@ -151,11 +145,13 @@ pub(super) async fn carry(
         send(stdin, &message).await?;
     }
     let mut lines = Lines::default();
+    let who = "agent";
     let mut report: Option<ReportFuture<'_>> = None;
     loop {
         tokio::select! {
             line = lines.next(&mut output) => {
-                match serde_json::from_slice::<FromAgent>(&line?)
+                let line = line.map_err(|e| Error::Agent(e.said(who, "a reply")))?;
+                match serde_json::from_slice::<FromAgent>(&line)
                     .map_err(|e| Error::Agent(format!("unreadable agent message: {e}")))?
                 {
                     FromAgent::Probe(args) => {
@@ -199,50 +195,6 @@ async fn send(stdin: &AgentStdin, message: &ToAgent) -> Result<(), Error> {
         .await
         .map_err(|_| Error::Agent("the agent stopped reading its stdin".into()))?
         .map_err(|e| Error::Agent(format!("writing to the agent: {e}")))
-}
-
-/// The agent's output as lines; what it writes to stderr is kept to say why it ended.
-#[derive(Default)]
-struct Lines {
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Lines {
-    async fn next(
-        &mut self,
-        output: &mut Pin<
-            Box<
-                dyn futures_util::Stream<
-                        Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
-                    > + Send,
-            >,
-        >,
-    ) -> Result<Vec<u8>, Error> {
-        loop {
-            if let Some(end) = self.stdout.iter().position(|b| *b == b'\n') {
-                let line = self.stdout.drain(..=end).collect::<Vec<u8>>();
-                return Ok(line);
-            }
-            match output.next().await {
-                Some(Ok(bollard::container::LogOutput::StdOut { message })) => {
-                    self.stdout.extend_from_slice(&message)
-                }
-                Some(Ok(other)) => self
-                    .stderr
-                    .push_str(&String::from_utf8_lossy(&other.into_bytes())),
-                Some(Err(e)) => {
-                    return Err(Error::Agent(format!("reading the agent's output: {e}")));
-                }
-                None => {
-                    return Err(Error::Agent(format!(
-                        "the agent exited without a reply: {}",
-                        self.stderr.trim()
-                    )));
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
