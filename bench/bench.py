@@ -98,8 +98,6 @@ def speed(runs):
     }
     for n in names:
         print(f"  {labels[n]:<40} {med[n]*1000:7.0f} ms   {med[n]/floor:4.2f}x floor")
-    if BASELINE:
-        print(f"  netcheck --agent against the baseline's: {med['agent']/med['agent_baseline']:4.2f}x")
     print(f"  building the probe image adds            {1000*(med['cold']-med['warm']):7.0f} ms")
     print(
         f"  warm default suite vs. the floor with ports {med['warm']/med['floor_ports']:4.2f}x"
