@@ -287,6 +287,7 @@ pub async fn collect(
             networks: &checked,
             published,
             host_gateway: !super::docker::is_desktop(os),
+            owner_pidns: false,
             run_id: &opts.run_id,
         };
         Some(

@@ -246,6 +246,7 @@ pub async fn collect(
                         networks: &checked_names,
                         published,
                         host_gateway: !engine.desktop,
+                        owner_pidns: true,
                         run_id: &opts.run_id,
                     };
                     let started =

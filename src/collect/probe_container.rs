@@ -126,6 +126,11 @@ pub struct ProbeContainer<'a> {
     pub published: Vec<crate::snapshot::Published>,
     /// Whether `host.docker.internal` is added as a Linux user would (Desktop has it).
     pub host_gateway: bool,
+    /// Whether the probe is labelled with this process's pid namespace, which tells the
+    /// leftovers sweep on the engine's host that the owner pid is one of its own. Not
+    /// for another machine's engine: the first pid namespace looks the same on every
+    /// host, and a sweep there would take this run's pid for one of its dead.
+    pub owner_pidns: bool,
     pub run_id: &'a str,
 }
 
@@ -201,6 +206,7 @@ async fn start_once(
         published,
         host_gateway,
         run_id,
+        owner_pidns,
     } = container;
     let cmd = ["probe", "--args-on-stdin"].map(String::from).to_vec();
     let primary = &networks[0];
@@ -212,9 +218,10 @@ async fn start_once(
                 ("netcheck".to_string(), "probe".to_string()),
                 (LABEL.to_string(), run_id.to_string()),
                 (PID_LABEL.to_string(), std::process::id().to_string()),
-                (PIDNS_LABEL.to_string(), own_pid_namespace()),
             ]
-            .into(),
+            .into_iter()
+            .chain(owner_pidns.then(|| (PIDNS_LABEL.to_string(), own_pid_namespace())))
+            .collect(),
         ),
         exposed_ports: (!published.is_empty()).then(|| vec![format!("{PROBE_PORT}/tcp")]),
         attach_stdout: Some(true),
@@ -263,11 +270,17 @@ async fn start_once(
     };
     // Registered before it exists: an interrupt can land while the engine creates it,
     // and removing a container that never came to be is harmless.
-    teardown.probes.lock().unwrap().push(teardown::ProbeRun {
-        docker: docker.clone(),
-        name: name.to_string(),
-        stdin: None,
-    });
+    // Once: a start that is tried again with new ports is the same probe.
+    {
+        let mut probes = teardown.probes.lock().unwrap();
+        if !probes.iter().any(|p| p.name == *name) {
+            probes.push(teardown::ProbeRun {
+                docker: docker.clone(),
+                name: name.to_string(),
+                stdin: None,
+            });
+        }
+    }
     docker
         .create_container(
             Some(CreateContainerOptionsBuilder::new().name(name).build()),
@@ -312,7 +325,11 @@ impl Running {
         } = self.attached;
         let line = serde_json::to_string(args).expect("probe arguments serialise") + "\n";
         // A probe that cannot take them has exited: its output says why, below.
-        let _ = input.write_all(line.as_bytes()).await;
+        let _ = async {
+            input.write_all(line.as_bytes()).await?;
+            input.flush().await
+        }
+        .await;
         if let Some(p) = teardown
             .probes
             .lock()

@@ -55,7 +55,8 @@ pub(super) struct ProbeRun {
 /// instead of racing it with a remove of its own (which the engine refuses while its
 /// own is under way).
 ///
-/// The end of its stdin ends it (--exit-with-stdin): no request, and no kill for the
+/// The end of its stdin ends it (it was started with --args-on-stdin, which exits with
+/// stdin): no request, and no kill for the
 /// engine to carry out, as a bare `docker run --rm` whose command returns. One that does
 /// not go that way is killed; one that was never started, or is paused, is not
 /// auto-removed: it is removed outright.

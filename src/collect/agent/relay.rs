@@ -140,7 +140,7 @@ pub(super) async fn carry(
                 probe = Some(s.probe);
                 Ok((s.published, s.publish_error))
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(probe_error(e)),
         });
         send(stdin, &message).await?;
     }
@@ -174,9 +174,18 @@ pub(super) async fn carry(
             }
             r = async { report.as_mut().expect("guarded").await }, if report.is_some() => {
                 report = None;
-                send(stdin, &ToAgent::Report(r.map_err(|e| e.to_string()))).await?;
+                send(stdin, &ToAgent::Report(r.map_err(probe_error))).await?;
             }
         }
+    }
+}
+
+/// A probe's error as the agent is to give it: without the prefix the agent's own
+/// `Error::Probe` adds again.
+fn probe_error(e: Error) -> String {
+    match e {
+        Error::Probe(e) => e,
+        other => other.to_string(),
     }
 }
 
