@@ -80,6 +80,14 @@ impl Lines {
                     .stderr
                     .push_str(&String::from_utf8_lossy(&other.into_bytes())),
                 Some(Ok(_)) => {}
+                // A container that exited while netcheck wrote to its stdin: the engine
+                // answers the write with a reset, which is that end, not a fault of
+                // its own.
+                Some(Err(bollard::errors::Error::IOError { err }))
+                    if err.kind() == std::io::ErrorKind::ConnectionReset =>
+                {
+                    return Err(LineError::Ended(self.stderr.trim().to_string()));
+                }
                 Some(Err(e)) => return Err(LineError::Read(e)),
                 None => return Err(LineError::Ended(self.stderr.trim().to_string())),
             }
@@ -115,6 +123,22 @@ mod tests {
         assert_eq!(
             e.said("agent", "a reply"),
             "the agent exited without a reply: agent: no such socket"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reset_after_the_container_exited_is_its_end() {
+        let err = bollard::container::LogOutput::StdErr {
+            message: b"exec format error".to_vec().into(),
+        };
+        let reset = bollard::errors::Error::IOError {
+            err: std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        };
+        let mut stream: Output = Box::pin(futures_util::stream::iter([Ok(err), Err(reset)]));
+        let e = Lines::default().next(&mut stream).await.unwrap_err();
+        assert_eq!(
+            e.said("probe", "a report"),
+            "the probe exited without a report: exec format error"
         );
     }
 
