@@ -13,6 +13,7 @@ mod output;
 pub mod outside;
 pub mod peers;
 mod probe_container;
+mod probe_setup;
 mod publish;
 pub mod routes;
 mod teardown;
@@ -43,14 +44,7 @@ use crate::snapshot::{
     ContainerObs, DockerObs, HostObs, NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs,
     ProbeReport, SNAPSHOT_SCHEMA, Snapshot,
 };
-use probe_container::ProbeSetup;
 pub use teardown::{Teardown, remove_probe};
-
-/// A started probe: this process's, or (in the agent) the one netcheck started.
-enum StartedProbe<'a> {
-    Here(probe_container::Running),
-    Relayed(&'a agent::Relay),
-}
 
 /// The label every object netcheck creates carries, with the run id as value.
 pub const LABEL: &str = "netcheck.run";
@@ -201,8 +195,7 @@ pub async fn collect(
         .filter_map(|name| networks.iter().find(|n| &n.name == name))
         .collect();
 
-    // Phase 2: the probe container, with listeners for it to reach.
-    let mut probe_parts = None;
+    // Phase 2: the probe container, with what it is to reach.
     let probe = match image {
         None => Observed::Skipped {
             reason: "no selected check needs the probe".into(),
@@ -211,89 +204,22 @@ pub async fn collect(
             error: e.to_string(),
         },
         Some(Ok(image)) => {
-            let name = format!("{PROBE_PREFIX}{}", opts.run_id);
-            // The probe answers within its own request deadlines; this bounds a probe
-            // that hangs anyway (a stuck engine, a frozen container).
-            let deadline = opts.probe_timeout * 3 + Duration::from_secs(5);
-            // The container starts while what it is to reach is made: the listeners and
-            // the outside peer do not need it, and it waits for its arguments.
-            let run = async {
-                let prepare = ProbeSetup::prepare(
-                    opts,
-                    &checked,
-                    &networks,
-                    early_host.as_ref(),
-                    host_handle.as_ref(),
-                    root,
-                    local,
-                    &engine,
-                    teardown,
-                );
-                let start = async {
-                    if let Some(relay) = &opts.relay {
-                        return relay.started().await.map(|(published, publish_error)| {
-                            (StartedProbe::Relayed(relay), published, publish_error)
-                        });
-                    }
-                    let published = if opts.needs.publish && local {
-                        publish::bindings(&checked, early_host.as_ref(), publish::free_port)
-                    } else {
-                        vec![]
-                    };
-                    let container = probe_container::ProbeContainer {
-                        image: &image,
-                        name: &name,
-                        networks: &checked_names,
-                        published,
-                        host_gateway: !engine.desktop,
-                        owner_pidns: true,
-                        run_id: &opts.run_id,
-                    };
-                    let started =
-                        probe_container::start(docker, container, publish::free_port, teardown)
-                            .await?;
-                    Ok((
-                        StartedProbe::Here(started.probe),
-                        started.published,
-                        started.publish_error,
-                    ))
-                };
-                let (setup, started) = tokio::join!(prepare, start);
-                let (probe, published, publish_error) = started?;
-                let mut args = setup.args;
-                args.gets.extend(publish::hairpin_asks(&published));
-                let report = match probe {
-                    StartedProbe::Here(p) => p.report(&args, teardown).await?,
-                    StartedProbe::Relayed(relay) => relay.report(&args).await?,
-                };
-                Ok::<_, Error>((report, setup.outside, published, publish_error))
+            let found = probe_setup::Found {
+                engine: &engine,
+                networks: &networks,
+                checked_names: &checked_names,
+                checked: &checked,
+                early_host: early_host.as_ref(),
+                host_handle: host_handle.as_ref(),
+                root,
+                local,
             };
-            match tokio::time::timeout(deadline, run).await {
-                Err(_) => Observed::Error {
-                    error: format!(
-                        "the probe container gave no report within {} s",
-                        deadline.as_secs()
-                    ),
-                },
-                Ok(Err(e)) => Observed::Error {
-                    error: e.to_string(),
-                },
-                Ok(Ok((report, outside, published, publish_error))) => {
-                    probe_parts = Some((name.clone(), report.netns.clone()));
-                    Observed::Ok {
-                        value: ProbeObs {
-                            container_name: name,
-                            report,
-                            outside,
-                            published,
-                            host_requests: vec![],
-                            publish_error,
-                            traces: vec![],
-                        },
-                    }
-                }
-            }
+            probe_container::observe(docker, &image, opts, &found, teardown).await
         }
+    };
+    let probe_parts = match &probe {
+        Observed::Ok { value } => Some((value.container_name.clone(), value.report.netns.clone())),
+        _ => None,
     };
 
     // Phase 3: while the probe lingers, the host and the containers as they are now

@@ -7,112 +7,87 @@
 //! halves of the wait overlap.
 
 use super::*;
+use probe_setup::{Found, ProbeSetup};
 
-/// The listeners and the outside peer the probe will reach, and its arguments (all but
-/// the hairpin, which follows the published ports).
-pub(super) struct ProbeSetup {
-    pub(super) args: ProbeArgs,
-    pub(super) outside: Observed<OutsidePeer>,
+/// A started probe: this process's, or (in the agent) the one netcheck started.
+enum StartedProbe<'a> {
+    Here(Running),
+    Relayed(&'a agent::Relay),
 }
 
-impl ProbeSetup {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn prepare(
-        opts: &Options,
-        checked: &[&NetworkObs],
-        all: &[NetworkObs],
-        early_host: Option<&NetnsObs>,
-        host_handle: Option<&rtnetlink::Handle>,
-        root: bool,
-        local: bool,
-        engine: &crate::snapshot::EngineFacts,
-        teardown: &Teardown,
-    ) -> ProbeSetup {
-        let mut args = ProbeArgs {
-            timeout_ms: opts.probe_timeout.as_millis() as u64,
-            lookups: vec![
-                crate::protocol::HOST_DOCKER_INTERNAL.into(),
-                "gateway.docker.internal".into(),
-            ],
-            // Desktop's resolver answers these names itself; nothing leaves the machine.
-            dns: engine.desktop,
-            ..ProbeArgs::default()
+/// Phase 2 of a collection: the probe container, with what it is to reach, observed.
+pub(super) async fn observe(
+    docker: &Docker,
+    image: &str,
+    opts: &Options,
+    found: &Found<'_>,
+    teardown: &Teardown,
+) -> Observed<ProbeObs> {
+    let name = format!("{PROBE_PREFIX}{}", opts.run_id);
+    // The probe answers within its own request deadlines; this bounds a probe that
+    // hangs anyway (a stuck engine, a frozen container).
+    let deadline = opts.probe_timeout * 3 + Duration::from_secs(5);
+    // The container starts while what it is to reach is made: the listeners and the
+    // outside peer do not need it, and it waits for its arguments.
+    let run = async {
+        let start = async {
+            if let Some(relay) = &opts.relay {
+                return relay.started().await.map(|(published, publish_error)| {
+                    (StartedProbe::Relayed(relay), published, publish_error)
+                });
+            }
+            let published = if opts.needs.publish && found.local {
+                publish::bindings(found.checked, found.early_host, publish::free_port)
+            } else {
+                vec![]
+            };
+            let container = ProbeContainer {
+                image,
+                name: &name,
+                networks: found.checked_names,
+                published,
+                host_gateway: !found.engine.desktop,
+                owner_pidns: true,
+                run_id: &opts.run_id,
+            };
+            let started = start(docker, container, publish::free_port, teardown).await?;
+            Ok((
+                StartedProbe::Here(started.probe),
+                started.published,
+                started.publish_error,
+            ))
         };
-        args.extend(opts.suite_probe_args.clone());
-        // The probe's own name is the one name the embedded DNS surely knows: asking for
-        // any other could send the query on to the host's upstream servers.
-        args.embedded_dns
-            .push(format!("{PROBE_PREFIX}{}", opts.run_id));
-        if opts.needs.publish || opts.needs.peers {
-            args.listen_port = Some(PROBE_PORT);
-        }
-        let mut ports: BTreeMap<IpAddr, u16> = BTreeMap::new();
-        let mut listen = |ip: IpAddr| -> Option<u16> {
-            if let Some(p) = ports.get(&ip) {
-                return Some(*p);
-            }
-            let l = listener::bind(ip).ok()?;
-            let port = l.addr.port();
-            teardown.listeners.lock().unwrap().push(l);
-            ports.insert(ip, port);
-            Some(port)
+        let (setup, started) = tokio::join!(ProbeSetup::prepare(opts, found, teardown), start);
+        let (probe, published, publish_error) = started?;
+        let mut args = setup.args;
+        args.gets.extend(publish::hairpin_asks(&published));
+        let report = match probe {
+            StartedProbe::Here(p) => p.report(&args, teardown).await?,
+            StartedProbe::Relayed(relay) => relay.report(&args).await?,
         };
-        if local {
-            for n in checked {
-                if let Some(gw) = n.gateway_v4(early_host)
-                    && let Some(port) = listen(gw)
-                {
-                    let target = std::net::SocketAddr::new(gw, port);
-                    args.gets.push(Ask::new(Purpose::gateway(&n.name), target));
-                }
-            }
-            // host-gateway maps to the default bridge's address, whatever network the
-            // container is on.
-            if let Some(gw) = all
-                .iter()
-                .find(|n| n.name == "bridge")
-                .and_then(|b| b.gateway_v4(early_host))
-                && let Some(port) = listen(gw)
-            {
-                let target = format!("{}:{port}", crate::protocol::HOST_DOCKER_INTERNAL);
-                args.gets
-                    .push(Ask::new(Purpose::HostDockerInternal, target));
-            }
-        }
-        let outside = if !opts.needs.outside {
-            Observed::Skipped {
-                reason: "no selected check needs it".into(),
-            }
-        } else if !local {
-            Observed::Skipped {
-                reason: "the engine is remote (observed only with --agent)".into(),
-            }
-        } else if !root {
-            Observed::Skipped {
-                reason: "creating the outside namespace needs root".into(),
-            }
-        } else if let Some(h) = host_handle {
-            match outside::create(h, &opts.run_id).await {
-                Ok(o) => {
-                    args.gets.push(Ask::new(Purpose::Outside, o.listener.addr));
-                    let peer = OutsidePeer {
-                        host_addr: IpAddr::V4(o.host_addr),
-                        peer_addr: IpAddr::V4(o.peer_addr),
-                        host_link: o.host_link.clone(),
-                    };
-                    *teardown.outside.lock().unwrap() = Some((h.clone(), o));
-                    Observed::Ok { value: peer }
-                }
-                Err(e) => Observed::Error {
-                    error: e.to_string(),
-                },
-            }
-        } else {
-            Observed::Error {
-                error: "no netlink socket".into(),
-            }
-        };
-        ProbeSetup { args, outside }
+        Ok::<_, Error>((report, setup.outside, published, publish_error))
+    };
+    match tokio::time::timeout(deadline, run).await {
+        Err(_) => Observed::Error {
+            error: format!(
+                "the probe container gave no report within {} s",
+                deadline.as_secs()
+            ),
+        },
+        Ok(Err(e)) => Observed::Error {
+            error: e.to_string(),
+        },
+        Ok(Ok((report, outside, published, publish_error))) => Observed::Ok {
+            value: ProbeObs {
+                container_name: name,
+                report,
+                outside,
+                published,
+                host_requests: vec![],
+                publish_error,
+                traces: vec![],
+            },
+        },
     }
 }
 
