@@ -269,10 +269,7 @@ pub async fn collect(
         if !opts.needs.probe {
             return None;
         }
-        let on: Vec<&crate::snapshot::NetworkObs> = checked
-            .iter()
-            .filter_map(|c| networks.iter().find(|n| &n.name == c))
-            .collect();
+        let on = super::named(&checked, &networks);
         // This process cannot bind on the engine's host to find free ports: they are
         // drawn, and drawn again where the engine finds one taken.
         let published = if opts.needs.publish {

@@ -190,10 +190,7 @@ pub async fn collect(
     } else {
         None
     };
-    let checked: Vec<&NetworkObs> = checked_names
-        .iter()
-        .filter_map(|name| networks.iter().find(|n| &n.name == name))
-        .collect();
+    let checked = named(&checked_names, &networks);
 
     // Phase 2: the probe container, with what it is to reach.
     let probe = match image {
@@ -434,6 +431,14 @@ fn checked_networks(opts: &Options, all: &[NetworkObs]) -> Result<Vec<String>, E
         return Err(Error::UnknownNetwork("bridge".into()));
     }
     Ok(names)
+}
+
+/// The networks of `all` with these names, in their order.
+fn named<'a>(names: &[String], all: &'a [NetworkObs]) -> Vec<&'a NetworkObs> {
+    names
+        .iter()
+        .filter_map(|name| all.iter().find(|n| &n.name == name))
+        .collect()
 }
 
 /// The port the probe serves netcheck's listener on, inside its container: published
