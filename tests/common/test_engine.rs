@@ -228,6 +228,7 @@ impl TestEngine {
     /// A bridge network `netcheck-test-<tag>` (MTU 1400, the uplink's, unless `flags`
     /// set one) with one container on it: the probe image, lingering.
     pub fn network(&mut self, tag: &str, flags: &[&str]) -> EngineNet {
+        let t0 = Instant::now();
         let name = format!("netcheck-test-{tag}");
         let mut create = vec!["network", "create", "--label", "netcheck.test=1"];
         let mtu = format!("com.docker.network.driver.mtu={}", uplink_mtu());
@@ -279,11 +280,17 @@ impl TestEngine {
             container,
         };
         self.networks.push(net.clone());
+        eprintln!(
+            "network {} and its container: {:.1} s",
+            net.name,
+            t0.elapsed().as_secs_f64()
+        );
         net
     }
 
     /// netcheck run inside the engine's namespaces, as on the engine's own host.
     pub fn run_local(&self, args: &[&str]) -> Run {
+        let t0 = Instant::now();
         let dir = super::tempdir();
         let json = dir.path().join("report.json");
         let mut all = vec![bin(), "-H", &self.host, "--json", json.to_str().unwrap()];
@@ -292,11 +299,13 @@ impl TestEngine {
             .script("engine_exec env NO_COLOR=1 \"$@\"", &all)
             .output()
             .unwrap();
+        eprintln!("local run {args:?}: {:.1} s", t0.elapsed().as_secs_f64());
         report(out, &json)
     }
 
     /// netcheck run from this machine, observing the engine's host with its agent.
     pub fn run_agent(&self, args: &[&str]) -> Run {
+        let t0 = Instant::now();
         let dir = super::tempdir();
         let json = dir.path().join("report.json");
         let out = Command::new(bin())
@@ -311,6 +320,7 @@ impl TestEngine {
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
+        eprintln!("agent run {args:?}: {:.1} s", t0.elapsed().as_secs_f64());
         report(out, &json)
     }
 
@@ -364,6 +374,18 @@ fn report(out: Output, json: &Path) -> Run {
 
 impl Drop for TestEngine {
     fn drop(&mut self) {
+        let t0 = Instant::now();
+        // The lingering containers would each hold dockerd's stop for its 10 s grace
+        // period: removed with SIGKILL first, bounded in case the engine hangs.
+        if !self.host.is_empty() {
+            let host = shlex::try_quote(&self.host).unwrap().into_owned();
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "ids=$(timeout 10 docker -H {host} ps -aq) && [ -n \"$ids\" ] && timeout 20 docker -H {host} rm -f $ids"
+                ))
+                .output();
+        }
         let out = self.script("engine_stop", &[]).output();
         if let Ok(out) = out
             && !out.status.success()
@@ -371,8 +393,9 @@ impl Drop for TestEngine {
             eprintln!("engine_stop: {}", text(&out));
         }
         eprintln!(
-            "engine {} stopped after {:.1} s",
+            "engine {} stopped in {:.1} s, {:.1} s after its start",
             self.version,
+            t0.elapsed().as_secs_f64(),
             self.started.elapsed().as_secs_f64()
         );
     }
