@@ -25,8 +25,10 @@ const DEFAULT_NS: &str = "ncm20t";
 const DEFAULT_NET: &str = "198.18.64.0";
 
 /// Tools `engine.sh` runs, each with the Debian package scripts/ensure-docker installs.
-const TOOLS: [&str; 8] = [
+const TOOLS: [&str; 10] = [
     "containerd",
+    "ip",
+    "pgrep",
     "xz",
     "nft",
     "iptables",
