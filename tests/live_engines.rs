@@ -339,7 +339,7 @@ fn healthy_runs(engine: &TestEngine, v: &mut Verdicts) {
 }
 
 /// ip_forward off: kernel.ip-forward fails naming it, with the IPv4 fix.
-fn fault_ip_forward(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts, fixture: &str) {
+fn fault_ip_forward(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts) {
     let mut undo = Restore::default();
     engine.change(
         &mut undo,
@@ -361,11 +361,6 @@ fn fault_ip_forward(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts, fixtur
         "ip_forward=0: nat.masquerade",
         fails(&run, "nat.masquerade", Some(&a.name), &["ip_forward"], &[]),
     );
-    capture(
-        engine,
-        &format!("fault-kernel.ip-forward-{fixture}-off"),
-        &["--network", &a.name],
-    );
 }
 
 /// A container's veth taken off its bridge: bridge.veth fails naming it.
@@ -384,11 +379,17 @@ fn fault_veth(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts) {
     );
 }
 
-/// Docker's masquerade rule of network `a` deleted from iptables' nat POSTROUTING:
-/// nat.masquerade fails naming the missing masquerade, not the direct-access drop that
-/// the un-NATed reply then meets.
-fn fault_masquerade_iptables(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts, fixture: &str) {
-    let rules = engine.sh(&["iptables", "-t", "nat", "-S", "POSTROUTING"]);
+/// Docker's masquerade rule of network `net` for `subnet` deleted from `tool`'s (iptables
+/// or ip6tables) nat POSTROUTING: nat.masquerade fails naming the missing masquerade,
+/// not the direct-access drop that the un-NATed reply then meets.
+fn fault_masquerade_iptables(
+    engine: &TestEngine,
+    net: &EngineNet,
+    (tool, subnet): (&str, &str),
+    v: &mut Verdicts,
+    fixture: Option<&str>,
+) {
+    let rules = engine.sh(&[tool, "-t", "nat", "-S", "POSTROUTING"]);
     let (position, rule) = rules
         .lines()
         .filter(|l| l.starts_with("-A "))
@@ -396,39 +397,46 @@ fn fault_masquerade_iptables(engine: &TestEngine, a: &EngineNet, v: &mut Verdict
         // The egress masquerade (`-s SUBNET ! -o BRIDGE`), not the hairpin one that
         // userland-proxy off adds (`-o BRIDGE -m addrtype --src-type LOCAL`).
         .find(|(_, l)| {
-            l.contains(&format!("-s {} ! -o {} ", a.subnet, a.bridge)) && l.contains("MASQUERADE")
+            l.contains(&format!("-s {subnet} ! -o {} ", net.bridge)) && l.contains("MASQUERADE")
         })
-        .unwrap_or_else(|| panic!("no MASQUERADE rule for {}:\n{rules}", a.bridge));
+        .unwrap_or_else(|| panic!("no MASQUERADE rule for {subnet}:\n{rules}"));
     let spec: Vec<&str> = rule.split_whitespace().skip(2).collect();
     let position = (position + 1).to_string();
-    let delete: Vec<&str> = [&["iptables", "-t", "nat", "-D", "POSTROUTING"][..], &spec].concat();
+    let delete: Vec<&str> = [&[tool, "-t", "nat", "-D", "POSTROUTING"][..], &spec].concat();
     let insert: Vec<&str> = [
-        &["iptables", "-t", "nat", "-I", "POSTROUTING", &position][..],
+        &[tool, "-t", "nat", "-I", "POSTROUTING", &position][..],
         &spec,
     ]
     .concat();
     let mut undo = Restore::default();
     engine.change(&mut undo, &delete, &insert);
-    let run = engine.run_local(&["--network", &a.name]);
+    let run = engine.run_local(&["--network", &net.name]);
     v.step(
-        "MASQUERADE deleted: nat.masquerade",
+        &format!("{tool} MASQUERADE for {subnet} deleted: nat.masquerade"),
         fails(
             &run,
             "nat.masquerade",
-            Some(&a.name),
-            &["masquerade", &a.subnet],
+            Some(&net.name),
+            &["masquerade", subnet],
             &["DROP DIRECT ACCESS", "raw", "PREROUTING"],
         ),
     );
-    capture(
-        engine,
-        &format!("fault-nat.masquerade-{fixture}-rule-deleted"),
-        &["--network", &a.name],
-    );
+    if let Some(fixture) = fixture {
+        capture(
+            engine,
+            &format!("fault-nat.masquerade-{fixture}-rule-deleted"),
+            &["--network", &net.name],
+        );
+    }
 }
 
 /// A foreign DROP first in iptables' FORWARD: firewall.forward fails naming FORWARD.
-fn fault_forward_drop_iptables(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts) {
+fn fault_forward_drop_iptables(
+    engine: &TestEngine,
+    a: &EngineNet,
+    v: &mut Verdicts,
+    fixture: &str,
+) {
     let mut undo = Restore::default();
     engine.change(
         &mut undo,
@@ -439,6 +447,11 @@ fn fault_forward_drop_iptables(engine: &TestEngine, a: &EngineNet, v: &mut Verdi
     v.step(
         "iptables -I FORWARD -j DROP: firewall.forward",
         fails(&run, "firewall.forward", Some(&a.name), &["FORWARD"], &[]),
+    );
+    capture(
+        engine,
+        &format!("fault-firewall.forward-{fixture}-forward-drop"),
+        &["--network", &a.name],
     );
 }
 
@@ -453,10 +466,10 @@ fn iptables_engine(config: Config, fixture: &str) {
     };
     let mut v = Verdicts::new(config.name);
     healthy_runs(&engine, &mut v);
-    fault_ip_forward(&engine, &a, &mut v, fixture);
+    fault_ip_forward(&engine, &a, &mut v);
     fault_veth(&engine, &a, &mut v);
-    fault_masquerade_iptables(&engine, &a, &mut v, fixture);
-    fault_forward_drop_iptables(&engine, &a, &mut v);
+    fault_masquerade_iptables(&engine, &a, ("iptables", &a.subnet), &mut v, Some(fixture));
+    fault_forward_drop_iptables(&engine, &a, &mut v, fixture);
     healthy_again(&engine, &mut v);
     drop(engine);
     v.finish();
@@ -504,7 +517,7 @@ fn engine_29_nftables() {
     };
     let mut v = Verdicts::new(config.name);
     healthy_runs(&engine, &mut v);
-    fault_ip_forward(&engine, &a, &mut v, fixture);
+    fault_ip_forward(&engine, &a, &mut v);
     fault_veth(&engine, &a, &mut v);
 
     // Docker's masquerade of network `a`, in its own table's per-bridge chain, deleted.
@@ -544,11 +557,8 @@ fn engine_29_nftables() {
                 &["DROP DIRECT ACCESS", "raw-PREROUTING"],
             ),
         );
-        capture(
-            &engine,
-            &format!("fault-nat.masquerade-{fixture}-rule-deleted"),
-            &["--network", &a.name],
-        );
+        // fixtures/fault-nat.masquerade-docker29-nftables-rule-deleted.json is
+        // shared/engines' capture of this state.
     }
 
     // A host firewall's own table whose forward chain drops by policy.
@@ -593,7 +603,16 @@ fn engine_29_dual_stack() {
     let v6 = engine.network("v6", &["--ipv6", "--subnet", "fd00:2::/64"]);
     let mut v = Verdicts::new(config.name);
     healthy_runs(&engine, &mut v);
-    fault_masquerade_iptables(&engine, &a, &mut v, fixture);
+    fault_ip_forward(&engine, &a, &mut v);
+    fault_veth(&engine, &v6, &mut v);
+    let subnet6 = v6.subnet6.clone().expect("an IPv6 subnet");
+    fault_masquerade_iptables(
+        &engine,
+        &v6,
+        ("ip6tables", &subnet6),
+        &mut v,
+        Some(&format!("{fixture}-ipv6")),
+    );
 
     // ip6tables drops all forwarding: the IPv6 network's forward path is cut.
     {
@@ -608,11 +627,8 @@ fn engine_29_dual_stack() {
             "ip6tables -I FORWARD -j DROP: firewall.forward",
             fails(&run, "firewall.forward", Some(&v6.name), &["FORWARD"], &[]),
         );
-        capture(
-            &engine,
-            &format!("fault-firewall.forward-{fixture}-ip6tables-drop"),
-            &["--network", &v6.name],
-        );
+        // fixtures/fault-firewall.forward-docker29-ip6tables-forward-drop.json is
+        // shared/engines' capture of this state.
     }
 
     // IPv6 forwarding off: named, with the IPv6 fix.
