@@ -144,14 +144,8 @@ pub fn engine_config() -> Option<EngineConfig> {
             }
         })
     };
-    let file = cmdline
-        .iter()
-        .find_map(|w| w.strip_prefix("--config-file=").map(str::to_string))
-        .or_else(|| {
-            let i = cmdline.iter().position(|w| w == "--config-file")?;
-            cmdline.get(i + 1).cloned()
-        })
-        .unwrap_or_else(|| "/etc/docker/daemon.json".into());
+    let file =
+        value_flag(&cmdline, "config-file").unwrap_or_else(|| "/etc/docker/daemon.json".into());
     let mut config = EngineConfig::default();
     if let Some(text) = read(&file) {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -160,6 +154,10 @@ pub fn engine_config() -> Option<EngineConfig> {
         config.iptables = get("iptables");
         config.ip6tables = get("ip6tables");
         config.userland_proxy = get("userland-proxy");
+        config.firewall_backend = json
+            .get("firewall-backend")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
         config.dns = json
             .get("dns")
             .and_then(serde_json::Value::as_array)
@@ -167,6 +165,12 @@ pub fn engine_config() -> Option<EngineConfig> {
             .flatten()
             .filter_map(|v| v.as_str()?.parse().ok())
             .collect();
+    }
+    if let Some(backend) = value_flag(&cmdline, "firewall-backend") {
+        config
+            .sources
+            .push(format!("dockerd --firewall-backend={backend}"));
+        config.firewall_backend = Some(backend);
     }
     // dockerd refuses `--dns` and the file's key at once: whichever is there is the list.
     let flagged = dns_flags(&cmdline);
@@ -201,6 +205,18 @@ fn dns_flags(cmdline: &[String]) -> Vec<std::net::IpAddr> {
         })
         .filter_map(|a| a.parse().ok())
         .collect()
+}
+
+/// The value of dockerd's `--NAME=VALUE` or `--NAME VALUE`.
+fn value_flag(cmdline: &[String], name: &str) -> Option<String> {
+    let long = format!("--{name}");
+    cmdline
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix(&long)? {
+            "" => cmdline.get(i + 1).cloned(),
+            v => v.strip_prefix('=').map(str::to_string),
+        })
 }
 
 fn dockerd_cmdline() -> Vec<String> {
