@@ -112,13 +112,17 @@ fn no_docker_chains(
         ));
         return;
     }
-    let missing = rules::missing_docker_chains(fw);
-    f.fail_at("docker-chains-missing", super::Subject::Host, 
+    let missing = ctx.engine.missing(fw);
+    let place = match ctx.engine.backend {
+        super::engine_rules::Backend::Nftables => "nftables".to_string(),
+        super::engine_rules::Backend::Iptables => fw.backend.clone(),
+    };
+    f.fail_at("docker-chains-missing", super::Subject::Host,
         format!(
-            "Docker's chains are missing from {} ({}): something removed them, and nothing of Docker's \
+            "Docker's rules are missing from {place} ({}; {}): something removed them, and nothing of Docker's \
              lets traffic through FORWARD",
-            fw.backend,
-            missing.join(", ")
+            missing.join(", "),
+            ctx.engine.describe()
         ),
         rules::restore_chains_hint(fw),
     );

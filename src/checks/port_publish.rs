@@ -185,9 +185,7 @@ fn exposure(f: &mut Findings, host: &crate::snapshot::HostObs) {
 /// missing chains where the firewall shows them.
 fn publish_refused(ctx: &Context, error: &str) -> Outcome {
     let fw = ctx.snapshot.host.ok().and_then(|h| h.firewall.ok());
-    let missing = fw
-        .map(super::rules::missing_docker_chains)
-        .unwrap_or_default();
+    let missing = fw.map(|fw| ctx.engine.missing(fw)).unwrap_or_default();
     let hint = fw.map_or(RESTART.to_string(), super::rules::restore_chains_hint);
     let cause = if missing.is_empty() {
         String::new()

@@ -198,34 +198,6 @@ pub fn subject(table: &str, chain: &str, rule: Option<&str>) -> super::Subject {
     }
 }
 
-/// The chains Docker writes whatever its version, where missing: `filter DOCKER`,
-/// `filter DOCKER-ISOLATION-STAGE-1`, `nat DOCKER`. Something removed them (a
-/// firewall reload, `nft flush ruleset`, `iptables -X`), or the engine writes none.
-pub fn missing_docker_chains(fw: &FirewallObs) -> Vec<&'static str> {
-    let has = |table: &str, chain: &str| {
-        fw.tables.get(table).is_some_and(|lines| {
-            lines.iter().any(|l| {
-                l.strip_prefix(':')
-                    .and_then(|c| c.split_whitespace().next())
-                    == Some(chain)
-            })
-        })
-    };
-    [
-        ("filter", "DOCKER", "filter DOCKER"),
-        (
-            "filter",
-            "DOCKER-ISOLATION-STAGE-1",
-            "filter DOCKER-ISOLATION-STAGE-1",
-        ),
-        ("nat", "DOCKER", "nat DOCKER"),
-    ]
-    .into_iter()
-    .filter(|(t, c, _)| !has(t, c))
-    .map(|(_, _, name)| name)
-    .collect()
-}
-
 /// Where the engine was told to keep no iptables rules: `"iptables": false in
 /// /etc/docker/daemon.json`.
 pub fn iptables_off(host: &HostObs) -> Option<String> {

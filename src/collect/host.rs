@@ -323,7 +323,11 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
         let parsed = parse_iptables_save(&text);
         // The same rules twice means one backend read by both tools (a host whose
         // `iptables` could not be told apart): there is no other backend.
-        if parsed.tables != fw.tables {
+        // Both empty (the engine programs nftables, or writes nothing): the other
+        // backend is there all the same, and holds nothing.
+        let empty =
+            |t: &BTreeMap<String, Vec<String>>| t.values().flatten().all(|l| !l.starts_with("-A"));
+        if parsed.tables != fw.tables || (empty(&parsed.tables) && empty(&fw.tables)) {
             fw.other = Some(OtherBackend {
                 backend: other_name.into(),
                 tables: parsed.tables,
