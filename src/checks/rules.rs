@@ -70,8 +70,9 @@ impl<'a> Rule<'a> {
     /// Whether this rule matches every packet of `n`'s traffic in some direction, on
     /// interfaces and addresses alone: no protocol, port or state match. Such a rule
     /// decides the whole network's fate; a narrower one is a deliberate policy.
-    pub fn covers(&self, n: &NetworkObs) -> bool {
-        let subnet = n.subnet_v4();
+    /// `v6`: the rule is an ip6tables rule, judged against the network's IPv6 subnet.
+    pub fn covers_family(&self, n: &NetworkObs, v6: bool) -> bool {
+        let subnet = if v6 { n.subnet_v6() } else { n.subnet_v4() };
         self.matches.iter().all(|(negated, flag, value)| {
             let iface = |v: &str| match v.strip_suffix('+') {
                 Some(prefix) => n.bridge.starts_with(prefix),
@@ -269,7 +270,7 @@ mod tests {
     #[test]
     fn covers_only_blanket_rules_of_the_network() {
         let n = net();
-        let covers = |l: &str| Rule::parse(l).unwrap().covers(&n);
+        let covers = |l: &str| Rule::parse(l).unwrap().covers_family(&n, false);
         assert!(covers("-A FORWARD -j DROP"));
         assert!(covers("-A DOCKER-USER -s 172.18.0.0/16 -j DROP"));
         assert!(covers("-A DOCKER-USER -s 172.16.0.0/12 -j DROP"));
