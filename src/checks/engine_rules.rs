@@ -64,8 +64,7 @@ pub enum Backend {
     Nftables,
 }
 
-/// The engine's table in its nftables backend, for IPv4.
-pub const NFT_TABLE: &str = "docker-bridges";
+pub use crate::snapshot::DOCKER_NFT_TABLE as NFT_TABLE;
 
 /// What the engine's rules should be, and how that was decided.
 #[derive(Debug, Clone)]
@@ -335,7 +334,11 @@ pub fn nft_masquerade(fw: &FirewallObs, n: &NetworkObs, v6: bool) -> Result<Stri
     chain
         .rules
         .iter()
-        .find(|r| r.other.iter().any(|o| o == "masquerade" || o == "snat"))
+        .find(|r| {
+            r.other
+                .iter()
+                .any(|o| o == "masquerade" || o.starts_with("snat"))
+        })
         .map(|r| {
             let m: Vec<String> = r
                 .matches
@@ -352,6 +355,31 @@ pub fn nft_masquerade(fw: &FirewallObs, n: &NetworkObs, v6: bool) -> Result<Stri
         .ok_or_else(|| {
             format!("table {family} {NFT_TABLE}, chain {chain_name} holds no masquerade rule")
         })
+}
+
+/// A published port's DNAT rule in Docker's nftables table: a rule matching the host
+/// port whose target is the container's port. `th dport`/`tcp dport` as nft prints it.
+pub fn nft_dnat(fw: &FirewallObs, host_port: u16, container_port: u16) -> Option<String> {
+    let table = fw.nftables.as_ref()?.table("ip", NFT_TABLE)?;
+    let port = host_port.to_string();
+    let to = format!(":{container_port}");
+    table.chains.iter().find_map(|c| {
+        c.rules.iter().find_map(|r| {
+            let dnat = r
+                .other
+                .iter()
+                .find(|o| o.starts_with("dnat to ") && o.ends_with(&to))?;
+            r.matches
+                .iter()
+                .any(|m| m.left.ends_with("dport") && m.op == "==" && m.right == port)
+                .then(|| {
+                    format!(
+                        "table ip {NFT_TABLE}, chain {}: {dnat} (handle {})",
+                        c.name, r.handle
+                    )
+                })
+        })
+    })
 }
 
 #[cfg(test)]

@@ -337,6 +337,24 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
     Observed::Ok { value: fw }
 }
 
+/// The engine's own nftables table, read again once the probe's published port has
+/// its rules (Docker 29's nftables backend).
+pub async fn docker_nft_table() -> Option<crate::nftables::NftTable> {
+    let text = run_tool(
+        "nft",
+        &[
+            "-j",
+            "list",
+            "table",
+            "ip",
+            crate::snapshot::DOCKER_NFT_TABLE,
+        ],
+    )
+    .await?
+    .ok()?;
+    super::nft::parse(&text).ok()?.tables.into_iter().next()
+}
+
 /// The nat table alone, read again once the probe's published port has its rules.
 pub async fn nat_table() -> Option<Vec<String>> {
     let text = run_tool("iptables-save", &["-t", "nat"]).await?.ok()?;

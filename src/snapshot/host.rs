@@ -120,6 +120,9 @@ pub struct OtherBackend {
     pub tables: BTreeMap<String, Vec<String>>,
 }
 
+/// The engine's own table in Docker 29's nftables backend (`ip` and `ip6` families).
+pub const DOCKER_NFT_TABLE: &str = "docker-bridges";
+
 impl FirewallObs {
     /// Docker's own nftables tables (`table ip docker-bridges`, from Docker 29's nftables
     /// backend), if it keeps its rules there.
