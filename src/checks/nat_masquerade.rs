@@ -148,7 +148,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                             format!(
                                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
                                  flushed them (firewalld, ufw, a script running iptables -t nat -F); \
-                                 expected: iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
+                                 the engine writes it itself, never add it by hand: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
                                 super::sh(&n.bridge)
                             ),
                         ),
@@ -250,6 +250,15 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                 (None, Some(v), _) if engine_rules::owns(v, all_networks(ctx)) => {
                     engine_rule_dropped(f, ctx, n, subnet, &failed, v)
                 }
+                (None, Some(v), _) if super::rules::is_iptables_table(v) => f.fail_at("outside-unreachable", super::Subject::network(&n.name),
+                    format!("{failed}: the packet trace shows it {v}"),
+                    format!(
+                        "an iptables rule drops container traffic: see firewall.forward's finding and fix \
+                         ({} -S {})",
+                        if v.family == "ip6" { "ip6tables" } else { "iptables" },
+                        super::sh(&v.chain)
+                    ),
+                ),
                 (None, Some(v), _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
                     format!("{failed}: the packet trace shows it {v}"),
                     format!(

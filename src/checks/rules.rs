@@ -190,6 +190,13 @@ pub fn is_dockers(rule: &Rule, bridges: &[&str]) -> bool {
             .any(|(_, flag, value)| matches!(*flag, "-i" | "-o") && bridges.contains(value))
 }
 
+/// Whether a traced verdict is in a table iptables-nft writes (`ip filter`, `ip6 raw`):
+/// its fix is an iptables command, not an nft one.
+pub fn is_iptables_table(v: &crate::snapshot::TraceVerdict) -> bool {
+    matches!(v.family.as_str(), "ip" | "ip6")
+        && matches!(v.table.as_str(), "filter" | "nat" | "mangle" | "raw" | "security")
+}
+
 /// A finding's subject: a chain of a table, and the rule where one decided.
 pub fn subject(table: &str, chain: &str, rule: Option<&str>) -> super::Subject {
     super::Subject::Rule {

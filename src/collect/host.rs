@@ -292,6 +292,11 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
     // `iptables --version` names its backend on every iptables 1.8 (`(nf_tables)` or
     // `(legacy)`); save headers differ between releases (xtables-save, no suffix).
     if let Some(Ok(v)) = version {
+        // With no table to save (the engine programs nftables) there is no save
+        // header to read the version from.
+        if fw.version.is_empty() {
+            fw.version = v.trim().trim_start_matches("iptables ").to_string();
+        }
         if v.contains("(nf_tables)") {
             fw.backend = "iptables-nft".into();
         } else if v.contains("(legacy)") {
