@@ -142,18 +142,20 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     "{who} on {} -> {to} at {} on {other}: {outcome}",
                     n.name, r.target
                 );
+                let open = ctx.snapshot.network(other).and_then(|o| {
+                    ctx.engine
+                        .open_to_other_networks(o, host.and_then(|h| h.firewall.ok()))
+                });
                 if r.ok && no_rules {
                     f.pass(format!(
                         "{seen}: the engine keeps no firewall rules (iptables=false), so networks are not isolated, by its configuration"
                     ));
+                } else if let (true, Some(why)) = (r.ok, open) {
+                    f.pass(format!("{seen}: {why}"));
                 } else if r.ok {
-                    f.fail_at("not-isolated", Subject::network(&n.name), 
+                    f.fail_at("not-isolated", Subject::network(&n.name),
                         format!("{who} on {} reaches {to} at {} on {other}: the networks are not isolated", n.name, r.target),
-                        format!(
-                            "find the rule that lets {} through to {other}'s bridge: iptables -S DOCKER-USER; \
-                             iptables -S FORWARD; Docker's DOCKER-ISOLATION chains must come first (systemctl restart docker)",
-                            n.bridge
-                        ),
+                        not_isolated_fix(ctx, &n.bridge, other),
                     );
                 } else {
                     f.pass(seen);
@@ -162,6 +164,38 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
     }
     f.finish("containers reach each other exactly as icc and isolation allow")
+}
+
+/// Where to look for what lets one network into another, in the running engine's
+/// terms: its isolation chains up to Docker 28, each network's default rule in DOCKER
+/// from 29 (or its nftables table); never a rule to add to the engine's own chains.
+fn not_isolated_fix(ctx: &Context, bridge: &str, other: &str) -> String {
+    let bridge = super::sh(bridge);
+    let other_bridge = ctx
+        .snapshot
+        .network(other)
+        .map_or_else(|| super::sh(other), |o| super::sh(&o.bridge));
+    let fw = ctx.snapshot.host.ok().and_then(|h| h.firewall.ok());
+    let engine = match (ctx.engine.backend, fw) {
+        (super::engine_rules::Backend::Nftables, _) => format!(
+            "the engine isolates networks in table ip {} (chain filter-forward-in__{other_bridge}): \
+             nft list table ip {}",
+            super::engine_rules::NFT_TABLE,
+            super::engine_rules::NFT_TABLE
+        ),
+        (_, Some(fw)) if !ctx.engine.isolation_chains(fw) => format!(
+            "the engine isolates networks by each network's default rule in DOCKER (`! -i {other_bridge} -o {other_bridge} -j DROP`): \
+             iptables -S DOCKER"
+        ),
+        _ => {
+            "Docker's DOCKER-ISOLATION chains must come first: iptables -S DOCKER-ISOLATION-STAGE-2"
+                .to_string()
+        }
+    };
+    format!(
+        "find the rule that lets {bridge} through to {other_bridge}: iptables -S DOCKER-USER; iptables -S FORWARD; {engine}; \
+         if the engine's own rules are missing, restart it (systemctl restart docker)"
+    )
 }
 
 #[cfg(test)]

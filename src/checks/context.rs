@@ -10,6 +10,8 @@ pub struct Context<'a> {
     pub snapshot: &'a Snapshot,
     /// The checked networks that the engine knows, in the order asked.
     pub networks: Vec<&'a NetworkObs>,
+    /// What the engine's own rules should look like: its version and backend decide.
+    pub engine: super::engine_rules::EngineRules,
 }
 
 impl<'a> Context<'a> {
@@ -19,7 +21,20 @@ impl<'a> Context<'a> {
             .iter()
             .filter_map(|name| snapshot.network(name))
             .collect();
-        Context { snapshot, networks }
+        Context {
+            snapshot,
+            networks,
+            engine: super::engine_rules::EngineRules::of(snapshot),
+        }
+    }
+
+    /// The same context, narrowed to one network.
+    pub fn narrowed(&self, n: &'a NetworkObs) -> Context<'a> {
+        Context {
+            snapshot: self.snapshot,
+            networks: vec![n],
+            engine: self.engine.clone(),
+        }
     }
 }
 

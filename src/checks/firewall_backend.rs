@@ -1,6 +1,7 @@
 //! `firewall.backend`: Docker's rules are in the firewall backend the host uses, and
 //! nothing in the other backend works against them.
 
+use super::engine_rules::Backend;
 use super::rules::{self, Rule};
 use super::{Check, Context, Findings, Needs, Outcome, missing};
 use crate::snapshot::{FirewallObs, HostObs, Observed};
@@ -47,30 +48,52 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let mut f = Findings::default();
     let active = &fw.backend;
     let docker_active = rules::has_docker_chains(fw.tables.values());
-    let docker_nft: Vec<&String> = fw
-        .nft_tables
-        .iter()
-        .filter(|t| t.contains("docker"))
-        .collect();
-    f.note(format!("`iptables` runs {active} ({})", fw.version));
+    let docker_nft = fw.docker_nft_tables();
+    let engine = &ctx.engine;
+    f.note(format!("the engine: {}", engine.describe()));
+    match fw.version.trim() {
+        "" => f.note(format!("`iptables` runs {active}")),
+        v => f.note(format!("`iptables` runs {active} ({v})")),
+    }
     if !docker_nft.is_empty() {
         f.note(format!(
             "nftables: {} (Docker's nftables backend)",
-            docker_nft
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            docker_nft.join(", ")
+        ));
+    }
+    let empty = |tables: &std::collections::BTreeMap<String, Vec<String>>| {
+        tables.values().flatten().all(|l| !l.starts_with("-A"))
+    };
+    // The engine's nftables backend: its rules are its own tables, and iptables (either
+    // backend, both installed and empty being the normal state) holds none of Docker's.
+    if engine.backend == Backend::Nftables {
+        if docker_nft.is_empty() {
+            no_chains(&mut f, ctx, host, fw, "nftables");
+            return f.finish("Docker's rules are in nftables");
+        }
+        f.pass(format!(
+            "Docker's rules are in nftables ({}): the engine's nftables backend",
+            docker_nft.join(", ")
         ));
     }
     let Some(other) = &fw.other else {
-        f.note("the other iptables backend's tool is not installed: only one backend to read");
+        if empty(&fw.tables) {
+            f.note(format!(
+                "{active}: no rules; the other iptables backend holds the same (none), or its tool is not installed"
+            ));
+        } else {
+            f.note("the other iptables backend's tool is not installed: only one backend to read");
+        }
         match (docker_active, docker_nft.is_empty()) {
+            _ if engine.backend == Backend::Nftables => {}
             (true, _) => f.pass(format!(
                 "Docker's chains are in {active}, the backend in use"
             )),
             (false, false) => f.pass("Docker programs nftables directly"),
-            (false, true) => no_chains(&mut f, host, fw, &format!("{active} nor nftables")),
+            (false, true) => no_chains(&mut f, ctx, host, fw, &format!("{active} nor nftables")),
+        }
+        if engine.backend == Backend::Nftables {
+            return f.finish("Docker's rules are in nftables, and iptables holds none of them");
         }
         return f.finish("Docker's rules are in the backend in use");
     };
@@ -112,9 +135,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             RESTART,
         ),
         (true, false) => f.pass(format!("Docker's chains are in {active}, the backend in use")),
+        (false, false) if engine.backend == Backend::Nftables => {}
         (false, false) if !docker_nft.is_empty() => f.pass("Docker programs nftables directly"),
         (false, false) => no_chains(
             &mut f,
+            ctx,
             host,
             fw,
             &format!("{active}, {} or nftables", other.backend),
@@ -177,14 +202,20 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             other.tables.len()
         ));
     }
-    f.finish(format!(
-        "Docker's rules are in {active}, and {} holds none",
-        other.backend
-    ))
+    match engine.backend {
+        Backend::Nftables => f.finish(format!(
+            "Docker's rules are in nftables, and neither {active} nor {} works against them",
+            other.backend
+        )),
+        Backend::Iptables => f.finish(format!(
+            "Docker's rules are in {active}, and {} holds none",
+            other.backend
+        )),
+    }
 }
 
 /// No Docker chains anywhere: by configuration (`"iptables": false`), or removed.
-fn no_chains(f: &mut Findings, host: &HostObs, fw: &FirewallObs, where_: &str) {
+fn no_chains(f: &mut Findings, ctx: &Context, host: &HostObs, fw: &FirewallObs, where_: &str) {
     match rules::iptables_off(host) {
         Some(off) => f.skip(format!(
             "no Docker chains in {where_}: the engine keeps no firewall rules ({off})"
@@ -192,7 +223,7 @@ fn no_chains(f: &mut Findings, host: &HostObs, fw: &FirewallObs, where_: &str) {
         None => f.fail_at("docker-chains-missing", super::Subject::Host, 
             format!(
                 "no Docker chains in {where_}, and the engine was not told to keep none: something removed them ({} missing)",
-                rules::missing_docker_chains(fw).join(", ")
+                ctx.engine.missing(fw).join(", ")
             ),
             rules::restore_chains_hint(fw),
         ),

@@ -58,12 +58,13 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let filter = fw.tables.get("filter").unwrap_or(&empty);
     let nft = rules::docker_nft_tables(fw);
     if !nft.is_empty() {
-        nftables_backend(ctx, &mut f, filter, &nft, &fw.backend);
+        nftables_backend(ctx, &mut f, filter, &nft, &fw.backend, false);
     } else if rules::docker_in_iptables(fw) {
-        iptables(ctx, &mut f, fw, filter);
+        iptables(ctx, &mut f, fw, filter, false);
     } else {
         no_docker_chains(ctx, &mut f, fw, host, filter);
     }
+    ip6tables(ctx, &mut f, fw, host);
     foreign_tables(ctx, &mut f, fw, host);
     f.finish("FORWARD lets the network's traffic out and back")
 }
@@ -112,13 +113,17 @@ fn no_docker_chains(
         ));
         return;
     }
-    let missing = rules::missing_docker_chains(fw);
-    f.fail_at("docker-chains-missing", super::Subject::Host, 
+    let missing = ctx.engine.missing(fw);
+    let place = match ctx.engine.backend {
+        super::engine_rules::Backend::Nftables => "nftables".to_string(),
+        super::engine_rules::Backend::Iptables => fw.backend.clone(),
+    };
+    f.fail_at("docker-chains-missing", super::Subject::Host,
         format!(
-            "Docker's chains are missing from {} ({}): something removed them, and nothing of Docker's \
+            "Docker's rules are missing from {place} ({}; {}): something removed them, and nothing of Docker's \
              lets traffic through FORWARD",
-            fw.backend,
-            missing.join(", ")
+            missing.join(", "),
+            ctx.engine.describe()
         ),
         rules::restore_chains_hint(fw),
     );
@@ -243,29 +248,80 @@ fn foreign_tables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, host: &Host
     }
 }
 
-fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]) {
+/// The IPv6 half: ip6tables' FORWARD for the networks that have IPv6. With the
+/// engine's ip6tables on (the default from Docker 27) its chains are there and are
+/// judged as IPv4's are; without them IPv6 traffic is routed as is, and only a FORWARD
+/// that drops it stands in its way.
+fn ip6tables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, host: &HostObs) {
+    if ctx
+        .networks
+        .iter()
+        .all(|n| !n.enable_ipv6 || n.subnet_v6().is_none())
+    {
+        return;
+    }
+    let v6 = FirewallObs {
+        backend: format!("ip6tables ({})", fw.backend),
+        tables: fw.tables_v6.clone(),
+        ..fw.clone()
+    };
+    let Some(filter) = v6.tables.get("filter") else {
+        f.note("IPv6: ip6tables' filter table was not read (no ip6tables, or an older snapshot)");
+        return;
+    };
+    if ctx.engine.backend == super::engine_rules::Backend::Nftables {
+        // Docker's own ip6 table carries its rules (noted with IPv4's); ip6tables'
+        // FORWARD still filters.
+        nftables_backend(ctx, f, filter, &[], &v6.backend, true);
+    } else if rules::has_docker_chains(v6.tables.values()) {
+        iptables(ctx, f, &v6, filter, true);
+    } else {
+        let off = host
+            .engine_config
+            .as_ref()
+            .and_then(|c| c.ip6tables)
+            .map_or("the engine writes no ip6tables rules", |on| {
+                if on {
+                    "the engine's ip6tables rules are missing"
+                } else {
+                    "\"ip6tables\": false: the engine writes no ip6tables rules"
+                }
+            });
+        f.note(format!(
+            "IPv6: {off}; IPv6 traffic is routed as ip6tables' FORWARD allows"
+        ));
+        nftables_backend(ctx, f, filter, &[], &v6.backend, true);
+    }
+}
+
+fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String], v6: bool) {
     let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
     f.note(format!("{}: FORWARD policy {policy}", fw.backend));
     let forward = rules::chain(fw, "filter", "FORWARD");
     let user = rules::chain(fw, "filter", "DOCKER-USER");
-    for n in &ctx.networks {
+    let tool = if v6 { "ip6tables" } else { "iptables" };
+    for n in ctx
+        .networks
+        .iter()
+        .filter(|n| !v6 || (n.enable_ipv6 && n.subnet_v6().is_some()))
+    {
         let first_docker = forward.iter().position(|r| rules::is_dockers(r, &[]));
         let before = &forward[..first_docker.unwrap_or(forward.len())];
         let mut blocked = false;
         for (i, r) in before.iter().enumerate() {
-            if r.drops() && r.covers(n) {
+            if r.drops() && r.covers_family(n, v6) {
                 blocked = true;
                 f.fail_at(
                     "drop-before-docker",
                     super::rules::subject("filter", "FORWARD", Some(r.line)),
                     format!(
-                        "FORWARD rule {} `{}` drops {}'s traffic before Docker's rules see it",
+                        "{tool} FORWARD rule {} `{}` drops {}'s traffic before Docker's rules see it",
                         i + 1,
                         r.line,
                         n.name
                     ),
                     format!(
-                        "delete it or move it below Docker's jump: iptables -D {}; \
+                        "delete it or move it below Docker's jump: {tool} -D {}; \
                          site rules for containers belong in DOCKER-USER",
                         super::sh_words(r.line.trim_start_matches("-A "))
                     ),
@@ -305,7 +361,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
                 .matches
                 .iter()
                 .all(|(_, flag, _)| matches!(*flag, "-d" | "-o"));
-            if !r.covers(n) {
+            if !r.covers_family(n, v6) {
                 f.note(format!("DOCKER-USER (narrower, kept): {}", r.line));
             } else if replies_pass && inbound_only && !r.matches.is_empty() {
                 f.note(format!(
@@ -322,7 +378,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
                         r.line, n.name, n.bridge
                     ),
                     format!(
-                        "narrow it or delete it: iptables -D {}",
+                        "narrow it or delete it: {tool} -D {}",
                         super::sh_words(r.line.trim_start_matches("-A "))
                     ),
                 );
@@ -381,18 +437,53 @@ fn nftables_backend(
     filter: &[String],
     nft: &[&str],
     backend: &str,
+    v6: bool,
 ) {
-    f.note(format!("Docker programs nftables: {}", nft.join(", ")));
+    if !nft.is_empty() {
+        f.note(format!("Docker programs nftables: {}", nft.join(", ")));
+    }
+    let tool = if v6 { "ip6tables" } else { "iptables" };
     let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
     let all: Vec<Rule> = filter.iter().filter_map(|l| Rule::parse(l)).collect();
-    for n in &ctx.networks {
-        let accepted = all.iter().any(|r| {
+    for n in ctx
+        .networks
+        .iter()
+        .filter(|n| !v6 || (n.enable_ipv6 && n.subnet_v6().is_some()))
+    {
+        let accepts_bridge = |r: &Rule| {
             r.chain == "FORWARD"
                 && r.target == Some("ACCEPT")
                 && r.matches
                     .iter()
                     .any(|(neg, fl, v)| !neg && matches!(*fl, "-i" | "-o") && *v == n.bridge)
-        });
+        };
+        let accepted = all.iter().any(accepts_bridge);
+        // A blanket drop in FORWARD before anything accepts the bridge: nothing of the
+        // engine's stands before it here.
+        let first_accept = all.iter().position(accepts_bridge).unwrap_or(all.len());
+        if let Some((i, r)) = all[..first_accept]
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.chain == "FORWARD")
+            .find(|(_, r)| r.drops() && r.covers_family(n, v6))
+        {
+            f.fail_at(
+                "drop-before-docker",
+                super::rules::subject("filter", "FORWARD", Some(r.line)),
+                format!(
+                    "{backend} FORWARD rule {} `{}` drops {}'s {} traffic",
+                    i + 1,
+                    r.line,
+                    n.name,
+                    if v6 { "IPv6" } else { "IPv4" }
+                ),
+                format!(
+                    "delete it, or accept the bridge above it: {tool} -D {}",
+                    super::sh_words(r.line.trim_start_matches("-A "))
+                ),
+            );
+            continue;
+        }
         if policy == "ACCEPT" || accepted || n.internal {
             f.pass(format!(
                 "{backend}: FORWARD policy {policy}; nothing there drops {}",
@@ -401,12 +492,13 @@ fn nftables_backend(
         } else {
             f.fail_at("forward-policy-drops", super::rules::subject("filter", "FORWARD", None), 
                 format!(
-                    "{backend} FORWARD policy is {policy}, and nothing there accepts {}: it drops what Docker's nftables rules let through",
+                    "{backend} FORWARD policy is {policy}, and nothing there accepts {}: it drops what Docker's own rules let through",
                     n.bridge
                 ),
                 format!(
-                    "accept the bridge's traffic in iptables too: iptables -I FORWARD -i {0} -j ACCEPT; \
-                     iptables -I FORWARD -o {0} -j ACCEPT (or set the policy to ACCEPT if nothing else needs it)",
+                    "accept the bridge's traffic in {tool} too: {tool} -I FORWARD -i {0} -j ACCEPT; \
+                     {tool} -I FORWARD -o {0} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT \
+                     (or set the policy to ACCEPT if nothing else needs it)",
                     super::sh(&n.bridge)
                 ),
             );

@@ -20,10 +20,7 @@ pub fn judge<'a>(snapshot: &Snapshot, instances: &'a [Instance]) -> Vec<Judged<'
             continue;
         }
         for n in &ctx.networks {
-            let narrowed = Context {
-                snapshot,
-                networks: vec![n],
-            };
+            let narrowed = ctx.narrowed(n);
             judged.push(judge_one(&narrowed, instance, Some(n.name.clone())));
         }
     }

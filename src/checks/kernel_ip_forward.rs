@@ -30,6 +30,13 @@ const FIX: &str = "sysctl -w net.ipv4.ip_forward=1 (it resets every interface's 
 then find what turned it off: grep -rs forward /etc/sysctl.conf /etc/sysctl.d /etc/systemd/network \
 (systemd-networkd needs IPForward=yes); persist it: echo net.ipv4.ip_forward=1 > /etc/sysctl.d/99-docker.conf";
 
+/// IPv6 forwarding has its own switch: turning it on also stops the host taking router
+/// advertisements where accept_ra=1, which a SLAAC uplink needs kept (accept_ra=2).
+const FIX_V6: &str = "sysctl -w net.ipv6.conf.all.forwarding=1 (if the uplink takes its address by SLAAC, \
+first keep router advertisements: sysctl -w net.ipv6.conf.UPLINK.accept_ra=2), then find what turned it off: \
+grep -rs forward /etc/sysctl.conf /etc/sysctl.d /etc/systemd/network (systemd-networkd needs IPForward=yes); \
+persist it: echo net.ipv6.conf.all.forwarding=1 > /etc/sysctl.d/99-docker.conf";
+
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let Some(host) = ctx.snapshot.host.ok() else {
         return missing(&ctx.snapshot.host, "host");
@@ -45,7 +52,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             "off",
             Subject::sysctl(name),
             format!("{name}={v}: {what}"),
-            FIX,
+            if name.starts_with("net.ipv6.") {
+                FIX_V6
+            } else {
+                FIX
+            },
         ),
         None => f.error(format!("{name} could not be read")),
     };

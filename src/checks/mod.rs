@@ -20,6 +20,7 @@ mod context;
 mod daemon_warnings;
 mod dns;
 mod dns_resolver;
+pub(crate) mod engine_rules;
 pub mod finding;
 mod firewall_backend;
 mod firewall_forward;

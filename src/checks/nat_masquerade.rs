@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use super::engine_rules::{self, Backend};
 use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
 use crate::protocol::Purpose;
 use crate::snapshot::{FirewallObs, NetworkObs};
@@ -129,21 +130,15 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 None => f.error("net.ipv4.ip_forward could not be read"),
             }
             match &host.firewall {
-                // Docker 29 can program nftables directly: then iptables shows none of
-                // its chains, and only the live test below can tell.
                 crate::snapshot::Observed::Ok { value: fw }
-                    if !super::rules::docker_nft_tables(fw).is_empty() =>
+                    if ctx.engine.backend == Backend::Nftables =>
                 {
-                    f.note(format!(
-                        "{}: Docker programs nftables ({}): rules not read, the live test decides",
-                        fw.backend,
-                        super::rules::docker_nft_tables(fw).join(", ")
-                    ))
+                    nft_rules(&mut f, ctx, fw, n, subnet)
                 }
                 crate::snapshot::Observed::Ok { value: fw }
                     if !super::rules::docker_in_iptables(fw) =>
                 {
-                    no_docker_chains(&mut f, fw, host, n, &subnet.to_string())
+                    no_docker_chains(&mut f, ctx, fw, host, n, &subnet.to_string())
                 }
                 crate::snapshot::Observed::Ok { value: fw } => {
                     match masquerade_rule(fw, n, &subnet.to_string()) {
@@ -153,7 +148,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                             format!(
                                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
                                  flushed them (firewalld, ufw, a script running iptables -t nat -F); \
-                                 expected: iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
+                                 the engine writes it itself, never add it by hand: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
                                 super::sh(&n.bridge)
                             ),
                         ),
@@ -232,17 +227,7 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
         )),
         (true, Some(seen)) if subnet.contains(&seen) => f.fail_at("un-natted", super::Subject::network(&n.name), 
             format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
-            match ctx.snapshot.host.ok().and_then(super::rules::iptables_off) {
-                Some(off) => format!(
-                    "{off}: remove it and restart docker, or masquerade it yourself: \
-                     iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
-                    super::sh(&n.bridge)
-                ),
-                None => format!(
-                    "restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE)",
-                    super::sh(&n.bridge)
-                ),
-            },
+            unnatted_fix(ctx, n, subnet),
         ),
         (true, seen) => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", None), 
             format!(
@@ -262,6 +247,18 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
             let blocker = super::nft_path::egress_blocker(ctx.snapshot, n);
             match (bridge_broken(ctx, &n.name), traced, blocker) {
                 (Some((cause, fix)), _, _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), format!("{failed}: {cause}"), fix),
+                (None, Some(v), _) if engine_rules::owns(v, all_networks(ctx)) => {
+                    engine_rule_dropped(f, ctx, n, subnet, &failed, v)
+                }
+                (None, Some(v), _) if super::rules::is_iptables_table(v) => f.fail_at("outside-unreachable", super::Subject::network(&n.name),
+                    format!("{failed}: the packet trace shows it {v}"),
+                    format!(
+                        "an iptables rule drops container traffic: see firewall.forward's finding and fix \
+                         ({} -S {})",
+                        if v.family == "ip6" { "ip6tables" } else { "iptables" },
+                        super::sh(&v.chain)
+                    ),
+                ),
                 (None, Some(v), _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
                     format!("{failed}: the packet trace shows it {v}"),
                     format!(
@@ -292,6 +289,7 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
 /// unless the host adds its own; or something removed them.
 fn no_docker_chains(
     f: &mut Findings,
+    ctx: &Context,
     fw: &FirewallObs,
     host: &crate::snapshot::HostObs,
     n: &NetworkObs,
@@ -339,7 +337,7 @@ fn no_docker_chains(
             format!(
                 "Docker's chains are missing from {} ({}): its MASQUERADE rule for {subnet} ({}) went with them",
                 fw.backend,
-                super::rules::missing_docker_chains(fw).join(", "),
+                ctx.engine.missing(fw).join(", "),
                 n.name
             ),
             super::rules::restore_chains_hint(fw),
@@ -395,6 +393,114 @@ fn ipv6(f: &mut Findings, n: &NetworkObs, host: &crate::snapshot::HostObs) {
                 n.name
             ),
             "restart the Docker daemon to restore its ip6tables rules (systemctl restart docker)",
+        ),
+    }
+}
+
+/// Every network the engine has: a traced drop may name any container's address.
+fn all_networks<'a>(ctx: &Context<'a>) -> &'a [NetworkObs] {
+    ctx.snapshot
+        .docker
+        .ok()
+        .map(|d| d.networks.as_slice())
+        .unwrap_or_default()
+}
+
+/// How to get a network's traffic masqueraded again, in the engine's own terms: the
+/// engine writes the rule, so a restart restores it; by hand only where it was told to
+/// keep no rules.
+fn unnatted_fix(ctx: &Context, n: &NetworkObs, subnet: ipnet::IpNet) -> String {
+    let bridge = super::sh(&n.bridge);
+    match ctx.snapshot.host.ok().and_then(super::rules::iptables_off) {
+        Some(off) => format!(
+            "{off}: remove it and restart docker, or masquerade it yourself: \
+             iptables -t nat -A POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE"
+        ),
+        None if ctx.engine.backend == Backend::Nftables => format!(
+            "restore the engine's rules: systemctl restart docker (expected: a masquerade rule for {subnet} in \
+             table ip {} chain nat-postrouting-out__{}); the engine owns that table, so never edit it by hand, \
+             and find what removed the rule (nft flush ruleset, a firewall reload)",
+            engine_rules::NFT_TABLE,
+            n.bridge
+        ),
+        None => format!(
+            "restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE)"
+        ),
+    }
+}
+
+/// A live flow dropped by a rule the engine wrote: a protection working as designed,
+/// so the drop is the symptom. Docker's direct-access rule dropping the reply to the
+/// container's own address means the request left un-NATed: the cause is the missing
+/// masquerade, and the fix restores it. No fix touches the engine's rule.
+fn engine_rule_dropped(
+    f: &mut Findings,
+    ctx: &Context,
+    n: &NetworkObs,
+    subnet: ipnet::IpNet,
+    failed: &str,
+    v: &crate::snapshot::TraceVerdict,
+) {
+    match engine_rules::direct_access(v, all_networks(ctx)) {
+        Some((addr, _)) => f.fail_at(
+            "un-natted",
+            super::Subject::network(&n.name),
+            format!(
+                "{failed}: the reply to the container's own address {addr} was {v}, Docker's protection \
+                 against direct access: the request left the host un-NATed, so traffic from {subnet} is not masqueraded"
+            ),
+            unnatted_fix(ctx, n, subnet),
+        ),
+        None => f.fail_at(
+            "outside-unreachable",
+            super::Subject::network(&n.name),
+            format!(
+                "{failed}: the packet trace shows it {v}, a rule the engine wrote itself ({}): a symptom; \
+                 the engine drops what its configuration does not allow",
+                ctx.engine.describe()
+            ),
+            "the engine's rules are not to be edited: check the network's options (docker network inspect) \
+             and the findings above; restart the engine (systemctl restart docker) if its rules were changed by hand",
+        ),
+    }
+}
+
+/// Docker's nftables backend: the network's masquerade rule in the engine's own table.
+fn nft_rules(
+    f: &mut Findings,
+    ctx: &Context,
+    fw: &FirewallObs,
+    n: &NetworkObs,
+    subnet: ipnet::IpNet,
+) {
+    if fw.nftables.is_none() {
+        f.note(format!(
+            "{}: the nftables ruleset was not read (nft not installed): the live test decides",
+            ctx.engine.describe()
+        ));
+        return;
+    }
+    match engine_rules::nft_masquerade(fw, n, false) {
+        Ok(rule) => f.pass(format!("nftables: {rule}")),
+        Err(why) if !ctx.engine.present(fw) => f.fail_at(
+            "docker-chains-missing",
+            super::Subject::Host,
+            format!(
+                "{why}: the engine's rules are gone ({}), and with them its masquerade rule for {subnet} ({})",
+                ctx.engine.describe(),
+                n.name
+            ),
+            super::rules::restore_chains_hint(fw),
+        ),
+        Err(why) => f.fail_at(
+            "masquerade-rule-missing",
+            super::rules::subject(
+                &format!("ip {}", engine_rules::NFT_TABLE),
+                &format!("nat-postrouting-out__{}", n.bridge),
+                None,
+            ),
+            format!("no masquerade rule for {subnet} ({}): {why}", n.name),
+            unnatted_fix(ctx, n, subnet),
         ),
     }
 }

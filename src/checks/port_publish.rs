@@ -58,13 +58,15 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         return Outcome::skip(format!("no published port to test: {why}"), vec![]);
     }
     let mut f = Findings::default();
-    let probe_ip = ctx
-        .snapshot
-        .docker
-        .ok()
+    // The engine publishes a container's ports on its address on the network of its
+    // default route (GwPriority, then the networks' names decide which), not on the
+    // first network netcheck asked for.
+    let egress = ctx.snapshot.probe_egress().or_else(|| {
+        let first = ctx.snapshot.networks.first()?;
+        ctx.snapshot.network(first)
+    });
+    let probe_ip = egress
         .into_iter()
-        .flat_map(|d| &d.networks)
-        .filter(|n| ctx.snapshot.networks.first() == Some(&n.name))
         .flat_map(|n| &n.endpoints)
         .find(|e| e.container_name == probe.container_name)
         .and_then(|e| e.ipv4)
@@ -78,9 +80,19 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         ));
         // How the engine carries it.
         let dnat = host.and_then(|h| match &h.firewall {
-            // Docker's nftables backend keeps no iptables rules to read.
             Observed::Ok { value } if super::rules::docker_in_iptables(value) => {
-                Some(dnat_rule(value, p))
+                Some(dnat_rule(value, p).map(str::to_string))
+            }
+            // Docker's nftables backend: its DNAT rules are in its own table.
+            Observed::Ok { value }
+                if ctx.engine.backend == super::engine_rules::Backend::Nftables
+                    && value.nftables.is_some() =>
+            {
+                Some(super::engine_rules::nft_dnat(
+                    value,
+                    p.host_port,
+                    p.container_port,
+                ))
             }
             _ => None,
         });
@@ -97,7 +109,16 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         }
         match (dnat, proxy) {
             (Some(Some(rule)), _) => f.pass(format!("nat {rule}")),
-            (Some(None), _) => f.fail_at("dnat-missing", super::rules::subject("nat", "DOCKER", None), 
+            (Some(None), _) if ctx.engine.backend == super::engine_rules::Backend::Nftables => f.fail_at(
+                "dnat-missing",
+                super::rules::subject(&format!("ip {}", super::engine_rules::NFT_TABLE), "nat-prerouting-and-output", None),
+                format!(
+                    "the DNAT rule for {at} is missing from the engine's table ip {}: its rules were flushed or edited",
+                    super::engine_rules::NFT_TABLE
+                ),
+                RESTART,
+            ),
+            (Some(None), _) => f.fail_at("dnat-missing", super::rules::subject("nat", "DOCKER", None),
                 format!("the DNAT rule for {at} is missing from the nat DOCKER chain: Docker's nat rules were flushed"),
                 RESTART,
             ),
@@ -185,9 +206,7 @@ fn exposure(f: &mut Findings, host: &crate::snapshot::HostObs) {
 /// missing chains where the firewall shows them.
 fn publish_refused(ctx: &Context, error: &str) -> Outcome {
     let fw = ctx.snapshot.host.ok().and_then(|h| h.firewall.ok());
-    let missing = fw
-        .map(super::rules::missing_docker_chains)
-        .unwrap_or_default();
+    let missing = fw.map(|fw| ctx.engine.missing(fw)).unwrap_or_default();
     let hint = fw.map_or(RESTART.to_string(), super::rules::restore_chains_hint);
     let cause = if missing.is_empty() {
         String::new()

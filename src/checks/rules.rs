@@ -70,8 +70,9 @@ impl<'a> Rule<'a> {
     /// Whether this rule matches every packet of `n`'s traffic in some direction, on
     /// interfaces and addresses alone: no protocol, port or state match. Such a rule
     /// decides the whole network's fate; a narrower one is a deliberate policy.
-    pub fn covers(&self, n: &NetworkObs) -> bool {
-        let subnet = n.subnet_v4();
+    /// `v6`: the rule is an ip6tables rule, judged against the network's IPv6 subnet.
+    pub fn covers_family(&self, n: &NetworkObs, v6: bool) -> bool {
+        let subnet = if v6 { n.subnet_v6() } else { n.subnet_v4() };
         self.matches.iter().all(|(negated, flag, value)| {
             let iface = |v: &str| match v.strip_suffix('+') {
                 Some(prefix) => n.bridge.starts_with(prefix),
@@ -189,6 +190,13 @@ pub fn is_dockers(rule: &Rule, bridges: &[&str]) -> bool {
             .any(|(_, flag, value)| matches!(*flag, "-i" | "-o") && bridges.contains(value))
 }
 
+/// Whether a traced verdict is in a table iptables-nft writes (`ip filter`, `ip6 raw`):
+/// its fix is an iptables command, not an nft one.
+pub fn is_iptables_table(v: &crate::snapshot::TraceVerdict) -> bool {
+    matches!(v.family.as_str(), "ip" | "ip6")
+        && matches!(v.table.as_str(), "filter" | "nat" | "mangle" | "raw" | "security")
+}
+
 /// A finding's subject: a chain of a table, and the rule where one decided.
 pub fn subject(table: &str, chain: &str, rule: Option<&str>) -> super::Subject {
     super::Subject::Rule {
@@ -196,34 +204,6 @@ pub fn subject(table: &str, chain: &str, rule: Option<&str>) -> super::Subject {
         chain: chain.into(),
         rule: rule.map(str::to_string),
     }
-}
-
-/// The chains Docker writes whatever its version, where missing: `filter DOCKER`,
-/// `filter DOCKER-ISOLATION-STAGE-1`, `nat DOCKER`. Something removed them (a
-/// firewall reload, `nft flush ruleset`, `iptables -X`), or the engine writes none.
-pub fn missing_docker_chains(fw: &FirewallObs) -> Vec<&'static str> {
-    let has = |table: &str, chain: &str| {
-        fw.tables.get(table).is_some_and(|lines| {
-            lines.iter().any(|l| {
-                l.strip_prefix(':')
-                    .and_then(|c| c.split_whitespace().next())
-                    == Some(chain)
-            })
-        })
-    };
-    [
-        ("filter", "DOCKER", "filter DOCKER"),
-        (
-            "filter",
-            "DOCKER-ISOLATION-STAGE-1",
-            "filter DOCKER-ISOLATION-STAGE-1",
-        ),
-        ("nat", "DOCKER", "nat DOCKER"),
-    ]
-    .into_iter()
-    .filter(|(t, c, _)| !has(t, c))
-    .map(|(_, _, name)| name)
-    .collect()
 }
 
 /// Where the engine was told to keep no iptables rules: `"iptables": false in
@@ -297,7 +277,7 @@ mod tests {
     #[test]
     fn covers_only_blanket_rules_of_the_network() {
         let n = net();
-        let covers = |l: &str| Rule::parse(l).unwrap().covers(&n);
+        let covers = |l: &str| Rule::parse(l).unwrap().covers_family(&n, false);
         assert!(covers("-A FORWARD -j DROP"));
         assert!(covers("-A DOCKER-USER -s 172.18.0.0/16 -j DROP"));
         assert!(covers("-A DOCKER-USER -s 172.16.0.0/12 -j DROP"));

@@ -274,6 +274,10 @@ pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
         kernel: info.kernel_version.unwrap_or_default(),
         hostname: info.name.unwrap_or_default(),
         warnings: info.warnings.unwrap_or_default(),
+        firewall_backend: info
+            .firewall_backend
+            .and_then(|f| f.driver)
+            .filter(|d| !d.is_empty()),
     })
 }
 
@@ -339,6 +343,7 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
                     gateway: None,
                     ipv6: e.ipv6_address.and_then(|a| a.parse().ok()),
                     gateway_v6: None,
+                    gw_priority: None,
                 })
                 .collect();
             endpoints.sort_by_key(|e| e.ipv4);
@@ -412,6 +417,7 @@ pub async fn containers(
             for e in endpoints.filter(|e| Some(&e.container_id) == c.id.as_ref()) {
                 e.gateway = gateway;
                 e.gateway_v6 = gateway_v6;
+                e.gw_priority = settings.gw_priority;
             }
         }
     }

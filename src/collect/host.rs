@@ -144,14 +144,8 @@ pub fn engine_config() -> Option<EngineConfig> {
             }
         })
     };
-    let file = cmdline
-        .iter()
-        .find_map(|w| w.strip_prefix("--config-file=").map(str::to_string))
-        .or_else(|| {
-            let i = cmdline.iter().position(|w| w == "--config-file")?;
-            cmdline.get(i + 1).cloned()
-        })
-        .unwrap_or_else(|| "/etc/docker/daemon.json".into());
+    let file =
+        value_flag(&cmdline, "config-file").unwrap_or_else(|| "/etc/docker/daemon.json".into());
     let mut config = EngineConfig::default();
     if let Some(text) = read(&file) {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -160,6 +154,10 @@ pub fn engine_config() -> Option<EngineConfig> {
         config.iptables = get("iptables");
         config.ip6tables = get("ip6tables");
         config.userland_proxy = get("userland-proxy");
+        config.firewall_backend = json
+            .get("firewall-backend")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
         config.dns = json
             .get("dns")
             .and_then(serde_json::Value::as_array)
@@ -167,6 +165,12 @@ pub fn engine_config() -> Option<EngineConfig> {
             .flatten()
             .filter_map(|v| v.as_str()?.parse().ok())
             .collect();
+    }
+    if let Some(backend) = value_flag(&cmdline, "firewall-backend") {
+        config
+            .sources
+            .push(format!("dockerd --firewall-backend={backend}"));
+        config.firewall_backend = Some(backend);
     }
     // dockerd refuses `--dns` and the file's key at once: whichever is there is the list.
     let flagged = dns_flags(&cmdline);
@@ -201,6 +205,18 @@ fn dns_flags(cmdline: &[String]) -> Vec<std::net::IpAddr> {
         })
         .filter_map(|a| a.parse().ok())
         .collect()
+}
+
+/// The value of dockerd's `--NAME=VALUE` or `--NAME VALUE`.
+fn value_flag(cmdline: &[String], name: &str) -> Option<String> {
+    let long = format!("--{name}");
+    cmdline
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix(&long)? {
+            "" => cmdline.get(i + 1).cloned(),
+            v => v.strip_prefix('=').map(str::to_string),
+        })
 }
 
 fn dockerd_cmdline() -> Vec<String> {
@@ -276,6 +292,11 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
     // `iptables --version` names its backend on every iptables 1.8 (`(nf_tables)` or
     // `(legacy)`); save headers differ between releases (xtables-save, no suffix).
     if let Some(Ok(v)) = version {
+        // With no table to save (the engine programs nftables) there is no save
+        // header to read the version from.
+        if fw.version.is_empty() {
+            fw.version = v.trim().trim_start_matches("iptables ").to_string();
+        }
         if v.contains("(nf_tables)") {
             fw.backend = "iptables-nft".into();
         } else if v.contains("(legacy)") {
@@ -307,7 +328,11 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
         let parsed = parse_iptables_save(&text);
         // The same rules twice means one backend read by both tools (a host whose
         // `iptables` could not be told apart): there is no other backend.
-        if parsed.tables != fw.tables {
+        // Both empty (the engine programs nftables, or writes nothing): the other
+        // backend is there all the same, and holds nothing.
+        let empty =
+            |t: &BTreeMap<String, Vec<String>>| t.values().flatten().all(|l| !l.starts_with("-A"));
+        if parsed.tables != fw.tables || (empty(&parsed.tables) && empty(&fw.tables)) {
             fw.other = Some(OtherBackend {
                 backend: other_name.into(),
                 tables: parsed.tables,
@@ -315,6 +340,24 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
         }
     }
     Observed::Ok { value: fw }
+}
+
+/// The engine's own nftables table, read again once the probe's published port has
+/// its rules (Docker 29's nftables backend).
+pub async fn docker_nft_table() -> Option<crate::nftables::NftTable> {
+    let text = run_tool(
+        "nft",
+        &[
+            "-j",
+            "list",
+            "table",
+            "ip",
+            crate::snapshot::DOCKER_NFT_TABLE,
+        ],
+    )
+    .await?
+    .ok()?;
+    super::nft::parse(&text).ok()?.tables.into_iter().next()
 }
 
 /// The nat table alone, read again once the probe's published port has its rules.

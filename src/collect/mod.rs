@@ -103,6 +103,13 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// The engine's NAT rules read again once the probe's ports are published: iptables'
+/// nat table, or the engine's own nftables table.
+enum Reread {
+    Nat(Vec<String>),
+    Nft(crate::nftables::NftTable),
+}
+
 pub async fn collect(
     docker: &Docker,
     local: bool,
@@ -244,7 +251,12 @@ pub async fn collect(
             // exist yet would create it (legacy iptables loads the module).
             match &firewall {
                 Observed::Ok { value } if !published.is_empty() && value.docker_in_iptables() => {
-                    host::nat_table().await
+                    host::nat_table().await.map(Reread::Nat)
+                }
+                Observed::Ok { value }
+                    if !published.is_empty() && !value.docker_nft_tables().is_empty() =>
+                {
+                    host::docker_nft_table().await.map(Reread::Nft)
                 }
                 _ => None,
             }
@@ -262,8 +274,18 @@ pub async fn collect(
     );
     let mut networks = networks?;
     let mut firewall = firewall;
-    if let (Observed::Ok { value }, Some(nat)) = (&mut firewall, nat_now) {
-        value.tables.insert("nat".into(), nat);
+    match (&mut firewall, nat_now) {
+        (Observed::Ok { value }, Some(Reread::Nat(nat))) => {
+            value.tables.insert("nat".into(), nat);
+        }
+        (Observed::Ok { value }, Some(Reread::Nft(table))) => {
+            if let Some(rs) = &mut value.nftables {
+                rs.tables
+                    .retain(|t| !(t.family == table.family && t.name == table.name));
+                rs.tables.push(table);
+            }
+        }
+        _ => {}
     }
     let probe_name = probe_parts.as_ref().map(|(n, _)| n.as_str());
     // Other netcheck runs' probes come and go while this one looks: they are not the

@@ -157,10 +157,25 @@ fn rule(handle: u64, expr: &[Value], comment: Option<String>) -> NftRule {
                 body["type"].as_str().unwrap_or(""),
                 body["name"].as_str().unwrap_or("")
             )),
+            // NAT statements keep their target: port.publish matches a published
+            // port's DNAT by it, and a redirect's port says where traffic goes.
+            "dnat" | "snat" | "redirect" | "tproxy" => r.other.push(nat_target(key, body)),
             other => r.other.push(other.to_string()),
         }
     }
     r
+}
+
+/// `dnat to 172.17.0.2:8080`, `snat to 198.18.0.1`, `redirect to :3128`, `masquerade`.
+fn nat_target(key: &str, body: &Value) -> String {
+    let addr = expression(&body["addr"]);
+    let port = expression(&body["port"]);
+    match (addr.is_empty(), port.is_empty()) {
+        (true, true) => key.to_string(),
+        (false, true) => format!("{key} to {addr}"),
+        (true, false) => format!("{key} to :{port}"),
+        (false, false) => format!("{key} to {addr}:{port}"),
+    }
 }
 
 /// An expression as nft prints it: `iifname`, `ip saddr`, `ct state`, `172.17.0.0/16`.

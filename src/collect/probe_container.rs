@@ -239,7 +239,19 @@ async fn start_once(
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {
-            endpoints_config: Some([(primary.clone(), EndpointSettings::default())].into()),
+            // The probe's default route on the network netcheck intends: the highest
+            // GwPriority wins (API 1.48 and later; older engines ignore the field and
+            // fall back to the networks' names, which the judges read from the probe).
+            endpoints_config: Some(
+                [(
+                    primary.clone(),
+                    EndpointSettings {
+                        gw_priority: Some(1),
+                        ..Default::default()
+                    },
+                )]
+                .into(),
+            ),
         }),
         ..Default::default()
     };

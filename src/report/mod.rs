@@ -103,6 +103,18 @@ pub struct CheckResult {
     pub findings: Vec<crate::checks::Finding>,
 }
 
+/// The backend that holds the engine's rules, as the report's header names it:
+/// `iptables-nft`, `iptables-legacy`, or `nftables` for Docker 29's own tables.
+fn firewall_backend(snapshot: &Snapshot) -> String {
+    let fw = snapshot.host.ok().and_then(|h| h.firewall.ok());
+    let engine = crate::checks::engine_rules::EngineRules::of(snapshot);
+    match (engine.backend, fw) {
+        (crate::checks::engine_rules::Backend::Nftables, _) => "nftables".into(),
+        (_, Some(fw)) => fw.backend.clone(),
+        (_, None) => String::new(),
+    }
+}
+
 impl Report {
     pub fn new(snapshot: &Snapshot, judged: &[Judged], wall: std::time::Duration) -> Report {
         let engine = snapshot.docker.ok().map(|d| &d.engine);
@@ -112,12 +124,7 @@ impl Report {
             api_version: engine.map(|e| e.api_version.clone()).unwrap_or_default(),
             os: engine.map(|e| e.os.clone()).unwrap_or_default(),
             kernel: engine.map(|e| e.kernel.clone()).unwrap_or_default(),
-            firewall_backend: snapshot
-                .host
-                .ok()
-                .and_then(|h| h.firewall.ok())
-                .map(|f| f.backend.clone())
-                .unwrap_or_default(),
+            firewall_backend: firewall_backend(snapshot),
         };
         let checks = judged
             .iter()

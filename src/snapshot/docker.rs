@@ -34,6 +34,11 @@ pub struct EngineFacts {
     pub warnings: Vec<String>,
     /// Docker Desktop maps host.docker.internal natively; Linux engines need host-gateway.
     pub desktop: bool,
+    /// The firewall backend the engine says it programs (`/info` `FirewallBackend.Driver`,
+    /// API 1.49 and later): `iptables`, `nftables`, or `iptables+firewalld`. None from
+    /// older engines and older snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall_backend: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -79,6 +84,10 @@ pub struct EndpointObs {
     pub ipv6: Option<IpNet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_v6: Option<IpAddr>,
+    /// The endpoint's gateway priority (API 1.48 and later): of a container's
+    /// endpoints, the highest gives its default route (ties: the network's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gw_priority: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -51,6 +51,9 @@ pub struct EngineConfig {
     pub ip6tables: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userland_proxy: Option<bool>,
+    /// `"firewall-backend"` (Docker 29): `iptables` or `nftables`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall_backend: Option<String>,
     /// The resolvers the engine gives containers instead of the host's (`"dns"` in
     /// daemon.json, `dockerd --dns`): the valid addresses among them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -116,6 +119,9 @@ pub struct OtherBackend {
     pub backend: String,
     pub tables: BTreeMap<String, Vec<String>>,
 }
+
+/// The engine's own table in Docker 29's nftables backend (`ip` and `ip6` families).
+pub const DOCKER_NFT_TABLE: &str = "docker-bridges";
 
 impl FirewallObs {
     /// Docker's own nftables tables (`table ip docker-bridges`, from Docker 29's nftables
