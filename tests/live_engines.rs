@@ -7,8 +7,8 @@
 //! cause, with no fix that edits the engine's own rules. A last healthy run proves every
 //! fault was undone.
 //!
-//! Each step's verdict is gathered and the test fails at its end with all of them, so one
-//! wrong verdict does not hide the next.
+//! Each step's verdict is gathered (tests/common/engine_verdicts.rs) and the test fails
+//! at its end with all of them, so one wrong verdict does not hide the next.
 //!
 //! `NETCHECK_CAPTURE_FIXTURES=1` also captures each state as a fixture (fixtures/).
 
@@ -16,261 +16,10 @@ mod common;
 
 use std::path::Path;
 
+use common::engine_verdicts::{Verdicts, engine_edit, fails, healthy};
 use common::test_engine::{EngineNet, TestEngine, engines_available};
 use common::*;
 use serde_json::{Value, json};
-
-/// What went wrong in a configuration, step by step.
-#[derive(Default)]
-struct Verdicts {
-    config: String,
-    wrong: Vec<String>,
-}
-
-impl Verdicts {
-    fn new(config: &str) -> Verdicts {
-        Verdicts {
-            config: config.into(),
-            wrong: vec![],
-        }
-    }
-
-    fn step(&mut self, what: &str, outcome: Result<(), String>) {
-        match outcome {
-            Ok(()) => eprintln!("{}: {what}: ok", self.config),
-            Err(e) => {
-                eprintln!("{}: {what}: WRONG: {e}", self.config);
-                self.wrong.push(format!("{what}: {e}"));
-            }
-        }
-    }
-
-    fn finish(self) {
-        assert!(
-            self.wrong.is_empty(),
-            "{}: {} wrong:\n\n{}",
-            self.config,
-            self.wrong.len(),
-            self.wrong.join("\n\n")
-        );
-    }
-}
-
-/// A result's whole text: headline, findings, evidence and fix.
-fn result_text(r: &Value) -> String {
-    let mut text = vec![
-        r["message"].as_str().unwrap_or("").to_string(),
-        r["hint"].as_str().unwrap_or("").to_string(),
-    ];
-    for list in ["findings", "evidence"] {
-        for item in r[list].as_array().into_iter().flatten() {
-            text.push(
-                item["message"]
-                    .as_str()
-                    .or(item.as_str())
-                    .unwrap_or("")
-                    .into(),
-            );
-        }
-    }
-    text.join("\n")
-}
-
-/// A result's headline and its findings: what it says the cause is.
-fn cause_text(r: &Value) -> String {
-    let mut text = vec![r["message"].as_str().unwrap_or("").to_string()];
-    for f in r["findings"].as_array().into_iter().flatten() {
-        text.push(f["message"].as_str().unwrap_or("").into());
-    }
-    text.join("\n")
-}
-
-/// The report's results, or why there is none.
-fn results(run: &Run) -> Result<&Vec<Value>, String> {
-    run.report
-        .as_ref()
-        .and_then(|r| r["checks"].as_array())
-        .ok_or_else(|| format!("no JSON report:\n{}", run.explain()))
-}
-
-/// Every built-in check is reported, each passes or skips with a reason, and the exit
-/// code is 0. A network open to everything by configuration (nat-unprotected, routed)
-/// may warn, naming its option; it never fails.
-fn healthy(run: &Run) -> Result<(), String> {
-    let results = results(run)?;
-    for id in ALL {
-        if !results.iter().any(|r| is(r, id)) {
-            return Err(format!("{id} not reported:\n{}", run.explain()));
-        }
-    }
-    let mut wrong = vec![];
-    for r in results {
-        let message = r["message"].as_str().unwrap_or("");
-        let ok = match r["status"].as_str() {
-            Some("pass") => true,
-            Some("skip") => !message.trim().is_empty(),
-            Some("warn") => ["gateway_mode", "nat-unprotected", "routed"]
-                .iter()
-                .any(|o| message.contains(o)),
-            _ => false,
-        };
-        if !ok {
-            wrong.push(format!("{} is {}: {message}", r["id"], r["status"]));
-        }
-    }
-    no_engine_fix(run)?;
-    if !wrong.is_empty() || run.code != 0 {
-        return Err(format!(
-            "exit {}; {}\n{}",
-            run.code,
-            wrong.join("; "),
-            run.stdout
-        ));
-    }
-    Ok(())
-}
-
-/// `check` (on `network`, where given) fails, and its headline or findings name every
-/// one of `causes` (case-insensitive) and none of `not`; the exit code is 1; no fix edits
-/// the engine's rules.
-fn fails(
-    run: &Run,
-    check: &str,
-    network: Option<&str>,
-    causes: &[&str],
-    not: &[&str],
-) -> Result<(), String> {
-    let results = results(run)?;
-    let id = network.map(|n| format!("{check}[{n}]"));
-    let r = results
-        .iter()
-        .find(|r| match &id {
-            Some(id) => r["id"] == id.as_str(),
-            None => r["check"] == check,
-        })
-        .ok_or_else(|| format!("{check} {network:?} not reported:\n{}", run.explain()))?;
-    if r["status"] != "fail" {
-        return Err(format!(
-            "{} is {}, not fail: {}\n{}",
-            r["id"], r["status"], r["message"], run.stdout
-        ));
-    }
-    let said = cause_text(r).to_lowercase();
-    for cause in causes {
-        if !said.contains(&cause.to_lowercase()) {
-            return Err(format!(
-                "{} fails without naming {cause:?}:\n{}",
-                r["id"],
-                result_text(r)
-            ));
-        }
-    }
-    let headline = r["message"].as_str().unwrap_or("").to_lowercase();
-    for wrong in not {
-        if headline.contains(&wrong.to_lowercase()) {
-            return Err(format!("{} blames {wrong:?}:\n{}", r["id"], result_text(r)));
-        }
-    }
-    if run.code != 1 {
-        return Err(format!("exit {}, not 1:\n{}", run.code, run.explain()));
-    }
-    no_engine_fix(run)?;
-    eprintln!(
-        "  {} fails: {}\n    fix: {}",
-        r["id"],
-        r["message"].as_str().unwrap_or(""),
-        r["hint"]
-            .as_str()
-            .unwrap_or("")
-            .replace('\n', "\n         ")
-    );
-    Ok(())
-}
-
-/// No fix, of any result, inserts into or deletes from a table or chain the engine
-/// owns: `table ip docker-bridges`, the DOCKER* chains, raw PREROUTING (the direct-access
-/// drops) and nat POSTROUTING (its masquerade). Text after "expected:" describes the
-/// rule the engine writes, and is no command.
-fn no_engine_fix(run: &Run) -> Result<(), String> {
-    for r in results(run)? {
-        for line in r["hint"].as_str().unwrap_or("").lines() {
-            let line = line.split("expected:").next().unwrap_or("");
-            if let Some(command) = engine_edit(line) {
-                return Err(format!(
-                    "{}: a fix edits the engine's rules: {command}\n{}",
-                    r["id"],
-                    result_text(r)
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The first iptables, ip6tables or nft command in `line` that edits the engine's
-/// rules, where there is one.
-fn engine_edit(line: &str) -> Option<String> {
-    let words: Vec<String> = line
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c| "`'\",;()".contains(c)).to_string())
-        .collect();
-    let engine_chain = |table: &str, chain: &str| {
-        chain.starts_with("DOCKER")
-            || (table == "raw" && chain == "PREROUTING")
-            || (table == "nat" && chain == "POSTROUTING")
-            || table == "docker-bridges"
-    };
-    for (i, w) in words.iter().enumerate() {
-        let rest = &words[i + 1..];
-        let end = rest.len().min(12);
-        let rest = &rest[..end];
-        let command = || format!("{w} {}", rest.join(" "));
-        if w.ends_with("iptables") || w.ends_with("ip6tables") || w.contains("iptables-") {
-            let mut table = "filter";
-            let mut j = 0;
-            while j < rest.len() {
-                match rest[j].as_str() {
-                    "-t" | "--table" => {
-                        table = rest.get(j + 1).map(String::as_str).unwrap_or("");
-                        j += 2;
-                    }
-                    "-I" | "-A" | "-D" | "-R" | "-F" | "-X" | "-P" | "--insert" | "--append"
-                    | "--delete" | "--replace" | "--flush" => {
-                        let chain = rest.get(j + 1).map(String::as_str).unwrap_or("");
-                        if engine_chain(table, chain) {
-                            return Some(command());
-                        }
-                        break;
-                    }
-                    _ => j += 1,
-                }
-            }
-        } else if w == "nft" {
-            // nft VERB OBJECT [FAMILY] TABLE [CHAIN] …
-            let verb = rest.first().map(String::as_str).unwrap_or("");
-            if ![
-                "insert", "add", "delete", "replace", "flush", "create", "destroy",
-            ]
-            .contains(&verb)
-            {
-                continue;
-            }
-            let mut args: Vec<&str> = rest.iter().skip(2).map(String::as_str).collect();
-            if args
-                .first()
-                .is_some_and(|f| ["ip", "ip6", "inet", "arp", "bridge", "netdev"].contains(f))
-            {
-                args.remove(0);
-            }
-            let table = args.first().copied().unwrap_or("");
-            let chain = args.get(1).copied().unwrap_or("");
-            if engine_chain(table, chain) {
-                return Some(command());
-            }
-        }
-    }
-    None
-}
 
 #[test]
 fn engine_edits_are_recognised_in_fixes() {
@@ -327,6 +76,8 @@ fn start(config: &Config, modes: bool) -> Option<(TestEngine, EngineNet)> {
         config.daemon.clone(),
         config.forwarding,
     );
+    // A bystander on the default bridge: bridge.icc tests isolation from it too.
+    engine.container("bridge", "netcheck-test-bridge-c");
     let a = engine.network("a", &[]);
     if modes {
         let mode = "com.docker.network.bridge.gateway_mode_ipv4";
@@ -480,7 +231,7 @@ fn iptables_engine(config: Config, fixture: &str) {
     fault_masquerade_iptables(&engine, &a, ("iptables", &a.subnet), &mut v, Some(fixture));
     fault_forward_drop_iptables(&engine, &a, &mut v, fixture);
     healthy_again(&engine, &mut v);
-    drop(engine);
+    v.step("stopped, nothing left", engine.stop());
     v.finish();
 }
 
@@ -557,17 +308,22 @@ fn engine_29_nftables() {
             handle,
         ];
         engine.change(&mut undo, &delete, &add);
-        let run = engine.run_local(&["--network", &a.name]);
-        v.step(
-            "masquerade deleted from docker-bridges: nat.masquerade",
-            fails(
-                &run,
-                "nat.masquerade",
-                Some(&a.name),
-                &["masquerade", &chain],
-                &["DROP DIRECT ACCESS", "raw-PREROUTING"],
-            ),
-        );
+        // Seen from inside the engine's namespaces, and from this machine by the agent.
+        for (how, run) in [
+            ("local", engine.run_local(&["--network", &a.name])),
+            ("agent", engine.run_agent(&["--network", &a.name])),
+        ] {
+            v.step(
+                &format!("masquerade deleted from docker-bridges: nat.masquerade ({how})"),
+                fails(
+                    &run,
+                    "nat.masquerade",
+                    Some(&a.name),
+                    &["masquerade", &chain],
+                    &["DROP DIRECT ACCESS", "raw-PREROUTING"],
+                ),
+            );
+        }
         // fixtures/fault-nat.masquerade-docker29-nftables-rule-deleted.json is
         // shared/engines' capture of this state.
     }
@@ -595,7 +351,7 @@ fn engine_29_nftables() {
         );
     }
     healthy_again(&engine, &mut v);
-    drop(engine);
+    v.step("stopped, nothing left", engine.stop());
     v.finish();
 }
 
@@ -673,6 +429,6 @@ fn engine_29_dual_stack() {
         );
     }
     healthy_again(&engine, &mut v);
-    drop(engine);
+    v.step("stopped, nothing left", engine.stop());
     v.finish();
 }
