@@ -335,15 +335,24 @@ pub async fn collect(
     if let Observed::Ok { value } = &mut probe {
         let egress_requests = if opts.needs.outside && local && root {
             let egress = value.egress(&networks).map(|n| n.name.clone());
-            egress::requests(
-                value,
-                egress.as_deref(),
-                &networks,
-                &checked_names,
-                &containers,
-                opts.probe_timeout,
-            )
-            .await
+            let (v4, v6) = tokio::join!(
+                egress::requests(
+                    value,
+                    egress.as_deref(),
+                    &networks,
+                    &checked_names,
+                    &containers,
+                    opts.probe_timeout,
+                ),
+                egress::requests_v6(
+                    value,
+                    &networks,
+                    &checked_names,
+                    &containers,
+                    opts.probe_timeout,
+                ),
+            );
+            v4.into_iter().chain(v6).collect()
         } else {
             vec![]
         };
