@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod remote_engine;
+pub mod test_engine;
 
 pub mod fake_engine;
 pub mod http;
@@ -69,11 +70,17 @@ pub fn live() -> Option<LiveLock> {
         eprintln!("skipping: {why}");
         return None;
     }
+    Some(lock_host())
+}
+
+/// The live lock alone, for tests that decided for themselves that they can run (the
+/// engines of tests/common/test_engine.rs need no daemon of the machine's own).
+pub fn lock_host() -> LiveLock {
     let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    Some(LiveLock {
+    LiveLock {
         _serial: serial,
         _host: host_lock(),
-    })
+    }
 }
 
 pub fn bin() -> &'static str {
