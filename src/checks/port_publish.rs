@@ -86,7 +86,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             // Docker's nftables backend: its DNAT rules are in its own table.
             Observed::Ok { value }
                 if ctx.engine.backend == super::engine_rules::Backend::Nftables
-                    && value.nftables.is_some() =>
+                    && value.docker_nft_after_publish =>
             {
                 Some(super::engine_rules::nft_dnat(
                     value,

@@ -283,6 +283,7 @@ pub async fn collect(
                 rs.tables
                     .retain(|t| !(t.family == table.family && t.name == table.name));
                 rs.tables.push(table);
+                value.docker_nft_after_publish = true;
             }
         }
         _ => {}
