@@ -297,3 +297,97 @@ fn fault_output_allow_list_blocks_the_host_from_its_containers() {
     restored_and_healthy(&net, restore, "fault-port.publish-output-allow-list");
     assert_no_trace_tables(&tables);
 }
+
+/// The host's IPv6 forwarding as it was, put back on drop: the engine turns it on when
+/// it makes an IPv6 network. Declared before the network, so that it is dropped after.
+fn ipv6_forwarding_as_it_was() -> Restore {
+    let mut restore = Restore::default();
+    let before = sh(&["sysctl", "-n", "net.ipv6.conf.all.forwarding"]);
+    restore.push(&[
+        "sysctl",
+        "-qw",
+        &format!("net.ipv6.conf.all.forwarding={}", before.trim()),
+    ]);
+    restore
+}
+
+fn ipv6_net(tag: &str) -> TestNet {
+    let net = TestNet::named(
+        &format!("netcheck-test-{tag}"),
+        &["--ipv6", "--subnet", "fd00:c6:6::/64"],
+    );
+    // A new bridge's IPv6 gateway address is tentative until duplicate address
+    // detection ends (a second or two): until then it answers no neighbour
+    // solicitation, and containers cannot reach it. A network minutes old is past that.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(10)
+        && !sh(&["ip", "-6", "addr", "show", "dev", &net.bridge, "tentative"])
+            .trim()
+            .is_empty()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    net
+}
+
+#[test]
+fn healthy_ipv6_network_leaves_over_ipv6_as_the_engine_is_configured() {
+    let Some(_live) = live() else { return };
+    let _forwarding = ipv6_forwarding_as_it_was();
+    let mut net = ipv6_net("v6ok");
+    net.sleeper("app");
+    let run = netcheck(&["--network", &net.name]);
+    assert_healthy(&run);
+    // The live IPv6 flow was made, to the outside peer's IPv6 address: NAT66 where the
+    // engine's ip6tables is on, the container's own address where it routes.
+    let evidence = run.check("nat.masquerade")["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("IPv6 from the probe's interface on {}", net.name)),
+        "{evidence}"
+    );
+}
+
+#[test]
+fn fault_ip6tables_forward_policy_drop_is_named_for_the_ipv6_network() {
+    let Some(_live) = live() else { return };
+    let _forwarding = ipv6_forwarding_as_it_was();
+    let mut net = ipv6_net("v6drop");
+    net.sleeper("app");
+    let tables = trace_tables();
+    // ufw's default on a host whose engine keeps no ip6tables rules (20.10), or any
+    // host firewall's: IPv6 forwarding dropped, IPv4's untouched.
+    let mut fault = Restore::default();
+    let policy = sh(&["sh", "-c", "ip6tables -S FORWARD | head -1 | cut -d' ' -f3"]);
+    fault.push(&["ip6tables", "-P", "FORWARD", policy.trim()]);
+    sh(&["ip6tables", "-P", "FORWARD", "DROP"]);
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(&run, "firewall.forward", "ip6tables", &["nat.masquerade"]);
+    let forward = run.check("firewall.forward");
+    assert!(
+        forward["hint"]
+            .as_str()
+            .unwrap()
+            .contains("ip6tables -I FORWARD"),
+        "{}",
+        run.explain()
+    );
+    // The live IPv6 flow failed, and its trace names the policy: not an IPv4 fix.
+    let masq = run.message("nat.masquerade");
+    assert!(masq.contains("over IPv6"), "{}", run.explain());
+    assert!(
+        masq.contains("dropped by table ip6 filter, chain FORWARD, policy drop"),
+        "{}",
+        run.explain()
+    );
+    assert!(
+        !run.check("nat.masquerade")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("net.ipv4"),
+        "{}",
+        run.explain()
+    );
+    assert_no_trace_tables(&tables);
+    drop(fault);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}

@@ -266,7 +266,7 @@ fn ip6tables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, host: &HostObs) 
         ..fw.clone()
     };
     let Some(filter) = v6.tables.get("filter") else {
-        f.note("IPv6: ip6tables' filter table was not read (no ip6tables, or an older snapshot)");
+        f.note("IPv6: ip6tables holds no filter table (no IPv6 rules at all, or not read): nothing of it filters IPv6 forwarding");
         return;
     };
     if ctx.engine.backend == super::engine_rules::Backend::Nftables {
@@ -492,7 +492,7 @@ fn nftables_backend(
         } else {
             f.fail_at("forward-policy-drops", super::rules::subject("filter", "FORWARD", None), 
                 format!(
-                    "{backend} FORWARD policy is {policy}, and nothing there accepts {}: it drops what Docker's own rules let through",
+                    "{backend} FORWARD policy is {policy}, and nothing there accepts {}: the network's traffic is dropped there",
                     n.bridge
                 ),
                 format!(

@@ -7,6 +7,8 @@ use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_o
 use crate::protocol::Purpose;
 use crate::snapshot::{FirewallObs, NetworkObs};
 
+mod ipv6;
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -97,7 +99,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             continue;
         }
         if let Some(host) = host {
-            ipv6(&mut f, n, host);
+            ipv6::judge(&mut f, ctx, n, host);
         }
         if n.options
             .get("com.docker.network.bridge.gateway_mode_ipv4")
@@ -341,58 +343,6 @@ fn no_docker_chains(
                 n.name
             ),
             super::rules::restore_chains_hint(fw),
-        ),
-    }
-}
-
-/// The IPv6 half, where the network has it. Docker NATs IPv6 only with `ip6tables`
-/// on in daemon.json; without it, IPv6 traffic is routed with the container's own
-/// address, by design: that is said, not failed.
-fn ipv6(f: &mut Findings, n: &NetworkObs, host: &crate::snapshot::HostObs) {
-    if !n.enable_ipv6 {
-        f.note(format!("IPv6: off on network {}", n.name));
-        return;
-    }
-    // Routed mode (global prefixes) has no NAT on purpose.
-    if n.options
-        .get("com.docker.network.bridge.gateway_mode_ipv6")
-        .is_some_and(|m| m == "routed")
-    {
-        f.note(format!(
-            "network {}: gateway_mode_ipv6=routed, no IPv6 NAT by design",
-            n.name
-        ));
-        return;
-    }
-    let (Some(subnet), Some(fw)) = (n.subnet_v6(), host.firewall.ok()) else {
-        f.note(format!(
-            "network {}: IPv6 NAT not checked (no IPv6 subnet or no firewall rules)",
-            n.name
-        ));
-        return;
-    };
-    let v6 = FirewallObs {
-        tables: fw.tables_v6.clone(),
-        ..fw.clone()
-    };
-    if !super::rules::docker_in_iptables(&v6) {
-        f.note(format!(
-            "network {}: the engine does no IPv6 NAT (\"ip6tables\" off in daemon.json): IPv6 traffic leaves \
-             routed, with the container's own address",
-            n.name
-        ));
-        return;
-    }
-    match masquerade_rule(&v6, n, &subnet.to_string()) {
-        Some(rule) => f.pass(format!("ip6tables: nat {rule}")),
-        None => f.fail_at(
-            "masquerade-rule-missing-v6",
-            super::rules::subject("nat", "POSTROUTING", None),
-            format!(
-                "no IPv6 MASQUERADE rule for {subnet} ({}) in ip6tables nat POSTROUTING",
-                n.name
-            ),
-            "restart the Docker daemon to restore its ip6tables rules (systemctl restart docker)",
         ),
     }
 }

@@ -86,7 +86,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             // Docker's nftables backend: its DNAT rules are in its own table.
             Observed::Ok { value }
                 if ctx.engine.backend == super::engine_rules::Backend::Nftables
-                    && value.nftables.is_some() =>
+                    && value.docker_nft_after_publish =>
             {
                 Some(super::engine_rules::nft_dnat(
                     value,
@@ -387,4 +387,69 @@ fn dnat_rule<'a>(fw: &'a crate::snapshot::FirewallObs, p: &Published) -> Option<
             && l.contains("-j DNAT")
             && l.ends_with(&to)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::{self, Status};
+    use crate::snapshot::{Observed, Snapshot};
+
+    /// port.publish on a two-network fixture whose published port stopped answering,
+    /// with the networks asked for in the order given.
+    fn judged_in_order(reverse: bool) -> (Status, String, String) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/healthy-user-network-and-bridge.json"
+        );
+        let mut snapshot = Snapshot::load(std::path::Path::new(path)).unwrap();
+        if reverse {
+            snapshot.networks.reverse();
+        }
+        let Observed::Ok { value: probe } = &mut snapshot.probe else {
+            panic!("the fixture has a probe")
+        };
+        for r in probe
+            .host_requests
+            .iter_mut()
+            .chain(&mut probe.report.requests)
+        {
+            if matches!(
+                r.purpose,
+                crate::protocol::Purpose::Publish { .. } | crate::protocol::Purpose::Hairpin
+            ) {
+                r.ok = false;
+                r.error = Some("no answer within 2000 ms".into());
+            }
+        }
+        // Where the engine publishes the probe's port: its address on the network of its
+        // default route.
+        let probe_name = probe.container_name.clone();
+        let expected = snapshot
+            .probe_egress()
+            .and_then(|n| n.endpoints.iter().find(|e| e.container_name == probe_name))
+            .and_then(|e| e.ipv4)
+            .map(|a| a.addr().to_string())
+            .unwrap();
+        let instances = checks::builtin_instances();
+        let judged = checks::judge(&snapshot, &instances);
+        let j = judged
+            .iter()
+            .find(|j| j.instance.id == "port.publish")
+            .unwrap();
+        (j.outcome.status, j.outcome.message.clone(), expected)
+    }
+
+    #[test]
+    fn the_probes_address_is_on_the_network_of_its_default_route() {
+        // The engine, not the order of --network, decides which network carries the
+        // probe's default route and its published ports (W6).
+        for reverse in [false, true] {
+            let (status, message, expected) = judged_in_order(reverse);
+            assert_eq!(status, Status::Fail, "{message}");
+            assert!(
+                message.contains(&format!("the container {expected}:")),
+                "{message}"
+            );
+        }
+    }
 }

@@ -194,7 +194,10 @@ pub fn is_dockers(rule: &Rule, bridges: &[&str]) -> bool {
 /// its fix is an iptables command, not an nft one.
 pub fn is_iptables_table(v: &crate::snapshot::TraceVerdict) -> bool {
     matches!(v.family.as_str(), "ip" | "ip6")
-        && matches!(v.table.as_str(), "filter" | "nat" | "mangle" | "raw" | "security")
+        && matches!(
+            v.table.as_str(),
+            "filter" | "nat" | "mangle" | "raw" | "security"
+        )
 }
 
 /// A finding's subject: a chain of a table, and the rule where one decided.

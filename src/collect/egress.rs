@@ -10,7 +10,7 @@
 //! that lives only there would be, and the peer says which source it saw. The rules
 //! vanish with the probe container.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use rtnetlink::RouteMessageBuilder;
@@ -23,13 +23,15 @@ use crate::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request};
 /// Tables and rule priorities of netcheck's own in the probe's namespace: nothing else
 /// uses it, so any free numbers do; these are easy to spot in `ip rule`.
 const FIRST_TABLE: u32 = 1000;
+/// The same for the IPv6 routes: a table of their own, apart from IPv4's.
+const FIRST_TABLE_V6: u32 = 1100;
 
 /// One network to send from: the probe's interface on it, and its gateway.
-struct Route {
+struct Route<A> {
     network: String,
     device: String,
     index: u32,
-    gateway: Ipv4Addr,
+    gateway: A,
 }
 
 /// The requests to the outside peer from each checked network other than the probe's
@@ -56,7 +58,7 @@ pub async fn requests(
         return vec![];
     };
     let ns = &probe.report.netns;
-    let routes: Vec<Route> = networks
+    let routes: Vec<Route<Ipv4Addr>> = networks
         .iter()
         .filter(|n| checked.contains(&n.name) && Some(n.name.as_str()) != egress)
         .filter(|n| !n.internal && n.ip_masquerade && n.subnet_v4().is_some())
@@ -125,7 +127,7 @@ fn failed(network: &str, target: SocketAddr, error: String) -> Request {
 
 /// In the probe's namespace: per network, `oif <device> lookup T` and `default via
 /// <gateway> dev <device> table T`.
-async fn add_routes(pid: u32, routes: &[Route]) -> Result<(), String> {
+async fn add_routes(pid: u32, routes: &[Route<Ipv4Addr>]) -> Result<(), String> {
     let handle = peers::in_netns(pid, || {
         let (connection, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(connection);
@@ -149,6 +151,112 @@ async fn add_routes(pid: u32, routes: &[Route]) -> Result<(), String> {
             .rule()
             .add()
             .v4()
+            .output_interface(r.device.clone())
+            .table_id(table)
+            .action(RuleAction::ToTable)
+            .priority(table)
+            .execute()
+            .await
+            .map_err(|e| format!("rule oif {}: {e}", r.device))?;
+    }
+    Ok(())
+}
+
+/// The IPv6 requests to the outside peer's IPv6 address, one from each checked network
+/// that has IPv6, the default route's one included (IPv6 egress is tested nowhere
+/// else). Each leaves through its network's bridge by a policy route in the probe's
+/// own namespace, as IPv4's do; the peer says which source it saw: the host's address
+/// where the engine does NAT66, the container's own where it routes.
+pub async fn requests_v6(
+    probe: &ProbeObs,
+    networks: &[NetworkObs],
+    checked: &[String],
+    containers: &[ContainerObs],
+    timeout: Duration,
+) -> Vec<Request> {
+    let Some(v6) = probe.outside.ok().and_then(|o| o.v6.as_ref()) else {
+        return vec![];
+    };
+    let target = SocketAddr::new(v6.peer_addr, v6.port);
+    let Some(pid) = containers.iter().find(|c| c.probe).and_then(|c| c.pid) else {
+        return vec![];
+    };
+    let ns = &probe.report.netns;
+    let routes: Vec<Route<Ipv6Addr>> = networks
+        .iter()
+        .filter(|n| checked.contains(&n.name) && n.enable_ipv6 && !n.internal)
+        .filter_map(|n| {
+            let ep = n
+                .endpoints
+                .iter()
+                .find(|e| e.container_name == probe.container_name)?;
+            let link = ns.link_by_mac(ep.mac.as_deref()?)?;
+            let gateway = match n.gateway_v6(None)? {
+                IpAddr::V6(g) => g,
+                IpAddr::V4(_) => return None,
+            };
+            Some(Route {
+                network: n.name.clone(),
+                device: link.name.clone(),
+                index: link.index,
+                gateway,
+            })
+        })
+        .collect();
+    if routes.is_empty() {
+        return vec![];
+    }
+    if let Err(e) = add_routes_v6(pid, &routes).await {
+        return routes
+            .iter()
+            .map(|r| Request {
+                purpose: Purpose::outside_v6_from(&r.network),
+                ..failed(
+                    &r.network,
+                    target,
+                    format!("routing the probe's {} out over IPv6: {e}", r.device),
+                )
+            })
+            .collect();
+    }
+    futures_util::future::join_all(routes.iter().map(|r| {
+        peers::get_from(
+            pid,
+            &r.device,
+            Purpose::outside_v6_from(&r.network),
+            target,
+            timeout,
+        )
+    }))
+    .await
+}
+
+/// In the probe's namespace: per IPv6 network, `oif <device> lookup T` and `default
+/// via <gateway> dev <device> table T`.
+async fn add_routes_v6(pid: u32, routes: &[Route<Ipv6Addr>]) -> Result<(), String> {
+    let handle = peers::in_netns(pid, || {
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(connection);
+        Ok(handle)
+    })?;
+    for (i, r) in routes.iter().enumerate() {
+        let table = FIRST_TABLE_V6 + i as u32;
+        let route = RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
+            .gateway(r.gateway)
+            .output_interface(r.index)
+            .table_id(table)
+            .build();
+        handle
+            .route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(|e| format!("route via {}: {e}", r.gateway))?;
+        handle
+            .rule()
+            .add()
+            .v6()
             .output_interface(r.device.clone())
             .table_id(table)
             .action(RuleAction::ToTable)

@@ -377,6 +377,7 @@ pub fn parse_iptables_save(text: &str) -> FirewallObs {
         other: None,
         nft_tables: vec![],
         nftables: None,
+        docker_nft_after_publish: false,
     };
     let mut table: Option<String> = None;
     for line in text.lines() {

@@ -283,6 +283,7 @@ pub async fn collect(
                 rs.tables
                     .retain(|t| !(t.family == table.family && t.name == table.name));
                 rs.tables.push(table);
+                value.docker_nft_after_publish = true;
             }
         }
         _ => {}
@@ -335,15 +336,24 @@ pub async fn collect(
     if let Observed::Ok { value } = &mut probe {
         let egress_requests = if opts.needs.outside && local && root {
             let egress = value.egress(&networks).map(|n| n.name.clone());
-            egress::requests(
-                value,
-                egress.as_deref(),
-                &networks,
-                &checked_names,
-                &containers,
-                opts.probe_timeout,
-            )
-            .await
+            let (v4, v6) = tokio::join!(
+                egress::requests(
+                    value,
+                    egress.as_deref(),
+                    &networks,
+                    &checked_names,
+                    &containers,
+                    opts.probe_timeout,
+                ),
+                egress::requests_v6(
+                    value,
+                    &networks,
+                    &checked_names,
+                    &containers,
+                    opts.probe_timeout,
+                ),
+            );
+            v4.into_iter().chain(v6).collect()
         } else {
             vec![]
         };

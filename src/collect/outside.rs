@@ -7,10 +7,11 @@
 //! pair with it, so nothing can leak.
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use futures_util::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
@@ -32,8 +33,17 @@ pub struct Outside {
     pub peer_addr: Ipv4Addr,
     pub host_link: String,
     pub listener: Listener,
+    /// The IPv6 side of the same link; None where the host has no IPv6 (and why).
+    pub v6: Result<OutsideV6, String>,
     host_index: u32,
     _ns: File,
+}
+
+/// The outside peer's IPv6 address and listener, with the host's address on the link.
+pub struct OutsideV6 {
+    pub host_addr: Ipv6Addr,
+    pub peer_addr: Ipv6Addr,
+    pub listener: Listener,
 }
 
 fn nl(e: impl std::fmt::Display) -> OutsideError {
@@ -149,14 +159,17 @@ pub async fn create(host: &Handle, run_id: &str) -> Result<Outside, OutsideError
         let std_listener = in_netns(&ns, || std::net::TcpListener::bind((peer_addr, 0)))
             .and_then(|r| r)
             .map_err(OutsideError::Listen)?;
-        listener::serve(std_listener).map_err(OutsideError::Listen)
+        let listener = listener::serve(std_listener).map_err(OutsideError::Listen)?;
+        let v6 = ipv6(host, &inner, &ns, &host_link, host_index, peer_index, block).await;
+        Ok((listener, v6))
     };
     match setup.await {
-        Ok(listener) => Ok(Outside {
+        Ok((listener, v6)) => Ok(Outside {
             host_addr,
             peer_addr,
             host_link,
             listener,
+            v6,
             host_index,
             _ns: ns,
         }),
@@ -165,6 +178,59 @@ pub async fn create(host: &Handle, run_id: &str) -> Result<Outside, OutsideError
             Err(e)
         }
     }
+}
+
+/// The link's IPv6 side: `2001:2:0:<block>::1` on the host, `::2` on the peer (the
+/// benchmarking range, RFC 5180), a default route back, and a listener. Duplicate
+/// address detection is off for both addresses: they are the run's own, and DAD would
+/// hold them back for a second or more.
+async fn ipv6(
+    host: &Handle,
+    inner: &Handle,
+    ns: &File,
+    host_link: &str,
+    host_index: u32,
+    peer_index: u32,
+    block: u32,
+) -> Result<OutsideV6, String> {
+    let net = Ipv6Addr::new(0x2001, 2, 0, block as u16, 0, 0, 0, 0);
+    let host_addr = Ipv6Addr::from(u128::from(net) | 1);
+    let peer_addr = Ipv6Addr::from(u128::from(net) | 2);
+    // IPv6 switched off on the host: nothing to set up, and the reason is that.
+    if !std::path::Path::new(&format!("/proc/sys/net/ipv6/conf/{host_link}")).exists() {
+        return Err("the host has IPv6 switched off".into());
+    }
+    let err = |e: rtnetlink::Error| format!("IPv6 address: {e}");
+    for (handle, index, addr) in [
+        (host, host_index, host_addr),
+        (inner, peer_index, peer_addr),
+    ] {
+        let mut add = handle.address().add(index, IpAddr::V6(addr), 64);
+        // No duplicate address detection: the address is usable at once.
+        add.message_mut()
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        add.execute().await.map_err(err)?;
+    }
+    inner
+        .route()
+        .add(
+            RouteMessageBuilder::<Ipv6Addr>::new()
+                .gateway(host_addr)
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(|e| format!("IPv6 route: {e}"))?;
+    let std_listener = in_netns(ns, || std::net::TcpListener::bind((peer_addr, 0)))
+        .and_then(|r| r)
+        .map_err(|e| format!("IPv6 listener: {e}"))?;
+    let listener = listener::serve(std_listener).map_err(|e| format!("IPv6 listener: {e}"))?;
+    Ok(OutsideV6 {
+        host_addr,
+        peer_addr,
+        listener,
+    })
 }
 
 impl Outside {

@@ -114,6 +114,12 @@ impl ProbeSetup {
                         host_addr: IpAddr::V4(o.host_addr),
                         peer_addr: IpAddr::V4(o.peer_addr),
                         host_link: o.host_link.clone(),
+                        v6: o.v6.as_ref().ok().map(|v6| crate::snapshot::OutsideV6 {
+                            host_addr: IpAddr::V6(v6.host_addr),
+                            peer_addr: IpAddr::V6(v6.peer_addr),
+                            port: v6.listener.addr.port(),
+                        }),
+                        v6_missing: o.v6.as_ref().err().cloned(),
                     };
                     *teardown.outside.lock().unwrap() = Some((h.clone(), o));
                     Observed::Ok { value: peer }

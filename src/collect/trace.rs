@@ -170,20 +170,32 @@ fn script(table: &str, flows: &[Flow]) -> String {
         .iter()
         .flat_map(|f| std::iter::once(f.target).chain(f.also.iter().copied()))
         .collect();
+    // IPv6 flows get an ip6 table of their own, only where there are any: a host
+    // without IPv6 is not asked to make one.
+    let v6 = pairs.iter().any(SocketAddr::is_ipv6);
     for (family, hooks) in [
         ("ip", &["prerouting", "output"][..]),
+        ("ip6", &["prerouting", "output"][..]),
         ("bridge", &["prerouting"][..]),
     ] {
+        if family == "ip6" && !v6 {
+            continue;
+        }
         s.push_str(&format!("add table {family} {table} {{ flags owner; }}\n"));
         for hook in hooks {
             s.push_str(&format!(
                 "add chain {family} {table} {hook} {{ type filter hook {hook} priority -350; }}\n"
             ));
-            for p in pairs.iter().filter(|p| p.is_ipv4()) {
+            for p in &pairs {
                 let (ip, port) = (p.ip(), p.port());
+                let proto = match (family, ip) {
+                    ("ip", IpAddr::V4(_)) | ("bridge", IpAddr::V4(_)) => "ip",
+                    ("ip6", IpAddr::V6(_)) | ("bridge", IpAddr::V6(_)) => "ip6",
+                    _ => continue,
+                };
                 s.push_str(&format!(
-                    "add rule {family} {table} {hook} ip daddr {ip} tcp dport {port} meta nftrace set 1\n\
-                     add rule {family} {table} {hook} ip saddr {ip} tcp sport {port} meta nftrace set 1\n"
+                    "add rule {family} {table} {hook} {proto} daddr {ip} tcp dport {port} meta nftrace set 1\n\
+                     add rule {family} {table} {hook} {proto} saddr {ip} tcp sport {port} meta nftrace set 1\n"
                 ));
             }
         }
@@ -271,7 +283,9 @@ pub fn failed_flows(
         } else if let Purpose::Publish { .. } = r.purpose {
             also.extend(first_net.and_then(probe_behind));
             Source::Host
-        } else if let Purpose::OutsideFrom { network } = &r.purpose {
+        } else if let Purpose::OutsideFrom { network } | Purpose::OutsideV6From { network } =
+            &r.purpose
+        {
             let Some(n) = networks.iter().find(|n| n.name == *network) else {
                 continue;
             };
@@ -343,7 +357,12 @@ fn endpoints(rest: &str) -> Option<(SocketAddr, SocketAddr)> {
             .find(|w| w[..key.len()] == *key)
             .map(|w| w[key.len()])
     };
-    let ip = |k: &str| after(&["ip", k])?.parse::<IpAddr>().ok();
+    let ip = |k: &str| {
+        after(&["ip", k])
+            .or_else(|| after(&["ip6", k]))?
+            .parse::<IpAddr>()
+            .ok()
+    };
     let port = |k: &str| after(&["tcp", k])?.parse::<u16>().ok();
     Some((
         SocketAddr::new(ip("saddr")?, port("sport")?),

@@ -23,6 +23,9 @@ pub enum Purpose {
     /// from the probe's interface on it (every checked network's egress is tested, not
     /// only the default route's).
     OutsideFrom { network: String },
+    /// `outside6:<network>`: the same over IPv6, to the outside peer's IPv6 address,
+    /// from the probe's interface on an IPv6 network.
+    OutsideV6From { network: String },
     /// `publish:hairpin`: the probe's request to its own port, published on its
     /// network's gateway.
     Hairpin,
@@ -49,6 +52,7 @@ const GATEWAY: &str = "gateway:";
 const HOST_DOCKER_INTERNAL: &str = super::HOST_DOCKER_INTERNAL;
 const OUTSIDE: &str = "outside";
 const OUTSIDE_FROM: &str = "outside:";
+const OUTSIDE_V6_FROM: &str = "outside6:";
 const HAIRPIN: &str = "publish:hairpin";
 const PUBLISH: &str = "publish:";
 const ICC: &str = "icc:";
@@ -64,6 +68,12 @@ impl Purpose {
 
     pub fn outside_from(network: &str) -> Purpose {
         Purpose::OutsideFrom {
+            network: network.into(),
+        }
+    }
+
+    pub fn outside_v6_from(network: &str) -> Purpose {
+        Purpose::OutsideV6From {
             network: network.into(),
         }
     }
@@ -103,6 +113,8 @@ impl Purpose {
                     Purpose::gateway(network)
                 } else if let Some(network) = text.strip_prefix(OUTSIDE_FROM) {
                     Purpose::outside_from(network)
+                } else if let Some(network) = text.strip_prefix(OUTSIDE_V6_FROM) {
+                    Purpose::outside_v6_from(network)
                 } else if let Some(ip) = text.strip_prefix(PUBLISH) {
                     Purpose::Publish {
                         host_ip: ip.parse().ok()?,
@@ -138,6 +150,7 @@ impl Purpose {
         match self {
             Purpose::Gateway { network } => Purpose::gateway(&f(network)),
             Purpose::OutsideFrom { network } => Purpose::outside_from(&f(network)),
+            Purpose::OutsideV6From { network } => Purpose::outside_v6_from(&f(network)),
             Purpose::Publish { host_ip } => {
                 let mapped = f(&host_ip.to_string());
                 match mapped.parse() {
@@ -181,6 +194,7 @@ impl std::fmt::Display for Purpose {
             Purpose::HostDockerInternal => f.write_str(HOST_DOCKER_INTERNAL),
             Purpose::Outside => f.write_str(OUTSIDE),
             Purpose::OutsideFrom { network } => write!(f, "{OUTSIDE_FROM}{network}"),
+            Purpose::OutsideV6From { network } => write!(f, "{OUTSIDE_V6_FROM}{network}"),
             Purpose::Hairpin => f.write_str(HAIRPIN),
             Purpose::Publish { host_ip } => write!(f, "{PUBLISH}{host_ip}"),
             Purpose::Icc { network, from } => {

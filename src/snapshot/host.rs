@@ -112,6 +112,11 @@ pub struct FirewallObs {
     /// installed: the tables a host firewall, a VPN or firewalld keep beside Docker's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nftables: Option<crate::nftables::Ruleset>,
+    /// Docker's own nftables table was read again once the probe's ports were
+    /// published, so its DNAT rules for them are in `nftables` (false in snapshots of
+    /// older netcheck versions, which read it only before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub docker_nft_after_publish: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

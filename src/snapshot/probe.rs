@@ -98,6 +98,21 @@ pub struct OutsidePeer {
     pub host_addr: IpAddr,
     pub peer_addr: IpAddr,
     pub host_link: String,
+    /// The same link's IPv6 side (2001:2::/48, the IPv6 benchmarking range), where the
+    /// host has IPv6: what NAT66 should turn a container's source into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v6: Option<OutsideV6>,
+    /// Why the link has no IPv6 side, where it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v6_missing: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OutsideV6 {
+    pub host_addr: IpAddr,
+    pub peer_addr: IpAddr,
+    /// The peer's listener port on its IPv6 address.
+    pub port: u16,
 }
 
 /// The probe's JSON output.
