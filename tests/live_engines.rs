@@ -368,6 +368,17 @@ fn engine_29_dual_stack() {
         return;
     };
     let v6 = engine.network("v6", &["--ipv6", "--subnet", "fd00:2::/64"]);
+    // IPv6 routed, IPv4 NATed: a gateway mode per address family.
+    engine.network(
+        "v6-routed",
+        &[
+            "--ipv6",
+            "--subnet",
+            "fd00:3::/64",
+            "-o",
+            "com.docker.network.bridge.gateway_mode_ipv6=routed",
+        ],
+    );
     let mut v = Verdicts::new(config.name);
     healthy_runs(&engine, &mut v);
     fault_ip_forward(&engine, &a, &mut v);
