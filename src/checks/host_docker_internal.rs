@@ -1,6 +1,6 @@
 //! `host.docker-internal`: containers can find and reach the host by name.
 
-use super::{Check, Context, Findings, Needs, Outcome, Subject, bridge_broken, missing};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, missing, request_lost};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -118,7 +118,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                         addrs.join(", "),
                         r.addr.as_deref().unwrap_or(&r.target)
                     );
-                    match bridge_broken(ctx, network) {
+                    match request_lost(ctx, network, r) {
                         Some((cause, fix)) => f.fail_at("host-silent", Subject::Host, 
                             format!("{failed}: {cause}"),
                             fix,

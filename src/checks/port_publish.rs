@@ -46,6 +46,23 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
+    // The probe publishes on its first network; an internal one publishes nothing by
+    // design (the engine carries no port of it), which is not a fault.
+    if let Some(n) = ctx
+        .snapshot
+        .networks
+        .first()
+        .and_then(|n| ctx.snapshot.network(n))
+        .filter(|n| n.internal)
+    {
+        return Outcome::skip(
+            "internal: publishes nothing",
+            vec![format!(
+                "network {} is internal: the engine publishes no port of its containers",
+                n.name
+            )],
+        );
+    }
     if let Some(e) = &probe.publish_error {
         return publish_refused(ctx, e);
     }

@@ -16,6 +16,7 @@ mod probe_container;
 mod probe_setup;
 mod publish;
 pub mod routes;
+mod tc;
 mod teardown;
 pub mod trace;
 
@@ -128,7 +129,7 @@ pub async fn collect(
 
     // Phase 1: everything that depends on nothing else.
     let need_host = opts.needs.host || opts.needs.probe;
-    let (engine, networks, image, early_host, firewall) = tokio::join!(
+    let (engine, networks, image, (early_host, tc_before), firewall) = tokio::join!(
         docker::engine_facts(docker),
         docker::networks(docker),
         async {
@@ -139,12 +140,7 @@ pub async fn collect(
                 (true, None) => Some(image::ensure(docker).await),
             }
         },
-        async {
-            match &host_handle {
-                Some(h) if need_host => netlink::dump(h).await.ok(),
-                _ => None,
-            }
-        },
+        tc::early(host_handle.as_ref(), need_host),
         async {
             if need_host && local {
                 host::firewall(root).await
@@ -339,6 +335,8 @@ pub async fn collect(
         let flows = trace::failed_flows(value, &networks, &containers, opts.probe_timeout);
         value.traces = trace::trace(&opts.run_id, &flows, &teardown.traces).await;
     }
+    let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
+    let traffic_control = tc::after(host_handle.as_ref(), host_ns, tc_before).await;
 
     let host = match (host_netns, &host_skip) {
         (_, Some(reason)) => Observed::Skipped {
@@ -372,6 +370,7 @@ pub async fn collect(
                     routing,
                     engine_config: host::engine_config(),
                     conntrack: Some(host::conntrack()),
+                    traffic_control,
                     netns,
                 },
             }

@@ -37,6 +37,10 @@ pub struct HostObs {
     /// The conntrack table; None in a snapshot taken before netcheck observed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<ConntrackObs>,
+    /// Traffic control on the host's links, counted before and after the run's flows;
+    /// None in a snapshot taken before netcheck observed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_control: Option<Observed<super::TcObs>>,
 }
 
 /// What the engine was told about the firewall (dockerd's flags win over daemon.json).
