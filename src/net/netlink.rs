@@ -297,7 +297,10 @@ async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkError> 
                 _ => {}
             }
         }
-        let Some(addr) = addr else { continue };
+        // Multicast and unspecified entries are the kernel's own mappings, not hosts.
+        let Some(addr) = addr.filter(|a| !a.is_multicast() && !a.is_unspecified()) else {
+            continue;
+        };
         out.push(NeighbourObs {
             index: msg.header.ifindex,
             addr,
