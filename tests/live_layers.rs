@@ -241,11 +241,12 @@ fn fault_starving_qdisc_on_the_bridge_is_named() {
         restore.push(&["tc", "qdisc", "del", "dev", &net.bridge, "root"]);
         assert_healthy(&netcheck(&["--network", &net.name]));
     }
-    // A shaper that starves: one byte a second, after a burst of one packet.
+    // A shaper that starves: one byte a second, and no packet larger than an ARP reply
+    // fits its bucket.
     let mut restore = Restore::default();
     sh(&[
         "tc", "qdisc", "add", "dev", &net.bridge, "root", "handle", "21:", "tbf", "rate", "8bit",
-        "burst", "1600", "limit", "1600",
+        "burst", "64", "limit", "64",
     ]);
     restore.push(&["tc", "qdisc", "del", "dev", &net.bridge, "root"]);
     let run = netcheck(&["--network", &net.name]);

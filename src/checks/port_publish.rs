@@ -288,6 +288,15 @@ fn cause(
     const FILTERED: &str = "the host's own traffic to its containers is filtered (an egress allow-list): \
         allow the containers' subnets in OUTPUT (iptables -I OUTPUT -d SUBNET -j ACCEPT, or in the nft \
         output chain named), or delete the rule";
+    // The layers below netfilter first: the bridge, its route, neighbours, tc.
+    if let Some(found) = ctx
+        .snapshot
+        .networks
+        .first()
+        .and_then(|n| super::request_lost(ctx, n, r))
+    {
+        return Some(found);
+    }
     if let Some(v) = probe
         .traces
         .iter()
