@@ -322,9 +322,15 @@ fn fault_snat_above_masquerade_is_named_by_rule() {
     let Some(_live) = live() else { return };
     let net = TestNet::new("snat");
     let subnet = net.subnet.to_string();
-    // The network's own gateway address: the host's, so replies come back, but
-    // neither the address the outside link gives nor a container's.
-    let to = net.gateway.to_string();
+    // docker0's address: the host's, so replies come back, but neither the address
+    // of the outside link nor one of the network's.
+    let addr = sh(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
+    let to = addr
+        .split_whitespace()
+        .nth(3)
+        .and_then(|a| a.split('/').next())
+        .expect("docker0 has an address")
+        .to_string();
     let mut restore = Restore::default();
     let rule = [
         "POSTROUTING", "-s", &subnet, "-d", "198.18.0.0/15", "-m", "comment", "--comment",
