@@ -22,7 +22,16 @@ fn pin_neighbour(restore: &mut Restore, netns_pid: Option<&str>, addr: &str, mac
             .collect()
     };
     let add = with(&[
-        "ip", "neigh", "replace", addr, "lladdr", mac, "nud", "permanent", "dev", dev,
+        "ip",
+        "neigh",
+        "replace",
+        addr,
+        "lladdr",
+        mac,
+        "nud",
+        "permanent",
+        "dev",
+        dev,
     ]);
     let del = with(&["ip", "neigh", "del", addr, "dev", dev]);
     sh(&add.iter().map(String::as_str).collect::<Vec<_>>());
@@ -34,7 +43,10 @@ fn container_ip(name: &str, net: &TestNet) -> String {
         "docker",
         "inspect",
         "-f",
-        &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", net.name),
+        &format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+            net.name
+        ),
         name,
     ])
 }
@@ -44,7 +56,10 @@ fn container_mac(name: &str, net: &TestNet) -> String {
         "docker",
         "inspect",
         "-f",
-        &format!("{{{{(index .NetworkSettings.Networks \"{}\").MacAddress}}}}", net.name),
+        &format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").MacAddress}}}}",
+            net.name
+        ),
         name,
     ])
 }
@@ -76,7 +91,9 @@ fn fault_blackhole_route_is_named_by_its_type() {
     let net = TestNet::new("blackhole");
     // The top /28 of the subnet: no container has an address there, so only the
     // overlap itself is the fault.
-    let top = ipnet::Ipv4Net::new(net.subnet.broadcast(), 28).unwrap().trunc();
+    let top = ipnet::Ipv4Net::new(net.subnet.broadcast(), 28)
+        .unwrap()
+        .trunc();
     let mut restore = Restore::default();
     sh(&["ip", "route", "add", "blackhole", &top.to_string()]);
     restore.push(&["ip", "route", "del", "blackhole", &top.to_string()]);
@@ -87,8 +104,18 @@ fn fault_blackhole_route_is_named_by_its_type() {
         &format!("host route blackhole {top} overlaps"),
         &[],
     );
-    let hint = run.check("bridge.subnet")["hint"].as_str().unwrap().to_string();
-    assert!(hint.contains(&format!("ip route del blackhole {top}")), "{hint}");
+    let hint = run.check("bridge.subnet")["hint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        hint.contains(&format!("ip route del blackhole {top}")),
+        "{hint}"
+    );
+    capture_fixture(
+        "fault-bridge.subnet-blackhole-route",
+        &["--network", &net.name],
+    );
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
@@ -118,6 +145,7 @@ fn fault_veth_ends_with_different_mtus() {
             .unwrap()
             .contains(&format!("ip link set {veth} mtu {before}"))
     );
+    capture_fixture("fault-link.mtu-veth-ends-differ", &["--network", &net.name]);
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
@@ -142,7 +170,9 @@ fn fault_veth_host_end_down_or_in_another_namespace() {
         );
     }
     let ns = "netcheck-test-vethns";
-    let _ = std::process::Command::new("ip").args(["netns", "del", ns]).output();
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", ns])
+        .output();
     let mut restore = Restore::default();
     sh(&["ip", "netns", "add", ns]);
     restore.push(&["ip", "netns", "del", ns]);
@@ -158,7 +188,13 @@ fn fault_veth_host_end_down_or_in_another_namespace() {
         "it is in another namespace",
         &["bridge.icc"],
     );
-    assert!(run.message("bridge.veth").contains(&format!("container {app}'s eth0 has no veth peer on the host")));
+    assert!(run.message("bridge.veth").contains(&format!(
+        "container {app}'s eth0 has no veth peer on the host"
+    )));
+    capture_fixture(
+        "fault-bridge.veth-host-end-in-another-namespace",
+        &["--network", &net.name],
+    );
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
@@ -181,6 +217,10 @@ fn internal_network_alone_skips_port_publish() {
             run.explain()
         );
     }
+    capture_fixture(
+        "skipped-port.publish-internal-network",
+        &["--network", &net.name],
+    );
 }
 
 #[test]
@@ -196,8 +236,18 @@ fn fault_pinned_neighbour_entries_with_a_wrong_mac() {
     {
         let mut restore = Restore::default();
         pin_neighbour(&mut restore, None, &ip, &mac, &net.bridge);
-        pin_neighbour(&mut restore, Some(&pid), &gw, &link_mac(&net.bridge), "eth0");
+        pin_neighbour(
+            &mut restore,
+            Some(&pid),
+            &gw,
+            &link_mac(&net.bridge),
+            "eth0",
+        );
         assert_healthy(&netcheck(&["--network", &net.name]));
+        capture_fixture(
+            "healthy-pinned-neighbours-right-macs",
+            &["--network", &net.name],
+        );
     }
     // The host's entry for the container, then the container's for its gateway.
     let wrong = "02:00:00:00:21:99";
@@ -208,11 +258,24 @@ fn fault_pinned_neighbour_entries_with_a_wrong_mac() {
         assert_only(
             &run,
             "bridge.veth",
-            &format!("the host's neighbour entry {ip} lladdr {wrong} PERMANENT on {}", net.bridge),
+            &format!(
+                "the host's neighbour entry {ip} lladdr {wrong} PERMANENT on {}",
+                net.bridge
+            ),
             &[],
         );
-        let hint = run.check("bridge.veth")["hint"].as_str().unwrap().to_string();
-        assert!(hint.contains(&format!("ip neigh del {ip} dev {}", net.bridge)), "{hint}");
+        let hint = run.check("bridge.veth")["hint"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            hint.contains(&format!("ip neigh del {ip} dev {}", net.bridge)),
+            "{hint}"
+        );
+        capture_fixture(
+            "fault-bridge.veth-host-neighbour-wrong-mac",
+            &["--network", &net.name],
+        );
     }
     let mut restore = Restore::default();
     pin_neighbour(&mut restore, Some(&pid), &gw, wrong, "eth0");
@@ -223,6 +286,10 @@ fn fault_pinned_neighbour_entries_with_a_wrong_mac() {
         &format!("container {app}'s neighbour entry {gw} lladdr {wrong} PERMANENT on eth0"),
         &[],
     );
+    capture_fixture(
+        "fault-bridge.veth-container-gateway-neighbour-wrong-mac",
+        &["--network", &net.name],
+    );
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
@@ -230,34 +297,78 @@ fn fault_pinned_neighbour_entries_with_a_wrong_mac() {
 #[test]
 fn fault_starving_qdisc_on_the_bridge_is_named() {
     let Some(_live) = live() else { return };
-    let net = TestNet::new("tc");
+    let mut net = TestNet::new("tc");
+    // A container besides the probe: bridge.icc has something to connect from.
+    net.sleeper("app");
     // Healthy twin: a generous shaper drops nothing.
     {
         let mut restore = Restore::default();
         sh(&[
-            "tc", "qdisc", "add", "dev", &net.bridge, "root", "tbf", "rate", "1gbit", "burst",
-            "1mb", "latency", "50ms",
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            &net.bridge,
+            "root",
+            "tbf",
+            "rate",
+            "1gbit",
+            "burst",
+            "1mb",
+            "latency",
+            "50ms",
         ]);
         restore.push(&["tc", "qdisc", "del", "dev", &net.bridge, "root"]);
         assert_healthy(&netcheck(&["--network", &net.name]));
+        capture_fixture(
+            "healthy-generous-shaper-on-bridge",
+            &["--network", &net.name],
+        );
     }
     // A shaper that starves: one byte a second, and no packet larger than an ARP reply
     // fits its bucket.
     let mut restore = Restore::default();
     sh(&[
-        "tc", "qdisc", "add", "dev", &net.bridge, "root", "handle", "21:", "tbf", "rate", "8bit",
-        "burst", "64", "limit", "64",
+        "tc",
+        "qdisc",
+        "add",
+        "dev",
+        &net.bridge,
+        "root",
+        "handle",
+        "21:",
+        "tbf",
+        "rate",
+        "8bit",
+        "burst",
+        "64",
+        "limit",
+        "64",
     ]);
     restore.push(&["tc", "qdisc", "del", "dev", &net.bridge, "root"]);
     let run = netcheck(&["--network", &net.name]);
     let cause = format!("qdisc tbf 21: dev {} root dropped", net.bridge);
     assert_eq!(run.code, 1, "{}", run.explain());
-    assert_eq!(run.status("container.default-route"), "fail", "{}", run.explain());
+    assert_eq!(
+        run.status("container.default-route"),
+        "fail",
+        "{}",
+        run.explain()
+    );
     // Every failure names the qdisc: none blames the firewall.
     for result in run.results().iter().filter(|r| r["status"] == "fail") {
         let message = result["message"].as_str().unwrap();
-        assert!(message.contains(&cause), "{}: {message}\n{}", result["id"], run.explain());
+        assert!(
+            message.contains(&cause),
+            "{}: {message}\n{}",
+            result["id"],
+            run.explain()
+        );
     }
+    capture_fixture(
+        "fault-container.default-route-qdisc-starves-bridge",
+        &["--network", &net.name],
+    );
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
@@ -269,8 +380,17 @@ fn fault_notrack_on_the_way_out_is_named() {
     let subnet = net.subnet.to_string();
     let mut restore = Restore::default();
     let rule = [
-        "PREROUTING", "-s", &subnet, "-d", "198.18.0.0/15", "-m", "comment", "--comment",
-        "netcheck-test", "-j", "NOTRACK",
+        "PREROUTING",
+        "-s",
+        &subnet,
+        "-d",
+        "198.18.0.0/15",
+        "-m",
+        "comment",
+        "--comment",
+        "netcheck-test",
+        "-j",
+        "NOTRACK",
     ];
     insert_rule(&mut restore, "raw", &rule);
     let run = netcheck(&["--network", &net.name]);
@@ -280,7 +400,11 @@ fn fault_notrack_on_the_way_out_is_named() {
         &format!("raw PREROUTING rule 1 `-A PREROUTING -s {subnet} -d 198.18.0.0/15"),
         &[],
     );
-    assert!(run.message("nat.masquerade").contains("exempts the network's traffic from connection tracking"));
+    assert!(
+        run.message("nat.masquerade")
+            .contains("exempts the network's traffic from connection tracking")
+    );
+    capture_fixture("fault-nat.masquerade-notrack", &["--network", &net.name]);
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
@@ -288,22 +412,52 @@ fn fault_notrack_on_the_way_out_is_named() {
 #[test]
 fn fault_redirect_capturing_container_traffic_is_named() {
     let Some(_live) = live() else { return };
-    let net = TestNet::new("redirect");
+    let mut net = TestNet::new("redirect");
+    // A container besides the probe: bridge.icc has something to connect from.
+    net.sleeper("app");
     let subnet = net.subnet.to_string();
     // Healthy twin: a capture for another source matches no container traffic.
     {
         let mut restore = Restore::default();
         let rule = [
-            "PREROUTING", "-s", "192.0.2.0/24", "-p", "tcp", "-m", "comment", "--comment",
-            "netcheck-test", "-j", "REDIRECT", "--to-ports", "9",
+            "PREROUTING",
+            "-s",
+            "192.0.2.0/24",
+            "-p",
+            "tcp",
+            "-m",
+            "comment",
+            "--comment",
+            "netcheck-test",
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            "9",
         ];
         insert_rule(&mut restore, "nat", &rule);
         assert_healthy(&netcheck(&["--network", &net.name]));
+        capture_fixture(
+            "healthy-redirect-matching-no-container",
+            &["--network", &net.name],
+        );
     }
     let mut restore = Restore::default();
     let rule = [
-        "PREROUTING", "-s", &subnet, "-d", "198.18.0.0/15", "-p", "tcp", "-m", "comment",
-        "--comment", "netcheck-test", "-j", "REDIRECT", "--to-ports", "9",
+        "PREROUTING",
+        "-s",
+        &subnet,
+        "-d",
+        "198.18.0.0/15",
+        "-p",
+        "tcp",
+        "-m",
+        "comment",
+        "--comment",
+        "netcheck-test",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "9",
     ];
     insert_rule(&mut restore, "nat", &rule);
     let run = netcheck(&["--network", &net.name]);
@@ -312,6 +466,10 @@ fn fault_redirect_capturing_container_traffic_is_named() {
         "nat.masquerade",
         &format!("nat PREROUTING rule 1 `-A PREROUTING -s {subnet} -d 198.18.0.0/15 -p tcp"),
         &[],
+    );
+    capture_fixture(
+        "fault-nat.masquerade-redirect-captures",
+        &["--network", &net.name],
     );
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
@@ -333,8 +491,19 @@ fn fault_snat_above_masquerade_is_named_by_rule() {
         .to_string();
     let mut restore = Restore::default();
     let rule = [
-        "POSTROUTING", "-s", &subnet, "-d", "198.18.0.0/15", "-m", "comment", "--comment",
-        "netcheck-test", "-j", "SNAT", "--to-source", &to,
+        "POSTROUTING",
+        "-s",
+        &subnet,
+        "-d",
+        "198.18.0.0/15",
+        "-m",
+        "comment",
+        "--comment",
+        "netcheck-test",
+        "-j",
+        "SNAT",
+        "--to-source",
+        &to,
     ];
     insert_rule(&mut restore, "nat", &rule);
     let run = netcheck(&["--network", &net.name]);
@@ -344,7 +513,14 @@ fn fault_snat_above_masquerade_is_named_by_rule() {
         &format!("nat POSTROUTING rule 1 `-A POSTROUTING -s {subnet} -d 198.18.0.0/15"),
         &[],
     );
-    assert!(run.message("nat.masquerade").contains("above Docker's MASQUERADE"));
+    assert!(
+        run.message("nat.masquerade")
+            .contains("above Docker's MASQUERADE")
+    );
+    capture_fixture(
+        "fault-nat.masquerade-snat-above-masquerade",
+        &["--network", &net.name],
+    );
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
