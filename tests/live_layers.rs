@@ -524,3 +524,98 @@ fn fault_snat_above_masquerade_is_named_by_rule() {
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
+
+/// A free port on loopback now, for a test container to publish.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn fault_stale_dnat_steals_a_users_published_port() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("userport");
+    let port = free_port().to_string();
+    let app = format!("{}-app", net.name);
+    let mut restore = Restore::default();
+    restore.push(&["docker", "rm", "-f", &app]);
+    // No listener behind it: a port published by a container that serves nothing yet
+    // is reached all the same.
+    run_sleeper(
+        &app,
+        &[
+            "--label",
+            "netcheck.test=1",
+            "--network",
+            &net.name,
+            "-p",
+            &format!("127.0.0.1:{port}:8080"),
+        ],
+        &[],
+    );
+    let healthy = netcheck(&["--network", &net.name]);
+    assert_healthy(&healthy);
+    let evidence = healthy.check("port.publish")["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("127.0.0.1:{port} of {app} (port 8080)")),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("1 port(s) published by the running containers"),
+        "{evidence}"
+    );
+    capture_fixture(
+        "healthy-users-port-without-listener",
+        &["--network", &net.name],
+    );
+    // A leftover rule above the engine's, to an address of the network no container
+    // has: nothing leaves the bridge.
+    let nowhere = format!(
+        "{}:8080",
+        std::net::Ipv4Addr::from(net.subnet.broadcast().to_bits() - 5)
+    );
+    let rule = [
+        "DOCKER",
+        "-d",
+        "127.0.0.1/32",
+        "-p",
+        "tcp",
+        "-m",
+        "tcp",
+        "--dport",
+        &port,
+        "-m",
+        "comment",
+        "--comment",
+        "netcheck-test",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        &nowhere,
+    ];
+    insert_rule(&mut restore, "nat", &rule);
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "port.publish",
+        &format!(
+            "127.0.0.1:{port} published by {app} goes elsewhere: nat DOCKER rule 1 `-A DOCKER -d 127.0.0.1/32"
+        ),
+        &[],
+    );
+    assert!(
+        run.check("port.publish")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("iptables -t nat -D DOCKER 1")
+    );
+    capture_fixture(
+        "fault-port.publish-stale-dnat-steals-users-port",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}

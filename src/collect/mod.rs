@@ -19,6 +19,7 @@ pub mod routes;
 mod tc;
 mod teardown;
 pub mod trace;
+mod user_ports;
 
 /// netlink and the listener live in `net`, below collect and probe both.
 pub use crate::net::{listener, netlink};
@@ -290,6 +291,10 @@ pub async fn collect(
         root,
     )
     .await;
+    if opts.needs.publish && local {
+        let ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
+        user_ports::try_all(&mut containers, ns, opts.probe_timeout).await;
+    }
     // After the interiors: a connection leaves by the container's own interface on the
     // network, found in them.
     let peer_requests = match probe_name {

@@ -18,7 +18,7 @@ pub(super) fn redirected(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) 
     let local = |ip: IpAddr| ip.is_loopback() || host.addrs.iter().any(|a| a.addr.addr() == ip);
     let captures = |r: &Rule| match r.target {
         Some("REDIRECT" | "TPROXY") => true,
-        Some("DNAT") => to_destination(r.line).is_some_and(local),
+        Some("DNAT") => rules::to_destination(r.line).is_some_and(|(ip, _)| local(ip)),
         _ => false,
     };
     let (table, pos, rule) = ["nat", "mangle"].into_iter().find_map(|table| {
@@ -69,15 +69,6 @@ pub(crate) fn untracked(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) -
             n.subnet_v4().map(|s| s.to_string()).unwrap_or_default()
         ),
     ))
-}
-
-/// `--to-destination 127.0.0.1:8080` → 127.0.0.1.
-fn to_destination(line: &str) -> Option<IpAddr> {
-    let mut words = line.split_whitespace();
-    words.find(|w| *w == "--to-destination")?;
-    let value = words.next()?;
-    let host = value.split(['-', ':']).next()?;
-    host.parse().ok()
 }
 
 /// Whether `r` matches a TCP flow from a container of `n`, in on its bridge, to `to`
@@ -162,8 +153,8 @@ mod tests {
         ));
         assert!(!m("-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"));
         assert_eq!(
-            to_destination("-A PREROUTING -p tcp -j DNAT --to-destination 127.0.0.1:8080"),
-            Some(IpAddr::from([127, 0, 0, 1]))
+            rules::to_destination("-A PREROUTING -p tcp -j DNAT --to-destination 127.0.0.1:8080"),
+            Some((IpAddr::from([127, 0, 0, 1]), Some(8080)))
         );
     }
 }
