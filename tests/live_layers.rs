@@ -619,3 +619,76 @@ fn fault_stale_dnat_steals_a_users_published_port() {
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
+
+#[test]
+fn fault_mark_and_policy_rule_divert_container_traffic() {
+    let Some(_live) = live() else { return };
+    let mut net = TestNet::new("marks");
+    net.sleeper("app");
+    let subnet = net.subnet.to_string();
+    let mut restore = Restore::default();
+    // A transparent proxy's pair: a mangle rule marks the containers' traffic to the
+    // outside, and a policy rule sends marked packets to a table of its own.
+    let rule = [
+        "PREROUTING",
+        "-s",
+        &subnet,
+        "-d",
+        "198.18.0.0/15",
+        "-m",
+        "comment",
+        "--comment",
+        "netcheck-test",
+        "-j",
+        "MARK",
+        "--set-mark",
+        "0x2155",
+    ];
+    insert_rule(&mut restore, "mangle", &rule);
+    sh(&[
+        "ip", "rule", "add", "fwmark", "0x2155", "lookup", "2155", "priority", "2155",
+    ]);
+    restore.push(&[
+        "ip", "rule", "del", "fwmark", "0x2155", "lookup", "2155", "priority", "2155",
+    ]);
+    // Healthy twin: the table throws every lookup back: the marks route nowhere special.
+    sh(&["ip", "route", "add", "throw", "default", "table", "2155"]);
+    restore.push(&["ip", "route", "flush", "table", "2155"]);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+    capture_fixture(
+        "healthy-marks-routing-nowhere-special",
+        &["--network", &net.name],
+    );
+    // The proxy's table leads nowhere (its daemon is gone).
+    sh(&[
+        "ip",
+        "route",
+        "replace",
+        "unreachable",
+        "default",
+        "table",
+        "2155",
+    ]);
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "nat.masquerade",
+        &format!("mangle PREROUTING rule 1 `-A PREROUTING -s {subnet} -d 198.18.0.0/15"),
+        &[],
+    );
+    let message = run.message("nat.masquerade");
+    assert!(
+        message.contains("marks the network's packets 0x2155"),
+        "{message}"
+    );
+    assert!(
+        message.contains("policy rule `2155: from all fwmark 0x2155"),
+        "{message}"
+    );
+    capture_fixture(
+        "fault-nat.masquerade-mark-diverts-to-dead-table",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}

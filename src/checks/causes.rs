@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use super::{Context, sh};
 use crate::snapshot::NetworkObs;
 
+mod marks;
 mod neighbour;
 mod netfilter;
 
@@ -72,6 +73,7 @@ impl Cause {
 pub(crate) fn flow_lost(ctx: &Context, network: &str, to: Option<SocketAddr>) -> Option<Cause> {
     let n = ctx.snapshot.network(network)?;
     link_and_route(ctx, n)
+        .or_else(|| marks::diverted(ctx, n, to))
         .or_else(|| neighbour::lost(ctx, n))
         .or_else(|| traffic_control(ctx, n))
         .or_else(|| netfilter::redirected(ctx, n, to))

@@ -278,7 +278,11 @@ pub async fn collect(
                 .iter()
                 .filter(|n| checked_names.contains(&n.name))
                 .collect();
-            Some(routes::routing(h, ns, &checked_now).await.into())
+            Some(
+                routes::routing(h, ns, &checked_now, firewall.ok())
+                    .await
+                    .into(),
+            )
         }
         _ => None,
     };

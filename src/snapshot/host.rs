@@ -151,3 +151,15 @@ pub fn has_docker_chains<'a>(tables: impl IntoIterator<Item = &'a Vec<String>>) 
         )
     })
 }
+
+/// The mark an iptables-save rule line sets: `-j MARK --set-mark 0x1` or
+/// `--set-xmark 0x1/0xffffffff` (the mask is left out: the bits set are the mark).
+pub fn set_mark(line: &str) -> Option<u32> {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "--set-mark" || *w == "--set-xmark")?;
+    let value = words.next()?.split('/').next()?;
+    match value.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => value.parse().ok(),
+    }
+}

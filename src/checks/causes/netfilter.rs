@@ -74,7 +74,7 @@ pub(crate) fn untracked(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) -
 /// Whether `r` matches a TCP flow from a container of `n`, in on its bridge, to `to`
 /// (where known). A match this does not understand counts as not matching: naming a
 /// rule that does not apply would send the user after the wrong fix.
-fn matches_flow(r: &Rule, n: &NetworkObs, to: Option<SocketAddr>) -> bool {
+pub(super) fn matches_flow(r: &Rule, n: &NetworkObs, to: Option<SocketAddr>) -> bool {
     let subnet = n.subnet_v4();
     let net = |v: &str| {
         v.parse::<IpNet>()
