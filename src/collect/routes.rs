@@ -415,6 +415,7 @@ mod tests {
             from: Some("172.18.0.2".parse().unwrap()),
             iif: Some((7, iif.into())),
             to: IpAddr::V4(EGRESS_PROBE_V4),
+            mark: None,
         }
     }
 
@@ -471,6 +472,18 @@ mod tests {
         ];
         // None matches an unmarked packet from 172.18.0.2 on br-x.
         assert_eq!(chosen_rule(&rules, &egress("br-x"), 52, None), None);
+        // A packet with the mark (under the rule's mask) is selected by the fwmark rule.
+        let marked = Packet {
+            mark: Some(0x80001),
+            ..egress("br-x")
+        };
+        assert_eq!(chosen_rule(&rules, &marked, 52, None), Some(200));
+        assert_eq!(
+            crate::snapshot::set_mark(
+                "-A PREROUTING -s 172.18.0.0/16 -j MARK --set-xmark 0x80001/0xffffffff"
+            ),
+            Some(0x80001)
+        );
         rules.push(rule(5270, 52));
         assert_eq!(chosen_rule(&rules, &egress("br-x"), 52, None), Some(5270));
         // A rule netcheck cannot evaluate hides which one decided.
