@@ -295,10 +295,9 @@ pub async fn collect(
         root,
     )
     .await;
-    if opts.needs.publish && local {
-        let ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
-        user_ports::try_all(&mut containers, ns, opts.probe_timeout).await;
-    }
+    let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
+    let wanted = opts.needs.publish && local;
+    user_ports::try_all(&mut containers, host_ns, wanted, opts.probe_timeout).await;
     // After the interiors: a connection leaves by the container's own interface on the
     // network, found in them.
     let peer_requests = match probe_name {
@@ -344,7 +343,6 @@ pub async fn collect(
         let flows = trace::failed_flows(value, &networks, &containers, opts.probe_timeout);
         value.traces = trace::trace(&opts.run_id, &flows, &teardown.traces).await;
     }
-    let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
     let traffic_control = tc::after(host_handle.as_ref(), host_ns, tc_before).await;
 
     let host = match (host_netns, &host_skip) {

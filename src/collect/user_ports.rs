@@ -8,15 +8,19 @@ use std::time::{Duration, Instant};
 
 use crate::snapshot::{ContainerObs, NetnsObs, PortTry};
 
-/// How many published ports one run tries; the judge says how many there were in all.
-pub const CAP: usize = 16;
+use crate::snapshot::USER_PORTS_CAP as CAP;
 
-/// Tries the first [`CAP`] published ports of `containers`, concurrently.
+/// Tries the first [`CAP`] published ports of `containers`, concurrently, when `wanted`
+/// (port.publish is selected, and the engine's host is this one).
 pub(super) async fn try_all(
     containers: &mut [ContainerObs],
     host: Option<&NetnsObs>,
+    wanted: bool,
     timeout: Duration,
 ) {
+    if !wanted {
+        return;
+    }
     let host_v4 = host.and_then(uplink_v4);
     let mut targets = vec![];
     for (ci, c) in containers.iter().enumerate() {

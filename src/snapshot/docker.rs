@@ -100,6 +100,10 @@ pub struct ContainerObs {
     pub published: Vec<UserPort>,
 }
 
+/// How many users' published ports one run tries from the host: the rest are listed,
+/// and counted in port.publish's evidence.
+pub const USER_PORTS_CAP: usize = 16;
+
 /// A port a user's container publishes: `-p 127.0.0.1:8080:80`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UserPort {

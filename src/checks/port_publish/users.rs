@@ -7,8 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::super::{Context, Findings, Subject, rules, sh};
 use crate::snapshot::{ContainerObs, FirewallObs, UserPort};
 
-/// The cap collection applies (collect::user_ports::CAP), said in the evidence.
-const CAP: usize = 16;
+use crate::snapshot::USER_PORTS_CAP as CAP;
 
 pub(super) fn judge(f: &mut Findings, ctx: &Context) {
     let Some(docker) = ctx.snapshot.docker.ok() else {
