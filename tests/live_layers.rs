@@ -198,6 +198,14 @@ fn internal_network_alone_skips_port_publish() {
     assert_eq!(run.code, 0, "{}", run.explain());
     assert_eq!(run.status("port.publish"), "skip", "{}", run.explain());
     assert_eq!(run.message("port.publish"), "internal: publishes nothing");
+    // Nor does the probe reach the host's address for host.docker.internal from there
+    // (Docker 29 says so with "network unreachable"; older engines did not route it).
+    assert_ne!(
+        run.status("host.docker-internal"),
+        "fail",
+        "{}",
+        run.explain()
+    );
     for result in run.results() {
         let status = result["status"].as_str().unwrap();
         assert!(
