@@ -370,3 +370,44 @@ fn fault_starving_qdisc_on_the_bridge_is_named() {
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
+
+#[test]
+fn fault_gateway_ignoring_arp_is_named_by_the_neighbour_entry() {
+    let Some(_live) = live() else { return };
+    let net = TestNet::new("arp");
+    let mut restore = Restore::default();
+    // The host answers no ARP on the bridge: containers never learn the gateway's MAC.
+    set_sysctl(
+        &mut restore,
+        &format!("net.ipv4.conf.{}.arp_ignore", net.bridge),
+        "8",
+    );
+    let run = netcheck(&["--network", &net.name]);
+    let cause = format!(
+        "the probe's neighbour entry for the gateway {} on eth0 is",
+        net.gateway
+    );
+    assert_eq!(run.code, 1, "{}", run.explain());
+    assert_eq!(
+        run.status("container.default-route"),
+        "fail",
+        "{}",
+        run.explain()
+    );
+    // Every failure names the entry (INCOMPLETE or FAILED, by how long it asked).
+    for result in run.results().iter().filter(|r| r["status"] == "fail") {
+        let message = result["message"].as_str().unwrap();
+        assert!(
+            message.contains(&cause),
+            "{}: {message}\n{}",
+            result["id"],
+            run.explain()
+        );
+    }
+    capture_fixture(
+        "fault-container.default-route-gateway-ignores-arp",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}

@@ -252,8 +252,9 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
     Ok(obs)
 }
 
-/// The ARP and NDP entries the kernel does not learn: PERMANENT, NOARP and FAILED.
-async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkError> {
+/// The ARP and NDP entries the kernel does not learn (PERMANENT, NOARP), and those of
+/// neighbours that did not answer (FAILED, and INCOMPLETE: still asking).
+pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkError> {
     use rtnetlink::packet_route::AddressFamily;
     use rtnetlink::packet_route::neighbour::{
         NeighbourAddress, NeighbourAttribute, NeighbourState,
@@ -281,6 +282,7 @@ async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkError> 
             NeighbourState::Permanent => "permanent",
             NeighbourState::Noarp => "noarp",
             NeighbourState::Failed => "failed",
+            NeighbourState::Incomplete => "incomplete",
             _ => continue,
         };
         let mut addr = None;

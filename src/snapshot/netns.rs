@@ -17,7 +17,8 @@ pub struct NetnsObs {
     pub routes: Vec<RouteObs>,
     /// The neighbour entries (ARP and NDP) that are not learnt: PERMANENT and NOARP
     /// ones (written by hand or by a tool, never corrected by the kernel), and FAILED
-    /// ones (an address that did not answer). Absent in older snapshots.
+    /// and INCOMPLETE ones (an address that did not answer, or not yet). Absent in
+    /// older snapshots.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub neighbours: Vec<NeighbourObs>,
 }
@@ -30,7 +31,7 @@ pub struct NeighbourObs {
     /// The link-layer address it maps to; None for a FAILED entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lladdr: Option<String>,
-    /// `permanent`, `noarp` or `failed`.
+    /// `permanent`, `noarp`, `failed` or `incomplete`.
     pub state: String,
 }
 

@@ -99,8 +99,8 @@ pub(crate) fn pinned_wrong(ctx: &Context, n: &NetworkObs) -> Vec<Cause> {
     out
 }
 
-/// For a flow that failed: a pinned entry with a wrong address, else a FAILED entry for
-/// the gateway inside the probe (the gateway did not answer ARP or NDP).
+/// For a flow that failed: a pinned entry with a wrong address, else a FAILED or
+/// INCOMPLETE entry for the gateway inside the probe (the gateway did not answer ARP).
 pub(super) fn lost(ctx: &Context, n: &NetworkObs) -> Option<Cause> {
     if let Some(c) = pinned_wrong(ctx, n).into_iter().next() {
         return Some(c);
@@ -112,13 +112,14 @@ pub(super) fn lost(ctx: &Context, n: &NetworkObs) -> Option<Cause> {
     let failed = ns
         .neighbours
         .iter()
-        .find(|e| e.addr == gw && e.state == "failed")?;
+        .find(|e| e.addr == gw && matches!(e.state.as_str(), "failed" | "incomplete"))?;
     Some(Cause::new(
         "gateway-neighbour-failed",
         Layer::Neighbour,
         format!(
-            "the probe's neighbour entry for the gateway {gw} on {} is FAILED: the gateway does not answer ARP",
-            ns.link_name(failed.index)
+            "the probe's neighbour entry for the gateway {gw} on {} is {}: the gateway does not answer ARP",
+            ns.link_name(failed.index),
+            failed.state.to_uppercase()
         ),
         format!(
             "see what stops the host answering ARP on {}: sysctl {} {}, and arptables or nft's arp family",
