@@ -112,56 +112,21 @@ impl Observation for crate::snapshot::DockerObs {
     const FIX: &'static str = crate::error::DOCKER_FIX;
 }
 
-/// Why no traffic can leave `network` at all, if the host shows it: its bridge is
-/// missing or down, or the gateway address is not on it. Checks whose probe request
-/// failed name this root cause (and the check that owns it) instead of guessing.
-/// Returns the cause and its fix.
-pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, String)> {
-    let host = &ctx.snapshot.host.ok()?.netns;
-    let n = ctx.snapshot.network(network)?;
-    let Some(br) = host.link_by_name(&n.bridge) else {
-        return Some((
-            format!(
-                "bridge {} of {network} does not exist (see bridge.veth)",
-                n.bridge
-            ),
-            "systemctl restart docker recreates it".into(),
-        ));
-    };
-    if !br.up {
-        return Some((
-            format!("bridge {} of {network} is down (see bridge.veth)", n.bridge),
-            format!("ip link set {} up", sh(&n.bridge)),
-        ));
-    }
-    let subnet = n.subnet_v4()?;
-    let gw = n
-        .ipam
-        .iter()
-        .filter_map(|c| c.gateway)
-        .find(|g| subnet.contains(g));
-    let carried = host
-        .addrs_of(br.index)
-        .any(|a| gw.map_or(subnet.contains(&a.addr()), |g| a.addr() == g));
-    if carried {
-        return super::routing::captured(ctx, n);
-    }
-    (!carried).then(|| {
-        (
-            format!(
-                "the gateway{} of {network} is not on bridge {} (see container.default-route)",
-                gw.map(|g| format!(" {g}")).unwrap_or_default(),
-                n.bridge
-            ),
-            format!(
-                "ip addr add {}/{} dev {} (or systemctl restart docker)",
-                gw.map(|g| g.to_string())
-                    .unwrap_or_else(|| "<gateway>".into()),
-                subnet.prefix_len(),
-                sh(&n.bridge)
-            ),
-        )
-    })
+/// Why one failed request of `network` was lost, where the host shows it: the first
+/// layer that holds a cause ([`super::causes::flow_lost`]: the bridge, its route,
+/// neighbour entries, traffic control, captures and conntrack exemptions that match
+/// its destination). Checks whose probe request failed name it (and the check that
+/// owns it) instead of guessing. Returns the cause and its fix.
+pub(crate) fn request_lost(
+    ctx: &Context,
+    network: &str,
+    r: &crate::snapshot::Request,
+) -> Option<(String, String)> {
+    let to = [r.addr.as_deref(), Some(r.target.as_str())]
+        .into_iter()
+        .flatten()
+        .find_map(|t| t.parse::<std::net::SocketAddr>().ok());
+    super::causes::flow_lost(ctx, network, to).map(super::causes::Cause::pair)
 }
 
 /// Whether a network sets icc=false: its containers must not reach each other.

@@ -368,6 +368,30 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
     Ok(out)
 }
 
+/// A container's published TCP ports, from its inspect's port map, in a stable order.
+fn published(ports: Option<&bollard::models::PortMap>) -> Vec<crate::snapshot::UserPort> {
+    let mut out: Vec<crate::snapshot::UserPort> = ports
+        .into_iter()
+        .flatten()
+        .filter_map(|(spec, bindings)| {
+            let port = spec.strip_suffix("/tcp")?.parse::<u16>().ok()?;
+            Some((port, bindings.as_ref()?))
+        })
+        .flat_map(|(container_port, bindings)| {
+            bindings.iter().filter_map(move |b| {
+                Some(crate::snapshot::UserPort {
+                    host_ip: b.host_ip.as_deref().unwrap_or("0.0.0.0").parse().ok()?,
+                    host_port: b.host_port.as_deref()?.parse().ok()?,
+                    container_port,
+                    tried: None,
+                })
+            })
+        })
+        .collect();
+    out.sort_by_key(|p| (p.host_port, p.host_ip));
+    out
+}
+
 /// The running containers attached to the checked networks, with their main process's
 /// pid (to read their namespace) and nothing else: no environment, no labels' values.
 /// Fills in each endpoint's gateway, which only the container's inspect states.
@@ -429,6 +453,11 @@ pub async fn containers(
                 .unwrap_or_default()
                 .trim_start_matches('/')
                 .to_string();
+            let published = if Some(name.as_str()) == probe_name {
+                vec![]
+            } else {
+                published(c.network_settings.as_ref().and_then(|s| s.ports.as_ref()))
+            };
             ContainerObs {
                 id: c.id.unwrap_or_default(),
                 pid: c
@@ -442,6 +471,7 @@ pub async fn containers(
                     reason: "not observed yet".into(),
                 },
                 resolv_conf: None,
+                published,
             }
         })
         .collect())

@@ -16,8 +16,10 @@ mod probe_container;
 mod probe_setup;
 mod publish;
 pub mod routes;
+mod tc;
 mod teardown;
 pub mod trace;
+mod user_ports;
 
 /// netlink and the listener live in `net`, below collect and probe both.
 pub use crate::net::{listener, netlink};
@@ -135,7 +137,7 @@ pub async fn collect(
 
     // Phase 1: everything that depends on nothing else.
     let need_host = opts.needs.host || opts.needs.probe;
-    let (engine, networks, image, early_host, firewall) = tokio::join!(
+    let (engine, networks, image, (early_host, tc_before), firewall) = tokio::join!(
         docker::engine_facts(docker),
         docker::networks(docker),
         async {
@@ -146,12 +148,7 @@ pub async fn collect(
                 (true, None) => Some(image::ensure(docker).await),
             }
         },
-        async {
-            match &host_handle {
-                Some(h) if need_host => netlink::dump(h).await.ok(),
-                _ => None,
-            }
-        },
+        tc::early(host_handle.as_ref(), need_host),
         async {
             if need_host && local {
                 host::firewall(root).await
@@ -304,7 +301,11 @@ pub async fn collect(
                 .iter()
                 .filter(|n| checked_names.contains(&n.name))
                 .collect();
-            Some(routes::routing(h, ns, &checked_now).await.into())
+            Some(
+                routes::routing(h, ns, &checked_now, firewall.ok())
+                    .await
+                    .into(),
+            )
         }
         _ => None,
     };
@@ -317,6 +318,9 @@ pub async fn collect(
         root,
     )
     .await;
+    let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
+    let wanted = opts.needs.publish && local;
+    user_ports::try_all(&mut containers, host_ns, wanted, opts.probe_timeout).await;
     // After the interiors: a connection leaves by the container's own interface on the
     // network, found in them.
     let peer_requests = match probe_name {
@@ -371,6 +375,7 @@ pub async fn collect(
         let flows = trace::failed_flows(value, &networks, &containers, opts.probe_timeout);
         value.traces = trace::trace(&opts.run_id, &flows, &teardown.traces).await;
     }
+    let traffic_control = tc::after(host_handle.as_ref(), host_ns, tc_before).await;
 
     let host = match (host_netns, &host_skip) {
         (_, Some(reason)) => Observed::Skipped {
@@ -404,6 +409,7 @@ pub async fn collect(
                     routing,
                     engine_config: host::engine_config(),
                     conntrack: Some(host::conntrack()),
+                    traffic_control,
                     netns,
                 },
             }

@@ -14,12 +14,14 @@ mod host;
 mod netns;
 mod probe;
 mod routing;
+mod tc;
 
 pub use docker::*;
 pub use host::*;
 pub use netns::*;
 pub use probe::*;
 pub use routing::*;
+pub use tc::*;
 
 /// Written into every snapshot; `analyze` refuses versions it does not know.
 pub const SNAPSHOT_SCHEMA: &str = "netcheck-snapshot/v1";
