@@ -115,7 +115,7 @@ fn redact_token(token: &str, p: &mut Pseudonyms, docker: &[IpNet]) -> String {
     // A range (`10.0.0.1-10.0.0.9` in iprange, nft and SNAT's `--to-source`, with
     // ports after the last address or not): each end. A hyphen also joins the parts of
     // names, so only a token with an address for a part is split.
-    if token.contains('-') && token.split('-').any(|part| is_address(part)) {
+    if token.contains('-') && token.split('-').any(is_address) {
         return token
             .split('-')
             .map(|part| redact_token(part, p, docker))
