@@ -51,6 +51,9 @@ pub const LABEL: &str = "netcheck.run";
 /// The label holding the pid of the netcheck process that owns a probe container, so
 /// that `netcheck cleanup` leaves a live run's probe alone.
 pub const PID_LABEL: &str = "netcheck.pid";
+/// The label holding the owner as `PID:START` ([`crate::owner::Owner`]): the pid alone
+/// may be reused by another process after the owner dies.
+pub const OWNER_LABEL: &str = "netcheck.owner";
 /// The label holding the pid namespace that pid is in (see [`own_pid_namespace`]).
 pub const PIDNS_LABEL: &str = "netcheck.pidns";
 /// Probe containers are named `netcheck-probe-<run id>`.
@@ -296,7 +299,7 @@ pub async fn collect(
     .await;
     // After the interiors: a connection leaves by the container's own interface on the
     // network, found in them.
-    let peer_requests = match probe_name {
+    let (peer_requests, peer_concurrency) = match probe_name {
         Some(probe) if opts.needs.peers && local && root => {
             peers::requests(
                 &networks,
@@ -307,7 +310,7 @@ pub async fn collect(
             )
             .await
         }
-        _ => vec![],
+        _ => (vec![], None),
     };
     let mut probe = probe;
     if let Observed::Ok { value } = &mut probe {
@@ -325,6 +328,7 @@ pub async fn collect(
         } else {
             vec![]
         };
+        value.peer_concurrency = peer_concurrency;
         value.host_requests = publish_requests
             .into_iter()
             .chain(peer_requests)
