@@ -163,4 +163,87 @@ mod tests {
         assert!(Owner::me().alive());
         assert_eq!(Owner::parse(&owner.token()), Some(owner));
     }
+
+    /// Run by [`helpers_die_with_their_netcheck`] in a process of its own: spawns a
+    /// helper as netcheck does, says its pid, and waits to be killed.
+    #[test]
+    fn helper_parent() {
+        if std::env::var_os("NETCHECK_TEST_HELPER_PARENT").is_none() {
+            return;
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let child = bind_child(tokio::process::Command::new("sleep").arg("120"))
+                .spawn()
+                .unwrap();
+            println!("helper {}", child.id().unwrap());
+            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        });
+    }
+
+    /// SIGKILL a netcheck with a helper running (as `nft monitor trace` during a
+    /// trace): the helper ends with it, and does not live on re-parented.
+    #[test]
+    fn helpers_die_with_their_netcheck() {
+        use std::io::BufRead;
+        let mut parent = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "owner::tests::helper_parent", "--nocapture"])
+            .env("NETCHECK_TEST_HELPER_PARENT", "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(parent.stdout.take().unwrap());
+        let helper: u32 = out
+            .lines()
+            .find_map(|l| l.ok()?.strip_prefix("helper ")?.parse().ok())
+            .expect("the helper's pid");
+        let owner = Owner::of(helper).expect("the helper runs");
+        let env = std::fs::read(format!("/proc/{helper}/environ")).unwrap();
+        let token = format!("{ENV}={}", Owner::of(parent.id()).unwrap().token());
+        assert!(
+            env.split(|b| *b == 0).any(|v| v == token.as_bytes()),
+            "the helper does not carry its owner"
+        );
+        parent.kill().unwrap();
+        parent.wait().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while owner.alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!owner.alive(), "the helper outlived its netcheck");
+    }
+
+    /// A helper that outlived its owner (no parent-death signal: an older netcheck's)
+    /// is ended by the sweep; one whose owner runs is left alone.
+    #[test]
+    fn the_sweep_ends_orphaned_helpers_only() {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead = Owner::of(gone.id()).unwrap_or(Owner {
+            pid: gone.id(),
+            start: 1,
+        });
+        gone.wait().unwrap();
+        let spawn = |owner: Owner| {
+            std::process::Command::new("sleep")
+                .arg("60")
+                .env(ENV, owner.token())
+                .spawn()
+                .unwrap()
+        };
+        let mut orphan = spawn(dead);
+        let mut kept = spawn(Owner::me());
+        // The environment is readable once exec is done.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let swept = sweep_orphans();
+        assert!(swept.contains(&orphan.id()), "{swept:?}");
+        assert!(!swept.contains(&kept.id()), "{swept:?}");
+        orphan.wait().unwrap();
+        assert!(kept.try_wait().unwrap().is_none());
+        kept.kill().unwrap();
+        kept.wait().unwrap();
+    }
 }

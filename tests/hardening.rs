@@ -701,3 +701,50 @@ fn sigkill_at_any_moment_leaves_nothing_behind() {
 fn moment_started(label: &str) -> bool {
     label == "running"
 }
+
+/// A run started as `docker netcheck` (comm `docker-netcheck`) or from a renamed copy of
+/// the binary is alive to the sweep of a plain run beside it: its probe stays. Before,
+/// liveness was the comm `netcheck`, and the plain run removed the live probe.
+#[test]
+fn a_plain_run_never_sweeps_a_plugin_or_renamed_run() {
+    let Some(_live) = live() else { return };
+    let dir = tempdir();
+    for (name, plugin_word) in [("docker-netcheck", true), ("nc-renamed", false)] {
+        let copy = dir.path().join(name);
+        std::fs::copy(bin(), &copy).unwrap();
+        let mut args: Vec<&str> = if plugin_word {
+            vec!["netcheck"]
+        } else {
+            vec![]
+        };
+        // A probe that stalls keeps the run alive for its 5 s report deadline.
+        args.extend(["--probe-arg", "--stall-ms", "--probe-arg", "60000"]);
+        let mut child = Command::new(&copy)
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_probe(child.id(), Duration::from_secs(30));
+        let plain = netcheck(&["bridge.subnet"]);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{name}'s run ended before the plain run's sweep could be judged"
+        );
+        assert!(
+            !plain
+                .stderr
+                .contains("removed what killed netcheck runs left behind"),
+            "{name}: {}",
+            plain.explain()
+        );
+        assert!(
+            !probes_of(child.id(), None).is_empty(),
+            "{name}'s live probe was swept"
+        );
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        child.wait().unwrap();
+    }
+    assert_no_leftovers();
+}
