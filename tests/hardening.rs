@@ -748,3 +748,46 @@ fn a_plain_run_never_sweeps_a_plugin_or_renamed_run() {
     }
     assert_no_leftovers();
 }
+
+/// 25 user networks with a container each, under a shell's 1024 open files (hard, so
+/// netcheck cannot raise it) and under 256: no result errors for lack of descriptors,
+/// and under 256, where fewer connections fit at once, bridge.icc's evidence says so.
+#[test]
+fn many_networks_under_a_low_open_file_limit_never_error() {
+    let Some(_live) = live() else { return };
+    let mut nets: Vec<TestNet> = (0..25)
+        .map(|i| {
+            let subnet = format!("10.231.{i}.0/24");
+            TestNet::named(&format!("netcheck-test-fd{i}"), &["--subnet", &subnet])
+        })
+        .collect();
+    for n in &mut nets {
+        n.sleeper("app");
+    }
+    for limit in ["1024", "256"] {
+        let dir = tempdir();
+        let json = dir.path().join("r.json");
+        let mut args = vec![format!("--nofile={limit}:{limit}"), bin().to_string()];
+        for n in &nets {
+            args.extend(["--network".to_string(), n.name.clone()]);
+        }
+        args.extend(["bridge.icc".to_string(), "--json".into()]);
+        args.push(json.display().to_string());
+        let out = Command::new("prlimit")
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "nofile {limit}:\n{stdout}");
+        assert!(!stdout.contains("Too many open files"), "{stdout}");
+        let evidence = report["checks"].to_string();
+        if limit == "256" {
+            assert!(evidence.contains("at a time"), "nofile 256: {stdout}");
+        }
+    }
+    drop(nets);
+    assert_no_leftovers();
+}
