@@ -791,3 +791,31 @@ fn many_networks_under_a_low_open_file_limit_never_error() {
     drop(nets);
     assert_no_leftovers();
 }
+
+/// 150 containers on one network under 128 open files: the container inspects and the
+/// namespace reads are made as many at a time as the limit leaves room for, so no
+/// result errors. Before, every one was in flight at once, each holding descriptors.
+#[test]
+fn many_containers_under_a_low_open_file_limit_never_error() {
+    let Some(_live) = live() else { return };
+    let mut net = TestNet::named("netcheck-test-many", &["--subnet", "10.232.0.0/22"]);
+    for i in 0..150 {
+        net.sleeper(&format!("c{i}"));
+    }
+    let dir = tempdir();
+    let json = dir.path().join("r.json");
+    let out = Command::new("prlimit")
+        .args(["--nofile=128:128", bin(), "--network", &net.name, "--json"])
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("Too many open files"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["summary"]["errors"], 0, "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    drop(net);
+    assert_no_leftovers();
+}
