@@ -182,6 +182,20 @@ fn note_untested(
     probe: &crate::snapshot::ProbeObs,
     network: &str,
 ) {
+    // One pass over the requests, then one over the networks: a host of a thousand
+    // networks must not cost their square times the requests.
+    let tested: std::collections::HashSet<&str> = probe
+        .host_requests
+        .iter()
+        .filter_map(|r| match &r.purpose {
+            Purpose::Isolation {
+                network: from,
+                other,
+                ..
+            } if from == network => Some(other.as_str()),
+            _ => None,
+        })
+        .collect();
     let others: Vec<&String> = ctx
         .snapshot
         .networks
@@ -190,13 +204,8 @@ fn note_untested(
         .collect();
     let untested: Vec<&str> = others
         .iter()
-        .filter(|m| {
-            !probe.host_requests.iter().any(|r| {
-                matches!(&r.purpose, Purpose::Isolation { network: from, other, .. }
-                    if from == network && other == **m)
-            })
-        })
         .map(|m| m.as_str())
+        .filter(|m| !tested.contains(m))
         .collect();
     if untested.is_empty() {
         return;
