@@ -154,7 +154,7 @@ def uplink_mtu():
         return f.read().strip()
 
 
-def scale():
+def scale(most):
     image = sh(BIN, "probe-image")
     # The network's MTU fits the uplink, as a careful user's would (link.mtu checks it).
     sh("docker", "network", "create", "--label", LABEL, "-o", f"com.docker.network.driver.mtu={uplink_mtu()}",
@@ -166,7 +166,7 @@ def scale():
     run = f"{BIN} {' '.join(checks)} --network bridge --network {NET}"
     results = []
     try:
-        for target in [0, 50, 100, 200]:
+        for target in sorted({0, 50, 100, 200, most}):
             while started < target:
                 net = "bridge" if started % 2 == 0 else NET
                 sh("docker", "run", "-d", "--label", LABEL, "--network", net, "--read-only", "--cap-drop", "ALL",
@@ -253,7 +253,12 @@ def serve(runs):
 
 
 if ARGS and ARGS[0] == "--scale":
-    scale()
+    scale(int(ARGS[1]) if len(ARGS) > 1 else 200)
+elif ARGS and ARGS[0] in ("--networks", "--analyze-networks", "--hostile", "--serve-idle"):
+    sys.path.insert(0, os.path.dirname(__file__))
+    import robustness
+
+    robustness.main(BIN, ARGS)
 elif ARGS and ARGS[0] == "--remote":
     remote(10)
 elif ARGS and ARGS[0] == "--serve":

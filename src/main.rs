@@ -18,6 +18,9 @@ use crate::commands::check::Source;
 use crate::commands::{agent, causes, check, leftovers, live, package, print, probe, suites};
 
 fn main() -> ExitCode {
+    // Before anything opens a file: a shell's 1024 is too few for a host with many
+    // networks (see net::limits).
+    netcheck::net::limits::raise_nofile();
     let (args, plugin) = match plugin::invocation(std::env::args_os().collect()) {
         plugin::Invocation::Metadata => {
             return match print(&plugin::metadata(cli::VERSION)) {

@@ -5,7 +5,7 @@ use std::io;
 
 use bollard::Docker;
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
-use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt};
 
 use crate::engine::Engine;
 use crate::error::Error;
@@ -292,7 +292,8 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
         .list_networks(None::<ListNetworksOptions>)
         .await
         .map_err(api_err("network list"))?;
-    let inspected = try_join_all(list.iter().filter_map(|n| n.id.as_deref()).map(
+    // Bounded as the container inspects are: each request in flight holds a connection.
+    let inspected = futures_util::stream::iter(list.iter().filter_map(|n| n.id.as_deref()).map(
         |id| async move {
             match docker
                 .inspect_network(id, None::<InspectNetworkOptions>)
@@ -309,6 +310,8 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
             }
         },
     ))
+    .buffered(crate::net::limits::connections_at_once())
+    .try_collect::<Vec<_>>()
     .await?;
     let inspected: Vec<_> = inspected.into_iter().flatten().collect();
     let mut out: Vec<NetworkObs> = inspected
@@ -408,7 +411,9 @@ pub async fn containers(
         .collect();
     ids.sort();
     ids.dedup();
-    let inspected = try_join_all(ids.iter().map(|id| async move {
+    // As many at a time as the open-file limit leaves room for: each request in flight
+    // holds a connection to the engine, and a host may run a thousand containers.
+    let inspected = futures_util::stream::iter(ids.iter().map(|id| async move {
         match docker.inspect_container(id, None).await {
             Ok(c) => Ok(Some(c)),
             // Removed since the network listed it: containers come and go on a live
@@ -421,6 +426,8 @@ pub async fn containers(
             Err(e) => Err(api_err("container inspect")(e)),
         }
     }))
+    .buffered(crate::net::limits::connections_at_once())
+    .try_collect::<Vec<_>>()
     .await?;
     let inspected: Vec<_> = inspected.into_iter().flatten().collect();
     for c in &inspected {

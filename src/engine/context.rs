@@ -68,9 +68,11 @@ pub fn digest(name: &str) -> String {
 /// config still reaches the default engine.
 pub fn current(dir: &Path) -> Option<String> {
     let path = dir.join("config.json");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::input::read(&path, crate::input::Kind::Config, false) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(crate::input::InputError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return None;
+        }
         Err(e) => {
             eprintln!("warning: error loading config file {}: {e}", path.display());
             return None;
@@ -93,9 +95,9 @@ pub fn load(dir: &Path, name: &str) -> Result<Stored, EngineError> {
         name: name.to_string(),
         detail,
     };
-    let text = match std::fs::read_to_string(&meta_path) {
+    let text = match crate::input::read(&meta_path, crate::input::Kind::Config, false) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(crate::input::InputError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(EngineError::NoSuchContext {
                 name: name.to_string(),
                 dir: dir.join("contexts/meta"),

@@ -135,8 +135,11 @@ impl Metrics {
             for status in Status::iter() {
                 self.check_status
                     .get_or_create(&CheckLabels {
-                        check: c.check.clone(),
-                        network: c.network.clone().unwrap_or_default(),
+                        // The encoder escapes `\`, `"` and a newline only: the rest of
+                        // what an engine can put in a name is made visible first.
+                        check: super::escape::terminal(&c.check).into_owned(),
+                        network: super::escape::terminal(c.network.as_deref().unwrap_or(""))
+                            .into_owned(),
                         status: status.as_str(),
                     })
                     .set((c.status == status).into());

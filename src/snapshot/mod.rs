@@ -124,7 +124,8 @@ impl Snapshot {
             path: path.to_path_buf(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let text = crate::input::read(path, crate::input::Kind::Snapshot, true)
+            .map_err(|e| bad(e.to_string()))?;
         Snapshot::from_json(&text).map_err(bad)
     }
 
