@@ -25,6 +25,9 @@ use crate::snapshot::Snapshot;
 /// v2 added the `warn` status and `summary.warned`: a v1 reader would not know them.
 pub const REPORT_SCHEMA: &str = "netcheck-report/v2";
 
+/// The id of the one entry of a run that could not judge anything.
+pub const FROM_ERROR: &str = "netcheck";
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub schema: String,
@@ -149,8 +152,8 @@ impl Report {
             evidence.push(format!("fix: {h}"));
         }
         let check = CheckResult {
-            id: "netcheck".into(),
-            check: "netcheck".into(),
+            id: FROM_ERROR.into(),
+            check: FROM_ERROR.into(),
             network: None,
             title: "netcheck could run its checks".into(),
             status: Status::Error,
@@ -198,6 +201,16 @@ impl Report {
             summary,
             checks,
         }
+    }
+
+    /// Whether the run observed the host and judged its checks: false for a run that
+    /// ended before (the engine unreachable, a timeout), whose one entry is
+    /// [`Report::from_error`]'s.
+    pub fn observed(&self) -> bool {
+        !self
+            .checks
+            .iter()
+            .any(|c| c.check == FROM_ERROR && c.status == Status::Error)
     }
 
     /// 0 when all passed, warned or skipped; 1 when one failed (or warned, where warnings
