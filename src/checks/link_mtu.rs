@@ -96,10 +96,6 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
         ));
         for ep in &n.endpoints {
             let who = &ep.container_name;
-            let on_probe = ctx
-                .snapshot
-                .container(&ep.container_id)
-                .is_some_and(|c| c.probe);
             let interior = match ctx.snapshot.container(&ep.container_id) {
                 Some(c) if c.probe => probe.map(|p| &p.report.netns),
                 Some(c) => c.interior.ok(),
@@ -161,12 +157,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
             } else {
                 "above-uplink"
             };
-            let subject = super::Subject::inside(who, iface);
-            if on_probe {
-                f.fail_on_probe(slug, subject, message, fix);
-            } else {
-                f.fail_at(slug, subject, message, fix);
-            }
+            f.fail_at(slug, super::Subject::inside(who, iface), message, fix);
         }
     }
     match limit_seen {

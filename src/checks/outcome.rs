@@ -166,22 +166,13 @@ impl Findings {
     ) {
         let message = message.into();
         self.evidence.push(format!("FAIL: {message}"));
+        let on_probe = subject.is_probe();
         self.found(slug, subject, Status::Fail, &message);
-        self.failures.push((message, hint.into()));
-    }
-
-    /// A failure seen on netcheck's own probe container (see `probe_failures`).
-    pub fn fail_on_probe(
-        &mut self,
-        slug: &str,
-        subject: Subject,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
-        let message = message.into();
-        self.evidence.push(format!("FAIL: {message}"));
-        self.found(slug, subject, Status::Fail, &message);
-        self.probe_failures.push((message, hint.into()));
+        if on_probe {
+            self.probe_failures.push((message, hint.into()));
+        } else {
+            self.failures.push((message, hint.into()));
+        }
     }
 
     /// Works now, but is fragile or risky (the outcome warns unless something fails),
@@ -312,9 +303,9 @@ mod tests {
     #[test]
     fn the_probe_is_not_counted_among_affected_containers() {
         let mut f = Findings::default();
-        f.fail_on_probe(
+        f.fail_at(
             "x",
-            Subject::container("netcheck-probe-1"),
+            Subject::inside("netcheck-probe-1", "eth0"),
             "probe: bad",
             "fix",
         );
@@ -326,9 +317,9 @@ mod tests {
         // Two of the user's containers: one more, the probe still left out.
         let mut f = Findings::default();
         f.fail_at("x", Subject::container("a"), "a: bad", "fix");
-        f.fail_on_probe(
+        f.fail_at(
             "x",
-            Subject::container("netcheck-probe-1"),
+            Subject::inside("netcheck-probe-1", "eth0"),
             "probe: bad",
             "fix",
         );
@@ -336,9 +327,9 @@ mod tests {
         assert_eq!(f.finish("fine").message, "a: bad (and 1 more)");
         // The probe alone: it is the witness, and names the verdict.
         let mut f = Findings::default();
-        f.fail_on_probe(
+        f.fail_at(
             "x",
-            Subject::container("netcheck-probe-1"),
+            Subject::inside("netcheck-probe-1", "eth0"),
             "probe: bad",
             "fix",
         );
