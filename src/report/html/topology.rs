@@ -443,7 +443,10 @@ mod tests {
 
     /// The columns' SVG, by network name: from each bridge box to the next.
     fn columns(svg: &str) -> Vec<(String, String)> {
-        let starts: Vec<usize> = svg.match_indices("<g class=\"bridge").map(|(i, _)| i).collect();
+        let starts: Vec<usize> = svg
+            .match_indices("<g class=\"bridge")
+            .map(|(i, _)| i)
+            .collect();
         starts
             .iter()
             .enumerate()
@@ -465,7 +468,11 @@ mod tests {
         assert_eq!(columns.len(), 2, "{svg}");
         for (network, column) in &columns {
             let marked = column.contains("class=\"container fail\"");
-            assert_eq!(marked, network == "netcheck-test-healthy", "{network}: {column}");
+            assert_eq!(
+                marked,
+                network == "netcheck-test-healthy",
+                "{network}: {column}"
+            );
         }
         assert!(!svg.contains("class=\"host fail\""), "{svg}");
     }
@@ -476,6 +483,9 @@ mod tests {
         // The uplink's, each bridge's, and each container end's.
         assert!(svg.contains("eth0 mtu 1400 "), "{svg}");
         assert!(svg.matches(", mtu ").count() >= 2, "{svg}");
-        assert!(svg.contains(" mtu 1500</text>") || svg.contains(" mtu 1400</text>"), "{svg}");
+        assert!(
+            svg.contains(" mtu 1500</text>") || svg.contains(" mtu 1400</text>"),
+            "{svg}"
+        );
     }
 }
