@@ -28,6 +28,20 @@ fn main() -> ExitCode {
                 Err(_) => ExitCode::from(exit::ERROR),
             };
         }
+        plugin::Invocation::Complete {
+            words,
+            partial,
+            descriptions,
+        } => {
+            let request = commands::complete::Request {
+                words,
+                partial,
+                descriptions,
+            };
+            // cobra's scripts read stdout only; a closed pipe is nothing to report.
+            let _ = print(&commands::complete::answer(&request));
+            return ExitCode::SUCCESS;
+        }
         plugin::Invocation::Run { args, plugin } => (args, plugin),
     };
     if plugin {

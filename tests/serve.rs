@@ -379,3 +379,34 @@ fn get_within(port: u16, path: &str, within: Duration) -> (u16, String) {
         .unwrap_or(0);
     (code, response)
 }
+
+/// With the daemon dead, every run ends in error with a fresh timestamp: the metric
+/// the NetcheckCannotObserve alert reads says so, and /healthz gives the cause.
+#[test]
+fn serve_says_when_it_cannot_observe_the_host() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _serve = Reaped(
+        Command::new(bin())
+            .args(["serve", "--listen", &listen, "--interval", "1s"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let metrics = wait_get(port, "/metrics", Duration::from_secs(20), |code, body| {
+        code == 200 && body.contains("netcheck_runs_total{result=\"error\"} 2")
+    });
+    assert!(
+        metrics.contains("netcheck_last_run_observed 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("netcheck_last_run_timestamp_seconds "),
+        "{metrics}"
+    );
+    let (code, health) = get(port, "/healthz", "*/*");
+    assert_eq!(code, 503, "{health}");
+    assert!(health.contains("does not exist"), "{health}");
+}

@@ -21,9 +21,7 @@ pub async fn connect(engine: &Engine) -> Result<(Docker, bool), Error> {
     crate::engine::check_files(engine)?;
     let endpoint = engine.endpoint.clone();
     let docker = crate::engine::client(engine).map_err(|e| match e {
-        bollard::errors::Error::SocketNotFoundError(_) => Error::SocketMissing {
-            endpoint: endpoint.clone(),
-        },
+        bollard::errors::Error::SocketNotFoundError(_) => missing(engine),
         e => Error::BadDockerHost {
             endpoint: endpoint.clone(),
             detail: e.to_string(),
@@ -32,7 +30,7 @@ pub async fn connect(engine: &Engine) -> Result<(Docker, bool), Error> {
     let docker = match docker.negotiate_version().await {
         Ok(docker) => docker,
         Err(e) => {
-            let mut error = classify(&endpoint, &e);
+            let mut error = classify(engine, &e);
             // Something answered, but not as Docker does: say what it was.
             if matches!(error, Error::DaemonDown { .. }) && answered(&e) {
                 error = Error::NotDocker {
@@ -178,8 +176,17 @@ fn describe_answer(buf: &[u8]) -> String {
 }
 
 /// Turns a failed first request into the cause a user can act on.
-fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
-    let endpoint = endpoint.to_string();
+/// The socket the engine's endpoint names is not there, with what chose it.
+fn missing(engine: &Engine) -> Error {
+    Error::SocketMissing {
+        endpoint: engine.endpoint.clone(),
+        chosen_by: engine.source,
+        context: engine.context.clone(),
+    }
+}
+
+fn classify(engine: &Engine, e: &bollard::errors::Error) -> Error {
+    let endpoint = engine.endpoint.clone();
     if let Some(limit) = crate::engine::bounded::too_large(e) {
         return Error::AnswerTooLarge {
             what: "version".into(),
@@ -190,9 +197,7 @@ fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<io::Error>() {
             return match io.kind() {
-                io::ErrorKind::NotFound if endpoint.starts_with("unix://") => {
-                    Error::SocketMissing { endpoint }
-                }
+                io::ErrorKind::NotFound if endpoint.starts_with("unix://") => missing(engine),
                 io::ErrorKind::PermissionDenied => Error::SocketPermission { endpoint },
                 _ => Error::DaemonDown {
                     endpoint,
@@ -206,7 +211,7 @@ fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
     if detail.contains("No such file")
         || matches!(e, bollard::errors::Error::SocketNotFoundError(_))
     {
-        return Error::SocketMissing { endpoint };
+        return missing(engine);
     }
     if detail.contains("ermission denied") {
         return Error::SocketPermission { endpoint };

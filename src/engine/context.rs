@@ -87,6 +87,28 @@ pub fn current(dir: &Path) -> Option<String> {
     }
 }
 
+/// Every stored context's name and docker endpoint, sorted by name, as `docker context
+/// ls` lists them (without `default`, which is not stored). Unreadable entries are left
+/// out: this serves completion, which must not fail.
+pub fn stored(dir: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir.join("contexts/meta")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("meta.json")).ok())
+        .filter_map(|text| serde_json::from_str::<Meta>(&text).ok())
+        .map(|m| {
+            (
+                m.name,
+                m.endpoints.docker.map(|d| d.host).unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The stored context `name`, with its TLS files if it has a CA.
 pub fn load(dir: &Path, name: &str) -> Result<Stored, EngineError> {
     let hash = digest(name);

@@ -25,6 +25,9 @@ use crate::snapshot::Snapshot;
 /// v2 added the `warn` status and `summary.warned`: a v1 reader would not know them.
 pub const REPORT_SCHEMA: &str = "netcheck-report/v2";
 
+/// The id of the one entry of a run that could not judge anything.
+pub const FROM_ERROR: &str = "netcheck";
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub schema: String,
@@ -151,13 +154,11 @@ impl Report {
     /// The report of a run that could not judge anything: one errored entry that says
     /// why, so that a CI job shows the cause instead of an empty test list.
     pub fn from_error(error: &Error, started: DateTime<Utc>, wall: std::time::Duration) -> Report {
-        let mut evidence = vec![];
-        if let Some(h) = error.hint() {
-            evidence.push(format!("fix: {h}"));
-        }
+        // The fix is the entry's hint, which every format shows: not in the evidence too.
+        let evidence = vec![];
         let check = CheckResult {
-            id: "netcheck".into(),
-            check: "netcheck".into(),
+            id: FROM_ERROR.into(),
+            check: FROM_ERROR.into(),
             network: None,
             title: "netcheck could run its checks".into(),
             status: Status::Error,
@@ -205,6 +206,16 @@ impl Report {
             summary,
             checks,
         }
+    }
+
+    /// Whether the run observed the host and judged its checks: false for a run that
+    /// ended before (the engine unreachable, a timeout), whose one entry is
+    /// [`Report::from_error`]'s.
+    pub fn observed(&self) -> bool {
+        !self
+            .checks
+            .iter()
+            .any(|c| c.check == FROM_ERROR && c.status == Status::Error)
     }
 
     /// 0 when all passed, warned or skipped; 1 when one failed (or warned, where warnings
