@@ -39,8 +39,8 @@ impl Cli {
     /// Parses argv (as the plugin layer left it), exiting with clap's message and code 2
     /// on bad arguments. As a plugin, usage lines say `docker netcheck`.
     pub fn parse_args(args: Vec<std::ffi::OsString>, plugin: bool) -> Cli {
-        use clap::{CommandFactory, FromArgMatches};
-        let mut command = Cli::command();
+        use clap::FromArgMatches;
+        let mut command = definition();
         if plugin {
             command = command.bin_name("docker netcheck");
         }
@@ -67,8 +67,36 @@ impl Cli {
                     .exit();
             }
         }
+        if let Some(message) = serve_misfit(&matches) {
+            command
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .exit();
+        }
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
+}
+
+/// Why `serve`'s arguments are wrong, if one of them means nothing to serve (`serve
+/// --list` would otherwise start serving as if the flag were not there).
+fn serve_misfit(matches: &clap::ArgMatches) -> Option<String> {
+    let (_, serve) = matches.subcommand().filter(|(name, _)| *name == "serve")?;
+    let given = NOT_FOR_SERVE
+        .iter()
+        .find(|id| serve.value_source(id) == Some(clap::parser::ValueSource::CommandLine))?;
+    let flag = match *given {
+        "quiet" => "-q/--quiet",
+        "verbose" => "-v/--verbose",
+        other => other,
+    };
+    let flag = if flag.starts_with('-') {
+        flag.to_string()
+    } else {
+        format!("--{flag}")
+    };
+    Some(format!(
+        "`{flag}` means nothing to serve: it prints no report and lists nothing; \
+         read /report.json or /metrics, or run netcheck without `serve`"
+    ))
 }
 
 /// The version, with the commit it was built from (build.rs).
@@ -210,11 +238,13 @@ pub struct RunArgs {
     /// subnets with consistent pseudonyms, in every report and in `collect`'s snapshot.
     #[arg(long)]
     pub redact: bool,
-    /// Bound the whole run.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    /// Bound the whole run (1 to 86400 seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
-    /// Deadline of each lookup and connection the probe makes.
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    /// Deadline of each lookup and connection the probe makes (1 to 600000 ms).
+    #[arg(long, value_name = "MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub probe_timeout_ms: u64,
     /// For tests: an extra argument for the probe (e.g. --stall-ms 60000 makes it hang).
     #[arg(long, hide = true, value_name = "ARG", allow_hyphen_values = true)]
@@ -235,7 +265,7 @@ pub struct RunArgs {
     pub verbose: bool,
     /// How many engines of a fleet (-H or --context given several times) are checked
     /// at once.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub jobs: u64,
     /// Print only the failures, errors and warnings, and the summary line; no progress.
     #[arg(short, long)]
@@ -319,7 +349,7 @@ pub enum Command {
         /// The directory to write them to (created if missing).
         dir: PathBuf,
     },
-    /// Run the suite every --interval seconds and serve the latest result over HTTP:
+    /// Run the suite every --interval and serve the latest result over HTTP:
     /// /healthz (200 when the last run passed, 503 with the reasons when not),
     /// /metrics (Prometheus), /report.json and /report.html. Stops on SIGTERM or
     /// SIGINT, after removing what the run in progress made, with exit code 0.
@@ -346,21 +376,96 @@ pub struct ServeArgs {
     /// this host's networks and containers) to other machines: give it only on purpose.
     #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:9955")]
     pub listen: std::net::SocketAddr,
-    /// Seconds from the end of one run to the start of the next, give or take 10% so
-    /// that a fleet does not run in step.
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = interval)]
+    /// Time from the end of one run to the start of the next: seconds, or with units
+    /// (30s, 5m, 1h), from 1s to 24h; give or take 10% so that a fleet does not run in
+    /// step.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = interval)]
     pub interval: std::time::Duration,
     #[command(flatten)]
     pub run: RunArgs,
 }
 
-/// Seconds, fractions allowed (tests and benchmarks run fast), and more than none.
+/// The shortest and longest serve interval: a run a second is already more than any
+/// scrape needs, and a day is as rare as a health check can be and still be one.
+const INTERVAL_RANGE: std::ops::RangeInclusive<std::time::Duration> =
+    std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(86_400);
+
+/// Bare seconds (`60`, as before units were taken) or a duration with units (`30s`,
+/// `5m`, `1h`, `1h 30m`), within [`INTERVAL_RANGE`].
 fn interval(text: &str) -> Result<std::time::Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(secs.is_finite() && secs >= 0.1) {
-        return Err(format!("`{text}`: the interval is at least 0.1 s"));
+    let parsed = match text.trim().parse::<u64>() {
+        Ok(secs) => Ok(std::time::Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(text.trim()),
+    };
+    let interval = parsed.map_err(|_| {
+        format!(
+            "`{text}` is not an interval: give seconds (60) or a duration with units (30s, 5m, 1h)"
+        )
+    })?;
+    if !INTERVAL_RANGE.contains(&interval) {
+        return Err(format!("`{text}`: the interval is from 1s to 1 day (24h)"));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    Ok(interval)
+}
+
+/// Arguments of a run that serve takes through the same definition but that mean
+/// nothing there: serve lists nothing, prints no report on stdout, and checks one engine.
+pub const NOT_FOR_SERVE: &[&str] = &["list", "format", "quiet", "verbose", "jobs"];
+
+/// The command-line definition, as parsing, --help, the man pages and the completions
+/// all see it: [`Cli`]'s, with serve's meaningless run arguments hidden.
+pub fn definition() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommand("serve", |serve| {
+        NOT_FOR_SERVE
+            .iter()
+            .fold(serve, |serve, id| serve.mut_arg(*id, |a| a.hide(true)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn intervals_take_units_and_stay_within_a_second_and_a_day() {
+        assert_eq!(interval("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(interval("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(interval("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(interval("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(interval("24h"), Ok(Duration::from_secs(86_400)));
+        for bad in [
+            "0",
+            "0.5",
+            "500ms",
+            "25h",
+            "1e20",
+            "-1",
+            "",
+            "s",
+            "99999999999999999999999s",
+            "NaN",
+            "inf",
+        ] {
+            let e = interval(bad).unwrap_err();
+            assert!(e.contains("interval"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn serve_rejects_what_means_nothing_to_it() {
+        for flag in ["--list", "--format=github", "-q", "-v", "--jobs=2"] {
+            let e = definition()
+                .try_get_matches_from(["netcheck", "serve", flag])
+                .map(|m| serve_misfit(&m))
+                .unwrap();
+            assert!(e.is_some_and(|e| e.contains("serve")), "{flag}");
+        }
+        let m = definition()
+            .try_get_matches_from(["netcheck", "serve", "--interval", "5m", "bridge"])
+            .unwrap();
+        assert_eq!(serve_misfit(&m), None);
+    }
 }

@@ -40,7 +40,13 @@ pub enum Error {
     #[error("no Docker daemon answers at {endpoint}: {detail}")]
     DaemonDown { endpoint: String, detail: String },
     #[error("the Docker socket {endpoint} does not exist")]
-    SocketMissing { endpoint: String },
+    SocketMissing {
+        endpoint: String,
+        /// What chose the endpoint (`--host`, `DOCKER_HOST`, `--context`, ...), as
+        /// `Engine::source` says: the hint points there.
+        chosen_by: &'static str,
+        context: Option<String>,
+    },
     #[error("permission denied on the Docker socket {endpoint}")]
     SocketPermission { endpoint: String },
     #[error("cannot use the engine endpoint {endpoint}: {detail}")]
@@ -59,8 +65,12 @@ pub enum Error {
     EngineTooOld { what: String },
     #[error("the Docker engine failed a request ({what}): {detail}")]
     Docker { what: String, detail: String },
-    #[error("unknown check id `{0}`")]
-    UnknownCheck(String),
+    #[error("unknown check id `{id}`{}", .suggestion.as_ref().map(|s| format!(": did you mean {s}?")).unwrap_or_default())]
+    UnknownCheck {
+        id: String,
+        /// The ids it may have meant, quoted: `link.mtu` or `a`, `b`.
+        suggestion: Option<String>,
+    },
     #[error("no check matches the filters {0:?}")]
     NothingSelected(Vec<String>),
     #[error("network `{0}` does not exist on this engine")]
@@ -100,6 +110,26 @@ pub enum Error {
     Interrupted(&'static str),
 }
 
+/// Where to look when the socket is not there: the flag, variable or context that named
+/// it, or, for the default socket, whether Docker is installed at all.
+fn socket_missing_hint(chosen_by: &str, context: Option<&str>) -> String {
+    let install = "is Docker installed and running? sudo apt-get install docker.io && sudo systemctl start docker";
+    match (chosen_by, context) {
+        ("--host", _) => format!(
+            "-H/--host names it: give the engine's socket (`docker context ls` shows where the docker CLI finds it); {install}"
+        ),
+        ("DOCKER_HOST", _) => format!(
+            "DOCKER_HOST names it: point it at the engine's socket, or unset it for /var/run/docker.sock; {install}"
+        ),
+        (by, Some(name)) => format!(
+            "the context `{name}` (chosen by {by}) names it: `docker context inspect {}` shows it; \
+             pick another with --context NAME or `docker context use default`",
+            shlex::try_quote(name).unwrap_or_default()
+        ),
+        _ => format!("{install}; or point DOCKER_HOST (or -H, --context) at the engine's socket"),
+    }
+}
+
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -116,9 +146,9 @@ impl Error {
             Error::DaemonDown { .. } => {
                 "start the engine: sudo systemctl start docker (or: sudo dockerd &), then run netcheck again".into()
             }
-            Error::SocketMissing { .. } => "is Docker installed? sudo apt-get install docker.io && sudo systemctl start docker; \
-                 or point DOCKER_HOST at the engine's socket"
-                .into(),
+            Error::SocketMissing {
+                chosen_by, context, ..
+            } => socket_missing_hint(chosen_by, context.as_deref()),
             Error::SocketPermission { .. } => "run netcheck as root, or add yourself to the docker group: \
                  sudo usermod -aG docker $USER, then log in again"
                 .into(),
@@ -151,7 +181,7 @@ impl Error {
                 .into(),
             Error::BadFile { .. } => "fix the file at the position given, or pass another one".into(),
             Error::Write { .. } => "check that the directory exists and is writable, and that the disk has room".into(),
-            Error::UnknownCheck(_) | Error::NothingSelected(_) => "netcheck --list prints the check ids".into(),
+            Error::UnknownCheck { .. } | Error::NothingSelected(_) => "netcheck --list prints the check ids".into(),
             Error::BadSuite(_) => "fix them and check again with: netcheck suite check FILE".into(),
             Error::UnknownNetwork(_) => "docker network ls lists the networks; pass one with --network NAME".into(),
             Error::Timeout { .. } => "raise --timeout, or look at what hangs: the engine (docker info) or a probe".into(),
@@ -161,5 +191,33 @@ Error::Listen { .. } => "another process holds the address, or it is not this ma
             Error::Probe(_) => PROBE_FIX.into(),
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_socket_points_at_what_chose_it() {
+        let hint = |chosen_by, context: Option<&str>| {
+            Error::SocketMissing {
+                endpoint: "unix:///x.sock".into(),
+                chosen_by,
+                context: context.map(String::from),
+            }
+            .hint()
+            .unwrap()
+        };
+        assert!(hint("--host", None).starts_with("-H/--host names it"));
+        assert!(hint("DOCKER_HOST", None).starts_with("DOCKER_HOST names it"));
+        let by_context = hint("DOCKER_CONTEXT", Some("prod box"));
+        assert!(by_context.contains("the context `prod box` (chosen by DOCKER_CONTEXT)"));
+        assert!(
+            by_context.contains("docker context inspect 'prod box'"),
+            "{by_context}"
+        );
+        assert!(!by_context.contains("DOCKER_HOST"));
+        assert!(hint("default", None).contains("is Docker installed"));
     }
 }

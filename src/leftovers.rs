@@ -21,8 +21,11 @@ use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
 };
 
-use crate::collect::{LABEL, PID_LABEL, PIDNS_LABEL, netlink, own_pid_namespace, remove_probe};
+use crate::collect::{
+    LABEL, OWNER_LABEL, PID_LABEL, PIDNS_LABEL, netlink, own_pid_namespace, remove_probe,
+};
 use crate::error::Error;
+use crate::owner::Owner;
 
 #[derive(Debug, Default)]
 pub struct Removed {
@@ -31,6 +34,8 @@ pub struct Removed {
     /// nftables tables, as `FAMILY NAME`.
     pub tables: Vec<String>,
     pub images: Vec<String>,
+    /// Helper processes (`nft monitor trace`, …) that outlived their netcheck: killed.
+    pub processes: Vec<String>,
     /// Probes of netcheck runs still in progress.
     pub kept: Vec<String>,
     /// What could not be removed, and why.
@@ -43,6 +48,7 @@ impl Removed {
             && self.links.is_empty()
             && self.tables.is_empty()
             && self.images.is_empty()
+            && self.processes.is_empty()
     }
 }
 
@@ -56,13 +62,20 @@ enum Scope {
     DeadRuns,
 }
 
-/// Whether `pid` is a running netcheck on this host, this process included (a probe is
-/// `netcheck probe` too, but in its container's pid namespace).
-fn netcheck_alive(pid: u32) -> bool {
+/// Whether the owner of a leftover runs: by pid and start time ([`Owner`]), whatever
+/// the binary is called. An owner recorded by an older netcheck, as a pid alone, is
+/// alive while a process of netcheck's names holds that pid in this namespace.
+fn owner_alive(owner: Option<Owner>, pid: Option<u32>) -> bool {
+    if let Some(owner) = owner {
+        return owner.alive();
+    }
+    let Some(pid) = pid else {
+        return false;
+    };
     let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
     pid == std::process::id()
         || (std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|c| c.trim() == "netcheck")
+            .is_ok_and(|c| matches!(c.trim(), "netcheck" | "docker-netcheck"))
             && ns(&pid.to_string()).is_some_and(|n| Some(n) == ns("self")))
 }
 
@@ -83,17 +96,23 @@ fn is_run_link(name: &str) -> bool {
 }
 
 /// The name of an nftables table a run makes in the host's namespace:
-/// `netcheck_<kind>_<run id>_<pid>`. The owner's pid ends the name, so that the next
+/// `netcheck_<kind>_<run id>_<pid>_<start>`. The owner ends the name, so that the next
 /// run can tell a dead run's table from a live one's, as it does for probes.
 pub fn nft_table_name(kind: &str, run_id: &str) -> String {
-    format!("netcheck_{kind}_{run_id}_{}", std::process::id())
+    let me = Owner::me();
+    format!("netcheck_{kind}_{run_id}_{}_{}", me.pid, me.start)
 }
 
-/// The owner pid a netcheck table's name ends with, if it has one.
-fn nft_table_owner(name: &str) -> Option<u32> {
+/// The owner a netcheck table's name ends with: pid and start time, or (an older
+/// netcheck's table) the pid alone.
+fn nft_table_owner(name: &str) -> (Option<Owner>, Option<u32>) {
     match name.split('_').collect::<Vec<_>>()[..] {
-        ["netcheck", _kind, _run, pid] => pid.parse().ok(),
-        _ => None,
+        ["netcheck", _kind, _run, pid, start] => {
+            let owner = Owner::parse(&format!("{pid}:{start}"));
+            (owner, owner.map(|o| o.pid))
+        }
+        ["netcheck", _kind, _run, pid] => (None, pid.parse().ok()),
+        _ => (None, None),
     }
 }
 
@@ -140,7 +159,8 @@ async fn remove_within(
             .unwrap_or_default();
         let name = name.trim_start_matches('/').to_string();
         let label = |key: &str| c.labels.as_ref().and_then(|l| l.get(key)).cloned();
-        let owner: Option<u32> = label(PID_LABEL).and_then(|p| p.parse().ok());
+        let pid: Option<u32> = label(PID_LABEL).and_then(|p| p.parse().ok());
+        let owner = label(OWNER_LABEL).and_then(|o| Owner::parse(&o));
         let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
         let dead = if local {
             // A pid from another pid namespace (netcheck in a container) names another
@@ -149,7 +169,7 @@ async fn remove_within(
                 Some(ns) => ns == pidns,
                 None => scope == Scope::Everything,
             };
-            same_ns && !owner.is_some_and(netcheck_alive)
+            same_ns && !owner_alive(owner, pid)
         } else {
             let age = chrono::Utc::now().timestamp() - c.created.unwrap_or(i64::MAX);
             !running && (scope == Scope::Everything || age > REMOTE_STALE_SECS)
@@ -188,6 +208,10 @@ async fn remove_within(
             }
         }
         remove_tables(scope, &mut removed).await;
+        removed.processes = crate::owner::sweep_orphans()
+            .into_iter()
+            .map(|pid| format!("pid {pid}"))
+            .collect();
     }
     if images {
         let filters: HashMap<&str, Vec<&str>> = [("label", vec!["netcheck=probe"])].into();
@@ -216,7 +240,7 @@ async fn remove_tables(scope: Scope, removed: &mut Removed) {
     if !nix::unistd::geteuid().is_root() {
         return;
     }
-    let Ok(out) = tokio::process::Command::new("nft")
+    let Ok(out) = crate::owner::bind_child(&mut tokio::process::Command::new("nft"))
         .args(["-j", "list", "tables"])
         .output()
         .await
@@ -235,13 +259,13 @@ async fn remove_tables(scope: Scope, removed: &mut Removed) {
             continue;
         }
         let dead = match nft_table_owner(name) {
-            Some(pid) => !netcheck_alive(pid),
-            None => scope == Scope::Everything,
+            (None, None) => scope == Scope::Everything,
+            (owner, pid) => !owner_alive(owner, pid),
         };
         if !dead {
             continue;
         }
-        let deleted = tokio::process::Command::new("nft")
+        let deleted = crate::owner::bind_child(&mut tokio::process::Command::new("nft"))
             .args(["delete", "table", family, name])
             .output()
             .await;
@@ -280,9 +304,17 @@ mod tests {
     fn table_names_carry_their_owner() {
         let name = super::nft_table_name("trace", "0a1b2");
         assert!(name.starts_with("netcheck_trace_0a1b2_"));
-        assert_eq!(super::nft_table_owner(&name), Some(std::process::id()));
-        assert_eq!(super::nft_table_owner("netcheck_trace_0a1b2"), None);
-        assert_eq!(super::nft_table_owner("netcheck_trace_01234"), None);
-        assert_eq!(super::nft_table_owner("filter"), None);
+        let me = super::Owner::me();
+        assert_eq!(super::nft_table_owner(&name), (Some(me), Some(me.pid)));
+        assert_eq!(
+            super::nft_table_owner("netcheck_trace_0a1b2_42"),
+            (None, Some(42))
+        );
+        assert_eq!(super::nft_table_owner("netcheck_trace_01234"), (None, None));
+        assert_eq!(super::nft_table_owner("filter"), (None, None));
+        assert_eq!(
+            crate::collect::trace::table_name("0a1b2"),
+            super::nft_table_name("trace", "0a1b2")
+        );
     }
 }

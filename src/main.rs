@@ -18,12 +18,29 @@ use crate::commands::check::Source;
 use crate::commands::{agent, causes, check, leftovers, live, package, print, probe, suites};
 
 fn main() -> ExitCode {
+    // Before anything opens a file: a shell's 1024 is too few for a host with many
+    // networks (see net::limits).
+    netcheck::net::limits::raise_nofile();
     let (args, plugin) = match plugin::invocation(std::env::args_os().collect()) {
         plugin::Invocation::Metadata => {
             return match print(&plugin::metadata(cli::VERSION)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(_) => ExitCode::from(exit::ERROR),
             };
+        }
+        plugin::Invocation::Complete {
+            words,
+            partial,
+            descriptions,
+        } => {
+            let request = commands::complete::Request {
+                words,
+                partial,
+                descriptions,
+            };
+            // cobra's scripts read stdout only; a closed pipe is nothing to report.
+            let _ = print(&commands::complete::answer(&request));
+            return ExitCode::SUCCESS;
         }
         plugin::Invocation::Run { args, plugin } => (args, plugin),
     };

@@ -13,6 +13,46 @@ pub struct Filters {
     pub exact: bool,
 }
 
+/// The ids a mistyped one may have meant, quoted and joined (`link.mtu`): those that
+/// contain it as a word (`mtu`), else those spelt closest (`kernel.ip-froward`).
+pub fn did_you_mean<'a>(typed: &str, ids: impl Iterator<Item = &'a str>) -> Option<String> {
+    let ids: Vec<&str> = ids.collect();
+    let quote = |found: Vec<&str>| {
+        let shown: Vec<String> = found.iter().take(3).map(|id| format!("`{id}`")).collect();
+        (!shown.is_empty()).then(|| shown.join(", "))
+    };
+    let typed_lower = typed.to_ascii_lowercase();
+    if typed_lower.len() >= 2 {
+        let containing: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                id.split(['.', '-', '[', ']'])
+                    .any(|part| part == typed_lower)
+                    || (typed_lower.len() >= 4 && id.contains(&typed_lower))
+            })
+            .collect();
+        if !containing.is_empty() {
+            return quote(containing);
+        }
+    }
+    let mut scored: Vec<(f64, &str)> = ids
+        .iter()
+        .map(|id| (strsim::jaro_winkler(&typed_lower, id), *id))
+        .filter(|(score, _)| *score >= 0.85)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // Only those about as close as the closest: one clear match is named alone.
+    let best = scored.first().map_or(0.0, |s| s.0);
+    quote(
+        scored
+            .into_iter()
+            .filter(|(score, _)| best - score < 0.05)
+            .map(|(_, id)| id)
+            .collect(),
+    )
+}
+
 pub struct Plan {
     pub suite: String,
     pub instances: Vec<Instance>,
@@ -24,7 +64,11 @@ impl Plan {
             // A misspelt id in a CI job must not silently run nothing.
             for id in filters.include.iter().chain(&filters.skip) {
                 if !suite.instances.iter().any(|i| &i.id == id) {
-                    return Err(Error::UnknownCheck(id.clone()));
+                    let ids = suite.instances.iter().map(|i| i.id.as_str());
+                    return Err(Error::UnknownCheck {
+                        id: id.clone(),
+                        suggestion: did_you_mean(id, ids),
+                    });
                 }
             }
         }
@@ -114,6 +158,42 @@ mod tests {
     }
 
     #[test]
+    fn a_mistyped_id_gets_a_suggestion() {
+        let ids = || {
+            crate::checks::REGISTRY
+                .iter()
+                .filter(|c| !c.generic)
+                .map(|c| c.id)
+        };
+        assert_eq!(did_you_mean("mtu", ids()).as_deref(), Some("`link.mtu`"));
+        assert_eq!(
+            did_you_mean("kernel.ip-froward", ids()).as_deref(),
+            Some("`kernel.ip-forward`")
+        );
+        assert_eq!(
+            did_you_mean("bridge.vet", ids())
+                .as_deref()
+                .map(|s| s.starts_with("`bridge.veth`")),
+            Some(true)
+        );
+        assert_eq!(did_you_mean("zzzzzz", ids()), None);
+        let e = Plan::new(
+            Suite::shipped("default").unwrap(),
+            &Filters {
+                include: vec!["mtu".into()],
+                skip: vec![],
+                exact: true,
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "unknown check id `mtu`: did you mean `link.mtu`?"
+        );
+    }
+
+    #[test]
     fn substring_skip_and_exact() {
         let f = |inc: &[&str], skip: &[&str], exact| Filters {
             include: inc.iter().map(|s| s.to_string()).collect(),
@@ -134,7 +214,7 @@ mod tests {
         );
         assert!(matches!(
             ids(f(&["nat"], &[], true)),
-            Err(Error::UnknownCheck(_))
+            Err(Error::UnknownCheck { .. })
         ));
         assert!(matches!(
             ids(f(&["nope"], &[], false)),

@@ -38,6 +38,13 @@ const SWITCHES: &[&str] = &["-D", "--debug", "--tls", "--tlsverify", "-v", "--ve
 pub enum Invocation {
     /// Print the plugin metadata JSON and exit.
     Metadata,
+    /// Answer a shell completion request (cobra's `__complete`, which the docker CLI
+    /// sends its plugins on TAB): the words after `netcheck`, the last one partial.
+    Complete {
+        words: Vec<String>,
+        partial: String,
+        descriptions: bool,
+    },
     /// Parse these arguments as netcheck's (argv[0] included); `plugin` when docker ran
     /// netcheck as `docker netcheck`.
     Run { args: Vec<OsString>, plugin: bool },
@@ -49,6 +56,9 @@ pub enum Invocation {
 pub fn invocation(args: Vec<OsString>) -> Invocation {
     if args.get(1).is_some_and(|a| a == METADATA_COMMAND) {
         return Invocation::Metadata;
+    }
+    if let Some(request) = completion(&args) {
+        return request;
     }
     let named = args.first().is_some_and(|a| {
         Path::new(a).file_name() == Some(std::ffi::OsStr::new(&format!("docker-{NAME}")))
@@ -74,6 +84,31 @@ pub fn invocation(args: Vec<OsString>) -> Invocation {
         args[word - 1] = "--help".into();
     }
     Invocation::Run { args, plugin: true }
+}
+
+/// The words of a completion request: `__complete netcheck WORD... PARTIAL` as the
+/// docker CLI sends it (docker/cli's cli-plugins/manager/cobra.go), or
+/// `__complete WORD... PARTIAL` typed against netcheck itself.
+fn completion(args: &[OsString]) -> Option<Invocation> {
+    let descriptions = match args.get(1)?.to_str()? {
+        "__complete" => true,
+        "__completeNoDesc" => false,
+        _ => return None,
+    };
+    let mut words: Vec<String> = args[2..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // The plugin word, unless it is the partial word itself.
+    if words.len() >= 2 && words[0] == NAME {
+        words.remove(0);
+    }
+    let partial = words.pop().unwrap_or_default();
+    Some(Invocation::Complete {
+        words,
+        partial,
+        descriptions,
+    })
 }
 
 /// The index of the `netcheck` word that follows docker's global flags, if there is one.
@@ -228,6 +263,34 @@ mod tests {
         assert_eq!(
             run(&["docker-netcheck", "netcheck", "help", "explain"]),
             args(&["docker-netcheck", "help", "explain"])
+        );
+    }
+
+    #[test]
+    fn docker_completion_requests_are_recognised() {
+        assert_eq!(
+            run(&["docker-netcheck", "__complete", "netcheck", "--network", ""]),
+            Invocation::Complete {
+                words: vec!["--network".into()],
+                partial: "".into(),
+                descriptions: true,
+            }
+        );
+        assert_eq!(
+            run(&["netcheck", "__completeNoDesc", "netcheck"]),
+            Invocation::Complete {
+                words: vec![],
+                partial: "netcheck".into(),
+                descriptions: false,
+            }
+        );
+        assert_eq!(
+            run(&["netcheck", "__complete"]),
+            Invocation::Complete {
+                words: vec![],
+                partial: "".into(),
+                descriptions: true,
+            }
         );
     }
 

@@ -85,6 +85,11 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
             request(&resolver, kind, ask.purpose.clone(), &ask.target).await
         });
     let requests = futures_util::future::join_all(requests).await;
+    // The neighbour entries again: a gateway that did not answer ARP shows only now.
+    let mut netns = netns;
+    if let Ok(after) = netlink::neighbours(&handle).await {
+        netns.neighbours = after;
+    }
 
     let report = ProbeReport {
         netns,

@@ -198,6 +198,12 @@ fn note_swept(swept: &crate::leftovers::Removed) {
     let what: Vec<String> = (swept.containers.iter().map(|c| format!("container {c}")))
         .chain(swept.links.iter().map(|l| format!("link {l}")))
         .chain(swept.tables.iter().map(|t| format!("nftables table {t}")))
+        .chain(
+            swept
+                .processes
+                .iter()
+                .map(|p| format!("helper process {p}")),
+        )
         .collect();
     crate::log::info(format_args!(
         "removed what killed netcheck runs left behind: {}",

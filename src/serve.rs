@@ -168,9 +168,61 @@ fn render(outcome: &Outcome) -> Latest {
     }
 }
 
+/// How many connections serve holds at once. Any local user can open connections and
+/// sit on them; past this many, the longest-idle one is dropped for the newcomer, so
+/// that a scraper's /healthz or /metrics is always let in.
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// How long a connection may take to send a request's headers, the first or the next
+/// on a kept-alive connection: a scraper sends them at once.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connections being served, oldest first, each with whether it is answering a
+/// request now (a connection that is not is idle: waiting for headers).
+#[derive(Default)]
+struct Connections {
+    live: std::collections::VecDeque<Connection>,
+}
+
+struct Connection {
+    busy: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Connections {
+    /// Makes room for one more: forgets the ended ones, then, at the cap, drops the
+    /// oldest idle one. False when every connection is answering a request.
+    fn make_room(&mut self, cap: usize) -> bool {
+        self.live.retain(|c| !c.task.is_finished());
+        if self.live.len() < cap {
+            return true;
+        }
+        let idle = self
+            .live
+            .iter()
+            .position(|c| !c.busy.load(std::sync::atomic::Ordering::Acquire));
+        match idle.and_then(|i| self.live.remove(i)) {
+            Some(oldest) => {
+                oldest.task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The cap on connections: [`MAX_CONNECTIONS`], or fewer where the open-file limit
+/// leaves less room beside the runs' own needs.
+fn connection_cap() -> usize {
+    let limit = crate::net::limits::nofile() as usize;
+    MAX_CONNECTIONS.min(limit / 4).max(8)
+}
+
 async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>, signals: run::Stop) {
     let stop = signals.wait();
     tokio::pin!(stop);
+    let cap = connection_cap();
+    let mut connections = Connections::default();
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -184,18 +236,37 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>, sig
             },
             _ = &mut stop => return,
         };
+        if !connections.make_room(cap) {
+            // Every connection is mid-answer (they take microseconds): this one waits
+            // for nothing, it is closed.
+            drop(stream);
+            continue;
+        }
         let shared = shared.clone();
-        tokio::spawn(async move {
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = busy.clone();
+        let task = tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(respond(&req, &shared)) }
+                let flag = flag.clone();
+                async move {
+                    flag.store(true, std::sync::atomic::Ordering::Release);
+                    let response = respond(&req, &shared);
+                    flag.store(false, std::sync::atomic::Ordering::Release);
+                    Ok::<_, Infallible>(response)
+                }
             });
-            // A client that stalls mid-request does not hold a task for ever.
+            // A client that stalls mid-request, or keeps a connection open without
+            // asking, does not hold it for long.
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
+                .header_read_timeout(READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+        });
+        connections.live.push_back(Connection {
+            busy,
+            task: task.abort_handle(),
         });
     }
 }

@@ -185,9 +185,8 @@ impl Source {
                 .expect("shipped")
                 .1
                 .to_string()),
-            Source::File(p) => {
-                std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-            }
+            Source::File(p) => crate::input::read(p, crate::input::Kind::Suite, false)
+                .map_err(|e| format!("cannot read {}: {e}", p.display())),
             Source::Text(t) => Ok(t.clone()),
         }
     }

@@ -100,9 +100,61 @@ fn gitlab_job_publishes_the_junit_report() {
     assert_eq!(job["artifacts"]["when"].as_str(), Some("always"));
 }
 
+/// The hosted-runner workflow uses the repository's action: its inputs are the
+/// action's, and the reports it uploads are the ones the action writes.
 #[test]
-fn github_job_annotates_failures_and_uploads_the_reports() {
+fn github_hosted_job_uses_the_action_and_uploads_its_reports() {
     let recipe = "examples/ci/github-actions.yml";
+    let doc = yaml(recipe);
+    let action = yaml("action.yml");
+    assert_eq!(action["runs"]["using"].as_str(), Some("composite"));
+    let job = doc["jobs"].as_mapping().unwrap().values().next().unwrap();
+    assert_eq!(job["runs-on"].as_str(), Some("ubuntu-latest"));
+    let steps = job["steps"].as_sequence().unwrap();
+    let uses = |s: &Value| {
+        s.get("uses")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let at = steps
+        .iter()
+        .position(|s| uses(s) == "./")
+        .expect("a `uses: ./` step");
+    assert!(
+        steps[..at]
+            .iter()
+            .any(|s| uses(s).starts_with("actions/checkout@")),
+        "the action is in the checkout"
+    );
+    let with = steps[at]["with"].as_mapping().unwrap();
+    let inputs = action["inputs"].as_mapping().unwrap();
+    for key in with.keys() {
+        assert!(
+            inputs.contains_key(key),
+            "{key:?} is not an input of action.yml"
+        );
+    }
+    let profile = with[&Value::from("profile")].as_str().unwrap();
+    assert!(netcheck::suite::SHIPPED.iter().any(|(p, _)| *p == profile));
+    let upload = steps
+        .iter()
+        .find(|s| uses(s).starts_with("actions/upload-artifact@"))
+        .expect("an upload-artifact step");
+    let paths = upload["with"]["path"].as_str().unwrap();
+    for report in ["junit", "json", "html"] {
+        let file = with[&Value::from(report)].as_str().unwrap();
+        assert!(
+            paths.lines().any(|p| p.trim() == file),
+            "{file} not uploaded"
+        );
+    }
+    assert!(upload["if"].as_str().unwrap_or("").contains("!cancelled()"));
+}
+
+#[test]
+fn github_self_hosted_job_annotates_failures_and_uploads_the_reports() {
+    let recipe = "examples/ci/github-actions-self-hosted.yml";
     let doc = yaml(recipe);
     let jobs = doc["jobs"].as_mapping().expect("jobs");
     assert!(doc.get("on").is_some(), "a workflow needs a trigger");
@@ -153,10 +205,15 @@ fn jenkins_records_the_junit_report() {
     };
     let commands = check_commands(recipe, &quoted("sh "));
     let run = the_run(&commands);
-    assert_eq!(quoted("junit ")[..], [value_of(&run, "--junit").unwrap()]);
+    assert_eq!(
+        quoted("junit testResults: ")[..],
+        [value_of(&run, "--junit").unwrap()]
+    );
+    // A run that never wrote the report fails on its own error, not on the junit step.
+    assert!(text.contains("allowEmptyResults: true"), "{text}");
     // The junit step sits in `post { always { … } }`, so a failing check is recorded.
     let always = text.find("always {").expect("post { always { junit … } }");
-    assert!(text.find("junit '").unwrap() > always);
+    assert!(text.find("junit testResults: '").unwrap() > always);
     assert_eq!(text.matches('{').count(), text.matches('}').count());
 }
 
@@ -166,6 +223,7 @@ fn the_readme_shows_the_recipes_verbatim() {
     for recipe in [
         "examples/ci/gitlab-ci.yml",
         "examples/ci/github-actions.yml",
+        "examples/ci/github-actions-self-hosted.yml",
         "examples/ci/Jenkinsfile",
     ] {
         assert!(

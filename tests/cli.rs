@@ -340,3 +340,141 @@ fn engine_flags_pick_the_engine_as_the_docker_cli_does() {
     let run = netcheck_env(&["-H", "unix:///x.sock", "-c", name], &[]);
     assert_error(&run, "either --host or --context");
 }
+
+#[test]
+fn the_missing_socket_hint_names_what_chose_the_socket() {
+    let by_flag = netcheck(&["-H", "unix:///nonexistent/docker.sock"]);
+    assert_error(&by_flag, "-H/--host names it");
+    assert!(
+        !by_flag.stderr.contains("DOCKER_HOST"),
+        "{}",
+        by_flag.explain()
+    );
+    let by_env = netcheck_env(&[], &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    assert_error(&by_env, "DOCKER_HOST names it");
+    // A context: the hint names it, and how to pick another.
+    let config = tempdir();
+    let name = "gone";
+    let digest = {
+        use sha2::Digest;
+        use std::fmt::Write;
+        sha2::Sha256::digest(name.as_bytes())
+            .iter()
+            .fold(String::new(), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+    };
+    let meta = config.path().join("contexts/meta").join(digest);
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("meta.json"),
+        r#"{"Name":"gone","Metadata":{},"Endpoints":{"docker":{"Host":"unix:///nonexistent/ctx.sock"}}}"#,
+    )
+    .unwrap();
+    let by_context = netcheck_env(
+        &[
+            "--config",
+            config.path().to_str().unwrap(),
+            "--context",
+            name,
+        ],
+        &[],
+    );
+    assert_error(&by_context, "the context `gone` (chosen by --context)");
+}
+
+#[test]
+fn a_mistyped_id_gets_a_did_you_mean() {
+    assert_error(
+        &netcheck_plain(&["explain", "mtu"]),
+        "unknown check id `mtu`: did you mean `link.mtu`?",
+    );
+    assert_error(
+        &netcheck(&["--exact", "kernel.ip-froward"]),
+        "did you mean `kernel.ip-forward`?",
+    );
+}
+
+#[test]
+fn serve_flags_are_checked_before_serving() {
+    for (args, needle) in [
+        (&["serve", "--list"][..], "`--list` means nothing to serve"),
+        (&["serve", "-q"], "means nothing to serve"),
+        (&["serve", "--format", "github"], "means nothing to serve"),
+        (&["serve", "--interval", "1e20"], "is not an interval"),
+        (&["serve", "--interval", "0.5"], "is not an interval"),
+        (&["serve", "--interval", "0"], "from 1s to 1 day"),
+        (&["serve", "--interval", "2d"], "from 1s to 1 day"),
+        (
+            &["serve", "--interval", "99999999999999999999999h"],
+            "is not an interval",
+        ),
+        (&["serve", "--timeout", "99999999999999999999"], "--timeout"),
+        (&["serve", "--timeout", "18446744073709551615"], "--timeout"),
+        (
+            &["serve", "--probe-timeout-ms", "18446744073709551615"],
+            "--probe-timeout-ms",
+        ),
+        (&["serve", "--listen", "nowhere"], "--listen"),
+    ] {
+        let run = netcheck_plain(args);
+        assert_error(&run, needle);
+    }
+    // Units are taken: a bad listen address after a good interval fails on the address.
+    assert_error(
+        &netcheck_plain(&["serve", "--interval", "5m", "--listen", "x"]),
+        "--listen",
+    );
+    let help = netcheck_plain(&["serve", "--help"]);
+    assert!(help.stdout.contains("30s, 5m, 1h"), "{}", help.stdout);
+    assert!(!help.stdout.contains("--list "), "{}", help.stdout);
+}
+
+#[test]
+fn a_failing_run_ends_with_the_recap() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/fault-bridge.veth-nomaster.json"
+    );
+    let run = netcheck_plain(&["analyze", fixture]);
+    assert_eq!(run.code, 1, "{}", run.explain());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let recap = lines
+        .iter()
+        .rposition(|l| *l == "to fix:")
+        .unwrap_or_else(|| panic!("no recap:\n{}", run.stdout));
+    let summary = lines.last().unwrap();
+    assert!(summary.contains(" failed"), "{}", run.stdout);
+    let recapped = &lines[recap + 1..lines.len() - 1];
+    assert!(!recapped.is_empty(), "{}", run.stdout);
+    for line in recapped {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            matches!(words[0], "FAIL" | "WARN" | "ERROR"),
+            "{line}\n{}",
+            run.stdout
+        );
+        // The id, then its fix, which the list above gave in full.
+        let id = words[1];
+        let fix = line.split_once(id).unwrap().1.trim();
+        assert!(
+            run.stdout.matches(fix).count() >= 2,
+            "{fix}\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        recapped.iter().any(|l| l.contains("bridge.veth")),
+        "{}",
+        run.stdout
+    );
+    // A healthy host has nothing to recap.
+    let healthy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/healthy-default-bridge.json"
+    );
+    let run = netcheck_plain(&["analyze", healthy]);
+    assert_eq!(run.code, 0, "{}", run.explain());
+    assert!(!run.stdout.contains("to fix:"), "{}", run.stdout);
+}

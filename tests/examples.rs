@@ -39,10 +39,18 @@ fn assert_ok(what: &str, out: &Output) {
     );
 }
 
-/// A unit file with netcheck's installed path replaced by the binary under test.
+/// Where the package installs netcheck, and so where every recipe calls it.
+const INSTALLED: &str = "/usr/bin/netcheck";
+
+/// A unit file with netcheck's installed path replaced by the binary under test (the
+/// only change: systemd-analyze verify checks that the command exists).
 fn unit(name: &str, dir: &Path) -> String {
     let text = std::fs::read_to_string(examples().join("systemd").join(name)).unwrap();
-    let text = text.replace("/usr/local/bin/netcheck", bin());
+    if name.ends_with(".service") {
+        let called = format!("ExecStart={INSTALLED} ");
+        assert!(text.contains(&called), "{name}: {text}");
+    }
+    let text = text.replace(INSTALLED, bin());
     std::fs::write(dir.join(name), &text).unwrap();
     text
 }
@@ -180,8 +188,16 @@ fn the_alerting_rules_pass_their_unit_tests() {
 }
 
 fn playbook(dir: &Path, extra: &[&str]) -> Option<Output> {
-    let fetch = format!("netcheck_fetch_dir={}", dir.join("reports").display());
     let binary = format!("netcheck_binary={}", bin());
+    let mut args = vec!["-e", binary.as_str()];
+    args.extend_from_slice(extra);
+    playbook_as_pasted(dir, &args)
+}
+
+/// The playbook as the README runs it, on this machine, with only the fetch directory
+/// (and `extra`) given.
+fn playbook_as_pasted(dir: &Path, extra: &[&str]) -> Option<Output> {
+    let fetch = format!("netcheck_fetch_dir={}", dir.join("reports").display());
     let playbook = examples().join("ansible/netcheck.yml");
     let mut args = vec![
         "-i",
@@ -190,8 +206,6 @@ fn playbook(dir: &Path, extra: &[&str]) -> Option<Output> {
         "local",
         "-e",
         "netcheck_hosts=all",
-        "-e",
-        &binary,
         "-e",
         &fetch,
     ];
@@ -275,4 +289,65 @@ fn the_playbook_fails_a_host_and_still_fetches_the_report_that_says_why() {
     );
     let json = std::fs::read_to_string(dir.path().join("reports/localhost/netcheck.json")).unwrap();
     assert!(json.contains("unknown check id `no.such-check`"), "{json}");
+}
+
+/// The failure message of the play, from its output.
+fn play_failure(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("FAILED! =>"))
+        .unwrap_or_else(|| panic!("no failure in:\n{stdout}"));
+    let json: serde_json::Value = serde_json::from_str(line.split_once("=> ").unwrap().1).unwrap();
+    json["msg"].as_str().unwrap().to_string()
+}
+
+/// As pasted, without netcheck where the package puts it: the play fails saying so,
+/// not with an empty cause and a report that does not exist.
+#[test]
+fn the_playbook_as_pasted_says_when_netcheck_is_not_installed() {
+    if Path::new(INSTALLED).exists() {
+        return eprintln!("skipping: {INSTALLED} is installed here");
+    }
+    let dir = tempdir();
+    let Some(out) = playbook_as_pasted(dir.path(), &[]) else {
+        return;
+    };
+    assert!(!out.status.success());
+    let msg = play_failure(&out);
+    assert!(
+        msg.contains("No such file")
+            && msg.contains(INSTALLED)
+            && msg.contains("netcheck_copy_from"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("netcheck.html"),
+        "names a report that was not fetched: {msg}"
+    );
+}
+
+/// A host with problems fails the play with netcheck's recap: each problem and its fix.
+#[test]
+fn the_playbook_failure_carries_the_recap() {
+    let dir = tempdir();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/fault-bridge.veth-nomaster.json"
+    );
+    let args = format!(r#"{{"netcheck_args": ["analyze", "{fixture}"]}}"#);
+    let Some(out) = playbook(dir.path(), &["-e", &args]) else {
+        return;
+    };
+    assert!(!out.status.success());
+    let msg = play_failure(&out);
+    assert!(
+        msg.starts_with("Docker networking problems (exit 1): "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("bridge.veth[") && msg.contains("ip link set "),
+        "{msg}"
+    );
+    assert!(msg.contains("/localhost/netcheck.html"), "{msg}");
 }

@@ -313,6 +313,29 @@ fn an_unreachable_engine_is_an_errored_testsuite_not_an_aborted_run() {
         "{}",
         f.run.explain()
     );
+    // One error line and one fix for it, in all the terminal shows.
+    let both = format!("{}{}", f.run.stdout, f.run.stderr);
+    assert_eq!(
+        both.matches("does not exist").count(),
+        1,
+        "{}",
+        f.run.explain()
+    );
+    let fix = both
+        .lines()
+        .filter(|l| l.trim_start().starts_with("fix: ") && l.contains("-H/--host names it"))
+        .count();
+    assert_eq!(fix, 1, "{}", f.run.explain());
+    assert!(
+        f.run.stdout.contains(&format!("== {gone}: not checked")),
+        "{}",
+        f.run.explain()
+    );
+    // JUnit names the engine as given, not by a placeholder.
+    let xml = std::fs::read_to_string(&f.junit).unwrap();
+    assert!(xml.contains(&format!("hostname=\"{gone}\"")), "{xml}");
+    assert!(!xml.contains("docker-host"), "{xml}");
+    assert_eq!(xml.matches("-H/--host names it").count(), 1, "{xml}");
     assert_no_leftovers();
 }
 

@@ -701,3 +701,121 @@ fn sigkill_at_any_moment_leaves_nothing_behind() {
 fn moment_started(label: &str) -> bool {
     label == "running"
 }
+
+/// A run started as `docker netcheck` (comm `docker-netcheck`) or from a renamed copy of
+/// the binary is alive to the sweep of a plain run beside it: its probe stays. Before,
+/// liveness was the comm `netcheck`, and the plain run removed the live probe.
+#[test]
+fn a_plain_run_never_sweeps_a_plugin_or_renamed_run() {
+    let Some(_live) = live() else { return };
+    let dir = tempdir();
+    for (name, plugin_word) in [("docker-netcheck", true), ("nc-renamed", false)] {
+        let copy = dir.path().join(name);
+        std::fs::copy(bin(), &copy).unwrap();
+        let mut args: Vec<&str> = if plugin_word {
+            vec!["netcheck"]
+        } else {
+            vec![]
+        };
+        // A probe that stalls keeps the run alive for its 5 s report deadline.
+        args.extend(["--probe-arg", "--stall-ms", "--probe-arg", "60000"]);
+        let mut child = Command::new(&copy)
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_probe(child.id(), Duration::from_secs(30));
+        let plain = netcheck(&["bridge.subnet"]);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{name}'s run ended before the plain run's sweep could be judged"
+        );
+        assert!(
+            !plain
+                .stderr
+                .contains("removed what killed netcheck runs left behind"),
+            "{name}: {}",
+            plain.explain()
+        );
+        assert!(
+            !probes_of(child.id(), None).is_empty(),
+            "{name}'s live probe was swept"
+        );
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        child.wait().unwrap();
+    }
+    assert_no_leftovers();
+}
+
+/// 25 user networks with a container each, under a shell's 1024 open files (hard, so
+/// netcheck cannot raise it) and under 256: no result errors for lack of descriptors,
+/// and under 256, where fewer connections fit at once, bridge.icc's evidence says so.
+#[test]
+fn many_networks_under_a_low_open_file_limit_never_error() {
+    let Some(_live) = live() else { return };
+    let mut nets: Vec<TestNet> = (0..25)
+        .map(|i| {
+            let subnet = format!("10.231.{i}.0/24");
+            TestNet::named(&format!("netcheck-test-fd{i}"), &["--subnet", &subnet])
+        })
+        .collect();
+    for n in &mut nets {
+        n.sleeper("app");
+    }
+    for limit in ["1024", "256"] {
+        let dir = tempdir();
+        let json = dir.path().join("r.json");
+        let mut args = vec![format!("--nofile={limit}:{limit}"), bin().to_string()];
+        for n in &nets {
+            args.extend(["--network".to_string(), n.name.clone()]);
+        }
+        args.extend(["bridge.icc".to_string(), "--json".into()]);
+        args.push(json.display().to_string());
+        let out = Command::new("prlimit")
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "nofile {limit}:\n{stdout}");
+        assert!(!stdout.contains("Too many open files"), "{stdout}");
+        let evidence = report["checks"].to_string();
+        if limit == "256" {
+            assert!(evidence.contains("at a time"), "nofile 256: {stdout}");
+        }
+    }
+    drop(nets);
+    assert_no_leftovers();
+}
+
+/// 150 containers on one network under 128 open files: the container inspects and the
+/// namespace reads are made as many at a time as the limit leaves room for, so no
+/// result errors. Before, every one was in flight at once, each holding descriptors.
+#[test]
+fn many_containers_under_a_low_open_file_limit_never_error() {
+    let Some(_live) = live() else { return };
+    let mut net = TestNet::named("netcheck-test-many", &["--subnet", "10.232.0.0/22"]);
+    for i in 0..150 {
+        net.sleeper(&format!("c{i}"));
+    }
+    let dir = tempdir();
+    let json = dir.path().join("r.json");
+    let out = Command::new("prlimit")
+        .args(["--nofile=128:128", bin(), "--network", &net.name, "--json"])
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("Too many open files"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["summary"]["errors"], 0, "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    drop(net);
+    assert_no_leftovers();
+}

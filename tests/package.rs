@@ -70,6 +70,8 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
     let out =
         run(Command::new("scripts/package").args(["--profile", "dev", "--no-build", "--fast"]));
     assert!(out.status.success(), "scripts/package: {}", text(&out));
+    // The binary is static: no dependency to find, and no warning that none was found.
+    assert!(!text(&out).contains("No $auto deps"), "{}", text(&out));
     eprintln!("scripts/package took {:.1} s", t0.elapsed().as_secs_f64());
     let version = env!("CARGO_PKG_VERSION");
     let deb = format!("target/debian/netcheck_{version}-1_amd64.deb");

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::fake_engine::FakeEngine;
 use common::*;
 
 fn netcheck_as(argv0: &Path, args: &[&str]) -> Output {
@@ -321,4 +322,85 @@ fn a_stopped_docker_cli_stops_the_plugin_and_its_probe() {
     );
     assert!(!Path::new(&format!("/proc/{}", plugin.trim())).exists());
     assert_no_leftovers();
+}
+
+/// The candidates of a cobra completion answer, and its directive.
+fn completion(out: &Output) -> (Vec<String>, u32) {
+    let text = stdout(out);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let directive = lines
+        .pop()
+        .and_then(|l| l.strip_prefix(':'))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no :<directive> line last:\n{}", text));
+    let candidates = lines
+        .iter()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    (candidates, directive)
+}
+
+#[test]
+fn tab_through_docker_completes_and_never_runs_a_check() {
+    if !docker_available() {
+        return;
+    }
+    let dir = plugin_dir();
+    // An engine that records every request: completion may list networks, nothing else.
+    let engine = FakeEngine::docker("app-net", "app");
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_CONFIG", dir.path())
+            .env("DOCKER_HOST", engine.docker_host())
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .unwrap()
+    };
+    // What docker's own bash and zsh completion send on TAB after `docker netcheck `.
+    let out = docker(&["__complete", "netcheck", ""]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (ids, directive) = completion(&out);
+    for id in ["bridge.veth", "kernel.ip-forward", "link.mtu", "explain"] {
+        assert!(
+            ids.iter().any(|c| c == id),
+            "{id} not offered: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(directive & 4, 4, "no file names for a filter");
+    let ran = stdout(&out)
+        .lines()
+        .any(|l| l.starts_with("PASS") || l.starts_with("FAIL") || l.contains(" skipped; "));
+    assert!(!ran, "a check ran: {}", text(&out));
+    // With descriptions (docker's zsh and fish ask for them), and without.
+    assert!(stdout(&out).contains("bridge.veth\t"), "{}", text(&out));
+    // docker always asks its plugins with `__complete` and drops descriptions itself;
+    // asked directly, netcheck answers `__completeNoDesc` as cobra does.
+    let plugin = dir.path().join("cli-plugins/docker-netcheck");
+    let out = netcheck_as(&plugin, &["__completeNoDesc", "netcheck", "bridge.v"]);
+    assert_eq!(stdout(&out), "bridge.veth\n:36\n", "{}", text(&out));
+    let (flags, _) = completion(&docker(&["__complete", "netcheck", "--col"]));
+    assert_eq!(flags, ["--color"]);
+    let (profiles, _) = completion(&docker(&["__complete", "netcheck", "--profile", ""]));
+    assert_eq!(profiles, ["default", "onboarding", "ci"]);
+    let (shells, _) = completion(&docker(&["__complete", "netcheck", "completions", ""]));
+    assert!(shells.contains(&"bash".to_string()), "{shells:?}");
+    let (contexts, directive) = completion(&docker(&["__complete", "netcheck", "--context", ""]));
+    assert!(contexts.contains(&"default".to_string()), "{contexts:?}");
+    assert_eq!(directive & 4, 4, "no file names for a context");
+    let asked = engine.requests.lock().unwrap().clone();
+    assert!(asked.is_empty(), "completion asked the engine: {asked:?}");
+    // The engine's networks, for --network: one read-only request.
+    let (networks, directive) = completion(&docker(&["__complete", "netcheck", "--network", ""]));
+    assert_eq!(networks, ["app-net"]);
+    assert_eq!(directive & 4, 4);
+    let asked = engine.requests.lock().unwrap().clone();
+    assert!(
+        !asked.is_empty()
+            && asked
+                .iter()
+                .all(|r| r.starts_with("GET ") && r.contains("/networks")),
+        "{asked:?}"
+    );
 }

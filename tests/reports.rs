@@ -479,3 +479,38 @@ fn findings_have_codes_and_suites_allow_them() {
         bad.stderr
     );
 }
+
+/// Two networks, a failure on one: in the browser, only that network's column is red
+/// (netcheck's probe is drawn under both), and the links carry their MTUs.
+#[test]
+fn html_marks_only_the_failing_networks_elements_and_shows_mtus() {
+    let dir = tempdir();
+    let html = dir.path().join("two-networks.html");
+    let run = netcheck(&[
+        "analyze",
+        &fixture("edited-link.mtu-user-network-beside-bridge"),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.explain());
+    let Some(dom) = render_in_browser(&html, "two-networks") else {
+        return;
+    };
+    let svg = &dom[dom.find("<svg").unwrap()..dom.find("</svg>").unwrap()];
+    let starts: Vec<usize> = svg
+        .match_indices("<g class=\"bridge")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(starts.len(), 2, "{svg}");
+    for (k, &at) in starts.iter().enumerate() {
+        let column = &svg[at..starts.get(k + 1).copied().unwrap_or(svg.len())];
+        let failing = column.contains(" fail\"");
+        let user = column.contains("(netcheck-test-healthy)");
+        assert_eq!(failing, user, "column {k}: {column}");
+    }
+    assert!(svg.contains("eth0 mtu 1400 "), "the uplink's MTU: {svg}");
+    assert!(
+        svg.contains(" mtu 1500</text>"),
+        "a container end's MTU: {svg}"
+    );
+}

@@ -311,3 +311,102 @@ fn serve_refuses_an_address_in_use_and_a_zero_interval() {
     assert_eq!(run.code, 2, "{}", run.explain());
     assert!(run.stderr.contains("--interval"), "{}", run.explain());
 }
+
+/// Any local user can open connections to serve's port and sit on them. With 1100 held
+/// idle, more than serve's 1024 open files (a shell's) could hold, /healthz and
+/// /metrics still answer at once: idle connections are dropped first for newcomers.
+/// Before, the request waited in the backlog until idle ones timed out (7 s).
+#[test]
+fn serve_answers_while_idle_connections_are_held() {
+    let Some(_live) = live() else { return };
+    // This test's own end of the connections needs the descriptors.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit on a struct of this function's.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max.min(8192);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut serve = Reaped(
+        Command::new("prlimit")
+            .args(["--nofile=1024:1024", bin(), "serve", "--listen", &listen])
+            .args(["--interval", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_get(port, "/healthz", Duration::from_secs(30), |c, _| c != 0);
+    let idle: Vec<std::net::TcpStream> = (0..1100)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert!(idle.len() >= 1090, "only {} connections opened", idle.len());
+    for path in ["/healthz", "/metrics", "/healthz"] {
+        let started = Instant::now();
+        let (code, body) = get_within(port, path, Duration::from_secs(3));
+        assert!(
+            code == 200 || code == 503,
+            "{path} unanswered after {:?} with 1100 idle connections held: {code} {body}",
+            started.elapsed()
+        );
+    }
+    drop(idle);
+    assert_eq!(terminate(&mut serve, Duration::from_secs(30)), 0);
+    assert_no_leftovers();
+}
+
+/// A GET whose answer must come within `within` (status 0 when it does not).
+fn get_within(port: u16, path: &str, within: Duration) -> (u16, String) {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(within)).unwrap();
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, response)
+}
+
+/// With the daemon dead, every run ends in error with a fresh timestamp: the metric
+/// the NetcheckCannotObserve alert reads says so, and /healthz gives the cause.
+#[test]
+fn serve_says_when_it_cannot_observe_the_host() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _serve = Reaped(
+        Command::new(bin())
+            .args(["serve", "--listen", &listen, "--interval", "1s"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let metrics = wait_get(port, "/metrics", Duration::from_secs(20), |code, body| {
+        code == 200 && body.contains("netcheck_runs_total{result=\"error\"} 2")
+    });
+    assert!(
+        metrics.contains("netcheck_last_run_observed 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("netcheck_last_run_timestamp_seconds "),
+        "{metrics}"
+    );
+    let (code, health) = get(port, "/healthz", "*/*");
+    assert_eq!(code, 503, "{health}");
+    assert!(health.contains("does not exist"), "{health}");
+}

@@ -279,7 +279,17 @@ fn man_pages_cover_the_visible_commands() {
     let main = std::fs::read_to_string(dir.path().join("netcheck.1")).unwrap();
     assert!(main.starts_with(".ie"), "{main}");
     assert!(main.contains(".TH netcheck 1"), "{main}");
-    for needle in ["\\-\\-network", "\\-\\-junit", "Exit codes", "explain"] {
+    for needle in [
+        "\\-\\-network",
+        "\\-\\-junit",
+        "EXIT STATUS",
+        "explain",
+        ".SH ENVIRONMENT",
+        "DOCKER_HOST",
+        ".SH EXAMPLES",
+        ".SH CHECKS",
+        "link.mtu",
+    ] {
         assert!(main.contains(needle), "{needle} missing from netcheck.1");
     }
     if let Ok(out) = Command::new("man")

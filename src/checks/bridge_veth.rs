@@ -15,7 +15,10 @@ be up. The pairing is read from netlink on both sides: the container end's peer 
 must name a host veth whose own peer is the container end, and whose master is the bridge.
 
 Fails when: the host end has no master or the wrong one (`ip link set vethX nomaster`);
-either end is down; the bridge is down or missing.",
+either end is down, or the host end was moved into another namespace; the bridge is down
+or missing; a pinned (PERMANENT or NOARP) neighbour entry, on the host's bridge or inside a
+container, maps an address of the network (a container's, the gateway's) to a MAC that is
+not its owner's.",
     needs: Needs {
         host: true,
         probe: true,
@@ -110,16 +113,18 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 );
                 continue;
             }
-            let Some(peer) = iface
-                .peer
-                .and_then(|i| ns.link(i))
-                .filter(|p| p.peer == Some(iface.index))
-            else {
+            let Some(peer) = ns.veth_peer_of(iface) else {
+                // The container end still names its peer: the host end was moved into
+                // another namespace (a CNI plugin's or a script's `ip link set … netns`).
+                let elsewhere = iface
+                    .link_netnsid
+                    .map(|id| format!(": it is in another namespace (netnsid {id} as the container sees it), not the host's"))
+                    .unwrap_or_default();
                 f.fail_at(
                     "no-peer",
                     Subject::inside(who, &iface.name),
                     format!(
-                        "container {who}'s {} has no veth peer on the host (peer if{})",
+                        "container {who}'s {} has no veth peer on the host (peer if{}){elsewhere}",
                         iface.name,
                         iface.peer.unwrap_or(0)
                     ),
@@ -167,6 +172,18 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             } else {
                 f.pass(seen);
             }
+        }
+    }
+    for n in &ctx.networks {
+        // Pinned neighbour entries are the bridge's layer 2 too: a wrong one sends the
+        // packets for an address of the network to a MAC that is not there.
+        for c in super::causes::pinned_wrong(ctx, n) {
+            f.fail_at(
+                c.code,
+                Subject::network(&n.name),
+                format!("{} ({} layer)", c.message, c.layer.name()),
+                c.fix,
+            );
         }
     }
     f.finish("every container interface is a veth on its bridge")

@@ -1,7 +1,7 @@
 //! `container.default-route`: containers route out via their network's gateway, and it answers.
 
 use super::{
-    Check, Context, Findings, Needs, Outcome, Subject, bridge_broken, docker_or_outcome, sh,
+    Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, request_lost, sh,
 };
 
 pub static CHECK: Check = Check {
@@ -142,7 +142,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 "probe reached the gateway listener {} in {} ms",
                 r.target, r.elapsed_ms
             )),
-            Some(r) => match bridge_broken(ctx, &n.name) {
+            Some(r) => match request_lost(ctx, &n.name, r) {
                 Some((cause, fix)) => f.fail_at("gateway-silent", Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
                 None => f.fail_at("gateway-silent", Subject::interface(&n.bridge), 
                     format!(

@@ -112,56 +112,21 @@ impl Observation for crate::snapshot::DockerObs {
     const FIX: &'static str = crate::error::DOCKER_FIX;
 }
 
-/// Why no traffic can leave `network` at all, if the host shows it: its bridge is
-/// missing or down, or the gateway address is not on it. Checks whose probe request
-/// failed name this root cause (and the check that owns it) instead of guessing.
-/// Returns the cause and its fix.
-pub(crate) fn bridge_broken(ctx: &Context, network: &str) -> Option<(String, String)> {
-    let host = &ctx.snapshot.host.ok()?.netns;
-    let n = ctx.snapshot.network(network)?;
-    let Some(br) = host.link_by_name(&n.bridge) else {
-        return Some((
-            format!(
-                "bridge {} of {network} does not exist (see bridge.veth)",
-                n.bridge
-            ),
-            "systemctl restart docker recreates it".into(),
-        ));
-    };
-    if !br.up {
-        return Some((
-            format!("bridge {} of {network} is down (see bridge.veth)", n.bridge),
-            format!("ip link set {} up", sh(&n.bridge)),
-        ));
-    }
-    let subnet = n.subnet_v4()?;
-    let gw = n
-        .ipam
-        .iter()
-        .filter_map(|c| c.gateway)
-        .find(|g| subnet.contains(g));
-    let carried = host
-        .addrs_of(br.index)
-        .any(|a| gw.map_or(subnet.contains(&a.addr()), |g| a.addr() == g));
-    if carried {
-        return super::routing::captured(ctx, n);
-    }
-    (!carried).then(|| {
-        (
-            format!(
-                "the gateway{} of {network} is not on bridge {} (see container.default-route)",
-                gw.map(|g| format!(" {g}")).unwrap_or_default(),
-                n.bridge
-            ),
-            format!(
-                "ip addr add {}/{} dev {} (or systemctl restart docker)",
-                gw.map(|g| g.to_string())
-                    .unwrap_or_else(|| "<gateway>".into()),
-                subnet.prefix_len(),
-                sh(&n.bridge)
-            ),
-        )
-    })
+/// Why one failed request of `network` was lost, where the host shows it: the first
+/// layer that holds a cause ([`super::causes::flow_lost`]: the bridge, its route,
+/// neighbour entries, traffic control, captures and conntrack exemptions that match
+/// its destination). Checks whose probe request failed name it (and the check that
+/// owns it) instead of guessing. Returns the cause and its fix.
+pub(crate) fn request_lost(
+    ctx: &Context,
+    network: &str,
+    r: &crate::snapshot::Request,
+) -> Option<(String, String)> {
+    let to = [r.addr.as_deref(), Some(r.target.as_str())]
+        .into_iter()
+        .flatten()
+        .find_map(|t| t.parse::<std::net::SocketAddr>().ok());
+    super::causes::flow_lost(ctx, network, to).map(super::causes::Cause::pair)
 }
 
 /// Whether a network sets icc=false: its containers must not reach each other.
@@ -188,15 +153,85 @@ pub(crate) fn describe_link(ns: &crate::snapshot::NetnsObs, index: u32) -> Strin
 
 /// A value from the engine or the host (a network, bridge, container or link name),
 /// quoted for a suggested command: a pasted fix never runs what a name contains.
+/// A name holding a control character (a newline, ESC) or a bidi control gets ANSI-C
+/// quoting (`$'a\nb'`), so that the fix stays one line that shows what the name holds
+/// and pastes as that name.
 pub(crate) fn sh(value: &str) -> std::borrow::Cow<'_, str> {
-    // Only a NUL byte cannot be quoted, and no name the kernel or engine accepts has one.
-    shlex::try_quote(value).unwrap_or(std::borrow::Cow::Borrowed("'<a name with a NUL byte>'"))
+    if value.chars().any(crate::report::escape::is_unsafe) {
+        return std::borrow::Cow::Owned(ansi_c(value));
+    }
+    // Only a NUL byte cannot be quoted, and it is unsafe: handled above.
+    shlex::try_quote(value).unwrap_or(std::borrow::Cow::Borrowed("''"))
+}
+
+/// Bash's `$'…'`: every unsafe character as a fixed-width escape (`\xHH` below 0x80,
+/// `\uHHHH` or `\UHHHHHHHH` above, which bash turns back into that character), and `\`
+/// and `'` escaped. Fixed widths, so that a following hex digit is never read into one.
+fn ansi_c(value: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("$'");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if crate::report::escape::is_unsafe(c) => {
+                let n = c as u32;
+                let _ = match n {
+                    0..0x80 => write!(out, "\\x{n:02x}"),
+                    0x80..0x1_0000 => write!(out, "\\u{n:04x}"),
+                    _ => write!(out, "\\U{n:08x}"),
+                };
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// A command line read from the host (an iptables rule as iptables-save prints it),
 /// requoted word by word, so that it pastes as the same words.
 pub(crate) fn sh_words(line: &str) -> String {
-    shlex::split(line)
-        .and_then(|words| shlex::try_join(words.iter().map(String::as_str)).ok())
-        .unwrap_or_else(|| sh(line).into_owned())
+    match shlex::split(line) {
+        Some(words) => words.iter().map(|w| sh(w)).collect::<Vec<_>>().join(" "),
+        None => sh(line).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A hostile name is one line in a fix, and bash reads it back as that very name.
+    #[test]
+    fn fixes_quote_hostile_names_on_one_line_that_bash_reads_back() {
+        for name in [
+            "app\n::error::forged",
+            "a\u{1b}[2Jb",
+            "rtl\u{202e}gnp.exe",
+            "it's \\ here\t1",
+            "\u{85}c1\u{7f}",
+            "plain-name",
+            "with space",
+        ] {
+            let quoted = super::sh(name);
+            assert!(!quoted.contains('\n'), "{quoted}");
+            assert!(
+                !quoted.chars().any(crate::report::escape::is_unsafe),
+                "{quoted:?}"
+            );
+            // \u escapes decode to UTF-8 only under a UTF-8 locale.
+            let out = std::process::Command::new("bash")
+                .env("LC_ALL", "C.UTF-8")
+                .args(["-c", &format!("printf %s {quoted}")])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), name, "{quoted}");
+        }
+        assert_eq!(
+            super::sh_words("-A FORWARD -i 'a\nb' -j DROP"),
+            "-A FORWARD -i $'a\\nb' -j DROP"
+        );
+    }
 }

@@ -73,6 +73,17 @@ impl Subject {
         }
     }
 
+    /// Whether it is netcheck's own probe container, or an interface in it (the probe's
+    /// name survives redaction).
+    pub fn is_probe(&self) -> bool {
+        let container = match self {
+            Subject::Container { name } => Some(name),
+            Subject::Interface { container, .. } => container.as_ref(),
+            _ => None,
+        };
+        container.is_some_and(|c| c.starts_with(crate::collect::PROBE_PREFIX))
+    }
+
     /// An interface inside a container.
     pub fn inside(container: &str, name: &str) -> Subject {
         Subject::Interface {

@@ -1,6 +1,6 @@
 //! `host.docker-internal`: containers can find and reach the host by name.
 
-use super::{Check, Context, Findings, Needs, Outcome, Subject, bridge_broken, missing};
+use super::{Check, Context, Findings, Needs, Outcome, Subject, missing, request_lost};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -15,6 +15,8 @@ container is started with `--add-host host.docker.internal:host-gateway` (compos
 user would. The probe resolves the name without libc (through /etc/hosts, then the DNS
 servers of /etc/resolv.conf), then makes an HTTP request to a listener that netcheck binds
 on the host-side address (never 0.0.0.0).
+
+Skips when: every checked network is internal (they reach no host address, by design).
 
 Fails when: the name does not resolve; it resolves, but the host does not answer (a host
 firewall dropping traffic from the container subnet is the usual cause).",
@@ -54,6 +56,17 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
+    // Internal networks route nowhere beyond their own subnet, the host's other
+    // addresses included: a probe on internal networks alone cannot reach the host.
+    if !ctx.networks.is_empty() && ctx.networks.iter().all(|n| n.internal) {
+        return Outcome::skip(
+            "internal: a container on an internal network reaches no host address, by design",
+            ctx.networks
+                .iter()
+                .map(|n| format!("network {} is internal", n.name))
+                .collect(),
+        );
+    }
     let desktop = ctx.snapshot.docker.ok().is_some_and(|d| d.engine.desktop);
     let egress = ctx.snapshot.probe_egress();
     let network = egress.map(|n| n.name.as_str()).unwrap_or("its network");
@@ -118,7 +131,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                         addrs.join(", "),
                         r.addr.as_deref().unwrap_or(&r.target)
                     );
-                    match bridge_broken(ctx, network) {
+                    match request_lost(ctx, network, r) {
                         Some((cause, fix)) => f.fail_at("host-silent", Subject::Host, 
                             format!("{failed}: {cause}"),
                             fix,

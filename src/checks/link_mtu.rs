@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, routing};
-use crate::snapshot::{LookupPath, NetworkObs, RoutingObs};
+use crate::snapshot::{LinkObs, LookupPath, NetnsObs, NetworkObs, RoutingObs};
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -28,7 +28,12 @@ netcheck) falls back to the main table's uplink, and says so.
 Params: `expect = 1450`: every container interface on the network must have exactly this
 MTU (a site's standard), instead of the comparison with the uplink.
 
-Fails when: a container interface's MTU exceeds the uplink's (or differs from `expect`).
+Both ends of each container's veth are compared too: a veth drops what is larger than
+its receiving end's MTU, and a bridge what is larger than the port it forwards to, both
+silently (no ICMP tells the sender to send less).
+
+Fails when: a container interface's MTU exceeds the uplink's (or differs from `expect`);
+the container end and the host end of a veth differ; a host end is below its bridge's.
 Typical cause: a VPN or cloud uplink with MTU 1450 and Docker at 1500.",
     needs: Needs {
         host: true,
@@ -105,15 +110,21 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 f.skip(format!("{who}: inside not observed"));
                 continue;
             };
-            let Some((iface, mtu)) = ep
+            let Some((link, mtu)) = ep
                 .mac
                 .as_deref()
                 .and_then(|m| ns.link_by_mac(m))
-                .and_then(|l| Some((l.name.as_str(), l.mtu?)))
+                .and_then(|l| Some((l, l.mtu?)))
             else {
                 f.skip(format!("{who}: its interface on {} not found", n.name));
                 continue;
             };
+            let iface = link.name.as_str();
+            if expect.is_none()
+                && let Some(h) = host
+            {
+                both_ends(&mut f, &h.netns, n, who, link);
+            }
             let seen = format!("{who}: {iface} MTU {mtu}");
             let bad = match expect {
                 Some(e) => mtu != e,
@@ -163,6 +174,54 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     match limit_seen {
         Some(l) => f.finish(format!("every container MTU fits (at most {l})")),
         None => f.finish("no container MTU compared"),
+    }
+}
+
+/// The two ends of a container's veth, and its host end against the bridge: a veth
+/// drops what is larger than the receiving end's MTU, and the bridge drops what is
+/// larger than the port it forwards to, silently (no ICMP tells the sender).
+fn both_ends(f: &mut Findings, host: &NetnsObs, n: &NetworkObs, who: &str, inner: &LinkObs) {
+    let (Some(peer), Some(inner_mtu)) = (host.veth_peer_of(inner), inner.mtu) else {
+        return;
+    };
+    let Some(peer_mtu) = peer.mtu else { return };
+    let iface = &inner.name;
+    let host_end = &peer.name;
+    if peer_mtu != inner_mtu {
+        let low = peer_mtu.min(inner_mtu);
+        f.fail_at(
+            "veth-ends-differ",
+            super::Subject::interface(host_end),
+            format!(
+                "{who}: {iface} MTU {inner_mtu} but its host end {host_end} MTU {peer_mtu}: packets larger \
+                 than {low} are dropped between the two ends of the veth"
+            ),
+            format!(
+                "ip link set {} mtu {inner_mtu}   (or docker restart {}); find what changed it",
+                super::sh(host_end),
+                super::sh(who)
+            ),
+        );
+        return;
+    }
+    let bridge_mtu = host.link_by_name(&n.bridge).and_then(|b| b.mtu);
+    match bridge_mtu {
+        Some(b) if b > peer_mtu => f.fail_at(
+            "port-below-bridge",
+            super::Subject::interface(host_end),
+            format!(
+                "{who}: host end {host_end} MTU {peer_mtu} is below its bridge {}'s {b}: packets routed to \
+                 the container larger than {peer_mtu} are dropped at the port",
+                n.bridge
+            ),
+            format!(
+                "ip link set {} mtu {b}   (or docker restart {})",
+                super::sh(host_end),
+                super::sh(who)
+            ),
+        ),
+        // Matching ends say nothing new: the container end's line above stands for both.
+        _ => {}
     }
 }
 

@@ -5,7 +5,7 @@
 
 pub use context::Context;
 pub(crate) use context::{
-    bridge_broken, describe_link, docker_or_outcome, icc_disabled, missing, probe_request, sh,
+    describe_link, docker_or_outcome, icc_disabled, missing, probe_request, request_lost, sh,
     sh_words,
 };
 pub use finding::{Finding, Subject};
@@ -15,6 +15,7 @@ pub use outcome::{Findings, NOT_OBSERVED, Outcome, Status, UNCLASSIFIED};
 mod bridge_icc;
 mod bridge_subnet;
 mod bridge_veth;
+mod causes;
 mod container_default_route;
 mod context;
 mod daemon_warnings;

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::engine_rules::{self, Backend};
-use super::{Check, Context, Findings, Needs, Outcome, bridge_broken, docker_or_outcome};
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, request_lost};
 use crate::protocol::Purpose;
 use crate::snapshot::{FirewallObs, NetworkObs};
 
@@ -218,6 +218,7 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
         ));
         return;
     };
+    let untracked = super::causes::untracked(ctx, n, req.target.parse().ok());
     match (req.ok, req.seen_source) {
         (true, Some(seen)) if seen == outside.host_addr => f.pass(format!(
             "from {from}: outside peer {} (in a namespace behind {}) saw {seen}: the host's address",
@@ -227,18 +228,35 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
             "from {from}: outside peer {} saw {seen}: the network's own source address ({HOST_IPV4})",
             outside.peer_addr
         )),
+        // A conntrack exemption is why: un-tracked packets skip the nat table.
+        (true, Some(seen)) if subnet.contains(&seen) && untracked.is_some() => {
+            if let Some(c) = untracked {
+                f.fail_at(c.code, super::rules::subject("raw", "PREROUTING", None),
+                    format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed: {}", c.message),
+                    c.fix,
+                );
+            }
+        }
         (true, Some(seen)) if subnet.contains(&seen) => f.fail_at("un-natted", super::Subject::network(&n.name), 
             format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
             unnatted_fix(ctx, n, subnet),
         ),
-        (true, seen) => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", None), 
-            format!(
-                "the outside peer saw {}, neither the host's {} nor a container address",
-                seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into()),
+        (true, seen) => {
+            let seen_text = seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into());
+            let message = format!(
+                "the outside peer saw {seen_text}, neither the host's {} nor a container address",
                 outside.host_addr
-            ),
-            "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
-        ),
+            );
+            match seen.and_then(|s| snat_rule(ctx, s)) {
+                Some((pos, line)) => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", Some(line)),
+                    format!("{message}: nat POSTROUTING rule {pos} `{line}` rewrites it, above Docker's MASQUERADE"),
+                    format!("exclude Docker's subnet from it (! -s {subnet}), or delete it: iptables -t nat -D POSTROUTING {pos}"),
+                ),
+                None => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", None), message,
+                    "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
+                ),
+            }
+        }
         (false, _) => {
             let failed = format!("{from} could not reach the outside peer {}", req.target);
             let traced = probe
@@ -247,7 +265,7 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                 .find(|t| t.purpose == req.purpose)
                 .and_then(|t| t.verdict.as_ref());
             let blocker = super::nft_path::egress_blocker(ctx.snapshot, n);
-            match (bridge_broken(ctx, &n.name), traced, blocker) {
+            match (request_lost(ctx, &n.name, req), traced, blocker) {
                 (Some((cause, fix)), _, _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), format!("{failed}: {cause}"), fix),
                 (None, Some(v), _) if engine_rules::owns(v, all_networks(ctx)) => {
                     engine_rule_dropped(f, ctx, n, subnet, &failed, v)
@@ -285,6 +303,26 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
             }
         }
     }
+}
+
+/// The nat POSTROUTING rule (its position and line) that rewrites a source to `seen`,
+/// above Docker's MASQUERADE: an SNAT to that address.
+fn snat_rule<'a>(ctx: &'a Context, seen: IpAddr) -> Option<(usize, &'a str)> {
+    let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
+    let to = seen.to_string();
+    super::rules::chain(fw, "nat", "POSTROUTING")
+        .into_iter()
+        .enumerate()
+        .take_while(|(_, r)| r.target != Some("MASQUERADE"))
+        .find(|(_, r)| {
+            r.target == Some("SNAT")
+                && r.line
+                    .split_whitespace()
+                    .skip_while(|w| *w != "--to-source")
+                    .nth(1)
+                    .is_some_and(|v| v.split([':', '-']).next() == Some(to.as_str()))
+        })
+        .map(|(i, r)| (i + 1, r.line))
 }
 
 /// Docker keeps no chains in iptables: told not to (`"iptables": false`), then no NAT

@@ -123,6 +123,10 @@ impl Outcome {
 pub struct Findings {
     evidence: Vec<String>,
     failures: Vec<(String, String)>,
+    /// Failures seen on netcheck's own probe: evidence of what the network does to
+    /// every container on it, but not an affected container of the user's, so they are
+    /// not counted in "(and N more)" and name the verdict only when nothing else failed.
+    probe_failures: Vec<(String, String)>,
     warnings: Vec<(String, String)>,
     errors: Vec<String>,
     /// The fixes of errors that have one of their own, in order, without repeats.
@@ -162,8 +166,13 @@ impl Findings {
     ) {
         let message = message.into();
         self.evidence.push(format!("FAIL: {message}"));
+        let on_probe = subject.is_probe();
         self.found(slug, subject, Status::Fail, &message);
-        self.failures.push((message, hint.into()));
+        if on_probe {
+            self.probe_failures.push((message, hint.into()));
+        } else {
+            self.failures.push((message, hint.into()));
+        }
     }
 
     /// Works now, but is fragile or risky (the outcome warns unless something fails),
@@ -214,7 +223,10 @@ impl Findings {
         }
     }
 
-    fn verdict(self, pass_message: impl Into<String>) -> Outcome {
+    fn verdict(mut self, pass_message: impl Into<String>) -> Outcome {
+        if self.failures.is_empty() {
+            self.failures = std::mem::take(&mut self.probe_failures);
+        }
         let more = |n: usize| {
             if n > 1 {
                 format!(" (and {} more)", n - 1)
@@ -282,4 +294,49 @@ fn distinct_hints(findings: &[(String, String)]) -> String {
         }
     }
     hints.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_is_not_counted_among_affected_containers() {
+        let mut f = Findings::default();
+        f.fail_at(
+            "x",
+            Subject::inside("netcheck-probe-1", "eth0"),
+            "probe: bad",
+            "fix",
+        );
+        f.fail_at("x", Subject::container("app"), "app: bad", "fix");
+        let outcome = f.finish("fine");
+        assert_eq!(outcome.status, Status::Fail);
+        assert_eq!(outcome.message, "app: bad");
+        assert_eq!(outcome.findings.len(), 2, "the probe's finding stays");
+        // Two of the user's containers: one more, the probe still left out.
+        let mut f = Findings::default();
+        f.fail_at("x", Subject::container("a"), "a: bad", "fix");
+        f.fail_at(
+            "x",
+            Subject::inside("netcheck-probe-1", "eth0"),
+            "probe: bad",
+            "fix",
+        );
+        f.fail_at("x", Subject::container("b"), "b: bad", "fix");
+        assert_eq!(f.finish("fine").message, "a: bad (and 1 more)");
+        // The probe alone: it is the witness, and names the verdict.
+        let mut f = Findings::default();
+        f.fail_at(
+            "x",
+            Subject::inside("netcheck-probe-1", "eth0"),
+            "probe: bad",
+            "fix",
+        );
+        let outcome = f.finish("fine");
+        assert_eq!(
+            (outcome.status, outcome.message.as_str()),
+            (Status::Fail, "probe: bad")
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! `port.publish`: a published port reaches its container, from the host and by hairpin.
 
 use super::{Check, Context, Findings, Needs, Outcome, missing};
+
+mod users;
 use crate::protocol::Purpose;
 use crate::snapshot::{Observed, Published, Request};
 
@@ -19,6 +21,16 @@ The check also reads how the engine carries each port: its DNAT rule in the nat 
 chain, and its docker-proxy process. Where the engine keeps iptables rules, the DNAT
 rule must be there.
 
+The ports that running containers on the checked networks publish are tested too (at
+most 16 a run; the evidence says how many there were): a TCP connection from the host to
+each (to the host's own address for a port published on every address), which must meet
+the container: an accept, or a reset from a container with no listener on it. The nat
+rules must take the port to the container the engine says owns it: a DNAT rule above the
+engine's that sends it elsewhere (a removed container's leftover, a script's) is named,
+with its chain and position.
+
+Skips when: the probe's network is internal (it publishes nothing, by design).
+
 Warns when: a port is published on every address (0.0.0.0) while a host firewall runs
 (ufw, firewalld, an INPUT policy of drop): Docker's DNAT takes the packets before that
 firewall's INPUT rules see them, so the port is open whatever the firewall says.
@@ -26,7 +38,8 @@ firewall's INPUT rules see them, so the port is open whatever the firewall says.
 Fails when: the engine cannot publish the probe's ports at all (Docker's chains were
 removed: the container does not start with them); a published port does not answer
 from the host or by hairpin; its DNAT rule is missing (something flushed Docker's nat
-rules); or neither a rule nor a proxy carries it.
+rules); or neither a rule nor a proxy carries it; a user's published port does not reach its
+container from the host, or a stale DNAT rule takes it.
 Typical cause: a firewalld reload wiped Docker's DNAT rules; userland-proxy is off and
 hairpin NAT is broken.",
     needs: Needs {
@@ -46,6 +59,23 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
+    // The probe publishes on its first network; an internal one publishes nothing by
+    // design (the engine carries no port of it), which is not a fault.
+    if let Some(n) = ctx
+        .snapshot
+        .networks
+        .first()
+        .and_then(|n| ctx.snapshot.network(n))
+        .filter(|n| n.internal)
+    {
+        return Outcome::skip(
+            "internal: publishes nothing",
+            vec![format!(
+                "network {} is internal: the engine publishes no port of its containers",
+                n.name
+            )],
+        );
+    }
     if let Some(e) = &probe.publish_error {
         return publish_refused(ctx, e);
     }
@@ -163,6 +193,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if let Some(h) = host {
         exposure(&mut f, h);
     }
+    users::judge(&mut f, ctx);
     // The gateway binding needs the network's gateway before the probe exists: an
     // engine's IPAM may not state it, and with the agent no host view says it yet.
     if probe.published.iter().all(|p| p.host_ip.is_loopback()) {
@@ -290,6 +321,15 @@ fn cause(
     const FILTERED: &str = "the host's own traffic to its containers is filtered (an egress allow-list): \
         allow the containers' subnets in OUTPUT (iptables -I OUTPUT -d SUBNET -j ACCEPT, or in the nft \
         output chain named), or delete the rule";
+    // The layers below netfilter first: the bridge, its route, neighbours, tc.
+    if let Some(found) = ctx
+        .snapshot
+        .networks
+        .first()
+        .and_then(|n| super::request_lost(ctx, n, r))
+    {
+        return Some(found);
+    }
     if let Some(v) = probe
         .traces
         .iter()

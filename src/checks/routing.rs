@@ -371,7 +371,7 @@ fn path_name(p: LookupPath) -> &'static str {
 
 /// For checks whose requests failed: the host's packets to the network's containers
 /// leave by another interface than its bridge (bridge.subnet names the rule). Returns
-/// the cause and its fix, as `bridge_broken` does.
+/// the cause and its fix, as `request_lost` does.
 pub(crate) fn captured(ctx: &super::Context, n: &NetworkObs) -> Option<(String, String)> {
     let Some(Observed::Ok { value: routing }) = &ctx.snapshot.host.ok()?.routing else {
         return None;

@@ -255,6 +255,19 @@ pub fn restore_chains_hint(fw: &FirewallObs) -> String {
     hint
 }
 
+/// A DNAT rule's `--to-destination 172.17.0.2:8080`: its address, and its port if one.
+pub fn to_destination(line: &str) -> Option<(std::net::IpAddr, Option<u16>)> {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "--to-destination")?;
+    let value = words.next()?;
+    if let Ok(sa) = value.parse::<std::net::SocketAddr>() {
+        return Some((sa.ip(), Some(sa.port())));
+    }
+    // `ADDR`, `ADDR-ADDR` or `ADDR:PORT-PORT`: the first address, and no single port.
+    let host = value.split(['-', ':']).next()?;
+    Some((host.parse().ok()?, None))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,10 @@ fn container(image: &str, opts: &Options, checked: &[String]) -> ContainerCreate
                 ("netcheck".to_string(), "agent".to_string()),
                 (LABEL.to_string(), opts.run_id.clone()),
                 (PID_LABEL.to_string(), std::process::id().to_string()),
+                (
+                    super::OWNER_LABEL.to_string(),
+                    crate::owner::Owner::me().token(),
+                ),
             ]
             .into(),
         ),

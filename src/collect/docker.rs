@@ -5,7 +5,7 @@ use std::io;
 
 use bollard::Docker;
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
-use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt};
 
 use crate::engine::Engine;
 use crate::error::Error;
@@ -21,9 +21,7 @@ pub async fn connect(engine: &Engine) -> Result<(Docker, bool), Error> {
     crate::engine::check_files(engine)?;
     let endpoint = engine.endpoint.clone();
     let docker = crate::engine::client(engine).map_err(|e| match e {
-        bollard::errors::Error::SocketNotFoundError(_) => Error::SocketMissing {
-            endpoint: endpoint.clone(),
-        },
+        bollard::errors::Error::SocketNotFoundError(_) => missing(engine),
         e => Error::BadDockerHost {
             endpoint: endpoint.clone(),
             detail: e.to_string(),
@@ -32,7 +30,7 @@ pub async fn connect(engine: &Engine) -> Result<(Docker, bool), Error> {
     let docker = match docker.negotiate_version().await {
         Ok(docker) => docker,
         Err(e) => {
-            let mut error = classify(&endpoint, &e);
+            let mut error = classify(engine, &e);
             // Something answered, but not as Docker does: say what it was.
             if matches!(error, Error::DaemonDown { .. }) && answered(&e) {
                 error = Error::NotDocker {
@@ -178,8 +176,17 @@ fn describe_answer(buf: &[u8]) -> String {
 }
 
 /// Turns a failed first request into the cause a user can act on.
-fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
-    let endpoint = endpoint.to_string();
+/// The socket the engine's endpoint names is not there, with what chose it.
+fn missing(engine: &Engine) -> Error {
+    Error::SocketMissing {
+        endpoint: engine.endpoint.clone(),
+        chosen_by: engine.source,
+        context: engine.context.clone(),
+    }
+}
+
+fn classify(engine: &Engine, e: &bollard::errors::Error) -> Error {
+    let endpoint = engine.endpoint.clone();
     if let Some(limit) = crate::engine::bounded::too_large(e) {
         return Error::AnswerTooLarge {
             what: "version".into(),
@@ -190,9 +197,7 @@ fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<io::Error>() {
             return match io.kind() {
-                io::ErrorKind::NotFound if endpoint.starts_with("unix://") => {
-                    Error::SocketMissing { endpoint }
-                }
+                io::ErrorKind::NotFound if endpoint.starts_with("unix://") => missing(engine),
                 io::ErrorKind::PermissionDenied => Error::SocketPermission { endpoint },
                 _ => Error::DaemonDown {
                     endpoint,
@@ -206,7 +211,7 @@ fn classify(endpoint: &str, e: &bollard::errors::Error) -> Error {
     if detail.contains("No such file")
         || matches!(e, bollard::errors::Error::SocketNotFoundError(_))
     {
-        return Error::SocketMissing { endpoint };
+        return missing(engine);
     }
     if detail.contains("ermission denied") {
         return Error::SocketPermission { endpoint };
@@ -292,7 +297,8 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
         .list_networks(None::<ListNetworksOptions>)
         .await
         .map_err(api_err("network list"))?;
-    let inspected = try_join_all(list.iter().filter_map(|n| n.id.as_deref()).map(
+    // Bounded as the container inspects are: each request in flight holds a connection.
+    let inspected = futures_util::stream::iter(list.iter().filter_map(|n| n.id.as_deref()).map(
         |id| async move {
             match docker
                 .inspect_network(id, None::<InspectNetworkOptions>)
@@ -309,6 +315,8 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
             }
         },
     ))
+    .buffered(crate::net::limits::connections_at_once())
+    .try_collect::<Vec<_>>()
     .await?;
     let inspected: Vec<_> = inspected.into_iter().flatten().collect();
     let mut out: Vec<NetworkObs> = inspected
@@ -368,6 +376,30 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
     Ok(out)
 }
 
+/// A container's published TCP ports, from its inspect's port map, in a stable order.
+fn published(ports: Option<&bollard::models::PortMap>) -> Vec<crate::snapshot::UserPort> {
+    let mut out: Vec<crate::snapshot::UserPort> = ports
+        .into_iter()
+        .flatten()
+        .filter_map(|(spec, bindings)| {
+            let port = spec.strip_suffix("/tcp")?.parse::<u16>().ok()?;
+            Some((port, bindings.as_ref()?))
+        })
+        .flat_map(|(container_port, bindings)| {
+            bindings.iter().filter_map(move |b| {
+                Some(crate::snapshot::UserPort {
+                    host_ip: b.host_ip.as_deref().unwrap_or("0.0.0.0").parse().ok()?,
+                    host_port: b.host_port.as_deref()?.parse().ok()?,
+                    container_port,
+                    tried: None,
+                })
+            })
+        })
+        .collect();
+    out.sort_by_key(|p| (p.host_port, p.host_ip));
+    out
+}
+
 /// The running containers attached to the checked networks, with their main process's
 /// pid (to read their namespace) and nothing else: no environment, no labels' values.
 /// Fills in each endpoint's gateway, which only the container's inspect states.
@@ -384,7 +416,9 @@ pub async fn containers(
         .collect();
     ids.sort();
     ids.dedup();
-    let inspected = try_join_all(ids.iter().map(|id| async move {
+    // As many at a time as the open-file limit leaves room for: each request in flight
+    // holds a connection to the engine, and a host may run a thousand containers.
+    let inspected = futures_util::stream::iter(ids.iter().map(|id| async move {
         match docker.inspect_container(id, None).await {
             Ok(c) => Ok(Some(c)),
             // Removed since the network listed it: containers come and go on a live
@@ -397,6 +431,8 @@ pub async fn containers(
             Err(e) => Err(api_err("container inspect")(e)),
         }
     }))
+    .buffered(crate::net::limits::connections_at_once())
+    .try_collect::<Vec<_>>()
     .await?;
     let inspected: Vec<_> = inspected.into_iter().flatten().collect();
     for c in &inspected {
@@ -429,6 +465,11 @@ pub async fn containers(
                 .unwrap_or_default()
                 .trim_start_matches('/')
                 .to_string();
+            let published = if Some(name.as_str()) == probe_name {
+                vec![]
+            } else {
+                published(c.network_settings.as_ref().and_then(|s| s.ports.as_ref()))
+            };
             ContainerObs {
                 id: c.id.unwrap_or_default(),
                 pid: c
@@ -442,6 +483,7 @@ pub async fn containers(
                     reason: "not observed yet".into(),
                 },
                 resolv_conf: None,
+                published,
             }
         })
         .collect())

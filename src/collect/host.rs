@@ -39,7 +39,7 @@ pub fn sysctls(interfaces: &[&str]) -> BTreeMap<String, String> {
                 }
                 None => format!("/proc/sys/{}", name.replace('.', "/")),
             };
-            let value = std::fs::read_to_string(path).ok()?;
+            let value = read(&path)?;
             Some((name, value.trim().to_string()))
         })
         .collect()
@@ -82,7 +82,7 @@ fn parse_conntrack_stats(text: &str) -> Option<ConntrackStats> {
 
 /// A file's text, if it can be read.
 pub fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok()
+    crate::input::read_config(path)
 }
 
 /// docker-proxy processes, from /proc/*/cmdline: `-proto tcp -host-ip 127.0.0.1
@@ -246,7 +246,7 @@ fn dockerd_cmdline() -> Vec<String> {
 
 /// Runs a read-only firewall tool, bounded. Not installed: None.
 async fn run_tool(program: &str, args: &[&str]) -> Option<Result<String, String>> {
-    let run = tokio::process::Command::new(program)
+    let run = crate::owner::bind_child(&mut tokio::process::Command::new(program))
         .args(args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -16,8 +16,10 @@ mod probe_container;
 mod probe_setup;
 mod publish;
 pub mod routes;
+mod tc;
 mod teardown;
 pub mod trace;
+mod user_ports;
 
 /// netlink and the listener live in `net`, below collect and probe both.
 pub use crate::net::{listener, netlink};
@@ -51,6 +53,9 @@ pub const LABEL: &str = "netcheck.run";
 /// The label holding the pid of the netcheck process that owns a probe container, so
 /// that `netcheck cleanup` leaves a live run's probe alone.
 pub const PID_LABEL: &str = "netcheck.pid";
+/// The label holding the owner as `PID:START` ([`crate::owner::Owner`]): the pid alone
+/// may be reused by another process after the owner dies.
+pub const OWNER_LABEL: &str = "netcheck.owner";
 /// The label holding the pid namespace that pid is in (see [`own_pid_namespace`]).
 pub const PIDNS_LABEL: &str = "netcheck.pidns";
 /// Probe containers are named `netcheck-probe-<run id>`.
@@ -135,7 +140,7 @@ pub async fn collect(
 
     // Phase 1: everything that depends on nothing else.
     let need_host = opts.needs.host || opts.needs.probe;
-    let (engine, networks, image, early_host, firewall) = tokio::join!(
+    let (engine, networks, image, (early_host, tc_before), firewall) = tokio::join!(
         docker::engine_facts(docker),
         docker::networks(docker),
         async {
@@ -146,12 +151,7 @@ pub async fn collect(
                 (true, None) => Some(image::ensure(docker).await),
             }
         },
-        async {
-            match &host_handle {
-                Some(h) if need_host => netlink::dump(h).await.ok(),
-                _ => None,
-            }
-        },
+        tc::early(host_handle.as_ref(), need_host),
         async {
             if need_host && local {
                 host::firewall(root).await
@@ -304,7 +304,11 @@ pub async fn collect(
                 .iter()
                 .filter(|n| checked_names.contains(&n.name))
                 .collect();
-            Some(routes::routing(h, ns, &checked_now).await.into())
+            Some(
+                routes::routing(h, ns, &checked_now, firewall.ok())
+                    .await
+                    .into(),
+            )
         }
         _ => None,
     };
@@ -317,9 +321,12 @@ pub async fn collect(
         root,
     )
     .await;
+    let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
+    let wanted = opts.needs.publish && local;
+    user_ports::try_all(&mut containers, host_ns, wanted, opts.probe_timeout).await;
     // After the interiors: a connection leaves by the container's own interface on the
     // network, found in them.
-    let peer_requests = match probe_name {
+    let (peer_requests, peer_concurrency) = match probe_name {
         Some(probe) if opts.needs.peers && local && root => {
             peers::requests(
                 &networks,
@@ -330,7 +337,7 @@ pub async fn collect(
             )
             .await
         }
-        _ => vec![],
+        _ => (vec![], None),
     };
     let mut probe = probe;
     if let Observed::Ok { value } = &mut probe {
@@ -357,6 +364,7 @@ pub async fn collect(
         } else {
             vec![]
         };
+        value.peer_concurrency = peer_concurrency;
         value.host_requests = publish_requests
             .into_iter()
             .chain(peer_requests)
@@ -371,6 +379,7 @@ pub async fn collect(
         let flows = trace::failed_flows(value, &networks, &containers, opts.probe_timeout);
         value.traces = trace::trace(&opts.run_id, &flows, &teardown.traces).await;
     }
+    let traffic_control = tc::after(host_handle.as_ref(), host_ns, tc_before).await;
 
     let host = match (host_netns, &host_skip) {
         (_, Some(reason)) => Observed::Skipped {
@@ -404,6 +413,7 @@ pub async fn collect(
                     routing,
                     engine_config: host::engine_config(),
                     conntrack: Some(host::conntrack()),
+                    traffic_control,
                     netns,
                 },
             }
@@ -478,42 +488,76 @@ fn named<'a>(names: &[String], all: &'a [NetworkObs]) -> Vec<&'a NetworkObs> {
 pub const PROBE_PORT: u16 = 8080;
 
 /// Reads each container's namespace from the host (/proc/PID/ns/net), never by exec.
-/// The probe reports its own, so it needs neither root nor a local engine.
+/// The probe reports its own, so it needs neither root nor a local engine. Containers
+/// that share a namespace (`--network container:X`, a pod) are read once; and as many
+/// at a time as the open-file limit leaves room for (each read holds a netlink socket
+/// and the namespace's file), so that a host of a thousand containers errs nowhere.
 async fn observe_interiors(
     containers: &mut [ContainerObs],
     probe_netns: Option<&NetnsObs>,
     local: bool,
     root: bool,
 ) {
-    let reads = containers.iter().map(|c| async move {
-        if c.probe
-            && let Some(ns) = probe_netns
-        {
-            return Observed::Ok { value: ns.clone() };
+    use futures_util::StreamExt;
+    use std::os::unix::fs::MetadataExt;
+    let namespace = |c: &ContainerObs| {
+        let pid = c.pid.filter(|_| local && root && !c.probe)?;
+        let m = std::fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
+        Some((m.dev(), m.ino()))
+    };
+    let keys: Vec<_> = containers.iter().map(namespace).collect();
+    let mut first: std::collections::HashMap<(u64, u64), usize> = Default::default();
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(k) = k {
+            first.entry(*k).or_insert(i);
         }
-        let Some(pid) = c.pid else {
-            return Observed::Error {
-                error: "the engine reports no pid".into(),
+    }
+    let read = |c: &ContainerObs| {
+        let pid = c.pid;
+        let is_probe = c.probe;
+        async move {
+            if is_probe && let Some(ns) = probe_netns {
+                return Observed::Ok { value: ns.clone() };
+            }
+            let Some(pid) = pid else {
+                return Observed::Error {
+                    error: "the engine reports no pid".into(),
+                };
             };
-        };
-        if !local {
-            return Observed::Skipped {
-                reason: "the engine is remote (observed only with --agent)".into(),
-            };
+            if !local {
+                return Observed::Skipped {
+                    reason: "the engine is remote (observed only with --agent)".into(),
+                };
+            }
+            if !root {
+                return Observed::Skipped {
+                    reason: "entering a container's namespace needs root".into(),
+                };
+            }
+            let result = async {
+                let handle = netlink::connect_in(&format!("/proc/{pid}/ns/net"))?;
+                netlink::dump(&handle).await
+            }
+            .await;
+            result.into()
         }
-        if !root {
-            return Observed::Skipped {
-                reason: "entering a container's namespace needs root".into(),
-            };
-        }
-        let result = async {
-            let handle = netlink::connect_in(&format!("/proc/{pid}/ns/net"))?;
-            netlink::dump(&handle).await
-        }
-        .await;
-        result.into()
-    });
-    let observed = futures_util::future::join_all(reads).await;
+    };
+    let owners: Vec<usize> = (0..containers.len())
+        .filter(|i| keys[*i].is_none_or(|k| first[&k] == *i))
+        .collect();
+    let read_once: Vec<Observed<NetnsObs>> =
+        futures_util::stream::iter(owners.iter().map(|i| read(&containers[*i])))
+            .buffered(crate::net::limits::connections_at_once())
+            .collect()
+            .await;
+    let by_owner: std::collections::HashMap<usize, Observed<NetnsObs>> =
+        owners.into_iter().zip(read_once).collect();
+    let observed: Vec<Observed<NetnsObs>> = (0..containers.len())
+        .map(|i| {
+            let owner = keys[i].map_or(i, |k| first[&k]);
+            by_owner[&owner].clone()
+        })
+        .collect();
     for (c, o) in containers.iter_mut().zip(observed) {
         c.interior = o;
         // The resolver the engine gave it, through /proc/PID/root: no exec either.

@@ -84,6 +84,7 @@ pub(super) async fn observe(
                 outside,
                 published,
                 host_requests: vec![],
+                peer_concurrency: None,
                 publish_error,
                 traces: vec![],
             },
@@ -193,6 +194,10 @@ async fn start_once(
                 ("netcheck".to_string(), "probe".to_string()),
                 (LABEL.to_string(), run_id.to_string()),
                 (PID_LABEL.to_string(), std::process::id().to_string()),
+                (
+                    super::OWNER_LABEL.to_string(),
+                    crate::owner::Owner::me().token(),
+                ),
             ]
             .into_iter()
             .chain(owner_pidns.then(|| (PIDNS_LABEL.to_string(), own_pid_namespace())))

@@ -24,6 +24,11 @@ pub(super) fn bindings(
     host: Option<&NetnsObs>,
     pick: Pick,
 ) -> Vec<Published> {
+    // An internal network publishes nothing by design: the engine would accept the
+    // bindings and carry none of them.
+    if checked.first().is_some_and(|n| n.internal) {
+        return vec![];
+    }
     let gateway = checked.first().and_then(|n| n.gateway_v4(host));
     [Some(IpAddr::from([127, 0, 0, 1])), gateway]
         .into_iter()

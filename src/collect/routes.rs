@@ -33,6 +33,7 @@ pub async fn routing(
     handle: &Handle,
     host: &NetnsObs,
     networks: &[&NetworkObs],
+    firewall: Option<&crate::snapshot::FirewallObs>,
 ) -> Result<RoutingObs, NetlinkError> {
     let err = |what| move |source| NetlinkError::Dump { what, source };
     let mut rules = vec![];
@@ -47,7 +48,9 @@ pub async fn routing(
         rules.extend(msgs.into_iter().map(rule_obs));
     }
     rules.sort_by_key(|r| (r.v6, r.priority));
+    let marks = selected_marks(firewall, &rules);
     let mut lookups = vec![];
+    let mut marked = vec![];
     for n in networks {
         let Some(bridge) = host.link_by_name(&n.bridge) else {
             continue;
@@ -66,7 +69,23 @@ pub async fn routing(
                 from,
                 iif,
                 to,
+                mark: None,
             };
+            for &mark in &marks {
+                let p = Packet {
+                    mark: Some(mark),
+                    ..ask(
+                        LookupPath::Egress,
+                        Some(from),
+                        Some((bridge.index, bridge.name.clone())),
+                        outside,
+                    )
+                };
+                marked.push(crate::snapshot::MarkedLookup {
+                    mark,
+                    lookup: p.lookup(handle, host, &rules).await,
+                });
+            }
             let egress = ask(
                 LookupPath::Egress,
                 Some(from),
@@ -97,7 +116,32 @@ pub async fn routing(
             lookups.extend([Some(egress), ret, Some(own)].into_iter().flatten());
         }
     }
-    Ok(RoutingObs { rules, lookups })
+    Ok(RoutingObs {
+        rules,
+        lookups,
+        marked,
+    })
+}
+
+/// The marks the firewall's mangle rules set (`--set-mark`, `--set-xmark`) that an
+/// `ip rule fwmark` selects, at most four: the marks that can change a route.
+fn selected_marks(fw: Option<&crate::snapshot::FirewallObs>, rules: &[RuleObs]) -> Vec<u32> {
+    let mut marks: Vec<u32> = fw
+        .and_then(|fw| fw.tables.get("mangle"))
+        .into_iter()
+        .flatten()
+        .filter_map(|line| crate::snapshot::set_mark(line))
+        .filter(|m| {
+            rules.iter().any(|r| {
+                r.fwmark
+                    .is_some_and(|f| m & r.fwmask.unwrap_or(u32::MAX) == f)
+            })
+        })
+        .collect();
+    marks.sort_unstable();
+    marks.dedup();
+    marks.truncate(4);
+    marks
 }
 
 /// The address a network's packets are asked about from: a container's (the probe's
@@ -129,6 +173,8 @@ struct Packet {
     from: Option<IpAddr>,
     iif: Option<(u32, String)>,
     to: IpAddr,
+    /// The firewall mark it carries (RTA_MARK); None for an unmarked packet.
+    mark: Option<u32>,
 }
 
 impl Packet {
@@ -155,6 +201,9 @@ impl Packet {
                 b.build()
             }
         };
+        if let Some(m) = self.mark {
+            msg.attributes.push(RouteAttribute::Mark(m));
+        }
         // Without LOOKUP_TABLE the kernel reports every answer as main's.
         msg.header.flags |= RouteFlags::LookupTable;
         if fib_match {
@@ -269,7 +318,7 @@ fn mtu_metric(metrics: &[RouteMetric]) -> Option<u32> {
 
 /// The rule that picked `table` for the packet: the first, in priority order, whose
 /// selectors match it and that looks up that table, unless its answer was too short for
-/// its `suppress_prefixlength`. Packets from containers carry no mark.
+/// its `suppress_prefixlength`. Packets from containers carry no mark unless asked with one.
 fn chosen_rule(rules: &[RuleObs], p: &Packet, table: u32, matched: Option<IpNet>) -> Option<u32> {
     let v6 = p.to.is_ipv6();
     // The host's own packets arrive on `lo` as far as rules are concerned.
@@ -289,7 +338,7 @@ fn chosen_rule(rules: &[RuleObs], p: &Packet, table: u32, matched: Option<IpNet>
             && r.iif.as_deref().is_none_or(|i| i == iif)
             && r.oif.is_none()
             && r.fwmark
-                .is_none_or(|m| m & r.fwmask.unwrap_or(u32::MAX) == 0);
+                .is_none_or(|m| p.mark.unwrap_or(0) & r.fwmask.unwrap_or(u32::MAX) == m);
         if selects == r.invert || r.action != "lookup" || r.table != table {
             continue;
         }
@@ -366,6 +415,7 @@ mod tests {
             from: Some("172.18.0.2".parse().unwrap()),
             iif: Some((7, iif.into())),
             to: IpAddr::V4(EGRESS_PROBE_V4),
+            mark: None,
         }
     }
 
@@ -422,6 +472,18 @@ mod tests {
         ];
         // None matches an unmarked packet from 172.18.0.2 on br-x.
         assert_eq!(chosen_rule(&rules, &egress("br-x"), 52, None), None);
+        // A packet with the mark (under the rule's mask) is selected by the fwmark rule.
+        let marked = Packet {
+            mark: Some(0x80001),
+            ..egress("br-x")
+        };
+        assert_eq!(chosen_rule(&rules, &marked, 52, None), Some(200));
+        assert_eq!(
+            crate::snapshot::set_mark(
+                "-A PREROUTING -s 172.18.0.0/16 -j MARK --set-xmark 0x80001/0xffffffff"
+            ),
+            Some(0x80001)
+        );
         rules.push(rule(5270, 52));
         assert_eq!(chosen_rule(&rules, &egress("br-x"), 52, None), Some(5270));
         // A rule netcheck cannot evaluate hides which one decided.

@@ -56,13 +56,15 @@ impl Sessions {
     }
 }
 
-/// The name of a run's trace tables: `netcheck_trace_<run id>_<pid>`, the owner's pid
-/// last, so that `netcheck cleanup` can tell a dead run's table from a live one's.
+/// The name of a run's trace tables: `netcheck_trace_<run id>_<pid>_<start>`, the
+/// owner last, so that `netcheck cleanup` can tell a dead run's table from a live one's.
 pub fn table_name(run_id: &str) -> String {
+    let me = crate::owner::Owner::me();
     format!(
-        "{}_{run_id}_{}",
+        "{}_{run_id}_{}_{}",
         crate::protocol::TRACE_TABLE_PREFIX,
-        std::process::id()
+        me.pid,
+        me.start
     )
 }
 
@@ -88,7 +90,7 @@ pub async fn trace(run_id: &str, flows: &[Flow], sessions: &Sessions) -> Vec<Tra
 
 async fn run(run_id: &str, flows: &[Flow], sessions: &Sessions) -> Result<Vec<Trace>, String> {
     let table = table_name(run_id);
-    let mut monitor = Command::new("nft")
+    let mut monitor = crate::owner::bind_child(&mut Command::new("nft"))
         .args(["monitor", "trace"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -105,7 +107,7 @@ async fn run(run_id: &str, flows: &[Flow], sessions: &Sessions) -> Result<Vec<Tr
         }
         got
     });
-    let mut session = Command::new("nft")
+    let mut session = crate::owner::bind_child(&mut Command::new("nft"))
         .arg("-i")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

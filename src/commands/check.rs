@@ -60,15 +60,20 @@ pub async fn run(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
 /// The report on the terminal (and, under GitHub Actions, the job summary after it).
 fn show(run: &RunArgs, report: &Report) -> Result<(), Error> {
     let detail = detail(run);
-    let mut out = anstream::stdout().lock();
+    // `--json -`: standard output carries that report alone.
+    let mut out: Box<dyn Write> = if outputs(run).to_stdout() > 0 {
+        Box::new(anstream::stderr().lock())
+    } else {
+        Box::new(anstream::stdout().lock())
+    };
     let rendered = if run.format == Format::Github {
         let (pause, resume) = report::github::pause_commands();
         out.write_all(pause.as_bytes())
-            .and_then(|()| report::human::render(&mut out, report, detail))
+            .and_then(|()| report::human::render(&mut *out, report, detail))
             .and_then(|()| out.write_all(resume.as_bytes()))
             .and_then(|()| out.write_all(report::github::render(report).as_bytes()))
     } else {
-        report::human::render(&mut out, report, detail)
+        report::human::render(&mut *out, report, detail)
     };
     match rendered {
         // `netcheck | head`: the reader left; the verdict still decides the exit code.

@@ -54,8 +54,15 @@ fn show(run: &RunArgs, members: &[fleet::Member]) {
         } else {
             format!("{} ({})", m.name, m.endpoint)
         };
-        let shown = writeln!(out, "== {title}")
-            .and_then(|()| report::human::render(&mut out, &m.outcome.report, check::detail(run)));
+        // An engine never reached has no results: its one error line and fix are on
+        // stderr, after the listing, as a single run's would be.
+        let shown = if m.outcome.error.is_some() {
+            writeln!(out, "== {title}: not checked")
+        } else {
+            writeln!(out, "== {title}").and_then(|()| {
+                report::human::render(&mut out, &m.outcome.report, check::detail(run))
+            })
+        };
         if shown.is_err() {
             break;
         }

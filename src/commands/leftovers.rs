@@ -16,6 +16,7 @@ pub async fn remove(args: &EngineArgs, images: bool) -> Result<u8, Error> {
         ("removed link", &removed.links),
         ("removed nftables table", &removed.tables),
         ("removed image", &removed.images),
+        ("ended orphaned helper process", &removed.processes),
         ("kept the probe of a running netcheck", &removed.kept),
         ("could not remove", &removed.failed),
     ] {

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod causes;
 pub mod check;
+pub mod complete;
 pub mod fleet;
 pub mod leftovers;
 pub mod live;

@@ -48,8 +48,19 @@ pub fn explain(id: &str, suite: &SuiteArgs) -> Result<u8, Error> {
         Some(check) => (check, None),
         None => {
             let suite = load(suite)?;
-            let instance = suite.instances.into_iter().find(|i| i.id == id);
-            let instance = instance.ok_or_else(|| Error::UnknownCheck(id.to_string()))?;
+            let Some(instance) = suite.instances.iter().find(|i| i.id == id).cloned() else {
+                // Built-in ids and kinds, then the suite's own, each once.
+                let mut known: Vec<&str> = checks::REGISTRY.iter().map(|c| c.id).collect();
+                for i in &suite.instances {
+                    if !known.contains(&i.id.as_str()) {
+                        known.push(&i.id);
+                    }
+                }
+                return Err(Error::UnknownCheck {
+                    id: id.to_string(),
+                    suggestion: netcheck::plan::did_you_mean(id, known.into_iter()),
+                });
+            };
             (instance.check, Some(instance))
         }
     };

@@ -68,9 +68,11 @@ pub fn digest(name: &str) -> String {
 /// config still reaches the default engine.
 pub fn current(dir: &Path) -> Option<String> {
     let path = dir.join("config.json");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::input::read(&path, crate::input::Kind::Config, false) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(crate::input::InputError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return None;
+        }
         Err(e) => {
             eprintln!("warning: error loading config file {}: {e}", path.display());
             return None;
@@ -85,6 +87,28 @@ pub fn current(dir: &Path) -> Option<String> {
     }
 }
 
+/// Every stored context's name and docker endpoint, sorted by name, as `docker context
+/// ls` lists them (without `default`, which is not stored). Unreadable entries are left
+/// out: this serves completion, which must not fail.
+pub fn stored(dir: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir.join("contexts/meta")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("meta.json")).ok())
+        .filter_map(|text| serde_json::from_str::<Meta>(&text).ok())
+        .map(|m| {
+            (
+                m.name,
+                m.endpoints.docker.map(|d| d.host).unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The stored context `name`, with its TLS files if it has a CA.
 pub fn load(dir: &Path, name: &str) -> Result<Stored, EngineError> {
     let hash = digest(name);
@@ -93,9 +117,9 @@ pub fn load(dir: &Path, name: &str) -> Result<Stored, EngineError> {
         name: name.to_string(),
         detail,
     };
-    let text = match std::fs::read_to_string(&meta_path) {
+    let text = match crate::input::read(&meta_path, crate::input::Kind::Config, false) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(crate::input::InputError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(EngineError::NoSuchContext {
                 name: name.to_string(),
                 dir: dir.join("contexts/meta"),

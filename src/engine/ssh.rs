@@ -133,7 +133,7 @@ impl tower_service::Service<hyper::Uri> for SshConnector {
         let args = self.args.clone();
         let said = self.stderr.clone();
         Box::pin(async move {
-            let mut child = Command::new("ssh")
+            let mut child = crate::owner::bind_child(&mut Command::new("ssh"))
                 .args(args.iter())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

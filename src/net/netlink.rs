@@ -15,7 +15,7 @@ use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteType};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
-use crate::snapshot::{AddrObs, LinkObs, NetnsObs, RouteObs};
+use crate::snapshot::{AddrObs, LinkObs, NeighbourObs, NetnsObs, RouteObs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
@@ -247,6 +247,68 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
             kind: route_kind(msg.header.kind),
         });
     }
+    obs.neighbours = neighbours(handle).await?;
     obs.links.sort_by_key(|l| l.index);
     Ok(obs)
+}
+
+/// The ARP and NDP entries the kernel does not learn (PERMANENT, NOARP), and those of
+/// neighbours that did not answer (FAILED, and INCOMPLETE: still asking).
+pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkError> {
+    use rtnetlink::packet_route::AddressFamily;
+    use rtnetlink::packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourState,
+    };
+    let msgs: Vec<_> = handle
+        .neighbours()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|source| NetlinkError::Dump {
+            what: "neighbours",
+            source,
+        })?;
+    let mut out = Vec::new();
+    for msg in msgs {
+        // An unspecified dump also returns the bridges' forwarding databases.
+        if !matches!(
+            msg.header.family,
+            AddressFamily::Inet | AddressFamily::Inet6
+        ) {
+            continue;
+        }
+        let state = match msg.header.state {
+            NeighbourState::Permanent => "permanent",
+            NeighbourState::Noarp => "noarp",
+            NeighbourState::Failed => "failed",
+            NeighbourState::Incomplete => "incomplete",
+            _ => continue,
+        };
+        let mut addr = None;
+        let mut lladdr = None;
+        for attr in msg.attributes {
+            match attr {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                    addr = Some(IpAddr::V4(a))
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                    addr = Some(IpAddr::V6(a))
+                }
+                NeighbourAttribute::LinkLayerAddress(l) => lladdr = Some(mac_string(&l)),
+                _ => {}
+            }
+        }
+        // Multicast and unspecified entries are the kernel's own mappings, not hosts.
+        let Some(addr) = addr.filter(|a| !a.is_multicast() && !a.is_unspecified()) else {
+            continue;
+        };
+        out.push(NeighbourObs {
+            index: msg.header.ifindex,
+            addr,
+            lladdr,
+            state: state.into(),
+        });
+    }
+    Ok(out)
 }

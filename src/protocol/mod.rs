@@ -18,6 +18,13 @@ pub const EMBEDDED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 
 /// The `source` of a lookup made through the embedded DNS server.
 pub const EMBEDDED_DNS_SOURCE: &str = "embedded-dns";
 
+/// How many other networks each network's isolation is tested toward, besides the
+/// default bridge. A host with N networks then needs about N·(1+this) connections, not
+/// N²: 100 networks make 600, where every pair would make 9900. The others are the next
+/// ones by name, cyclically, so that each network is also a target that many times,
+/// and the same host gets the same sample on every run.
+pub const ISOLATION_SAMPLE: usize = 4;
+
 /// netcheck's own trace tables (`netcheck_trace_<run id>`): they only mark packets.
 pub const TRACE_TABLE_PREFIX: &str = "netcheck_trace";
 

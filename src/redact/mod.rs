@@ -213,6 +213,67 @@ mod tests {
         assert_ne!(ll, "fe80::42:e3ff:fe33:abfd/64");
     }
 
+    /// Ranges in every rule syntax: iptables' SNAT `--to-source A-B[:P-Q]`, iprange's
+    /// `--src-range A-B`, nft's `ip saddr A-B` and `snat to A-B`, IPv6 too; prefixes
+    /// in nft's and iptables' syntax.
+    #[test]
+    fn ranges_and_prefixes_are_redacted_in_every_rule_syntax() {
+        let docker = [net("172.17.0.0/16")];
+        let mut p = Pseudonyms::with_random_key();
+        p.name("web-1", "container");
+        for (rule, secrets) in [
+            (
+                "-A POSTROUTING -s 172.17.0.0/16 -j SNAT --to-source 93.184.216.34-93.184.216.40",
+                &["93.184.216.34", "93.184.216.40"][..],
+            ),
+            (
+                "-A POSTROUTING -j SNAT --to-source 93.184.216.34-93.184.216.40:1024-2048",
+                &["93.184.216.34", "93.184.216.40"],
+            ),
+            (
+                "-A FORWARD -m iprange --src-range 10.20.30.1-10.20.30.9 -j DROP",
+                &["10.20.30.1", "10.20.30.9"],
+            ),
+            (
+                "ip saddr 10.20.30.1-10.20.30.9 drop; snat ip to 93.184.216.34-93.184.216.40",
+                &["10.20.30.1", "10.20.30.9", "93.184.216.34"],
+            ),
+            (
+                "ip6 saddr 2001:db8:1::1-2001:db8:1::9 drop; ip daddr 93.184.216.0/24 accept",
+                &["2001:db8:1::1", "2001:db8:1::9", "93.184.216.0"],
+            ),
+            (
+                "ip saddr { 10.20.30.0/24, 10.20.31.7 } counter",
+                &["10.20.30.0", "10.20.31.7"],
+            ),
+        ] {
+            let out = redact_text(rule, &mut p, &docker);
+            for s in secrets {
+                assert!(!out.contains(s), "{rule}\n -> {out}");
+            }
+        }
+        // A range's ends stay a range of the same span; ports and hyphenated names
+        // stay as they were.
+        let out = redact_text(
+            "--to-source 10.0.0.1-10.0.0.9:80-90 web-1 my-app",
+            &mut p,
+            &docker,
+        );
+        assert!(out.ends_with(":80-90 container-1 my-app"), "{out}");
+        let (a, b) = out
+            .trim_start_matches("--to-source ")
+            .split_once(' ')
+            .unwrap()
+            .0
+            .split_once('-')
+            .unwrap();
+        let a: IpAddr = a.parse().unwrap();
+        let b: IpAddr = b.split(':').next().unwrap().parse().unwrap();
+        // 10.0.0.1 and 10.0.0.9 share 28 leading bits: their pseudonyms do too.
+        assert!(IpNet::new(a, 28).unwrap().trunc().contains(&b), "{out}");
+        assert_ne!(a.to_string(), "10.0.0.1");
+    }
+
     #[test]
     fn class_and_block_are_kept() {
         let docker = [net("172.17.0.0/16")];

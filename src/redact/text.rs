@@ -70,6 +70,14 @@ fn network_at(token: &str, rest: &[char]) -> Option<(IpAddr, String)> {
         .then_some((ip, digits))
 }
 
+/// An address, or an IPv4 address with a port (`ADDR:PORT`).
+fn is_address(part: &str) -> bool {
+    part.parse::<IpAddr>().is_ok()
+        || part.rsplit_once(':').is_some_and(|(host, port)| {
+            host.parse::<Ipv4Addr>().is_ok() && port.parse::<u16>().is_ok()
+        })
+}
+
 fn redact_token(token: &str, p: &mut Pseudonyms, docker: &[IpNet]) -> String {
     // A number is never a name here: a container called `16` must not rewrite the
     // prefix length of `172.17.0.2/16`.
@@ -103,6 +111,16 @@ fn redact_token(token: &str, p: &mut Pseudonyms, docker: &[IpNet]) -> String {
             redact_token(trimmed, p, docker),
             &token[trimmed.len()..]
         );
+    }
+    // A range (`10.0.0.1-10.0.0.9` in iprange, nft and SNAT's `--to-source`, with
+    // ports after the last address or not): each end. A hyphen also joins the parts of
+    // names, so only a token with an address for a part is split.
+    if token.contains('-') && token.split('-').any(is_address) {
+        return token
+            .split('-')
+            .map(|part| redact_token(part, p, docker))
+            .collect::<Vec<_>>()
+            .join("-");
     }
     // ADDRESS:PORT, and names with an address inside them are left to the parts.
     if let Some((host, port)) = token.rsplit_once(':')

@@ -10,7 +10,7 @@ use std::fmt::Write;
 /// Whether a character must never reach a reader raw: control characters (C0, DEL, C1:
 /// newline, ESC), bidi controls (which reorder what is displayed), and the Unicode line
 /// and paragraph separators.
-fn is_unsafe(c: char) -> bool {
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'

@@ -7,6 +7,7 @@
 //! of GitHub's workflow commands: otherwise a newline in a name would start a line that
 //! the runner reads as a command of its own.
 
+use super::escape::terminal as visible;
 use super::{CheckResult, Report};
 use crate::checks::Status;
 
@@ -42,14 +43,18 @@ fn annotation(c: &CheckResult) -> Option<String> {
         Status::Warn => ("warning", "warned"),
         Status::Pass | Status::Skip => return None,
     };
-    let mut message = c.message.clone();
+    // Engine text first made visible (ESC, U+202E, a newline of its own), so that the
+    // annotation shows what a name holds and neither colours nor reorders it. The
+    // newlines left are netcheck's own, between the message and its fix's steps.
+    let mut message = visible(&c.message).into_owned();
     if let Some(hint) = &c.hint {
         message.push_str("\nfix: ");
-        message.push_str(hint);
+        let steps: Vec<_> = hint.lines().map(visible).collect();
+        message.push_str(&steps.join("\n"));
     }
     Some(format!(
         "::{command} title={}::{}",
-        escape_property(&format!("netcheck: {} {what}", c.id)),
+        escape_property(&format!("netcheck: {} {what}", visible(&c.id))),
         escape_data(&message)
     ))
 }

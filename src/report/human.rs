@@ -31,6 +31,40 @@ pub enum Detail {
     Verbose,
 }
 
+/// After the list, next to the summary: each failure, error and warning again, one line
+/// each with its id and its fix, so that a long run's problems need no scrolling back.
+/// Quiet output lists only those already, right above the summary.
+fn recap(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
+    let listed: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Error | Status::Warn))
+        .collect();
+    if listed.is_empty() {
+        return Ok(());
+    }
+    let width = listed.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    writeln!(out, "\nto fix:")?;
+    for c in listed {
+        let s = style(c.status);
+        // The fix's first line is its command; without one, what went wrong.
+        let fix = c
+            .hint
+            .as_deref()
+            .and_then(|h| h.lines().next())
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or(&c.message);
+        writeln!(
+            out,
+            "  {s}{:<5}{s:#} {:<width$}  {}",
+            c.status.as_str().to_uppercase(),
+            esc(&c.id),
+            esc(fix)
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes the report for a person.
 pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::Result<()> {
     let failed = |c: &&super::CheckResult| !matches!(c.status, Status::Pass | Status::Skip);
@@ -68,6 +102,9 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
                 writeln!(out, "        {bold}{lead}{bold:#} {}", esc(line))?;
             }
         }
+    }
+    if detail != Detail::Quiet {
+        recap(out, report)?;
     }
     let sum = &report.summary;
     let mut line = format!(

@@ -34,10 +34,11 @@ pub fn render_suites(reports: &[(String, &Report)], wall: Duration) -> String {
     without_root_skipped(xml)
 }
 
-/// `name` is engine text (a hostname, a context, an endpoint): it is escaped here.
+/// `name` is engine text (a hostname, a context, an endpoint): it is escaped here. A
+/// report without a hostname (an engine never reached) is named as it was given.
 fn suite(name: &str, report: &Report) -> TestSuite {
     let host = if report.host.hostname.is_empty() {
-        "docker-host".into()
+        esc(name)
     } else {
         esc(&report.host.hostname)
     };

@@ -68,6 +68,9 @@ pub struct Metrics {
     /// Without a series until the first run ends: "never ran" is not "ran in 1970".
     last_run: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>>,
     runs: Family<RunLabels, Counter>,
+    /// 1 when the last run observed the host, 0 when it ended before it could (absent
+    /// before the first run, as the timestamp).
+    observed: Family<Vec<(String, String)>, Gauge>,
 }
 
 impl Default for Metrics {
@@ -99,6 +102,13 @@ impl Metrics {
             Unit::Seconds,
             last_run.clone(),
         );
+        let observed = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register(
+            "last_run_observed",
+            "1 when the last run observed the host and judged its checks; 0 when it could not \
+             (the engine unreachable, the run timed out, the agent failed): then no check status is news",
+            observed.clone(),
+        );
         let runs = Family::<RunLabels, Counter>::default();
         registry.register(
             "runs",
@@ -124,6 +134,7 @@ impl Metrics {
             run_duration,
             last_run,
             runs,
+            observed,
         }
     }
 
@@ -135,8 +146,11 @@ impl Metrics {
             for status in Status::iter() {
                 self.check_status
                     .get_or_create(&CheckLabels {
-                        check: c.check.clone(),
-                        network: c.network.clone().unwrap_or_default(),
+                        // The encoder escapes `\`, `"` and a newline only: the rest of
+                        // what an engine can put in a name is made visible first.
+                        check: super::escape::terminal(&c.check).into_owned(),
+                        network: super::escape::terminal(c.network.as_deref().unwrap_or(""))
+                            .into_owned(),
                         status: status.as_str(),
                     })
                     .set((c.status == status).into());
@@ -146,6 +160,9 @@ impl Metrics {
         self.run_duration.set(wall);
         let ended = report.started.timestamp_millis() as f64 / 1000.0 + wall;
         self.last_run.get_or_create(&vec![]).set(ended);
+        self.observed
+            .get_or_create(&vec![])
+            .set(report.observed().into());
         self.runs
             .get_or_create(&RunLabels {
                 result: RunResult::of(report).into(),
@@ -303,12 +320,36 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_could_not_observe_says_so() {
+        let m = Metrics::new();
+        m.record(&report(&[("kernel.ip-forward", None, Status::Error)]));
+        // A check that errored is still an observed run.
+        assert!(m.encode().contains("netcheck_last_run_observed 1\n"));
+        let dead = crate::error::Error::DaemonDown {
+            endpoint: "unix:///var/run/docker.sock".into(),
+            detail: "connection refused".into(),
+        };
+        m.record(&Report::from_error(
+            &dead,
+            chrono::Utc::now(),
+            std::time::Duration::ZERO,
+        ));
+        let text = m.encode();
+        assert!(text.contains("netcheck_last_run_observed 0\n"), "{text}");
+        assert!(
+            text.contains("netcheck_runs_total{result=\"error\"} 2\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn no_timestamp_before_the_first_run() {
         let text = Metrics::new().encode();
         assert!(
             !text.contains("netcheck_last_run_timestamp_seconds "),
             "{text}"
         );
+        assert!(!text.contains("netcheck_last_run_observed "), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -1,6 +1,7 @@
 //! Reports: one list of results, rendered by reporters (terminal, JSON, JUnit,
 //! Markdown, HTML).
 
+pub mod destination;
 pub mod escape;
 pub mod fleet;
 pub mod github;
@@ -10,7 +11,6 @@ pub mod junit;
 pub mod markdown;
 pub mod metrics;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -24,6 +24,9 @@ use crate::snapshot::Snapshot;
 /// Written into every JSON report. `reports/netcheck-report.v2.schema.json` describes it.
 /// v2 added the `warn` status and `summary.warned`: a v1 reader would not know them.
 pub const REPORT_SCHEMA: &str = "netcheck-report/v2";
+
+/// The id of the one entry of a run that could not judge anything.
+pub const FROM_ERROR: &str = "netcheck";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -151,13 +154,11 @@ impl Report {
     /// The report of a run that could not judge anything: one errored entry that says
     /// why, so that a CI job shows the cause instead of an empty test list.
     pub fn from_error(error: &Error, started: DateTime<Utc>, wall: std::time::Duration) -> Report {
-        let mut evidence = vec![];
-        if let Some(h) = error.hint() {
-            evidence.push(format!("fix: {h}"));
-        }
+        // The fix is the entry's hint, which every format shows: not in the evidence too.
+        let evidence = vec![];
         let check = CheckResult {
-            id: "netcheck".into(),
-            check: "netcheck".into(),
+            id: FROM_ERROR.into(),
+            check: FROM_ERROR.into(),
             network: None,
             title: "netcheck could run its checks".into(),
             status: Status::Error,
@@ -205,6 +206,16 @@ impl Report {
             summary,
             checks,
         }
+    }
+
+    /// Whether the run observed the host and judged its checks: false for a run that
+    /// ended before (the engine unreachable, a timeout), whose one entry is
+    /// [`Report::from_error`]'s.
+    pub fn observed(&self) -> bool {
+        !self
+            .checks
+            .iter()
+            .any(|c| c.check == FROM_ERROR && c.status == Status::Error)
     }
 
     /// 0 when all passed, warned or skipped; 1 when one failed (or warned, where warnings
@@ -269,6 +280,22 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// How many of the reports go to standard output (`-`): the terminal report then
+    /// goes to stderr, so that the file's reader gets the file alone.
+    pub fn to_stdout(&self) -> usize {
+        [
+            &self.json,
+            &self.junit,
+            &self.markdown,
+            &self.html,
+            &self.prometheus,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|p| destination::is_stdout(p))
+        .count()
+    }
+
     /// `metrics` has recorded this run (and, in `serve`, the ones before it).
     pub fn write(
         &self,
@@ -276,6 +303,15 @@ impl Outputs {
         snapshot: Option<&Snapshot>,
         metrics: &metrics::Metrics,
     ) -> Result<(), Error> {
+        if self.to_stdout() > 1 {
+            return Err(Error::Write {
+                path: destination::STDOUT.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "only one report can go to standard output (`-`)",
+                ),
+            });
+        }
         if let Some(path) = &self.json {
             write_atomic(path, report.to_json().as_bytes())?;
         }
@@ -303,29 +339,10 @@ pub struct ErrorCause {
     pub fix: String,
 }
 
-/// Writes a file atomically: a temporary file beside it, then a rename. A reader never
-/// sees half a report, and a symlink at the path is replaced, never followed.
+/// Writes a report file: see [`destination`] (`-` is standard output; a device or FIFO
+/// is written in place; a regular file is replaced atomically, keeping owner and mode).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
-    let err = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    // Readable as a plainly created file would be (the umask still applies): a
-    // textfile collector running as another user must read the metrics.
-    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".netcheck-")
-        .permissions(mode)
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(contents).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    destination::write(path, contents)
 }
 
 /// The JSON Schemas of the file formats netcheck reads and writes, as published in

@@ -102,6 +102,45 @@ pub struct ContainerObs {
     /// Its /etc/resolv.conf, read from the host (root, local engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolv_conf: Option<String>,
+    /// Its published TCP ports (not the probe's: `ProbeObs::published`), and for the
+    /// first few of the run, what a connection from the host to each met. Absent in
+    /// older snapshots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<UserPort>,
+}
+
+/// How many users' published ports one run tries from the host: the rest are listed,
+/// and counted in port.publish's evidence.
+pub const USER_PORTS_CAP: usize = 16;
+
+/// A port a user's container publishes: `-p 127.0.0.1:8080:80`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserPort {
+    /// As the engine states it: `0.0.0.0` and `::` for every address.
+    pub host_ip: IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// The host's connection to it; None for a port past the run's cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tried: Option<PortTry>,
+}
+
+/// A TCP connection from the host to a published port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PortTry {
+    /// HOST:PORT, on a host address when the port is published on every address.
+    pub target: String,
+    /// `answered` (connected), `refused` (a reset: something is there, with no
+    /// listener), or why not: `no answer within 2000 ms`, an error.
+    pub outcome: String,
+    pub elapsed_ms: u64,
+}
+
+impl PortTry {
+    /// Whether the connection met something on the far side: an accept, or a reset.
+    pub fn reached(&self) -> bool {
+        self.outcome == "answered" || self.outcome == "refused"
+    }
 }
 
 impl NetworkObs {

@@ -37,6 +37,10 @@ pub struct HostObs {
     /// The conntrack table; None in a snapshot taken before netcheck observed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<ConntrackObs>,
+    /// Traffic control on the host's links, counted before and after the run's flows;
+    /// None in a snapshot taken before netcheck observed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_control: Option<Observed<super::TcObs>>,
 }
 
 /// What the engine was told about the firewall (dockerd's flags win over daemon.json).
@@ -157,4 +161,16 @@ pub fn has_docker_chains<'a>(tables: impl IntoIterator<Item = &'a Vec<String>>) 
             Some("DOCKER" | "DOCKER-ISOLATION-STAGE-1" | "DOCKER-FORWARD")
         )
     })
+}
+
+/// The mark an iptables-save rule line sets: `-j MARK --set-mark 0x1` or
+/// `--set-xmark 0x1/0xffffffff` (the mask is left out: the bits set are the mark).
+pub fn set_mark(line: &str) -> Option<u32> {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "--set-mark" || *w == "--set-xmark")?;
+    let value = words.next()?.split('/').next()?;
+    match value.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => value.parse().ok(),
+    }
 }

@@ -14,12 +14,14 @@ mod host;
 mod netns;
 mod probe;
 mod routing;
+mod tc;
 
 pub use docker::*;
 pub use host::*;
 pub use netns::*;
 pub use probe::*;
 pub use routing::*;
+pub use tc::*;
 
 /// Written into every snapshot; `analyze` refuses versions it does not know.
 pub const SNAPSHOT_SCHEMA: &str = "netcheck-snapshot/v1";
@@ -122,7 +124,8 @@ impl Snapshot {
             path: path.to_path_buf(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let text = crate::input::read(path, crate::input::Kind::Snapshot, true)
+            .map_err(|e| bad(e.to_string()))?;
         Snapshot::from_json(&text).map_err(bad)
     }
 

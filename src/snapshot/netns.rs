@@ -15,6 +15,31 @@ pub struct NetnsObs {
     pub links: Vec<LinkObs>,
     pub addrs: Vec<AddrObs>,
     pub routes: Vec<RouteObs>,
+    /// The neighbour entries (ARP and NDP) that are not learnt: PERMANENT and NOARP
+    /// ones (written by hand or by a tool, never corrected by the kernel), and FAILED
+    /// and INCOMPLETE ones (an address that did not answer, or not yet). Absent in
+    /// older snapshots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<NeighbourObs>,
+}
+
+/// One neighbour entry: `172.17.0.1 dev eth0 lladdr 02:42:… PERMANENT`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NeighbourObs {
+    pub index: u32,
+    pub addr: IpAddr,
+    /// The link-layer address it maps to; None for a FAILED entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lladdr: Option<String>,
+    /// `permanent`, `noarp`, `failed` or `incomplete`.
+    pub state: String,
+}
+
+impl NeighbourObs {
+    /// Whether the kernel keeps it whatever the neighbour answers.
+    pub fn pinned(&self) -> bool {
+        matches!(self.state.as_str(), "permanent" | "noarp")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -67,6 +92,15 @@ impl NetnsObs {
 
     pub fn link_by_name(&self, name: &str) -> Option<&LinkObs> {
         self.links.iter().find(|l| l.name == name)
+    }
+
+    /// The end in this namespace of a veth whose other end is `inner`, in another
+    /// namespace: the link `inner` names as its peer, which names `inner` back.
+    pub fn veth_peer_of(&self, inner: &LinkObs) -> Option<&LinkObs> {
+        inner
+            .peer
+            .and_then(|i| self.link(i))
+            .filter(|p| p.peer == Some(inner.index))
     }
 
     pub fn link_by_mac(&self, mac: &str) -> Option<&LinkObs> {

@@ -24,6 +24,10 @@ pub struct ProbeObs {
     /// port, and from other containers' namespaces (bridge.icc).
     #[serde(default)]
     pub host_requests: Vec<Request>,
+    /// Where the open-file limit let netcheck open fewer of bridge.icc's connections at
+    /// once than it would have: how many. None when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_concurrency: Option<Concurrency>,
     /// Why the engine could not start the probe with its published ports (their
     /// iptables rules could not be written, say): the run went on without them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,6 +35,17 @@ pub struct ProbeObs {
     /// Packet traces of the requests that failed, run again with nftables tracing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traces: Vec<Trace>,
+}
+
+/// Connections made fewer at a time than netcheck would have, for lack of descriptors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Concurrency {
+    /// How many were open at once.
+    pub at_once: usize,
+    /// How many were made in all.
+    pub requests: usize,
+    /// The soft limit on open files netcheck ran under.
+    pub open_files: u64,
 }
 
 /// One failed request, run again with nftables tracing on its own packets.

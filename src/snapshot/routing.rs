@@ -22,6 +22,19 @@ pub struct RoutingObs {
     /// what it would do with a packet, with every rule, table and mark honoured. A
     /// lookup sends nothing.
     pub lookups: Vec<RouteLookup>,
+    /// The same egress lookups for packets carrying a mark that the firewall's mangle
+    /// rules set and a policy rule selects (a transparent proxy's, a VPN client's):
+    /// what the kernel does with a network's packets once marked. Absent in older
+    /// snapshots, and where no rule selects a mark the firewall sets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marked: Vec<MarkedLookup>,
+}
+
+/// An egress lookup made with a mark.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MarkedLookup {
+    pub mark: u32,
+    pub lookup: RouteLookup,
 }
 
 /// One policy routing rule.

@@ -125,6 +125,13 @@ fn routes_overlapping(
     for r in main_routes {
         let dev = r.oif.map(|i| ns.link_name(i)).unwrap_or_default();
         if overlaps(&r.dst, &subnet) && !docker_bridges.contains(&dev.as_str()) {
+            // A blackhole, unreachable or prohibit route has no device: its type is
+            // what it does to the subnet's traffic, so it is what the message names.
+            let what = match (&r.kind, dev.as_str()) {
+                (Some(kind), "") => format!("{kind} {}", r.dst),
+                (Some(kind), dev) => format!("{kind} {} dev {dev}", r.dst),
+                (None, dev) => format!("{} dev {dev}", r.dst),
+            };
             f.fail_at(
                 "overlaps-route",
                 Subject::Route {
@@ -132,10 +139,18 @@ fn routes_overlapping(
                     table: Some(r.table),
                 },
                 format!(
-                    "host route {} dev {dev} overlaps {} of network {}",
-                    r.dst, subnet, n.name
+                    "host route {what} overlaps {} of network {}",
+                    subnet, n.name
                 ),
-                ROUTE_OVER_SUBNET_FIX,
+                match &r.kind {
+                    // Nothing routes the subnet anywhere: it is dropped, not sent astray.
+                    Some(kind) => format!(
+                        "a {kind} route drops the traffic to Docker's subnet: delete it (ip route del {kind} {}), \
+                         and find what adds it (a VPN's kill switch, a script); else move Docker's subnet away",
+                        r.dst
+                    ),
+                    None => ROUTE_OVER_SUBNET_FIX.to_string(),
+                },
             );
         }
     }

@@ -10,6 +10,10 @@ pub(super) struct Element<'a> {
     pub names: Vec<String>,
     /// The checks whose failure concerns this kind of element.
     pub owners: &'a [&'a str],
+    /// The network whose column the element is drawn in: a result about another
+    /// network never marks it (netcheck's probe is in every column, by one name).
+    /// None for the host's elements.
+    pub network: Option<&'a str>,
 }
 
 /// The failing check that concerns an element, if any: the first whose failure text
@@ -20,7 +24,12 @@ pub(super) fn failing<'r>(
     fallback: bool,
 ) -> Option<&'r CheckResult> {
     let failed = |c: &&CheckResult| {
-        matches!(c.status, Status::Fail | Status::Error) && el.owners.contains(&c.check.as_str())
+        let here = match (c.network.as_deref(), el.network) {
+            (Some(theirs), Some(ours)) => theirs == ours,
+            _ => true,
+        };
+        here && matches!(c.status, Status::Fail | Status::Error)
+            && el.owners.contains(&c.check.as_str())
     };
     let named = |text: &str| {
         el.names

@@ -76,6 +76,7 @@ fn uplink_and_routes(
             })
             .unwrap_or_default(),
         owners: &["bridge.subnet"],
+        network: None,
     };
     rect(svg, (20, 20, 460, 70), &uplink, None, "uplink");
     let routes_h = 24 + 16 * routes.len() as i32;
@@ -103,7 +104,13 @@ fn uplink_lines(ns: &NetnsObs) -> Vec<String> {
                     .collect()
             })
             .unwrap_or_default();
-        uplink.push(format!("{dev} {}", addrs.join(" ")));
+        let mtu = r
+            .oif
+            .and_then(|i| ns.link(i))
+            .and_then(|l| l.mtu)
+            .map(|m| format!(" mtu {m}"))
+            .unwrap_or_default();
+        uplink.push(format!("{dev}{mtu} {}", addrs.join(" ")));
         uplink.push(format!(
             "default via {}",
             r.gateway
@@ -166,6 +173,7 @@ fn host_box(svg: &mut String, host: Option<&HostObs>, host_y: i32, report: &Repo
             "port.publish",
             "daemon.warnings",
         ],
+        network: None,
     };
     rect(
         svg,
@@ -235,6 +243,17 @@ fn bridge_box(
         Some(_) => "DOWN",
         None => "missing",
     };
+    // The bridge's MTU, and the one the network asks its containers for, if set.
+    let mtu = br.and_then(|b| b.mtu).map(|m| format!(", mtu {m}"));
+    let asked = net
+        .options
+        .get("com.docker.network.driver.mtu")
+        .map(|m| format!(" (network: {m})"));
+    let state = format!(
+        "{state}{}{}",
+        mtu.unwrap_or_default(),
+        asked.unwrap_or_default()
+    );
     let lines = vec![
         format!("{} ({})", net.bridge, net.name),
         format!(
@@ -243,7 +262,7 @@ fn bridge_box(
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "no subnet".into())
         ),
-        state.to_string(),
+        state,
     ];
     let bridge_el = Element {
         names: vec![net.bridge.clone(), net.name.clone()],
@@ -254,6 +273,7 @@ fn bridge_box(
             "firewall.forward",
             "link.mtu",
         ],
+        network: Some(&net.name),
     };
     rect(
         svg,
@@ -273,6 +293,7 @@ fn nat_line(svg: &mut String, report: &Report, net: &NetworkObs, column: &Column
             .chain(net.subnet_v4().map(|s| s.to_string()))
             .collect(),
         owners: &["nat.masquerade", "firewall.forward"],
+        network: Some(&net.name),
     };
     let nat_label = if net.internal {
         "internal: no NAT"
@@ -311,7 +332,7 @@ fn containers(
             column.x + 10 + slot * (cw + 10),
             column.bridge_y + 110 + 90 * row,
         );
-        let (lines, veth) = container_lines(snapshot, ep);
+        let (lines, veth, label) = container_lines(snapshot, ep);
         let el = Element {
             names: vec![ep.container_name.clone(), veth.clone()],
             owners: &[
@@ -322,6 +343,7 @@ fn containers(
                 "dns.resolver",
                 "bridge.icc",
             ],
+            network: Some(&net.name),
         };
         let fail = failing(report, &el, false);
         let mid = cx + cw / 2;
@@ -329,7 +351,7 @@ fn containers(
             svg,
             (mid, column.bridge_y + 66),
             (mid, cy),
-            &veth,
+            &label,
             fail,
             "veth",
         );
@@ -349,9 +371,9 @@ fn containers(
     }
 }
 
-/// A container's box lines (name, interface and address, default route) and the name
-/// of its veth's host end.
-fn container_lines(snapshot: &Snapshot, ep: &EndpointObs) -> (Vec<String>, String) {
+/// A container's box lines (name, interface and address, default route), the name of
+/// its veth's host end, and the label of the link to it.
+fn container_lines(snapshot: &Snapshot, ep: &EndpointObs) -> (Vec<String>, String, String) {
     let ns = snapshot.host.ok().map(|h| &h.netns);
     let inner = snapshot
         .container(&ep.container_id)
@@ -372,6 +394,98 @@ fn container_lines(snapshot: &Snapshot, ep: &EndpointObs) -> (Vec<String>, Strin
             r.gateway.map(|g| g.to_string()).unwrap_or_default()
         ));
     }
+    // The link's label: the host end's name, and the container end's MTU, which is
+    // what link.mtu compares with the uplink's.
     let veth = peer.map(|p| p.name.clone()).unwrap_or_default();
-    (lines, veth)
+    let label = match iface.and_then(|l| l.mtu) {
+        Some(mtu) => format!("{veth} mtu {mtu}"),
+        None => veth.clone(),
+    };
+    (lines, veth, label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{Finding, Status, Subject};
+
+    /// Two networks, healthy; then link.mtu failing on one of them, about netcheck's
+    /// probe, which has a box in both columns.
+    fn picture(fail_on: Option<&str>) -> String {
+        let snapshot = Snapshot::from_json(include_str!(
+            "../../../fixtures/healthy-user-network-and-bridge.json"
+        ))
+        .unwrap();
+        let plan = crate::plan::Plan::new(
+            crate::suite::Suite::shipped("default").unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        let judged = crate::checks::judge(&snapshot, &plan.instances);
+        let mut report = Report::new(&snapshot, &judged, std::time::Duration::ZERO);
+        if let Some(network) = fail_on {
+            let result = report
+                .checks
+                .iter_mut()
+                .find(|c| c.id == format!("link.mtu[{network}]"))
+                .unwrap();
+            result.status = Status::Fail;
+            result.message = "netcheck-probe-ef2f5: eth1 MTU 1500 exceeds the uplink's 1400".into();
+            result.findings = vec![Finding {
+                code: "link.mtu/above-uplink".into(),
+                status: Status::Fail,
+                subject: Subject::inside("netcheck-probe-ef2f5", "eth1"),
+                message: result.message.clone(),
+            }];
+        }
+        svg(&snapshot, &report)
+    }
+
+    /// The columns' SVG, by network name: from each bridge box to the next.
+    fn columns(svg: &str) -> Vec<(String, String)> {
+        let starts: Vec<usize> = svg
+            .match_indices("<g class=\"bridge")
+            .map(|(i, _)| i)
+            .collect();
+        starts
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let end = starts.get(k + 1).copied().unwrap_or(svg.len());
+                let text = &svg[i..end];
+                let name = text.split(" (").nth(1).unwrap().split(')').next().unwrap();
+                (name.to_string(), text.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_the_failing_networks_elements_are_marked() {
+        let healthy = picture(None);
+        assert!(!healthy.contains(" fail\""), "{healthy}");
+        let svg = picture(Some("netcheck-test-healthy"));
+        let columns = columns(&svg);
+        assert_eq!(columns.len(), 2, "{svg}");
+        for (network, column) in &columns {
+            let marked = column.contains("class=\"container fail\"");
+            assert_eq!(
+                marked,
+                network == "netcheck-test-healthy",
+                "{network}: {column}"
+            );
+        }
+        assert!(!svg.contains("class=\"host fail\""), "{svg}");
+    }
+
+    #[test]
+    fn links_show_their_mtus() {
+        let svg = picture(None);
+        // The uplink's, each bridge's, and each container end's.
+        assert!(svg.contains("eth0 mtu 1400 "), "{svg}");
+        assert!(svg.matches(", mtu ").count() >= 2, "{svg}");
+        assert!(
+            svg.contains(" mtu 1500</text>") || svg.contains(" mtu 1400</text>"),
+            "{svg}"
+        );
+    }
 }

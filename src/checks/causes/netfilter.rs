@@ -1,0 +1,160 @@
+//! netfilter's rules that take a network's flow away before the filter chains judge
+//! it: a nat PREROUTING REDIRECT or DNAT to the host itself, a mangle TPROXY (a
+//! transparent proxy's capture), and a raw NOTRACK or `CT --notrack` (un-tracked
+//! traffic is never NATed, and its replies match no ESTABLISHED rule).
+
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+
+use super::{Cause, Context, Layer};
+use crate::checks::rules::{self, Rule};
+use crate::snapshot::NetworkObs;
+
+/// A PREROUTING rule that captures the flow into a local port.
+pub(super) fn redirected(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) -> Option<Cause> {
+    let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
+    let host = &ctx.snapshot.host.ok()?.netns;
+    let local = |ip: IpAddr| ip.is_loopback() || host.addrs.iter().any(|a| a.addr.addr() == ip);
+    let captures = |r: &Rule| match r.target {
+        Some("REDIRECT" | "TPROXY") => true,
+        Some("DNAT") => rules::to_destination(r.line).is_some_and(|(ip, _)| local(ip)),
+        _ => false,
+    };
+    let (table, pos, rule) = ["nat", "mangle"].into_iter().find_map(|table| {
+        rules::chain(fw, table, "PREROUTING")
+            .into_iter()
+            .enumerate()
+            .find(|(_, r)| captures(r) && matches_flow(r, n, to))
+            .map(|(i, r)| (table, i + 1, r))
+    })?;
+    Some(Cause::new(
+        "redirected",
+        Layer::Netfilter,
+        format!(
+            "{table} PREROUTING rule {pos} `{}` ({}) captures the network's traffic into a port of the host \
+             (a proxy's or VPN client's capture): the far end never sees it",
+            rule.line, fw.backend
+        ),
+        format!(
+            "if that capture is not meant for containers, exclude them: insert `! -s {}` (or `! -i {}`) into it, \
+             or delete it: iptables -t {table} -D PREROUTING {pos}",
+            n.subnet_v4().map(|s| s.to_string()).unwrap_or_default(),
+            crate::checks::sh(&n.bridge)
+        ),
+    ))
+}
+
+/// A raw rule that exempts the flow from connection tracking.
+pub(crate) fn untracked(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) -> Option<Cause> {
+    let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
+    let notrack = |r: &Rule| {
+        r.target == Some("NOTRACK") || (r.target == Some("CT") && r.line.contains("--notrack"))
+    };
+    let (pos, rule) = rules::chain(fw, "raw", "PREROUTING")
+        .into_iter()
+        .enumerate()
+        .find(|(_, r)| notrack(r) && matches_flow(r, n, to))
+        .map(|(i, r)| (i + 1, r))?;
+    Some(Cause::new(
+        "untracked",
+        Layer::Conntrack,
+        format!(
+            "raw PREROUTING rule {pos} `{}` ({}) exempts the network's traffic from connection tracking: \
+             un-tracked packets are never NATed, and their replies match no ESTABLISHED rule",
+            rule.line, fw.backend
+        ),
+        format!(
+            "exclude Docker's subnet from it (! -s {}), or delete it: iptables -t raw -D PREROUTING {pos}",
+            n.subnet_v4().map(|s| s.to_string()).unwrap_or_default()
+        ),
+    ))
+}
+
+/// Whether `r` matches a TCP flow from a container of `n`, in on its bridge, to `to`
+/// (where known). A match this does not understand counts as not matching: naming a
+/// rule that does not apply would send the user after the wrong fix.
+pub(super) fn matches_flow(r: &Rule, n: &NetworkObs, to: Option<SocketAddr>) -> bool {
+    let subnet = n.subnet_v4();
+    let net = |v: &str| {
+        v.parse::<IpNet>()
+            .or_else(|_| v.parse::<IpAddr>().map(IpNet::from))
+            .ok()
+    };
+    r.matches.iter().all(|&(negated, flag, value)| {
+        let hit = match flag {
+            "-i" => match value.strip_suffix('+') {
+                Some(prefix) => n.bridge.starts_with(prefix),
+                None => value == n.bridge,
+            },
+            // Some container's address is in the range.
+            "-s" => match (net(value), subnet) {
+                (Some(v), Some(s)) if !negated => {
+                    v.contains(&s.network()) || s.contains(&v.network())
+                }
+                // `! -s X` spares the containers only if X holds the whole subnet.
+                (Some(v), Some(s)) => {
+                    !(v.contains(&s.network()) && v.prefix_len() <= s.prefix_len())
+                }
+                _ => return false,
+            },
+            "-d" => match (net(value), to) {
+                (Some(v), Some(to)) => v.contains(&to.ip()),
+                _ => return false,
+            },
+            "-p" => matches!(value, "tcp" | "6" | "all"),
+            "--dport" => match (value.parse::<u16>(), to) {
+                (Ok(p), Some(to)) => p == to.port(),
+                _ => return false,
+            },
+            "-m" => matches!(value, "tcp" | "comment"),
+            _ => return false,
+        };
+        // `-s` has settled its negation above.
+        if flag == "-s" { hit } else { hit != negated }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> NetworkObs {
+        serde_json::from_value(serde_json::json!({
+            "id": "x", "name": "app", "driver": "bridge", "bridge": "br-1",
+            "ipam": [{"subnet": "172.20.0.0/16", "gateway": null}], "options": {}, "endpoints": [],
+            "internal": false, "ip_masquerade": true, "enable_ipv6": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_rule_names_the_flows_it_matches_and_only_those() {
+        let n = net();
+        let out: SocketAddr = "198.18.0.2:80".parse().unwrap();
+        let m = |line| matches_flow(&Rule::parse(line).unwrap(), &n, Some(out));
+        assert!(m(
+            "-A PREROUTING -s 172.20.0.0/16 -d 198.18.0.0/15 -j NOTRACK"
+        ));
+        assert!(m(
+            "-A PREROUTING -i br-+ -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 1"
+        ));
+        assert!(m("-A PREROUTING -p tcp -j REDIRECT --to-ports 12345"));
+        assert!(!m(
+            "-A PREROUTING -s 192.0.2.0/24 -p tcp -j REDIRECT --to-ports 1"
+        ));
+        assert!(!m(
+            "-A PREROUTING ! -s 172.16.0.0/12 -p tcp -j REDIRECT --to-ports 1"
+        ));
+        assert!(!m("-A PREROUTING -i eth0 -p tcp -j REDIRECT --to-ports 1"));
+        assert!(!m("-A PREROUTING -p udp -j REDIRECT --to-ports 1"));
+        assert!(!m(
+            "-A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 1"
+        ));
+        assert!(!m("-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"));
+        assert_eq!(
+            rules::to_destination("-A PREROUTING -p tcp -j DNAT --to-destination 127.0.0.1:8080"),
+            Some((IpAddr::from([127, 0, 0, 1]), Some(8080)))
+        );
+    }
+}
