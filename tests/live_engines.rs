@@ -16,7 +16,7 @@ mod common;
 
 use std::path::Path;
 
-use common::engine_verdicts::{Verdicts, engine_edit, fails, healthy};
+use common::engine_verdicts::{Verdicts, engine_edit, fails, healthy, result_text};
 use common::test_engine::{EngineNet, TestEngine, engines_available};
 use common::*;
 use serde_json::{Value, json};
@@ -106,7 +106,7 @@ fn fault_ip_forward(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts) {
         &["sysctl", "-qw", "net.ipv4.ip_forward=0"],
         &["sysctl", "-qw", "net.ipv4.ip_forward=1"],
     );
-    let run = engine.run_local(&["--network", &a.name]);
+    let run = fault_run(engine, &a.name);
     v.step(
         "ip_forward=0: kernel.ip-forward",
         fails(
@@ -132,7 +132,7 @@ fn fault_veth(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts) {
         &["ip", "link", "set", &veth, "nomaster"],
         &["ip", "link", "set", &veth, "master", &a.bridge],
     );
-    let run = engine.run_local(&["--network", &a.name]);
+    let run = fault_run(engine, &a.name);
     v.step(
         "veth off its bridge: bridge.veth",
         fails(&run, "bridge.veth", Some(&a.name), &[&veth], &[]),
@@ -170,7 +170,7 @@ fn fault_masquerade_iptables(
     .concat();
     let mut undo = Restore::default();
     engine.change(&mut undo, &delete, &insert);
-    let run = engine.run_local(&["--network", &net.name]);
+    let run = fault_run(engine, &net.name);
     v.step(
         &format!("{tool} MASQUERADE for {subnet} deleted: nat.masquerade"),
         fails(
@@ -203,7 +203,7 @@ fn fault_forward_drop_iptables(
         &["iptables", "-I", "FORWARD", "-j", "DROP"],
         &["iptables", "-D", "FORWARD", "-j", "DROP"],
     );
-    let run = engine.run_local(&["--network", &a.name]);
+    let run = fault_run(engine, &a.name);
     v.step(
         "iptables -I FORWARD -j DROP: firewall.forward",
         fails(&run, "firewall.forward", Some(&a.name), &["FORWARD"], &[]),
@@ -213,6 +213,65 @@ fn fault_forward_drop_iptables(
         &format!("fault-firewall.forward-{fixture}-forward-drop"),
         &["--network", &a.name],
     );
+}
+
+/// A firewall script's flush of the engine's rules (W4), undone by reloading the ruleset
+/// saved before: `save` and `reload` are shell lines with `$F` the saved file. The
+/// checks name what the running version writes (`names`), never chains it does not
+/// (`never`, anywhere in any result), and no fix edits the engine's rules.
+fn fault_flush(
+    engine: &TestEngine,
+    a: &EngineNet,
+    v: &mut Verdicts,
+    (save, flush, reload): (&str, &str, &str),
+    names: &[&str],
+    never: &[&str],
+) {
+    let dir = tempdir();
+    let file = dir.path().join("saved-rules");
+    let f = shlex::try_quote(file.to_str().unwrap())
+        .unwrap()
+        .into_owned();
+    engine.sh(&["sh", "-c", &save.replace("$F", &f)]);
+    let mut undo = Restore::default();
+    engine.change(
+        &mut undo,
+        &["sh", "-c", flush],
+        &["sh", "-c", &reload.replace("$F", &f)],
+    );
+    let run = fault_run(engine, &a.name);
+    let unnamed = || {
+        for r in run.results() {
+            let text = result_text(r);
+            if let Some(n) = never.iter().find(|n| text.contains(*n)) {
+                return Err(format!(
+                    "{} names {n}, which this engine never writes:\n{text}",
+                    r["id"]
+                ));
+            }
+        }
+        Ok(())
+    };
+    v.step(
+        &format!("{flush}: nat.masquerade"),
+        fails(&run, "nat.masquerade", Some(&a.name), names, &[]).and_then(|()| unnamed()),
+    );
+    drop(undo);
+}
+
+/// The probe's deadline per connection under a fault: what a fault blocks is waited for
+/// once per flow, and inside one machine an answer comes in milliseconds. Healthy runs
+/// keep the default (2000 ms), so a slow machine cannot turn them into failures.
+const FAULT_PROBE_TIMEOUT_MS: &str = "1000";
+
+/// A run under a fault, over one network, inside the engine's namespaces.
+fn fault_run(engine: &TestEngine, network: &str) -> Run {
+    engine.run_local(&[
+        "--network",
+        network,
+        "--probe-timeout-ms",
+        FAULT_PROBE_TIMEOUT_MS,
+    ])
 }
 
 /// The last run: every fault was undone, and the engine is healthy again.
@@ -230,6 +289,24 @@ fn iptables_engine(config: Config, fixture: &str) {
     fault_veth(&engine, &a, &mut v);
     fault_masquerade_iptables(&engine, &a, ("iptables", &a.subnet), &mut v, Some(fixture));
     fault_forward_drop_iptables(&engine, &a, &mut v, fixture);
+    // Docker 29 writes no DOCKER-ISOLATION chains; 28 does.
+    let never: &[&str] = if config.version == "29" {
+        &["DOCKER-ISOLATION"]
+    } else {
+        &[]
+    };
+    fault_flush(
+        &engine,
+        &a,
+        &mut v,
+        (
+            "iptables-save >$F",
+            "iptables -t nat -F && iptables -F",
+            "iptables-restore <$F",
+        ),
+        &["masquerade"],
+        never,
+    );
     healthy_again(&engine, &mut v);
     v.step("stopped, nothing left", engine.stop());
     v.finish();
@@ -310,8 +387,16 @@ fn engine_29_nftables() {
         engine.change(&mut undo, &delete, &add);
         // Seen from inside the engine's namespaces, and from this machine by the agent.
         for (how, run) in [
-            ("local", engine.run_local(&["--network", &a.name])),
-            ("agent", engine.run_agent(&["--network", &a.name])),
+            ("local", fault_run(&engine, &a.name)),
+            (
+                "agent",
+                engine.run_agent(&[
+                    "--network",
+                    &a.name,
+                    "--probe-timeout-ms",
+                    FAULT_PROBE_TIMEOUT_MS,
+                ]),
+            ),
         ] {
             v.step(
                 &format!("masquerade deleted from docker-bridges: nat.masquerade ({how})"),
@@ -328,6 +413,20 @@ fn engine_29_nftables() {
         // shared/engines' capture of this state.
     }
 
+    // Everything flushed: what is gone is Docker's table, not iptables chains.
+    fault_flush(
+        &engine,
+        &a,
+        &mut v,
+        (
+            "nft list ruleset >$F",
+            "nft flush ruleset",
+            "nft flush ruleset && nft -f $F",
+        ),
+        &["docker-bridges"],
+        &["DOCKER-ISOLATION", "DOCKER-FORWARD"],
+    );
+
     // A host firewall's own table whose forward chain drops by policy.
     {
         let mut undo = Restore::default();
@@ -339,7 +438,7 @@ fn engine_29_nftables() {
             ],
             &["nft", "delete", "table", "inet", "hostfw"],
         );
-        let run = engine.run_local(&["--network", &a.name]);
+        let run = fault_run(&engine, &a.name);
         v.step(
             "table inet hostfw, forward policy drop: firewall.forward",
             fails(&run, "firewall.forward", Some(&a.name), &["hostfw"], &[]),
@@ -400,7 +499,7 @@ fn engine_29_dual_stack() {
             &["ip6tables", "-I", "FORWARD", "-j", "DROP"],
             &["ip6tables", "-D", "FORWARD", "-j", "DROP"],
         );
-        let run = engine.run_local(&["--network", &v6.name]);
+        let run = fault_run(&engine, &v6.name);
         v.step(
             "ip6tables -I FORWARD -j DROP: firewall.forward",
             fails(&run, "firewall.forward", Some(&v6.name), &["FORWARD"], &[]),
@@ -417,7 +516,7 @@ fn engine_29_dual_stack() {
             &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"],
             &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
         );
-        let run = engine.run_local(&["--network", &v6.name]);
+        let run = fault_run(&engine, &v6.name);
         let ipv6_fix = || {
             let r = run.check("kernel.ip-forward");
             let hint = r["hint"].as_str().unwrap_or("");
