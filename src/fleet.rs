@@ -22,6 +22,11 @@ pub struct Target<F> {
     pub endpoint: String,
     /// Connects to it; awaited inside the run, under its deadline and the stop.
     pub connect: F,
+    /// The engine's unix socket, where it is reached through one: whether the host
+    /// agent is needed is decided by it, as for a single run.
+    pub socket: Option<std::path::PathBuf>,
+    /// What its snapshot and report name it by; None where it could not be resolved.
+    pub engine: Option<crate::snapshot::EngineRef>,
 }
 
 /// One engine of the fleet, after its run.
@@ -47,7 +52,13 @@ where
     let hidden = &hidden;
     futures_util::stream::iter(targets)
         .map(|t| async move {
-            let outcome = run::live(plan, opts, t.connect, || stop.wait(), hidden).await;
+            // Each member's run knows its own engine, as a single run does.
+            let opts = run::Options {
+                socket: t.socket,
+                engine: t.engine,
+                ..opts.clone()
+            };
+            let outcome = run::live(plan, &opts, t.connect, || stop.wait(), hidden).await;
             Member {
                 name: t.name,
                 endpoint: t.endpoint,
@@ -107,6 +118,8 @@ pub fn targets(
         .map(|(name, (_, endpoint, engine))| Target {
             name,
             endpoint,
+            socket: engine.as_ref().ok().and_then(engine::Engine::socket),
+            engine: engine.as_ref().ok().map(|e| e.reference(false)),
             connect: async move { crate::collect::docker::connect(&engine?).await },
         })
         .collect())

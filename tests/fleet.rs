@@ -359,3 +359,37 @@ fn a_fleet_refuses_prometheus_metrics() {
     );
     assert!(!Path::new("/tmp/netcheck-test-never-written.prom").exists());
 }
+
+/// Each member's run knows its own engine, as a single run does: the report names it
+/// (endpoint and transport), and a local unix socket is what decides whether the host
+/// agent is needed. The fleet path never set either before.
+#[test]
+fn each_member_report_names_its_engine() {
+    let Some(_live) = live() else { return };
+    let dir = tempdir();
+    let json = dir.path().join("fleet.json");
+    let sock = "unix:///var/run/docker.sock";
+    let run = netcheck_plain(&[
+        "-H",
+        sock,
+        "-H",
+        sock,
+        "--json",
+        &json.display().to_string(),
+        "kernel.ip-forward",
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.explain());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let engines = report["engines"].as_array().unwrap();
+    assert_eq!(engines.len(), 2, "{report}");
+    for member in engines {
+        let engine = &member["report"]["engine"];
+        assert_eq!(engine["endpoint"], sock, "{member}");
+        assert_eq!(engine["transport"], "unix", "{member}");
+        assert_eq!(
+            engine["agent"], false,
+            "a local socket needs no agent: {member}"
+        );
+    }
+}

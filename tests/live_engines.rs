@@ -67,7 +67,7 @@ struct Config {
 }
 
 /// Starts the engine with a plain user network `a`, plus (`modes`) the networks that
-/// turn a feature off on purpose: routed, nat-unprotected, internal, icc off.
+/// turn a feature off on purpose: routed, nat-unprotected, internal, isolated, icc off.
 fn start(config: &Config, modes: bool) -> Option<(TestEngine, EngineNet)> {
     let dir = engines_available()?;
     let mut engine = TestEngine::start(
@@ -84,6 +84,11 @@ fn start(config: &Config, modes: bool) -> Option<(TestEngine, EngineNet)> {
         engine.network("routed", &["-o", &format!("{mode}=routed")]);
         engine.network("unprotected", &["-o", &format!("{mode}=nat-unprotected")]);
         engine.network("internal", &["--internal"]);
+        // Internal with no gateway at all (28.2 and later): its bridge has no address.
+        engine.network(
+            "isolated",
+            &["--internal", "-o", &format!("{mode}=isolated")],
+        );
         engine.network(
             "noicc",
             &["-o", "com.docker.network.bridge.enable_icc=false"],

@@ -337,3 +337,88 @@ fn fault_mark_and_policy_rule_divert_container_traffic() {
     drop(restore);
     assert_healthy(&netcheck(&["--network", &net.name]));
 }
+
+/// An nftables table of a host's own (not iptables', not Docker's), deleted on drop.
+fn nft_table(restore: &mut Restore, name: &str, chain: &str, rule: &str) {
+    let _ = std::process::Command::new("nft")
+        .args(["delete", "table", "inet", name])
+        .output();
+    sh(&["nft", "add", "table", "inet", name]);
+    restore.push(&["nft", "delete", "table", "inet", name]);
+    sh(&["nft", "add", "chain", "inet", name, "pre", chain]);
+    let mut add = vec!["nft", "add", "rule", "inet", name, "pre"];
+    add.extend(rule.split_whitespace());
+    sh(&add);
+}
+
+#[test]
+fn fault_nftables_notrack_and_redirect_are_named() {
+    let Some(_live) = live() else { return };
+    let mut net = TestNet::new("nftcause");
+    net.sleeper("app");
+    let subnet = net.subnet.to_string();
+    // nftables' own notrack, in a table of the host's (netcheck_test*: no run's owner).
+    {
+        let mut restore = Restore::default();
+        nft_table(
+            &mut restore,
+            "netcheck_test21",
+            "{ type filter hook prerouting priority raw; }",
+            &format!("ip saddr {subnet} ip daddr 198.18.0.0/15 notrack"),
+        );
+        let run = netcheck(&["--network", &net.name]);
+        assert_only(
+            &run,
+            "nat.masquerade",
+            &format!(
+                "table inet netcheck_test21, chain pre (hook prerouting, priority -300): rule `ip saddr {subnet} ip daddr 198.18.0.0/15 notrack` exempts"
+            ),
+            &[],
+        );
+        assert!(
+            run.check("nat.masquerade")["hint"]
+                .as_str()
+                .unwrap()
+                .contains("nft delete rule inet netcheck_test21 pre handle")
+        );
+        capture_fixture(
+            "fault-nat.masquerade-nft-notrack",
+            &["--network", &net.name],
+        );
+    }
+    // A transparent proxy's capture in nftables, and its healthy twin for another source.
+    {
+        let mut restore = Restore::default();
+        nft_table(
+            &mut restore,
+            "netcheck_test21",
+            "{ type nat hook prerouting priority dstnat - 10; }",
+            "ip saddr 192.0.2.0/24 meta l4proto tcp redirect to :9",
+        );
+        assert_healthy(&netcheck(&["--network", &net.name]));
+    }
+    let mut restore = Restore::default();
+    nft_table(
+        &mut restore,
+        "netcheck_test21",
+        "{ type nat hook prerouting priority dstnat - 10; }",
+        &format!("ip saddr {subnet} ip daddr 198.18.0.0/15 meta l4proto tcp redirect to :9"),
+    );
+    let run = netcheck(&["--network", &net.name]);
+    assert_only(
+        &run,
+        "nat.masquerade",
+        "table inet netcheck_test21, chain pre (hook prerouting, priority -110)",
+        &[],
+    );
+    assert!(
+        run.message("nat.masquerade")
+            .contains("captures the network's traffic")
+    );
+    capture_fixture(
+        "fault-nat.masquerade-nft-redirect",
+        &["--network", &net.name],
+    );
+    drop(restore);
+    assert_healthy(&netcheck(&["--network", &net.name]));
+}

@@ -69,15 +69,31 @@ impl Cause {
 }
 
 /// Why a flow of `network` (to `to`, where known) was lost: the first layer that holds
-/// a cause. Only for flows that failed: a cause here is an explanation, not a verdict.
+/// a cause, and, after it, what every later layer it crossed holds too (a flow can meet
+/// two faults; the first lost it, the next would have). Only for flows that failed: a
+/// cause here is an explanation, not a verdict.
 pub(crate) fn flow_lost(ctx: &Context, network: &str, to: Option<SocketAddr>) -> Option<Cause> {
     let n = ctx.snapshot.network(network)?;
-    link_and_route(ctx, n)
-        .or_else(|| marks::diverted(ctx, n, to))
-        .or_else(|| neighbour::lost(ctx, n))
-        .or_else(|| traffic_control(ctx, n))
-        .or_else(|| netfilter::redirected(ctx, n, to))
-        .or_else(|| netfilter::untracked(ctx, n, to))
+    let layers = [
+        link_and_route(ctx, n),
+        marks::diverted(ctx, n, to),
+        neighbour::lost(ctx, n),
+        traffic_control(ctx, n),
+        netfilter::redirected(ctx, n, to),
+        netfilter::untracked(ctx, n, to),
+    ];
+    let mut causes = layers.into_iter().flatten();
+    let mut first = causes.next()?;
+    for later in causes {
+        first.message = format!(
+            "{}; the {} layer holds a cause too: {}",
+            first.message,
+            later.layer.name(),
+            later.message
+        );
+        first.fix = format!("{}; then {}", first.fix, later.fix);
+    }
+    Some(first)
 }
 
 /// The network's bridge is missing or down, its gateway is not on it, or the host's
@@ -171,8 +187,9 @@ fn traffic_control(ctx: &Context, n: &NetworkObs) -> Option<Cause> {
     ))
 }
 
-/// The host's links a network's flows cross: its bridge, the host ends of its
-/// containers' veths, and the uplinks.
+/// The host's links the run's flows of a network cross: its bridge, the host ends of its
+/// containers' veths, and the link to the outside peer. Not the uplinks: no flow of the
+/// run leaves by them, and what they drop of the host's other traffic is not its cause.
 fn path_links<'a>(ctx: &'a Context, n: &'a NetworkObs) -> Vec<&'a str> {
     let Some(host) = ctx.snapshot.host.ok() else {
         return vec![];
@@ -187,6 +204,68 @@ fn path_links<'a>(ctx: &'a Context, n: &'a NetworkObs) -> Vec<&'a str> {
                 .map(|l| l.name.as_str()),
         );
     }
-    links.extend(ns.uplinks().into_iter().map(|l| l.name.as_str()));
+    if let Some(outside) = ctx.snapshot.probe.ok().and_then(|p| p.outside.ok()) {
+        links.push(outside.host_link.as_str());
+    }
     links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Observed, Snapshot, TcCounters, TcItem, TcObs};
+
+    /// A flow lost to a conntrack exemption, on a bridge whose qdisc dropped packets
+    /// too: traffic control comes first (it is crossed first), and the exemption is
+    /// named after it.
+    #[test]
+    fn every_layer_that_holds_a_cause_is_named_in_the_order_crossed() {
+        let text = include_str!("../../fixtures/fault-nat.masquerade-notrack.json");
+        let mut snapshot = Snapshot::from_json(text).unwrap();
+        let network = snapshot.networks[0].clone();
+        let bridge = snapshot.network(&network).unwrap().bridge.clone();
+        let Observed::Ok { value: host } = &mut snapshot.host else {
+            panic!("the fixture observed the host");
+        };
+        host.traffic_control = Some(Observed::Ok {
+            value: TcObs {
+                items: vec![TcItem {
+                    dev: bridge.clone(),
+                    object: "qdisc".into(),
+                    kind: "tbf".into(),
+                    handle: "21:".into(),
+                    parent: "root".into(),
+                    before: Some(TcCounters::default()),
+                    after: TcCounters {
+                        packets: 9,
+                        drops: 4,
+                        overlimits: 4,
+                    },
+                }],
+            },
+        });
+        let ctx = Context::new(&snapshot);
+        let to = "198.18.0.2:80".parse().ok();
+        let cause = flow_lost(&ctx, &network, to).unwrap();
+        assert_eq!(cause.layer, Layer::TrafficControl);
+        assert!(
+            cause
+                .message
+                .starts_with("traffic control drops it: qdisc tbf 21:"),
+            "{}",
+            cause.message
+        );
+        assert!(
+            cause
+                .message
+                .contains("; the conntrack layer holds a cause too: raw PREROUTING rule 1"),
+            "{}",
+            cause.message
+        );
+        assert!(
+            cause.fix.contains("; then exclude Docker's subnet"),
+            "{}",
+            cause.fix
+        );
+    }
 }

@@ -267,6 +267,11 @@ fn mentions(r: &NftRule, flow: &Flow) -> bool {
     })
 }
 
+/// Whether a rule surely matches every packet of `flow` (its statements aside).
+pub(crate) fn rule_applies(r: &NftRule, flow: &Flow) -> bool {
+    rule_matches(r, flow) == Tri::Yes
+}
+
 fn rule_matches(r: &NftRule, flow: &Flow) -> Tri {
     let mut all = Tri::Yes;
     for m in &r.matches {

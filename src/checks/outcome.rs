@@ -269,6 +269,9 @@ impl Findings {
                 .skips
                 .first()
                 .cloned()
+                // A skip says why: with no skip of its own, the last thing noted (an
+                // internal network, masquerading off) is the reason.
+                .or_else(|| evidence.last().map(|e| format!("nothing to check: {e}")))
                 .unwrap_or_else(|| "nothing to check".to_string());
             return Outcome::skip(format!("{message}{}", more(self.skips.len())), evidence);
         }

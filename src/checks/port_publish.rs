@@ -1,10 +1,11 @@
 //! `port.publish`: a published port reaches its container, from the host and by hairpin.
 
 use super::{Check, Context, Findings, Needs, Outcome, missing};
-
-mod users;
 use crate::protocol::Purpose;
 use crate::snapshot::{Observed, Published, Request};
+
+// The users' own published ports: a part of the check of its own.
+mod users;
 
 pub static CHECK: Check = Check {
     generic: false,

@@ -34,6 +34,67 @@ struct Route<A> {
     gateway: A,
 }
 
+/// An address family's part in the routes: its gateway's type, its tables, how its
+/// requests are named, and its netlink route and rule.
+trait Family: Copy + std::fmt::Display + Send + Sync {
+    const FIRST_TABLE: u32;
+    const NAME: &'static str;
+    fn gateway(n: &NetworkObs) -> Option<Self>;
+    fn purpose(network: &str) -> Purpose;
+    fn default_route(self, index: u32, table: u32) -> rtnetlink::packet_route::route::RouteMessage;
+    fn rule(handle: &rtnetlink::Handle) -> rtnetlink::RuleAddRequest<Self>;
+}
+
+impl Family for Ipv4Addr {
+    const FIRST_TABLE: u32 = FIRST_TABLE;
+    const NAME: &'static str = "IPv4";
+    fn gateway(n: &NetworkObs) -> Option<Self> {
+        match n.gateway_v4(None)? {
+            IpAddr::V4(g) => Some(g),
+            IpAddr::V6(_) => None,
+        }
+    }
+    fn purpose(network: &str) -> Purpose {
+        Purpose::outside_from(network)
+    }
+    fn default_route(self, index: u32, table: u32) -> rtnetlink::packet_route::route::RouteMessage {
+        RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
+            .gateway(self)
+            .output_interface(index)
+            .table_id(table)
+            .build()
+    }
+    fn rule(handle: &rtnetlink::Handle) -> rtnetlink::RuleAddRequest<Self> {
+        handle.rule().add().v4()
+    }
+}
+
+impl Family for Ipv6Addr {
+    const FIRST_TABLE: u32 = FIRST_TABLE_V6;
+    const NAME: &'static str = "IPv6";
+    fn gateway(n: &NetworkObs) -> Option<Self> {
+        match n.gateway_v6(None)? {
+            IpAddr::V6(g) => Some(g),
+            IpAddr::V4(_) => None,
+        }
+    }
+    fn purpose(network: &str) -> Purpose {
+        Purpose::outside_v6_from(network)
+    }
+    fn default_route(self, index: u32, table: u32) -> rtnetlink::packet_route::route::RouteMessage {
+        RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
+            .gateway(self)
+            .output_interface(index)
+            .table_id(table)
+            .build()
+    }
+    fn rule(handle: &rtnetlink::Handle) -> rtnetlink::RuleAddRequest<Self> {
+        handle.rule().add().v6()
+    }
+}
+
 /// The requests to the outside peer from each checked network other than the probe's
 /// egress one, where masquerading is meant to happen. Empty where the probe has no
 /// outside request to copy the target from.
@@ -54,29 +115,62 @@ pub async fn requests(
     else {
         return vec![];
     };
+    let from: Vec<&NetworkObs> = networks
+        .iter()
+        .filter(|n| checked.contains(&n.name) && Some(n.name.as_str()) != egress)
+        .filter(|n| !n.internal && n.ip_masquerade && n.subnet_v4().is_some())
+        .collect();
+    requests_from::<Ipv4Addr>(probe, &from, containers, target, timeout).await
+}
+
+/// The IPv6 requests to the outside peer's IPv6 address, one from each checked network
+/// that has IPv6, the default route's one included (IPv6 egress is tested nowhere
+/// else). The peer says which source it saw: the host's address where the engine does
+/// NAT66, the container's own where it routes.
+pub async fn requests_v6(
+    probe: &ProbeObs,
+    networks: &[NetworkObs],
+    checked: &[String],
+    containers: &[ContainerObs],
+    timeout: Duration,
+) -> Vec<Request> {
+    let Some(v6) = probe.outside.ok().and_then(|o| o.v6.as_ref()) else {
+        return vec![];
+    };
+    let target = SocketAddr::new(v6.peer_addr, v6.port);
+    let from: Vec<&NetworkObs> = networks
+        .iter()
+        .filter(|n| checked.contains(&n.name) && n.enable_ipv6 && !n.internal)
+        .collect();
+    requests_from::<Ipv6Addr>(probe, &from, containers, target, timeout).await
+}
+
+/// Each network's request leaves through its bridge by a policy route in the probe's
+/// own namespace.
+async fn requests_from<A: Family>(
+    probe: &ProbeObs,
+    from: &[&NetworkObs],
+    containers: &[ContainerObs],
+    target: SocketAddr,
+    timeout: Duration,
+) -> Vec<Request> {
     let Some(pid) = containers.iter().find(|c| c.probe).and_then(|c| c.pid) else {
         return vec![];
     };
     let ns = &probe.report.netns;
-    let routes: Vec<Route<Ipv4Addr>> = networks
+    let routes: Vec<Route<A>> = from
         .iter()
-        .filter(|n| checked.contains(&n.name) && Some(n.name.as_str()) != egress)
-        .filter(|n| !n.internal && n.ip_masquerade && n.subnet_v4().is_some())
         .filter_map(|n| {
             let ep = n
                 .endpoints
                 .iter()
                 .find(|e| e.container_name == probe.container_name)?;
             let link = ns.link_by_mac(ep.mac.as_deref()?)?;
-            let gateway = match n.gateway_v4(None)? {
-                IpAddr::V4(g) => g,
-                IpAddr::V6(_) => return None,
-            };
             Some(Route {
                 network: n.name.clone(),
                 device: link.name.clone(),
                 index: link.index,
-                gateway,
+                gateway: A::gateway(n)?,
             })
         })
         .collect();
@@ -90,28 +184,24 @@ pub async fn requests(
             .iter()
             .map(|r| {
                 failed(
-                    &r.network,
+                    A::purpose(&r.network),
                     target,
-                    format!("routing the probe's {} out: {e}", r.device),
+                    format!("routing the probe's {} out ({}): {e}", r.device, A::NAME),
                 )
             })
             .collect();
     }
-    futures_util::future::join_all(routes.iter().map(|r| {
-        peers::get_from(
-            pid,
-            &r.device,
-            Purpose::outside_from(&r.network),
-            target,
-            timeout,
-        )
-    }))
+    futures_util::future::join_all(
+        routes
+            .iter()
+            .map(|r| peers::get_from(pid, &r.device, A::purpose(&r.network), target, timeout)),
+    )
     .await
 }
 
-fn failed(network: &str, target: SocketAddr, error: String) -> Request {
+fn failed(purpose: Purpose, target: SocketAddr, error: String) -> Request {
     Request {
-        purpose: Purpose::outside_from(network),
+        purpose,
         target: target.to_string(),
         addr: Some(target.to_string()),
         ok: false,
@@ -127,136 +217,21 @@ fn failed(network: &str, target: SocketAddr, error: String) -> Request {
 
 /// In the probe's namespace: per network, `oif <device> lookup T` and `default via
 /// <gateway> dev <device> table T`.
-async fn add_routes(pid: u32, routes: &[Route<Ipv4Addr>]) -> Result<(), String> {
+async fn add_routes<A: Family>(pid: u32, routes: &[Route<A>]) -> Result<(), String> {
     let handle = peers::in_netns(pid, || {
         let (connection, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(connection);
         Ok(handle)
     })?;
     for (i, r) in routes.iter().enumerate() {
-        let table = FIRST_TABLE + i as u32;
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
-            .gateway(r.gateway)
-            .output_interface(r.index)
-            .table_id(table)
-            .build();
+        let table = A::FIRST_TABLE + i as u32;
         handle
             .route()
-            .add(route)
+            .add(r.gateway.default_route(r.index, table))
             .execute()
             .await
             .map_err(|e| format!("route via {}: {e}", r.gateway))?;
-        handle
-            .rule()
-            .add()
-            .v4()
-            .output_interface(r.device.clone())
-            .table_id(table)
-            .action(RuleAction::ToTable)
-            .priority(table)
-            .execute()
-            .await
-            .map_err(|e| format!("rule oif {}: {e}", r.device))?;
-    }
-    Ok(())
-}
-
-/// The IPv6 requests to the outside peer's IPv6 address, one from each checked network
-/// that has IPv6, the default route's one included (IPv6 egress is tested nowhere
-/// else). Each leaves through its network's bridge by a policy route in the probe's
-/// own namespace, as IPv4's do; the peer says which source it saw: the host's address
-/// where the engine does NAT66, the container's own where it routes.
-pub async fn requests_v6(
-    probe: &ProbeObs,
-    networks: &[NetworkObs],
-    checked: &[String],
-    containers: &[ContainerObs],
-    timeout: Duration,
-) -> Vec<Request> {
-    let Some(v6) = probe.outside.ok().and_then(|o| o.v6.as_ref()) else {
-        return vec![];
-    };
-    let target = SocketAddr::new(v6.peer_addr, v6.port);
-    let Some(pid) = containers.iter().find(|c| c.probe).and_then(|c| c.pid) else {
-        return vec![];
-    };
-    let ns = &probe.report.netns;
-    let routes: Vec<Route<Ipv6Addr>> = networks
-        .iter()
-        .filter(|n| checked.contains(&n.name) && n.enable_ipv6 && !n.internal)
-        .filter_map(|n| {
-            let ep = n
-                .endpoints
-                .iter()
-                .find(|e| e.container_name == probe.container_name)?;
-            let link = ns.link_by_mac(ep.mac.as_deref()?)?;
-            let gateway = match n.gateway_v6(None)? {
-                IpAddr::V6(g) => g,
-                IpAddr::V4(_) => return None,
-            };
-            Some(Route {
-                network: n.name.clone(),
-                device: link.name.clone(),
-                index: link.index,
-                gateway,
-            })
-        })
-        .collect();
-    if routes.is_empty() {
-        return vec![];
-    }
-    if let Err(e) = add_routes_v6(pid, &routes).await {
-        return routes
-            .iter()
-            .map(|r| Request {
-                purpose: Purpose::outside_v6_from(&r.network),
-                ..failed(
-                    &r.network,
-                    target,
-                    format!("routing the probe's {} out over IPv6: {e}", r.device),
-                )
-            })
-            .collect();
-    }
-    futures_util::future::join_all(routes.iter().map(|r| {
-        peers::get_from(
-            pid,
-            &r.device,
-            Purpose::outside_v6_from(&r.network),
-            target,
-            timeout,
-        )
-    }))
-    .await
-}
-
-/// In the probe's namespace: per IPv6 network, `oif <device> lookup T` and `default
-/// via <gateway> dev <device> table T`.
-async fn add_routes_v6(pid: u32, routes: &[Route<Ipv6Addr>]) -> Result<(), String> {
-    let handle = peers::in_netns(pid, || {
-        let (connection, handle, _) = rtnetlink::new_connection()?;
-        tokio::spawn(connection);
-        Ok(handle)
-    })?;
-    for (i, r) in routes.iter().enumerate() {
-        let table = FIRST_TABLE_V6 + i as u32;
-        let route = RouteMessageBuilder::<Ipv6Addr>::new()
-            .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
-            .gateway(r.gateway)
-            .output_interface(r.index)
-            .table_id(table)
-            .build();
-        handle
-            .route()
-            .add(route)
-            .execute()
-            .await
-            .map_err(|e| format!("route via {}: {e}", r.gateway))?;
-        handle
-            .rule()
-            .add()
-            .v6()
+        A::rule(&handle)
             .output_interface(r.device.clone())
             .table_id(table)
             .action(RuleAction::ToTable)

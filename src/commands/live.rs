@@ -26,14 +26,6 @@ pub fn engine(args: &EngineArgs) -> Result<Engine, Error> {
     Ok(engine)
 }
 
-/// The engine's unix socket, when it is reached through one.
-pub fn socket(engine: &Engine) -> Option<std::path::PathBuf> {
-    match &engine.transport {
-        engine::Transport::Unix { path } => Some(path.clone()),
-        _ => None,
-    }
-}
-
 /// How every live run collects, from the command line (the engine is set per run).
 pub fn options(run: &RunArgs) -> run::Options {
     run::Options {
@@ -72,7 +64,7 @@ pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcom
     progress.enable_steady_tick(Duration::from_millis(100));
     let engine = engine(engine_args);
     let mut options = options(run);
-    options.socket = engine.as_ref().ok().and_then(socket);
+    options.socket = engine.as_ref().ok().and_then(Engine::socket);
     options.engine = engine.as_ref().ok().map(|e| e.reference(false));
     log::debug(format_args!(
         "collecting for {} check(s); networks {:?}",

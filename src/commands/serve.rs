@@ -14,7 +14,7 @@ pub async fn run(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error
         interval: args.interval,
         plan: suites::plan(&args.run)?,
         options: run::Options {
-            socket: live::socket(&engine),
+            socket: engine.socket(),
             engine: Some(engine.reference(false)),
             ..live::options(&args.run)
         },

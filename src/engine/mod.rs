@@ -105,6 +105,14 @@ pub struct Engine {
 
 impl Engine {
     /// What reports print about it; `agent` says whether the host agent observed it.
+    /// The engine's unix socket, when it is reached through one.
+    pub fn socket(&self) -> Option<std::path::PathBuf> {
+        match &self.transport {
+            Transport::Unix { path } => Some(path.clone()),
+            _ => None,
+        }
+    }
+
     pub fn reference(&self, agent: bool) -> crate::snapshot::EngineRef {
         crate::snapshot::EngineRef {
             name: self.name.clone(),

@@ -4,6 +4,7 @@
 use ipnet::IpNet;
 
 use super::overlaps;
+use crate::checks::engine_rules::GatewayMode;
 use crate::checks::{Findings, Subject, describe_link, routing, sh};
 use crate::snapshot::{HostObs, LinkObs, NetnsObs, NetworkObs, TABLE_MAIN};
 
@@ -69,6 +70,16 @@ fn bridge_carries_gateway(
         .iter()
         .filter_map(|c| c.gateway)
         .find(|g| subnet.contains(g));
+    if inside.is_empty() && GatewayMode::of(n, false) == GatewayMode::Isolated {
+        // Docker 28.2 and later: an internal network in gateway mode `isolated` has no
+        // gateway, so its bridge carries no address on purpose.
+        f.note(format!(
+            "bridge {} carries no address in {subnet}: {} gives the network no gateway, by design",
+            n.bridge,
+            GatewayMode::Isolated.option(false)
+        ));
+        return false;
+    }
     if inside.is_empty() {
         f.fail_at(
             "bridge-without-address",

@@ -1,6 +1,7 @@
 //! bridge.subnet's IPv6 half, where the network has it.
 
 use super::endpoints::reconnect;
+use crate::checks::engine_rules::GatewayMode;
 use crate::checks::{Findings, Subject, sh};
 use crate::snapshot::{NetnsObs, NetworkObs};
 
@@ -32,6 +33,12 @@ pub(super) fn ipv6(f: &mut Findings, n: &NetworkObs, host: Option<&NetnsObs>) {
     {
         match ns.addrs_of(br.index).find(|a| subnet.contains(&a.addr())) {
             Some(a) => f.pass(format!("bridge {} carries {a}", n.bridge)),
+            // An internal network in gateway mode `isolated` has no gateway on purpose.
+            None if GatewayMode::of(n, true) == GatewayMode::Isolated => f.note(format!(
+                "bridge {} carries no address in {subnet}: {} gives the network no IPv6 gateway, by design",
+                n.bridge,
+                GatewayMode::Isolated.option(true)
+            )),
             None => f.fail_at(
                 "bridge-without-address-v6",
                 Subject::interface(&n.bridge),

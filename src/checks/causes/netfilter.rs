@@ -21,13 +21,28 @@ pub(super) fn redirected(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) 
         Some("DNAT") => rules::to_destination(r.line).is_some_and(|(ip, _)| local(ip)),
         _ => false,
     };
-    let (table, pos, rule) = ["nat", "mangle"].into_iter().find_map(|table| {
+    let found = ["nat", "mangle"].into_iter().find_map(|table| {
         rules::chain(fw, table, "PREROUTING")
             .into_iter()
             .enumerate()
             .find(|(_, r)| captures(r) && matches_flow(r, n, to))
             .map(|(i, r)| (table, i + 1, r))
-    })?;
+    });
+    let Some((table, pos, rule)) = found else {
+        let (place, delete, rule) = nft_statement(ctx, n, to, &["redirect", "tproxy"])?;
+        return Some(Cause::new(
+            "redirected",
+            Layer::Netfilter,
+            format!(
+                "{place}: rule `{rule}` captures the network's traffic into a port of the host (a proxy's or VPN \
+                 client's capture): the far end never sees it"
+            ),
+            format!(
+                "if that capture is not meant for containers, exclude them (ip saddr != {}), or delete the rule: {delete}",
+                n.subnet_v4().map(|s| s.to_string()).unwrap_or_default(),
+            ),
+        ));
+    };
     Some(Cause::new(
         "redirected",
         Layer::Netfilter,
@@ -51,11 +66,26 @@ pub(crate) fn untracked(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) -
     let notrack = |r: &Rule| {
         r.target == Some("NOTRACK") || (r.target == Some("CT") && r.line.contains("--notrack"))
     };
-    let (pos, rule) = rules::chain(fw, "raw", "PREROUTING")
+    let found = rules::chain(fw, "raw", "PREROUTING")
         .into_iter()
         .enumerate()
         .find(|(_, r)| notrack(r) && matches_flow(r, n, to))
-        .map(|(i, r)| (i + 1, r))?;
+        .map(|(i, r)| (i + 1, r));
+    let Some((pos, rule)) = found else {
+        let (place, delete, rule) = nft_statement(ctx, n, to, &["notrack"])?;
+        return Some(Cause::new(
+            "untracked",
+            Layer::Conntrack,
+            format!(
+                "{place}: rule `{rule}` exempts the network's traffic from connection tracking: un-tracked \
+                 packets are never NATed, and their replies match no established rule"
+            ),
+            format!(
+                "exclude Docker's subnet from it (ip saddr != {}), or delete the rule: {delete}",
+                n.subnet_v4().map(|s| s.to_string()).unwrap_or_default(),
+            ),
+        ));
+    };
     Some(Cause::new(
         "untracked",
         Layer::Conntrack,
@@ -69,6 +99,73 @@ pub(crate) fn untracked(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) -
             n.subnet_v4().map(|s| s.to_string()).unwrap_or_default()
         ),
     ))
+}
+
+/// A rule of an nftables table that is not iptables' or Docker's, in a base chain on
+/// the prerouting hook, holding one of `statements` and surely matching the network's
+/// flow: where it is (`table inet proxy, chain pre (hook prerouting, priority -150)`),
+/// the command that deletes it, and the rule. Rules in chains reached by a jump are not
+/// followed.
+fn nft_statement<'a>(
+    ctx: &'a Context,
+    n: &NetworkObs,
+    to: Option<SocketAddr>,
+    statements: &[&str],
+) -> Option<(String, String, &'a crate::nftables::NftRule)> {
+    use crate::checks::nft_path::{self, Flow, Iface};
+    let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
+    let flow = Flow {
+        v6: false,
+        iif: Iface::Is(&n.bridge),
+        oif: Iface::Unknown,
+        bridge: None,
+        saddr: n.subnet_v4(),
+        daddr: to.map(|t| IpNet::from(t.ip())),
+        established: false,
+    };
+    fw.nftables
+        .as_ref()?
+        .tables
+        .iter()
+        .filter(|t| matches!(t.family.as_str(), "ip" | "inet") && nft_path::is_foreign(t, fw))
+        .flat_map(|t| t.chains.iter().map(move |c| (t, c)))
+        .filter(|(_, c)| c.hook.as_deref() == Some("prerouting"))
+        .find_map(|(t, c)| {
+            let r = c.rules.iter().find(|r| {
+                r.other.iter().any(|o| statements.contains(&o.as_str()))
+                    && nft_path::rule_applies(&addressed(r, to), &flow)
+            })?;
+            Some((
+                format!(
+                    "table {}, chain {} (hook prerouting, priority {})",
+                    t.label(),
+                    c.name,
+                    c.prio.unwrap_or(0)
+                ),
+                format!(
+                    "nft delete rule {} {} {} handle {}",
+                    t.family,
+                    crate::checks::sh(&t.name),
+                    crate::checks::sh(&c.name),
+                    r.handle
+                ),
+                r,
+            ))
+        })
+}
+
+/// The rule without the matches a TCP flow to `to` meets for sure (`meta l4proto tcp`,
+/// `tcp dport 80` where `to`'s port is 80), which the walker of packet classes, knowing
+/// no protocols, leaves undecided.
+fn addressed(r: &crate::nftables::NftRule, to: Option<SocketAddr>) -> crate::nftables::NftRule {
+    let mut r = r.clone();
+    r.matches.retain(|m| {
+        let tcp = m.op == "==" && m.right == "tcp";
+        let port = to.is_some_and(|t| m.op == "==" && m.right == t.port().to_string());
+        !(matches!(m.left.as_str(), "meta l4proto" | "l4proto" | "ip protocol") && tcp
+            || m.left == "tcp dport" && port)
+    });
+    r
 }
 
 /// Whether `r` matches a TCP flow from a container of `n`, in on its bridge, to `to`
