@@ -172,59 +172,7 @@ fn engine_29_nftables() {
     fault_ip_forward(&engine, &a, &mut v);
     fault_veth(&engine, &a, &mut v);
 
-    // Docker's masquerade of network `a`, in its own table's per-bridge chain, deleted.
-    {
-        let chain = format!("nat-postrouting-out__{}", a.bridge);
-        let listing = engine.sh(&["nft", "-a", "list", "chain", "ip", "docker-bridges", &chain]);
-        let line = listing
-            .lines()
-            .find(|l| l.contains("masquerade"))
-            .unwrap_or_else(|| panic!("no masquerade in {chain}:\n{listing}"));
-        let (rule, handle) = line
-            .trim()
-            .rsplit_once("# handle ")
-            .unwrap_or_else(|| panic!("no handle: {line}"));
-        let mut undo = Restore::default();
-        let mut add = vec!["nft", "add", "rule", "ip", "docker-bridges", &chain];
-        add.extend(rule.split_whitespace());
-        let delete = [
-            "nft",
-            "delete",
-            "rule",
-            "ip",
-            "docker-bridges",
-            &chain,
-            "handle",
-            handle,
-        ];
-        engine.change(&mut undo, &delete, &add);
-        // Seen from inside the engine's namespaces, and from this machine by the agent.
-        for (how, run) in [
-            ("local", fault_run(&engine, &a.name)),
-            (
-                "agent",
-                engine.run_agent(&[
-                    "--network",
-                    &a.name,
-                    "--probe-timeout-ms",
-                    FAULT_PROBE_TIMEOUT_MS,
-                ]),
-            ),
-        ] {
-            v.step(
-                &format!("masquerade deleted from docker-bridges: nat.masquerade ({how})"),
-                fails(
-                    &run,
-                    "nat.masquerade",
-                    Some(&a.name),
-                    &["masquerade", &chain],
-                    &["DROP DIRECT ACCESS", "raw-PREROUTING"],
-                ),
-            );
-        }
-        // fixtures/fault-nat.masquerade-docker29-nftables-rule-deleted.json is
-        // shared/engines' capture of this state.
-    }
+    fault_masquerade_nftables(&engine, &a, &mut v);
 
     // Everything flushed: what is gone is Docker's table, not iptables chains.
     fault_flush(

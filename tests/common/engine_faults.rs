@@ -112,6 +112,62 @@ pub fn fault_masquerade_iptables(
     }
 }
 
+/// Docker's masquerade of network `a` deleted from its own nftables table's per-bridge
+/// chain (W1): nat.masquerade fails naming the chain, not the raw-PREROUTING direct-access
+/// drop the un-NATed reply meets, locally and by the agent.
+pub fn fault_masquerade_nftables(engine: &TestEngine, a: &EngineNet, v: &mut Verdicts) {
+    let chain = format!("nat-postrouting-out__{}", a.bridge);
+    let listing = engine.sh(&["nft", "-a", "list", "chain", "ip", "docker-bridges", &chain]);
+    let line = listing
+        .lines()
+        .find(|l| l.contains("masquerade"))
+        .unwrap_or_else(|| panic!("no masquerade in {chain}:\n{listing}"));
+    let (rule, handle) = line
+        .trim()
+        .rsplit_once("# handle ")
+        .unwrap_or_else(|| panic!("no handle: {line}"));
+    let mut undo = Restore::default();
+    let mut add = vec!["nft", "add", "rule", "ip", "docker-bridges", &chain];
+    add.extend(rule.split_whitespace());
+    let delete = [
+        "nft",
+        "delete",
+        "rule",
+        "ip",
+        "docker-bridges",
+        &chain,
+        "handle",
+        handle,
+    ];
+    engine.change(&mut undo, &delete, &add);
+    // Seen from inside the engine's namespaces, and from this machine by the agent.
+    for (how, run) in [
+        ("local", fault_run(engine, &a.name)),
+        (
+            "agent",
+            engine.run_agent(&[
+                "--network",
+                &a.name,
+                "--probe-timeout-ms",
+                FAULT_PROBE_TIMEOUT_MS,
+            ]),
+        ),
+    ] {
+        v.step(
+            &format!("masquerade deleted from docker-bridges: nat.masquerade ({how})"),
+            fails(
+                &run,
+                "nat.masquerade",
+                Some(&a.name),
+                &["masquerade", &chain],
+                &["DROP DIRECT ACCESS", "raw-PREROUTING"],
+            ),
+        );
+    }
+    // fixtures/fault-nat.masquerade-docker29-nftables-rule-deleted.json is
+    // shared/engines' capture of this state.
+}
+
 /// A foreign DROP first in iptables' FORWARD: firewall.forward fails naming FORWARD.
 pub fn fault_forward_drop_iptables(
     engine: &TestEngine,
