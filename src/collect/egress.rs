@@ -95,7 +95,9 @@ pub async fn requests(
             })
             .collect();
     }
-    futures_util::future::join_all(routes.iter().map(|r| {
+    // As many at a time as the open-file limit leaves room for, as bridge.icc's.
+    use futures_util::StreamExt;
+    futures_util::stream::iter(routes.iter().map(|r| {
         peers::get_from(
             pid,
             &r.device,
@@ -104,6 +106,8 @@ pub async fn requests(
             timeout,
         )
     }))
+    .buffered(crate::net::limits::connections_at_once())
+    .collect()
     .await
 }
 
