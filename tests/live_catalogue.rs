@@ -250,7 +250,10 @@ fn fault_network_mtu_above_the_uplinks() {
     // The app names the verdict; the probe, on the same network, is evidence only and
     // is not counted as one more affected container.
     let message = run.message("link.mtu");
-    assert!(message.contains(&app) && !message.contains("more)"), "{message}");
+    assert!(
+        message.contains(&app) && !message.contains("more)"),
+        "{message}"
+    );
     let evidence = run.check("link.mtu")["evidence"].to_string();
     assert!(evidence.contains("netcheck-probe-"), "{evidence}");
     assert!(
