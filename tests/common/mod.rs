@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod engine_faults;
+pub mod engine_verdicts;
 pub mod remote_engine;
 pub mod test_engine;
 

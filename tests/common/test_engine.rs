@@ -240,24 +240,7 @@ impl TestEngine {
         create.extend_from_slice(flags);
         create.push(&name);
         let id = self.docker(&create);
-        let container = format!("{name}-c");
-        self.docker(&[
-            "run",
-            "-d",
-            "--name",
-            &container,
-            "--label",
-            "netcheck.test=1",
-            "--network",
-            &name,
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            &self.image,
-            "probe",
-            "--linger-secs",
-            "900",
-        ]);
+        let container = self.container(&name, &format!("{name}-c"));
         let subnets = self.docker(&[
             "network",
             "inspect",
@@ -288,6 +271,29 @@ impl TestEngine {
             t0.elapsed().as_secs_f64()
         );
         net
+    }
+
+    /// A long-lived container `name` on `network`: the probe image, lingering, read-only
+    /// and with no capabilities.
+    pub fn container(&self, network: &str, name: &str) -> String {
+        self.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--label",
+            "netcheck.test=1",
+            "--network",
+            network,
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            &self.image,
+            "probe",
+            "--linger-secs",
+            "900",
+        ]);
+        name.to_string()
     }
 
     /// netcheck run inside the engine's namespaces, as on the engine's own host.
@@ -359,6 +365,45 @@ impl TestEngine {
             .and_then(|l| l.split(": ").nth(1))
             .map(|n| n.split('@').next().unwrap().to_string())
             .expect("the host end exists in the engine's namespace")
+    }
+}
+
+impl TestEngine {
+    /// Stops the engine (its Drop), then checks that nothing of it is left on this
+    /// machine: its netns, the host end of its uplink, its state directory.
+    pub fn stop(self) -> Result<(), String> {
+        let (ns, dir) = (self.ns.clone(), self.state_dir());
+        drop(self);
+        let mut left = vec![];
+        if super::sh(&["ip", "netns", "list"])
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(ns.as_str()))
+        {
+            left.push(format!("netns {ns}"));
+        }
+        let veth = format!("{ns}h");
+        if Command::new("ip")
+            .args(["link", "show", &veth])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            left.push(format!("link {veth}"));
+        }
+        for sub in ["data", "run"] {
+            if dir.join(sub).exists() {
+                left.push(format!("{}", dir.join(sub).display()));
+            }
+        }
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("left behind by engine_stop: {left:?}"))
+        }
+    }
+
+    /// engine.sh's state directory of this engine (its default, ENGINE_DIR unset).
+    fn state_dir(&self) -> PathBuf {
+        Path::new("/var/lib/netcheck-test-engines").join(&self.ns)
     }
 }
 
