@@ -181,7 +181,18 @@ impl Error {
                 .into(),
             Error::BadFile { .. } => "fix the file at the position given, or pass another one".into(),
             Error::Write { .. } => "check that the directory exists and is writable, and that the disk has room".into(),
-            Error::UnknownCheck { .. } | Error::NothingSelected(_) => "netcheck --list prints the check ids".into(),
+            Error::UnknownCheck { .. } => "netcheck --list prints the check ids".into(),
+            Error::NothingSelected(filters) => {
+                let ids = || crate::checks::REGISTRY.iter().map(|c| c.id);
+                let meant: Vec<String> = filters
+                    .iter()
+                    .filter_map(|f| crate::plan::did_you_mean(f, ids()))
+                    .collect();
+                match meant.is_empty() {
+                    true => "netcheck --list prints the check ids".into(),
+                    false => format!("did you mean {}? netcheck --list prints the check ids", meant.join(", ")),
+                }
+            }
             Error::BadSuite(_) => "fix them and check again with: netcheck suite check FILE".into(),
             Error::UnknownNetwork(_) => "docker network ls lists the networks; pass one with --network NAME".into(),
             Error::Timeout { .. } => "raise --timeout, or look at what hangs: the engine (docker info) or a probe".into(),
@@ -219,5 +230,18 @@ mod tests {
         );
         assert!(!by_context.contains("DOCKER_HOST"));
         assert!(hint("default", None).contains("is Docker installed"));
+    }
+
+    #[test]
+    fn a_filter_that_matches_nothing_gets_a_suggestion() {
+        let hint = Error::NothingSelected(vec!["kernel.ip-froward".into()])
+            .hint()
+            .unwrap();
+        assert!(
+            hint.starts_with("did you mean `kernel.ip-forward`?"),
+            "{hint}"
+        );
+        let hint = Error::NothingSelected(vec!["zzzz".into()]).hint().unwrap();
+        assert_eq!(hint, "netcheck --list prints the check ids");
     }
 }

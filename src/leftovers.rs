@@ -208,10 +208,16 @@ async fn remove_within(
             }
         }
         remove_tables(scope, &mut removed).await;
-        removed.processes = crate::owner::sweep_orphans()
-            .into_iter()
-            .map(|pid| format!("pid {pid}"))
-            .collect();
+        // Helpers die with their netcheck (PR_SET_PDEATHSIG): orphans are an older
+        // netcheck's, and come with its other leftovers. Scanning every process costs
+        // a busy host's run tens of milliseconds, so a run looks only when it found a
+        // dead run's objects; `netcheck cleanup` always does.
+        if scope == Scope::Everything || !removed.is_empty() {
+            removed.processes = crate::owner::sweep_orphans()
+                .into_iter()
+                .map(|pid| format!("pid {pid}"))
+                .collect();
+        }
     }
     if images {
         let filters: HashMap<&str, Vec<&str>> = [("label", vec!["netcheck=probe"])].into();

@@ -104,12 +104,21 @@ pub fn bind_child(cmd: &mut tokio::process::Command) -> &mut tokio::process::Com
 /// Helper processes whose owner is dead (they outlived it: a netcheck older than the
 /// parent-death signal, or one whose child escaped it): killed. Their pids.
 pub fn sweep_orphans() -> Vec<u32> {
+    sweep_orphans_of(|comm| comm.starts_with("nft") || comm.contains("tables") || comm == "ssh")
+}
+
+/// [`sweep_orphans`], among the processes whose command name `helper` accepts: only
+/// their environment is read.
+fn sweep_orphans_of(helper: impl Fn(&str) -> bool) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return vec![];
     };
     let me = std::process::id();
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| helper(c.trim()))
+        })
         .filter(|&pid| {
             let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
                 return false;
@@ -238,7 +247,7 @@ mod tests {
         let mut kept = spawn(Owner::me());
         // The environment is readable once exec is done.
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let swept = sweep_orphans();
+        let swept = sweep_orphans_of(|comm| comm == "sleep");
         assert!(swept.contains(&orphan.id()), "{swept:?}");
         assert!(!swept.contains(&kept.id()), "{swept:?}");
         orphan.wait().unwrap();

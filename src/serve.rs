@@ -339,3 +339,36 @@ fn body(status: StatusCode, content_type: &str, body: String) -> Response<Full<B
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At the cap, the oldest idle connection goes for a newcomer; one answering a
+    /// request stays; when all are answering, there is no room.
+    #[tokio::test]
+    async fn the_oldest_idle_connection_makes_room() {
+        let mut c = Connections::default();
+        let mut add = |busy: bool| {
+            let task = tokio::spawn(std::future::pending::<()>());
+            let flag = Arc::new(std::sync::atomic::AtomicBool::new(busy));
+            c.live.push_back(Connection {
+                busy: flag,
+                task: task.abort_handle(),
+            });
+            task
+        };
+        let busy = add(true);
+        let idle_old = add(false);
+        let idle_new = add(false);
+        assert!(c.make_room(3));
+        tokio::task::yield_now().await;
+        assert!(idle_old.is_finished(), "the oldest idle one stays");
+        assert!(!busy.is_finished() && !idle_new.is_finished());
+        assert_eq!(c.live.len(), 2);
+        c.live[1]
+            .busy
+            .store(true, std::sync::atomic::Ordering::Release);
+        assert!(!c.make_room(2), "room made by dropping a busy connection");
+    }
+}

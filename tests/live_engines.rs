@@ -303,3 +303,37 @@ fn engine_29_dual_stack() {
     v.step("stopped, nothing left", engine.stop());
     v.finish();
 }
+
+/// Issue 21's causes beyond netfilter (traffic control, neighbours, marks, conntrack,
+/// redirects, both ends of a link, users' own ports) and their healthy twins, on
+/// Docker 29: scripts/engine-layers injects each inside the engine's namespaces and
+/// says OK or BAD for the check and the cause it must name.
+#[test]
+fn engine_29_causes_beyond_netfilter() {
+    let Some(dir) = engines_available() else {
+        return;
+    };
+    let engine = TestEngine::start(dir, "29", json!({}), false);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engine-layers");
+    let out = engine.exec(&[
+        "env",
+        &format!("DOCKER_HOST={}", engine.host),
+        &format!("NETCHECK={}", bin()),
+        script.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{said}");
+    let bad: Vec<&str> = said.lines().filter(|l| l.starts_with("BAD")).collect();
+    let ok = said.lines().filter(|l| l.starts_with("OK")).count();
+    assert!(
+        bad.is_empty(),
+        "{} wrong on Docker 29:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    assert!(
+        ok >= 20,
+        "only {ok} verdicts:\n{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

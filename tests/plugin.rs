@@ -404,3 +404,40 @@ fn tab_through_docker_completes_and_never_runs_a_check() {
         "{asked:?}"
     );
 }
+
+/// The packaged bash completion asks netcheck for the engine's networks and the
+/// contexts (the values docker's TAB gets), and leaves check ids to the script.
+#[test]
+fn bash_completion_offers_the_engines_networks_and_the_contexts() {
+    let Ok(probe) = Command::new("bash").arg("--version").output() else {
+        return;
+    };
+    assert!(probe.status.success());
+    let engine = FakeEngine::docker("app-net", "app");
+    let dir = tempdir();
+    let script = dir.path().join("netcheck.bash");
+    let out = netcheck_as(Path::new(bin()), &["completions", "bash"]);
+    std::fs::write(&script, &out.stdout).unwrap();
+    let complete = |words: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({} {words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
+                 _netcheck_engine_values \"${{COMP_WORDS[0]}}\" \"${{COMP_WORDS[COMP_CWORD]}}\" \
+                 \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                script.display(),
+                bin()
+            ))
+            .env("DOCKER_HOST", engine.docker_host())
+            .env("DOCKER_CONFIG", dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        stdout(&out)
+    };
+    assert_eq!(complete("--network ''"), "app-net\n");
+    assert_eq!(complete("--context d"), "default\n");
+    assert!(complete("kernel.ip").contains("kernel.ip-forward"));
+    assert!(complete("--profile ''").contains("onboarding"));
+}

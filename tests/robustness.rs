@@ -87,6 +87,18 @@ fn a_dash_is_standard_output() {
     assert_eq!(report["schema"], "netcheck-report/v2");
     assert!(String::from_utf8_lossy(&out.stderr).contains("passed"));
     assert!(!dir.path().join("-").exists(), "wrote a file named -");
+    // And `analyze -` reads the snapshot from standard input.
+    let mut child = Command::new(bin())
+        .args(["analyze", "-", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let snapshot = std::fs::read(fixture("healthy-default-bridge")).unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &snapshot).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("passed"));
     // Two reports cannot share it.
     let run = netcheck_plain(&[
         "analyze",

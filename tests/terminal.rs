@@ -186,8 +186,15 @@ fn github_format_escapes_engine_text_and_cannot_be_forged() {
     for note in &notes {
         assert!(note.starts_with("::error title=netcheck%3A "), "{note}");
     }
+    // The name's control characters are shown, not acted on (#22): no line break of
+    // the name's own in the annotation, and the fix quotes it on one line.
     assert!(
-        notes[0].contains("app%0A::error title=forged::pwned 100%25, a:b%0D's eth0"),
+        notes[0].contains("app\\n::error title=forged::pwned 100%25, a:b\\r's eth0"),
+        "{}",
+        notes[0]
+    );
+    assert!(
+        notes[0].contains("docker restart $'app\\n::error title=forged::pwned 100%25, a:b\\r'"),
         "{}",
         notes[0]
     );

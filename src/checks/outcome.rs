@@ -128,6 +128,8 @@ pub struct Findings {
     /// not counted in "(and N more)" and name the verdict only when nothing else failed.
     probe_failures: Vec<(String, String)>,
     warnings: Vec<(String, String)>,
+    /// Warnings about the probe, as `probe_failures`.
+    probe_warnings: Vec<(String, String)>,
     errors: Vec<String>,
     /// The fixes of errors that have one of their own, in order, without repeats.
     error_fixes: Vec<String>,
@@ -186,8 +188,13 @@ impl Findings {
     ) {
         let message = message.into();
         self.evidence.push(format!("WARN: {message}"));
+        let on_probe = subject.is_probe();
         self.found(slug, subject, Status::Warn, &message);
-        self.warnings.push((message, hint.into()));
+        if on_probe {
+            self.probe_warnings.push((message, hint.into()));
+        } else {
+            self.warnings.push((message, hint.into()));
+        }
     }
 
     /// netcheck could not tell.
@@ -226,6 +233,9 @@ impl Findings {
     fn verdict(mut self, pass_message: impl Into<String>) -> Outcome {
         if self.failures.is_empty() {
             self.failures = std::mem::take(&mut self.probe_failures);
+        }
+        if self.warnings.is_empty() {
+            self.warnings = std::mem::take(&mut self.probe_warnings);
         }
         let more = |n: usize| {
             if n > 1 {
@@ -341,5 +351,15 @@ mod tests {
             (outcome.status, outcome.message.as_str()),
             (Status::Fail, "probe: bad")
         );
+        // Warnings alike.
+        let mut f = Findings::default();
+        f.warn_at("x", Subject::container("a"), "a: risky", "fix");
+        f.warn_at(
+            "x",
+            Subject::container("netcheck-probe-1"),
+            "probe: risky",
+            "fix",
+        );
+        assert_eq!(f.finish("fine").message, "a: risky");
     }
 }

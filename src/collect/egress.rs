@@ -191,11 +191,15 @@ async fn requests_from<A: Family>(
             })
             .collect();
     }
-    futures_util::future::join_all(
+    // As many at a time as the open-file limit leaves room for, as bridge.icc's.
+    use futures_util::StreamExt;
+    futures_util::stream::iter(
         routes
             .iter()
             .map(|r| peers::get_from(pid, &r.device, A::purpose(&r.network), target, timeout)),
     )
+    .buffered(crate::net::limits::connections_at_once())
+    .collect()
     .await
 }
 

@@ -12,9 +12,33 @@ pub fn completions(shell: clap_complete::Shell) -> Result<u8, Error> {
     let mut script = Vec::new();
     let mut command = visible(&crate::cli::definition()).version(cli::VERSION);
     clap_complete::generate(shell, &mut command, "netcheck", &mut script);
-    print(&String::from_utf8_lossy(&script))?;
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        script.push_str(BASH_ENGINE_VALUES);
+    }
+    print(&script)?;
     Ok(exit::OK)
 }
+
+/// Values no script can hold when it is written, the engine's networks and the docker
+/// CLI's contexts: bash asks netcheck itself for them, with the same `__complete` answer
+/// docker's TAB gets, and leaves every other word to the generated function.
+const BASH_ENGINE_VALUES: &str = r#"
+# The engine's networks and the docker CLI's contexts, asked of netcheck at TAB time.
+_netcheck_engine_values() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
+    case "$prev" in
+        --network|--context|-c)
+            local IFS=$'\n' out
+            out=$("${COMP_WORDS[0]}" __completeNoDesc "${COMP_WORDS[@]:1:COMP_CWORD-1}" "$cur" 2>/dev/null) || return 0
+            COMPREPLY=($(compgen -W "${out%:*}" -- "$cur"))
+            return 0
+            ;;
+    esac
+    _netcheck "$@"
+}
+complete -F _netcheck_engine_values -o bashdefault -o default netcheck
+"#;
 
 /// The command without its hidden subcommands and arguments, which clap_complete's
 /// generators would otherwise offer (`netcheck probe-image`, `--probe-arg`).
