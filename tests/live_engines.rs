@@ -15,6 +15,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::engine_faults::*;
 use common::engine_verdicts::{Verdicts, engine_edit, fails, healthy};
 use common::test_engine::{EngineNet, TestEngine, engines_available};
