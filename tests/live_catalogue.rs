@@ -421,7 +421,7 @@ fn fault_networks_not_isolated() {
     assert_healthy(&run);
     let evidence = run.check(&format!("bridge.icc[{}]", a.name))["evidence"].to_string();
     assert!(
-        evidence.contains(&format!("on {}: blocked", b.name)),
+        evidence.contains(&format!("blocked toward 1 other network(s): {}", b.name)),
         "{evidence}"
     );
 }

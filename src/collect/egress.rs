@@ -142,7 +142,35 @@ pub async fn requests_v6(
         .iter()
         .filter(|n| checked.contains(&n.name) && n.enable_ipv6 && !n.internal)
         .collect();
+    let bridges: Vec<&str> = from.iter().map(|n| n.bridge.as_str()).collect();
+    until_addresses_settle(&bridges).await;
     requests_from::<Ipv6Addr>(probe, &from, containers, target, timeout).await
+}
+
+/// A new bridge's IPv6 gateway address is tentative until duplicate address detection
+/// ends, a second or two after `docker network create`: until then it answers no
+/// neighbour solicitation, and a container cannot reach it. Waits (3 s at most) until
+/// no address of these bridges is tentative, as `/proc/net/if_inet6` says.
+async fn until_addresses_settle(bridges: &[&str]) {
+    const TENTATIVE: u32 = 0x40;
+    const DAD_FAILED: u32 = 0x08;
+    let tentative = || {
+        let table = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+        table.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let flags = f
+                .get(4)
+                .and_then(|x| u32::from_str_radix(x, 16).ok())
+                .unwrap_or(0);
+            f.get(5).is_some_and(|dev| bridges.contains(dev))
+                && flags & TENTATIVE != 0
+                && flags & DAD_FAILED == 0
+        })
+    };
+    let started = std::time::Instant::now();
+    while tentative() && started.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Each network's request leaves through its bridge by a policy route in the probe's
