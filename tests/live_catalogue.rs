@@ -468,11 +468,18 @@ fn ipv6_is_covered_where_enabled() {
     sh(&["ip", "-6", "addr", "del", gw, "dev", &net.bridge]);
     restore.push(&["ip", "-6", "addr", "add", gw, "dev", &net.bridge]);
     let run = netcheck(&["--network", &net.name]);
+    // The probe's IPv6 flow has no gateway either: nat.masquerade names the same cause.
     assert_only(
         &run,
         "bridge.subnet",
         "carries no address in fd00:6e63:6b::/64",
-        &[],
+        &["nat.masquerade"],
+    );
+    assert!(
+        run.message(&format!("nat.masquerade[{}]", net.name))
+            .contains("carries no address in fd00:6e63:6b::/64"),
+        "{}",
+        run.explain()
     );
     capture_fixture(
         "fault-bridge.subnet-ipv6-gateway-removed",

@@ -164,7 +164,27 @@ fn live_egress_v6(
                 .ok()
                 .and_then(|h| h.sysctl.get("net.ipv6.conf.all.forwarding"))
                 .filter(|v| *v != "1");
+            // The network's IPv6 gateway gone from its bridge: nothing routes the flow.
+            let bridge_bare = ctx
+                .snapshot
+                .host
+                .ok()
+                .and_then(|h| {
+                    let br = h.netns.link_by_name(&n.bridge)?;
+                    Some(!h.netns.addrs_of(br.index).any(|a| subnet.contains(&a.addr())))
+                })
+                .unwrap_or(false);
             match (forwarding, traced) {
+                _ if bridge_bare => f.fail_at(
+                    "outside-unreachable-v6",
+                    crate::checks::Subject::interface(&n.bridge),
+                    format!(
+                        "{failed}: bridge {} carries no address in {subnet}, so the network has no IPv6 gateway \
+                         (see bridge.subnet)",
+                        n.bridge
+                    ),
+                    "follow bridge.subnet's fix: give the bridge its IPv6 gateway back, or restart docker",
+                ),
                 (Some(v), _) => f.fail_at(
                     "outside-unreachable-v6",
                     crate::checks::Subject::sysctl("net.ipv6.conf.all.forwarding"),
