@@ -143,32 +143,44 @@ pub async fn requests_v6(
         .filter(|n| checked.contains(&n.name) && n.enable_ipv6 && !n.internal)
         .collect();
     let bridges: Vec<&str> = from.iter().map(|n| n.bridge.as_str()).collect();
-    until_addresses_settle(&bridges).await;
+    let probe_pid = containers.iter().find(|c| c.probe).and_then(|c| c.pid);
+    until_addresses_settle(&bridges, probe_pid).await;
     requests_from::<Ipv6Addr>(probe, &from, containers, target, timeout).await
 }
 
-/// A new bridge's IPv6 gateway address is tentative until duplicate address detection
-/// ends, a second or two after `docker network create`: until then it answers no
-/// neighbour solicitation, and a container cannot reach it. Waits (3 s at most) until
-/// no address of these bridges is tentative, as `/proc/net/if_inet6` says.
-async fn until_addresses_settle(bridges: &[&str]) {
+/// IPv6 addresses are tentative until duplicate address detection ends, a second or
+/// two after they are made: a tentative address answers no neighbour solicitation and
+/// takes no traffic. Both ends of the flow are new: the probe's own addresses (its
+/// container has just started) and, right after `docker network create`, the bridge's
+/// gateway. Waits (3 s at most) until none of the bridges' addresses, nor any in the
+/// probe's namespace, is tentative, as `/proc/net/if_inet6` says in each namespace.
+async fn until_addresses_settle(bridges: &[&str], probe_pid: Option<u32>) {
     const TENTATIVE: u32 = 0x40;
     const DAD_FAILED: u32 = 0x08;
-    let tentative = || {
-        let table = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    // Columns: address, ifindex, prefix length, scope, flags, device.
+    let tentative = |table: &str, devices: Option<&[&str]>| {
         table.lines().any(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let flags = f
                 .get(4)
                 .and_then(|x| u32::from_str_radix(x, 16).ok())
                 .unwrap_or(0);
-            f.get(5).is_some_and(|dev| bridges.contains(dev))
-                && flags & TENTATIVE != 0
-                && flags & DAD_FAILED == 0
+            let ours = match devices {
+                Some(d) => f.get(5).is_some_and(|dev| d.contains(dev)),
+                None => true,
+            };
+            ours && flags & TENTATIVE != 0 && flags & DAD_FAILED == 0
         })
     };
+    let unsettled = || {
+        let host = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+        let probe = probe_pid
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/net/if_inet6")).ok())
+            .unwrap_or_default();
+        tentative(&host, Some(bridges)) || tentative(&probe, None)
+    };
     let started = std::time::Instant::now();
-    while tentative() && started.elapsed() < Duration::from_secs(3) {
+    while unsettled() && started.elapsed() < Duration::from_secs(3) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

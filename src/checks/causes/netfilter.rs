@@ -132,8 +132,11 @@ fn nft_statement<'a>(
         .filter(|(_, c)| c.hook.as_deref() == Some("prerouting"))
         .find_map(|(t, c)| {
             let r = c.rules.iter().find(|r| {
-                r.other.iter().any(|o| statements.contains(&o.as_str()))
-                    && nft_path::rule_applies(&addressed(r, to), &flow)
+                // A NAT statement keeps its target after its name: `redirect to :9`.
+                r.other.iter().any(|o| {
+                    let name = o.split_whitespace().next().unwrap_or_default();
+                    statements.contains(&name)
+                }) && nft_path::rule_applies(&addressed(r, to), &flow)
             })?;
             Some((
                 format!(
