@@ -65,7 +65,8 @@ fn in_netns<T: Send>(ns: &File, f: impl FnOnce() -> T + Send) -> std::io::Result
 
 /// Creates the namespace, the veth pair and the listener. `run_id` (5 hex digits) keeps
 /// concurrent runs apart: it names the links and picks the /30 they use.
-pub async fn create(host: &Handle, run_id: &str) -> Result<Outside, OutsideError> {
+/// `v6`: give the link an IPv6 side too (some checked network has IPv6).
+pub async fn create(host: &Handle, run_id: &str, v6: bool) -> Result<Outside, OutsideError> {
     // 198.18.0.0/15 holds 2^15 blocks of /30; the 20-bit run id picks one.
     let block = u32::from_str_radix(run_id, 16).unwrap_or(0) % (1 << 15);
     let base = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + block * 4;
@@ -160,7 +161,12 @@ pub async fn create(host: &Handle, run_id: &str) -> Result<Outside, OutsideError
             .and_then(|r| r)
             .map_err(OutsideError::Listen)?;
         let listener = listener::serve(std_listener).map_err(OutsideError::Listen)?;
-        let v6 = ipv6(host, &inner, &ns, &host_link, host_index, peer_index, block).await;
+        // Only where a checked network has IPv6: a healthy IPv4-only run pays nothing.
+        let v6 = if v6 {
+            ipv6(host, &inner, &ns, &host_link, host_index, peer_index, block).await
+        } else {
+            Err("no checked network has IPv6".into())
+        };
         Ok((listener, v6))
     };
     match setup.await {

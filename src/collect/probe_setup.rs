@@ -107,7 +107,8 @@ impl ProbeSetup {
                 reason: "creating the outside namespace needs root".into(),
             }
         } else if let Some(h) = host_handle {
-            match outside::create(h, &opts.run_id).await {
+            let v6 = checked.iter().any(|n| n.enable_ipv6);
+            match outside::create(h, &opts.run_id, v6).await {
                 Ok(o) => {
                     args.gets.push(Ask::new(Purpose::Outside, o.listener.addr));
                     let peer = OutsidePeer {
