@@ -61,9 +61,6 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             docker_nft.join(", ")
         ));
     }
-    let empty = |tables: &std::collections::BTreeMap<String, Vec<String>>| {
-        tables.values().flatten().all(|l| !l.starts_with("-A"))
-    };
     // The engine's nftables backend: its rules are its own tables, and iptables (either
     // backend, both installed and empty being the normal state) holds none of Docker's.
     if engine.backend == Backend::Nftables {
@@ -77,7 +74,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         ));
     }
     let Some(other) = &fw.other else {
-        if empty(&fw.tables) {
+        if crate::snapshot::holds_no_rules(&fw.tables) {
             f.note(format!(
                 "{active}: no rules; the other iptables backend holds the same (none), or its tool is not installed"
             ));

@@ -330,8 +330,7 @@ pub async fn firewall(root: bool) -> Observed<FirewallObs> {
         // `iptables` could not be told apart): there is no other backend.
         // Both empty (the engine programs nftables, or writes nothing): the other
         // backend is there all the same, and holds nothing.
-        let empty =
-            |t: &BTreeMap<String, Vec<String>>| t.values().flatten().all(|l| !l.starts_with("-A"));
+        let empty = crate::snapshot::holds_no_rules;
         if parsed.tables != fw.tables || (empty(&parsed.tables) && empty(&fw.tables)) {
             fw.other = Some(OtherBackend {
                 backend: other_name.into(),

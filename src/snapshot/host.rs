@@ -150,6 +150,11 @@ impl FirewallObs {
     }
 }
 
+/// Whether iptables-save tables hold no rule at all (chains and policies only).
+pub fn holds_no_rules(tables: &BTreeMap<String, Vec<String>>) -> bool {
+    tables.values().flatten().all(|l| !l.starts_with("-A"))
+}
+
 /// Whether iptables-save tables hold Docker's chains.
 pub fn has_docker_chains<'a>(tables: impl IntoIterator<Item = &'a Vec<String>>) -> bool {
     tables.into_iter().flatten().any(|l| {
