@@ -1,26 +1,23 @@
 //! netcheck diagnoses Docker networking on a live host.
 //!
-//! The flow, one module a step: [`plan`] picks the checks, [`collect`] gathers the
-//! observations they need into a [`snapshot::Snapshot`], [`checks`] judge it (pure
-//! functions), and [`report`] renders the outcomes.
+//! The flow, one crate a layer (see ARCHITECTURE.md): [`plan`] picks the checks,
+//! [`collect`] gathers the observations they need into a [`snapshot::Snapshot`]
+//! (netcheck-live), [`checks`] judge it, pure (netcheck-judge), and [`report`] renders
+//! the outcomes (netcheck-render), all over the types of netcheck-model. This crate is
+//! the command line; it re-exports the layers' modules under one name each.
 
-pub mod checks;
-pub mod collect;
-pub mod engine;
-pub mod error;
-pub mod fleet;
-pub mod input;
-pub mod leftovers;
-pub mod log;
-pub mod net;
-pub mod nftables;
-pub mod owner;
-pub mod plan;
-pub mod probe;
-pub mod protocol;
-pub mod redact;
-pub mod report;
-pub mod run;
-pub mod serve;
-pub mod snapshot;
-pub mod suite;
+pub use netcheck_judge::{checks, plan, redact, suite};
+pub use netcheck_live::{collect, engine, fleet, leftovers, log, net, owner, probe, run, serve};
+pub use netcheck_model::{error, escape, finding, input, nftables, protocol, record, snapshot};
+
+pub mod schemas;
+
+/// The report and its formats: the types (netcheck-model) and the renderers
+/// (netcheck-render) under one path.
+pub mod report {
+    pub use netcheck_model::report::*;
+    pub use netcheck_render::*;
+}
+
+/// Contract A: see [`netcheck_judge::judge`].
+pub use netcheck_judge::judge;

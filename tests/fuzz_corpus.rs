@@ -30,8 +30,7 @@ fn snapshot_corpus_never_panics() {
             continue;
         };
         parsed += 1;
-        let judged = checks::judge(&snapshot, &instances);
-        let r = report::Report::new(&snapshot, &judged, std::time::Duration::ZERO);
+        let r = netcheck::judge(&snapshot, &instances, std::time::Instant::now());
         let _ = (
             report::junit::render(&r),
             report::markdown::render(&r),

@@ -7,7 +7,7 @@ use std::path::Path;
 #[test]
 fn published_schemas_match_the_types() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
-    for (name, schema) in netcheck::report::schemas() {
+    for (name, schema) in netcheck::schemas::schemas() {
         let path = dir.join(name);
         let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
         if std::env::var_os("UPDATE_SCHEMAS").is_some() {

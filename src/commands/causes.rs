@@ -5,10 +5,10 @@ use std::io::Write;
 
 use netcheck::error::Error;
 use netcheck::log;
-use netcheck::report::{self, Report};
+use netcheck::report::Report;
 
 fn esc(text: &str) -> String {
-    report::escape::terminal(text).into_owned()
+    netcheck::escape::terminal(text).into_owned()
 }
 
 /// `error: CAUSE` and `  fix: FIX` for an error that ended a run (or, with `about`, a

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use netcheck::error::{Error, exit};
 use netcheck::fleet;
 use netcheck::plan::Plan;
+use netcheck::record::RunRecord;
 use netcheck::report;
 use netcheck::report::fleet::FleetReport;
 use netcheck::run;
@@ -27,27 +28,25 @@ pub async fn run(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8,
     let (started, t0) = (chrono::Utc::now(), Instant::now());
     let stop = run::Stop::on_signals();
     let jobs = run.jobs as usize;
-    let members = fleet::run(plan, &live::options(run), targets, jobs, &stop).await;
+    let records = fleet::run(plan, &live::options(run), targets, jobs, &stop).await;
     progress.finish_and_clear();
-    let report = FleetReport::new(&members, started, t0.elapsed());
-    report.write(&members, &check::outputs(run))?;
-    show(run, &members);
-    for m in members
-        .iter()
-        .filter(|m| m.outcome.exit_code() >= exit::ERROR)
-    {
-        match &m.outcome.error {
-            Some(e) => causes::print_error(e, Some(&format!("engine {}", m.name))),
-            None => causes::print_report_causes(&m.outcome.report),
+    let report = FleetReport::new(&records, started, t0.elapsed());
+    report.write(&records, &check::outputs(run))?;
+    show(run, &records);
+    for r in records.iter().filter(|r| r.exit_code() >= exit::ERROR) {
+        match &r.error {
+            Some(e) => causes::print_error(e, Some(&format!("engine {}", r.engine.name))),
+            None => causes::print_report_causes(&r.report),
         }
     }
     Ok(report.exit_code)
 }
 
 /// Each member's report on the terminal, under its engine's name.
-fn show(run: &RunArgs, members: &[fleet::Member]) {
+fn show(run: &RunArgs, records: &[RunRecord]) {
     let mut out = anstream::stdout().lock();
-    for m in members {
+    for r in records {
+        let m = &r.engine;
         // A closed pipe (`netcheck ... | head`) ends the listing, not the run.
         let title = if m.name == m.endpoint {
             m.name.clone()
@@ -56,12 +55,11 @@ fn show(run: &RunArgs, members: &[fleet::Member]) {
         };
         // An engine never reached has no results: its one error line and fix are on
         // stderr, after the listing, as a single run's would be.
-        let shown = if m.outcome.error.is_some() {
+        let shown = if r.error.is_some() {
             writeln!(out, "== {title}: not checked")
         } else {
-            writeln!(out, "== {title}").and_then(|()| {
-                report::human::render(&mut out, &m.outcome.report, check::detail(run))
-            })
+            writeln!(out, "== {title}")
+                .and_then(|()| report::human::render(&mut out, &r.report, check::detail(run)))
         };
         if shown.is_err() {
             break;

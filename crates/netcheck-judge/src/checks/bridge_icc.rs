@@ -1,0 +1,382 @@
+//! `bridge.icc`: containers on a network reach each other exactly when icc allows it,
+//! and bridge networks are isolated from each other.
+
+use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, icc_disabled};
+use netcheck_model::protocol::{ErrorKind, Purpose};
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Network,
+    id: "bridge.icc",
+    title: "Containers reach each other exactly as icc and isolation allow",
+    doc: "\
+Containers on one bridge network talk to each other unless the network sets icc=false
+(`com.docker.network.bridge.enable_icc=false`); containers on different bridge networks
+must not reach each other at all. From inside the first running container on the network
+(its namespace entered from the host, nothing run in it), netcheck connects to the
+probe's listener at its address on the same network (icc), and to a listener of
+netcheck's inside a container on other checked networks the container is not on
+(isolation): the default bridge and the next 4 networks by name, so that a host of many
+networks costs connections in proportion to its networks, not to their pairs. A blocked
+connection is given 300 ms: on a local bridge an answer takes well under a millisecond.
+Connections are made as many at a time as the open-file limit leaves room for; the
+evidence says so when that was fewer than usual.
+
+Needs root and a local engine, and a container on the network besides the probe; the
+check skips, saying which, where one is missing.
+
+Fails when: icc is on and the container cannot reach the probe; icc=false and it can
+(br_netfilter missing: isolation silently off); it reaches the probe on another network.",
+    needs: Needs {
+        host: true,
+        probe: true,
+        peers: true,
+        ..Needs::NONE
+    },
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
+};
+
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        return super::missing(&ctx.snapshot.probe, "probe container");
+    };
+    let host = ctx.snapshot.host.ok();
+    // With `"iptables": false` the engine writes no rules: nothing isolates networks or
+    // enforces icc=false, by the daemon's own configuration.
+    let no_rules = host.and_then(|h| h.firewall.ok()).is_some_and(|fw| {
+        !super::rules::docker_in_iptables(fw) && super::rules::docker_nft_tables(fw).is_empty()
+    });
+    let mut f = Findings::default();
+    if let Some(c) = &probe.peer_concurrency {
+        f.note(format!(
+            "connections made {} at a time (of {}): the open-file limit is {} (ulimit -n)",
+            c.at_once, c.requests, c.open_files
+        ));
+    }
+    for n in &ctx.networks {
+        note_untested(&mut f, ctx, probe, &n.name);
+        let icc = !icc_disabled(n);
+        f.note(format!(
+            "network {}: icc {}",
+            n.name,
+            if icc { "on" } else { "off (enable_icc=false)" }
+        ));
+        let asked: Vec<_> = probe
+            .host_requests
+            .iter()
+            .filter(|r| match &r.purpose {
+                Purpose::Icc { network, .. } | Purpose::Isolation { network, .. } => {
+                    *network == n.name
+                }
+                _ => false,
+            })
+            .collect();
+        let mut blocked: Vec<&str> = vec![];
+        if asked.is_empty() {
+            let others = n
+                .endpoints
+                .iter()
+                .any(|e| e.container_name != probe.container_name);
+            f.skip(match ctx.snapshot.host.why_missing() {
+                Some(why) => format!("no connection tried from {}: {why}", n.name),
+                None if !others => format!(
+                    "no container on {} besides the probe to connect from",
+                    n.name
+                ),
+                None => format!(
+                    "no connection tried from {} (needs root; or its containers have no pid)",
+                    n.name
+                ),
+            });
+            continue;
+        }
+        for r in asked {
+            // A failure to enter the namespace says nothing about the network.
+            if r.error_kind() == Some(ErrorKind::Setup) {
+                let e = r.error.as_deref().unwrap_or_default();
+                f.error(format!("{}: {e}", r.purpose));
+                continue;
+            }
+            let outcome = if r.ok {
+                "reached it".to_string()
+            } else {
+                format!("blocked ({})", r.error.as_deref().unwrap_or("no answer"))
+            };
+            if let Purpose::Icc { from: who, .. } = &r.purpose {
+                let seen = format!("{who} -> probe {} on {}: {outcome}", r.target, n.name);
+                match (icc, r.ok) {
+                    (true, true) | (false, false) => f.pass(seen),
+                    (true, false) => f.fail_at("icc-blocked", Subject::network(&n.name), 
+                        format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other ({})", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
+                        format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
+                    ),
+                    (false, true) if no_rules => f.pass(format!(
+                        "{seen}: the engine keeps no firewall rules (iptables=false), so icc=false is not enforced, by its configuration"
+                    )),
+                    (false, true) => {
+                        let cause = match host.map(|h| h.sysctl.get("net.bridge.bridge-nf-call-iptables")) {
+                            Some(None) => ": br_netfilter is not loaded, so bridged traffic skips iptables (see kernel.br-netfilter)",
+                            Some(Some(v)) if v != "1" => ": bridge-nf-call-iptables is 0, so bridged traffic skips iptables (see kernel.br-netfilter)",
+                            _ => "",
+                        };
+                        f.fail_at("icc-not-enforced", Subject::network(&n.name), 
+                            format!("{who} reached the probe at {} although {} sets icc=false{cause}", r.target, n.name),
+                            "modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; and check for \
+                             ACCEPT rules in DOCKER-USER",
+                        );
+                    }
+                }
+            } else if let Purpose::Isolation {
+                other,
+                from: who,
+                to,
+                ..
+            } = &r.purpose
+            {
+                let seen = format!(
+                    "{who} on {} -> {to} at {} on {other}: {outcome}",
+                    n.name, r.target
+                );
+                let open = ctx.snapshot.network(other).and_then(|o| {
+                    ctx.engine
+                        .open_to_other_networks(o, host.and_then(|h| h.firewall.ok()))
+                });
+                if r.ok && no_rules {
+                    f.pass(format!(
+                        "{seen}: the engine keeps no firewall rules (iptables=false), so networks are not isolated, by its configuration"
+                    ));
+                } else if let (true, Some(why)) = (r.ok, open) {
+                    f.pass(format!("{seen}: {why}"));
+                } else if r.ok {
+                    f.fail_at("not-isolated", Subject::network(&n.name),
+                        format!("{who} on {} reaches {to} at {} on {other}: the networks are not isolated", n.name, r.target),
+                        not_isolated_fix(ctx, &n.bridge, other),
+                    );
+                } else {
+                    blocked.push(other.as_str());
+                }
+            }
+        }
+        // One line for the isolation that holds, however many networks: the report
+        // stays linear in the host's size. Failing pairs have a line each above.
+        if !blocked.is_empty() {
+            f.pass(format!(
+                "isolation holds from {}: blocked toward {} other network(s): {}",
+                n.name,
+                blocked.len(),
+                blocked.join(", ")
+            ));
+        }
+    }
+    f.finish("containers reach each other exactly as icc and isolation allow")
+}
+
+/// Where to look for what lets one network into another, in the running engine's
+/// terms: its isolation chains up to Docker 28, each network's default rule in DOCKER
+/// from 29 (or its nftables table); never a rule to add to the engine's own chains.
+fn not_isolated_fix(ctx: &Context, bridge: &str, other: &str) -> String {
+    let bridge = super::sh(bridge);
+    let other_bridge = ctx
+        .snapshot
+        .network(other)
+        .map_or_else(|| super::sh(other), |o| super::sh(&o.bridge));
+    let fw = ctx.snapshot.host.ok().and_then(|h| h.firewall.ok());
+    let engine = match (ctx.engine.backend, fw) {
+        (super::engine_rules::Backend::Nftables, _) => format!(
+            "the engine isolates networks in table ip {} (chain filter-forward-in__{other_bridge}): \
+             nft list table ip {}",
+            super::engine_rules::NFT_TABLE,
+            super::engine_rules::NFT_TABLE
+        ),
+        (_, Some(fw)) if !ctx.engine.isolation_chains(fw) => format!(
+            "the engine isolates networks by each network's default rule in DOCKER (`! -i {other_bridge} -o {other_bridge} -j DROP`): \
+             iptables -S DOCKER"
+        ),
+        _ => {
+            "Docker's DOCKER-ISOLATION chains must come first: iptables -S DOCKER-ISOLATION-STAGE-2"
+                .to_string()
+        }
+    };
+    format!(
+        "find the rule that lets {bridge} through to {other_bridge}: iptables -S DOCKER-USER; iptables -S FORWARD; {engine}; \
+         if the engine's own rules are missing, restart it (systemctl restart docker)"
+    )
+}
+
+/// Which other networks `network`'s isolation was not tested toward: one line. On a
+/// small host each is named (it lacks a container on it alone); on a larger one the
+/// sample is what leaves most out, and only the count is given.
+fn note_untested(
+    f: &mut Findings,
+    ctx: &Context,
+    probe: &netcheck_model::snapshot::ProbeObs,
+    network: &str,
+) {
+    // One pass over the requests, then one over the networks: a host of a thousand
+    // networks must not cost their square times the requests.
+    let tested: std::collections::HashSet<&str> = probe
+        .host_requests
+        .iter()
+        .filter_map(|r| match &r.purpose {
+            Purpose::Isolation {
+                network: from,
+                other,
+                ..
+            } if from == network => Some(other.as_str()),
+            _ => None,
+        })
+        .collect();
+    let others: Vec<&String> = ctx
+        .snapshot
+        .networks
+        .iter()
+        .filter(|m| *m != network)
+        .collect();
+    let untested: Vec<&str> = others
+        .iter()
+        .map(|m| m.as_str())
+        .filter(|m| !tested.contains(m))
+        .collect();
+    if untested.is_empty() {
+        return;
+    }
+    if others.len() <= netcheck_model::protocol::ISOLATION_SAMPLE + 1 {
+        for m in untested {
+            f.note(format!(
+                "isolation from {network} to {m} not tested: it takes a container on {network} and one on {m} alone"
+            ));
+        }
+    } else {
+        f.note(format!(
+            "isolation from {network} tested toward {} of the {} other networks: netcheck samples the default bridge \
+             and {} others by name (each network is a target as often), and a network needs a container on it alone",
+            others.len() - untested.len(),
+            others.len(),
+            netcheck_model::protocol::ISOLATION_SAMPLE
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::{self, Status};
+    use netcheck_model::protocol::ErrorKind;
+    use netcheck_model::snapshot::Snapshot;
+
+    /// bridge.icc on a healthy fixture whose first icc request failed with `error`.
+    fn judged_with(error: &str, kind: Option<ErrorKind>) -> Status {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/healthy-user-network-and-bridge.json"
+        );
+        let mut snapshot = Snapshot::load(std::path::Path::new(path)).unwrap();
+        let probe = match &mut snapshot.probe {
+            netcheck_model::snapshot::Observed::Ok { value } => value,
+            other => panic!("the fixture has a probe: {other:?}"),
+        };
+        let r = probe
+            .host_requests
+            .iter_mut()
+            .find(|r| matches!(r.purpose, netcheck_model::protocol::Purpose::Icc { .. }))
+            .unwrap();
+        r.ok = false;
+        r.seen_source = None;
+        r.error = Some(error.into());
+        r.error_kind = kind;
+        let instances = checks::builtin_instances();
+        checks::judge(&snapshot, &instances)
+            .iter()
+            .filter(|j| j.instance.id == "bridge.icc")
+            .map(|j| j.outcome.status)
+            .max()
+            .unwrap()
+    }
+
+    /// A host of 60 networks whose every pair was tested (as netcheck did before it
+    /// sampled): the evidence is a few lines per network, not one per pair, and the one
+    /// pair that is not isolated is named.
+    #[test]
+    fn evidence_stays_linear_in_the_networks_and_names_failing_pairs() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/healthy-all-networks.json"
+        );
+        let mut snapshot = Snapshot::load(std::path::Path::new(path)).unwrap();
+        let netcheck_model::snapshot::Observed::Ok { value: docker } = &mut snapshot.docker else {
+            panic!("the fixture has docker");
+        };
+        let template = docker.networks[1].clone();
+        let names: Vec<String> = (0..60).map(|i| format!("net-{i:02}")).collect();
+        for name in &names {
+            let mut n = template.clone();
+            n.name = name.clone();
+            docker.networks.push(n);
+        }
+        snapshot.networks.extend(names.iter().cloned());
+        let netcheck_model::snapshot::Observed::Ok { value: probe } = &mut snapshot.probe else {
+            panic!("the fixture has a probe");
+        };
+        let template = probe
+            .host_requests
+            .iter()
+            .find(|r| {
+                matches!(
+                    r.purpose,
+                    netcheck_model::protocol::Purpose::Isolation { .. }
+                )
+            })
+            .unwrap()
+            .clone();
+        for a in &names {
+            for b in names.iter().filter(|b| *b != a) {
+                let mut r = template.clone();
+                r.purpose = netcheck_model::protocol::Purpose::isolation(a, b, "app-a", "app-b");
+                r.ok = a == "net-07" && b == "net-42";
+                probe.host_requests.push(r);
+            }
+        }
+        let instances = checks::builtin_instances();
+        let judged: Vec<_> = checks::judge(&snapshot, &instances)
+            .into_iter()
+            .filter(|j| j.instance.id == "bridge.icc")
+            .collect();
+        let lines: usize = judged.iter().map(|j| j.outcome.evidence.len()).sum();
+        assert!(
+            lines <= 4 * (names.len() + 2),
+            "{lines} evidence lines for {} networks",
+            names.len() + 2
+        );
+        let failing: Vec<_> = judged
+            .iter()
+            .filter(|j| j.outcome.status == Status::Fail)
+            .collect();
+        assert_eq!(failing.len(), 1);
+        assert!(
+            failing[0].outcome.message.contains("net-07")
+                && failing[0].outcome.message.contains("net-42"),
+            "{}",
+            failing[0].outcome.message
+        );
+    }
+
+    #[test]
+    fn a_request_netcheck_could_not_make_is_an_error_not_a_verdict() {
+        // Written before requests carried a kind: read from the words.
+        let entering = "entering /proc/4242/ns/net: Operation not permitted (os error 1)";
+        assert_eq!(judged_with(entering, None), Status::Error);
+        // Recorded: the kind decides, whatever the words.
+        assert_eq!(
+            judged_with("Operation not permitted", Some(ErrorKind::Setup)),
+            Status::Error
+        );
+        assert_eq!(
+            judged_with("no answer within 2000 ms", Some(ErrorKind::NoAnswer)),
+            Status::Fail
+        );
+        assert_eq!(judged_with("no answer within 2000 ms", None), Status::Fail);
+    }
+}

@@ -1,0 +1,232 @@
+//! `container.default-route`: containers route out via their network's gateway, and it answers.
+
+use super::{
+    Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, request_lost, sh,
+};
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Network,
+    id: "container.default-route",
+    title: "Containers' default route goes via the network gateway, which answers",
+    doc: "\
+Inside a container on a bridge network the routing table must hold
+`default via <gateway> dev eth0`, where the gateway is the network's IPAM gateway (or the
+bridge's address when IPAM lists none, as on the default bridge). The gateway must be
+carried by the bridge on the host, and it must answer: netcheck's probe container makes an
+HTTP request to a listener that netcheck binds on the gateway address (never 0.0.0.0).
+Containers on several networks have one default route; it is checked against the network
+it leaves through. Internal networks have no default route by design and are skipped.
+
+Fails when: a container has no default route; it points at the wrong gateway; the gateway
+address is missing from the bridge; the gateway does not answer.",
+    needs: Needs {
+        host: true,
+        probe: true,
+        outside: false,
+        ..Needs::NONE
+    },
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
+};
+
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let host = ctx.snapshot.host.ok().map(|h| &h.netns);
+    let probe = ctx.snapshot.probe.ok();
+    let mut f = Findings::default();
+    for n in &ctx.networks {
+        if n.internal {
+            // Evidence, not a verdict: internal networks route nowhere on purpose.
+            f.note(format!(
+                "network {}: internal, no default route by design",
+                n.name
+            ));
+            continue;
+        }
+        let Some(gw) = n.gateway_v4(host) else {
+            if !n.enable_ipv4 {
+                f.note(format!("IPv4: off on network {} (IPv6 only)", n.name));
+                ipv6(&mut f, ctx, n, host);
+                continue;
+            }
+            f.fail_at("no-gateway", Subject::network(&n.name), 
+                format!("network {} has no gateway: no IPAM gateway, and bridge {} carries no address in its subnet", n.name, n.bridge),
+                format!("restart docker, or give the bridge its address: ip addr add <gateway>/<len> dev {}", sh(&n.bridge)),
+            );
+            continue;
+        };
+        if let Some(ns) = host {
+            let on_bridge = ns
+                .link_by_name(&n.bridge)
+                .is_some_and(|br| ns.addrs_of(br.index).any(|a| a.addr() == gw));
+            if !on_bridge {
+                f.fail_at("gateway-not-on-bridge", Subject::interface(&n.bridge), 
+                    format!("gateway {gw} of network {} is not on bridge {}: default routes lead nowhere", n.name, n.bridge),
+                    format!(
+                        "ip addr add {gw}/{} dev {} (or systemctl restart docker)",
+                        n.subnet_v4().map(|s| s.prefix_len()).unwrap_or(16),
+                        sh(&n.bridge)
+                    ),
+                );
+            }
+        }
+
+        for ep in &n.endpoints {
+            let who = &ep.container_name;
+            let container = ctx.snapshot.container(&ep.container_id);
+            let Some(inner) = container.and_then(|c| c.interior.ok()) else {
+                f.skip(format!(
+                    "{who}: inside not observed ({})",
+                    container
+                        .and_then(|c| c.interior.why_missing())
+                        .unwrap_or("not listed")
+                ));
+                continue;
+            };
+            let iface = ep.mac.as_deref().and_then(|m| inner.link_by_mac(m));
+            let defaults: Vec<_> = inner.default_routes_v4().collect();
+            if defaults.is_empty() {
+                f.fail_at(
+                    "no-default-route",
+                    Subject::container(who),
+                    format!("container {who} has no IPv4 default route"),
+                    format!(
+                        "docker restart {}; inside it, `ip route` should show: default via {gw}",
+                        sh(who)
+                    ),
+                );
+                continue;
+            }
+            for r in defaults {
+                let dev = r
+                    .oif
+                    .map(|i| inner.link_name(i))
+                    .unwrap_or_else(|| "?".into());
+                let via = r
+                    .gateway
+                    .map(|g| g.to_string())
+                    .unwrap_or_else(|| "(none)".into());
+                let line = format!("{who}: default via {via} dev {dev}");
+                let through_this = iface.is_some_and(|l| Some(l.index) == r.oif);
+                if !through_this {
+                    // It leaves through another network; that network's run judges it.
+                    f.note(format!("{line} (not through {})", n.name));
+                } else if r.gateway != Some(gw) {
+                    f.fail_at("wrong-gateway", Subject::container(who), 
+                        format!("container {who}'s default route goes via {via}, not via {}'s gateway {gw}", n.name),
+                        format!("docker restart {} (something inside it replaced the route)", sh(who)),
+                    );
+                } else {
+                    f.pass(line);
+                }
+            }
+        }
+
+        ipv6(&mut f, ctx, n, host);
+
+        // The active half: does the gateway answer?
+        let Some(probe) = probe else {
+            f.note(format!(
+                "gateway not probed: {}",
+                ctx.snapshot.probe.why_missing().unwrap_or("")
+            ));
+            continue;
+        };
+        let purpose = netcheck_model::protocol::Purpose::gateway(&n.name);
+        match probe.report.requests.iter().find(|r| r.purpose == purpose) {
+            None => f.note(format!("gateway of {} not probed: netcheck had no listener on {gw}", n.name)),
+            Some(r) if r.ok => f.pass(format!(
+                "probe reached the gateway listener {} in {} ms",
+                r.target, r.elapsed_ms
+            )),
+            Some(r) => match request_lost(ctx, &n.name, r) {
+                Some((cause, fix)) => f.fail_at("gateway-silent", Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
+                None => f.fail_at("gateway-silent", Subject::interface(&n.bridge), 
+                    format!(
+                        "gateway {gw} of {} does not answer the probe: {}",
+                        n.name,
+                        super::nft_path::why_failed(ctx.snapshot, r)
+                    ),
+                    format!(
+                        "the host drops what {} sends to its gateway: look for DROP or REJECT rules in iptables -S INPUT",
+                        n.subnet_v4().map(|s| s.to_string()).unwrap_or_default()
+                    ),
+                ),
+            },
+        }
+    }
+    f.finish("containers route via their gateway, and it answers")
+}
+
+/// The IPv6 half, where the network has it: each container's IPv6 default route goes
+/// via the network's IPv6 gateway.
+fn ipv6(
+    f: &mut Findings,
+    ctx: &Context,
+    n: &netcheck_model::snapshot::NetworkObs,
+    host: Option<&netcheck_model::snapshot::NetnsObs>,
+) {
+    if !n.enable_ipv6 {
+        f.note(format!("IPv6: off on network {}", n.name));
+        return;
+    }
+    let Some(gw) = n.gateway_v6(host) else {
+        f.fail_at("no-gateway-v6", Subject::network(&n.name), 
+            format!("network {} has IPv6 enabled but no IPv6 gateway", n.name),
+            format!("restart docker, or give the bridge its IPv6 address: ip -6 addr add <gateway>/<len> dev {}", sh(&n.bridge)),
+        );
+        return;
+    };
+    for ep in &n.endpoints {
+        let who = &ep.container_name;
+        let Some(inner) = ctx
+            .snapshot
+            .container(&ep.container_id)
+            .and_then(|c| c.interior.ok())
+        else {
+            continue;
+        };
+        let iface = ep.mac.as_deref().and_then(|m| inner.link_by_mac(m));
+        let defaults: Vec<_> = inner.default_routes_v6().collect();
+        if defaults.is_empty() {
+            f.fail_at(
+                "no-default-route-v6",
+                Subject::container(who),
+                format!(
+                    "container {who} has no IPv6 default route, though {} has IPv6",
+                    n.name
+                ),
+                format!(
+                    "docker restart {}; inside it, `ip -6 route` should show: default via {gw}",
+                    sh(who)
+                ),
+            );
+            continue;
+        }
+        for r in defaults {
+            let via = r
+                .gateway
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "(none)".into());
+            let line = format!(
+                "{who}: IPv6 default via {via} dev {}",
+                r.oif
+                    .map(|i| inner.link_name(i))
+                    .unwrap_or_else(|| "?".into())
+            );
+            if iface.is_none_or(|l| Some(l.index) != r.oif) {
+                f.note(format!("{line} (not through {})", n.name));
+            } else if r.gateway != Some(gw) {
+                f.fail_at("wrong-gateway-v6", Subject::container(who), 
+                    format!("container {who}'s IPv6 default route goes via {via}, not via {}'s gateway {gw}", n.name),
+                    format!("docker restart {} (something inside it replaced the route)", sh(who)),
+                );
+            } else {
+                f.pass(line);
+            }
+        }
+    }
+}

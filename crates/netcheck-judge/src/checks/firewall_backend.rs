@@ -1,0 +1,228 @@
+//! `firewall.backend`: Docker's rules are in the firewall backend the host uses, and
+//! nothing in the other backend works against them.
+
+use super::engine_rules::Backend;
+use super::rules::{self, Rule};
+use super::{Check, Context, Findings, Needs, Outcome, missing};
+use netcheck_model::snapshot::{FirewallObs, HostObs, Observed};
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Host,
+    id: "firewall.backend",
+    title: "Docker's rules live in the firewall backend in use",
+    doc: "\
+A Linux host can hold iptables rules in two backends at once: iptables-nft (nf_tables)
+and iptables-legacy (x_tables). The kernel applies both, so a DROP in either one wins,
+but each `iptables` command shows only its own. Docker writes its chains with the
+`iptables` it found at start (or, from Docker 29, nftables directly). This check reports
+which backend holds Docker's chains, and reads the other backend too (and the nftables
+table list).
+
+Fails when: Docker's chains are in no backend although the engine was not configured
+with `iptables: false` (a firewall reload or `nft flush ruleset` removed them);
+Docker's chains are in both backends (rules split); Docker's chains are only
+in the backend `iptables` no longer runs (`update-alternatives` switched it after the
+engine started); or the other backend holds a FORWARD rule that drops or rejects, or a
+FORWARD policy of DROP, which the kernel applies out of sight. Its other rules (a
+kube-proxy's, a VPN's, INPUT rules) are counted in the evidence, not failed.",
+    needs: Needs {
+        host: true,
+        ..Needs::NONE
+    },
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
+};
+
+const RESTART: &str = "restart the Docker daemon, so that it writes its rules with the iptables in use \
+(update-alternatives --display iptables shows which that is): systemctl restart docker";
+
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
+    let Some(host) = ctx.snapshot.host.ok() else {
+        return missing(&ctx.snapshot.host, "host");
+    };
+    let fw = match &host.firewall {
+        Observed::Ok { value } => value,
+        other => return missing(other, "firewall"),
+    };
+    let mut f = Findings::default();
+    let active = &fw.backend;
+    let docker_active = rules::has_docker_chains(fw.tables.values());
+    let docker_nft = fw.docker_nft_tables();
+    let engine = &ctx.engine;
+    f.note(format!("the engine: {}", engine.describe()));
+    match fw.version.trim() {
+        "" => f.note(format!("`iptables` runs {active}")),
+        v => f.note(format!("`iptables` runs {active} ({v})")),
+    }
+    if !docker_nft.is_empty() {
+        f.note(format!(
+            "nftables: {} (Docker's nftables backend)",
+            docker_nft.join(", ")
+        ));
+    }
+    // The engine's nftables backend: its rules are its own tables, and iptables (either
+    // backend, both installed and empty being the normal state) holds none of Docker's.
+    if engine.backend == Backend::Nftables {
+        if docker_nft.is_empty() {
+            no_chains(&mut f, ctx, host, fw, "nftables");
+            return f.finish("Docker's rules are in nftables");
+        }
+        f.pass(format!(
+            "Docker's rules are in nftables ({}): the engine's nftables backend",
+            docker_nft.join(", ")
+        ));
+    }
+    let Some(other) = &fw.other else {
+        if netcheck_model::snapshot::holds_no_rules(&fw.tables) {
+            f.note(format!(
+                "{active}: no rules; the other iptables backend holds the same (none), or its tool is not installed"
+            ));
+        } else {
+            f.note("the other iptables backend's tool is not installed: only one backend to read");
+        }
+        match (docker_active, docker_nft.is_empty()) {
+            _ if engine.backend == Backend::Nftables => {}
+            (true, _) => f.pass(format!(
+                "Docker's chains are in {active}, the backend in use"
+            )),
+            (false, false) => f.pass("Docker programs nftables directly"),
+            (false, true) => no_chains(&mut f, ctx, host, fw, &format!("{active} nor nftables")),
+        }
+        if engine.backend == Backend::Nftables {
+            return f.finish("Docker's rules are in nftables, and iptables holds none of them");
+        }
+        return f.finish("Docker's rules are in the backend in use");
+    };
+    let docker_other = rules::has_docker_chains(other.tables.values());
+    let bridges: Vec<&str> = ctx
+        .snapshot
+        .docker
+        .ok()
+        .into_iter()
+        .flat_map(|d| &d.networks)
+        .map(|n| n.bridge.as_str())
+        .collect();
+    // The other backend's own rules. Only drops on the forwarding path work against
+    // Docker's traffic; the rest (kube-proxy's, a VPN's, an INPUT rule for ssh) is noted.
+    let theirs: Vec<Rule> = other
+        .tables
+        .iter()
+        .filter(|(t, _)| t.as_str() == "filter")
+        .flat_map(|(_, lines)| lines)
+        .filter_map(|l| Rule::parse(l))
+        .filter(|r| !rules::is_dockers(r, &bridges))
+        .collect();
+    let others_count = other
+        .tables
+        .values()
+        .flatten()
+        .filter(|l| l.starts_with("-A"))
+        .count();
+    match (docker_active, docker_other) {
+        (true, true) => f.fail_at("rules-split", super::Subject::Host, 
+            format!("Docker's chains are in both {active} and {}: its rules are split", other.backend),
+            format!("{RESTART}; then flush the stale copy: {}-save shows it", other.backend),
+        ),
+        (false, true) => f.fail_at("chains-in-other-backend", super::Subject::Host, 
+            format!(
+                "Docker's chains are in {}, but `iptables` now runs {active}: it was switched after the engine started",
+                other.backend
+            ),
+            RESTART,
+        ),
+        (true, false) => f.pass(format!("Docker's chains are in {active}, the backend in use")),
+        (false, false) if engine.backend == Backend::Nftables => {}
+        (false, false) if !docker_nft.is_empty() => f.pass("Docker programs nftables directly"),
+        (false, false) => no_chains(
+            &mut f,
+            ctx,
+            host,
+            fw,
+            &format!("{active}, {} or nftables", other.backend),
+        ),
+    }
+    // Where Docker's chains are in the other backend, its policy and its other rules are
+    // Docker's stale copy too: the restart above is the whole fix.
+    if docker_other {
+        return f.finish("Docker's rules are in the backend in use");
+    }
+    let mut harmless = others_count;
+    for r in theirs.iter().filter(|r| r.chain == "FORWARD" && r.drops()) {
+        harmless -= 1;
+        f.fail_at(
+            "other-backend-drops",
+            super::rules::subject("filter", "FORWARD", Some(r.line)),
+            format!(
+                "{} holds a rule the kernel applies out of `iptables`' sight: {}",
+                other.backend, r.line
+            ),
+            format!(
+                "move the host's rules into {active} (or delete them): {0}-save shows them, and \
+                 `{0} -D ...` removes one; both backends filter every packet",
+                other.backend
+            ),
+        );
+    }
+    if harmless > 0 {
+        f.note(format!(
+            "{}: {harmless} other rule(s), none dropping forwarded traffic (shown by {}-save)",
+            other.backend, other.backend
+        ));
+    }
+    if let Some(filter) = other.tables.get("filter") {
+        if let Some(p @ "DROP") = rules::policy(filter, "FORWARD") {
+            f.fail_at(
+                "other-backend-policy-drop",
+                super::rules::subject("filter", "FORWARD", None),
+                format!(
+                    "{} sets FORWARD policy {p}: the kernel drops what {active} accepts",
+                    other.backend
+                ),
+                format!(
+                    "{} -P FORWARD ACCEPT (the backend in use, {active}, holds the host's policy)",
+                    other.backend
+                ),
+            );
+        }
+        if let Some(p @ "DROP") = rules::policy(filter, "INPUT") {
+            f.note(format!(
+                "{} sets INPUT policy {p}: the host's own services (and host.docker.internal) answer only what it allows",
+                other.backend
+            ));
+        }
+    }
+    if others_count == 0 {
+        f.note(format!(
+            "{}: {} tables, no rules, no DROP policy",
+            other.backend,
+            other.tables.len()
+        ));
+    }
+    match engine.backend {
+        Backend::Nftables => f.finish(format!(
+            "Docker's rules are in nftables, and neither {active} nor {} works against them",
+            other.backend
+        )),
+        Backend::Iptables => f.finish(format!(
+            "Docker's rules are in {active}, and {} holds none",
+            other.backend
+        )),
+    }
+}
+
+/// No Docker chains anywhere: by configuration (`"iptables": false`), or removed.
+fn no_chains(f: &mut Findings, ctx: &Context, host: &HostObs, fw: &FirewallObs, where_: &str) {
+    match rules::iptables_off(host) {
+        Some(off) => f.skip(format!(
+            "no Docker chains in {where_}: the engine keeps no firewall rules ({off})"
+        )),
+        None => f.fail_at("docker-chains-missing", super::Subject::Host, 
+            format!(
+                "no Docker chains in {where_}, and the engine was not told to keep none: something removed them ({} missing)",
+                ctx.engine.missing(fw).join(", ")
+            ),
+            rules::restore_chains_hint(fw),
+        ),
+    }
+}

@@ -1,0 +1,180 @@
+//! `host.docker-internal`: containers can find and reach the host by name.
+
+use super::{Check, Context, Findings, Needs, Outcome, Subject, missing, request_lost};
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Host,
+    id: "host.docker-internal",
+    title: "host.docker.internal resolves in a container and reaches the host",
+    doc: "\
+`host.docker.internal` is how a container reaches a service on its host. Docker Desktop
+resolves it natively (and `gateway.docker.internal` too); Linux engines map it only when the
+container is started with `--add-host host.docker.internal:host-gateway` (compose:
+`extra_hosts: [\"host.docker.internal:host-gateway\"]`), which netcheck's probe does, as a
+user would. The probe resolves the name without libc (through /etc/hosts, then the DNS
+servers of /etc/resolv.conf), then makes an HTTP request to a listener that netcheck binds
+on the host-side address (never 0.0.0.0).
+
+Skips when: every checked network is internal (they reach no host address, by design).
+
+Fails when: the name does not resolve; it resolves, but the host does not answer (a host
+firewall dropping traffic from the container subnet is the usual cause).",
+    needs: Needs {
+        host: false,
+        probe: true,
+        outside: false,
+        ..Needs::NONE
+    },
+    configure: |t| super::params::typed(t, judge),
+    params_schema: super::params::schema_of::<Params>,
+};
+
+use super::HOST_DOCKER_INTERNAL as NAME;
+
+/// What a suite may ask of `host.docker-internal`.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Also require `gateway.docker.internal` (Docker Desktop maps it; Linux engines do not).
+    #[serde(default)]
+    pub require_gateway_domain: bool,
+}
+
+/// The address netcheck's listener for this check is bound to: the default bridge's.
+fn listener_ip(ctx: &Context) -> std::net::IpAddr {
+    let host = ctx.snapshot.host.ok().map(|h| &h.netns);
+    ctx.snapshot
+        .network("bridge")
+        .and_then(|b| b.gateway_v4(host))
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+impl super::params::CheckParams for Params {}
+
+fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        return missing(&ctx.snapshot.probe, "probe container");
+    };
+    // Internal networks route nowhere beyond their own subnet, the host's other
+    // addresses included: a probe on internal networks alone cannot reach the host.
+    if !ctx.networks.is_empty() && ctx.networks.iter().all(|n| n.internal) {
+        return Outcome::skip(
+            "internal: a container on an internal network reaches no host address, by design",
+            ctx.networks
+                .iter()
+                .map(|n| format!("network {} is internal", n.name))
+                .collect(),
+        );
+    }
+    let desktop = ctx.snapshot.docker.ok().is_some_and(|d| d.engine.desktop);
+    let egress = ctx.snapshot.probe_egress();
+    let network = egress.map(|n| n.name.as_str()).unwrap_or("its network");
+    let mut f = Findings::default();
+    let report = &probe.report;
+    for line in report
+        .hosts_file
+        .lines()
+        .filter(|l| l.contains(".docker.internal"))
+    {
+        f.note(format!("/etc/hosts: {}", line.trim()));
+    }
+    // netcheck's own lookup, not a suite's of the same name (which also asks DNS).
+    let own = |name: &str| report.lookups.iter().find(|l| !l.suite && l.name == name);
+    match own(NAME) {
+        None => f.error("the probe did not look up host.docker.internal"),
+        Some(l) if l.addrs.is_empty() => f.fail_at("not-resolving", Subject::Host, 
+            format!(
+                "{NAME} does not resolve in a container on {}: {}",
+                network,
+                l.error.as_deref().unwrap_or("no address")
+            ),
+            if desktop {
+                "Docker Desktop should resolve it natively: restart Docker Desktop".to_string()
+            } else {
+                "on a Linux engine, start containers with --add-host host.docker.internal:host-gateway \
+                 (compose: extra_hosts: [\"host.docker.internal:host-gateway\"]); it needs Docker 20.10 or later"
+                    .to_string()
+            },
+        ),
+        Some(l) => {
+            let addrs: Vec<String> = l.addrs.iter().map(|a| a.to_string()).collect();
+            f.pass(format!(
+                "{NAME} -> {} (via {})",
+                addrs.join(", "),
+                l.source.as_deref().unwrap_or("?")
+            ));
+            match report.requests.iter().find(|r| r.purpose == netcheck_model::protocol::Purpose::HostDockerInternal) {
+                None => f.skip(format!(
+                    "{NAME} resolves to {}, where netcheck has no listener to test",
+                    addrs.join(", ")
+                )),
+                Some(r) if r.ok => f.pass(format!(
+                    "HTTP {} answered in {} ms (the host saw {})",
+                    r.target,
+                    r.elapsed_ms,
+                    r.seen_source.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+                )),
+                // netcheck listens on the default bridge's address, where host-gateway
+                // points unless the daemon's host-gateway-ip says otherwise.
+                Some(r) if !r.ok && !l.addrs.contains(&listener_ip(ctx)) => f.skip(format!(
+                    "{NAME} maps to {} (host-gateway-ip?), where netcheck has no listener to test",
+                    addrs.join(", ")
+                )),
+                Some(r) => {
+                    let subnet = egress
+                        .and_then(|n| n.subnet_v4())
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "the container subnet".into());
+                    let failed = format!(
+                        "{NAME} resolves to {}, but the host does not answer on {}",
+                        addrs.join(", "),
+                        r.addr.as_deref().unwrap_or(&r.target)
+                    );
+                    match request_lost(ctx, network, r) {
+                        Some((cause, fix)) => f.fail_at("host-silent", Subject::Host, 
+                            format!("{failed}: {cause}"),
+                            fix,
+                        ),
+                        None => f.fail_at("host-silent", Subject::Host, 
+                            format!("{failed}: {}", super::nft_path::why_failed(ctx.snapshot, r)),
+                            format!(
+                                "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
+                                 iptables -S INPUT (and ufw/firewalld zones), and allow {subnet} to reach host services"
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    match own("gateway.docker.internal") {
+        Some(l) if !l.addrs.is_empty() => f.note(format!(
+            "gateway.docker.internal -> {}",
+            l.addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Some(l) if params.require_gateway_domain => f.fail_at("gateway-domain-missing", Subject::Host, 
+            format!(
+                "gateway.docker.internal does not resolve, and the suite requires it: {}",
+                l.error.as_deref().unwrap_or("no address")
+            ),
+            "on a Linux engine, add --add-host gateway.docker.internal:host-gateway; Docker Desktop maps it natively",
+        ),
+        Some(_) if !desktop => {
+            f.note("gateway.docker.internal: not mapped (built into Docker Desktop only)")
+        }
+        Some(l) => f.fail_at("gateway-domain-missing", Subject::Host, 
+            format!(
+                "gateway.docker.internal does not resolve on Docker Desktop: {}",
+                l.error.as_deref().unwrap_or("")
+            ),
+            "restart Docker Desktop",
+        ),
+        None => {}
+    }
+    f.finish(format!("{NAME} resolves and reaches the host"))
+}

@@ -1,0 +1,197 @@
+//! Judging: every instance against a snapshot, once per network where the check is
+//! network-scoped; findings named and a suite's `allow` applied.
+
+use super::{
+    Context, Finding, Gate, Instance, NOT_OBSERVED, Outcome, REGISTRY, Scope, Status, Subject,
+    UNCLASSIFIED,
+};
+use netcheck_model::snapshot::Snapshot;
+
+/// Judges a snapshot with the given instances: a network-scoped check once per checked
+/// network, with a context that holds that network alone. Judges are pure, so this
+/// cannot fail; a judge that panics is a bug, and is reported as an error, not a crash.
+pub fn judge<'a>(snapshot: &Snapshot, instances: &'a [Instance]) -> Vec<Judged<'a>> {
+    let ctx = Context::new(snapshot);
+    let mut judged = Vec::new();
+    for instance in instances {
+        let per_network = instance.check.scope == Scope::Network && !ctx.networks.is_empty();
+        if !per_network {
+            judged.push(judge_one(&ctx, instance, None));
+            continue;
+        }
+        for n in &ctx.networks {
+            let narrowed = ctx.narrowed(n);
+            judged.push(judge_one(&narrowed, instance, Some(n.name.clone())));
+        }
+    }
+    judged
+}
+
+fn judge_one<'a>(ctx: &Context, instance: &'a Instance, network: Option<String>) -> Judged<'a> {
+    let started = std::time::Instant::now();
+    let run = std::panic::AssertUnwindSafe(|| instance.configured.judge(ctx, instance));
+    let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        Outcome::error(
+            format!("the judge of {} panicked: a netcheck bug", instance.id),
+            vec![],
+        )
+    });
+    let outcome = classified(outcome, instance);
+    Judged {
+        instance,
+        network,
+        outcome,
+        duration: started.elapsed(),
+    }
+}
+
+/// Gives every finding its full code (`<check id>/<slug>`), a finding to an outcome that
+/// failed, warned or errored without one, and applies the suite's `allow` list: a check
+/// whose every finding is allowed passes, saying so.
+fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
+    if outcome.findings.is_empty() && !matches!(outcome.status, Status::Pass | Status::Skip) {
+        let slug = match outcome.status {
+            Status::Error => NOT_OBSERVED,
+            _ => UNCLASSIFIED,
+        };
+        outcome = outcome.coded(slug, Subject::Host);
+    }
+    for f in &mut outcome.findings {
+        f.code = format!("{}/{}", instance.check.id, f.code);
+    }
+    if instance.allow.is_empty() || outcome.findings.is_empty() {
+        return outcome;
+    }
+    let allowed = |f: &Finding| instance.allow.contains(&f.code);
+    let remaining: Vec<&Finding> = outcome.findings.iter().filter(|f| !allowed(f)).collect();
+    let worst = remaining.iter().map(|f| f.status).max_by_key(|s| match s {
+        Status::Error => 3,
+        Status::Fail => 2,
+        Status::Warn => 1,
+        _ => 0,
+    });
+    let allowed_codes: Vec<String> = outcome
+        .findings
+        .iter()
+        .filter(|f| allowed(f))
+        .map(|f| f.code.clone())
+        .collect();
+    if allowed_codes.is_empty() {
+        return outcome;
+    }
+    outcome.evidence.push(format!(
+        "allowed by the suite: {}",
+        allowed_codes.join(", ")
+    ));
+    match worst {
+        // Something not allowed still stands: it keeps the verdict, and names it where
+        // the outcome's message named an allowed finding.
+        Some(status) => {
+            let first = outcome.findings.iter().find(|f| f.status == status);
+            if status == outcome.status && first.is_some_and(|f| !allowed(f)) {
+                return outcome;
+            }
+            let standing: Vec<&str> = remaining
+                .iter()
+                .filter(|f| f.status == status)
+                .map(|f| f.message.as_str())
+                .collect();
+            let more = match standing.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            let message = format!("{}{more}", standing[0]);
+            Outcome {
+                status,
+                message,
+                ..outcome
+            }
+        }
+        None => Outcome {
+            status: Status::Pass,
+            message: format!(
+                "every finding is allowed by the suite ({})",
+                allowed_codes.join(", ")
+            ),
+            hint: None,
+            ..outcome
+        },
+    }
+}
+
+pub struct Judged<'a> {
+    pub instance: &'a Instance,
+    /// The network a network-scoped check judged.
+    pub network: Option<String>,
+    pub outcome: Outcome,
+    pub duration: std::time::Duration,
+}
+
+impl Judged<'_> {
+    /// The result's id: the instance's, with the network for a network-scoped check
+    /// (`bridge.veth[my-net]`), so that it is unique in a report and stable across runs.
+    pub fn id(&self) -> String {
+        match &self.network {
+            Some(n) => format!("{}[{n}]", self.instance.id),
+            None => self.instance.id.clone(),
+        }
+    }
+}
+
+/// Every built-in check, with default parameters, gating: what fixtures are judged with.
+pub fn builtin_instances() -> Vec<Instance> {
+    REGISTRY
+        .iter()
+        .filter(|c| !c.generic)
+        .map(|c| Instance {
+            id: c.id.to_string(),
+            check: c,
+            configured: (c.configure)(&toml::Table::new())
+                .unwrap_or_else(|e| panic!("{} takes its defaults: {}", c.id, e.message)),
+            gate: Gate::Fail,
+            allow: vec![],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Findings;
+
+    /// kernel.conntrack's instance, with the suite's `allow` list.
+    fn allowing(codes: &[&str]) -> Instance {
+        let mut instance = builtin_instances()
+            .into_iter()
+            .find(|i| i.id == "kernel.conntrack")
+            .unwrap();
+        instance.allow = codes.iter().map(|c| c.to_string()).collect();
+        instance
+    }
+
+    #[test]
+    fn what_is_allowed_no_longer_names_the_verdict() {
+        let mut f = Findings::default();
+        f.warn_at(
+            "overflowed",
+            Subject::Host,
+            "W: dropped since boot",
+            "fix w",
+        );
+        f.fail_at("table-full", Subject::Host, "A: table full", "fix a");
+        f.fail_at("other", Subject::Host, "B: another failure", "fix b");
+        let outcome = f.finish("fine");
+        assert_eq!(outcome.message, "A: table full (and 1 more)");
+
+        let allowed = classified(outcome.clone(), &allowing(&["kernel.conntrack/table-full"]));
+        assert_eq!(allowed.status, Status::Fail);
+        assert_eq!(allowed.message, "B: another failure");
+
+        let allowed = classified(
+            outcome,
+            &allowing(&["kernel.conntrack/table-full", "kernel.conntrack/other"]),
+        );
+        assert_eq!(allowed.status, Status::Warn);
+        assert_eq!(allowed.message, "W: dropped since boot");
+    }
+}

@@ -1,0 +1,494 @@
+//! `nat.masquerade`: container traffic leaving the host is source-NATed to the host.
+
+use std::net::IpAddr;
+
+use super::engine_rules::{self, Backend};
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, request_lost};
+use netcheck_model::protocol::Purpose;
+use netcheck_model::snapshot::{FirewallObs, NetworkObs};
+
+mod ipv6;
+
+pub static CHECK: Check = Check {
+    generic: false,
+    scope: super::Scope::Network,
+    id: "nat.masquerade",
+    title: "Container traffic leaving the host is masqueraded",
+    doc: "\
+Containers on a bridge network use private addresses; the host must source-NAT
+(MASQUERADE) their traffic to the outside. This check reads the firewall backend in use
+(iptables-nft or iptables-legacy) and requires, for each checked network that has
+masquerading enabled: `net.ipv4.ip_forward=1`; a nat POSTROUTING rule
+`-s <subnet> ! -o <bridge> -j MASQUERADE`; and a FORWARD path that lets the bridge's
+traffic out. Then it proves it, for every checked network: a throw-away namespace on
+198.18.0.0/15 plays the outside world, and the probe connects to it, through its default
+route and, for each other network, from its interface on that network (a policy rule in
+the probe's own namespace). The peer must see the host's address, not the container's.
+No packet leaves the machine. A network that sets its own source address
+(`com.docker.network.host_ipv4`) gets `-j SNAT --to-source` that address instead, and
+the peer must see that address.
+
+Fails when: the MASQUERADE rule is missing; ip_forward is 0; FORWARD drops the traffic;
+the outside peer sees the container's own address or is unreachable.",
+    needs: Needs {
+        host: true,
+        probe: true,
+        outside: true,
+        ..Needs::NONE
+    },
+    configure: |t| super::params::none(t, judge),
+    params_schema: super::params::schema_none,
+};
+
+/// The option that gives a network its own source address: Docker then writes
+/// `-j SNAT --to-source ADDR` instead of MASQUERADE, and the outside sees ADDR.
+const HOST_IPV4: &str = "com.docker.network.host_ipv4";
+
+/// The source address a network's traffic is given on purpose, where it sets one.
+fn snat_source(n: &NetworkObs) -> Option<IpAddr> {
+    n.options.get(HOST_IPV4)?.parse().ok()
+}
+
+/// The nat POSTROUTING rule Docker writes for a network, e.g.
+/// `-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`, or with
+/// `-j SNAT --to-source ADDR` where the network sets its source address.
+fn masquerade_rule<'a>(fw: &'a FirewallObs, n: &NetworkObs, subnet: &str) -> Option<&'a str> {
+    let src = format!("-s {subnet} ");
+    let not_out = format!("! -o {} ", n.bridge);
+    let target = match snat_source(n) {
+        Some(addr) => format!("-j SNAT --to-source {addr}"),
+        None => "-j MASQUERADE".to_string(),
+    };
+    fw.tables.get("nat")?.iter().map(String::as_str).find(|l| {
+        l.starts_with("-A POSTROUTING ")
+            && l.contains(&src)
+            && l.contains(&not_out)
+            && l.ends_with(&target)
+    })
+}
+
+/// A FORWARD path out of the bridge: policy ACCEPT, or Docker's accept rule
+/// `-i <bridge> ! -o <bridge> -j ACCEPT` in FORWARD or one of Docker's chains.
+fn forward_out<'a>(fw: &'a FirewallObs, n: &NetworkObs) -> Option<&'a str> {
+    let filter = fw.tables.get("filter")?;
+    match super::rules::policy(filter, "FORWARD") {
+        Some("ACCEPT") => Some(":FORWARD ACCEPT"),
+        _ => super::rules::accepts_out(fw, &n.bridge),
+    }
+}
+
+fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
+    if let Err(o) = docker_or_outcome(ctx) {
+        return o;
+    }
+    let mut f = Findings::default();
+    let host = ctx.snapshot.host.ok();
+    if let Some(why) = ctx.snapshot.host.why_missing() {
+        f.skip(format!("host side not observed: {why}"));
+    }
+    for n in &ctx.networks {
+        if n.internal {
+            f.note(format!("network {}: internal, no NAT by design", n.name));
+            continue;
+        }
+        if !n.ip_masquerade {
+            f.note(format!(
+                "network {}: masquerading disabled (com.docker.network.bridge.enable_ip_masquerade=false)",
+                n.name
+            ));
+            continue;
+        }
+        if let Some(host) = host {
+            ipv6::judge(&mut f, ctx, n, host);
+        }
+        if n.options
+            .get("com.docker.network.bridge.gateway_mode_ipv4")
+            .is_some_and(|m| m == "routed")
+        {
+            f.note(format!(
+                "network {}: gateway_mode_ipv4=routed, no NAT by design",
+                n.name
+            ));
+            continue;
+        }
+        let Some(subnet) = n.subnet_v4() else {
+            if !n.enable_ipv4 {
+                f.note(format!("IPv4: off on network {} (IPv6 only)", n.name));
+                continue;
+            }
+            f.error_with_fix(
+                format!("network {} has no IPv4 subnet (see bridge.subnet)", n.name),
+                "follow bridge.subnet's fix: netcheck cannot judge masquerading without a subnet",
+            );
+            continue;
+        };
+        if let Some(host) = host {
+            match host.sysctl.get("net.ipv4.ip_forward").map(String::as_str) {
+                Some("1") => f.note("net.ipv4.ip_forward=1"),
+                Some(v) => f.fail_at("ip-forward-off", super::Subject::sysctl("net.ipv4.ip_forward"), 
+                    format!("net.ipv4.ip_forward={v}: the host does not route container traffic"),
+                    "sysctl -w net.ipv4.ip_forward=1, then find what reset it: grep -rs ip_forward /etc/sysctl.conf /etc/sysctl.d /etc/systemd/network",
+                ),
+                None => f.error("net.ipv4.ip_forward could not be read"),
+            }
+            match &host.firewall {
+                netcheck_model::snapshot::Observed::Ok { value: fw }
+                    if ctx.engine.backend == Backend::Nftables =>
+                {
+                    nft_rules(&mut f, ctx, fw, n, subnet)
+                }
+                netcheck_model::snapshot::Observed::Ok { value: fw }
+                    if !super::rules::docker_in_iptables(fw) =>
+                {
+                    no_docker_chains(&mut f, ctx, fw, host, n, &subnet.to_string())
+                }
+                netcheck_model::snapshot::Observed::Ok { value: fw } => {
+                    match masquerade_rule(fw, n, &subnet.to_string()) {
+                        Some(rule) => f.pass(format!("{}: nat {rule}", fw.backend)),
+                        None => f.fail_at("masquerade-rule-missing", super::rules::subject("nat", "POSTROUTING", None), 
+                            format!("no MASQUERADE rule for {subnet} ({}) in nat POSTROUTING ({})", n.name, fw.backend),
+                            format!(
+                                "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
+                                 flushed them (firewalld, ufw, a script running iptables -t nat -F); \
+                                 the engine writes it itself, never add it by hand: -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
+                                super::sh(&n.bridge)
+                            ),
+                        ),
+                    }
+                    match forward_out(fw, n) {
+                        Some(rule) => f.pass(format!("{}: filter {rule}", fw.backend)),
+                        None => f.fail_at("forward-closed", super::rules::subject("filter", "FORWARD", None), 
+                            format!("FORWARD lets no traffic out of {} ({}): policy is not ACCEPT and Docker's accept rule is missing", n.bridge, n.name),
+                            "restart the Docker daemon to restore its FORWARD rules; check what a host firewall inserted: iptables -S FORWARD",
+                        ),
+                    }
+                }
+                other => f.skip(format!(
+                    "firewall rules not read: {}",
+                    other.why_missing().unwrap_or("")
+                )),
+            }
+        }
+
+        live_egress(&mut f, ctx, n, subnet);
+    }
+    f.finish("container traffic leaves the host masqueraded")
+}
+
+/// The active half: the outside peer says which source address it saw for a request
+/// from this network. The probe's default route carries one network's request; the
+/// others leave from the probe's interface on them (collect/egress.rs).
+fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::IpNet) {
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        f.note(format!(
+            "network {}: no live NAT test ({})",
+            n.name,
+            ctx.snapshot.probe.why_missing().unwrap_or("")
+        ));
+        return;
+    };
+    let Some(outside) = probe.outside.ok() else {
+        f.note(format!(
+            "no live NAT test: {}",
+            probe.outside.why_missing().unwrap_or("")
+        ));
+        return;
+    };
+    let egress = ctx.snapshot.probe_egress().map(|e| e.name.as_str());
+    let (req, from) = if egress == Some(n.name.as_str()) {
+        let req = probe
+            .report
+            .requests
+            .iter()
+            .find(|r| r.purpose == Purpose::Outside);
+        (req, "the probe".to_string())
+    } else {
+        let wanted = Purpose::outside_from(&n.name);
+        let req = probe.host_requests.iter().find(|r| r.purpose == wanted);
+        (req, format!("the probe's interface on {}", n.name))
+    };
+    let Some(req) = req else {
+        // A snapshot from before every network's egress was tested, or one taken
+        // without root: the rules above are all there is.
+        f.note(format!(
+            "network {}: no live NAT test (the probe's default route uses {}, and no request left through {} itself)",
+            n.name,
+            egress.unwrap_or("no network"),
+            n.name
+        ));
+        return;
+    };
+    let untracked = super::causes::untracked(ctx, n, req.target.parse().ok());
+    match (req.ok, req.seen_source) {
+        (true, Some(seen)) if seen == outside.host_addr => f.pass(format!(
+            "from {from}: outside peer {} (in a namespace behind {}) saw {seen}: the host's address",
+            outside.peer_addr, outside.host_link
+        )),
+        (true, Some(seen)) if Some(seen) == snat_source(n) => f.pass(format!(
+            "from {from}: outside peer {} saw {seen}: the network's own source address ({HOST_IPV4})",
+            outside.peer_addr
+        )),
+        // A conntrack exemption is why: un-tracked packets skip the nat table.
+        (true, Some(seen)) if subnet.contains(&seen) && untracked.is_some() => {
+            if let Some(c) = untracked {
+                f.fail_at(c.code, super::rules::subject("raw", "PREROUTING", None),
+                    format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed: {}", c.message),
+                    c.fix,
+                );
+            }
+        }
+        (true, Some(seen)) if subnet.contains(&seen) => f.fail_at("un-natted", super::Subject::network(&n.name), 
+            format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
+            unnatted_fix(ctx, n, subnet),
+        ),
+        (true, seen) => {
+            let seen_text = seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into());
+            let message = format!(
+                "the outside peer saw {seen_text}, neither the host's {} nor a container address",
+                outside.host_addr
+            );
+            match seen.and_then(|s| snat_rule(ctx, s)) {
+                Some((pos, line)) => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", Some(line)),
+                    format!("{message}: nat POSTROUTING rule {pos} `{line}` rewrites it, above Docker's MASQUERADE"),
+                    format!("exclude Docker's subnet from it (! -s {subnet}), or delete it: iptables -t nat -D POSTROUTING {pos}"),
+                ),
+                None => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", None), message,
+                    "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
+                ),
+            }
+        }
+        (false, _) => {
+            let failed = format!("{from} could not reach the outside peer {}", req.target);
+            let traced = probe
+                .traces
+                .iter()
+                .find(|t| t.purpose == req.purpose)
+                .and_then(|t| t.verdict.as_ref());
+            let blocker = super::nft_path::egress_blocker(ctx.snapshot, n);
+            match (request_lost(ctx, &n.name, req), traced, blocker) {
+                (Some((cause, fix)), _, _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), format!("{failed}: {cause}"), fix),
+                (None, Some(v), _) if engine_rules::owns(v, all_networks(ctx)) => {
+                    engine_rule_dropped(f, ctx, n, subnet, &failed, v)
+                }
+                (None, Some(v), _) if super::rules::is_iptables_table(v) => f.fail_at("outside-unreachable", super::Subject::network(&n.name),
+                    format!("{failed}: the packet trace shows it {v}"),
+                    format!(
+                        "an iptables rule drops container traffic: see firewall.forward's finding and fix \
+                         ({} -S {})",
+                        if v.family == "ip6" { "ip6tables" } else { "iptables" },
+                        super::sh(&v.chain)
+                    ),
+                ),
+                (None, Some(v), _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
+                    format!("{failed}: the packet trace shows it {v}"),
+                    format!(
+                        "that chain drops container traffic (see firewall.forward); if it is not Docker's, \
+                         let the bridge through it: nft insert rule {} {} {} iifname {} accept",
+                        v.family,
+                        super::sh(&v.table),
+                        super::sh(&v.chain),
+                        super::sh(&n.bridge)
+                    ),
+                ),
+                (None, None, Some(by)) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
+                    format!("{failed}: its traffic is dropped by {by} (see firewall.forward)"),
+                    "that table is not Docker's: let the bridge through it (firewall.forward's fix), \
+                     or find who wrote it (/etc/nftables.conf, a VPN's kill switch, firewalld)",
+                ),
+                (None, None, None) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
+                    format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
+                    "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
+                     and the container's default route",
+                ),
+            }
+        }
+    }
+}
+
+/// The nat POSTROUTING rule (its position and line) that rewrites a source to `seen`,
+/// above Docker's MASQUERADE: an SNAT to that address.
+fn snat_rule<'a>(ctx: &'a Context, seen: IpAddr) -> Option<(usize, &'a str)> {
+    let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
+    let to = seen.to_string();
+    super::rules::chain(fw, "nat", "POSTROUTING")
+        .into_iter()
+        .enumerate()
+        .take_while(|(_, r)| r.target != Some("MASQUERADE"))
+        .find(|(_, r)| {
+            r.target == Some("SNAT")
+                && r.line
+                    .split_whitespace()
+                    .skip_while(|w| *w != "--to-source")
+                    .nth(1)
+                    .is_some_and(|v| v.split([':', '-']).next() == Some(to.as_str()))
+        })
+        .map(|(i, r)| (i + 1, r.line))
+}
+
+/// Docker keeps no chains in iptables: told not to (`"iptables": false`), then no NAT
+/// unless the host adds its own; or something removed them.
+fn no_docker_chains(
+    f: &mut Findings,
+    ctx: &Context,
+    fw: &FirewallObs,
+    host: &netcheck_model::snapshot::HostObs,
+    n: &NetworkObs,
+    subnet: &str,
+) {
+    if let Some(rule) = masquerade_rule(fw, n, subnet) {
+        f.pass(format!(
+            "{}: nat {rule} (not Docker's: its chains are absent)",
+            fw.backend
+        ));
+        return;
+    }
+    // Docker's chains in the other backend (see firewall.backend): its rule is there.
+    if let Some(other) = fw
+        .other
+        .as_ref()
+        .filter(|o| super::rules::has_docker_chains(o.tables.values()))
+    {
+        let theirs = FirewallObs {
+            tables: other.tables.clone(),
+            ..fw.clone()
+        };
+        match masquerade_rule(&theirs, n, subnet) {
+            Some(rule) => f.pass(format!(
+                "{}: nat {rule} (Docker's chains are in the backend `iptables` no longer runs: see firewall.backend)",
+                other.backend
+            )),
+            None => f.fail_at("masquerade-rule-missing", super::rules::subject("nat", "POSTROUTING", None), 
+                format!("no MASQUERADE rule for {subnet} ({}) in {}, where Docker's chains are", n.name, other.backend),
+                "restart the Docker daemon to restore its rules (systemctl restart docker)",
+            ),
+        }
+        return;
+    }
+    match super::rules::iptables_off(host) {
+        Some(off) => f.fail_at("iptables-off", super::Subject::Host, 
+            format!("{off}: the engine masquerades nothing, and no MASQUERADE rule for {subnet} ({}) exists", n.name),
+            format!(
+                "remove \"iptables\": false (or --iptables=false) and restart docker, or masquerade it yourself: \
+                 iptables -t nat -A POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
+                super::sh(&n.bridge)
+            ),
+        ),
+        None => f.fail_at("docker-chains-missing", super::Subject::Host, 
+            format!(
+                "Docker's chains are missing from {} ({}): its MASQUERADE rule for {subnet} ({}) went with them",
+                fw.backend,
+                ctx.engine.missing(fw).join(", "),
+                n.name
+            ),
+            super::rules::restore_chains_hint(fw),
+        ),
+    }
+}
+
+/// Every network the engine has: a traced drop may name any container's address.
+fn all_networks<'a>(ctx: &Context<'a>) -> &'a [NetworkObs] {
+    ctx.snapshot
+        .docker
+        .ok()
+        .map(|d| d.networks.as_slice())
+        .unwrap_or_default()
+}
+
+/// How to get a network's traffic masqueraded again, in the engine's own terms: the
+/// engine writes the rule, so a restart restores it; by hand only where it was told to
+/// keep no rules.
+fn unnatted_fix(ctx: &Context, n: &NetworkObs, subnet: ipnet::IpNet) -> String {
+    let bridge = super::sh(&n.bridge);
+    match ctx.snapshot.host.ok().and_then(super::rules::iptables_off) {
+        Some(off) => format!(
+            "{off}: remove it and restart docker, or masquerade it yourself: \
+             iptables -t nat -A POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE"
+        ),
+        None if ctx.engine.backend == Backend::Nftables => format!(
+            "restore the engine's rules: systemctl restart docker (expected: a masquerade rule for {subnet} in \
+             table ip {} chain nat-postrouting-out__{}); the engine owns that table, so never edit it by hand, \
+             and find what removed the rule (nft flush ruleset, a firewall reload)",
+            engine_rules::NFT_TABLE,
+            n.bridge
+        ),
+        None => format!(
+            "restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE)"
+        ),
+    }
+}
+
+/// A live flow dropped by a rule the engine wrote: a protection working as designed,
+/// so the drop is the symptom. Docker's direct-access rule dropping the reply to the
+/// container's own address means the request left un-NATed: the cause is the missing
+/// masquerade, and the fix restores it. No fix touches the engine's rule.
+fn engine_rule_dropped(
+    f: &mut Findings,
+    ctx: &Context,
+    n: &NetworkObs,
+    subnet: ipnet::IpNet,
+    failed: &str,
+    v: &netcheck_model::snapshot::TraceVerdict,
+) {
+    match engine_rules::direct_access(v, all_networks(ctx)) {
+        Some((addr, _)) => f.fail_at(
+            "un-natted",
+            super::Subject::network(&n.name),
+            format!(
+                "{failed}: the reply to the container's own address {addr} was {v}, Docker's protection \
+                 against direct access: the request left the host un-NATed, so traffic from {subnet} is not masqueraded"
+            ),
+            unnatted_fix(ctx, n, subnet),
+        ),
+        None => f.fail_at(
+            "outside-unreachable",
+            super::Subject::network(&n.name),
+            format!(
+                "{failed}: the packet trace shows it {v}, a rule the engine wrote itself ({}): a symptom; \
+                 the engine drops what its configuration does not allow",
+                ctx.engine.describe()
+            ),
+            "the engine's rules are not to be edited: check the network's options (docker network inspect) \
+             and the findings above; restart the engine (systemctl restart docker) if its rules were changed by hand",
+        ),
+    }
+}
+
+/// Docker's nftables backend: the network's masquerade rule in the engine's own table.
+fn nft_rules(
+    f: &mut Findings,
+    ctx: &Context,
+    fw: &FirewallObs,
+    n: &NetworkObs,
+    subnet: ipnet::IpNet,
+) {
+    if fw.nftables.is_none() {
+        f.note(format!(
+            "{}: the nftables ruleset was not read (nft not installed): the live test decides",
+            ctx.engine.describe()
+        ));
+        return;
+    }
+    match engine_rules::nft_masquerade(fw, n, false) {
+        Ok(rule) => f.pass(format!("nftables: {rule}")),
+        Err(why) if !ctx.engine.present(fw) => f.fail_at(
+            "docker-chains-missing",
+            super::Subject::Host,
+            format!(
+                "{why}: the engine's rules are gone ({}), and with them its masquerade rule for {subnet} ({})",
+                ctx.engine.describe(),
+                n.name
+            ),
+            super::rules::restore_chains_hint(fw),
+        ),
+        Err(why) => f.fail_at(
+            "masquerade-rule-missing",
+            super::rules::subject(
+                &format!("ip {}", engine_rules::NFT_TABLE),
+                &format!("nat-postrouting-out__{}", n.bridge),
+                None,
+            ),
+            format!("no masquerade rule for {subnet} ({}): {why}", n.name),
+            unnatted_fix(ctx, n, subnet),
+        ),
+    }
+}

@@ -1,0 +1,492 @@
+//! Engine observations through the Docker API (bollard): engine facts, networks, containers.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use bollard::Docker;
+use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::engine::Engine;
+use netcheck_model::error::Error;
+use netcheck_model::snapshot::{
+    ContainerObs, EndpointObs, EngineFacts, IpamConfig, NetworkObs, Observed,
+};
+
+/// Connects to the resolved engine and negotiates the API version (20.10 engines
+/// speak 1.41).
+///
+/// Returns whether the engine is local: on a unix socket, this machine's kernel is the
+/// engine's, so host-side observations are about the right host (collection still
+/// checks that its bridges are visible here).
+pub async fn connect(engine: &Engine) -> Result<(Docker, bool), Error> {
+    crate::engine::check_files(engine)?;
+    let endpoint = engine.endpoint.clone();
+    let docker = crate::engine::client(engine).map_err(|e| match e {
+        bollard::errors::Error::SocketNotFoundError(_) => missing(engine),
+        e => Error::BadDockerHost {
+            endpoint: endpoint.clone(),
+            detail: e.to_string(),
+        },
+    })?;
+    let docker = match docker.negotiate_version().await {
+        Ok(docker) => docker,
+        Err(e) => {
+            let mut error = classify(engine, &e);
+            // Something answered, but not as Docker does: say what it was.
+            if matches!(error, Error::DaemonDown { .. }) && answered(&e) {
+                error = Error::NotDocker {
+                    endpoint: endpoint.clone(),
+                    answer: what_answered(&engine.transport)
+                        .await
+                        .unwrap_or_else(|| e.to_string()),
+                };
+            }
+            return Err(error);
+        }
+    };
+    Ok((docker, engine.transport.is_local()))
+}
+
+/// Whether the failed request reached something that answered (an HTTP status, or
+/// bytes that are not the HTTP or JSON Docker speaks), rather than nothing at all.
+fn answered(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as B;
+    match e {
+        B::DockerResponseServerError { .. }
+        | B::JsonDataError { .. }
+        | B::JsonSerdeError { .. } => true,
+        B::APIVersionParseError { .. } => true,
+        // Bytes came back that hyper could not read as HTTP.
+        _ => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+            while let Some(err) = source {
+                if let Some(h) = err.downcast_ref::<hyper::Error>()
+                    && (h.is_parse() || h.is_parse_status())
+                {
+                    return true;
+                }
+                source = err.source();
+            }
+            false
+        }
+    }
+}
+
+/// The most an answer's excerpt shows, and the most read of it.
+const EXCERPT_CHARS: usize = 120;
+const ANSWER_READ_BYTES: usize = 4096;
+
+/// What answers at a plain endpoint (unix socket or TCP), in one bounded request of its
+/// own: its status line, its Server header, and the start of its body. Engines behind
+/// TLS or ssh are not asked: their transport already proved it is no plain listener.
+async fn what_answered(transport: &crate::engine::Transport) -> Option<String> {
+    use crate::engine::Transport;
+    let buf = match transport {
+        Transport::Unix { path } => ask(tokio::net::UnixStream::connect(path).await.ok()?).await,
+        Transport::Tcp { addr } => ask(tokio::net::TcpStream::connect(addr).await.ok()?).await,
+        _ => return None,
+    };
+    Some(describe_answer(&buf))
+}
+
+/// Sends `GET /version` and reads the answer: until its body is complete, the
+/// connection closes, [`ANSWER_READ_BYTES`] are in, or two seconds have passed.
+async fn ask(mut s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::with_capacity(ANSWER_READ_BYTES);
+    let request = b"GET /version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
+    if s.write_all(request).await.is_err() {
+        return buf;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut chunk = [0u8; 1024];
+    while buf.len() < ANSWER_READ_BYTES {
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+        if answer_complete(&buf) {
+            break;
+        }
+    }
+    buf.truncate(ANSWER_READ_BYTES);
+    buf
+}
+
+/// Whether `buf` holds a whole HTTP answer: headers, and the body they announce.
+fn answer_complete(buf: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let Ok(httparse::Status::Complete(end)) = response.parse(buf) else {
+        return false;
+    };
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
+    length.is_some_and(|l| buf.len() >= end + l)
+}
+
+/// An answer in a few words: `HTTP 404 Not Found, Server: nginx/1.25, body "<html>…"`,
+/// or the bytes themselves when they are not HTTP.
+fn describe_answer(buf: &[u8]) -> String {
+    let excerpt = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim();
+        let mut short: String = text.chars().take(EXCERPT_CHARS).collect();
+        if short.len() < text.len() {
+            short.push('…');
+        }
+        format!("{short:?}")
+    };
+    if buf.is_empty() {
+        return "it closed the connection without a word".into();
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(buf) {
+        Ok(status) => {
+            let server = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("server"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned());
+            let mut text = format!(
+                "HTTP {} {}, {}",
+                response.code.unwrap_or(0),
+                response.reason.unwrap_or(""),
+                match server {
+                    Some(s) => format!("Server: {}", excerpt(s.as_bytes())),
+                    None => "no Server header".into(),
+                }
+            );
+            if let httparse::Status::Complete(end) = status {
+                text.push_str(&format!(", body {}", excerpt(&buf[end..])));
+            }
+            text
+        }
+        Err(_) => format!("not HTTP: {}", excerpt(buf)),
+    }
+}
+
+/// Turns a failed first request into the cause a user can act on.
+/// The socket the engine's endpoint names is not there, with what chose it.
+fn missing(engine: &Engine) -> Error {
+    Error::SocketMissing {
+        endpoint: engine.endpoint.clone(),
+        chosen_by: engine.source,
+        context: engine.context.clone(),
+    }
+}
+
+fn classify(engine: &Engine, e: &bollard::errors::Error) -> Error {
+    let endpoint = engine.endpoint.clone();
+    if let Some(limit) = crate::engine::bounded::too_large(e) {
+        return Error::AnswerTooLarge {
+            what: "version".into(),
+            limit_mib: limit >> 20,
+        };
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return match io.kind() {
+                io::ErrorKind::NotFound if endpoint.starts_with("unix://") => missing(engine),
+                io::ErrorKind::PermissionDenied => Error::SocketPermission { endpoint },
+                _ => Error::DaemonDown {
+                    endpoint,
+                    detail: io.to_string(),
+                },
+            };
+        }
+        source = err.source();
+    }
+    let detail = e.to_string();
+    if detail.contains("No such file")
+        || matches!(e, bollard::errors::Error::SocketNotFoundError(_))
+    {
+        return missing(engine);
+    }
+    if detail.contains("ermission denied") {
+        return Error::SocketPermission { endpoint };
+    }
+    Error::DaemonDown { endpoint, detail }
+}
+
+/// A failed API request as the user's cause. An engine answers 404 "page not found" for
+/// an endpoint it does not have (an older API): that is an engine too old for `what`,
+/// not a missing object.
+pub(crate) fn api_err(what: &str) -> impl Fn(bollard::errors::Error) -> Error + '_ {
+    move |e| {
+        if let Some(limit) = crate::engine::bounded::too_large(&e) {
+            return Error::AnswerTooLarge {
+                what: what.to_string(),
+                limit_mib: limit >> 20,
+            };
+        }
+        if lacks_endpoint(&e) {
+            return Error::EngineTooOld {
+                what: what.to_string(),
+            };
+        }
+        Error::Docker {
+            what: what.to_string(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Whether the engine has no such endpoint: its router's 404, as opposed to a 404 for
+/// an object (`No such network: …`).
+pub(crate) fn lacks_endpoint(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, message }
+        if message.trim().eq_ignore_ascii_case("page not found"))
+}
+
+/// Attaches to a created container's stdin and output, before it starts, so that no
+/// output is missed and the attachment's end is the container's stdin's end (the probe
+/// and the agent both end with it).
+pub async fn attach(
+    docker: &Docker,
+    name: &str,
+) -> Result<bollard::container::AttachContainerResults, bollard::errors::Error> {
+    let options = bollard::query_parameters::AttachContainerOptionsBuilder::new()
+        .stream(true)
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    docker.attach_container(name, Some(options)).await
+}
+
+pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
+    let (info, version) = tokio::try_join!(
+        async { docker.info().await.map_err(api_err("info")) },
+        async { docker.version().await.map_err(api_err("version")) },
+    )?;
+    let os = info.operating_system.unwrap_or_default();
+    Ok(EngineFacts {
+        version: version.version.unwrap_or_default(),
+        api_version: docker.client_version().to_string(),
+        desktop: is_desktop(&os),
+        os,
+        kernel: info.kernel_version.unwrap_or_default(),
+        hostname: info.name.unwrap_or_default(),
+        warnings: info.warnings.unwrap_or_default(),
+        firewall_backend: info
+            .firewall_backend
+            .and_then(|f| f.driver)
+            .filter(|d| !d.is_empty()),
+    })
+}
+
+/// Whether the engine's operating system is Docker Desktop's VM.
+pub fn is_desktop(os: &str) -> bool {
+    os.contains("Docker Desktop")
+}
+
+/// Every network the engine has, inspected, so that overlaps between any two show.
+pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
+    let list = docker
+        .list_networks(None::<ListNetworksOptions>)
+        .await
+        .map_err(api_err("network list"))?;
+    // Bounded as the container inspects are: each request in flight holds a connection.
+    let inspected = futures_util::stream::iter(list.iter().filter_map(|n| n.id.as_deref()).map(
+        |id| async move {
+            match docker
+                .inspect_network(id, None::<InspectNetworkOptions>)
+                .await
+            {
+                Ok(n) => Ok(Some(n)),
+                // Removed since the list (compose down on a busy host): skip it.
+                Err(
+                    e @ bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    },
+                ) if !lacks_endpoint(&e) => Ok(None),
+                Err(e) => Err(api_err("network inspect")(e)),
+            }
+        },
+    ))
+    .buffered(crate::net::limits::connections_at_once())
+    .try_collect::<Vec<_>>()
+    .await?;
+    let inspected: Vec<_> = inspected.into_iter().flatten().collect();
+    let mut out: Vec<NetworkObs> = inspected
+        .into_iter()
+        .map(|n| {
+            let id = n.id.unwrap_or_default();
+            let options: BTreeMap<String, String> =
+                n.options.unwrap_or_default().into_iter().collect();
+            let bridge = options
+                .get("com.docker.network.bridge.name")
+                .cloned()
+                .unwrap_or_else(|| format!("br-{}", id.get(..12).unwrap_or(&id)));
+            let ipam = n
+                .ipam
+                .and_then(|i| i.config)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| IpamConfig {
+                    subnet: c.subnet.and_then(|s| s.parse().ok()),
+                    gateway: c.gateway.and_then(|g| g.parse().ok()),
+                })
+                .collect();
+            let mut endpoints: Vec<EndpointObs> = n
+                .containers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(cid, e)| EndpointObs {
+                    container_id: cid,
+                    container_name: e.name.unwrap_or_default(),
+                    ipv4: e.ipv4_address.and_then(|a| a.parse().ok()),
+                    mac: e.mac_address.filter(|m| !m.is_empty()),
+                    gateway: None,
+                    ipv6: e.ipv6_address.and_then(|a| a.parse().ok()),
+                    gateway_v6: None,
+                    gw_priority: None,
+                })
+                .collect();
+            endpoints.sort_by_key(|e| e.ipv4);
+            NetworkObs {
+                ip_masquerade: options
+                    .get("com.docker.network.bridge.enable_ip_masquerade")
+                    .is_none_or(|v| v != "false"),
+                id,
+                name: n.name.unwrap_or_default(),
+                driver: n.driver.unwrap_or_default(),
+                bridge,
+                internal: n.internal.unwrap_or(false),
+                enable_ipv4: n.enable_ipv4.unwrap_or(true),
+                enable_ipv6: n.enable_ipv6.unwrap_or(false),
+                ipam,
+                options,
+                endpoints,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// A container's published TCP ports, from its inspect's port map, in a stable order.
+fn published(ports: Option<&bollard::models::PortMap>) -> Vec<netcheck_model::snapshot::UserPort> {
+    let mut out: Vec<netcheck_model::snapshot::UserPort> = ports
+        .into_iter()
+        .flatten()
+        .filter_map(|(spec, bindings)| {
+            let port = spec.strip_suffix("/tcp")?.parse::<u16>().ok()?;
+            Some((port, bindings.as_ref()?))
+        })
+        .flat_map(|(container_port, bindings)| {
+            bindings.iter().filter_map(move |b| {
+                Some(netcheck_model::snapshot::UserPort {
+                    host_ip: b.host_ip.as_deref().unwrap_or("0.0.0.0").parse().ok()?,
+                    host_port: b.host_port.as_deref()?.parse().ok()?,
+                    container_port,
+                    tried: None,
+                })
+            })
+        })
+        .collect();
+    out.sort_by_key(|p| (p.host_port, p.host_ip));
+    out
+}
+
+/// The running containers attached to the checked networks, with their main process's
+/// pid (to read their namespace) and nothing else: no environment, no labels' values.
+/// Fills in each endpoint's gateway, which only the container's inspect states.
+pub async fn containers(
+    docker: &Docker,
+    networks: &mut [NetworkObs],
+    checked: &[String],
+    probe_name: Option<&str>,
+) -> Result<Vec<ContainerObs>, Error> {
+    let mut ids: Vec<String> = networks
+        .iter()
+        .filter(|n| checked.contains(&n.name))
+        .flat_map(|n| n.endpoints.iter().map(|e| e.container_id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    // As many at a time as the open-file limit leaves room for: each request in flight
+    // holds a connection to the engine, and a host may run a thousand containers.
+    let inspected = futures_util::stream::iter(ids.iter().map(|id| async move {
+        match docker.inspect_container(id, None).await {
+            Ok(c) => Ok(Some(c)),
+            // Removed since the network listed it: containers come and go on a live
+            // host (another netcheck run's probe, for one).
+            Err(
+                e @ bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                },
+            ) if !lacks_endpoint(&e) => Ok(None),
+            Err(e) => Err(api_err("container inspect")(e)),
+        }
+    }))
+    .buffered(crate::net::limits::connections_at_once())
+    .try_collect::<Vec<_>>()
+    .await?;
+    let inspected: Vec<_> = inspected.into_iter().flatten().collect();
+    for c in &inspected {
+        let settings = c
+            .network_settings
+            .as_ref()
+            .and_then(|s| s.networks.as_ref());
+        for (net_name, settings) in settings.into_iter().flatten() {
+            let gateway = settings.gateway.as_deref().and_then(|g| g.parse().ok());
+            let gateway_v6 = settings
+                .ipv6_gateway
+                .as_deref()
+                .and_then(|g| g.parse().ok());
+            let endpoints = networks
+                .iter_mut()
+                .filter(|n| &n.name == net_name)
+                .flat_map(|n| n.endpoints.iter_mut());
+            for e in endpoints.filter(|e| Some(&e.container_id) == c.id.as_ref()) {
+                e.gateway = gateway;
+                e.gateway_v6 = gateway_v6;
+                e.gw_priority = settings.gw_priority;
+            }
+        }
+    }
+    Ok(inspected
+        .into_iter()
+        .map(|c| {
+            let name = c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string();
+            let published = if Some(name.as_str()) == probe_name {
+                vec![]
+            } else {
+                published(c.network_settings.as_ref().and_then(|s| s.ports.as_ref()))
+            };
+            ContainerObs {
+                id: c.id.unwrap_or_default(),
+                pid: c
+                    .state
+                    .and_then(|s| s.pid)
+                    .filter(|p| *p > 0)
+                    .map(|p| p as u32),
+                probe: Some(name.as_str()) == probe_name,
+                name,
+                interior: Observed::Skipped {
+                    reason: "not observed yet".into(),
+                },
+                resolv_conf: None,
+                published,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,342 @@
+//! The probe container's life: created on every checked network with its published
+//! ports, started, then given its arguments (the listeners and the outside peer it is to
+//! reach, made while it starts) and read.
+//!
+//! The arguments go in on stdin, not on the command line: the container starts while
+//! they are still being made, here or (with the agent) on the engine's host, and the two
+//! halves of the wait overlap.
+
+use super::*;
+use probe_setup::{Found, ProbeSetup};
+
+/// A started probe: this process's, or (in the agent) the one netcheck started.
+enum StartedProbe<'a> {
+    Here(Running),
+    Relayed(&'a agent::Relay),
+}
+
+/// Phase 2 of a collection: the probe container, with what it is to reach, observed.
+pub(super) async fn observe(
+    docker: &Docker,
+    image: &str,
+    opts: &Options,
+    found: &Found<'_>,
+    teardown: &Teardown,
+) -> Observed<ProbeObs> {
+    let name = format!("{PROBE_PREFIX}{}", opts.run_id);
+    // The probe answers within its own request deadlines; this bounds a probe that
+    // hangs anyway (a stuck engine, a frozen container).
+    let deadline = opts.probe_timeout * 3 + Duration::from_secs(5);
+    // The container starts while what it is to reach is made: the listeners and the
+    // outside peer do not need it, and it waits for its arguments.
+    let run = async {
+        let start = async {
+            if let Some(relay) = &opts.relay {
+                return relay.started().await.map(|(published, publish_error)| {
+                    (StartedProbe::Relayed(relay), published, publish_error)
+                });
+            }
+            let published = if opts.needs.publish && found.local {
+                publish::bindings(found.checked, found.early_host, publish::free_port)
+            } else {
+                vec![]
+            };
+            let container = ProbeContainer {
+                image,
+                name: &name,
+                networks: found.checked_names,
+                published,
+                host_gateway: !found.engine.desktop,
+                owner_pidns: true,
+                run_id: &opts.run_id,
+            };
+            let started = start(docker, container, publish::free_port, teardown).await?;
+            Ok((
+                StartedProbe::Here(started.probe),
+                started.published,
+                started.publish_error,
+            ))
+        };
+        let (setup, started) = tokio::join!(ProbeSetup::prepare(opts, found, teardown), start);
+        let (probe, published, publish_error) = started?;
+        let mut args = setup.args;
+        args.gets.extend(publish::hairpin_asks(&published));
+        let report = match probe {
+            StartedProbe::Here(p) => p.report(&args, teardown).await?,
+            StartedProbe::Relayed(relay) => relay.report(&args).await?,
+        };
+        Ok::<_, Error>((report, setup.outside, published, publish_error))
+    };
+    match tokio::time::timeout(deadline, run).await {
+        Err(_) => Observed::Error {
+            error: format!(
+                "the probe container gave no report within {} s",
+                deadline.as_secs()
+            ),
+        },
+        Ok(Err(e)) => Observed::Error {
+            error: e.to_string(),
+        },
+        Ok(Ok((report, outside, published, publish_error))) => Observed::Ok {
+            value: ProbeObs {
+                container_name: name,
+                report,
+                outside,
+                published,
+                host_requests: vec![],
+                peer_concurrency: None,
+                publish_error,
+                traces: vec![],
+            },
+        },
+    }
+}
+
+/// The probe container as it is created: everything but its arguments.
+pub struct ProbeContainer<'a> {
+    pub image: &'a str,
+    pub name: &'a str,
+    /// The networks it joins; the first one carries its default route.
+    pub networks: &'a [String],
+    /// The ports it is published on (port.publish), picked again where one is taken.
+    pub published: Vec<netcheck_model::snapshot::Published>,
+    /// Whether `host.docker.internal` is added as a Linux user would (Desktop has it).
+    pub host_gateway: bool,
+    /// Whether the probe is labelled with this process's pid namespace, which tells the
+    /// leftovers sweep on the engine's host that the owner pid is one of its own. Not
+    /// for another machine's engine: the first pid namespace looks the same on every
+    /// host, and a sweep there would take this run's pid for one of its dead.
+    pub owner_pidns: bool,
+    pub run_id: &'a str,
+}
+
+/// A started probe, waiting for its arguments on stdin.
+pub struct Running {
+    name: String,
+    attached: bollard::container::AttachContainerResults,
+}
+
+/// What starting the probe came to.
+pub struct Started {
+    pub probe: Running,
+    /// The ports it is published on: those picked last, or none where the engine could
+    /// not publish them.
+    pub published: Vec<netcheck_model::snapshot::Published>,
+    /// Why the engine could not publish them (port.publish's verdict to give).
+    pub publish_error: Option<String>,
+}
+
+/// Starts the probe: picks its ports again where one was taken, and starts it without
+/// them where the engine cannot publish (its chains are gone), so that the rest of the
+/// run goes on.
+pub async fn start(
+    docker: &Docker,
+    mut container: ProbeContainer<'_>,
+    pick: publish::Pick,
+    teardown: &Teardown,
+) -> Result<Started, Error> {
+    let mut publish_error = None;
+    let mut repicks = 0;
+    loop {
+        match start_once(docker, &container, teardown).await {
+            Ok(probe) => {
+                return Ok(Started {
+                    probe,
+                    published: container.published,
+                    publish_error,
+                });
+            }
+            // Something bound a picked port before the engine could: pick again.
+            Err(Error::Probe(e)) if publish::port_taken(&e) && repicks < publish::ATTEMPTS => {
+                repicks += 1;
+                let _ = remove_probe(docker, container.name).await;
+                publish::repick(&mut container.published, pick);
+            }
+            Err(Error::Probe(e))
+                if !container.published.is_empty() && e.starts_with(publish::START_FAILED) =>
+            {
+                let _ = remove_probe(docker, container.name).await;
+                publish_error = Some(publish::clean_engine_error(&e));
+                container.published.clear();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn probe_err(what: &str) -> impl FnOnce(bollard::errors::Error) -> Error {
+    let what = what.to_string();
+    move |e| Error::Probe(format!("{what}: {e}"))
+}
+
+/// Creates, attaches and starts the probe container.
+async fn start_once(
+    docker: &Docker,
+    container: &ProbeContainer<'_>,
+    teardown: &Teardown,
+) -> Result<Running, Error> {
+    let ProbeContainer {
+        image,
+        name,
+        networks,
+        published,
+        host_gateway,
+        run_id,
+        owner_pidns,
+    } = container;
+    let cmd = ["probe", "--args-on-stdin"].map(String::from).to_vec();
+    let primary = &networks[0];
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(cmd),
+        labels: Some(
+            [
+                ("netcheck".to_string(), "probe".to_string()),
+                (LABEL.to_string(), run_id.to_string()),
+                (PID_LABEL.to_string(), std::process::id().to_string()),
+                (
+                    super::OWNER_LABEL.to_string(),
+                    crate::owner::Owner::me().token(),
+                ),
+            ]
+            .into_iter()
+            .chain(owner_pidns.then(|| (PIDNS_LABEL.to_string(), own_pid_namespace())))
+            .collect(),
+        ),
+        exposed_ports: (!published.is_empty()).then(|| vec![format!("{PROBE_PORT}/tcp")]),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        // The probe's stdin is netcheck's attachment: its arguments come in on it, and
+        // the engine closes it when the attachment ends (StdinOnce), however netcheck
+        // ended, and the probe then exits and the engine removes it (AutoRemove).
+        attach_stdin: Some(true),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        host_config: Some(HostConfig {
+            auto_remove: Some(true),
+            network_mode: Some(primary.clone()),
+            // What a Linux user adds to reach the host by name; Desktop has it built in.
+            extra_hosts: host_gateway.then(|| {
+                vec![format!(
+                    "{}:host-gateway",
+                    netcheck_model::protocol::HOST_DOCKER_INTERNAL
+                )]
+            }),
+            port_bindings: (!published.is_empty()).then(|| {
+                [(
+                    format!("{PROBE_PORT}/tcp"),
+                    Some(
+                        published
+                            .iter()
+                            .map(|p| PortBinding {
+                                host_ip: Some(p.host_ip.to_string()),
+                                host_port: Some(p.host_port.to_string()),
+                            })
+                            .collect(),
+                    ),
+                )]
+                .into()
+            }),
+            // The probe only reads and connects: no capability, no writes, no escalation.
+            readonly_rootfs: Some(true),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            // The probe's default route on the network netcheck intends: the highest
+            // GwPriority wins (API 1.48 and later; older engines ignore the field and
+            // fall back to the networks' names, which the judges read from the probe).
+            endpoints_config: Some(
+                [(
+                    primary.clone(),
+                    EndpointSettings {
+                        gw_priority: Some(1),
+                        ..Default::default()
+                    },
+                )]
+                .into(),
+            ),
+        }),
+        ..Default::default()
+    };
+    // Registered before it exists: an interrupt can land while the engine creates it,
+    // and removing a container that never came to be is harmless.
+    // Once: a start that is tried again with new ports is the same probe.
+    {
+        let mut probes = teardown.probes.lock().unwrap();
+        if !probes.iter().any(|p| p.name == *name) {
+            probes.push(teardown::ProbeRun {
+                docker: docker.clone(),
+                name: name.to_string(),
+                stdin: None,
+            });
+        }
+    }
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(name).build()),
+            body,
+        )
+        .await
+        .map_err(probe_err("creating the probe container"))?;
+    // API 1.41 takes one network at create time; the others are joined before start.
+    for other in &networks[1..] {
+        docker
+            .connect_network(
+                other,
+                NetworkConnectRequest {
+                    container: name.to_string(),
+                    endpoint_config: None,
+                },
+            )
+            .await
+            .map_err(probe_err(&format!("connecting the probe to {other}")))?;
+    }
+    let attached = docker::attach(docker, name)
+        .await
+        .map_err(probe_err("attaching to the probe"))?;
+    docker
+        .start_container(name, None)
+        .await
+        .map_err(probe_err(publish::START_FAILED))?;
+    Ok(Running {
+        name: name.to_string(),
+        attached,
+    })
+}
+
+impl Running {
+    /// Gives the probe its arguments and reads its report. The attachment is then held
+    /// until the teardown: ending it is what ends the probe.
+    pub async fn report(self, args: &ProbeArgs, teardown: &Teardown) -> Result<ProbeReport, Error> {
+        use tokio::io::AsyncWriteExt;
+        let bollard::container::AttachContainerResults {
+            mut input,
+            mut output,
+        } = self.attached;
+        let line = serde_json::to_string(args).expect("probe arguments serialise") + "\n";
+        // A probe that cannot take them has exited: its output says why, below.
+        let _ = async {
+            input.write_all(line.as_bytes()).await?;
+            input.flush().await
+        }
+        .await;
+        if let Some(p) = teardown
+            .probes
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|p| p.name == self.name)
+        {
+            p.stdin = Some(input);
+        }
+        let report = match super::output::Lines::default().next(&mut output).await {
+            Ok(line) => serde_json::from_slice(&line)
+                .map_err(|e| Error::Probe(format!("unreadable probe report: {e}"))),
+            Err(e) => Err(Error::Probe(e.said("probe", "a report"))),
+        };
+        teardown.attachments.lock().unwrap().push(Box::new(output));
+        report
+    }
+}

@@ -1,0 +1,143 @@
+//! What the probe is to reach, made while it starts: netcheck's listeners on the
+//! bridges' gateways (and host-gateway's), the outside peer, and the probe's arguments
+//! naming them.
+
+use super::*;
+
+/// What phase 1 of a collection found, as the probe's run needs it.
+pub(super) struct Found<'a> {
+    pub(super) engine: &'a netcheck_model::snapshot::EngineFacts,
+    /// Every network the engine has.
+    pub(super) networks: &'a [NetworkObs],
+    pub(super) checked_names: &'a [String],
+    pub(super) checked: &'a [&'a NetworkObs],
+    /// The host's netlink view before the probe, where this process shares the engine's
+    /// host.
+    pub(super) early_host: Option<&'a NetnsObs>,
+    pub(super) host_handle: Option<&'a rtnetlink::Handle>,
+    pub(super) root: bool,
+    /// Whether this process shares the engine's host.
+    pub(super) local: bool,
+}
+
+/// The listeners and the outside peer the probe will reach, and its arguments (all but
+/// the hairpin, which follows the published ports).
+pub(super) struct ProbeSetup {
+    pub(super) args: ProbeArgs,
+    pub(super) outside: Observed<OutsidePeer>,
+}
+
+impl ProbeSetup {
+    pub(super) async fn prepare(
+        opts: &Options,
+        found: &Found<'_>,
+        teardown: &Teardown,
+    ) -> ProbeSetup {
+        let Found {
+            engine,
+            networks: all,
+            checked,
+            early_host,
+            host_handle,
+            root,
+            local,
+            ..
+        } = *found;
+        let mut args = ProbeArgs {
+            timeout_ms: opts.probe_timeout.as_millis() as u64,
+            lookups: vec![
+                netcheck_model::protocol::HOST_DOCKER_INTERNAL.into(),
+                "gateway.docker.internal".into(),
+            ],
+            // Desktop's resolver answers these names itself; nothing leaves the machine.
+            dns: engine.desktop,
+            ..ProbeArgs::default()
+        };
+        args.extend(opts.suite_probe_args.clone());
+        // The probe's own name is the one name the embedded DNS surely knows: asking for
+        // any other could send the query on to the host's upstream servers.
+        args.embedded_dns
+            .push(format!("{PROBE_PREFIX}{}", opts.run_id));
+        if opts.needs.publish || opts.needs.peers {
+            args.listen_port = Some(PROBE_PORT);
+        }
+        let mut ports: BTreeMap<IpAddr, u16> = BTreeMap::new();
+        let mut listen = |ip: IpAddr| -> Option<u16> {
+            if let Some(p) = ports.get(&ip) {
+                return Some(*p);
+            }
+            let l = listener::bind(ip).ok()?;
+            let port = l.addr.port();
+            teardown.listeners.lock().unwrap().push(l);
+            ports.insert(ip, port);
+            Some(port)
+        };
+        if local {
+            for n in checked {
+                if let Some(gw) = n.gateway_v4(early_host)
+                    && let Some(port) = listen(gw)
+                {
+                    let target = std::net::SocketAddr::new(gw, port);
+                    args.gets.push(Ask::new(Purpose::gateway(&n.name), target));
+                }
+            }
+            // host-gateway maps to the default bridge's address, whatever network the
+            // container is on.
+            if let Some(gw) = all
+                .iter()
+                .find(|n| n.name == "bridge")
+                .and_then(|b| b.gateway_v4(early_host))
+                && let Some(port) = listen(gw)
+            {
+                let target = format!("{}:{port}", netcheck_model::protocol::HOST_DOCKER_INTERNAL);
+                args.gets
+                    .push(Ask::new(Purpose::HostDockerInternal, target));
+            }
+        }
+        let outside = if !opts.needs.outside {
+            Observed::Skipped {
+                reason: "no selected check needs it".into(),
+            }
+        } else if !local {
+            Observed::Skipped {
+                reason: "the engine is remote (observed only with --agent)".into(),
+            }
+        } else if !root {
+            Observed::Skipped {
+                reason: "creating the outside namespace needs root".into(),
+            }
+        } else if let Some(h) = host_handle {
+            let v6 = checked.iter().any(|n| n.enable_ipv6);
+            match outside::create(h, &opts.run_id, v6).await {
+                Ok(o) => {
+                    args.gets.push(Ask::new(Purpose::Outside, o.listener.addr));
+                    let peer = OutsidePeer {
+                        host_addr: IpAddr::V4(o.host_addr),
+                        peer_addr: IpAddr::V4(o.peer_addr),
+                        host_link: o.host_link.clone(),
+                        v6: o
+                            .v6
+                            .as_ref()
+                            .ok()
+                            .map(|v6| netcheck_model::snapshot::OutsideV6 {
+                                host_addr: IpAddr::V6(v6.host_addr),
+                                peer_addr: IpAddr::V6(v6.peer_addr),
+                                port: v6.listener.addr.port(),
+                            }),
+                        v6_missing: o.v6.as_ref().err().cloned(),
+                    };
+                    *teardown.outside.lock().unwrap() = Some((h.clone(), o));
+                    Observed::Ok { value: peer }
+                }
+                Err(e) => Observed::Error {
+                    error: e.to_string(),
+                },
+            }
+        } else {
+            Observed::Error {
+                error: "no netlink socket".into(),
+            }
+        };
+        ProbeSetup { args, outside }
+    }
+}

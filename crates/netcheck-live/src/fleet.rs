@@ -1,0 +1,136 @@
+//! Many engines in one run: each engine's run goes on concurrently, at most `jobs` at
+//! once, and their outcomes make one report (see [`netcheck_render::fleet`]). An engine
+//! that cannot be reached gives an errored record, never an aborted fleet.
+
+use std::future::Future;
+
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::engine;
+use crate::run::{self, Stop};
+use netcheck_judge::plan::Plan;
+use netcheck_model::error::Error;
+use netcheck_model::record::{EngineName, RunRecord};
+
+/// A client of an engine, and whether the engine is on this machine.
+pub type Connected = Result<(Docker, bool), Error>;
+
+/// One engine of the fleet, before its run.
+pub struct Target<F> {
+    /// What reports call it: the context's name, or the endpoint.
+    pub name: String,
+    pub endpoint: String,
+    /// Connects to it; awaited inside the run, under its deadline and the stop.
+    pub connect: F,
+    /// The engine's unix socket, where it is reached through one: whether the host
+    /// agent is needed is decided by it, as for a single run.
+    pub socket: Option<std::path::PathBuf>,
+    /// What its snapshot and report name it by; None where it could not be resolved.
+    pub engine: Option<netcheck_model::snapshot::EngineRef>,
+}
+
+/// Runs the plan on every target, at most `jobs` at once, and returns the members in
+/// the targets' order. The first signal stops every run; each still removes what it made.
+pub async fn run<F>(
+    plan: &Plan,
+    opts: &run::Options,
+    targets: Vec<Target<F>>,
+    jobs: usize,
+    stop: &Stop,
+) -> Vec<RunRecord>
+where
+    F: Future<Output = Connected>,
+{
+    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = &hidden;
+    futures_util::stream::iter(targets)
+        .map(|t| async move {
+            // Each member's run knows its own engine, as a single run does.
+            let opts = run::Options {
+                socket: t.socket,
+                engine: t.engine,
+                ..opts.clone()
+            };
+            let outcome = run::live(plan, &opts, t.connect, || stop.wait(), hidden).await;
+            outcome.record(EngineName {
+                name: t.name,
+                endpoint: t.endpoint,
+            })
+        })
+        .buffered(jobs.max(1))
+        .collect()
+        .await
+}
+
+/// The fleet's targets: each engine given with -H or --context, resolved alone, so
+/// that one that cannot be (a missing context, a TLS file not there) is an errored
+/// member, as an unreachable one is.
+pub fn targets(
+    flags: &engine::Flags,
+) -> Result<Vec<Target<impl Future<Output = Connected> + use<>>>, Error> {
+    if !flags.hosts.is_empty() && !flags.contexts.is_empty() {
+        // As the docker CLI: either endpoints or contexts.
+        return Err(engine::EngineError::HostAndContext.into());
+    }
+    let one = |hosts: Vec<String>, contexts: Vec<String>| engine::Flags {
+        hosts,
+        contexts,
+        ..flags.clone()
+    };
+    let given: Vec<(String, engine::Flags)> = (flags.hosts.iter())
+        .map(|h| (h.clone(), one(vec![h.clone()], vec![])))
+        .chain((flags.contexts.iter()).map(|c| (c.clone(), one(vec![], vec![c.clone()]))))
+        .collect();
+    let resolved: Vec<(String, String, Result<engine::Engine, engine::EngineError>)> = given
+        .into_iter()
+        .map(
+            |(as_given, f)| match engine::resolve(&f, &engine::ProcessEnv) {
+                Ok(e) => {
+                    let name = e.context.clone().unwrap_or(e.endpoint.clone());
+                    (name, e.endpoint.clone(), Ok(e))
+                }
+                Err(err) => (as_given.clone(), as_given, Err(err)),
+            },
+        )
+        .collect();
+    let names: Vec<String> = resolved.iter().map(|(n, _, _)| n.clone()).collect();
+    Ok(unique_names(&names)
+        .into_iter()
+        .zip(resolved)
+        .map(|(name, (_, endpoint, engine))| Target {
+            name,
+            endpoint,
+            socket: engine.as_ref().ok().and_then(engine::Engine::socket),
+            engine: engine.as_ref().ok().map(|e| e.reference(false)),
+            connect: async move { crate::collect::docker::connect(&engine?).await },
+        })
+        .collect())
+}
+
+/// Names that tell the members apart in every report: the same engine given twice gets
+/// `#2` after its second name, so that JUnit's testsuites and HTML's anchors stay unique.
+pub fn unique_names(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let mut candidate = name.clone();
+        let mut n = 1;
+        while out.contains(&candidate) {
+            n += 1;
+            candidate = format!("{name}#{n}");
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_names;
+
+    #[test]
+    fn the_same_engine_twice_gets_two_names() {
+        let names = ["a".to_string(), "b".into(), "a".into(), "a".into()];
+        assert_eq!(unique_names(&names), ["a", "b", "a#2", "a#3"]);
+    }
+}

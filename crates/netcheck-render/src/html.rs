@@ -1,0 +1,136 @@
+//! HTML: one self-contained file (no scripts, fonts or images from anywhere) with the
+//! host facts, the verdict, the checks with evidence and fixes, and an SVG picture of
+//! the host's network: uplink and routes, each bridge with its subnet and gateway, the
+//! veth pairs, the containers with their addresses, and the NAT path out. Elements that
+//! a failing check is about are drawn red and link to that check.
+
+use std::fmt::Write;
+
+use super::Report;
+use super::escape::html as esc;
+use netcheck_model::report::Status;
+use netcheck_model::snapshot::Snapshot;
+
+mod draw;
+mod elements;
+mod topology;
+
+/// The anchor of a check's row, which the picture's red elements link to.
+fn anchor(id: &str) -> String {
+    format!(
+        "check-{}",
+        id.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.',
+            "_"
+        )
+    )
+}
+
+pub(crate) const STYLE: &str = "
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1040px}
+h1{font-size:1.4em} .verdict{font-size:1.2em;font-weight:bold}
+.ok{color:#1a7f37} .bad{color:#cf222e}
+table{border-collapse:collapse;width:100%} td,th{border:1px solid #ddd;padding:4px 8px;vertical-align:top;text-align:left}
+tr.fail td:first-child,tr.error td:first-child{color:#cf222e;font-weight:bold} tr.pass td:first-child{color:#1a7f37}
+tr.skip td:first-child{color:#57606a} tr.warn td:first-child{color:#9a6700;font-weight:bold} pre{margin:4px 0;white-space:pre-wrap;font-size:12px} .fix{color:#0550ae}
+tr:target{outline:3px solid #cf222e}
+svg text{font:12px monospace;fill:#222} svg rect{fill:#f6f8fa;stroke:#8c959f;stroke-width:1.5}
+svg .bridge rect{fill:#ddf4ff} svg .container rect{fill:#fff8c5} svg .host rect{fill:#eaeef2}
+svg line{stroke:#57606a;stroke-width:2} svg .nat line{stroke-dasharray:6 3} svg text.label{fill:#57606a}
+svg .fail rect{stroke:#cf222e;stroke-width:3;fill:#ffebe9} svg .fail line{stroke:#cf222e;stroke-width:3}
+svg .fail text.label{fill:#cf222e}
+";
+
+/// `snapshot` is None when netcheck could not observe anything (the report then holds
+/// the one error that says why).
+pub fn render(report: &Report, snapshot: Option<&Snapshot>) -> String {
+    format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>netcheck: {}</title><style>{STYLE}</style></head><body>{}</body></html>
+"#,
+        esc(&report.host.hostname),
+        body(report, snapshot)
+    )
+}
+
+/// The page's content: a fleet's page holds one per engine.
+pub(crate) fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
+    let mut html = String::new();
+    let ok = report.exit_code() == 0;
+    let s = &report.summary;
+    let h = &report.host;
+    let _ = write!(html, "<h1>netcheck on {}</h1>", esc(&h.hostname));
+    if let Some(e) = &report.engine {
+        let _ = write!(
+            html,
+            "<p class=\"engine\">Engine: {}</p>",
+            esc(&e.describe())
+        );
+    }
+    let _ = write!(
+        html,
+        r#"<p class="verdict {}">{}: {} passed, {} warned, {} failed, {} skipped, {} errored</p>"#,
+        if ok { "ok" } else { "bad" },
+        match (ok, s.warned) {
+            (false, _) => "Problems found",
+            (true, 0) => "Healthy",
+            (true, _) => "Working, with warnings",
+        },
+        s.passed,
+        s.warned,
+        s.failed,
+        s.skipped,
+        s.errors
+    );
+    let _ = write!(
+        html,
+        "<p>Docker {} (API {}) · {} · kernel {} · firewall {} · netcheck {} · {} · {} ms</p>",
+        esc(&h.engine_version),
+        esc(&h.api_version),
+        esc(&h.os),
+        esc(&h.kernel),
+        esc(if h.firewall_backend.is_empty() {
+            "not read"
+        } else {
+            &h.firewall_backend
+        }),
+        esc(&report.tool.version),
+        report.started.format("%Y-%m-%d %H:%M:%S UTC"),
+        report.duration_ms
+    );
+    if let Some(snapshot) = snapshot {
+        let _ = write!(html, "<h2>Topology</h2>{}", topology::svg(snapshot, report));
+        let _ = write!(
+            html,
+            "<p><small>Red: what a failing check is about (click it for the check). \
+             * a host route through an interface that is not a Docker bridge.</small></p>"
+        );
+    }
+    html.push_str("<h2>Checks</h2><table><tr><th>status</th><th>check</th><th>result, evidence and fix</th></tr>");
+    for c in &report.checks {
+        let _ = write!(
+            html,
+            r#"<tr id="{}" class="{}"><td>{}</td><td><code>{}</code><br><small>{}</small></td><td>{}{}"#,
+            anchor(&c.id),
+            c.status.as_str(),
+            c.status.as_str().to_uppercase(),
+            esc(&c.id),
+            esc(&c.title),
+            esc(&c.message),
+            if c.gate { "" } else { " <em>(not gating)</em>" }
+        );
+        if !c.evidence.is_empty() {
+            let lines: Vec<String> = c.evidence.iter().map(|e| esc(e)).collect();
+            let _ = write!(html, "<pre>{}</pre>", lines.join("\n"));
+        }
+        if let Some(hint) = c.hint.as_deref().filter(|_| c.status != Status::Pass) {
+            let _ = write!(
+                html,
+                r#"<div class="fix">fix: {}</div>"#,
+                hint.lines().map(esc).collect::<Vec<_>>().join("<br>")
+            );
+        }
+        html.push_str("</td></tr>");
+    }
+    html.push_str("</table>");
+    html
+}
