@@ -125,9 +125,11 @@ fn param_table(md: &mut String, params: &[Param]) {
     }
 }
 
-/// The finding codes a check reports, with what each means: the spot where each check's
-/// code enum (issue 24, item 3, built in parallel) is listed. Until it is wired, no
-/// check declares its codes, and the reference shows none rather than a hand-kept list.
+/// The finding codes a check reports (slug, meaning): the spot where each check's code
+/// enum (issue 24, item 3, built in parallel) is listed. Until the registry declares
+/// them, it lists none rather than a hand-kept copy. Once `Check::codes` exists, this
+/// body is `(check.codes)().into_iter().map(|c| (c.slug.into(), c.description)).collect()`
+/// and `UPDATE_DOCS=1 cargo test --test docs` regenerates docs/checks.md.
 fn finding_codes(_check: &Check) -> Vec<(String, String)> {
     Vec::new()
 }
@@ -289,14 +291,20 @@ fn doc(md: &mut String, text: &str) {
 fn prose(line: &str, in_code: &mut bool) -> String {
     let mut out = String::with_capacity(line.len());
     let trimmed = line.trim_start();
-    let starts_block = !*in_code && trimmed.starts_with(['#', '>', '-', '+', '*'])
-        || trimmed
-            .split_once(". ")
-            .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-    if starts_block {
+    // A marker is escaped by its punctuation: `\-`, `\#`, and `2\.` for a numbered list.
+    let marker = !*in_code && trimmed.starts_with(['#', '>', '-', '+', '*']);
+    let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
+    let numbered = (!*in_code
+        && digits > 0
+        && (trimmed[digits..].starts_with(". ") || trimmed[digits..].starts_with(") ")))
+    .then_some(digits);
+    if marker {
         out.push('\\');
     }
-    for c in trimmed.chars() {
+    for (i, c) in trimmed.char_indices() {
+        if Some(i) == numbered {
+            out.push('\\');
+        }
         match c {
             '`' => {
                 *in_code = !*in_code;
@@ -327,4 +335,69 @@ pub fn slug(heading: &str) -> String {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_stays_itself_in_markdown() {
+        // `<id>` outside code would be an HTML tag GitHub drops; inside code it is text.
+        assert_eq!(
+            prose("br-<id> and `<gateway>`", &mut false),
+            "br-&lt;id> and `<gateway>`"
+        );
+        // A wrapped line that starts like a list item or a heading stays prose.
+        assert_eq!(prose("-o br0 drops", &mut false), "\\-o br0 drops");
+        assert_eq!(prose("2. the next", &mut false), "2\\. the next");
+        assert_eq!(prose("2.5 MB", &mut false), "2.5 MB");
+        // A code span broken across lines is still code on the second line.
+        let mut in_code = false;
+        prose("see `ip rule", &mut in_code);
+        assert!(in_code);
+        assert_eq!(prose("show <x>` <y>", &mut in_code), "show <x>` &lt;y>");
+    }
+
+    #[test]
+    fn labels_start_paragraphs_and_indented_blocks_stay_as_written() {
+        let mut md = String::new();
+        doc(
+            &mut md,
+            "Proves it.\nFails when: a.\nWarns when: b.\n\nparams:\n  network  the network",
+        );
+        assert_eq!(
+            md,
+            "Proves it.\n\n**Fails when:** a.\n\n**Warns when:** b.\n\nparams:\n\n```text\n  network  the network\n```\n"
+        );
+    }
+
+    #[test]
+    fn anchors_are_githubs() {
+        assert_eq!(slug("bridge.subnet"), "bridgesubnet");
+        assert_eq!(slug("Set-up: two commands"), "set-up-two-commands");
+        assert_eq!(slug("container.default-route"), "containerdefault-route");
+    }
+
+    #[test]
+    fn every_check_has_a_section_with_its_parameters() {
+        let md = markdown();
+        for check in REGISTRY {
+            let section = md
+                .split(&format!("\n## {}\n", check.id))
+                .nth(1)
+                .unwrap_or_else(|| panic!("{} has no section", check.id));
+            let section = section.split("\n## ").next().unwrap();
+            for p in params(check) {
+                assert!(
+                    section.contains(&format!("| `{}` |", p.name)),
+                    "{}: parameter {} missing",
+                    check.id,
+                    p.name
+                );
+            }
+        }
+        // A check with parameters shows them: bridge.subnet's two, typed.
+        assert!(md.contains("| `forbid_overlap` | list of string | `[]` |"));
+    }
 }
