@@ -1,4 +1,4 @@
-//! The CI recipes in examples/ci/ (and the README, which shows them verbatim) run as
+//! The CI recipes in examples/ci/ (and docs/ci.md, which shows them verbatim) run as
 //! pasted: the YAML loads, the jobs have the shape their CI reads, every netcheck flag
 //! they use is in `netcheck --help`, each netcheck command line parses (with `--list`
 //! added, so that nothing runs), and the published report is the one netcheck writes.
@@ -218,8 +218,8 @@ fn jenkins_records_the_junit_report() {
 }
 
 #[test]
-fn the_readme_shows_the_recipes_verbatim() {
-    let readme = read("README.md");
+fn the_ci_docs_show_the_recipes_verbatim() {
+    let doc = read("docs/ci.md");
     for recipe in [
         "examples/ci/gitlab-ci.yml",
         "examples/ci/github-actions.yml",
@@ -227,8 +227,8 @@ fn the_readme_shows_the_recipes_verbatim() {
         "examples/ci/Jenkinsfile",
     ] {
         assert!(
-            readme.contains(read(recipe).trim()),
-            "README.md and {recipe} differ: paste the file into the README"
+            doc.contains(read(recipe).trim()),
+            "docs/ci.md and {recipe} differ: paste the file into docs/ci.md"
         );
     }
 }

@@ -194,7 +194,7 @@ fn playbook(dir: &Path, extra: &[&str]) -> Option<Output> {
     playbook_as_pasted(dir, &args)
 }
 
-/// The playbook as the README runs it, on this machine, with only the fetch directory
+/// The playbook as examples/README.md runs it, on this machine, with only the fetch directory
 /// (and `extra`) given.
 fn playbook_as_pasted(dir: &Path, extra: &[&str]) -> Option<Output> {
     let fetch = format!("netcheck_fetch_dir={}", dir.join("reports").display());

@@ -90,6 +90,7 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
         "/usr/share/bash-completion/completions/netcheck",
         "/usr/share/zsh/vendor-completions/_netcheck",
         "/usr/share/fish/vendor_completions.d/netcheck.fish",
+        "/usr/share/doc/netcheck/docs/checks.md",
     ] {
         assert!(
             paths.iter().any(|p| p == expected),

@@ -38,6 +38,7 @@ mod outcome;
 pub mod params;
 mod port_publish;
 mod publish_paths;
+pub mod reference;
 mod route;
 mod routing;
 pub(crate) mod rules;

@@ -29,7 +29,9 @@ No packet leaves the machine. A network that sets its own source address
 the peer must see that address.
 
 Fails when: the MASQUERADE rule is missing; ip_forward is 0; FORWARD drops the traffic;
-the outside peer sees the container's own address or is unreachable.",
+the outside peer sees the container's own address or is unreachable.
+Typical cause: a \"no NAT\" rule (`-j ACCEPT`) above Docker's MASQUERADE in nat
+POSTROUTING exempts one network.",
     needs: Needs {
         host: true,
         probe: true,

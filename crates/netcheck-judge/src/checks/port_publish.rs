@@ -42,7 +42,8 @@ from the host or by hairpin; its DNAT rule is missing (something flushed Docker'
 rules); or neither a rule nor a proxy carries it; a user's published port does not reach its
 container from the host, or a stale DNAT rule takes it.
 Typical cause: a firewalld reload wiped Docker's DNAT rules; userland-proxy is off and
-hairpin NAT is broken.",
+hairpin NAT is broken, or `route_localnet=0`; an OUTPUT allow-list drops the host's
+connections to its containers.",
     needs: Needs {
         host: true,
         probe: true,
