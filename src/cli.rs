@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use netcheck::report;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -218,22 +219,9 @@ pub struct RunArgs {
     pub networks: Vec<String>,
     #[command(flatten)]
     pub suite: SuiteArgs,
-    /// Write a JSON report (schema: reports/netcheck-report.v2.schema.json).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write a JUnit XML report (one testsuite for the host, one testcase per check).
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Write a self-contained HTML report, with a picture of the host's network.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Write a Markdown report, to paste into a GitHub or GitLab issue.
-    #[arg(long, value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
-    /// Write Prometheus metrics (the same as `serve`'s /metrics), atomically, for
-    /// node_exporter's textfile collector: name the file *.prom in its directory.
-    #[arg(long, value_name = "FILE")]
-    pub prometheus: Option<PathBuf>,
+    /// One `--FLAG FILE` per report format (`--json`, `--junit`, ...).
+    #[command(flatten)]
+    pub outputs: OutputArgs,
     /// Replace hostnames, MACs, container names and ids, and addresses outside Docker's
     /// subnets with consistent pseudonyms, in every report and in `collect`'s snapshot.
     #[arg(long)]
@@ -467,5 +455,53 @@ mod tests {
             .try_get_matches_from(["netcheck", "serve", "--interval", "5m", "bridge"])
             .unwrap();
         assert_eq!(serve_misfit(&m), None);
+    }
+}
+
+impl RunArgs {
+    /// How much of the report the terminal shows.
+    pub fn detail(&self) -> report::human::Detail {
+        match (self.quiet, self.verbose) {
+            (true, _) => report::human::Detail::Quiet,
+            (_, true) => report::human::Detail::Verbose,
+            _ => report::human::Detail::Normal,
+        }
+    }
+}
+
+/// The report files asked for: a `--FLAG FILE` for each format of the registry
+/// ([`report::FORMATS`]), so that a new format needs no line here.
+#[derive(Debug, Clone, Default)]
+pub struct OutputArgs(pub report::Outputs);
+
+impl clap::FromArgMatches for OutputArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let files = (report::FORMATS.iter())
+            .filter_map(|f| Some((*f, matches.get_one::<PathBuf>(f.flag)?.clone())))
+            .collect();
+        Ok(OutputArgs(report::Outputs::new(files)))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for OutputArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        report::FORMATS.iter().fold(cmd, |cmd, f| {
+            cmd.arg(
+                clap::Arg::new(f.flag)
+                    .long(f.flag)
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help(f.help),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use netcheck::error::{Error, exit};
-use netcheck::report::human::Detail;
+use netcheck::record::{EngineName, RunRecord};
 use netcheck::report::metrics::Metrics;
-use netcheck::report::{self, Outputs, Report};
-use netcheck::run::{self, Outcome};
+use netcheck::report::{self, Report};
+use netcheck::run;
 use netcheck::snapshot::Snapshot;
 
 use super::{causes, print, suites};
@@ -25,7 +25,13 @@ pub async fn run(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
     let plan = match suites::plan(run) {
         Ok(plan) => plan,
         // A CI job that asked for reports gets one that says why nothing ran.
-        Err(e) => return failed(run, Outcome::failed(e, chrono::Utc::now(), Duration::ZERO)),
+        Err(e) => {
+            let engine = EngineName::default();
+            return failed(
+                run,
+                run::failed(engine, e, chrono::Utc::now(), Duration::ZERO),
+            );
+        }
     };
     if run.list {
         let lines: String = plan
@@ -39,7 +45,11 @@ pub async fn run(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
     let outcome = match source {
         Source::File(path) => {
             let (started, t0) = (chrono::Utc::now(), Instant::now());
-            run::judge(&plan, Snapshot::load(path), run.redact, started, t0)
+            let engine = EngineName {
+                name: path.display().to_string(),
+                endpoint: path.display().to_string(),
+            };
+            run::judge(&plan, engine, Snapshot::load(path), run.redact, started, t0)
         }
         Source::Live(engines) if engines.hosts.len() + engines.contexts.len() > 1 => {
             return super::fleet::run(run, engines, &plan).await;
@@ -59,9 +69,9 @@ pub async fn run(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
 
 /// The report on the terminal (and, under GitHub Actions, the job summary after it).
 fn show(run: &RunArgs, report: &Report) -> Result<(), Error> {
-    let detail = detail(run);
+    let detail = run.detail();
     // `--json -`: standard output carries that report alone.
-    let mut out: Box<dyn Write> = if outputs(run).to_stdout() > 0 {
+    let mut out: Box<dyn Write> = if run.outputs.0.to_stdout() > 0 {
         Box::new(anstream::stderr().lock())
     } else {
         Box::new(anstream::stdout().lock())
@@ -86,36 +96,17 @@ fn show(run: &RunArgs, report: &Report) -> Result<(), Error> {
     }
 }
 
-pub fn detail(run: &RunArgs) -> Detail {
-    match (run.quiet, run.verbose) {
-        (true, _) => Detail::Quiet,
-        (_, true) => Detail::Verbose,
-        _ => Detail::Normal,
-    }
-}
-
 /// Writes the report files asked for, also when checks fail.
-fn write_reports(run: &RunArgs, outcome: &Outcome) -> Result<(), Error> {
+fn write_reports(run: &RunArgs, outcome: &RunRecord) -> Result<(), Error> {
     let metrics = Metrics::new();
     metrics.record(&outcome.report);
-    outputs(run).write(&outcome.report, outcome.snapshot.as_ref(), &metrics)
+    run.outputs.0.write(outcome, &metrics)
 }
 
 /// A run that judged nothing: its reports still say why, then the error is the exit.
-fn failed(run: &RunArgs, outcome: Outcome) -> Result<u8, Error> {
+fn failed(run: &RunArgs, outcome: RunRecord) -> Result<u8, Error> {
     write_reports(run, &outcome)?;
     Err(outcome
         .error
         .unwrap_or_else(|| Error::Internal("a failed run without its error".into())))
-}
-
-/// The report files asked for.
-pub fn outputs(run: &RunArgs) -> Outputs {
-    Outputs {
-        json: run.json.clone(),
-        junit: run.junit.clone(),
-        markdown: run.markdown.clone(),
-        html: run.html.clone(),
-        prometheus: run.prometheus.clone(),
-    }
 }

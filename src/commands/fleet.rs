@@ -12,11 +12,12 @@ use netcheck::report;
 use netcheck::report::fleet::FleetReport;
 use netcheck::run;
 
-use super::{causes, check, live};
+use super::{causes, live};
 use crate::cli::{EngineArgs, RunArgs};
 
 pub async fn run(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, Error> {
-    if run.prometheus.is_some() {
+    let outputs = &run.outputs.0;
+    if outputs.one_engine_only().is_some() {
         return Err(Error::FleetMetrics(
             engines.hosts.len() + engines.contexts.len(),
         ));
@@ -31,7 +32,7 @@ pub async fn run(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8,
     let records = fleet::run(plan, &live::options(run), targets, jobs, &stop).await;
     progress.finish_and_clear();
     let report = FleetReport::new(&records, started, t0.elapsed());
-    report.write(&records, &check::outputs(run))?;
+    outputs.write_fleet(&report, &records)?;
     show(run, &records);
     for r in records.iter().filter(|r| r.exit_code() >= exit::ERROR) {
         match &r.error {
@@ -59,7 +60,7 @@ fn show(run: &RunArgs, records: &[RunRecord]) {
             writeln!(out, "== {title}: not checked")
         } else {
             writeln!(out, "== {title}")
-                .and_then(|()| report::human::render(&mut out, &r.report, check::detail(run)))
+                .and_then(|()| report::human::render(&mut out, &r.report, run.detail()))
         };
         if shown.is_err() {
             break;

@@ -5,13 +5,14 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use netcheck::collect::{agent, docker};
+use netcheck::collect::agent;
 use netcheck::engine::{self, Engine};
 use netcheck::error::{Error, exit};
 use netcheck::log;
 use netcheck::plan::Plan;
+use netcheck::record::RunRecord;
 use netcheck::report;
-use netcheck::run::{self, Outcome};
+use netcheck::run;
 
 use super::suites;
 use crate::cli::{EngineArgs, Format, RunArgs};
@@ -26,7 +27,7 @@ pub fn engine(args: &EngineArgs) -> Result<Engine, Error> {
     Ok(engine)
 }
 
-/// How every live run collects, from the command line (the engine is set per run).
+/// How every live run collects, from the command line: the same for every engine.
 pub fn options(run: &RunArgs) -> run::Options {
     run::Options {
         networks: run.networks.clone(),
@@ -41,14 +42,12 @@ pub fn options(run: &RunArgs) -> run::Options {
             (_, true) => agent::Mode::Off,
             _ => agent::Mode::Auto,
         },
-        socket: None,
-        engine: None,
     }
 }
 
 /// One live run against the engine, with a spinner; a signal ends it early, after
 /// removing what it created.
-pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcome {
+pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> RunRecord {
     // A spinner for a person watching a terminal; none in a pipe, a CI log, -q, or -D
     // (whose lines it would garble). indicatif draws on stderr, and hides itself when
     // stderr is not a terminal.
@@ -63,9 +62,9 @@ pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcom
     };
     progress.enable_steady_tick(Duration::from_millis(100));
     let engine = engine(engine_args);
-    let mut options = options(run);
-    options.socket = engine.as_ref().ok().and_then(Engine::socket);
-    options.engine = engine.as_ref().ok().map(|e| e.reference(false));
+    let name = (engine.as_ref().ok())
+        .map(Engine::label)
+        .unwrap_or_default();
     log::debug(format_args!(
         "collecting for {} check(s); networks {:?}",
         plan.instances.len(),
@@ -73,8 +72,8 @@ pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> Outcom
     ));
     let outcome = run::live(
         plan,
-        &options,
-        async { docker::connect(&engine?).await },
+        &options(run),
+        run::target(engine, name),
         run::signal,
         &progress,
     )

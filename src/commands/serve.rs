@@ -1,10 +1,9 @@
 //! `netcheck serve`: the plan on a timer, its latest result over HTTP.
 
-use netcheck::collect::docker;
 use netcheck::error::Error;
 use netcheck::{run, serve};
 
-use super::{check, live, suites};
+use super::{live, suites};
 use crate::cli::{EngineArgs, ServeArgs};
 
 pub async fn run(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error> {
@@ -13,12 +12,8 @@ pub async fn run(args: &ServeArgs, engine_args: &EngineArgs) -> Result<u8, Error
         listen: args.listen,
         interval: args.interval,
         plan: suites::plan(&args.run)?,
-        options: run::Options {
-            socket: engine.socket(),
-            engine: Some(engine.reference(false)),
-            ..live::options(&args.run)
-        },
-        outputs: check::outputs(&args.run),
+        options: live::options(&args.run),
+        outputs: args.run.outputs.0.clone(),
     };
-    serve::serve(config, || docker::connect(&engine)).await
+    serve::serve(config, || run::target(Ok(engine.clone()), engine.label())).await
 }

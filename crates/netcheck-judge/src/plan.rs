@@ -173,7 +173,10 @@ mod tests {
             ids(filters).unwrap_err().hint().unwrap()
         };
         let meant = hint("kernel.ip-froward");
-        assert!(meant.starts_with("did you mean `kernel.ip-forward`?"), "{meant}");
+        assert!(
+            meant.starts_with("did you mean `kernel.ip-forward`?"),
+            "{meant}"
+        );
         assert_eq!(hint("zzzz"), "netcheck --list prints the check ids");
     }
 

@@ -4,31 +4,13 @@
 
 use std::future::Future;
 
-use bollard::Docker;
 use futures_util::StreamExt;
 
 use crate::engine;
-use crate::run::{self, Stop};
+use crate::run::{self, Connected, Stop, Target};
 use netcheck_judge::plan::Plan;
 use netcheck_model::error::Error;
 use netcheck_model::record::{EngineName, RunRecord};
-
-/// A client of an engine, and whether the engine is on this machine.
-pub type Connected = Result<(Docker, bool), Error>;
-
-/// One engine of the fleet, before its run.
-pub struct Target<F> {
-    /// What reports call it: the context's name, or the endpoint.
-    pub name: String,
-    pub endpoint: String,
-    /// Connects to it; awaited inside the run, under its deadline and the stop.
-    pub connect: F,
-    /// The engine's unix socket, where it is reached through one: whether the host
-    /// agent is needed is decided by it, as for a single run.
-    pub socket: Option<std::path::PathBuf>,
-    /// What its snapshot and report name it by; None where it could not be resolved.
-    pub engine: Option<netcheck_model::snapshot::EngineRef>,
-}
 
 /// Runs the plan on every target, at most `jobs` at once, and returns the members in
 /// the targets' order. The first signal stops every run; each still removes what it made.
@@ -45,19 +27,7 @@ where
     let hidden = indicatif::ProgressBar::hidden();
     let hidden = &hidden;
     futures_util::stream::iter(targets)
-        .map(|t| async move {
-            // Each member's run knows its own engine, as a single run does.
-            let opts = run::Options {
-                socket: t.socket,
-                engine: t.engine,
-                ..opts.clone()
-            };
-            let outcome = run::live(plan, &opts, t.connect, || stop.wait(), hidden).await;
-            outcome.record(EngineName {
-                name: t.name,
-                endpoint: t.endpoint,
-            })
-        })
+        .map(|t| async move { run::live(plan, opts, t, || stop.wait(), hidden).await })
         .buffered(jobs.max(1))
         .collect()
         .await
@@ -87,8 +57,8 @@ pub fn targets(
         .map(
             |(as_given, f)| match engine::resolve(&f, &engine::ProcessEnv) {
                 Ok(e) => {
-                    let name = e.context.clone().unwrap_or(e.endpoint.clone());
-                    (name, e.endpoint.clone(), Ok(e))
+                    let label = e.label();
+                    (label.name, label.endpoint, Ok(e))
                 }
                 Err(err) => (as_given.clone(), as_given, Err(err)),
             },
@@ -98,12 +68,8 @@ pub fn targets(
     Ok(unique_names(&names)
         .into_iter()
         .zip(resolved)
-        .map(|(name, (_, endpoint, engine))| Target {
-            name,
-            endpoint,
-            socket: engine.as_ref().ok().and_then(engine::Engine::socket),
-            engine: engine.as_ref().ok().map(|e| e.reference(false)),
-            connect: async move { crate::collect::docker::connect(&engine?).await },
+        .map(|(name, (_, endpoint, engine))| {
+            run::target(engine.map_err(Error::from), EngineName { name, endpoint })
         })
         .collect())
 }

@@ -12,7 +12,7 @@ use netcheck_judge::plan::Plan;
 use netcheck_model::error::Error;
 use netcheck_model::record::{EngineName, RunRecord};
 use netcheck_model::report::Report;
-use netcheck_model::snapshot::Snapshot;
+use netcheck_model::snapshot::{EngineRef, Snapshot};
 
 /// How a live run collects: the command line's settings, the same for every run.
 #[derive(Debug, Clone)]
@@ -27,70 +27,73 @@ pub struct Options {
     pub redact: bool,
     /// Whether the engine's host may be observed through the host agent.
     pub agent: collect::agent::Mode,
-    /// The engine's unix socket, when it is reached through one.
+}
+
+/// One engine to run against: what reports call it, how to reach it, and what a run
+/// must know of it. The same settings ([`Options`]) then serve every engine.
+pub struct Target<C> {
+    pub name: EngineName,
+    /// Connects to it; awaited inside the run, under its deadline and the stop.
+    pub connect: C,
+    /// The engine's unix socket, where it is reached through one: whether the host
+    /// agent is needed is decided by it.
     pub socket: Option<std::path::PathBuf>,
-    /// Which engine, for the report.
-    pub engine: Option<netcheck_model::snapshot::EngineRef>,
+    /// What its snapshot and report name it by; None where it could not be resolved.
+    pub reference: Option<EngineRef>,
 }
 
-/// What a run ends with. There is always a report: when nothing could be judged, it
-/// holds one errored entry that says why, so that every report format shows the cause.
-pub struct Outcome {
-    pub report: Report,
-    /// The observations, when there were any (the HTML report draws them).
-    pub snapshot: Option<Snapshot>,
-    /// Why the run could not judge anything: no engine, a timeout, a signal.
-    pub error: Option<Error>,
+/// A client of an engine, and whether the engine is on this machine.
+pub type Connected = Result<(Docker, bool), Error>;
+
+/// The engine the flags resolved to (or why they did not), connected to inside the run.
+pub fn target(
+    engine: Result<crate::engine::Engine, Error>,
+    name: EngineName,
+) -> Target<impl Future<Output = Connected>> {
+    Target {
+        name,
+        socket: engine.as_ref().ok().and_then(crate::engine::Engine::socket),
+        reference: engine.as_ref().ok().map(|e| e.reference(false)),
+        connect: async move { collect::docker::connect(&engine?).await },
+    }
 }
 
-impl Outcome {
-    /// The process exit code this run stands for: the verdict's, or the error's.
-    pub fn exit_code(&self) -> u8 {
-        match &self.error {
-            Some(e) => e.exit_code(),
-            None => self.report.exit_code(),
-        }
-    }
-
-    /// The run's record, under the name reports give its engine.
-    pub fn record(self, engine: EngineName) -> RunRecord {
-        RunRecord {
-            engine,
-            report: self.report,
-            snapshot: self.snapshot,
-            error: self.error,
-        }
-    }
-
-    /// A run that could not judge anything: its report is the one error that says why.
-    pub fn failed(error: Error, started: chrono::DateTime<chrono::Utc>, wall: Duration) -> Outcome {
-        Outcome {
-            report: Report::from_error(&error, started, wall),
-            snapshot: None,
-            error: Some(error),
-        }
+/// A run that could not judge anything: its report is the one error that says why.
+pub fn failed(
+    engine: EngineName,
+    error: Error,
+    started: chrono::DateTime<chrono::Utc>,
+    wall: Duration,
+) -> RunRecord {
+    RunRecord {
+        engine,
+        report: Report::from_error(&error, started, wall),
+        snapshot: None,
+        error: Some(error),
     }
 }
 
 /// Judges a snapshot (from a file, or just collected) and reports on it.
 pub fn judge(
     plan: &Plan,
+    engine: EngineName,
     snapshot: Result<Snapshot, Error>,
     redact: bool,
     started: chrono::DateTime<chrono::Utc>,
     t0: Instant,
-) -> Outcome {
+) -> RunRecord {
     let snapshot = match snapshot {
         Ok(s) if redact => netcheck_judge::redact::redact(&s).map_err(Error::Redaction),
         other => other,
     };
     match snapshot {
-        Ok(snapshot) => Outcome {
+        Ok(snapshot) => RunRecord {
+            engine,
             report: netcheck_judge::judge(&snapshot, &plan.instances, t0),
             snapshot: Some(snapshot),
             error: None,
         },
-        Err(e) => Outcome::failed(e, started, t0.elapsed()),
+        Err(e) => failed(engine, e, started, t0.elapsed()),
     }
 }
 
@@ -101,18 +104,24 @@ pub fn judge(
 pub async fn live<S, F>(
     plan: &Plan,
     opts: &Options,
-    connect: impl Future<Output = Result<(Docker, bool), Error>>,
+    target: Target<impl Future<Output = Connected>>,
     stop: S,
     progress: &indicatif::ProgressBar,
-) -> Outcome
+) -> RunRecord
 where
     S: Fn() -> F,
     F: Future<Output = &'static str>,
 {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
-    let snapshot = collect_bounded(plan, opts, connect, stop, progress).await;
-    judge(plan, snapshot, opts.redact, started, t0)
+    let Target {
+        name,
+        connect,
+        socket,
+        reference,
+    } = target;
+    let snapshot = collect_bounded(plan, opts, (connect, socket, reference), stop, progress).await;
+    judge(plan, name, snapshot, opts.redact, started, t0)
 }
 
 /// Collects under the run's deadline and `stop`; whatever happens, what the run
@@ -120,7 +129,11 @@ where
 async fn collect_bounded<S, F>(
     plan: &Plan,
     opts: &Options,
-    connect: impl Future<Output = Result<(Docker, bool), Error>>,
+    (connect, socket, engine): (
+        impl Future<Output = Connected>,
+        Option<std::path::PathBuf>,
+        Option<EngineRef>,
+    ),
     stop: S,
     progress: &indicatif::ProgressBar,
 ) -> Result<Snapshot, Error>
@@ -143,8 +156,8 @@ where
         run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),
         agent: opts.agent,
         deadline: opts.timeout,
-        socket: opts.socket.clone(),
-        engine: opts.engine.clone(),
+        socket,
+        engine,
         relay: None,
     };
     let work = async {

@@ -11,16 +11,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bollard::Docker;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use crate::run::{self, Outcome};
+use crate::run::{self, Connected, Target};
 use netcheck_judge::checks::Status;
 use netcheck_judge::plan::Plan;
 use netcheck_model::error::Error;
+use netcheck_model::record::RunRecord;
 use netcheck_model::report::Report;
 use netcheck_render::metrics::{self, Metrics, RunResult};
 use netcheck_render::{Outputs, html};
@@ -56,10 +56,10 @@ struct Shared {
 
 /// Serves until SIGINT, SIGTERM or SIGHUP. The run in progress is then abandoned, what
 /// it created is removed, and serve exits 0.
-pub async fn serve<C, CF>(config: Config, connect: C) -> Result<u8, Error>
+pub async fn serve<T, C>(config: Config, target: T) -> Result<u8, Error>
 where
-    C: Fn() -> CF,
-    CF: Future<Output = Result<(Docker, bool), Error>>,
+    T: Fn() -> Target<C>,
+    C: Future<Output = Connected>,
 {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -87,32 +87,28 @@ where
         latest: RwLock::new(None),
     });
     let http = accept_loop(listener, shared.clone(), stop.clone());
-    let runs = run_loop(&config, &shared, &connect, stop.clone());
+    let runs = run_loop(&config, &shared, &target, stop.clone());
     let ((), ()) = tokio::join!(http, runs);
     eprintln!("netcheck serve: {}: stopped", stop.wait().await);
     Ok(netcheck_model::error::exit::OK)
 }
 
 /// Runs the suite until told to stop.
-async fn run_loop<C, CF>(config: &Config, shared: &Shared, connect: &C, signals: run::Stop)
+async fn run_loop<T, C>(config: &Config, shared: &Shared, target: &T, signals: run::Stop)
 where
-    C: Fn() -> CF,
-    CF: Future<Output = Result<(Docker, bool), Error>>,
+    T: Fn() -> Target<C>,
+    C: Future<Output = Connected>,
 {
     let stop = || signals.wait();
     let progress = indicatif::ProgressBar::hidden();
     for n in 1u64.. {
-        let outcome = run::live(&config.plan, &config.options, connect(), stop, &progress).await;
+        let outcome = run::live(&config.plan, &config.options, target(), stop, &progress).await;
         if matches!(outcome.error, Some(Error::Interrupted(_))) {
             return;
         }
         eprintln!("netcheck serve: run {n}: {}", summary(&outcome.report));
         shared.metrics.record(&outcome.report);
-        if let Err(e) =
-            config
-                .outputs
-                .write(&outcome.report, outcome.snapshot.as_ref(), &shared.metrics)
-        {
+        if let Err(e) = config.outputs.write(&outcome, &shared.metrics) {
             eprintln!("netcheck serve: {e}");
         }
         let latest = render(&outcome);
@@ -150,7 +146,7 @@ fn summary(report: &Report) -> String {
     line
 }
 
-fn render(outcome: &Outcome) -> Latest {
+fn render(outcome: &RunRecord) -> Latest {
     let report = &outcome.report;
     let healthy = report.exit_code() == netcheck_model::error::exit::OK;
     let mut health = format!("{}\n", summary(report));

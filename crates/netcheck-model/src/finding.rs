@@ -8,7 +8,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::report::Status;
+use crate::status::Status;
 
 /// The code of a finding whose check has not named it yet.
 pub const UNCLASSIFIED: &str = "unclassified";

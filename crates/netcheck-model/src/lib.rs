@@ -12,3 +12,4 @@ pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod snapshot;
+pub mod status;

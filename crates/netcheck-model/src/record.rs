@@ -5,8 +5,9 @@ use crate::error::Error;
 use crate::report::Report;
 use crate::snapshot::Snapshot;
 
-/// What reports call an engine, and where it answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What reports call an engine, and where it answers (empty when a run ended before
+/// one was chosen).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineName {
     /// The context's name, or the endpoint.
     pub name: String,

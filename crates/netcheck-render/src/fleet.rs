@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use netcheck_model::error::Error;
 use netcheck_model::escape;
 use netcheck_model::record::{self, RunRecord};
 use netcheck_model::report::{Report, Tool};
@@ -63,25 +62,6 @@ impl FleetReport {
                 })
                 .collect(),
         }
-    }
-
-    /// Writes the report files asked for (`--prometheus` takes one engine: the caller
-    /// refuses it).
-    pub fn write(&self, records: &[RunRecord], outputs: &super::Outputs) -> Result<(), Error> {
-        let files = [
-            (&outputs.json, Self::to_json as fn(&Self) -> String),
-            (&outputs.junit, Self::junit),
-            (&outputs.markdown, Self::markdown),
-        ];
-        for (path, render) in files {
-            if let Some(path) = path {
-                super::write_atomic(path, render(self).as_bytes())?;
-            }
-        }
-        if let Some(path) = &outputs.html {
-            super::write_atomic(path, self.html(records).as_bytes())?;
-        }
-        Ok(())
     }
 
     pub fn to_json(&self) -> String {

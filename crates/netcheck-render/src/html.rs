@@ -43,6 +43,13 @@ svg .fail text.label{fill:#cf222e}
 
 /// `snapshot` is None when netcheck could not observe anything (the report then holds
 /// the one error that says why).
+pub const FORMAT: crate::Format = crate::Format {
+    flag: "html",
+    help: "Write a self-contained HTML report, with a picture of the host's network.",
+    one: |run, _| render(&run.report, run.snapshot.as_ref()),
+    fleet: Some(|fleet, runs| fleet.html(runs)),
+};
+
 pub fn render(report: &Report, snapshot: Option<&Snapshot>) -> String {
     format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>netcheck: {}</title><style>{STYLE}</style></head><body>{}</body></html>

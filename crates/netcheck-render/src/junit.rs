@@ -9,6 +9,13 @@ use super::Report;
 use super::escape::xml as esc;
 use netcheck_model::report::Status;
 
+pub const FORMAT: crate::Format = crate::Format {
+    flag: "junit",
+    help: "Write a JUnit XML report (one testsuite for the host, one testcase per check).",
+    one: |run, _| render(&run.report),
+    fleet: Some(|fleet, _| fleet.junit()),
+};
+
 pub fn render(report: &Report) -> String {
     let host = if report.host.hostname.is_empty() {
         "docker-host"

@@ -6,6 +6,13 @@ use std::fmt::Write;
 use super::Report;
 use netcheck_model::report::Status;
 
+pub const FORMAT: crate::Format = crate::Format {
+    flag: "markdown",
+    help: "Write a Markdown report, to paste into a GitHub or GitLab issue.",
+    one: |run, _| render(&run.report),
+    fleet: Some(|fleet, _| fleet.markdown()),
+};
+
 fn icon(status: Status) -> &'static str {
     match status {
         Status::Pass => "✅",

@@ -16,6 +16,14 @@ use strum::IntoEnumIterator;
 use super::Report;
 use netcheck_model::report::Status;
 
+pub const FORMAT: crate::Format = crate::Format {
+    flag: "prometheus",
+    help: "Write Prometheus metrics (the same as `serve`'s /metrics), atomically, for \
+           node_exporter's textfile collector: name the file *.prom in its directory.",
+    one: |_, metrics| metrics.encode_classic(),
+    fleet: None,
+};
+
 /// The content type of [`Metrics::encode`]'s output, which Prometheus asks for.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The content type of [`Metrics::encode_classic`]'s output.

@@ -104,7 +104,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// What reports print about it; `agent` says whether the host agent observed it.
+    /// What reports call it: the context's name where one was given, else the endpoint.
+    pub fn label(&self) -> netcheck_model::record::EngineName {
+        netcheck_model::record::EngineName {
+            name: self.context.clone().unwrap_or(self.endpoint.clone()),
+            endpoint: self.endpoint.clone(),
+        }
+    }
+
     /// The engine's unix socket, when it is reached through one.
     pub fn socket(&self) -> Option<std::path::PathBuf> {
         match &self.transport {
@@ -113,6 +120,7 @@ impl Engine {
         }
     }
 
+    /// What reports print about it; `agent` says whether the host agent observed it.
     pub fn reference(&self, agent: bool) -> netcheck_model::snapshot::EngineRef {
         netcheck_model::snapshot::EngineRef {
             name: self.name.clone(),
