@@ -1,10 +1,7 @@
 //! Judging: every instance against a snapshot, once per network where the check is
 //! network-scoped; findings named and a suite's `allow` applied.
 
-use super::{
-    Context, Finding, Gate, Instance, NOT_OBSERVED, Outcome, REGISTRY, Scope, Status, Subject,
-    UNCLASSIFIED,
-};
+use super::{Common, Context, Finding, Gate, Instance, Outcome, REGISTRY, Scope, Status, Subject};
 use crate::snapshot::Snapshot;
 
 /// Judges a snapshot with the given instances: a network-scoped check once per checked
@@ -50,11 +47,11 @@ fn judge_one<'a>(ctx: &Context, instance: &'a Instance, network: Option<String>)
 /// whose every finding is allowed passes, saying so.
 fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
     if outcome.findings.is_empty() && !matches!(outcome.status, Status::Pass | Status::Skip) {
-        let slug = match outcome.status {
-            Status::Error => NOT_OBSERVED,
-            _ => UNCLASSIFIED,
+        let code = match outcome.status {
+            Status::Error => Common::NotObserved,
+            _ => Common::Unclassified,
         };
-        outcome = outcome.coded(slug, Subject::Host);
+        outcome = outcome.coded(code, Subject::Host);
     }
     for f in &mut outcome.findings {
         f.code = format!("{}/{}", instance.check.id, f.code);
@@ -159,6 +156,19 @@ mod tests {
     use super::*;
     use crate::checks::Findings;
 
+    /// Codes for the tests alone: `classified` applies `allow` to whatever codes a
+    /// judge gives (the suite checked them against the check's list before).
+    #[derive(Clone, Copy, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage)]
+    #[strum(serialize_all = "kebab-case")]
+    enum TestCode {
+        /// The table is full.
+        TableFull,
+        /// Another failure.
+        Other,
+        /// Dropped since boot.
+        Overflowed,
+    }
+
     /// kernel.conntrack's instance, with the suite's `allow` list.
     fn allowing(codes: &[&str]) -> Instance {
         let mut instance = builtin_instances()
@@ -173,13 +183,18 @@ mod tests {
     fn what_is_allowed_no_longer_names_the_verdict() {
         let mut f = Findings::default();
         f.warn_at(
-            "overflowed",
+            TestCode::Overflowed,
             Subject::Host,
             "W: dropped since boot",
             "fix w",
         );
-        f.fail_at("table-full", Subject::Host, "A: table full", "fix a");
-        f.fail_at("other", Subject::Host, "B: another failure", "fix b");
+        f.fail_at(TestCode::TableFull, Subject::Host, "A: table full", "fix a");
+        f.fail_at(
+            TestCode::Other,
+            Subject::Host,
+            "B: another failure",
+            "fix b",
+        );
         let outcome = f.finish("fine");
         assert_eq!(outcome.message, "A: table full (and 1 more)");
 
