@@ -11,7 +11,7 @@ pub(crate) use context::{
     sh_words,
 };
 pub use finding::{Finding, Subject};
-pub use judge::{Judged, builtin_instances, judge};
+pub use judge::{Judged, builtin_instances, judge, unmatched_allows};
 pub use outcome::{Findings, NOT_OBSERVED, Outcome, Status, UNCLASSIFIED};
 
 mod bridge_icc;
