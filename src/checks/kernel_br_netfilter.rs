@@ -10,11 +10,11 @@ use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
 )]
 #[strum(serialize_all = "kebab-case")]
 pub(crate) enum Code {
-    /// br_netfilter is not loaded, though something relies on it (icc=false, or the engine's
-    /// rules): bridged traffic skips iptables.
+    /// br_netfilter is not loaded, though something relies on it (a network with icc=false,
+    /// or hairpin NAT without docker-proxy): bridged traffic skips iptables.
     NotLoaded,
-    /// bridge-nf-call-iptables (or ip6tables) is 0, though something relies on it: bridged
-    /// traffic skips iptables.
+    /// bridge-nf-call-iptables (or -ip6tables) is 0, though something relies on it (a network
+    /// with icc=false, or hairpin NAT without docker-proxy): bridged traffic skips iptables.
     CallIptablesOff,
     /// bridge-nf-call-iptables is 0: nothing relies on it yet, but a network with icc=false
     /// would not be isolated.

@@ -9,7 +9,7 @@ use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
 )]
 #[strum(serialize_all = "kebab-case")]
 pub(crate) enum Code {
-    /// The conntrack table is (nearly) full: the kernel drops new connections.
+    /// The conntrack table is nearly full: once it is full, the kernel drops new connections.
     TableFull,
     /// The conntrack table is filling up: a burst of connections would be dropped.
     TableFilling,
