@@ -80,6 +80,39 @@ pub fn explain(id: &str, suite: &SuiteArgs) -> Result<u8, Error> {
     };
     text.push_str(check.doc);
     text.push('\n');
+    text.push_str(&codes_text(check));
     print(&text)?;
     Ok(exit::OK)
+}
+
+/// The check's finding codes, each with its description: what a report's findings carry
+/// and a suite's `allow` takes. The common ones follow, as every check may report them.
+fn codes_text(check: &checks::Check) -> String {
+    let mut text = String::from("\nFinding codes (a suite's `allow` takes them):\n");
+    let mut list = |codes: Vec<checks::CodeInfo>| {
+        for c in codes {
+            text.push_str(&format!("  {}/{}\n", check.id, c.slug));
+            for line in wrapped(&c.description, 80) {
+                text.push_str(&format!("      {line}\n"));
+            }
+        }
+    };
+    list((check.codes)());
+    list(checks::code::list::<checks::Common>());
+    text
+}
+
+/// `text` in lines of at most `width` characters, broken between words.
+fn wrapped(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = vec![];
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod plan;
 pub mod redact;
 pub mod report;
+pub mod spelling;
 pub mod suite;
 
 pub use report::report;

@@ -4,6 +4,9 @@
 use crate::checks::{Instance, Needs};
 use crate::suite::Suite;
 use netcheck_model::error::Error;
+// Where it always was for callers; it lives apart so that suites can use it too, without
+// an import circle (the plan loads suites).
+pub use crate::spelling::did_you_mean;
 
 /// Selection, as libtest does it: substrings of ids, or whole ids with `exact`.
 #[derive(Debug, Default, Clone)]
@@ -11,46 +14,6 @@ pub struct Filters {
     pub include: Vec<String>,
     pub skip: Vec<String>,
     pub exact: bool,
-}
-
-/// The ids a mistyped one may have meant, quoted and joined (`link.mtu`): those that
-/// contain it as a word (`mtu`), else those spelt closest (`kernel.ip-froward`).
-pub fn did_you_mean<'a>(typed: &str, ids: impl Iterator<Item = &'a str>) -> Option<String> {
-    let ids: Vec<&str> = ids.collect();
-    let quote = |found: Vec<&str>| {
-        let shown: Vec<String> = found.iter().take(3).map(|id| format!("`{id}`")).collect();
-        (!shown.is_empty()).then(|| shown.join(", "))
-    };
-    let typed_lower = typed.to_ascii_lowercase();
-    if typed_lower.len() >= 2 {
-        let containing: Vec<&str> = ids
-            .iter()
-            .copied()
-            .filter(|id| {
-                id.split(['.', '-', '[', ']'])
-                    .any(|part| part == typed_lower)
-                    || (typed_lower.len() >= 4 && id.contains(&typed_lower))
-            })
-            .collect();
-        if !containing.is_empty() {
-            return quote(containing);
-        }
-    }
-    let mut scored: Vec<(f64, &str)> = ids
-        .iter()
-        .map(|id| (strsim::jaro_winkler(&typed_lower, id), *id))
-        .filter(|(score, _)| *score >= 0.85)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    // Only those about as close as the closest: one clear match is named alone.
-    let best = scored.first().map_or(0.0, |s| s.0);
-    quote(
-        scored
-            .into_iter()
-            .filter(|(score, _)| best - score < 0.05)
-            .map(|(_, id)| id)
-            .collect(),
-    )
 }
 
 pub struct Plan {

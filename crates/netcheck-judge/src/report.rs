@@ -1,6 +1,6 @@
 //! Contract A: a snapshot and the checks to run become a [`Report`].
 
-use netcheck_model::report::{CheckResult, HostFacts, Report};
+use netcheck_model::report::{CheckResult, HostFacts, Note, Report};
 use netcheck_model::snapshot::Snapshot;
 
 use crate::checks::{Gate, Judged};
@@ -47,5 +47,9 @@ pub fn report(snapshot: &Snapshot, judged: &[Judged], wall: std::time::Duration)
         .collect();
     let mut report = Report::assemble(host, snapshot.collected_at, wall, checks);
     report.engine = snapshot.engine.clone();
+    report.notes = crate::checks::unmatched_allows(judged)
+        .into_iter()
+        .map(|(check, code)| Note::AllowUnmatched { check, code })
+        .collect();
     report
 }

@@ -29,6 +29,8 @@ use toml::Spanned;
 use crate::checks::{self, Instance};
 use netcheck_model::error::SuiteProblem;
 
+mod allow;
+
 /// The suites shipped in `checks/`, by name: `--profile NAME` and `include = ["NAME"]`.
 pub const SHIPPED: &[(&str, &str)] = &[
     ("default", include_str!("../../../checks/default.toml")),
@@ -357,18 +359,9 @@ impl Loader {
         };
         let mut allow = vec![];
         for code in &entry.allow {
-            let prefix = format!("{}/", check.id);
-            match code.get_ref().strip_prefix(&prefix) {
-                Some(slug) if valid_slug(slug) => allow.push(code.get_ref().clone()),
-                _ => self.problem(
-                    source,
-                    text,
-                    code.span(),
-                    format!(
-                        "allow `{}`: a finding code of this check is `{prefix}<slug>` (a JSON report lists them)",
-                        code.get_ref()
-                    ),
-                ),
+            match allow::problem(check, code.get_ref()) {
+                None => allow.push(code.get_ref().clone()),
+                Some(message) => self.problem(source, text, code.span(), message),
             }
         }
         match (check.configure)(&table) {
@@ -418,13 +411,6 @@ fn key_span(text: &str, span: Range<usize>, key: &str) -> Option<Range<usize>> {
         }
     }
     None
-}
-
-fn valid_slug(slug: &str) -> bool {
-    !slug.is_empty()
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn valid_id(id: &str) -> bool {

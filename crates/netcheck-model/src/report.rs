@@ -33,6 +33,36 @@ pub struct Report {
     pub interrupted: Option<String>,
     pub summary: Summary,
     pub checks: Vec<CheckResult>,
+    /// What the run says beside the checks' verdicts (a suite's `allow` entry that matched
+    /// no finding): it changes no status and no exit code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+}
+
+/// A remark on the run, not a check's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Note {
+    /// A suite's `allow` entry that no finding of its check matched in this run: what it
+    /// allowed is gone from the host, or the entry is stale.
+    AllowUnmatched {
+        /// The check (suite instance) id whose `allow` holds it.
+        check: String,
+        /// The finding code allowed.
+        code: String,
+    },
+}
+
+impl Note {
+    /// One line for a person.
+    pub fn message(&self) -> String {
+        match self {
+            Note::AllowUnmatched { check, code } => format!(
+                "the suite allows {code} on {check}, but no finding matched it in this run: \
+                 remove it from the suite if the host no longer has it"
+            ),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -149,6 +179,7 @@ impl Report {
             interrupted: None,
             summary,
             checks,
+            notes: vec![],
         }
     }
 

@@ -106,6 +106,14 @@ pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::
     if detail != Detail::Quiet {
         recap(out, report)?;
     }
+    // Even when quiet: a stale `allow` entry hides nothing today, but would tomorrow.
+    if !report.notes.is_empty() {
+        writeln!(out)?;
+    }
+    for n in &report.notes {
+        let bold = Style::new().bold();
+        writeln!(out, "{bold}note:{bold:#} {}", esc(&n.message()))?;
+    }
     let sum = &report.summary;
     let mut line = format!(
         "{} passed, {} failed, {} skipped",

@@ -4,6 +4,21 @@
 use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, icc_disabled};
 use netcheck_model::protocol::{ErrorKind, Purpose};
 
+/// bridge.icc's finding codes, `bridge.icc/<slug>`. A variant's doc comment is its
+/// description, which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// Containers on one network cannot reach each other, though icc is on.
+    IccBlocked,
+    /// Containers on a network with icc=false reach each other.
+    IccNotEnforced,
+    /// A container reaches a container on another network: the networks are not isolated.
+    NotIsolated,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -35,6 +50,7 @@ Fails when: icc is on and the container cannot reach the probe; icc=false and it
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
@@ -110,7 +126,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 let seen = format!("{who} -> probe {} on {}: {outcome}", r.target, n.name);
                 match (icc, r.ok) {
                     (true, true) | (false, false) => f.pass(seen),
-                    (true, false) => f.fail_at("icc-blocked", Subject::network(&n.name), 
+                    (true, false) => f.fail_at(Code::IccBlocked, Subject::network(&n.name),
                         format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other ({})", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
                         format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
                     ),
@@ -123,7 +139,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                             Some(Some(v)) if v != "1" => ": bridge-nf-call-iptables is 0, so bridged traffic skips iptables (see kernel.br-netfilter)",
                             _ => "",
                         };
-                        f.fail_at("icc-not-enforced", Subject::network(&n.name), 
+                        f.fail_at(Code::IccNotEnforced, Subject::network(&n.name),
                             format!("{who} reached the probe at {} although {} sets icc=false{cause}", r.target, n.name),
                             "modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; and check for \
                              ACCEPT rules in DOCKER-USER",
@@ -152,7 +168,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 } else if let (true, Some(why)) = (r.ok, open) {
                     f.pass(format!("{seen}: {why}"));
                 } else if r.ok {
-                    f.fail_at("not-isolated", Subject::network(&n.name),
+                    f.fail_at(Code::NotIsolated, Subject::network(&n.name),
                         format!("{who} on {} reaches {to} at {} on {other}: the networks are not isolated", n.name, r.target),
                         not_isolated_fix(ctx, &n.bridge, other),
                     );

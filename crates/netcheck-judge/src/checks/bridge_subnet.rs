@@ -15,6 +15,70 @@ use endpoints::endpoints_in_subnet;
 use host::on_the_host;
 use ipv6::ipv6;
 
+/// bridge.subnet's finding codes, `bridge.subnet/<slug>`. A variant's doc comment is its
+/// description, which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// The network has no IPv4 subnet in its IPAM configuration.
+    NoSubnet,
+    /// The network's subnet is not the one the suite's `expect` names.
+    UnexpectedSubnet,
+    /// Another Docker network's subnet overlaps this network's.
+    OverlapsNetwork,
+    /// The subnet overlaps a range the suite forbids (`forbid_overlap`).
+    OverlapsForbidden,
+    /// The network's bridge does not exist on the host.
+    BridgeMissing,
+    /// The bridge carries no address in the network's subnet.
+    BridgeWithoutAddress,
+    /// The bridge carries an address in the subnet, but not the network's IPAM gateway.
+    BridgeGatewayMismatch,
+    /// A host route overlaps the subnet: its traffic goes elsewhere, or nowhere.
+    OverlapsRoute,
+    /// Another host interface carries an address inside the subnet.
+    OverlapsHostAddress,
+    /// The kernel's route lookup for the network's containers (from the host, or for answers
+    /// from outside) leaves by another interface than the bridge.
+    RouteCapturesSubnet,
+    /// A policy routing rule sends the subnet's packets to a table whose route overlaps the
+    /// subnet.
+    PolicyTableOverlapsSubnet,
+    /// The bridge or one of its ports carries an IPv4 link-local address (169.254.0.0/16): a
+    /// network manager's.
+    LinkLocalAddress,
+    /// A port of the bridge (a container's host end) carries an IPv4 address: a network
+    /// manager's.
+    AddressOnBridgePort,
+    /// The bridge or one of its ports carries a second IPv6 link-local address: a network
+    /// manager's.
+    ExtraLinkLocalAddress,
+    /// A default route leads to the bridge or one of its ports: a network manager treats it as
+    /// an uplink.
+    DefaultRouteOnBridge,
+    /// A link-local route leads to the bridge or one of its ports: a network manager treats it
+    /// as an uplink.
+    LinkLocalRouteOnBridge,
+    /// A container's address on the network lies outside the network's subnet.
+    EndpointOutsideSubnet,
+    /// Two containers share one address on the network.
+    DuplicateAddress,
+    /// A container's interface does not carry the address the engine assigned it.
+    AddressNotConfigured,
+    /// A container has no interface with its endpoint's MAC address.
+    NoInterface,
+    /// The network has IPv6 enabled but no IPv6 subnet in its IPAM configuration.
+    NoSubnetV6,
+    /// The bridge carries no address in the network's IPv6 subnet.
+    BridgeWithoutAddressV6,
+    /// A container's IPv6 address on the network lies outside the network's IPv6 subnet.
+    EndpointOutsideSubnetV6,
+    /// A container has no IPv6 address on a network with IPv6 enabled.
+    NoAddressV6,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -47,6 +111,7 @@ main table alone, and says so.",
     },
     configure: |t| super::params::typed(t, judge),
     params_schema: super::params::schema_of::<Params>,
+    codes: super::code::list::<Code>,
 };
 
 /// What a suite may ask of `bridge.subnet`.
@@ -112,7 +177,7 @@ fn ipv4_subnet(f: &mut Findings, n: &NetworkObs, host: Option<&NetnsObs>) -> Opt
             return None;
         }
         f.fail_at(
-            "no-subnet",
+            Code::NoSubnet,
             Subject::network(&n.name),
             format!("network {} has no IPv4 subnet in its IPAM config", n.name),
             format!(
@@ -140,7 +205,7 @@ fn expected_subnet(f: &mut Findings, params: &Params, n: &NetworkObs, subnet: Ip
         return;
     }
     f.fail_at(
-        "unexpected-subnet",
+        Code::UnexpectedSubnet,
         Subject::network(&n.name),
         format!(
             "network {} has subnet {subnet}, the suite expects {want}",
@@ -165,7 +230,7 @@ fn other_networks_overlapping(
         for s in other.ipam.iter().filter_map(|c| c.subnet) {
             if overlaps(&s, &subnet) {
                 f.fail_at(
-                    "overlaps-network",
+                    Code::OverlapsNetwork,
                     Subject::network(&other.name),
                     format!(
                         "network {} ({s}) overlaps {} of network {}",
@@ -196,7 +261,7 @@ fn forbidden_ranges(f: &mut Findings, ctx: &Context, networks: &[NetworkObs], pa
                 .filter(|s| overlaps(s, range));
             for s in overlapping {
                 f.fail_at(
-                    "overlaps-forbidden",
+                    Code::OverlapsForbidden,
                     Subject::network(&n.name),
                     format!(
                         "network {} ({s}) overlaps the forbidden range {range}",

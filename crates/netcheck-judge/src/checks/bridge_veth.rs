@@ -2,6 +2,36 @@
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, missing, sh};
 
+/// bridge.veth's finding codes, `bridge.veth/<slug>`. A variant's doc comment is its
+/// description, which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// The network's bridge does not exist on the host.
+    BridgeMissing,
+    /// The network's bridge is down.
+    BridgeDown,
+    /// A container has no interface with its endpoint's MAC address.
+    NoInterface,
+    /// A container's interface on the network is not a veth.
+    NotVeth,
+    /// A container's interface on the network is down.
+    InterfaceDown,
+    /// A container's veth has no peer on the host: its host end is gone, or in another
+    /// namespace.
+    NoPeer,
+    /// The host end of a container's veth is on no bridge, or on another bridge than the
+    /// network's.
+    WrongMaster,
+    /// The host end of a container's veth is down.
+    PeerDown,
+    /// A pinned (PERMANENT or NOARP) neighbour entry, on the host or in a container, sends an
+    /// address of the network to a MAC that is not there.
+    NeighbourPinned,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -27,6 +57,7 @@ not its owner's.",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
@@ -40,7 +71,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let mut f = Findings::default();
     for n in &ctx.networks {
         let Some(br) = ns.link_by_name(&n.bridge) else {
-            f.fail_at("bridge-missing", Subject::interface(&n.bridge), 
+            f.fail_at(Code::BridgeMissing, Subject::interface(&n.bridge),
                 format!("bridge {} of network {} does not exist on the host", n.bridge, n.name),
                 "restart the Docker daemon so that it recreates the bridge: systemctl restart docker",
             );
@@ -48,7 +79,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         };
         if !br.up {
             f.fail_at(
-                "bridge-down",
+                Code::BridgeDown,
                 Subject::interface(&n.bridge),
                 format!("bridge {} of network {} is down", n.bridge, n.name),
                 format!("ip link set {} up", sh(&n.bridge)),
@@ -79,7 +110,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             };
             let Some(iface) = inner.link_by_mac(mac) else {
                 f.fail_at(
-                    "no-interface",
+                    Code::NoInterface,
                     Subject::container(who),
                     format!(
                         "container {who} has no interface with its endpoint's MAC {mac} on {}",
@@ -93,7 +124,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             let inside = format!("{} {}", iface.name, addrs.join(","));
             if iface.kind.as_deref() != Some("veth") {
                 f.fail_at(
-                    "not-veth",
+                    Code::NotVeth,
                     Subject::inside(who, &iface.name),
                     format!(
                         "container {who}'s {} is a {}, not a veth",
@@ -106,7 +137,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             }
             if !iface.up {
                 f.fail_at(
-                    "interface-down",
+                    Code::InterfaceDown,
                     Subject::inside(who, &iface.name),
                     format!("container {who}'s {} is down", iface.name),
                     format!("docker restart {}", sh(who)),
@@ -121,7 +152,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     .map(|id| format!(": it is in another namespace (netnsid {id} as the container sees it), not the host's"))
                     .unwrap_or_default();
                 f.fail_at(
-                    "no-peer",
+                    Code::NoPeer,
                     Subject::inside(who, &iface.name),
                     format!(
                         "container {who}'s {} has no veth peer on the host (peer if{}){elsewhere}",
@@ -143,7 +174,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             if peer.master != Some(br.index) {
                 f.note(seen);
                 f.fail_at(
-                    "wrong-master",
+                    Code::WrongMaster,
                     Subject::interface(&peer.name),
                     format!(
                         "host end {} of {who}'s {} is {}; it belongs on {}",
@@ -164,7 +195,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             } else if !peer.up {
                 f.note(seen);
                 f.fail_at(
-                    "peer-down",
+                    Code::PeerDown,
                     Subject::interface(&peer.name),
                     format!("host end {} of {who}'s {} is down", peer.name, iface.name),
                     format!("ip link set {} up", sh(&peer.name)),
@@ -179,7 +210,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         // packets for an address of the network to a MAC that is not there.
         for c in super::causes::pinned_wrong(ctx, n) {
             f.fail_at(
-                c.code,
+                Code::NeighbourPinned,
                 Subject::network(&n.name),
                 format!("{} ({} layer)", c.message, c.layer.name()),
                 c.fix,

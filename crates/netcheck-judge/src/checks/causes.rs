@@ -41,11 +41,10 @@ impl Layer {
     }
 }
 
-/// One named cause: what the kernel holds, in which layer, and its fix.
+/// One named cause: what the kernel holds, in which layer, and its fix. A check that
+/// reports a cause as its own finding names it with a code of its own (`Code`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Cause {
-    /// A stable code, as findings carry: `qdisc-dropped`, `neighbour-pinned`.
-    pub code: &'static str,
     pub layer: Layer,
     /// The evidence, for a message: what holds the packets, by name.
     pub message: String,
@@ -53,9 +52,8 @@ pub(crate) struct Cause {
 }
 
 impl Cause {
-    fn new(code: &'static str, layer: Layer, message: String, fix: String) -> Cause {
+    fn new(layer: Layer, message: String, fix: String) -> Cause {
         Cause {
-            code,
             layer,
             message,
             fix,
@@ -103,7 +101,6 @@ fn link_and_route(ctx: &Context, n: &NetworkObs) -> Option<Cause> {
     let network = &n.name;
     let Some(br) = host.link_by_name(&n.bridge) else {
         return Some(Cause::new(
-            "bridge-missing",
             Layer::Link,
             format!(
                 "bridge {} of {network} does not exist (see bridge.veth)",
@@ -114,7 +111,6 @@ fn link_and_route(ctx: &Context, n: &NetworkObs) -> Option<Cause> {
     };
     if !br.up {
         return Some(Cause::new(
-            "bridge-down",
             Layer::Link,
             format!("bridge {} of {network} is down (see bridge.veth)", n.bridge),
             format!("ip link set {} up", sh(&n.bridge)),
@@ -131,10 +127,9 @@ fn link_and_route(ctx: &Context, n: &NetworkObs) -> Option<Cause> {
         .any(|a| gw.map_or(subnet.contains(&a.addr()), |g| a.addr() == g));
     if carried {
         let (message, fix) = super::routing::captured(ctx, n)?;
-        return Some(Cause::new("route-captured", Layer::Route, message, fix));
+        return Some(Cause::new(Layer::Route, message, fix));
     }
     Some(Cause::new(
-        "gateway-not-on-bridge",
         Layer::Route,
         format!(
             "the gateway{} of {network} is not on bridge {} (see container.default-route)",
@@ -164,7 +159,6 @@ fn traffic_control(ctx: &Context, n: &NetworkObs) -> Option<Cause> {
         .filter(|i| path.contains(&i.dev.as_str()) && i.dropped_during() > 0)
         .max_by_key(|i| i.dropped_during())?;
     Some(Cause::new(
-        "qdisc-dropped",
         Layer::TrafficControl,
         format!(
             "traffic control drops it: {} dropped {} packet(s) during the run's flows ({} over its limit in all), \

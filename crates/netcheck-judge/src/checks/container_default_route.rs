@@ -3,6 +3,32 @@
 use super::{
     Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, request_lost, sh,
 };
+/// container.default-route's finding codes, `container.default-route/<slug>`. A variant's
+/// doc comment is its description, which `netcheck explain` prints. Never rename a released
+/// slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// The network has no gateway: no IPAM gateway, and no address of the bridge in its subnet.
+    NoGateway,
+    /// The network's gateway is not an address of its bridge: default routes lead nowhere.
+    GatewayNotOnBridge,
+    /// A container has no IPv4 default route.
+    NoDefaultRoute,
+    /// A container's default route goes via another address than its network's gateway.
+    WrongGateway,
+    /// The network's gateway does not answer the probe.
+    GatewaySilent,
+    /// The network has IPv6 enabled but no IPv6 gateway.
+    NoGatewayV6,
+    /// A container has no IPv6 default route, on a network with IPv6.
+    NoDefaultRouteV6,
+    /// A container's IPv6 default route goes via another address than its network's IPv6
+    /// gateway.
+    WrongGatewayV6,
+}
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -28,6 +54,7 @@ address is missing from the bridge; the gateway does not answer.",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
@@ -52,7 +79,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 ipv6(&mut f, ctx, n, host);
                 continue;
             }
-            f.fail_at("no-gateway", Subject::network(&n.name), 
+            f.fail_at(Code::NoGateway, Subject::network(&n.name),
                 format!("network {} has no gateway: no IPAM gateway, and bridge {} carries no address in its subnet", n.name, n.bridge),
                 format!("restart docker, or give the bridge its address: ip addr add <gateway>/<len> dev {}", sh(&n.bridge)),
             );
@@ -63,7 +90,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 .link_by_name(&n.bridge)
                 .is_some_and(|br| ns.addrs_of(br.index).any(|a| a.addr() == gw));
             if !on_bridge {
-                f.fail_at("gateway-not-on-bridge", Subject::interface(&n.bridge), 
+                f.fail_at(Code::GatewayNotOnBridge, Subject::interface(&n.bridge),
                     format!("gateway {gw} of network {} is not on bridge {}: default routes lead nowhere", n.name, n.bridge),
                     format!(
                         "ip addr add {gw}/{} dev {} (or systemctl restart docker)",
@@ -90,7 +117,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             let defaults: Vec<_> = inner.default_routes_v4().collect();
             if defaults.is_empty() {
                 f.fail_at(
-                    "no-default-route",
+                    Code::NoDefaultRoute,
                     Subject::container(who),
                     format!("container {who} has no IPv4 default route"),
                     format!(
@@ -115,7 +142,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     // It leaves through another network; that network's run judges it.
                     f.note(format!("{line} (not through {})", n.name));
                 } else if r.gateway != Some(gw) {
-                    f.fail_at("wrong-gateway", Subject::container(who), 
+                    f.fail_at(Code::WrongGateway, Subject::container(who),
                         format!("container {who}'s default route goes via {via}, not via {}'s gateway {gw}", n.name),
                         format!("docker restart {} (something inside it replaced the route)", sh(who)),
                     );
@@ -143,8 +170,8 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 r.target, r.elapsed_ms
             )),
             Some(r) => match request_lost(ctx, &n.name, r) {
-                Some((cause, fix)) => f.fail_at("gateway-silent", Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
-                None => f.fail_at("gateway-silent", Subject::interface(&n.bridge), 
+                Some((cause, fix)) => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
+                None => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge),
                     format!(
                         "gateway {gw} of {} does not answer the probe: {}",
                         n.name,
@@ -174,7 +201,7 @@ fn ipv6(
         return;
     }
     let Some(gw) = n.gateway_v6(host) else {
-        f.fail_at("no-gateway-v6", Subject::network(&n.name), 
+        f.fail_at(Code::NoGatewayV6, Subject::network(&n.name),
             format!("network {} has IPv6 enabled but no IPv6 gateway", n.name),
             format!("restart docker, or give the bridge its IPv6 address: ip -6 addr add <gateway>/<len> dev {}", sh(&n.bridge)),
         );
@@ -193,7 +220,7 @@ fn ipv6(
         let defaults: Vec<_> = inner.default_routes_v6().collect();
         if defaults.is_empty() {
             f.fail_at(
-                "no-default-route-v6",
+                Code::NoDefaultRouteV6,
                 Subject::container(who),
                 format!(
                     "container {who} has no IPv6 default route, though {} has IPv6",
@@ -220,7 +247,7 @@ fn ipv6(
             if iface.is_none_or(|l| Some(l.index) != r.oif) {
                 f.note(format!("{line} (not through {})", n.name));
             } else if r.gateway != Some(gw) {
-                f.fail_at("wrong-gateway-v6", Subject::container(who), 
+                f.fail_at(Code::WrongGatewayV6, Subject::container(who),
                     format!("container {who}'s IPv6 default route goes via {via}, not via {}'s gateway {gw}", n.name),
                     format!("docker restart {} (something inside it replaced the route)", sh(who)),
                 );

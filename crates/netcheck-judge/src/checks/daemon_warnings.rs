@@ -2,6 +2,17 @@
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject};
 
+/// daemon.warnings's finding codes, `daemon.warnings/<slug>`. A variant's doc comment is
+/// its description, which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// The engine warns about its networking (docker info).
+    Networking,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Host,
@@ -20,6 +31,7 @@ Fails when: the engine reports a networking warning.",
     needs: Needs::NONE,
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 /// What a known warning is.
@@ -110,10 +122,10 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
             .collect();
         match KNOWN.iter().find(|(phrase, _)| lower.contains(&phrase.to_lowercase())) {
-            Some((_, Kind::Networking(fix))) => f.fail_at("networking", Subject::Host, format!("the engine warns: {line}"), *fix),
+            Some((_, Kind::Networking(fix))) => f.fail_at(Code::Networking, Subject::Host, format!("the engine warns: {line}"), *fix),
             Some((_, Kind::JudgedBy(check))) => f.pass(format!("left to {check}: {line}")),
             Some((_, Kind::Other)) => f.pass(format!("not about networking, left alone: {line}")),
-            None if NETWORK_WORDS.iter().any(|k| words.contains(k)) => f.fail_at("networking", Subject::Host, 
+            None if NETWORK_WORDS.iter().any(|k| words.contains(k)) => f.fail_at(Code::Networking, Subject::Host,
                 format!("the engine warns: {line}"),
                 "see the engine's documentation for this warning, and its log (journalctl -u docker)",
             ),

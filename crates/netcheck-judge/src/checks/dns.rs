@@ -7,6 +7,21 @@ use serde::Deserialize;
 
 use super::{Check, Context, Instance, Needs, Outcome, Subject, missing};
 
+/// dns's finding codes, `dns/<slug>`. A variant's doc comment is its description, which
+/// `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// The name does not resolve, and the suite expects it to.
+    NotResolving,
+    /// The name resolves, and the suite expects it not to.
+    Resolves,
+    /// The name resolves to other addresses than the suite expects.
+    WrongAddresses,
+}
+
 pub static CHECK: Check = Check {
     id: "dns",
     generic: true,
@@ -30,6 +45,7 @@ params:
     },
     configure: |t| super::params::typed(t, judge),
     params_schema: super::params::schema_of::<Params>,
+    codes: super::code::list::<Code>,
 };
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -124,7 +140,7 @@ fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
             ),
             evidence,
             "something still publishes the name: a container alias, an --add-host entry or a DNS record",
-        ).coded("resolves", Subject::network(&p.network)),
+        ).coded(Code::Resolves, Subject::network(&p.network)),
         (Expect::Resolves, true) => Outcome::fail(
             format!(
                 "{} does not resolve from {}: {}",
@@ -138,7 +154,7 @@ fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
                  docker network connect {} <container>",
                 super::sh(&p.network)
             ),
-        ).coded("not-resolving", Subject::network(&p.network)),
+        ).coded(Code::NotResolving, Subject::network(&p.network)),
         (Expect::Resolves, false) => match &p.addresses {
             Some(want) => {
                 let mut want = want.clone();
@@ -161,7 +177,7 @@ fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
                         ),
                         evidence,
                         "another container or record holds the name: docker network inspect shows who has which address",
-                    ).coded("wrong-addresses", Subject::network(&p.network))
+                    ).coded(Code::WrongAddresses, Subject::network(&p.network))
                 }
             }
             None => Outcome::pass(format!("{} resolves from {}", p.name, p.network), evidence),

@@ -6,6 +6,27 @@ use std::net::IpAddr;
 use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome};
 use netcheck_model::protocol::EMBEDDED_DNS;
 
+/// dns.resolver's finding codes, `dns.resolver/<slug>`. A variant's doc comment is its
+/// description, which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// A container's resolv.conf names a loopback address: its own, where nothing answers.
+    LoopbackNameserver,
+    /// The host has no resolver the engine can give containers but its public fallback.
+    NoHostResolver,
+    /// A container uses the engine's public fallback resolvers, not the host's.
+    PublicFallback,
+    /// The host's resolv.conf names only loopback resolvers: the default bridge falls back to
+    /// public resolvers.
+    FallbackTrap,
+    /// The embedded DNS server (127.0.0.11) does not answer for a container's name, or answers
+    /// wrongly.
+    EmbeddedDnsSilent,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -47,6 +68,7 @@ blocks outbound DNS every lookup fails.",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 /// The `nameserver` addresses of a resolv.conf. An IPv6 link-local one carries its
@@ -150,7 +172,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 .filter(|a| a.is_loopback() && *a != IpAddr::V4(EMBEDDED_DNS))
                 .collect();
             if !bad.is_empty() {
-                f.fail_at("loopback-nameserver", Subject::container(who), 
+                f.fail_at(Code::LoopbackNameserver, Subject::container(who),
                     format!(
                         "{who}'s resolv.conf names {}: the container's own loopback, where nothing answers",
                         list(&bad)
@@ -168,7 +190,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 list(engine_dns)
             ));
         } else if let Some(why) = host_without_resolver(ctx) {
-            f.fail_at("no-host-resolver", Subject::file("/etc/resolv.conf"), 
+            f.fail_at(Code::NoHostResolver, Subject::file("/etc/resolv.conf"),
                 format!(
                     "{why}: the engine has no resolver to give containers{} but its public fallback, \
                      which offline and corporate networks never answer",
@@ -256,13 +278,13 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
             .is_some_and(|h| FALLBACK.iter().all(|a| h.contains(a)));
         if fallback && loopback_only {
             f.fail_at(
-                "fallback-trap",
+                Code::FallbackTrap,
                 Subject::network("bridge"),
                 trap(host_servers.as_deref().unwrap_or(&[])),
                 TRAP_FIX,
             );
         } else if fallback && !no_resolver && !host_has_them && host_servers.is_some() {
-            f.warn_at("public-fallback", Subject::container(who), 
+            f.warn_at(Code::PublicFallback, Subject::container(who),
                 format!(
                     "{who} uses the engine's public fallback resolvers ({}), not the host's ({}): \
                      internal names never resolve, and lookups fail offline or where outbound DNS is blocked",
@@ -291,7 +313,7 @@ fn default_bridge_resolvers(f: &mut Findings, ctx: &Context, seen: &[(&str, Vec<
             "neither a container's nor the host's resolv.conf observed{}",
             ctx.snapshot.host.why_missing().map(|w| format!(": {w}")).unwrap_or_default()
         )),
-        Some(servers) if loopback_only => f.fail_at("fallback-trap", Subject::file("/etc/resolv.conf"), trap(&servers), TRAP_FIX),
+        Some(servers) if loopback_only => f.fail_at(Code::FallbackTrap, Subject::file("/etc/resolv.conf"), trap(&servers), TRAP_FIX),
         Some(servers) if !resolved.is_empty() => f.pass(format!(
             "host resolv.conf names {}; the engine uses systemd-resolved's upstream {} (not queried)",
             list(&servers),
@@ -348,7 +370,7 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &netcheck_model::snapshot::Netwo
             list(&l.addrs),
             n.name
         )),
-        (Some(l), Some(ip)) => f.fail_at("embedded-dns-silent", Subject::network(&n.name), 
+        (Some(l), Some(ip)) => f.fail_at(Code::EmbeddedDnsSilent, Subject::network(&n.name),
             match &l.error {
                 Some(e) => format!(
                     "the embedded DNS server {EMBEDDED_DNS} did not answer for {}: {e}",

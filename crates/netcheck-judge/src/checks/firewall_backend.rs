@@ -6,6 +6,28 @@ use super::rules::{self, Rule};
 use super::{Check, Context, Findings, Needs, Outcome, missing};
 use netcheck_model::snapshot::{FirewallObs, HostObs, Observed};
 
+/// firewall.backend's finding codes, `firewall.backend/<slug>`. A variant's doc comment is
+/// its description, which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// Docker's chains are in both iptables backends (nft and legacy): its rules are split.
+    RulesSplit,
+    /// Docker's chains are in the iptables backend that `iptables` no longer runs: it was
+    /// switched after the engine started.
+    ChainsInOtherBackend,
+    /// The iptables backend not in use holds a rule that drops forwarded traffic, out of
+    /// `iptables`' sight.
+    OtherBackendDrops,
+    /// The iptables backend not in use sets a FORWARD policy that drops what the backend in use
+    /// accepts.
+    OtherBackendPolicyDrop,
+    /// Docker's chains are missing, and the engine was not told to keep none.
+    DockerChainsMissing,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Host,
@@ -32,6 +54,7 @@ kube-proxy's, a VPN's, INPUT rules) are counted in the evidence, not failed.",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 const RESTART: &str = "restart the Docker daemon, so that it writes its rules with the iptables in use \
@@ -120,11 +143,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .filter(|l| l.starts_with("-A"))
         .count();
     match (docker_active, docker_other) {
-        (true, true) => f.fail_at("rules-split", super::Subject::Host, 
+        (true, true) => f.fail_at(Code::RulesSplit, super::Subject::Host,
             format!("Docker's chains are in both {active} and {}: its rules are split", other.backend),
             format!("{RESTART}; then flush the stale copy: {}-save shows it", other.backend),
         ),
-        (false, true) => f.fail_at("chains-in-other-backend", super::Subject::Host, 
+        (false, true) => f.fail_at(Code::ChainsInOtherBackend, super::Subject::Host,
             format!(
                 "Docker's chains are in {}, but `iptables` now runs {active}: it was switched after the engine started",
                 other.backend
@@ -151,7 +174,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     for r in theirs.iter().filter(|r| r.chain == "FORWARD" && r.drops()) {
         harmless -= 1;
         f.fail_at(
-            "other-backend-drops",
+            Code::OtherBackendDrops,
             super::rules::subject("filter", "FORWARD", Some(r.line)),
             format!(
                 "{} holds a rule the kernel applies out of `iptables`' sight: {}",
@@ -173,7 +196,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     if let Some(filter) = other.tables.get("filter") {
         if let Some(p @ "DROP") = rules::policy(filter, "FORWARD") {
             f.fail_at(
-                "other-backend-policy-drop",
+                Code::OtherBackendPolicyDrop,
                 super::rules::subject("filter", "FORWARD", None),
                 format!(
                     "{} sets FORWARD policy {p}: the kernel drops what {active} accepts",
@@ -217,7 +240,7 @@ fn no_chains(f: &mut Findings, ctx: &Context, host: &HostObs, fw: &FirewallObs, 
         Some(off) => f.skip(format!(
             "no Docker chains in {where_}: the engine keeps no firewall rules ({off})"
         )),
-        None => f.fail_at("docker-chains-missing", super::Subject::Host, 
+        None => f.fail_at(Code::DockerChainsMissing, super::Subject::Host,
             format!(
                 "no Docker chains in {where_}, and the engine was not told to keep none: something removed them ({} missing)",
                 ctx.engine.missing(fw).join(", ")

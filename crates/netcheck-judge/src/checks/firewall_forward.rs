@@ -5,6 +5,9 @@ use super::rules::{self, Rule};
 use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, missing};
 use netcheck_model::snapshot::{FirewallObs, HostObs, Observed};
 
+mod codes;
+use codes::Code;
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -40,6 +43,7 @@ missing (flushed by a firewall reload or `nft flush ruleset`).",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
@@ -87,7 +91,7 @@ fn no_docker_chains(
             if policy == "ACCEPT" {
                 f.pass(format!("{}: FORWARD policy ACCEPT", fw.backend));
             } else {
-                f.fail_at("forward-policy-drops", super::rules::subject("filter", "FORWARD", None), 
+                f.fail_at(Code::ForwardPolicyDrops, super::rules::subject("filter", "FORWARD", None),
                     format!(
                         "FORWARD policy is {policy} and {off}: nothing lets {}'s traffic through",
                         n.name
@@ -118,7 +122,7 @@ fn no_docker_chains(
         super::engine_rules::Backend::Nftables => "nftables".to_string(),
         super::engine_rules::Backend::Iptables => fw.backend.clone(),
     };
-    f.fail_at("docker-chains-missing", super::Subject::Host,
+    f.fail_at(Code::DockerChainsMissing, super::Subject::Host,
         format!(
             "Docker's rules are missing from {place} ({}; {}): something removed them, and nothing of Docker's \
              lets traffic through FORWARD",
@@ -218,7 +222,7 @@ fn foreign_tables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, host: &Host
                 for v in nft_path::walk(rs, fw, families, hooks, &flow) {
                     seen = true;
                     match &v.drop {
-                        Some(by) => f.fail_at("foreign-chain-drops", super::rules::subject(&v.table, &v.chain, Some(by.as_str())), 
+                        Some(by) => f.fail_at(Code::ForeignChainDrops, super::rules::subject(&v.table, &v.chain, Some(by.as_str())),
                             format!(
                                 "{}'s {what} is dropped by table {}, chain {}, {by} (hook {}, priority {}; a table Docker does not own)",
                                 n.name, v.table, v.chain, v.hook, v.prio
@@ -312,7 +316,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
             if r.drops() && r.covers_family(n, v6) {
                 blocked = true;
                 f.fail_at(
-                    "drop-before-docker",
+                    Code::DropBeforeDocker,
                     super::rules::subject("filter", "FORWARD", Some(r.line)),
                     format!(
                         "{tool} FORWARD rule {} `{}` drops {}'s traffic before Docker's rules see it",
@@ -335,7 +339,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
             }
         }
         if first_docker.is_none() {
-            f.fail_at("no-docker-jump", super::rules::subject("filter", "FORWARD", None), 
+            f.fail_at(Code::NoDockerJump, super::rules::subject("filter", "FORWARD", None),
                 format!("FORWARD has no jump to Docker's chains ({} rules)", forward.len()),
                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what flushed FORWARD",
             );
@@ -371,7 +375,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
             } else {
                 blocked = true;
                 f.fail_at(
-                    "docker-user-drops",
+                    Code::DockerUserDrops,
                     super::rules::subject("filter", "DOCKER-USER", Some(r.line)),
                     format!(
                         "DOCKER-USER rule `{}` drops {}'s traffic ({})",
@@ -415,7 +419,7 @@ fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String]
                 (Some(r), _) => f.pass(format!("{what} {}: {}", n.bridge, r)),
                 (None, "ACCEPT") => f.pass(format!("{what} {}: FORWARD policy ACCEPT", n.bridge)),
                 (None, p) => f.fail_at(
-                    "no-way-through",
+                    Code::NoWayThrough,
                     super::Subject::interface(&n.bridge),
                     format!(
                         "nothing lets traffic {what} {} ({}) with FORWARD policy {p}",
@@ -468,7 +472,7 @@ fn nftables_backend(
             .find(|(_, r)| r.drops() && r.covers_family(n, v6))
         {
             f.fail_at(
-                "drop-before-docker",
+                Code::DropBeforeDocker,
                 super::rules::subject("filter", "FORWARD", Some(r.line)),
                 format!(
                     "{backend} FORWARD rule {} `{}` drops {}'s {} traffic",
@@ -490,7 +494,7 @@ fn nftables_backend(
                 n.name
             ));
         } else {
-            f.fail_at("forward-policy-drops", super::rules::subject("filter", "FORWARD", None), 
+            f.fail_at(Code::ForwardPolicyDrops, super::rules::subject("filter", "FORWARD", None),
                 format!(
                     "{backend} FORWARD policy is {policy}, and nothing there accepts {}: the network's traffic is dropped there",
                     n.bridge

@@ -2,6 +2,22 @@
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, missing, request_lost};
 
+/// host.docker-internal's finding codes, `host.docker-internal/<slug>`. A variant's doc
+/// comment is its description, which `netcheck explain` prints. Never rename a released
+/// slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// host.docker.internal does not resolve in a container.
+    NotResolving,
+    /// host.docker.internal resolves, but the host does not answer there.
+    HostSilent,
+    /// gateway.docker.internal does not resolve where the suite (or Docker Desktop) needs it.
+    GatewayDomainMissing,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Host,
@@ -28,6 +44,7 @@ firewall dropping traffic from the container subnet is the usual cause).",
     },
     configure: |t| super::params::typed(t, judge),
     params_schema: super::params::schema_of::<Params>,
+    codes: super::code::list::<Code>,
 };
 
 use super::HOST_DOCKER_INTERNAL as NAME;
@@ -83,7 +100,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     let own = |name: &str| report.lookups.iter().find(|l| !l.suite && l.name == name);
     match own(NAME) {
         None => f.error("the probe did not look up host.docker.internal"),
-        Some(l) if l.addrs.is_empty() => f.fail_at("not-resolving", Subject::Host, 
+        Some(l) if l.addrs.is_empty() => f.fail_at(Code::NotResolving, Subject::Host,
             format!(
                 "{NAME} does not resolve in a container on {}: {}",
                 network,
@@ -132,11 +149,11 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                         r.addr.as_deref().unwrap_or(&r.target)
                     );
                     match request_lost(ctx, network, r) {
-                        Some((cause, fix)) => f.fail_at("host-silent", Subject::Host, 
+                        Some((cause, fix)) => f.fail_at(Code::HostSilent, Subject::Host,
                             format!("{failed}: {cause}"),
                             fix,
                         ),
-                        None => f.fail_at("host-silent", Subject::Host, 
+                        None => f.fail_at(Code::HostSilent, Subject::Host,
                             format!("{failed}: {}", super::nft_path::why_failed(ctx.snapshot, r)),
                             format!(
                                 "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
@@ -157,7 +174,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-        Some(l) if params.require_gateway_domain => f.fail_at("gateway-domain-missing", Subject::Host, 
+        Some(l) if params.require_gateway_domain => f.fail_at(Code::GatewayDomainMissing, Subject::Host,
             format!(
                 "gateway.docker.internal does not resolve, and the suite requires it: {}",
                 l.error.as_deref().unwrap_or("no address")
@@ -167,7 +184,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
         Some(_) if !desktop => {
             f.note("gateway.docker.internal: not mapped (built into Docker Desktop only)")
         }
-        Some(l) => f.fail_at("gateway-domain-missing", Subject::Host, 
+        Some(l) => f.fail_at(Code::GatewayDomainMissing, Subject::Host,
             format!(
                 "gateway.docker.internal does not resolve on Docker Desktop: {}",
                 l.error.as_deref().unwrap_or("")

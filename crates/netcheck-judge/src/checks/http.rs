@@ -6,6 +6,21 @@ use serde::Deserialize;
 use super::{Check, Context, Instance, Needs, Outcome, Subject, probe_request};
 use netcheck_model::protocol::{Ask, ProbeArgs, Purpose};
 
+/// http's finding codes, `http/<slug>`. A variant's doc comment is its description, which
+/// `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// The URL got no HTTP answer.
+    NoAnswer,
+    /// The URL answered another status than the suite expects.
+    Status,
+    /// The URL's answer lacks the text the suite expects.
+    Body,
+}
+
 pub static CHECK: Check = Check {
     id: "http",
     generic: true,
@@ -29,6 +44,7 @@ params:
     },
     configure: |t| super::params::typed(t, judge),
     params_schema: super::params::schema_of::<Params>,
+    codes: super::code::list::<Code>,
 };
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -100,7 +116,7 @@ fn judge(ctx: &Context, instance: &Instance, p: &Params) -> Outcome {
                 p.network
             ),
         )
-        .coded("no-answer", Subject::network(&p.network));
+        .coded(Code::NoAnswer, Subject::network(&p.network));
     };
     if status != p.expect_status {
         return Outcome::fail(
@@ -111,7 +127,7 @@ fn judge(ctx: &Context, instance: &Instance, p: &Params) -> Outcome {
             evidence,
             "look at the service's logs: it answers, but not as expected",
         )
-        .coded("status", Subject::network(&p.network));
+        .coded(Code::Status, Subject::network(&p.network));
     }
     if let Some(needle) = &p.body_contains {
         let body = req.body.as_deref().unwrap_or("");
@@ -128,7 +144,7 @@ fn judge(ctx: &Context, instance: &Instance, p: &Params) -> Outcome {
                 evidence,
                 "the service answers something else: is the name or port the right service?",
             )
-            .coded("body", Subject::network(&p.network));
+            .coded(Code::Body, Subject::network(&p.network));
         }
     }
     Outcome::pass(

@@ -1,10 +1,7 @@
 //! Judging: every instance against a snapshot, once per network where the check is
 //! network-scoped; findings named and a suite's `allow` applied.
 
-use super::{
-    Context, Finding, Gate, Instance, NOT_OBSERVED, Outcome, REGISTRY, Scope, Status, Subject,
-    UNCLASSIFIED,
-};
+use super::{Common, Context, Finding, Gate, Instance, Outcome, REGISTRY, Scope, Status, Subject};
 use netcheck_model::snapshot::Snapshot;
 
 /// Judges a snapshot with the given instances: a network-scoped check once per checked
@@ -50,11 +47,11 @@ fn judge_one<'a>(ctx: &Context, instance: &'a Instance, network: Option<String>)
 /// whose every finding is allowed passes, saying so.
 fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
     if outcome.findings.is_empty() && !matches!(outcome.status, Status::Pass | Status::Skip) {
-        let slug = match outcome.status {
-            Status::Error => NOT_OBSERVED,
-            _ => UNCLASSIFIED,
+        let code = match outcome.status {
+            Status::Error => Common::NotObserved,
+            _ => Common::Unclassified,
         };
-        outcome = outcome.coded(slug, Subject::Host);
+        outcome = outcome.coded(code, Subject::Host);
     }
     for f in &mut outcome.findings {
         f.code = format!("{}/{}", instance.check.id, f.code);
@@ -119,6 +116,35 @@ fn classified(mut outcome: Outcome, instance: &Instance) -> Outcome {
     }
 }
 
+/// The suite's `allow` entries that no finding of their instance matched in this run, as
+/// (instance id, code) in the suite's order: what they allowed is gone from the host, or
+/// the entry is stale. An instance judged per network is matched on any of them; one
+/// that skipped or errored anywhere is left out, since it may not have looked.
+pub fn unmatched_allows(judged: &[Judged]) -> Vec<(String, String)> {
+    let mut unmatched: Vec<(String, String)> = vec![];
+    let mut seen: Vec<&str> = vec![];
+    for j in judged {
+        let id = j.instance.id.as_str();
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let results = || judged.iter().filter(|other| other.instance.id == id);
+        if results().any(|r| matches!(r.outcome.status, Status::Skip | Status::Error)) {
+            continue;
+        }
+        let found = |code: &String| {
+            results()
+                .flat_map(|r| &r.outcome.findings)
+                .any(|f| &f.code == code)
+        };
+        for code in j.instance.allow.iter().filter(|c| !found(c)) {
+            unmatched.push((id.to_string(), code.clone()));
+        }
+    }
+    unmatched
+}
+
 pub struct Judged<'a> {
     pub instance: &'a Instance,
     /// The network a network-scoped check judged.
@@ -159,6 +185,19 @@ mod tests {
     use super::*;
     use crate::checks::Findings;
 
+    /// Codes for the tests alone: `classified` applies `allow` to whatever codes a
+    /// judge gives (the suite checked them against the check's list before).
+    #[derive(Clone, Copy, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage)]
+    #[strum(serialize_all = "kebab-case")]
+    enum TestCode {
+        /// The table is full.
+        TableFull,
+        /// Another failure.
+        Other,
+        /// Dropped since boot.
+        Overflowed,
+    }
+
     /// kernel.conntrack's instance, with the suite's `allow` list.
     fn allowing(codes: &[&str]) -> Instance {
         let mut instance = builtin_instances()
@@ -173,13 +212,18 @@ mod tests {
     fn what_is_allowed_no_longer_names_the_verdict() {
         let mut f = Findings::default();
         f.warn_at(
-            "overflowed",
+            TestCode::Overflowed,
             Subject::Host,
             "W: dropped since boot",
             "fix w",
         );
-        f.fail_at("table-full", Subject::Host, "A: table full", "fix a");
-        f.fail_at("other", Subject::Host, "B: another failure", "fix b");
+        f.fail_at(TestCode::TableFull, Subject::Host, "A: table full", "fix a");
+        f.fail_at(
+            TestCode::Other,
+            Subject::Host,
+            "B: another failure",
+            "fix b",
+        );
         let outcome = f.finish("fine");
         assert_eq!(outcome.message, "A: table full (and 1 more)");
 
@@ -193,5 +237,51 @@ mod tests {
         );
         assert_eq!(allowed.status, Status::Warn);
         assert_eq!(allowed.message, "W: dropped since boot");
+    }
+
+    #[test]
+    fn allow_entries_that_matched_nothing_are_named() {
+        let instance = allowing(&[
+            "kernel.conntrack/table-full",
+            "kernel.conntrack/table-filling",
+        ]);
+        let judged = |outcome: Outcome, network: &str| Judged {
+            instance: &instance,
+            network: Some(network.into()),
+            outcome: classified(outcome, &instance),
+            duration: std::time::Duration::ZERO,
+        };
+        let full = || {
+            let mut f = Findings::default();
+            f.fail_at(TestCode::TableFull, Subject::Host, "A: table full", "fix a");
+            f.finish("fine")
+        };
+        // Matched on one network of two: matched.
+        let run = [
+            judged(Outcome::pass("fine", vec![]), "a"),
+            judged(full(), "b"),
+        ];
+        assert_eq!(
+            unmatched_allows(&run),
+            [(
+                "kernel.conntrack".to_string(),
+                "kernel.conntrack/table-filling".to_string()
+            )]
+        );
+        // A result that did not look says nothing of what it would have found.
+        let run = [
+            judged(Outcome::skip("not observed", vec![]), "a"),
+            judged(full(), "b"),
+        ];
+        assert!(unmatched_allows(&run).is_empty());
+        // Nothing allowed, nothing to say.
+        let plain = allowing(&[]);
+        let run = [Judged {
+            instance: &plain,
+            network: None,
+            outcome: Outcome::pass("fine", vec![]),
+            duration: std::time::Duration::ZERO,
+        }];
+        assert!(unmatched_allows(&run).is_empty());
     }
 }

@@ -2,6 +2,25 @@
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
 
+/// kernel.br-netfilter's finding codes, `kernel.br-netfilter/<slug>`. A variant's doc
+/// comment is its description, which `netcheck explain` prints. Never rename a released
+/// slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// br_netfilter is not loaded, though something relies on it (a network with icc=false,
+    /// or hairpin NAT without docker-proxy): bridged traffic skips iptables.
+    NotLoaded,
+    /// bridge-nf-call-iptables (or -ip6tables) is 0, though something relies on it (a network
+    /// with icc=false, or hairpin NAT without docker-proxy): bridged traffic skips iptables.
+    CallIptablesOff,
+    /// bridge-nf-call-iptables is 0: nothing relies on it yet, but a network with icc=false
+    /// would not be isolated.
+    CallIptablesOffUnused,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Host,
@@ -27,6 +46,7 @@ Typical cause: the module is not loaded after a reboot (nothing lists it in
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 const IPT: &str = "net.bridge.bridge-nf-call-iptables";
@@ -72,7 +92,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         f.pass("nothing relies on it: no checked network sets icc=false, and docker-proxy carries published ports");
         // Loaded and deliberately off is a trap for the next network, not a fault now.
         if loaded && state(IPT) == "0" {
-            f.warn_at("call-iptables-off-unused", Subject::sysctl(IPT), 
+            f.warn_at(Code::CallIptablesOffUnused, Subject::sysctl(IPT),
                 format!("{IPT}=0: nothing relies on it yet, but a network created with icc=false would not be isolated"),
                 format!("sysctl -w {IPT}=1, and persist it in /etc/sysctl.d/99-docker.conf"),
             );
@@ -81,7 +101,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     }
     for (why, v6) in &reasons {
         if !loaded {
-            f.fail_at("not-loaded", Subject::Host, 
+            f.fail_at(Code::NotLoaded, Subject::Host,
                 format!("br_netfilter is not loaded, but {why}: bridged traffic skips iptables"),
                 "modprobe br_netfilter, and load it at boot: echo br_netfilter > /etc/modules-load.d/br_netfilter.conf",
             );
@@ -92,7 +112,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 f.pass(format!("{why}: {key}=1"));
             } else {
                 f.fail_at(
-                    "call-iptables-off",
+                    Code::CallIptablesOff,
                     Subject::sysctl(key),
                     format!(
                         "{key}={}, but {why}: bridged traffic skips iptables",

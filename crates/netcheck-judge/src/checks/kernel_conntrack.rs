@@ -2,6 +2,22 @@
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
 
+/// kernel.conntrack's finding codes, `kernel.conntrack/<slug>`. A variant's doc comment is
+/// its description, which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// The conntrack table is nearly full: once it is full, the kernel drops new connections.
+    TableFull,
+    /// The conntrack table is filling up: a burst of connections would be dropped.
+    TableFilling,
+    /// The conntrack table has overflowed since boot: connections were dropped or evicted
+    /// early.
+    Overflowed,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Host,
@@ -28,6 +44,7 @@ lack of room since boot.",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 const COUNT: &str = "net.netfilter.nf_conntrack_count";
@@ -74,13 +91,13 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     }
     match percent {
         None => f.pass("the table has no limit to reach"),
-        Some(percent) if percent >= u128::from(FAIL_PERCENT) => f.fail_at("table-full", Subject::sysctl(COUNT), 
+        Some(percent) if percent >= u128::from(FAIL_PERCENT) => f.fail_at(Code::TableFull, Subject::sysctl(COUNT),
             format!(
                 "the conntrack table is {percent}% full ({count} of {max}): the kernel drops new connections when it is full"
             ),
             fix(max),
         ),
-        Some(percent) if percent >= u128::from(WARN_PERCENT) => f.warn_at("table-filling", Subject::sysctl(COUNT), 
+        Some(percent) if percent >= u128::from(WARN_PERCENT) => f.warn_at(Code::TableFilling, Subject::sysctl(COUNT),
             format!("the conntrack table is {percent}% full ({count} of {max}): a burst of connections would be dropped"),
             fix(max),
         ),
@@ -97,7 +114,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .filter(|s| full(s) > 0 || s.early_drop > 0)
     {
         f.warn_at(
-            "overflowed",
+            Code::Overflowed,
             Subject::file("/proc/net/stat/nf_conntrack"),
             format!(
                 "the conntrack table has overflowed since boot: {} connections dropped, {} evicted early",

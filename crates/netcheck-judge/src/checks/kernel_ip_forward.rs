@@ -2,6 +2,18 @@
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
 
+/// kernel.ip-forward's finding codes, `kernel.ip-forward/<slug>`. A variant's doc comment
+/// is its description, which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// IP forwarding is off, globally or on a bridge or uplink: the host does not route
+    /// container traffic there.
+    Off,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Host,
@@ -24,6 +36,7 @@ applied after the engine started resets them.",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 const FIX: &str = "sysctl -w net.ipv4.ip_forward=1 (it resets every interface's forwarding to 1), \
@@ -49,7 +62,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     {
         Some("1") => f.pass(format!("{name}=1")),
         Some(v) => f.fail_at(
-            "off",
+            Code::Off,
             Subject::sysctl(name),
             format!("{name}={v}: {what}"),
             if name.starts_with("net.ipv6.") {

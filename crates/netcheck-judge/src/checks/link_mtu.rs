@@ -5,6 +5,26 @@ use serde::{Deserialize, Serialize};
 use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, routing};
 use netcheck_model::snapshot::{LinkObs, LookupPath, NetnsObs, NetworkObs, RoutingObs};
 
+/// link.mtu's finding codes, `link.mtu/<slug>`. A variant's doc comment is its description,
+/// which `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// A container's MTU exceeds its uplink's (or is not the suite's `expect`): larger packets
+    /// are dropped on the way out.
+    AboveUplink,
+    /// A container's MTU exceeds that of the interface policy routing sends the network's
+    /// traffic out by (or is not the suite's `expect`).
+    AbovePolicyEgress,
+    /// The two ends of a container's veth have different MTUs.
+    VethEndsDiffer,
+    /// The host end of a container's veth has a lower MTU than its bridge: larger packets are
+    /// dropped at the port.
+    PortBelowBridge,
+}
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -42,6 +62,7 @@ Typical cause: a VPN or cloud uplink with MTU 1450 and Docker at 1500.",
     },
     configure: |t| super::params::typed(t, judge),
     params_schema: super::params::schema_of::<Params>,
+    codes: super::code::list::<Code>,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -164,9 +185,9 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 ),
             };
             let slug = if limit.policy.is_some() {
-                "above-policy-egress"
+                Code::AbovePolicyEgress
             } else {
-                "above-uplink"
+                Code::AboveUplink
             };
             f.fail_at(slug, super::Subject::inside(who, iface), message, fix);
         }
@@ -190,7 +211,7 @@ fn both_ends(f: &mut Findings, host: &NetnsObs, n: &NetworkObs, who: &str, inner
     if peer_mtu != inner_mtu {
         let low = peer_mtu.min(inner_mtu);
         f.fail_at(
-            "veth-ends-differ",
+            Code::VethEndsDiffer,
             super::Subject::interface(host_end),
             format!(
                 "{who}: {iface} MTU {inner_mtu} but its host end {host_end} MTU {peer_mtu}: packets larger \
@@ -207,7 +228,7 @@ fn both_ends(f: &mut Findings, host: &NetnsObs, n: &NetworkObs, who: &str, inner
     let bridge_mtu = host.link_by_name(&n.bridge).and_then(|b| b.mtu);
     match bridge_mtu {
         Some(b) if b > peer_mtu => f.fail_at(
-            "port-below-bridge",
+            Code::PortBelowBridge,
             super::Subject::interface(host_end),
             format!(
                 "{who}: host end {host_end} MTU {peer_mtu} is below its bridge {}'s {b}: packets routed to \

@@ -1,14 +1,16 @@
 //! The check registry: every check netcheck knows, each in its own file.
 //!
 //! A check is a pure judge over the [`Snapshot`]: no I/O, no clock. Adding one means a
-//! new file here, an entry in [`REGISTRY`], and fixtures under `fixtures/`.
+//! new file here (with its finding codes, a `Code` enum: see [`code`]), an entry in
+//! [`REGISTRY`], and fixtures under `fixtures/`.
 
+pub use code::{Code, CodeInfo, Common};
 pub use context::Context;
 pub(crate) use context::{
     describe_link, docker_or_outcome, icc_disabled, missing, probe_request, request_lost, sh,
     sh_words,
 };
-pub use judge::{Judged, builtin_instances, judge};
+pub use judge::{Judged, builtin_instances, judge, unmatched_allows};
 pub use netcheck_model::finding::{self, Finding, Subject};
 pub use netcheck_model::report::Status;
 pub use outcome::{Findings, NOT_OBSERVED, Outcome, UNCLASSIFIED};
@@ -17,6 +19,7 @@ mod bridge_icc;
 mod bridge_subnet;
 mod bridge_veth;
 mod causes;
+pub mod code;
 mod container_default_route;
 mod context;
 mod daemon_warnings;
@@ -76,6 +79,9 @@ pub struct Check {
     pub configure: params::Configure,
     /// The JSON Schema of its `params`, for editors.
     pub params_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// Its finding codes and what each means: `code::list::<Code>` of the check's own
+    /// `Code` enum. [`Common`]'s codes come on top.
+    pub codes: fn() -> Vec<CodeInfo>,
 }
 
 /// A check as a suite runs it: under an id, with parameters, gating or not.
@@ -118,6 +124,17 @@ impl Gate {
 impl std::fmt::Debug for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.id)
+    }
+}
+
+impl Check {
+    /// Whether `slug` names a finding this check can report: one of its codes, or a
+    /// common one.
+    pub fn has_code(&self, slug: &str) -> bool {
+        (self.codes)()
+            .into_iter()
+            .chain(code::list::<Common>())
+            .any(|c| c.slug == slug)
     }
 }
 

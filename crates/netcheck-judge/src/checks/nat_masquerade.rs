@@ -7,7 +7,10 @@ use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, request
 use netcheck_model::protocol::Purpose;
 use netcheck_model::snapshot::{FirewallObs, NetworkObs};
 
+mod codes;
 mod ipv6;
+
+use codes::Code;
 
 pub static CHECK: Check = Check {
     generic: false,
@@ -40,6 +43,7 @@ POSTROUTING exempts one network.",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 /// The option that gives a network its own source address: Docker then writes
@@ -127,7 +131,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         if let Some(host) = host {
             match host.sysctl.get("net.ipv4.ip_forward").map(String::as_str) {
                 Some("1") => f.note("net.ipv4.ip_forward=1"),
-                Some(v) => f.fail_at("ip-forward-off", super::Subject::sysctl("net.ipv4.ip_forward"), 
+                Some(v) => f.fail_at(Code::IpForwardOff, super::Subject::sysctl("net.ipv4.ip_forward"),
                     format!("net.ipv4.ip_forward={v}: the host does not route container traffic"),
                     "sysctl -w net.ipv4.ip_forward=1, then find what reset it: grep -rs ip_forward /etc/sysctl.conf /etc/sysctl.d /etc/systemd/network",
                 ),
@@ -147,7 +151,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 netcheck_model::snapshot::Observed::Ok { value: fw } => {
                     match masquerade_rule(fw, n, &subnet.to_string()) {
                         Some(rule) => f.pass(format!("{}: nat {rule}", fw.backend)),
-                        None => f.fail_at("masquerade-rule-missing", super::rules::subject("nat", "POSTROUTING", None), 
+                        None => f.fail_at(Code::MasqueradeRuleMissing, super::rules::subject("nat", "POSTROUTING", None),
                             format!("no MASQUERADE rule for {subnet} ({}) in nat POSTROUTING ({})", n.name, fw.backend),
                             format!(
                                 "restart the Docker daemon to restore its rules (systemctl restart docker), and find what \
@@ -159,7 +163,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                     }
                     match forward_out(fw, n) {
                         Some(rule) => f.pass(format!("{}: filter {rule}", fw.backend)),
-                        None => f.fail_at("forward-closed", super::rules::subject("filter", "FORWARD", None), 
+                        None => f.fail_at(Code::ForwardClosed, super::rules::subject("filter", "FORWARD", None),
                             format!("FORWARD lets no traffic out of {} ({}): policy is not ACCEPT and Docker's accept rule is missing", n.bridge, n.name),
                             "restart the Docker daemon to restore its FORWARD rules; check what a host firewall inserted: iptables -S FORWARD",
                         ),
@@ -233,13 +237,13 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
         // A conntrack exemption is why: un-tracked packets skip the nat table.
         (true, Some(seen)) if subnet.contains(&seen) && untracked.is_some() => {
             if let Some(c) = untracked {
-                f.fail_at(c.code, super::rules::subject("raw", "PREROUTING", None),
+                f.fail_at(Code::Untracked, super::rules::subject("raw", "PREROUTING", None),
                     format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed: {}", c.message),
                     c.fix,
                 );
             }
         }
-        (true, Some(seen)) if subnet.contains(&seen) => f.fail_at("un-natted", super::Subject::network(&n.name), 
+        (true, Some(seen)) if subnet.contains(&seen) => f.fail_at(Code::UnNatted, super::Subject::network(&n.name),
             format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
             unnatted_fix(ctx, n, subnet),
         ),
@@ -250,11 +254,11 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                 outside.host_addr
             );
             match seen.and_then(|s| snat_rule(ctx, s)) {
-                Some((pos, line)) => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", Some(line)),
+                Some((pos, line)) => f.fail_at(Code::SnatRewritten, super::rules::subject("nat", "POSTROUTING", Some(line)),
                     format!("{message}: nat POSTROUTING rule {pos} `{line}` rewrites it, above Docker's MASQUERADE"),
                     format!("exclude Docker's subnet from it (! -s {subnet}), or delete it: iptables -t nat -D POSTROUTING {pos}"),
                 ),
-                None => f.fail_at("snat-rewritten", super::rules::subject("nat", "POSTROUTING", None), message,
+                None => f.fail_at(Code::SnatRewritten, super::rules::subject("nat", "POSTROUTING", None), message,
                     "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
                 ),
             }
@@ -268,11 +272,11 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                 .and_then(|t| t.verdict.as_ref());
             let blocker = super::nft_path::egress_blocker(ctx.snapshot, n);
             match (request_lost(ctx, &n.name, req), traced, blocker) {
-                (Some((cause, fix)), _, _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), format!("{failed}: {cause}"), fix),
+                (Some((cause, fix)), _, _) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name), format!("{failed}: {cause}"), fix),
                 (None, Some(v), _) if engine_rules::owns(v, all_networks(ctx)) => {
                     engine_rule_dropped(f, ctx, n, subnet, &failed, v)
                 }
-                (None, Some(v), _) if super::rules::is_iptables_table(v) => f.fail_at("outside-unreachable", super::Subject::network(&n.name),
+                (None, Some(v), _) if super::rules::is_iptables_table(v) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name),
                     format!("{failed}: the packet trace shows it {v}"),
                     format!(
                         "an iptables rule drops container traffic: see firewall.forward's finding and fix \
@@ -281,7 +285,7 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                         super::sh(&v.chain)
                     ),
                 ),
-                (None, Some(v), _) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
+                (None, Some(v), _) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name),
                     format!("{failed}: the packet trace shows it {v}"),
                     format!(
                         "that chain drops container traffic (see firewall.forward); if it is not Docker's, \
@@ -292,12 +296,12 @@ fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::I
                         super::sh(&n.bridge)
                     ),
                 ),
-                (None, None, Some(by)) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
+                (None, None, Some(by)) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name),
                     format!("{failed}: its traffic is dropped by {by} (see firewall.forward)"),
                     "that table is not Docker's: let the bridge through it (firewall.forward's fix), \
                      or find who wrote it (/etc/nftables.conf, a VPN's kill switch, firewalld)",
                 ),
-                (None, None, None) => f.fail_at("outside-unreachable", super::Subject::network(&n.name), 
+                (None, None, None) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name),
                     format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
                     "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
                      and the container's default route",
@@ -359,7 +363,7 @@ fn no_docker_chains(
                 "{}: nat {rule} (Docker's chains are in the backend `iptables` no longer runs: see firewall.backend)",
                 other.backend
             )),
-            None => f.fail_at("masquerade-rule-missing", super::rules::subject("nat", "POSTROUTING", None), 
+            None => f.fail_at(Code::MasqueradeRuleMissing, super::rules::subject("nat", "POSTROUTING", None),
                 format!("no MASQUERADE rule for {subnet} ({}) in {}, where Docker's chains are", n.name, other.backend),
                 "restart the Docker daemon to restore its rules (systemctl restart docker)",
             ),
@@ -367,7 +371,7 @@ fn no_docker_chains(
         return;
     }
     match super::rules::iptables_off(host) {
-        Some(off) => f.fail_at("iptables-off", super::Subject::Host, 
+        Some(off) => f.fail_at(Code::IptablesOff, super::Subject::Host,
             format!("{off}: the engine masquerades nothing, and no MASQUERADE rule for {subnet} ({}) exists", n.name),
             format!(
                 "remove \"iptables\": false (or --iptables=false) and restart docker, or masquerade it yourself: \
@@ -375,7 +379,7 @@ fn no_docker_chains(
                 super::sh(&n.bridge)
             ),
         ),
-        None => f.fail_at("docker-chains-missing", super::Subject::Host, 
+        None => f.fail_at(Code::DockerChainsMissing, super::Subject::Host,
             format!(
                 "Docker's chains are missing from {} ({}): its MASQUERADE rule for {subnet} ({}) went with them",
                 fw.backend,
@@ -433,7 +437,7 @@ fn engine_rule_dropped(
 ) {
     match engine_rules::direct_access(v, all_networks(ctx)) {
         Some((addr, _)) => f.fail_at(
-            "un-natted",
+            Code::UnNatted,
             super::Subject::network(&n.name),
             format!(
                 "{failed}: the reply to the container's own address {addr} was {v}, Docker's protection \
@@ -442,7 +446,7 @@ fn engine_rule_dropped(
             unnatted_fix(ctx, n, subnet),
         ),
         None => f.fail_at(
-            "outside-unreachable",
+            Code::OutsideUnreachable,
             super::Subject::network(&n.name),
             format!(
                 "{failed}: the packet trace shows it {v}, a rule the engine wrote itself ({}): a symptom; \
@@ -473,7 +477,7 @@ fn nft_rules(
     match engine_rules::nft_masquerade(fw, n, false) {
         Ok(rule) => f.pass(format!("nftables: {rule}")),
         Err(why) if !ctx.engine.present(fw) => f.fail_at(
-            "docker-chains-missing",
+            Code::DockerChainsMissing,
             super::Subject::Host,
             format!(
                 "{why}: the engine's rules are gone ({}), and with them its masquerade rule for {subnet} ({})",
@@ -483,7 +487,7 @@ fn nft_rules(
             super::rules::restore_chains_hint(fw),
         ),
         Err(why) => f.fail_at(
-            "masquerade-rule-missing",
+            Code::MasqueradeRuleMissing,
             super::rules::subject(
                 &format!("ip {}", engine_rules::NFT_TABLE),
                 &format!("nat-postrouting-out__{}", n.bridge),

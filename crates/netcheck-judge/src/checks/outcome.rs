@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::code::{Code, Common};
 use super::{Finding, Status, Subject};
 
 /// A judge's verdict.
@@ -26,10 +27,10 @@ pub use netcheck_model::finding::UNCLASSIFIED;
 pub const NOT_OBSERVED: &str = "not-observed";
 
 impl Outcome {
-    /// Names the outcome's finding: `slug` becomes the code `<check id>/<slug>`.
-    pub fn coded(mut self, slug: &str, subject: Subject) -> Self {
+    /// Names the outcome's finding: `code` becomes `<check id>/<its slug>`.
+    pub fn coded(mut self, code: impl Code, subject: Subject) -> Self {
         self.findings = vec![Finding {
-            code: slug.into(),
+            code: code.slug().into(),
             status: self.status,
             subject,
             message: self.message.clone(),
@@ -110,19 +111,19 @@ impl Findings {
         self.evidence.push(evidence.into());
     }
 
-    fn found(&mut self, slug: &str, subject: Subject, status: Status, message: &str) {
+    fn found(&mut self, code: impl Code, subject: Subject, status: Status, message: &str) {
         self.found.push(Finding {
-            code: slug.into(),
+            code: code.slug().into(),
             status,
             subject,
             message: message.to_string(),
         });
     }
 
-    /// A failure under the stable code `<check id>/<slug>`, about `subject`.
+    /// A failure under the check's `code` (`<check id>/<slug>`), about `subject`.
     pub fn fail_at(
         &mut self,
-        slug: &str,
+        code: impl Code,
         subject: Subject,
         message: impl Into<String>,
         hint: impl Into<String>,
@@ -130,7 +131,7 @@ impl Findings {
         let message = message.into();
         self.evidence.push(format!("FAIL: {message}"));
         let on_probe = subject.is_probe();
-        self.found(slug, subject, Status::Fail, &message);
+        self.found(code, subject, Status::Fail, &message);
         if on_probe {
             self.probe_failures.push((message, hint.into()));
         } else {
@@ -139,10 +140,10 @@ impl Findings {
     }
 
     /// Works now, but is fragile or risky (the outcome warns unless something fails),
-    /// under the stable code `<check id>/<slug>`, about `subject`.
+    /// under the check's `code` (`<check id>/<slug>`), about `subject`.
     pub fn warn_at(
         &mut self,
-        slug: &str,
+        code: impl Code,
         subject: Subject,
         message: impl Into<String>,
         hint: impl Into<String>,
@@ -150,7 +151,7 @@ impl Findings {
         let message = message.into();
         self.evidence.push(format!("WARN: {message}"));
         let on_probe = subject.is_probe();
-        self.found(slug, subject, Status::Warn, &message);
+        self.found(code, subject, Status::Warn, &message);
         if on_probe {
             self.probe_warnings.push((message, hint.into()));
         } else {
@@ -162,7 +163,7 @@ impl Findings {
     pub fn error(&mut self, message: impl Into<String>) {
         let message = message.into();
         self.evidence.push(format!("ERROR: {message}"));
-        self.found(NOT_OBSERVED, Subject::Host, Status::Error, &message);
+        self.found(Common::NotObserved, Subject::Host, Status::Error, &message);
         self.errors.push(message);
     }
 
@@ -274,35 +275,43 @@ fn distinct_hints(findings: &[(String, String)]) -> String {
 mod tests {
     use super::*;
 
+    /// A code for the tests alone.
+    #[derive(Clone, Copy, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage)]
+    #[strum(serialize_all = "kebab-case")]
+    enum TestCode {
+        /// Something the test finds.
+        X,
+    }
+
     #[test]
     fn the_probe_is_not_counted_among_affected_containers() {
         let mut f = Findings::default();
         f.fail_at(
-            "x",
+            TestCode::X,
             Subject::inside("netcheck-probe-1", "eth0"),
             "probe: bad",
             "fix",
         );
-        f.fail_at("x", Subject::container("app"), "app: bad", "fix");
+        f.fail_at(TestCode::X, Subject::container("app"), "app: bad", "fix");
         let outcome = f.finish("fine");
         assert_eq!(outcome.status, Status::Fail);
         assert_eq!(outcome.message, "app: bad");
         assert_eq!(outcome.findings.len(), 2, "the probe's finding stays");
         // Two of the user's containers: one more, the probe still left out.
         let mut f = Findings::default();
-        f.fail_at("x", Subject::container("a"), "a: bad", "fix");
+        f.fail_at(TestCode::X, Subject::container("a"), "a: bad", "fix");
         f.fail_at(
-            "x",
+            TestCode::X,
             Subject::inside("netcheck-probe-1", "eth0"),
             "probe: bad",
             "fix",
         );
-        f.fail_at("x", Subject::container("b"), "b: bad", "fix");
+        f.fail_at(TestCode::X, Subject::container("b"), "b: bad", "fix");
         assert_eq!(f.finish("fine").message, "a: bad (and 1 more)");
         // The probe alone: it is the witness, and names the verdict.
         let mut f = Findings::default();
         f.fail_at(
-            "x",
+            TestCode::X,
             Subject::inside("netcheck-probe-1", "eth0"),
             "probe: bad",
             "fix",
@@ -314,9 +323,9 @@ mod tests {
         );
         // Warnings alike.
         let mut f = Findings::default();
-        f.warn_at("x", Subject::container("a"), "a: risky", "fix");
+        f.warn_at(TestCode::X, Subject::container("a"), "a: risky", "fix");
         f.warn_at(
-            "x",
+            TestCode::X,
             Subject::container("netcheck-probe-1"),
             "probe: risky",
             "fix",

@@ -4,6 +4,9 @@ use super::{Check, Context, Findings, Needs, Outcome, missing};
 use netcheck_model::protocol::Purpose;
 use netcheck_model::snapshot::{Observed, Published, Request};
 
+mod codes;
+use codes::Code;
+
 // The users' own published ports: a part of the check of its own.
 mod users;
 
@@ -52,6 +55,7 @@ connections to its containers.",
     },
     configure: |t| super::params::none(t, judge),
     params_schema: super::params::schema_none,
+    codes: super::code::list::<Code>,
 };
 
 const RESTART: &str = "restart the Docker daemon to restore its rules (systemctl restart docker); \
@@ -142,7 +146,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         match (dnat, proxy) {
             (Some(Some(rule)), _) => f.pass(format!("nat {rule}")),
             (Some(None), _) if ctx.engine.backend == super::engine_rules::Backend::Nftables => f.fail_at(
-                "dnat-missing",
+                Code::DnatMissing,
                 super::rules::subject(&format!("ip {}", super::engine_rules::NFT_TABLE), "nat-prerouting-and-output", None),
                 format!(
                     "the DNAT rule for {at} is missing from the engine's table ip {}: its rules were flushed or edited",
@@ -150,7 +154,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 ),
                 RESTART,
             ),
-            (Some(None), _) => f.fail_at("dnat-missing", super::rules::subject("nat", "DOCKER", None),
+            (Some(None), _) => f.fail_at(Code::DnatMissing, super::rules::subject("nat", "DOCKER", None),
                 format!("the DNAT rule for {at} is missing from the nat DOCKER chain: Docker's nat rules were flushed"),
                 RESTART,
             ),
@@ -213,7 +217,7 @@ fn exposure(f: &mut Findings, host: &netcheck_model::snapshot::HostObs) {
     let Some(fw) = host.firewall.ok() else { return };
     let wildcard = super::publish_paths::wildcard_ports(host, fw);
     match super::publish_paths::host_firewall(fw) {
-        Some(firewall) if !wildcard.is_empty() => f.warn_at("wildcard-bypasses-firewall", super::Subject::Host, 
+        Some(firewall) if !wildcard.is_empty() => f.warn_at(Code::WildcardBypassesFirewall, super::Subject::Host,
             format!(
                 "{} port(s) published on every address bypass the host firewall ({firewall}): {}; Docker's DNAT \
                  happens before its INPUT rules see them",
@@ -276,7 +280,7 @@ fn answered(
     let error = r.error.as_deref().unwrap_or("no answer");
     if let Some((cause, hint)) = cause {
         f.fail_at(
-            "not-answering",
+            Code::NotAnswering,
             super::Subject::Host,
             format!("the published port {at} does not reach the container {from}: {cause}"),
             hint.clone(),
@@ -296,7 +300,7 @@ fn answered(
         )
     };
     f.fail_at(
-        "not-answering",
+        Code::NotAnswering,
         super::Subject::Host,
         format!(
             "the published port {at} does not reach the container{} {from}: {error}",

@@ -125,13 +125,12 @@ fn param_table(md: &mut String, params: &[Param]) {
     }
 }
 
-/// The finding codes a check reports (slug, meaning): the spot where each check's code
-/// enum (issue 24, item 3, built in parallel) is listed. Until the registry declares
-/// them, it lists none rather than a hand-kept copy. Once `Check::codes` exists, this
-/// body is `(check.codes)().into_iter().map(|c| (c.slug.into(), c.description)).collect()`
-/// and `UPDATE_DOCS=1 cargo test --test docs` regenerates docs/checks.md.
-fn finding_codes(_check: &Check) -> Vec<(String, String)> {
-    Vec::new()
+/// The finding codes a check reports (slug, meaning), from its code enum.
+fn finding_codes(check: &Check) -> Vec<(String, String)> {
+    (check.codes)()
+        .into_iter()
+        .map(|c| (c.slug.into(), c.description))
+        .collect()
 }
 
 fn needs(needs: &Needs) -> String {

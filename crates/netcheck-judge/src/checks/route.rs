@@ -8,6 +8,19 @@ use serde::Deserialize;
 use super::{Check, Context, Instance, Needs, Outcome, Subject, missing};
 use netcheck_model::snapshot::RouteObs;
 
+/// route's finding codes, `route/<slug>`. A variant's doc comment is its description, which
+/// `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// A container on the network has no route to the destination.
+    NoRoute,
+    /// The route to the destination uses another gateway or interface than the suite expects.
+    WrongRoute,
+}
+
 pub static CHECK: Check = Check {
     id: "route",
     generic: true,
@@ -31,6 +44,7 @@ params:
     },
     configure: |t| super::params::typed(t, judge),
     params_schema: super::params::schema_of::<Params>,
+    codes: super::code::list::<Code>,
 };
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -87,7 +101,7 @@ fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
             ),
             vec![],
             "a container gets a default route from its first network; an internal network gives none",
-        ).coded("no-route", Subject::network(&p.network));
+        ).coded(Code::NoRoute, Subject::network(&p.network));
     };
     let dev = r.oif.map(|i| ns.link_name(i)).unwrap_or_else(|| "?".into());
     let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
@@ -120,6 +134,6 @@ fn judge(ctx: &Context, _: &Instance, p: &Params) -> Outcome {
             ),
             evidence,
             "the first network a container joins gives its default route: reorder the container's networks, or add the route it needs",
-        ).coded("wrong-route", Subject::network(&p.network))
+        ).coded(Code::WrongRoute, Subject::network(&p.network))
     }
 }

@@ -4,6 +4,7 @@
 
 use ipnet::IpNet;
 
+use super::bridge_subnet::Code;
 use super::{Findings, Subject, sh};
 use netcheck_model::snapshot::{
     HostObs, LinkObs, LookupPath, NetnsObs, NetworkObs, Observed, RouteLookup, RoutingObs, RuleObs,
@@ -141,7 +142,7 @@ pub(crate) fn judge_capture(
                     .map_or_else(|| l.to.to_string(), |m| m.to_string()),
                 table: table.filter(|t| *t != TABLE_MAIN),
             };
-            f.fail_at("route-captures-subnet", subject, message, hint);
+            f.fail_at(Code::RouteCapturesSubnet, subject, message, hint);
             reported_oif = Some(oif);
         }
     }
@@ -182,7 +183,7 @@ pub(crate) fn judge_capture(
                 table: Some(rule.table),
             };
             f.fail_at(
-                "policy-table-overlaps-subnet",
+                Code::PolicyTableOverlapsSubnet,
                 subject,
                 format!(
                     "rule \"{}\" sends packets to {} of network {} to table {}, whose route {what} \
@@ -227,9 +228,9 @@ pub(crate) fn judge_manager_leftovers(
         let mut flagged_ll = false;
         for a in &addrs {
             let stray = if link_local_v4.contains(&a.addr()) {
-                Some(("link-local-address", "a link-local address"))
+                Some((Code::LinkLocalAddress, "a link-local address"))
             } else if link.index != br.index && a.addr().is_ipv4() {
-                Some(("address-on-bridge-port", "an address on a bridge port"))
+                Some((Code::AddressOnBridgePort, "an address on a bridge port"))
             } else {
                 None
             };
@@ -254,7 +255,7 @@ pub(crate) fn judge_manager_leftovers(
             .collect();
         if v6_ll.len() > 1 {
             f.fail_at(
-                "extra-link-local-address",
+                Code::ExtraLinkLocalAddress,
                 Subject::interface(&link.name),
                 format!(
                     "{role} carries {} IPv6 link-local addresses ({}): a network manager added its own",
@@ -281,9 +282,9 @@ pub(crate) fn judge_manager_leftovers(
                 .map(|p| format!(" metric {p}"))
                 .unwrap_or_default();
             let (slug, what) = if is_default {
-                ("default-route-on-bridge", "a default route")
+                (Code::DefaultRouteOnBridge, "a default route")
             } else {
-                ("link-local-route-on-bridge", "a link-local route")
+                (Code::LinkLocalRouteOnBridge, "a link-local route")
             };
             let subject = Subject::Route {
                 destination: r.dst.to_string(),

@@ -6,6 +6,19 @@ use serde::Deserialize;
 use super::{Check, Context, Instance, Needs, Outcome, Subject, probe_request};
 use netcheck_model::protocol::{Ask, ProbeArgs, Purpose};
 
+/// tcp's finding codes, `tcp/<slug>`. A variant's doc comment is its description, which
+/// `netcheck explain` prints. Never rename a released slug.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Code {
+    /// The target is not reachable, and the suite expects it open.
+    Unreachable,
+    /// The target is open, and the suite expects it closed.
+    Open,
+}
+
 pub static CHECK: Check = Check {
     id: "tcp",
     generic: true,
@@ -28,6 +41,7 @@ params:
     },
     configure: |t| super::params::typed(t, judge),
     params_schema: super::params::schema_of::<Params>,
+    codes: super::code::list::<Code>,
 };
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -124,7 +138,7 @@ fn judge(ctx: &Context, instance: &Instance, p: &Params) -> Outcome {
                 p.network,
                 super::sh(&p.network)
             ),
-        ).coded("unreachable", Subject::network(&p.network)),
+        ).coded(Code::Unreachable, Subject::network(&p.network)),
         (Expect::Closed, true) => Outcome::fail(
             format!(
                 "{} is open from {}, and the suite expects it closed",
@@ -132,6 +146,6 @@ fn judge(ctx: &Context, instance: &Instance, p: &Params) -> Outcome {
             ),
             evidence,
             "isolate it: a firewall rule, another network, or an internal network",
-        ).coded("open", Subject::network(&p.network)),
+        ).coded(Code::Open, Subject::network(&p.network)),
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
+use super::Code;
 use crate::checks::{Context, Findings, Subject, sh};
 use netcheck_model::snapshot::{EndpointObs, NetworkObs};
 
@@ -22,7 +23,7 @@ pub(super) fn endpoints_in_subnet(f: &mut Findings, ctx: &Context, n: &NetworkOb
         };
         if !subnet.contains(&ip.addr()) {
             f.fail_at(
-                "endpoint-outside-subnet",
+                Code::EndpointOutsideSubnet,
                 Subject::container(&ep.container_name),
                 format!(
                     "container {} has {} on {}, outside {}",
@@ -34,7 +35,7 @@ pub(super) fn endpoints_in_subnet(f: &mut Findings, ctx: &Context, n: &NetworkOb
         }
         if let Some(first) = seen.insert(ip.addr(), &ep.container_name) {
             f.fail_at(
-                "duplicate-address",
+                Code::DuplicateAddress,
                 Subject::network(&n.name),
                 format!(
                     "containers {first} and {} share {} on {}",
@@ -76,7 +77,7 @@ fn configured_inside(f: &mut Findings, ctx: &Context, ep: &EndpointObs, ip: IpNe
             ep.container_name, l.name, ip
         )),
         Some(l) => f.fail_at(
-            "address-not-configured",
+            Code::AddressNotConfigured,
             Subject::container(&ep.container_name),
             format!(
                 "container {}'s {} does not carry its assigned {} (has: {})",
@@ -91,7 +92,7 @@ fn configured_inside(f: &mut Findings, ctx: &Context, ep: &EndpointObs, ip: IpNe
             restart,
         ),
         None => f.fail_at(
-            "no-interface",
+            Code::NoInterface,
             Subject::container(&ep.container_name),
             format!(
                 "container {} has no interface with its endpoint's MAC {mac}",

@@ -3,6 +3,7 @@
 
 use ipnet::IpNet;
 
+use super::Code;
 use super::overlaps;
 use crate::checks::engine_rules::GatewayMode;
 use crate::checks::{Findings, Subject, describe_link, routing, sh};
@@ -29,7 +30,7 @@ pub(super) fn on_the_host(
     let ns = &host.netns;
     let Some(br) = ns.link_by_name(&n.bridge) else {
         f.fail_at(
-            "bridge-missing",
+            Code::BridgeMissing,
             Subject::interface(&n.bridge),
             format!(
                 "bridge {} of network {} does not exist on the host",
@@ -82,7 +83,7 @@ fn bridge_carries_gateway(
     }
     if inside.is_empty() {
         f.fail_at(
-            "bridge-without-address",
+            Code::BridgeWithoutAddress,
             Subject::interface(&n.bridge),
             format!(
                 "bridge {} carries no address in {} (network {})",
@@ -99,7 +100,7 @@ fn bridge_carries_gateway(
         );
     } else if let Some(gw) = ipam_gw.filter(|g| !inside.iter().any(|a| a.addr() == *g)) {
         f.fail_at(
-            "bridge-gateway-mismatch",
+            Code::BridgeGatewayMismatch,
             Subject::interface(&n.bridge),
             format!(
                 "bridge {} carries {} but the IPAM gateway of {} is {gw}",
@@ -144,7 +145,7 @@ fn routes_overlapping(
                 (None, dev) => format!("{} dev {dev}", r.dst),
             };
             f.fail_at(
-                "overlaps-route",
+                Code::OverlapsRoute,
                 Subject::Route {
                     destination: r.dst.to_string(),
                     table: Some(r.table),
@@ -184,7 +185,7 @@ fn addresses_overlapping(
         let dev = ns.link_name(a.index);
         if !docker_bridges.contains(&dev.as_str()) {
             f.fail_at(
-                "overlaps-host-address",
+                Code::OverlapsHostAddress,
                 Subject::interface(&dev),
                 format!(
                     "host interface {dev} carries {}, inside {} of network {}",

@@ -1,5 +1,6 @@
 //! bridge.subnet's IPv6 half, where the network has it.
 
+use super::Code;
 use super::endpoints::reconnect;
 use crate::checks::engine_rules::GatewayMode;
 use crate::checks::{Findings, Subject, sh};
@@ -14,7 +15,7 @@ pub(super) fn ipv6(f: &mut Findings, n: &NetworkObs, host: Option<&NetnsObs>) {
     }
     let Some(subnet) = n.subnet_v6() else {
         f.fail_at(
-            "no-subnet-v6",
+            Code::NoSubnetV6,
             Subject::network(&n.name),
             format!(
                 "network {} has IPv6 enabled but no IPv6 subnet in its IPAM config",
@@ -40,7 +41,7 @@ pub(super) fn ipv6(f: &mut Findings, n: &NetworkObs, host: Option<&NetnsObs>) {
                 GatewayMode::Isolated.option(true)
             )),
             None => f.fail_at(
-                "bridge-without-address-v6",
+                Code::BridgeWithoutAddressV6,
                 Subject::interface(&n.bridge),
                 format!(
                     "bridge {} carries no address in {subnet} (network {})",
@@ -63,7 +64,7 @@ pub(super) fn ipv6(f: &mut Findings, n: &NetworkObs, host: Option<&NetnsObs>) {
                 f.pass(format!("{}: {ip} (IPv6, as assigned)", ep.container_name))
             }
             Some(ip) => f.fail_at(
-                "endpoint-outside-subnet-v6",
+                Code::EndpointOutsideSubnetV6,
                 Subject::container(&ep.container_name),
                 format!(
                     "container {} has {ip} on {}, outside {subnet}",
@@ -72,7 +73,7 @@ pub(super) fn ipv6(f: &mut Findings, n: &NetworkObs, host: Option<&NetnsObs>) {
                 reconnect(n, ep),
             ),
             None => f.fail_at(
-                "no-address-v6",
+                Code::NoAddressV6,
                 Subject::container(&ep.container_name),
                 format!(
                     "container {} has no IPv6 address on {}, where IPv6 is enabled",

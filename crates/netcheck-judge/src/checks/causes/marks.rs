@@ -49,7 +49,6 @@ pub(super) fn diverted(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) ->
         .map(|r| format!("policy rule `{}`", r.describe()))
         .unwrap_or_else(|| "a policy rule".into());
     Some(Cause::new(
-        "mark-diverted",
         Layer::Route,
         format!(
             "mangle PREROUTING rule {pos} `{}` marks the network's packets {mark:#x}, and {policy} routes marked \

@@ -58,7 +58,6 @@ pub(crate) fn pinned_wrong(ctx: &Context, n: &NetworkObs) -> Vec<Cause> {
     for e in &host.neighbours {
         if let Some((entry, dev)) = wrong(host, br.index, e) {
             out.push(Cause::new(
-                "neighbour-pinned",
                 Layer::Neighbour,
                 format!(
                     "the host's neighbour entry {entry}: its packets to that address go astray"
@@ -81,7 +80,6 @@ pub(crate) fn pinned_wrong(ctx: &Context, n: &NetworkObs) -> Vec<Cause> {
         for e in &ns.neighbours {
             if let Some((entry, dev)) = wrong(ns, iface.index, e) {
                 out.push(Cause::new(
-                    "neighbour-pinned",
                     Layer::Neighbour,
                     format!("container {who}'s neighbour entry {entry}: its packets to that address go astray"),
                     format!(
@@ -114,7 +112,6 @@ pub(super) fn lost(ctx: &Context, n: &NetworkObs) -> Option<Cause> {
         .iter()
         .find(|e| e.addr == gw && matches!(e.state.as_str(), "failed" | "incomplete"))?;
     Some(Cause::new(
-        "gateway-neighbour-failed",
         Layer::Neighbour,
         format!(
             "the probe's neighbour entry for the gateway {gw} on {} is {}: the gateway does not answer ARP",

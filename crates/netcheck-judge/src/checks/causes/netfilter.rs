@@ -31,7 +31,6 @@ pub(super) fn redirected(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) 
     let Some((table, pos, rule)) = found else {
         let (place, delete, rule) = nft_statement(ctx, n, to, &["redirect", "tproxy"])?;
         return Some(Cause::new(
-            "redirected",
             Layer::Netfilter,
             format!(
                 "{place}: rule `{rule}` captures the network's traffic into a port of the host (a proxy's or VPN \
@@ -44,7 +43,6 @@ pub(super) fn redirected(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) 
         ));
     };
     Some(Cause::new(
-        "redirected",
         Layer::Netfilter,
         format!(
             "{table} PREROUTING rule {pos} `{}` ({}) captures the network's traffic into a port of the host \
@@ -74,7 +72,6 @@ pub(crate) fn untracked(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) -
     let Some((pos, rule)) = found else {
         let (place, delete, rule) = nft_statement(ctx, n, to, &["notrack"])?;
         return Some(Cause::new(
-            "untracked",
             Layer::Conntrack,
             format!(
                 "{place}: rule `{rule}` exempts the network's traffic from connection tracking: un-tracked \
@@ -87,7 +84,6 @@ pub(crate) fn untracked(ctx: &Context, n: &NetworkObs, to: Option<SocketAddr>) -
         ));
     };
     Some(Cause::new(
-        "untracked",
         Layer::Conntrack,
         format!(
             "raw PREROUTING rule {pos} `{}` ({}) exempts the network's traffic from connection tracking: \

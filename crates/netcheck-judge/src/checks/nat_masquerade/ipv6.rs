@@ -1,6 +1,7 @@
 //! nat.masquerade's IPv6 half: the engine's NAT66 rule where it keeps one, and the live
 //! IPv6 flow from each IPv6 network to the outside peer's IPv6 address.
 
+use super::Code;
 use super::{all_networks, masquerade_rule};
 use crate::checks::engine_rules::{self, Backend};
 use crate::checks::{Context, Findings};
@@ -50,7 +51,7 @@ pub(super) fn judge(
                 Ok(rule) => f.pass(format!("nftables: {rule}")),
                 Err(why) if fw.nftables.is_none() => f.note(format!("IPv6 NAT not read: {why}")),
                 Err(why) => f.fail_at(
-                    "masquerade-rule-missing-v6",
+                    Code::MasqueradeRuleMissingV6,
                     crate::checks::rules::subject(
                         &format!("ip6 {}", engine_rules::NFT_TABLE),
                         &format!("nat-postrouting-out__{}", n.bridge),
@@ -79,7 +80,7 @@ pub(super) fn judge(
                 match masquerade_rule(&v6, n, &subnet.to_string()) {
                     Some(rule) => f.pass(format!("ip6tables: nat {rule}")),
                     None => f.fail_at(
-                        "masquerade-rule-missing-v6",
+                        Code::MasqueradeRuleMissingV6,
                         crate::checks::rules::subject("nat", "POSTROUTING", None),
                         format!(
                             "no IPv6 MASQUERADE rule for {subnet} ({}) in ip6tables nat POSTROUTING",
@@ -134,7 +135,7 @@ fn live_egress_v6(
             outside.peer_addr
         )),
         (true, Some(seen)) if subnet.contains(&seen) && nat == Some(true) => f.fail_at(
-            "un-natted-v6",
+            Code::UnNattedV6,
             crate::checks::Subject::network(&n.name),
             format!(
                 "the outside peer saw the container's own IPv6 address {seen}: traffic from {subnet} leaves un-NATed"
@@ -176,7 +177,7 @@ fn live_egress_v6(
                 .unwrap_or(false);
             match (forwarding, traced) {
                 _ if bridge_bare => f.fail_at(
-                    "outside-unreachable-v6",
+                    Code::OutsideUnreachableV6,
                     crate::checks::Subject::interface(&n.bridge),
                     format!(
                         "{failed}: bridge {} carries no address in {subnet}, so the network has no IPv6 gateway \
@@ -186,13 +187,13 @@ fn live_egress_v6(
                     "follow bridge.subnet's fix: give the bridge its IPv6 gateway back, or restart docker",
                 ),
                 (Some(v), _) => f.fail_at(
-                    "outside-unreachable-v6",
+                    Code::OutsideUnreachableV6,
                     crate::checks::Subject::sysctl("net.ipv6.conf.all.forwarding"),
                     format!("{failed}: net.ipv6.conf.all.forwarding={v}, the host does not route IPv6"),
                     "see kernel.ip-forward: sysctl -w net.ipv6.conf.all.forwarding=1",
                 ),
                 (None, Some(v)) if engine_rules::owns(v, all_networks(ctx)) => f.fail_at(
-                    "outside-unreachable-v6",
+                    Code::OutsideUnreachableV6,
                     crate::checks::Subject::network(&n.name),
                     format!(
                         "{failed}: the packet trace shows it {v}, a rule the engine wrote itself: a symptom \
@@ -201,7 +202,7 @@ fn live_egress_v6(
                     "the engine's rules are not to be edited: restart it (systemctl restart docker) if they were changed by hand",
                 ),
                 (None, Some(v)) => f.fail_at(
-                    "outside-unreachable-v6",
+                    Code::OutsideUnreachableV6,
                     crate::checks::rules::subject(&v.table, &v.chain, v.rule.as_deref()),
                     format!("{failed}: the packet trace shows it {v}"),
                     format!(
@@ -214,7 +215,7 @@ fn live_egress_v6(
                     ),
                 ),
                 (None, None) => f.fail_at(
-                    "outside-unreachable-v6",
+                    Code::OutsideUnreachableV6,
                     crate::checks::Subject::network(&n.name),
                     format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
                     "IPv6 container traffic does not leave the host: check ip6tables -S FORWARD, \

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::super::{Context, Findings, Subject, rules, sh};
 use netcheck_model::snapshot::{ContainerObs, FirewallObs, UserPort};
 
+use super::Code;
 use netcheck_model::snapshot::USER_PORTS_CAP as CAP;
 
 pub(super) fn judge(f: &mut Findings, ctx: &Context) {
@@ -47,7 +48,7 @@ pub(super) fn judge(f: &mut Findings, ctx: &Context) {
             && let Some((chain, pos, line)) = stealer(fw, p, &owner)
         {
             f.fail_at(
-                "port-stolen",
+                Code::PortStolen,
                 rules::subject("nat", chain, Some(line)),
                 format!(
                     "{at} published by {} goes elsewhere: nat {chain} rule {pos} `{line}` takes it above the \
@@ -77,7 +78,7 @@ pub(super) fn judge(f: &mut Findings, ctx: &Context) {
                 c.name, p.container_port, t.target
             )),
             why => f.fail_at(
-                "user-port-silent",
+                Code::UserPortSilent,
                 Subject::container(&c.name),
                 format!(
                     "port {at} published by {} does not reach it from the host ({}): {why}",
