@@ -14,7 +14,7 @@ use netcheck::log;
 use netcheck::report::{self, Report};
 
 use crate::cli::{Cli, ColorWhen, Command, Format, SuiteAction};
-use crate::commands::check::Source;
+use crate::commands::check::Observations;
 use crate::commands::{agent, causes, check, leftovers, live, package, print, probe, suites};
 
 fn main() -> ExitCode {
@@ -67,9 +67,9 @@ fn main() -> ExitCode {
     };
     let runtime = commands::runtime();
     let result = match cli.command {
-        None => runtime.block_on(check::run(&cli.run, Source::Live(&cli.engine))),
+        None => runtime.block_on(check::run(&cli.run, Observations::Live(&cli.engine))),
         Some(Command::Analyze { snapshot, run }) => {
-            runtime.block_on(check::run(&run, Source::File(&snapshot)))
+            runtime.block_on(check::run(&run, Observations::File(&snapshot)))
         }
         Some(Command::Collect { output, run }) => {
             runtime.block_on(live::collect(&run, &cli.engine, &output))

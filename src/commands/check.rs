@@ -16,24 +16,24 @@ use super::{causes, print, suites};
 use crate::cli::{EngineArgs, Format, RunArgs};
 
 /// Where the observations come from.
-pub enum Source<'a> {
+pub enum Observations<'a> {
     Live(&'a EngineArgs),
     File(&'a std::path::Path),
 }
 
-pub async fn run(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
-    let plan = match suites::plan(run) {
+pub async fn run(args: &RunArgs, source: Observations<'_>) -> Result<u8, Error> {
+    let plan = match suites::plan(args) {
         Ok(plan) => plan,
         // A CI job that asked for reports gets one that says why nothing ran.
         Err(e) => {
             let engine = EngineName::default();
             return failed(
-                run,
+                args,
                 run::failed(engine, e, chrono::Utc::now(), Duration::ZERO),
             );
         }
     };
-    if run.list {
+    if args.list {
         let lines: String = plan
             .instances
             .iter()
@@ -43,24 +43,31 @@ pub async fn run(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     let outcome = match source {
-        Source::File(path) => {
+        Observations::File(path) => {
             let (started, t0) = (chrono::Utc::now(), Instant::now());
             let engine = EngineName {
                 name: path.display().to_string(),
                 endpoint: path.display().to_string(),
             };
-            run::judge(&plan, engine, Snapshot::load(path), run.redact, started, t0)
+            run::judge(
+                &plan,
+                engine,
+                Snapshot::load(path),
+                args.redact,
+                started,
+                t0,
+            )
         }
-        Source::Live(engines) if engines.hosts.len() + engines.contexts.len() > 1 => {
-            return super::fleet::run(run, engines, &plan).await;
+        Observations::Live(engines) if engines.hosts.len() + engines.contexts.len() > 1 => {
+            return super::fleet::run(args, engines, &plan).await;
         }
-        Source::Live(engine) => super::live::run(run, engine, &plan).await,
+        Observations::Live(engine) => super::live::run(args, engine, &plan).await,
     };
     if outcome.error.is_some() {
-        return failed(run, outcome);
+        return failed(args, outcome);
     }
-    write_reports(run, &outcome)?;
-    show(run, &outcome.report)?;
+    write_reports(args, &outcome)?;
+    show(args, &outcome.report)?;
     if outcome.report.exit_code() == exit::ERROR {
         causes::print_report_causes(&outcome.report);
     }
@@ -68,15 +75,15 @@ pub async fn run(run: &RunArgs, source: Source<'_>) -> Result<u8, Error> {
 }
 
 /// The report on the terminal (and, under GitHub Actions, the job summary after it).
-fn show(run: &RunArgs, report: &Report) -> Result<(), Error> {
-    let detail = run.detail();
+fn show(args: &RunArgs, report: &Report) -> Result<(), Error> {
+    let detail = args.detail();
     // `--json -`: standard output carries that report alone.
-    let mut out: Box<dyn Write> = if run.outputs.0.to_stdout() > 0 {
+    let mut out: Box<dyn Write> = if args.outputs.0.to_stdout() > 0 {
         Box::new(anstream::stderr().lock())
     } else {
         Box::new(anstream::stdout().lock())
     };
-    let rendered = if run.format == Format::Github {
+    let rendered = if args.format == Format::Github {
         let (pause, resume) = report::github::pause_commands();
         out.write_all(pause.as_bytes())
             .and_then(|()| report::human::render(&mut *out, report, detail))
@@ -97,15 +104,15 @@ fn show(run: &RunArgs, report: &Report) -> Result<(), Error> {
 }
 
 /// Writes the report files asked for, also when checks fail.
-fn write_reports(run: &RunArgs, outcome: &RunRecord) -> Result<(), Error> {
+fn write_reports(args: &RunArgs, outcome: &RunRecord) -> Result<(), Error> {
     let metrics = Metrics::new();
     metrics.record(&outcome.report);
-    run.outputs.0.write(outcome, &metrics)
+    args.outputs.0.write(outcome, &metrics)
 }
 
 /// A run that judged nothing: its reports still say why, then the error is the exit.
-fn failed(run: &RunArgs, outcome: RunRecord) -> Result<u8, Error> {
-    write_reports(run, &outcome)?;
+fn failed(args: &RunArgs, outcome: RunRecord) -> Result<u8, Error> {
+    write_reports(args, &outcome)?;
     Err(outcome
         .error
         .unwrap_or_else(|| Error::Internal("a failed run without its error".into())))

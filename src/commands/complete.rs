@@ -342,7 +342,7 @@ fn contexts(state: &State) -> Candidates {
         "default".to_string(),
         "the engine DOCKER_HOST or the local socket names".to_string(),
     )];
-    for (name, host) in engine::context::stored(&dir) {
+    for (name, host) in engine::docker_context::stored(&dir) {
         out.push((name, host));
     }
     out

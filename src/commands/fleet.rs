@@ -15,8 +15,8 @@ use netcheck::run;
 use super::{causes, live};
 use crate::cli::{EngineArgs, RunArgs};
 
-pub async fn run(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, Error> {
-    let outputs = &run.outputs.0;
+pub async fn run(args: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, Error> {
+    let outputs = &args.outputs.0;
     if outputs.one_engine_only().is_some() {
         return Err(Error::FleetMetrics(
             engines.hosts.len() + engines.contexts.len(),
@@ -28,12 +28,12 @@ pub async fn run(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8,
     progress.enable_steady_tick(Duration::from_millis(100));
     let (started, t0) = (chrono::Utc::now(), Instant::now());
     let stop = run::Stop::on_signals();
-    let jobs = run.jobs as usize;
-    let records = fleet::run(plan, &live::options(run), targets, jobs, &stop).await;
+    let jobs = args.jobs as usize;
+    let records = fleet::run(plan, &live::options(args), targets, jobs, &stop).await;
     progress.finish_and_clear();
     let report = FleetReport::new(&records, started, t0.elapsed());
     outputs.write_fleet(&report, &records)?;
-    show(run, &records);
+    show(args, &records);
     for r in records.iter().filter(|r| r.exit_code() >= exit::ERROR) {
         match &r.error {
             Some(e) => causes::print_error(e, Some(&format!("engine {}", r.engine.name))),
@@ -44,7 +44,7 @@ pub async fn run(run: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8,
 }
 
 /// Each member's report on the terminal, under its engine's name.
-fn show(run: &RunArgs, records: &[RunRecord]) {
+fn show(args: &RunArgs, records: &[RunRecord]) {
     let mut out = anstream::stdout().lock();
     for r in records {
         let m = &r.engine;
@@ -60,7 +60,7 @@ fn show(run: &RunArgs, records: &[RunRecord]) {
             writeln!(out, "== {title}: not checked")
         } else {
             writeln!(out, "== {title}")
-                .and_then(|()| report::human::render(&mut out, &r.report, run.detail()))
+                .and_then(|()| report::human::render(&mut out, &r.report, args.detail()))
         };
         if shown.is_err() {
             break;

@@ -28,16 +28,16 @@ pub fn engine(args: &EngineArgs) -> Result<Engine, Error> {
 }
 
 /// How every live run collects, from the command line: the same for every engine.
-pub fn options(run: &RunArgs) -> run::Options {
+pub fn options(args: &RunArgs) -> run::Options {
     run::Options {
-        networks: run.networks.clone(),
+        networks: args.networks.clone(),
         // A hidden flag for tests: a bad word ends the run as a usage error would.
-        probe_args: netcheck::protocol::ProbeArgs::from_argv(&run.probe_arg)
+        probe_args: netcheck::protocol::ProbeArgs::from_argv(&args.probe_arg)
             .unwrap_or_else(|e| e.exit()),
-        probe_timeout: Duration::from_millis(run.probe_timeout_ms),
-        timeout: Duration::from_secs(run.timeout),
-        redact: run.redact,
-        agent: match (run.agent, run.no_agent) {
+        probe_timeout: Duration::from_millis(args.probe_timeout_ms),
+        timeout: Duration::from_secs(args.timeout),
+        redact: args.redact,
+        agent: match (args.agent, args.no_agent) {
             (true, _) => agent::Mode::On,
             (_, true) => agent::Mode::Off,
             _ => agent::Mode::Auto,
@@ -47,13 +47,13 @@ pub fn options(run: &RunArgs) -> run::Options {
 
 /// One live run against the engine, with a spinner; a signal ends it early, after
 /// removing what it created.
-pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> RunRecord {
+pub async fn run(args: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> RunRecord {
     // A spinner for a person watching a terminal; none in a pipe, a CI log, -q, or -D
     // (whose lines it would garble). indicatif draws on stderr, and hides itself when
     // stderr is not a terminal.
     let progress = if std::io::stdout().is_terminal()
-        && !run.quiet
-        && run.format == Format::Human
+        && !args.quiet
+        && args.format == Format::Human
         && !log::enabled(log::Level::Debug)
     {
         indicatif::ProgressBar::new_spinner()
@@ -68,11 +68,11 @@ pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> RunRec
     log::debug(format_args!(
         "collecting for {} check(s); networks {:?}",
         plan.instances.len(),
-        run.networks
+        args.networks
     ));
     let outcome = run::live(
         plan,
-        &options(run),
+        &options(args),
         run::target(engine, name),
         run::signal,
         &progress,
@@ -84,12 +84,12 @@ pub async fn run(run: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> RunRec
 
 /// `netcheck collect -o FILE`: the snapshot, written for `analyze` elsewhere.
 pub async fn collect(
-    run: &RunArgs,
+    args: &RunArgs,
     engine: &EngineArgs,
     output: &std::path::Path,
 ) -> Result<u8, Error> {
-    let plan = suites::plan(run)?;
-    let outcome = self::run(run, engine, &plan).await;
+    let plan = suites::plan(args)?;
+    let outcome = self::run(args, engine, &plan).await;
     let snapshot = match (outcome.error, outcome.snapshot) {
         (Some(e), _) => return Err(e),
         (None, snapshot) => snapshot.ok_or_else(|| Error::Internal("no snapshot".into()))?,

@@ -17,16 +17,16 @@ pub fn load(args: &SuiteArgs) -> Result<Suite, Error> {
     .map_err(Error::BadSuite)
 }
 
-pub fn plan(run: &RunArgs) -> Result<Plan, Error> {
+pub fn plan(args: &RunArgs) -> Result<Plan, Error> {
     let plan = Plan::new(
-        load(&run.suite)?,
+        load(&args.suite)?,
         &Filters {
-            include: run.filters.clone(),
-            skip: run.skip.clone(),
-            exact: run.exact,
+            include: args.filters.clone(),
+            skip: args.skip.clone(),
+            exact: args.exact,
         },
     )?;
-    Ok(if run.strict { plan.strict() } else { plan })
+    Ok(if args.strict { plan.strict() } else { plan })
 }
 
 /// `netcheck suite check FILE`.

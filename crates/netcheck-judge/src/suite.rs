@@ -143,48 +143,48 @@ pub struct Suite {
 
 /// Where a suite comes from: shipped (by name) or a file.
 #[derive(Debug, Clone, PartialEq)]
-enum Source {
+enum Location {
     Shipped(&'static str),
     File(PathBuf),
     /// Text given directly (fuzzing, tests): it may include shipped suites only.
     Text(String),
 }
 
-impl Source {
+impl Location {
     fn label(&self) -> String {
         match self {
-            Source::Shipped(name) => format!("checks/{name}.toml"),
-            Source::File(p) => p.display().to_string(),
-            Source::Text(_) => "<text>".into(),
+            Location::Shipped(name) => format!("checks/{name}.toml"),
+            Location::File(p) => p.display().to_string(),
+            Location::Text(_) => "<text>".into(),
         }
     }
 
     fn read(&self) -> Result<String, String> {
         match self {
-            Source::Shipped(name) => Ok(SHIPPED
+            Location::Shipped(name) => Ok(SHIPPED
                 .iter()
                 .find(|(n, _)| n == name)
                 .expect("shipped")
                 .1
                 .to_string()),
-            Source::File(p) => {
+            Location::File(p) => {
                 netcheck_model::input::read(p, netcheck_model::input::Kind::Suite, false)
                     .map_err(|e| format!("cannot read {}: {e}", p.display()))
             }
-            Source::Text(t) => Ok(t.clone()),
+            Location::Text(t) => Ok(t.clone()),
         }
     }
 
     /// What `include = ["X"]` in this suite names.
-    fn resolve(&self, include: &str) -> Option<Source> {
+    fn resolve(&self, include: &str) -> Option<Location> {
         if let Some((name, _)) = SHIPPED.iter().find(|(n, _)| *n == include) {
-            return Some(Source::Shipped(name));
+            return Some(Location::Shipped(name));
         }
         let base = match self {
-            Source::File(p) => p.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            Source::Shipped(_) | Source::Text(_) => return None,
+            Location::File(p) => p.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            Location::Shipped(_) | Location::Text(_) => return None,
         };
-        Some(Source::File(base.join(include)))
+        Some(Location::File(base.join(include)))
     }
 }
 
@@ -199,15 +199,15 @@ struct Loader {
     problems: Vec<SuiteProblem>,
     instances: Vec<Instance>,
     /// Suites already loaded, so that one included twice is loaded once.
-    loaded: Vec<Source>,
+    loaded: Vec<Location>,
     /// Which file each entry came from, to tell overrides from duplicates.
-    origins: Vec<(String, Source)>,
+    origins: Vec<(String, Location)>,
     /// The include chain being loaded, to find cycles.
-    stack: Vec<Source>,
+    stack: Vec<Location>,
 }
 
 impl Loader {
-    fn problem(&mut self, source: &Source, text: &str, span: Range<usize>, message: String) {
+    fn problem(&mut self, source: &Location, text: &str, span: Range<usize>, message: String) {
         let (line, column) = position(text, span);
         self.problems.push(SuiteProblem {
             file: source.label(),
@@ -219,7 +219,7 @@ impl Loader {
 
     /// Loads one suite and its includes; Err when the file cannot be read, for the
     /// caller to locate (the include that names it, or none for the top file).
-    fn load(&mut self, source: Source) -> Result<Option<(String, bool)>, String> {
+    fn load(&mut self, source: Location) -> Result<Option<(String, bool)>, String> {
         let text = source.read()?;
         let file: SuiteFile = match toml::from_str(&text) {
             Ok(f) => f,
@@ -266,7 +266,7 @@ impl Loader {
         Ok(Some((file.name, file.strict)))
     }
 
-    fn entry(&mut self, source: &Source, text: &str, entry: CheckEntry) {
+    fn entry(&mut self, source: &Location, text: &str, entry: CheckEntry) {
         let id = entry.id.get_ref().clone();
         if !valid_id(&id) {
             self.problem(
@@ -440,18 +440,18 @@ fn shipped_names() -> String {
 impl Suite {
     /// Loads a suite file, with its includes.
     pub fn from_file(path: &Path) -> Result<Suite, Vec<SuiteProblem>> {
-        Suite::load(Source::File(path.to_path_buf()))
+        Suite::load(Location::File(path.to_path_buf()))
     }
 
     /// Loads a suite from text; it may include shipped suites only.
     pub fn from_text(text: &str) -> Result<Suite, Vec<SuiteProblem>> {
-        Suite::load(Source::Text(text.to_string()))
+        Suite::load(Location::Text(text.to_string()))
     }
 
     /// Loads a shipped suite by name (`--profile`).
     pub fn shipped(name: &str) -> Result<Suite, Vec<SuiteProblem>> {
         match SHIPPED.iter().find(|(n, _)| *n == name) {
-            Some((n, _)) => Suite::load(Source::Shipped(n)),
+            Some((n, _)) => Suite::load(Location::Shipped(n)),
             None => Err(vec![SuiteProblem {
                 file: "--profile".into(),
                 line: 0,
@@ -464,7 +464,7 @@ impl Suite {
         }
     }
 
-    fn load(source: Source) -> Result<Suite, Vec<SuiteProblem>> {
+    fn load(source: Location) -> Result<Suite, Vec<SuiteProblem>> {
         let mut loader = Loader {
             problems: vec![],
             instances: vec![],

@@ -143,7 +143,7 @@ where
 {
     progress.set_message("collecting observations");
     let teardown = Teardown::default();
-    let options = collect::Options {
+    let options = collect::Collection {
         networks: plan.networks(&opts.networks),
         all_networks: opts.networks.is_empty(),
         suite_probe_args: {

@@ -23,7 +23,7 @@ use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use tokio::io::AsyncWriteExt;
 
-use super::{LABEL, Options, PID_LABEL, Teardown};
+use super::{Collection, LABEL, PID_LABEL, Teardown};
 use netcheck_model::error::Error;
 use netcheck_model::snapshot::Snapshot;
 
@@ -139,7 +139,7 @@ fn same_arch(theirs: &str) -> Result<(), Error> {
 
 /// The agent's container: the probe image, on the host's network and PID namespaces,
 /// with what the host-side collection needs.
-fn container(image: &str, opts: &Options, checked: &[String]) -> ContainerCreateBody {
+fn container(image: &str, opts: &Collection, checked: &[String]) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(vec![
@@ -207,7 +207,7 @@ fn container(image: &str, opts: &Options, checked: &[String]) -> ContainerCreate
 /// (see [`relay`]).
 pub async fn collect(
     docker: &Docker,
-    opts: &Options,
+    opts: &Collection,
     teardown: &Teardown,
 ) -> Result<Snapshot, Error> {
     let name = format!("{AGENT_PREFIX}{}", opts.run_id);

@@ -16,7 +16,7 @@ pub mod peers;
 mod probe_container;
 mod probe_setup;
 mod publish;
-pub mod routes;
+pub mod routing;
 mod tc;
 mod teardown;
 pub mod trace;
@@ -61,7 +61,7 @@ pub const OWNER_LABEL: &str = "netcheck.owner";
 pub const PIDNS_LABEL: &str = "netcheck.pidns";
 pub use netcheck_model::protocol::PROBE_PREFIX;
 
-pub struct Options {
+pub struct Collection {
     /// The networks asked for (and those the suite's checks run from).
     pub networks: Vec<String>,
     /// No network was asked for: check `bridge` and every bridge network with
@@ -118,7 +118,7 @@ enum Reread {
 pub async fn collect(
     docker: &Docker,
     local: bool,
-    opts: &Options,
+    opts: &Collection,
     teardown: &Teardown,
 ) -> Result<Snapshot, Error> {
     if let Some(notice) = agent::wanted(docker, local, opts.socket.as_deref(), opts.agent).await {
@@ -305,7 +305,7 @@ pub async fn collect(
                 .filter(|n| checked_names.contains(&n.name))
                 .collect();
             Some(
-                routes::routing(h, ns, &checked_now, firewall.ok())
+                routing::routing(h, ns, &checked_now, firewall.ok())
                     .await
                     .into(),
             )
@@ -443,7 +443,7 @@ pub async fn collect(
 /// bridge network that has containers (other netcheck runs' probes do not count), by name.
 /// The probe joins them all, `bridge` first, so that its default route is the default
 /// bridge's, as a plain `docker run` would have it.
-fn checked_networks(opts: &Options, all: &[NetworkObs]) -> Result<Vec<String>, Error> {
+fn checked_networks(opts: &Collection, all: &[NetworkObs]) -> Result<Vec<String>, Error> {
     for name in &opts.networks {
         if !all.iter().any(|n| &n.name == name) {
             return Err(Error::UnknownNetwork(name.clone()));

@@ -19,7 +19,7 @@ enum StartedProbe<'a> {
 pub(super) async fn observe(
     docker: &Docker,
     image: &str,
-    opts: &Options,
+    opts: &Collection,
     found: &Found<'_>,
     teardown: &Teardown,
 ) -> Observed<ProbeObs> {

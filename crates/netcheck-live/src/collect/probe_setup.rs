@@ -29,7 +29,7 @@ pub(super) struct ProbeSetup {
 
 impl ProbeSetup {
     pub(super) async fn prepare(
-        opts: &Options,
+        opts: &Collection,
         found: &Found<'_>,
         teardown: &Teardown,
     ) -> ProbeSetup {

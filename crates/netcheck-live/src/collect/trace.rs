@@ -22,7 +22,7 @@ use netcheck_model::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request, Trac
 
 /// Where a flow starts.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub enum Origin {
     /// The host itself (port.publish's request to 127.0.0.1).
     Host,
     /// Inside the network namespace of a process (a container), bound to `device`.
@@ -31,9 +31,9 @@ pub enum Source {
 
 /// One failed request to make again, traced.
 #[derive(Debug, Clone)]
-pub struct Flow {
+pub struct Replay {
     pub purpose: Purpose,
-    pub source: Source,
+    pub source: Origin,
     pub target: SocketAddr,
     /// Further address:port pairs its packets carry after NAT or a proxy (the probe's
     /// own address behind a published port): marked too.
@@ -69,7 +69,7 @@ pub fn table_name(run_id: &str) -> String {
 }
 
 /// Makes each flow again under tracing and returns what the kernel reported.
-pub async fn trace(run_id: &str, flows: &[Flow], sessions: &Sessions) -> Vec<Trace> {
+pub async fn trace(run_id: &str, flows: &[Replay], sessions: &Sessions) -> Vec<Trace> {
     if flows.is_empty() {
         return vec![];
     }
@@ -88,7 +88,7 @@ pub async fn trace(run_id: &str, flows: &[Flow], sessions: &Sessions) -> Vec<Tra
     }
 }
 
-async fn run(run_id: &str, flows: &[Flow], sessions: &Sessions) -> Result<Vec<Trace>, String> {
+async fn run(run_id: &str, flows: &[Replay], sessions: &Sessions) -> Result<Vec<Trace>, String> {
     let table = table_name(run_id);
     let mut monitor = crate::owner::bind_child(&mut Command::new("nft"))
         .args(["monitor", "trace"])
@@ -166,7 +166,7 @@ async fn run(run_id: &str, flows: &[Flow], sessions: &Sessions) -> Result<Vec<Tr
 
 /// The nft commands: per family a table with a marking chain at the earliest hooks, a
 /// rule per address:port the flows use (both directions), then a listing to sync on.
-fn script(table: &str, flows: &[Flow]) -> String {
+fn script(table: &str, flows: &[Replay]) -> String {
     let mut s = String::new();
     let pairs: Vec<SocketAddr> = flows
         .iter()
@@ -207,10 +207,10 @@ fn script(table: &str, flows: &[Flow]) -> String {
 }
 
 /// Makes the flow's request again; its outcome is not needed, only its packets.
-async fn again(f: &Flow) -> Request {
+async fn again(f: &Replay) -> Request {
     match &f.source {
-        Source::Host => crate::probe::own_request(f.purpose.clone(), f.target, f.timeout).await,
-        Source::Netns { pid, device } => {
+        Origin::Host => crate::probe::own_request(f.purpose.clone(), f.target, f.timeout).await,
+        Origin::Netns { pid, device } => {
             super::peers::get_from(*pid, device, f.purpose.clone(), f.target, f.timeout).await
         }
     }
@@ -225,7 +225,7 @@ pub fn failed_flows(
     networks: &[NetworkObs],
     containers: &[ContainerObs],
     timeout: Duration,
-) -> Vec<Flow> {
+) -> Vec<Replay> {
     let ns = &probe.report.netns;
     let Some(probe_pid) = containers.iter().find(|c| c.probe).and_then(|c| c.pid) else {
         return vec![];
@@ -278,13 +278,13 @@ pub fn failed_flows(
             let Some(device) = device_for(target.ip()) else {
                 continue;
             };
-            Source::Netns {
+            Origin::Netns {
                 pid: probe_pid,
                 device,
             }
         } else if let Purpose::Publish { .. } = r.purpose {
             also.extend(first_net.and_then(probe_behind));
-            Source::Host
+            Origin::Host
         } else if let Purpose::OutsideFrom { network } | Purpose::OutsideV6From { network } =
             &r.purpose
         {
@@ -297,7 +297,7 @@ pub fn failed_flows(
             let Some(device) = on_network(n, &probe.container_name, c) else {
                 continue;
             };
-            Source::Netns {
+            Origin::Netns {
                 pid: probe_pid,
                 device,
             }
@@ -314,11 +314,11 @@ pub fn failed_flows(
             let (Some(pid), Some(device)) = (c.pid, on_network(n, who, c)) else {
                 continue;
             };
-            Source::Netns { pid, device }
+            Origin::Netns { pid, device }
         } else {
             continue;
         };
-        flows.push(Flow {
+        flows.push(Replay {
             purpose: r.purpose.clone(),
             source,
             target,
@@ -374,7 +374,7 @@ fn endpoints(rest: &str) -> Option<(SocketAddr, SocketAddr)> {
 
 /// What the trace says about one flow: the packets that carried its addresses, and the
 /// first drop or reject among them.
-fn verdict(flow: &Flow, table: &str, lines: &[String]) -> Trace {
+fn verdict(flow: &Replay, table: &str, lines: &[String]) -> Trace {
     let events: Vec<Event> = lines.iter().filter_map(|l| event(l)).collect();
     let ours = |a: SocketAddr| a == flow.target || flow.also.contains(&a);
     // A packet (trace id) is the flow's when its first packet line carries its addresses.
@@ -462,10 +462,10 @@ fn clean_rule(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn flow() -> Flow {
-        Flow {
+    fn flow() -> Replay {
+        Replay {
             purpose: Purpose::Outside,
-            source: Source::Host,
+            source: Origin::Host,
             target: "198.18.0.2:4000".parse().unwrap(),
             also: vec![],
             timeout: Duration::from_secs(1),

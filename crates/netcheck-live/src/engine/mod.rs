@@ -16,7 +16,7 @@
 //! precedence is unit-tested; [`connect`] turns the result into a bollard client.
 
 pub mod bounded;
-pub mod context;
+pub mod docker_context;
 pub mod ssh;
 pub mod tls;
 
@@ -221,7 +221,7 @@ fn resolve_one(flags: &Flags, env: &dyn Env) -> Result<Engine, EngineError> {
         ("default".to_string(), "DOCKER_HOST")
     } else if let Some(c) = set(env, "DOCKER_CONTEXT") {
         (c, "DOCKER_CONTEXT")
-    } else if let Some(c) = context::current(&dir) {
+    } else if let Some(c) = docker_context::current(&dir) {
         (c, "config.json")
     } else {
         ("default".to_string(), "default")
@@ -229,7 +229,7 @@ fn resolve_one(flags: &Flags, env: &dyn Env) -> Result<Engine, EngineError> {
     if name == "default" {
         return default_engine(flags, env, &dir, source);
     }
-    let stored = context::load(&dir, &name)?;
+    let stored = docker_context::load(&dir, &name)?;
     let tls = match (&stored.tls, stored.skip_tls_verify) {
         (_, true) => {
             return Err(EngineError::TlsWithoutVerify(
@@ -274,7 +274,7 @@ fn default_engine(
         let certs = set(env, "DOCKER_CERT_PATH")
             .map(PathBuf::from)
             .unwrap_or_else(|| dir.to_path_buf());
-        context::TlsFiles {
+        docker_context::TlsFiles {
             ca: flags
                 .tlscacert
                 .clone()
@@ -301,7 +301,10 @@ fn default_engine(
 
 /// Parses an endpoint as the docker CLI's `ParseHost` does: unix://, tcp:// (2375, or
 /// 2376 with TLS, when no port is given), ssh://; a bare HOST:PORT is TCP.
-fn transport(endpoint: &str, tls: Option<context::TlsFiles>) -> Result<Transport, EngineError> {
+fn transport(
+    endpoint: &str,
+    tls: Option<docker_context::TlsFiles>,
+) -> Result<Transport, EngineError> {
     let bad = |detail: &str| EngineError::BadEndpoint {
         endpoint: endpoint.to_string(),
         detail: detail.to_string(),

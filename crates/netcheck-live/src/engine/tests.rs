@@ -24,7 +24,7 @@ fn env(dir: &Path, vars: &[(&'static str, &str)]) -> Vars {
 /// Writes a context as `docker context create` does; `tls` puts a CA (and a client pair)
 /// beside it.
 fn context(dir: &Path, name: &str, host: &str, tls: bool, skip: bool) {
-    let hash = context::digest(name);
+    let hash = docker_context::digest(name);
     let meta = dir.join("contexts/meta").join(&hash);
     std::fs::create_dir_all(&meta).unwrap();
     std::fs::write(
@@ -110,7 +110,7 @@ fn context_flag_beats_everything_else() {
     let tls = dir
         .path()
         .join("contexts/tls")
-        .join(context::digest("secure"))
+        .join(docker_context::digest("secure"))
         .join("docker");
     assert_eq!(
         e.transport,
@@ -348,7 +348,10 @@ fn missing_and_broken_contexts_are_named() {
         resolve(&ctx("nope"), &vars),
         Err(EngineError::NoSuchContext { name, .. }) if name == "nope"
     ));
-    let meta = dir.path().join("contexts/meta").join(context::digest("a"));
+    let meta = dir
+        .path()
+        .join("contexts/meta")
+        .join(docker_context::digest("a"));
     std::fs::write(meta.join("meta.json"), "{not json").unwrap();
     assert!(matches!(
         resolve(&ctx("a"), &vars),

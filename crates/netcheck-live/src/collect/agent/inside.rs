@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::super::{Options, Teardown};
+use super::super::{Collection, Teardown};
 use super::{Mode, Relay};
 use netcheck_model::error::Error;
 use netcheck_model::protocol::Needs;
 use netcheck_model::snapshot::Snapshot;
 
-/// What the agent is asked to collect: [`Options`], as its command line carries them.
+/// What the agent is asked to collect: [`Collection`], as its command line carries them.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Spec {
     /// The networks to check, named by netcheck.
@@ -30,7 +30,7 @@ pub struct Spec {
 
 impl Spec {
     /// `checked`: the networks netcheck named, since the probe it starts joins them.
-    pub(super) fn new(opts: &Options, checked: &[String]) -> Spec {
+    pub(super) fn new(opts: &Collection, checked: &[String]) -> Spec {
         Spec {
             networks: checked.to_vec(),
             host: opts.needs.host,
@@ -46,8 +46,8 @@ impl Spec {
     }
 
     /// The options of the agent's own collection: on its host, and no agent of its own.
-    pub fn options(&self) -> Options {
-        Options {
+    pub fn options(&self) -> Collection {
+        Collection {
             networks: self.networks.clone(),
             all_networks: false,
             needs: Needs {
@@ -99,7 +99,7 @@ pub fn enter_host() -> std::io::Result<()> {
 /// ends the probe while that goes on, and waits for the agent's removal anyway.
 pub async fn serve<T>(spec: Spec, deliver: impl FnOnce(Reply) -> T) -> T {
     let (relay, stdin_closed) = Relay::from_stdin();
-    let opts = Options {
+    let opts = Collection {
         relay: Some(relay),
         ..spec.options()
     };
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn the_agent_collects_what_the_run_asked_and_starts_no_agent_of_its_own() {
-        let opts = Options {
+        let opts = Collection {
             networks: vec!["app".into()],
             all_networks: false,
             needs: Needs {
