@@ -1,7 +1,7 @@
 //! Each container's interior (links, addresses, routes) as its own network namespace
 //! holds it, read from the host, and the resolver the engine gave it.
 
-use super::{host, netlink};
+use super::netlink;
 use netcheck_model::snapshot::{ContainerObs, NetnsObs, Observed};
 
 /// Reads each container's namespace from the host (/proc/PID/ns/net), never by exec.
@@ -79,9 +79,9 @@ pub(super) async fn observe(
         c.interior = o;
         // The resolver the engine gave it, through /proc/PID/root: no exec either.
         if local && root && !c.probe {
-            c.resolv_conf = c
-                .pid
-                .and_then(|pid| host::read(&format!("/proc/{pid}/root/etc/resolv.conf")));
+            c.resolv_conf = c.pid.and_then(|pid| {
+                netcheck_model::input::read_config(format!("/proc/{pid}/root/etc/resolv.conf"))
+            });
         }
     }
 }

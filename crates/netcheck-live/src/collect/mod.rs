@@ -6,10 +6,10 @@
 pub mod agent;
 pub mod docker;
 pub mod egress;
-pub mod host;
+pub mod engine_config;
+pub mod firewall;
 pub mod image;
 mod interiors;
-
 mod output;
 pub mod outside;
 pub mod peers;
@@ -17,6 +17,7 @@ mod probe_container;
 mod probe_setup;
 mod publish;
 pub mod routing;
+mod sysctl;
 mod tc;
 mod teardown;
 pub mod trace;
@@ -154,7 +155,7 @@ pub async fn collect(
         tc::early(host_handle.as_ref(), need_host),
         async {
             if need_host && local {
-                host::firewall(root).await
+                firewall::firewall(root).await
             } else {
                 Observed::Skipped {
                     reason: "not needed".into(),
@@ -251,12 +252,12 @@ pub async fn collect(
             // exist yet would create it (legacy iptables loads the module).
             match &firewall {
                 Observed::Ok { value } if !published.is_empty() && value.docker_in_iptables() => {
-                    host::nat_table().await.map(Reread::Nat)
+                    firewall::nat_table().await.map(Reread::Nat)
                 }
                 Observed::Ok { value }
                     if !published.is_empty() && !value.docker_nft_tables().is_empty() =>
                 {
-                    host::docker_nft_table().await.map(Reread::Nft)
+                    firewall::docker_nft_table().await.map(Reread::Nft)
                 }
                 _ => None,
             }
@@ -405,14 +406,16 @@ pub async fn collect(
             ifaces.extend(uplinks.iter().map(|l| l.name.as_str()));
             Observed::Ok {
                 value: HostObs {
-                    sysctl: host::sysctls(&ifaces),
+                    sysctl: sysctl::sysctls(&ifaces),
                     firewall,
-                    resolv_conf: host::read("/etc/resolv.conf"),
-                    resolved_conf: host::read("/run/systemd/resolve/resolv.conf"),
-                    proxies: host::proxies(),
+                    resolv_conf: netcheck_model::input::read_config("/etc/resolv.conf"),
+                    resolved_conf: netcheck_model::input::read_config(
+                        "/run/systemd/resolve/resolv.conf",
+                    ),
+                    proxies: engine_config::proxies(),
                     routing,
-                    engine_config: host::engine_config(),
-                    conntrack: Some(host::conntrack()),
+                    engine_config: engine_config::engine_config(),
+                    conntrack: Some(sysctl::conntrack()),
                     traffic_control,
                     netns,
                 },
