@@ -10,9 +10,9 @@ use std::os::fd::AsFd;
 
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo};
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteType};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use netcheck_model::snapshot::{AddrObs, LinkObs, NeighbourObs, NetnsObs, RouteObs};
@@ -151,105 +151,117 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
         .await
         .map_err(err("routes"))?;
 
-    let mut obs = NetnsObs::default();
-    for msg in links {
-        let mut l = LinkObs {
-            index: msg.header.index,
-            name: String::new(),
-            kind: None,
-            master: None,
-            peer: None,
-            link_netnsid: None,
-            up: msg.header.flags.contains(LinkFlags::Up),
-            oper_state: String::new(),
-            mtu: None,
-            mac: None,
-        };
-        for attr in msg.attributes {
-            match attr {
-                LinkAttribute::IfName(n) => l.name = n,
-                LinkAttribute::Controller(m) => l.master = Some(m),
-                LinkAttribute::Link(p) => l.peer = Some(p),
-                LinkAttribute::LinkNetNsId(id) => l.link_netnsid = Some(id),
-                LinkAttribute::Mtu(m) => l.mtu = Some(m),
-                LinkAttribute::Address(a) => l.mac = Some(mac_string(&a)),
-                LinkAttribute::OperState(s) => l.oper_state = s.to_string(),
-                LinkAttribute::LinkInfo(infos) => {
-                    for i in infos {
-                        if let LinkInfo::Kind(k) = i {
-                            l.kind = Some(k.to_string());
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        obs.links.push(l);
-    }
-    for msg in addrs {
-        let prefix = msg.header.prefix_len;
-        // IFA_LOCAL is the interface's own address on point-to-point links; IFA_ADDRESS
-        // elsewhere. Prefer LOCAL when present, as iproute2 does.
-        let mut addr = None;
-        for attr in msg.attributes {
-            match attr {
-                AddressAttribute::Local(a) => addr = Some(a),
-                AddressAttribute::Address(a) if addr.is_none() => addr = Some(a),
-                _ => {}
-            }
-        }
-        if let Some(a) = addr.and_then(|a| IpNet::new(a, prefix).ok()) {
-            obs.addrs.push(AddrObs {
-                index: msg.header.index,
-                addr: a,
-            });
-        }
-    }
-    for msg in routes4.into_iter().chain(routes6) {
-        let v6 = msg.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6;
-        let mut table = u32::from(msg.header.table);
-        let mut dst = None;
-        let mut gateway = None;
-        let mut oif = None;
-        let mut priority = None;
-        for attr in &msg.attributes {
-            match attr {
-                RouteAttribute::Destination(a) => dst = route_addr(a),
-                RouteAttribute::Gateway(a) => gateway = route_addr(a),
-                RouteAttribute::Oif(i) => oif = Some(*i),
-                RouteAttribute::Table(t) => table = *t,
-                RouteAttribute::Priority(p) => priority = Some(*p),
-                _ => {}
-            }
-        }
-        // The local table is every address again, as host routes: noise for judges.
-        if table == 255 {
-            continue;
-        }
-        let unspecified = if v6 {
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        };
-        let Ok(dst) = IpNet::new(
-            dst.unwrap_or(unspecified),
-            msg.header.destination_prefix_length,
-        ) else {
-            continue;
-        };
-        obs.routes.push(RouteObs {
-            dst,
-            gateway,
-            oif,
-            table,
-            protocol: msg.header.protocol.to_string(),
-            priority,
-            kind: route_kind(msg.header.kind),
-        });
-    }
+    let mut obs = NetnsObs {
+        links: links.into_iter().map(link_obs).collect(),
+        addrs: addrs.into_iter().filter_map(addr_obs).collect(),
+        routes: (routes4.into_iter().chain(routes6))
+            .filter_map(route_obs)
+            .collect(),
+        ..NetnsObs::default()
+    };
     obs.neighbours = neighbours(handle).await?;
     obs.links.sort_by_key(|l| l.index);
     Ok(obs)
+}
+
+/// A link as the snapshot records it.
+fn link_obs(msg: LinkMessage) -> LinkObs {
+    let mut l = LinkObs {
+        index: msg.header.index,
+        name: String::new(),
+        kind: None,
+        master: None,
+        peer: None,
+        link_netnsid: None,
+        up: msg.header.flags.contains(LinkFlags::Up),
+        oper_state: String::new(),
+        mtu: None,
+        mac: None,
+    };
+    for attr in msg.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => l.name = n,
+            LinkAttribute::Controller(m) => l.master = Some(m),
+            LinkAttribute::Link(p) => l.peer = Some(p),
+            LinkAttribute::LinkNetNsId(id) => l.link_netnsid = Some(id),
+            LinkAttribute::Mtu(m) => l.mtu = Some(m),
+            LinkAttribute::Address(a) => l.mac = Some(mac_string(&a)),
+            LinkAttribute::OperState(s) => l.oper_state = s.to_string(),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        l.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    l
+}
+
+/// An address as the snapshot records it.
+fn addr_obs(msg: AddressMessage) -> Option<AddrObs> {
+    let prefix = msg.header.prefix_len;
+    // IFA_LOCAL is the interface's own address on point-to-point links; IFA_ADDRESS
+    // elsewhere. Prefer LOCAL when present, as iproute2 does.
+    let mut addr = None;
+    for attr in msg.attributes {
+        match attr {
+            AddressAttribute::Local(a) => addr = Some(a),
+            AddressAttribute::Address(a) if addr.is_none() => addr = Some(a),
+            _ => {}
+        }
+    }
+    let addr = IpNet::new(addr?, prefix).ok()?;
+    Some(AddrObs {
+        index: msg.header.index,
+        addr,
+    })
+}
+
+/// A route as the snapshot records it; None for the local table's (every address
+/// again, as host routes: noise for judges) and for one without a usable destination.
+fn route_obs(msg: RouteMessage) -> Option<RouteObs> {
+    let v6 = msg.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6;
+    let mut table = u32::from(msg.header.table);
+    let mut dst = None;
+    let mut gateway = None;
+    let mut oif = None;
+    let mut priority = None;
+    for attr in &msg.attributes {
+        match attr {
+            RouteAttribute::Destination(a) => dst = route_addr(a),
+            RouteAttribute::Gateway(a) => gateway = route_addr(a),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Priority(p) => priority = Some(*p),
+            _ => {}
+        }
+    }
+    if table == 255 {
+        return None;
+    }
+    let unspecified = if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    };
+    let Ok(dst) = IpNet::new(
+        dst.unwrap_or(unspecified),
+        msg.header.destination_prefix_length,
+    ) else {
+        return None;
+    };
+    Some(RouteObs {
+        dst,
+        gateway,
+        oif,
+        table,
+        protocol: msg.header.protocol.to_string(),
+        priority,
+        kind: route_kind(msg.header.kind),
+    })
 }
 
 /// The ARP and NDP entries the kernel does not learn (PERMANENT, NOARP), and those of
