@@ -108,6 +108,7 @@ fn an_allowed_code_that_matched_nothing_is_noted_in_the_report() {
         "\"bridge.veth/wrong-master\", \"bridge.veth/peer-down\"",
     );
     let json = dir.path().join("report.json");
+    let [md, html, junit] = ["report.md", "report.html", "report.xml"].map(|f| dir.path().join(f));
     let run = netcheck(&[
         "analyze",
         &fixture("fault-bridge.veth-nomaster"),
@@ -117,6 +118,12 @@ fn an_allowed_code_that_matched_nothing_is_noted_in_the_report() {
         "bridge.veth",
         "--json",
         json.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
     ]);
     // The note changes no verdict: what is allowed passes.
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -140,6 +147,18 @@ fn an_allowed_code_that_matched_nothing_is_noted_in_the_report() {
         note.contains("bridge.veth/peer-down") && !note.contains("wrong-master"),
         "{note}"
     );
+    // Every format says it too, as a remark beside the checks.
+    for (file, marker) in [
+        (&md, "> **Note:**"),
+        (&html, "<p class=\"note\">Note:"),
+        (&junit, "name=\"netcheck.note.1\""),
+    ] {
+        let text = std::fs::read_to_string(file).unwrap();
+        let line = (text.lines())
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no note in {}:\n{text}", file.display()));
+        assert!(line.contains("bridge.veth/peer-down"), "{line}");
+    }
 
     // Every entry matched: no note, and the JSON report has no `notes` at all.
     let suite = suite_allowing(dir.path(), "\"bridge.veth/wrong-master\"");

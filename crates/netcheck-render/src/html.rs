@@ -104,6 +104,9 @@ pub(crate) fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
         report.started.format("%Y-%m-%d %H:%M:%S UTC"),
         report.duration_ms
     );
+    for n in &report.notes {
+        let _ = write!(html, "<p class=\"note\">Note: {}</p>", esc(&n.message()));
+    }
     if let Some(snapshot) = snapshot {
         let _ = write!(html, "<h2>Topology</h2>{}", topology::svg(snapshot, report));
         let _ = write!(

@@ -67,6 +67,14 @@ fn suite(name: &str, report: &Report) -> TestSuite {
             suite.add_property(Property::new(name, esc(&value).as_ref()));
         }
     }
+    // A remark on the run (an allow entry that matched nothing) is no testcase: a
+    // property shows it without changing the job's result.
+    for (i, n) in report.notes.iter().enumerate() {
+        suite.add_property(Property::new(
+            format!("netcheck.note.{}", i + 1),
+            esc(&n.message()).as_ref(),
+        ));
+    }
     for c in &report.checks {
         let description = body(&c.evidence, c.hint.as_deref());
         let warn_gates = c.status == Status::Warn && c.strict;

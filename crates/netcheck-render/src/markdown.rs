@@ -83,6 +83,11 @@ pub fn render(report: &Report) -> String {
             cell(&c.message)
         );
     }
+    // Remarks on the run (an allow entry that matched nothing): no verdict of their own.
+    for n in &report.notes {
+        let _ = writeln!(md);
+        let _ = writeln!(md, "> **Note:** {}", cell(&n.message()));
+    }
     for c in report.checks.iter().filter(|c| c.status != Status::Pass) {
         let _ = writeln!(md);
         let _ = writeln!(
