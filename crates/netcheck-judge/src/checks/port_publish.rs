@@ -2,7 +2,7 @@
 
 use super::{Check, Context, Findings, Needs, Outcome, missing};
 use netcheck_model::protocol::Purpose;
-use netcheck_model::snapshot::{Observed, Published, Request};
+use netcheck_model::snapshot::{HostObs, Observed, ProbeObs, ProxyObs, Published, Request};
 
 mod codes;
 use codes::Code;
@@ -65,136 +65,14 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
-    // The probe publishes on its first network; an internal one publishes nothing by
-    // design (the engine carries no port of it), which is not a fault.
-    if let Some(n) = ctx
-        .snapshot
-        .networks
-        .first()
-        .and_then(|n| ctx.snapshot.network(n))
-        .filter(|n| n.internal)
-    {
-        return Outcome::skip(
-            "internal: publishes nothing",
-            vec![format!(
-                "network {} is internal: the engine publishes no port of its containers",
-                n.name
-            )],
-        );
-    }
-    if let Some(e) = &probe.publish_error {
-        return publish_refused(ctx, e);
-    }
-    if probe.published.is_empty() {
-        let why = ctx
-            .snapshot
-            .host
-            .why_missing()
-            .unwrap_or("the probe published no port");
-        return Outcome::skip(format!("no published port to test: {why}"), vec![]);
+    if let Some(skipped) = nothing_published(ctx, probe) {
+        return skipped;
     }
     let mut f = Findings::default();
-    // The engine publishes a container's ports on its address on the network of its
-    // default route (GwPriority, then the networks' names decide which), not on the
-    // first network netcheck asked for.
-    let egress = ctx.snapshot.probe_egress().or_else(|| {
-        let first = ctx.snapshot.networks.first()?;
-        ctx.snapshot.network(first)
-    });
-    let probe_ip = egress
-        .into_iter()
-        .flat_map(|n| &n.endpoints)
-        .find(|e| e.container_name == probe.container_name)
-        .and_then(|e| e.ipv4)
-        .map(|a| a.addr());
+    let probe_ip = probe_address(ctx, probe);
     let host = ctx.snapshot.host.ok();
     for p in &probe.published {
-        let at = format!("{}:{}", p.host_ip, p.host_port);
-        f.note(format!(
-            "probe port {}/tcp published on {at}",
-            p.container_port
-        ));
-        // How the engine carries it.
-        let dnat = host.and_then(|h| match &h.firewall {
-            Observed::Ok { value } if super::rules::docker_in_iptables(value) => {
-                Some(dnat_rule(value, p).map(str::to_string))
-            }
-            // Docker's nftables backend: its DNAT rules are in its own table.
-            Observed::Ok { value }
-                if ctx.engine.backend == super::engine_rules::Backend::Nftables
-                    && value.docker_nft_after_publish =>
-            {
-                Some(super::engine_rules::nft_dnat(
-                    value,
-                    p.host_port,
-                    p.container_port,
-                ))
-            }
-            _ => None,
-        });
-        let proxy = host.and_then(|h| {
-            h.proxies
-                .iter()
-                .find(|x| x.host_port == p.host_port && x.host_ip == p.host_ip.to_string())
-        });
-        if let Some(x) = proxy {
-            f.note(format!(
-                "docker-proxy {}:{} -> {}:{}",
-                x.host_ip, x.host_port, x.container_ip, x.container_port
-            ));
-        }
-        match (dnat, proxy) {
-            (Some(Some(rule)), _) => f.pass(format!("nat {rule}")),
-            (Some(None), _) if ctx.engine.backend == super::engine_rules::Backend::Nftables => f.fail_at(
-                Code::DnatMissing,
-                super::rules::subject(&format!("ip {}", super::engine_rules::NFT_TABLE), "nat-prerouting-and-output", None),
-                format!(
-                    "the DNAT rule for {at} is missing from the engine's table ip {}: its rules were flushed or edited",
-                    super::engine_rules::NFT_TABLE
-                ),
-                RESTART,
-            ),
-            (Some(None), _) => f.fail_at(Code::DnatMissing, super::rules::subject("nat", "DOCKER", None),
-                format!("the DNAT rule for {at} is missing from the nat DOCKER chain: Docker's nat rules were flushed"),
-                RESTART,
-            ),
-            (None, Some(_)) => f.note("firewall not read: the DNAT rule was not checked"),
-            // Rules not readable here (no root, or Docker's nftables backend) and no proxy
-            // (userland-proxy off): the requests below still tell whether it works.
-            (None, None) => f.note(format!(
-                "how {at} is carried was not seen: no readable DNAT rule, no docker-proxy"
-            )),
-        }
-        // Whether it answers.
-        let request = if p.host_ip.is_loopback() {
-            probe
-                .host_requests
-                .iter()
-                .find(|r| r.purpose == Purpose::Publish { host_ip: p.host_ip })
-        } else {
-            probe
-                .report
-                .requests
-                .iter()
-                .find(|r| r.purpose == Purpose::Hairpin)
-        };
-        let from = if p.host_ip.is_loopback() {
-            "from the host"
-        } else {
-            "from the probe itself (hairpin)"
-        };
-        match request {
-            None => f.error(format!("no request was made to {at} {from}")),
-            Some(r) => answered(
-                &mut f,
-                r,
-                &at,
-                from,
-                probe_ip,
-                p,
-                &cause(ctx, probe, r, probe_ip, proxy.is_some()),
-            ),
-        }
+        judge_port(&mut f, ctx, probe, host, p, probe_ip);
     }
     if let Some(h) = host {
         exposure(&mut f, h);
@@ -209,6 +87,169 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         );
     }
     f.finish("published ports reach the container, from the host and by hairpin")
+}
+
+/// The outcome when the probe has no port to test: its network is internal, the engine
+/// refused to publish, or nothing was published.
+fn nothing_published(ctx: &Context, probe: &ProbeObs) -> Option<Outcome> {
+    // The probe publishes on its first network; an internal one publishes nothing by
+    // design (the engine carries no port of it), which is not a fault.
+    if let Some(n) = ctx
+        .snapshot
+        .networks
+        .first()
+        .and_then(|n| ctx.snapshot.network(n))
+        .filter(|n| n.internal)
+    {
+        return Some(Outcome::skip(
+            "internal: publishes nothing",
+            vec![format!(
+                "network {} is internal: the engine publishes no port of its containers",
+                n.name
+            )],
+        ));
+    }
+    if let Some(e) = &probe.publish_error {
+        return Some(publish_refused(ctx, e));
+    }
+    if probe.published.is_empty() {
+        let why = ctx
+            .snapshot
+            .host
+            .why_missing()
+            .unwrap_or("the probe published no port");
+        return Some(Outcome::skip(
+            format!("no published port to test: {why}"),
+            vec![],
+        ));
+    }
+    None
+}
+
+/// The probe's address the published ports lead to.
+fn probe_address(ctx: &Context, probe: &ProbeObs) -> Option<std::net::IpAddr> {
+    // The engine publishes a container's ports on its address on the network of its
+    // default route (GwPriority, then the networks' names decide which), not on the
+    // first network netcheck asked for.
+    let egress = ctx.snapshot.probe_egress().or_else(|| {
+        let first = ctx.snapshot.networks.first()?;
+        ctx.snapshot.network(first)
+    });
+    egress
+        .into_iter()
+        .flat_map(|n| &n.endpoints)
+        .find(|e| e.container_name == probe.container_name)
+        .and_then(|e| e.ipv4)
+        .map(|a| a.addr())
+}
+
+/// One published port: how the engine carries it, then whether it answers.
+fn judge_port(
+    f: &mut Findings,
+    ctx: &Context,
+    probe: &ProbeObs,
+    host: Option<&HostObs>,
+    p: &Published,
+    probe_ip: Option<std::net::IpAddr>,
+) {
+    let at = format!("{}:{}", p.host_ip, p.host_port);
+    f.note(format!(
+        "probe port {}/tcp published on {at}",
+        p.container_port
+    ));
+    let proxy = judge_carrier(f, ctx, host, p, &at);
+    // Whether it answers.
+    let request = if p.host_ip.is_loopback() {
+        probe
+            .host_requests
+            .iter()
+            .find(|r| r.purpose == Purpose::Publish { host_ip: p.host_ip })
+    } else {
+        probe
+            .report
+            .requests
+            .iter()
+            .find(|r| r.purpose == Purpose::Hairpin)
+    };
+    let from = if p.host_ip.is_loopback() {
+        "from the host"
+    } else {
+        "from the probe itself (hairpin)"
+    };
+    match request {
+        None => f.error(format!("no request was made to {at} {from}")),
+        Some(r) => answered(
+            f,
+            r,
+            &at,
+            from,
+            probe_ip,
+            p,
+            &cause(ctx, probe, r, probe_ip, proxy.is_some()),
+        ),
+    }
+}
+
+/// How the engine carries port `p`: its DNAT rule (in iptables or in its own nftables
+/// table) and its docker-proxy. Returns the proxy, which the cause of a failure needs.
+fn judge_carrier<'a>(
+    f: &mut Findings,
+    ctx: &Context,
+    host: Option<&'a HostObs>,
+    p: &Published,
+    at: &str,
+) -> Option<&'a ProxyObs> {
+    let dnat = host.and_then(|h| match &h.firewall {
+        Observed::Ok { value } if super::rules::docker_in_iptables(value) => {
+            Some(dnat_rule(value, p).map(str::to_string))
+        }
+        // Docker's nftables backend: its DNAT rules are in its own table.
+        Observed::Ok { value }
+            if ctx.engine.backend == super::engine_rules::Backend::Nftables
+                && value.docker_nft_after_publish =>
+        {
+            Some(super::engine_rules::nft_dnat(
+                value,
+                p.host_port,
+                p.container_port,
+            ))
+        }
+        _ => None,
+    });
+    let proxy = host.and_then(|h| {
+        h.proxies
+            .iter()
+            .find(|x| x.host_port == p.host_port && x.host_ip == p.host_ip.to_string())
+    });
+    if let Some(x) = proxy {
+        f.note(format!(
+            "docker-proxy {}:{} -> {}:{}",
+            x.host_ip, x.host_port, x.container_ip, x.container_port
+        ));
+    }
+    match (dnat, proxy) {
+        (Some(Some(rule)), _) => f.pass(format!("nat {rule}")),
+        (Some(None), _) if ctx.engine.backend == super::engine_rules::Backend::Nftables => f.fail_at(
+            Code::DnatMissing,
+            super::rules::subject(&format!("ip {}", super::engine_rules::NFT_TABLE), "nat-prerouting-and-output", None),
+            format!(
+                "the DNAT rule for {at} is missing from the engine's table ip {}: its rules were flushed or edited",
+                super::engine_rules::NFT_TABLE
+            ),
+            RESTART,
+        ),
+        (Some(None), _) => f.fail_at(Code::DnatMissing, super::rules::subject("nat", "DOCKER", None),
+            format!("the DNAT rule for {at} is missing from the nat DOCKER chain: Docker's nat rules were flushed"),
+            RESTART,
+        ),
+        (None, Some(_)) => f.note("firewall not read: the DNAT rule was not checked"),
+        // Rules not readable here (no root, or Docker's nftables backend) and no proxy
+        // (userland-proxy off): the requests below still tell whether it works.
+        (None, None) => f.note(format!(
+            "how {at} is carried was not seen: no readable DNAT rule, no docker-proxy"
+        )),
+    }
+    proxy
 }
 
 /// Ports published on every address while a host firewall runs: they work, and they
