@@ -13,13 +13,28 @@ use netcheck_model::snapshot::{
     NetworkObs, OutsidePeer, OutsideV6, ProbeObs, Request, TraceVerdict,
 };
 
-/// The packet trace's verdict on request `req`, where the probe traced it.
-fn traced<'a>(probe: &'a ProbeObs, req: &Request) -> Option<&'a TraceVerdict> {
-    probe
-        .traces
-        .iter()
-        .find(|t| t.purpose == req.purpose)
-        .and_then(|t| t.verdict.as_ref())
+/// One network's request to the outside peer, with what judging it needs: the same
+/// for both families.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    ctx: &'a Context<'a>,
+    probe: &'a ProbeObs,
+    n: &'a NetworkObs,
+    subnet: ipnet::IpNet,
+    req: &'a Request,
+    /// Who sent it, as the findings say: the probe, or its interface on the network.
+    from: &'a str,
+}
+
+impl Attempt<'_> {
+    /// The packet trace's verdict on the request, where the probe traced it.
+    fn traced(&self) -> Option<&TraceVerdict> {
+        self.probe
+            .traces
+            .iter()
+            .find(|t| t.purpose == self.req.purpose)
+            .and_then(|t| t.verdict.as_ref())
+    }
 }
 
 /// The IPv4 flow. The probe's default route carries one network's request; the others
@@ -43,10 +58,18 @@ pub(super) fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subne
     let Some((req, from)) = request_v4(f, ctx, probe, n) else {
         return;
     };
+    let a = Attempt {
+        ctx,
+        probe,
+        n,
+        subnet,
+        req,
+        from: &from,
+    };
     if req.ok {
-        judge_seen_v4(f, ctx, n, subnet, outside, req, &from);
+        judge_seen_v4(f, a, outside);
     } else {
-        judge_unreached_v4(f, ctx, probe, n, subnet, req, &from);
+        judge_unreached_v4(f, a);
     }
 }
 
@@ -86,15 +109,15 @@ fn request_v4<'a>(
 
 /// The IPv4 request arrived: the source the outside peer saw must be the host's address
 /// (masqueraded) or the network's own chosen one, never the container's.
-fn judge_seen_v4(
-    f: &mut Findings,
-    ctx: &Context,
-    n: &NetworkObs,
-    subnet: ipnet::IpNet,
-    outside: &OutsidePeer,
-    req: &Request,
-    from: &str,
-) {
+fn judge_seen_v4(f: &mut Findings, a: Attempt, outside: &OutsidePeer) {
+    let Attempt {
+        ctx,
+        n,
+        subnet,
+        req,
+        from,
+        ..
+    } = a;
     let untracked = crate::checks::causes::untracked(ctx, n, req.target.parse().ok());
     match req.seen_source {
         Some(seen) if seen == outside.host_addr => f.pass(format!(
@@ -140,18 +163,18 @@ fn judge_seen_v4(
 /// The IPv4 request did not arrive: why, from the most telling evidence down, i.e. a
 /// known cause, the packet trace's verdict, a foreign table that drops the network's
 /// traffic, or only the error.
-fn judge_unreached_v4(
-    f: &mut Findings,
-    ctx: &Context,
-    probe: &ProbeObs,
-    n: &NetworkObs,
-    subnet: ipnet::IpNet,
-    req: &Request,
-    from: &str,
-) {
+fn judge_unreached_v4(f: &mut Findings, a: Attempt) {
+    let Attempt {
+        ctx,
+        n,
+        subnet,
+        req,
+        from,
+        ..
+    } = a;
     let failed = format!("{from} could not reach the outside peer {}", req.target);
     let blocker = crate::checks::nft_path::egress_blocker(ctx.snapshot, n);
-    match (request_lost(ctx, &n.name, req), traced(probe, req), blocker) {
+    match (request_lost(ctx, &n.name, req), a.traced(), blocker) {
         (Some((cause, fix)), _, _) => f.fail_at(Code::OutsideUnreachable, Subject::network(&n.name), format!("{failed}: {cause}"), fix),
         (None, Some(v), _) if engine_rules::owns(v, all_networks(ctx)) => {
             engine_rule_dropped(f, ctx, n, subnet, &failed, v)
@@ -279,24 +302,31 @@ pub(super) fn live_egress_v6(
     };
     let Some(outside) = outside else { return };
     let from = format!("the probe's interface on {}", n.name);
+    let a = Attempt {
+        ctx,
+        probe,
+        n,
+        subnet,
+        req,
+        from: &from,
+    };
     if req.ok {
-        judge_seen_v6(f, n, subnet, nat, outside, req, &from);
+        judge_seen_v6(f, a, outside, nat);
     } else {
-        judge_unreached_v6(f, ctx, probe, n, subnet, req, &from);
+        judge_unreached_v6(f, a);
     }
 }
 
 /// The IPv6 request arrived: the host's address where the engine does NAT66, the
 /// container's own where it routes; the container's own despite NAT66 fails.
-fn judge_seen_v6(
-    f: &mut Findings,
-    n: &NetworkObs,
-    subnet: ipnet::IpNet,
-    nat: Option<bool>,
-    outside: &OutsideV6,
-    req: &Request,
-    from: &str,
-) {
+fn judge_seen_v6(f: &mut Findings, a: Attempt, outside: &OutsideV6, nat: Option<bool>) {
+    let Attempt {
+        n,
+        subnet,
+        req,
+        from,
+        ..
+    } = a;
     match req.seen_source {
         Some(seen) if seen == outside.host_addr && nat != Some(false) => f.pass(format!(
             "IPv6 from {from}: outside peer {} saw {seen}: the host's address (NAT66)",
@@ -326,15 +356,15 @@ fn judge_seen_v6(
 /// The IPv6 request did not arrive: why, from the most telling evidence down, i.e. the
 /// bridge lost its IPv6 gateway, the host does not route IPv6, the packet trace's
 /// verdict, or only the error.
-fn judge_unreached_v6(
-    f: &mut Findings,
-    ctx: &Context,
-    probe: &ProbeObs,
-    n: &NetworkObs,
-    subnet: ipnet::IpNet,
-    req: &Request,
-    from: &str,
-) {
+fn judge_unreached_v6(f: &mut Findings, a: Attempt) {
+    let Attempt {
+        ctx,
+        n,
+        subnet,
+        req,
+        from,
+        ..
+    } = a;
     let failed = format!(
         "{from} could not reach the outside peer {} over IPv6",
         req.target
@@ -359,7 +389,7 @@ fn judge_unreached_v6(
             )
         })
         .unwrap_or(false);
-    match (forwarding, traced(probe, req)) {
+    match (forwarding, a.traced()) {
         _ if bridge_bare => f.fail_at(
             Code::OutsideUnreachableV6,
             Subject::interface(&n.bridge),
