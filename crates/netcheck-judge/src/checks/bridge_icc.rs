@@ -127,18 +127,17 @@ fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkO
             f.error(format!("{}: {e}", r.purpose));
             continue;
         }
-        if let Purpose::Icc { from: who, .. } = &r.purpose {
-            judge_icc(f, ctx, n, icc, r, who);
-        } else if let Purpose::Isolation {
-            other,
-            from: who,
-            to,
-            ..
-        } = &r.purpose
-        {
-            if !judge_isolation(f, ctx, n, r, (who, to, other)) {
-                blocked.push(other.as_str());
-            }
+        match &r.purpose {
+            Purpose::Icc { from: who, .. } => judge_icc(f, ctx, n, icc, r, who),
+            // Blocked, as isolation wants: gathered into one line below.
+            Purpose::Isolation { other, .. } if !r.ok => blocked.push(other.as_str()),
+            Purpose::Isolation {
+                other,
+                from: who,
+                to,
+                ..
+            } => judge_isolation(f, ctx, n, r, (who, to, other)),
+            _ => {}
         }
     }
     // One line for the isolation that holds, however many networks: the report
@@ -196,16 +195,15 @@ fn judge_icc(f: &mut Findings, ctx: &Context, n: &NetworkObs, icc: bool, r: &Req
     }
 }
 
-/// Container `who` on network `n` to container `to` on network `other`: networks are
-/// isolated unless the engine opens one to the others. Returns false when it was
-/// blocked as it should be, which the caller gathers into one line.
+/// Container `who` on network `n` reached container `to` on network `other`: networks
+/// are isolated unless the engine opens one to the others (or keeps no rules at all).
 fn judge_isolation(
     f: &mut Findings,
     ctx: &Context,
     n: &NetworkObs,
     r: &Request,
     (who, to, other): (&str, &str, &str),
-) -> bool {
+) {
     let host = ctx.snapshot.host.ok();
     let seen = format!(
         "{who} on {} -> {to} at {} on {other}: {}",
@@ -217,13 +215,13 @@ fn judge_isolation(
         ctx.engine
             .open_to_other_networks(o, host.and_then(|h| h.firewall.ok()))
     });
-    if r.ok && keeps_no_rules(ctx) {
+    if keeps_no_rules(ctx) {
         f.pass(format!(
             "{seen}: the engine keeps no firewall rules (iptables=false), so networks are not isolated, by its configuration"
         ));
-    } else if let (true, Some(why)) = (r.ok, open) {
+    } else if let Some(why) = open {
         f.pass(format!("{seen}: {why}"));
-    } else if r.ok {
+    } else {
         f.fail_at(
             Code::NotIsolated,
             Subject::network(&n.name),
@@ -233,10 +231,7 @@ fn judge_isolation(
             ),
             not_isolated_fix(ctx, &n.bridge, other),
         );
-    } else {
-        return false;
     }
-    true
 }
 
 /// Where to look for what lets one network into another, in the running engine's
