@@ -19,8 +19,7 @@
 //! Loading validates everything before anything runs, and reports every problem with
 //! its file, line and column: a suite with errors never runs half.
 
-use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -30,6 +29,10 @@ use crate::checks::{self, Instance};
 use netcheck_model::error::SuiteProblem;
 
 mod allow;
+mod load;
+mod location;
+
+use location::{Location, shipped_names};
 
 /// The suites shipped in `checks/`, by name: `--profile NAME` and `include = ["NAME"]`.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -141,317 +144,21 @@ pub struct Suite {
     pub instances: Vec<Instance>,
 }
 
-/// Where a suite comes from: shipped (by name) or a file.
-#[derive(Debug, Clone, PartialEq)]
-enum Location {
-    Shipped(&'static str),
-    File(PathBuf),
-    /// Text given directly (fuzzing, tests): it may include shipped suites only.
-    Text(String),
-}
-
-impl Location {
-    fn label(&self) -> String {
-        match self {
-            Location::Shipped(name) => format!("checks/{name}.toml"),
-            Location::File(p) => p.display().to_string(),
-            Location::Text(_) => "<text>".into(),
-        }
-    }
-
-    fn read(&self) -> Result<String, String> {
-        match self {
-            Location::Shipped(name) => Ok(SHIPPED
-                .iter()
-                .find(|(n, _)| n == name)
-                .expect("shipped")
-                .1
-                .to_string()),
-            Location::File(p) => {
-                netcheck_model::input::read(p, netcheck_model::input::Kind::Suite, false)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))
-            }
-            Location::Text(t) => Ok(t.clone()),
-        }
-    }
-
-    /// What `include = ["X"]` in this suite names.
-    fn resolve(&self, include: &str) -> Option<Location> {
-        if let Some((name, _)) = SHIPPED.iter().find(|(n, _)| *n == include) {
-            return Some(Location::Shipped(name));
-        }
-        let base = match self {
-            Location::File(p) => p.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            Location::Shipped(_) | Location::Text(_) => return None,
-        };
-        Some(Location::File(base.join(include)))
-    }
-}
-
-fn position(text: &str, span: Range<usize>) -> (usize, usize) {
-    let before = &text[..span.start.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-struct Loader {
-    problems: Vec<SuiteProblem>,
-    instances: Vec<Instance>,
-    /// Suites already loaded, so that one included twice is loaded once.
-    loaded: Vec<Location>,
-    /// Which file each entry came from, to tell overrides from duplicates.
-    origins: Vec<(String, Location)>,
-    /// The include chain being loaded, to find cycles.
-    stack: Vec<Location>,
-}
-
-impl Loader {
-    fn problem(&mut self, source: &Location, text: &str, span: Range<usize>, message: String) {
-        let (line, column) = position(text, span);
-        self.problems.push(SuiteProblem {
-            file: source.label(),
-            line,
-            column,
-            message,
-        });
-    }
-
-    /// Loads one suite and its includes; Err when the file cannot be read, for the
-    /// caller to locate (the include that names it, or none for the top file).
-    fn load(&mut self, source: Location) -> Result<Option<(String, bool)>, String> {
-        let text = source.read()?;
-        let file: SuiteFile = match toml::from_str(&text) {
-            Ok(f) => f,
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                self.problem(&source, &text, span, e.message().to_string());
-                return Ok(None);
-            }
-        };
-        self.stack.push(source.clone());
-        for inc in &file.include {
-            match source.resolve(inc.get_ref()) {
-                None => self.problem(
-                    &source,
-                    &text,
-                    inc.span(),
-                    format!(
-                        "unknown suite `{}`: shipped suites are {}",
-                        inc.get_ref(),
-                        shipped_names()
-                    ),
-                ),
-                Some(target) if self.stack.contains(&target) => self.problem(
-                    &source,
-                    &text,
-                    inc.span(),
-                    format!("include cycle: {} includes itself", target.label()),
-                ),
-                // Included twice (`include = ["default", "ci"]`, and ci includes default):
-                // once is enough.
-                Some(target) if self.loaded.contains(&target) => {}
-                Some(target) => {
-                    self.loaded.push(target.clone());
-                    if let Err(message) = self.load(target) {
-                        self.problem(&source, &text, inc.span(), message);
-                    }
-                }
-            }
-        }
-        for entry in file.checks {
-            self.entry(&source, &text, entry);
-        }
-        self.stack.pop();
-        Ok(Some((file.name, file.strict)))
-    }
-
-    fn entry(&mut self, source: &Location, text: &str, entry: CheckEntry) {
-        let id = entry.id.get_ref().clone();
-        if !valid_id(&id) {
-            self.problem(
-                source,
-                text,
-                entry.id.span(),
-                format!("check id `{id}`: use lowercase letters, digits, '.', '-' and '_'"),
-            );
-            return;
-        }
-        // An id seen in this very file is a mistake; one from an included suite is an
-        // override: `include = ["default"]`, then bridge.subnet again with params.
-        if self
-            .origins
-            .iter()
-            .any(|(i, from)| *i == id && from == source)
-        {
-            self.problem(
-                source,
-                text,
-                entry.id.span(),
-                format!("duplicate check id `{id}`"),
-            );
-            return;
-        }
-        let check = match &entry.kind {
-            None => match checks::find(&id) {
-                Some(c) if !c.generic => c,
-                Some(_) | None => {
-                    self.problem(
-                        source,
-                        text,
-                        entry.id.span(),
-                        format!(
-                            "unknown check id `{id}`: a check of your own needs a `kind` ({}); \
-                             netcheck --list shows the built-in ids",
-                            generic_kinds()
-                        ),
-                    );
-                    return;
-                }
-            },
-            Some(kind) => match checks::find(kind.get_ref()) {
-                Some(c) if c.generic => {
-                    if checks::find(&id).is_some() {
-                        self.problem(
-                            source,
-                            text,
-                            entry.id.span(),
-                            format!("check id `{id}` is taken by a built-in check: pick another"),
-                        );
-                        return;
-                    }
-                    c
-                }
-                Some(_) => {
-                    self.problem(
-                        source,
-                        text,
-                        kind.span(),
-                        format!(
-                            "`{}` is a built-in check, not a kind: use `id = \"{}\"` without `kind`",
-                            kind.get_ref(),
-                            kind.get_ref()
-                        ),
-                    );
-                    return;
-                }
-                None => {
-                    self.problem(
-                        source,
-                        text,
-                        kind.span(),
-                        format!(
-                            "unknown kind `{}`: the kinds are {}",
-                            kind.get_ref(),
-                            generic_kinds()
-                        ),
-                    );
-                    return;
-                }
-            },
-        };
-        let (table, span) = match entry.params {
-            Some(p) => {
-                let span = p.span();
-                (p.into_inner(), span)
-            }
-            None => (toml::Table::new(), entry.id.span()),
-        };
-        let mut allow = vec![];
-        for code in &entry.allow {
-            match allow::problem(check, code.get_ref()) {
-                None => allow.push(code.get_ref().clone()),
-                Some(message) => self.problem(source, text, code.span(), message),
-            }
-        }
-        match (check.configure)(&table) {
-            Ok(configured) => {
-                let instance = Instance {
-                    id: id.clone(),
-                    check,
-                    configured,
-                    gate: entry.gate,
-                    allow,
-                };
-                match self.instances.iter().position(|i| i.id == id) {
-                    Some(at) => self.instances[at] = instance,
-                    None => self.instances.push(instance),
-                }
-                self.origins.push((id, source.clone()));
-            }
-            Err(e) => {
-                // At the key where there is one: a long table's problem is found at once.
-                let at = e
-                    .key
-                    .as_deref()
-                    .and_then(|k| key_span(text, span.clone(), k))
-                    .unwrap_or(span);
-                self.problem(source, text, at, format!("params of `{id}`: {}", e.message))
-            }
-        }
-    }
-}
-
-/// Where `key` is written inside the `params` table at `span`: `key =`, bare or quoted,
-/// after the table's opening brace, a comma or a line break.
-fn key_span(text: &str, span: Range<usize>, key: &str) -> Option<Range<usize>> {
-    let inner = text.get(span.clone())?;
-    let quoted = format!("\"{key}\"");
-    for name in [key, quoted.as_str()] {
-        let mut from = 0;
-        while let Some(i) = inner[from..].find(name) {
-            let at = from + i;
-            let before = inner[..at].trim_end_matches([' ', '\t']);
-            let after = inner[at + name.len()..].trim_start_matches([' ', '\t']);
-            let starts = before.is_empty() || before.ends_with(['{', ',', '\n']);
-            if starts && after.starts_with('=') {
-                return Some(span.start + at..span.start + at + name.len());
-            }
-            from = at + name.len();
-        }
-    }
-    None
-}
-
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
-}
-
-fn generic_kinds() -> String {
-    let kinds: Vec<&str> = checks::REGISTRY
-        .iter()
-        .filter(|c| c.generic)
-        .map(|c| c.id)
-        .collect();
-    kinds.join(", ")
-}
-
-fn shipped_names() -> String {
-    SHIPPED
-        .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Suite {
     /// Loads a suite file, with its includes.
     pub fn from_file(path: &Path) -> Result<Suite, Vec<SuiteProblem>> {
-        Suite::load(Location::File(path.to_path_buf()))
+        load::suite(Location::File(path.to_path_buf()))
     }
 
     /// Loads a suite from text; it may include shipped suites only.
     pub fn from_text(text: &str) -> Result<Suite, Vec<SuiteProblem>> {
-        Suite::load(Location::Text(text.to_string()))
+        load::suite(Location::Text(text.to_string()))
     }
 
     /// Loads a shipped suite by name (`--profile`).
     pub fn shipped(name: &str) -> Result<Suite, Vec<SuiteProblem>> {
         match SHIPPED.iter().find(|(n, _)| *n == name) {
-            Some((n, _)) => Suite::load(Location::Shipped(n)),
+            Some((n, _)) => load::suite(Location::Shipped(n)),
             None => Err(vec![SuiteProblem {
                 file: "--profile".into(),
                 line: 0,
@@ -461,38 +168,6 @@ impl Suite {
                     shipped_names()
                 ),
             }]),
-        }
-    }
-
-    fn load(source: Location) -> Result<Suite, Vec<SuiteProblem>> {
-        let mut loader = Loader {
-            problems: vec![],
-            instances: vec![],
-            loaded: vec![],
-            origins: vec![],
-            stack: vec![],
-        };
-        let name = match loader.load(source.clone()) {
-            Ok(name) => name,
-            Err(message) => {
-                loader.problems.push(SuiteProblem {
-                    file: source.label(),
-                    line: 0,
-                    column: 0,
-                    message,
-                });
-                None
-            }
-        };
-        match name {
-            Some((name, strict)) if loader.problems.is_empty() => {
-                let mut instances = loader.instances;
-                if strict {
-                    instances.iter_mut().for_each(|i| i.gate = i.gate.strict());
-                }
-                Ok(Suite { name, instances })
-            }
-            _ => Err(loader.problems),
         }
     }
 }
@@ -512,11 +187,5 @@ mod tests {
             .filter(|c| !c.generic)
             .count();
         assert_eq!(Suite::shipped("default").unwrap().instances.len(), builtin);
-    }
-
-    #[test]
-    fn positions_are_one_based() {
-        assert_eq!(position("a\nbc = 1\n", 2..3), (2, 1));
-        assert_eq!(position("a\nbc = 1\n", 7..8), (2, 6));
     }
 }

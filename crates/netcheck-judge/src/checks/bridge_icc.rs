@@ -3,6 +3,7 @@
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, icc_disabled};
 use netcheck_model::protocol::{ErrorKind, Purpose};
+use netcheck_model::snapshot::{NetworkObs, ProbeObs, Request};
 
 /// bridge.icc's finding codes, `bridge.icc/<slug>`. A variant's doc comment is its
 /// description, which `netcheck explain` prints. Never rename a released slug.
@@ -60,12 +61,6 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return super::missing(&ctx.snapshot.probe, "probe container");
     };
-    let host = ctx.snapshot.host.ok();
-    // With `"iptables": false` the engine writes no rules: nothing isolates networks or
-    // enforces icc=false, by the daemon's own configuration.
-    let no_rules = host.and_then(|h| h.firewall.ok()).is_some_and(|fw| {
-        !super::rules::docker_in_iptables(fw) && super::rules::docker_nft_tables(fw).is_empty()
-    });
     let mut f = Findings::default();
     if let Some(c) = &probe.peer_concurrency {
         f.note(format!(
@@ -74,121 +69,169 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         ));
     }
     for n in &ctx.networks {
-        note_untested(&mut f, ctx, probe, &n.name);
-        let icc = !icc_disabled(n);
-        f.note(format!(
-            "network {}: icc {}",
-            n.name,
-            if icc { "on" } else { "off (enable_icc=false)" }
-        ));
-        let asked: Vec<_> = probe
-            .host_requests
+        judge_network(&mut f, ctx, probe, n);
+    }
+    f.finish("containers reach each other exactly as icc and isolation allow")
+}
+
+/// With `"iptables": false` the engine writes no rules: nothing isolates networks or
+/// enforces icc=false, by the daemon's own configuration.
+fn keeps_no_rules(ctx: &Context) -> bool {
+    let host = ctx.snapshot.host.ok();
+    host.and_then(|h| h.firewall.ok()).is_some_and(|fw| {
+        !super::rules::docker_in_iptables(fw) && super::rules::docker_nft_tables(fw).is_empty()
+    })
+}
+
+/// The connections tried from network `n`: to the probe on the same network (icc) and
+/// to the other networks (isolation).
+fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkObs) {
+    note_untested(f, ctx, probe, &n.name);
+    let icc = !icc_disabled(n);
+    f.note(format!(
+        "network {}: icc {}",
+        n.name,
+        if icc { "on" } else { "off (enable_icc=false)" }
+    ));
+    let asked: Vec<_> = probe
+        .host_requests
+        .iter()
+        .filter(|r| match &r.purpose {
+            Purpose::Icc { network, .. } | Purpose::Isolation { network, .. } => *network == n.name,
+            _ => false,
+        })
+        .collect();
+    let mut blocked: Vec<&str> = vec![];
+    if asked.is_empty() {
+        let others = n
+            .endpoints
             .iter()
-            .filter(|r| match &r.purpose {
-                Purpose::Icc { network, .. } | Purpose::Isolation { network, .. } => {
-                    *network == n.name
-                }
-                _ => false,
-            })
-            .collect();
-        let mut blocked: Vec<&str> = vec![];
-        if asked.is_empty() {
-            let others = n
-                .endpoints
-                .iter()
-                .any(|e| e.container_name != probe.container_name);
-            f.skip(match ctx.snapshot.host.why_missing() {
-                Some(why) => format!("no connection tried from {}: {why}", n.name),
-                None if !others => format!(
-                    "no container on {} besides the probe to connect from",
-                    n.name
-                ),
-                None => format!(
-                    "no connection tried from {} (needs root; or its containers have no pid)",
-                    n.name
-                ),
-            });
+            .any(|e| e.container_name != probe.container_name);
+        f.skip(match ctx.snapshot.host.why_missing() {
+            Some(why) => format!("no connection tried from {}: {why}", n.name),
+            None if !others => format!(
+                "no container on {} besides the probe to connect from",
+                n.name
+            ),
+            None => format!(
+                "no connection tried from {} (needs root; or its containers have no pid)",
+                n.name
+            ),
+        });
+        return;
+    }
+    for r in asked {
+        // A failure to enter the namespace says nothing about the network.
+        if r.error_kind() == Some(ErrorKind::Setup) {
+            let e = r.error.as_deref().unwrap_or_default();
+            f.error(format!("{}: {e}", r.purpose));
             continue;
         }
-        for r in asked {
-            // A failure to enter the namespace says nothing about the network.
-            if r.error_kind() == Some(ErrorKind::Setup) {
-                let e = r.error.as_deref().unwrap_or_default();
-                f.error(format!("{}: {e}", r.purpose));
-                continue;
-            }
-            let outcome = if r.ok {
-                "reached it".to_string()
-            } else {
-                format!("blocked ({})", r.error.as_deref().unwrap_or("no answer"))
-            };
-            if let Purpose::Icc { from: who, .. } = &r.purpose {
-                let seen = format!("{who} -> probe {} on {}: {outcome}", r.target, n.name);
-                match (icc, r.ok) {
-                    (true, true) | (false, false) => f.pass(seen),
-                    (true, false) => f.fail_at(Code::IccBlocked, Subject::network(&n.name),
-                        format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other ({})", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
-                        format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
-                    ),
-                    (false, true) if no_rules => f.pass(format!(
-                        "{seen}: the engine keeps no firewall rules (iptables=false), so icc=false is not enforced, by its configuration"
-                    )),
-                    (false, true) => {
-                        let cause = match host.map(|h| h.sysctl.get("net.bridge.bridge-nf-call-iptables")) {
-                            Some(None) => ": br_netfilter is not loaded, so bridged traffic skips iptables (see kernel.br-netfilter)",
-                            Some(Some(v)) if v != "1" => ": bridge-nf-call-iptables is 0, so bridged traffic skips iptables (see kernel.br-netfilter)",
-                            _ => "",
-                        };
-                        f.fail_at(Code::IccNotEnforced, Subject::network(&n.name),
-                            format!("{who} reached the probe at {} although {} sets icc=false{cause}", r.target, n.name),
-                            "modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; and check for \
-                             ACCEPT rules in DOCKER-USER",
-                        );
-                    }
-                }
-            } else if let Purpose::Isolation {
+        match &r.purpose {
+            Purpose::Icc { from: who, .. } => judge_icc(f, ctx, n, icc, r, who),
+            // Blocked, as isolation wants: gathered into one line below.
+            Purpose::Isolation { other, .. } if !r.ok => blocked.push(other.as_str()),
+            Purpose::Isolation {
                 other,
                 from: who,
                 to,
                 ..
-            } = &r.purpose
-            {
-                let seen = format!(
-                    "{who} on {} -> {to} at {} on {other}: {outcome}",
-                    n.name, r.target
-                );
-                let open = ctx.snapshot.network(other).and_then(|o| {
-                    ctx.engine
-                        .open_to_other_networks(o, host.and_then(|h| h.firewall.ok()))
-                });
-                if r.ok && no_rules {
-                    f.pass(format!(
-                        "{seen}: the engine keeps no firewall rules (iptables=false), so networks are not isolated, by its configuration"
-                    ));
-                } else if let (true, Some(why)) = (r.ok, open) {
-                    f.pass(format!("{seen}: {why}"));
-                } else if r.ok {
-                    f.fail_at(Code::NotIsolated, Subject::network(&n.name),
-                        format!("{who} on {} reaches {to} at {} on {other}: the networks are not isolated", n.name, r.target),
-                        not_isolated_fix(ctx, &n.bridge, other),
-                    );
-                } else {
-                    blocked.push(other.as_str());
-                }
-            }
-        }
-        // One line for the isolation that holds, however many networks: the report
-        // stays linear in the host's size. Failing pairs have a line each above.
-        if !blocked.is_empty() {
-            f.pass(format!(
-                "isolation holds from {}: blocked toward {} other network(s): {}",
-                n.name,
-                blocked.len(),
-                blocked.join(", ")
-            ));
+            } => judge_isolation(f, ctx, n, r, (who, to, other)),
+            _ => {}
         }
     }
-    f.finish("containers reach each other exactly as icc and isolation allow")
+    // One line for the isolation that holds, however many networks: the report
+    // stays linear in the host's size. Failing pairs have a line each above.
+    if !blocked.is_empty() {
+        f.pass(format!(
+            "isolation holds from {}: blocked toward {} other network(s): {}",
+            n.name,
+            blocked.len(),
+            blocked.join(", ")
+        ));
+    }
+}
+
+/// How request `r` ended, as the report says it.
+fn outcome_of(r: &Request) -> String {
+    if r.ok {
+        "reached it".to_string()
+    } else {
+        format!("blocked ({})", r.error.as_deref().unwrap_or("no answer"))
+    }
+}
+
+/// Container `who` to the probe on the same network `n`: it must get through exactly
+/// when `icc` is on.
+fn judge_icc(f: &mut Findings, ctx: &Context, n: &NetworkObs, icc: bool, r: &Request, who: &str) {
+    let host = ctx.snapshot.host.ok();
+    let seen = format!(
+        "{who} -> probe {} on {}: {}",
+        r.target,
+        n.name,
+        outcome_of(r)
+    );
+    match (icc, r.ok) {
+        (true, true) | (false, false) => f.pass(seen),
+        (true, false) => f.fail_at(Code::IccBlocked, Subject::network(&n.name),
+            format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other ({})", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
+            format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
+        ),
+        (false, true) if keeps_no_rules(ctx) => f.pass(format!(
+            "{seen}: the engine keeps no firewall rules (iptables=false), so icc=false is not enforced, by its configuration"
+        )),
+        (false, true) => {
+            let cause = match host.map(|h| h.sysctl.get("net.bridge.bridge-nf-call-iptables")) {
+                Some(None) => ": br_netfilter is not loaded, so bridged traffic skips iptables (see kernel.br-netfilter)",
+                Some(Some(v)) if v != "1" => ": bridge-nf-call-iptables is 0, so bridged traffic skips iptables (see kernel.br-netfilter)",
+                _ => "",
+            };
+            f.fail_at(Code::IccNotEnforced, Subject::network(&n.name),
+                format!("{who} reached the probe at {} although {} sets icc=false{cause}", r.target, n.name),
+                "modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; and check for \
+                 ACCEPT rules in DOCKER-USER",
+            );
+        }
+    }
+}
+
+/// Container `who` on network `n` reached container `to` on network `other`: networks
+/// are isolated unless the engine opens one to the others (or keeps no rules at all).
+fn judge_isolation(
+    f: &mut Findings,
+    ctx: &Context,
+    n: &NetworkObs,
+    r: &Request,
+    (who, to, other): (&str, &str, &str),
+) {
+    let host = ctx.snapshot.host.ok();
+    let seen = format!(
+        "{who} on {} -> {to} at {} on {other}: {}",
+        n.name,
+        r.target,
+        outcome_of(r)
+    );
+    let open = ctx.snapshot.network(other).and_then(|o| {
+        ctx.engine
+            .open_to_other_networks(o, host.and_then(|h| h.firewall.ok()))
+    });
+    if keeps_no_rules(ctx) {
+        f.pass(format!(
+            "{seen}: the engine keeps no firewall rules (iptables=false), so networks are not isolated, by its configuration"
+        ));
+    } else if let Some(why) = open {
+        f.pass(format!("{seen}: {why}"));
+    } else {
+        f.fail_at(
+            Code::NotIsolated,
+            Subject::network(&n.name),
+            format!(
+                "{who} on {} reaches {to} at {} on {other}: the networks are not isolated",
+                n.name, r.target
+            ),
+            not_isolated_fix(ctx, &n.bridge, other),
+        );
+    }
 }
 
 /// Where to look for what lets one network into another, in the running engine's

@@ -3,6 +3,9 @@
 use super::{
     Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome, request_lost, sh,
 };
+use netcheck_model::snapshot::{EndpointObs, NetnsObs, NetworkObs};
+use std::net::IpAddr;
+
 /// container.default-route's finding codes, `container.default-route/<slug>`. A variant's
 /// doc comment is its description, which `netcheck explain` prints. Never rename a released
 /// slug.
@@ -62,7 +65,6 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         return o;
     }
     let host = ctx.snapshot.host.ok().map(|h| &h.netns);
-    let probe = ctx.snapshot.probe.ok();
     let mut f = Findings::default();
     for n in &ctx.networks {
         if n.internal {
@@ -86,106 +88,138 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             continue;
         };
         if let Some(ns) = host {
-            let on_bridge = ns
-                .link_by_name(&n.bridge)
-                .is_some_and(|br| ns.addrs_of(br.index).any(|a| a.addr() == gw));
-            if !on_bridge {
-                f.fail_at(Code::GatewayNotOnBridge, Subject::interface(&n.bridge),
-                    format!("gateway {gw} of network {} is not on bridge {}: default routes lead nowhere", n.name, n.bridge),
-                    format!(
-                        "ip addr add {gw}/{} dev {} (or systemctl restart docker)",
-                        n.subnet_v4().map(|s| s.prefix_len()).unwrap_or(16),
-                        sh(&n.bridge)
-                    ),
-                );
-            }
+            gateway_on_bridge(&mut f, ns, n, gw);
         }
-
         for ep in &n.endpoints {
-            let who = &ep.container_name;
-            let container = ctx.snapshot.container(&ep.container_id);
-            let Some(inner) = container.and_then(|c| c.interior.ok()) else {
-                f.skip(format!(
-                    "{who}: inside not observed ({})",
-                    container
-                        .and_then(|c| c.interior.why_missing())
-                        .unwrap_or("not listed")
-                ));
-                continue;
-            };
-            let iface = ep.mac.as_deref().and_then(|m| inner.link_by_mac(m));
-            let defaults: Vec<_> = inner.default_routes_v4().collect();
-            if defaults.is_empty() {
-                f.fail_at(
-                    Code::NoDefaultRoute,
-                    Subject::container(who),
-                    format!("container {who} has no IPv4 default route"),
-                    format!(
-                        "docker restart {}; inside it, `ip route` should show: default via {gw}",
-                        sh(who)
-                    ),
-                );
-                continue;
-            }
-            for r in defaults {
-                let dev = r
-                    .oif
-                    .map(|i| inner.link_name(i))
-                    .unwrap_or_else(|| "?".into());
-                let via = r
-                    .gateway
-                    .map(|g| g.to_string())
-                    .unwrap_or_else(|| "(none)".into());
-                let line = format!("{who}: default via {via} dev {dev}");
-                let through_this = iface.is_some_and(|l| Some(l.index) == r.oif);
-                if !through_this {
-                    // It leaves through another network; that network's run judges it.
-                    f.note(format!("{line} (not through {})", n.name));
-                } else if r.gateway != Some(gw) {
-                    f.fail_at(Code::WrongGateway, Subject::container(who),
-                        format!("container {who}'s default route goes via {via}, not via {}'s gateway {gw}", n.name),
-                        format!("docker restart {} (something inside it replaced the route)", sh(who)),
-                    );
-                } else {
-                    f.pass(line);
-                }
-            }
+            judge_default_routes(&mut f, ctx, n, ep, gw);
         }
-
         ipv6(&mut f, ctx, n, host);
-
-        // The active half: does the gateway answer?
-        let Some(probe) = probe else {
-            f.note(format!(
-                "gateway not probed: {}",
-                ctx.snapshot.probe.why_missing().unwrap_or("")
-            ));
-            continue;
-        };
-        let purpose = netcheck_model::protocol::Purpose::gateway(&n.name);
-        match probe.report.requests.iter().find(|r| r.purpose == purpose) {
-            None => f.note(format!("gateway of {} not probed: netcheck had no listener on {gw}", n.name)),
-            Some(r) if r.ok => f.pass(format!(
-                "probe reached the gateway listener {} in {} ms",
-                r.target, r.elapsed_ms
-            )),
-            Some(r) => match request_lost(ctx, &n.name, r) {
-                Some((cause, fix)) => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
-                None => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge),
-                    format!(
-                        "gateway {gw} of {} does not answer the probe: {}",
-                        n.name,
-                        super::nft_path::why_failed(ctx.snapshot, r)
-                    ),
-                    format!(
-                        "the host drops what {} sends to its gateway: look for DROP or REJECT rules in iptables -S INPUT",
-                        n.subnet_v4().map(|s| s.to_string()).unwrap_or_default()
-                    ),
-                ),
-            },
-        }
+        gateway_answers(&mut f, ctx, n, gw);
     }
     f.finish("containers route via their gateway, and it answers")
+}
+
+/// The gateway `gw` of network `n` is an address of its bridge on the host: else the
+/// containers' default routes lead nowhere.
+fn gateway_on_bridge(f: &mut Findings, ns: &NetnsObs, n: &NetworkObs, gw: IpAddr) {
+    let on_bridge = ns
+        .link_by_name(&n.bridge)
+        .is_some_and(|br| ns.addrs_of(br.index).any(|a| a.addr() == gw));
+    if !on_bridge {
+        f.fail_at(
+            Code::GatewayNotOnBridge,
+            Subject::interface(&n.bridge),
+            format!(
+                "gateway {gw} of network {} is not on bridge {}: default routes lead nowhere",
+                n.name, n.bridge
+            ),
+            format!(
+                "ip addr add {gw}/{} dev {} (or systemctl restart docker)",
+                n.subnet_v4().map(|s| s.prefix_len()).unwrap_or(16),
+                sh(&n.bridge)
+            ),
+        );
+    }
+}
+
+/// The container of endpoint `ep` has an IPv4 default route, and the one through this
+/// network goes via its gateway `gw`.
+fn judge_default_routes(
+    f: &mut Findings,
+    ctx: &Context,
+    n: &NetworkObs,
+    ep: &EndpointObs,
+    gw: IpAddr,
+) {
+    let who = &ep.container_name;
+    let container = ctx.snapshot.container(&ep.container_id);
+    let Some(inner) = container.and_then(|c| c.interior.ok()) else {
+        f.skip(format!(
+            "{who}: inside not observed ({})",
+            container
+                .and_then(|c| c.interior.why_missing())
+                .unwrap_or("not listed")
+        ));
+        return;
+    };
+    let iface = ep.mac.as_deref().and_then(|m| inner.link_by_mac(m));
+    let defaults: Vec<_> = inner.default_routes_v4().collect();
+    if defaults.is_empty() {
+        f.fail_at(
+            Code::NoDefaultRoute,
+            Subject::container(who),
+            format!("container {who} has no IPv4 default route"),
+            format!(
+                "docker restart {}; inside it, `ip route` should show: default via {gw}",
+                sh(who)
+            ),
+        );
+        return;
+    }
+    for r in defaults {
+        let dev = r
+            .oif
+            .map(|i| inner.link_name(i))
+            .unwrap_or_else(|| "?".into());
+        let via = r
+            .gateway
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "(none)".into());
+        let line = format!("{who}: default via {via} dev {dev}");
+        let through_this = iface.is_some_and(|l| Some(l.index) == r.oif);
+        if !through_this {
+            // It leaves through another network; that network's run judges it.
+            f.note(format!("{line} (not through {})", n.name));
+        } else if r.gateway != Some(gw) {
+            f.fail_at(
+                Code::WrongGateway,
+                Subject::container(who),
+                format!(
+                    "container {who}'s default route goes via {via}, not via {}'s gateway {gw}",
+                    n.name
+                ),
+                format!(
+                    "docker restart {} (something inside it replaced the route)",
+                    sh(who)
+                ),
+            );
+        } else {
+            f.pass(line);
+        }
+    }
+}
+
+/// The active half: does the gateway `gw` of network `n` answer the probe?
+fn gateway_answers(f: &mut Findings, ctx: &Context, n: &NetworkObs, gw: IpAddr) {
+    let Some(probe) = ctx.snapshot.probe.ok() else {
+        f.note(format!(
+            "gateway not probed: {}",
+            ctx.snapshot.probe.why_missing().unwrap_or("")
+        ));
+        return;
+    };
+    let purpose = netcheck_model::protocol::Purpose::gateway(&n.name);
+    match probe.report.requests.iter().find(|r| r.purpose == purpose) {
+        None => f.note(format!("gateway of {} not probed: netcheck had no listener on {gw}", n.name)),
+        Some(r) if r.ok => f.pass(format!(
+            "probe reached the gateway listener {} in {} ms",
+            r.target, r.elapsed_ms
+        )),
+        Some(r) => match request_lost(ctx, &n.name, r) {
+            Some((cause, fix)) => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
+            None => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge),
+                format!(
+                    "gateway {gw} of {} does not answer the probe: {}",
+                    n.name,
+                    super::nft_path::why_failed(ctx.snapshot, r)
+                ),
+                format!(
+                    "the host drops what {} sends to its gateway: look for DROP or REJECT rules in iptables -S INPUT",
+                    n.subnet_v4().map(|s| s.to_string()).unwrap_or_default()
+                ),
+            ),
+        },
+    }
 }
 
 /// The IPv6 half, where the network has it: each container's IPv6 default route goes

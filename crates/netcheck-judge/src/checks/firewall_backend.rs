@@ -4,7 +4,7 @@
 use super::engine_rules::Backend;
 use super::rules::{self, Rule};
 use super::{Check, Context, Findings, Needs, Outcome, missing};
-use netcheck_model::snapshot::{FirewallObs, HostObs, Observed};
+use netcheck_model::snapshot::{FirewallObs, HostObs, Observed, OtherBackend};
 
 /// firewall.backend's finding codes, `firewall.backend/<slug>`. A variant's doc comment is
 /// its description, which `netcheck explain` prints. Never rename a released slug.
@@ -73,17 +73,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let docker_active = rules::has_docker_chains(fw.tables.values());
     let docker_nft = fw.docker_nft_tables();
     let engine = &ctx.engine;
-    f.note(format!("the engine: {}", engine.describe()));
-    match fw.version.trim() {
-        "" => f.note(format!("`iptables` runs {active}")),
-        v => f.note(format!("`iptables` runs {active} ({v})")),
-    }
-    if !docker_nft.is_empty() {
-        f.note(format!(
-            "nftables: {} (Docker's nftables backend)",
-            docker_nft.join(", ")
-        ));
-    }
+    note_backends(&mut f, ctx, fw, &docker_nft);
     // The engine's nftables backend: its rules are its own tables, and iptables (either
     // backend, both installed and empty being the normal state) holds none of Docker's.
     if engine.backend == Backend::Nftables {
@@ -97,27 +87,120 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         ));
     }
     let Some(other) = &fw.other else {
-        if netcheck_model::snapshot::holds_no_rules(&fw.tables) {
-            f.note(format!(
-                "{active}: no rules; the other iptables backend holds the same (none), or its tool is not installed"
-            ));
-        } else {
-            f.note("the other iptables backend's tool is not installed: only one backend to read");
-        }
-        match (docker_active, docker_nft.is_empty()) {
-            _ if engine.backend == Backend::Nftables => {}
-            (true, _) => f.pass(format!(
-                "Docker's chains are in {active}, the backend in use"
-            )),
-            (false, false) => f.pass("Docker programs nftables directly"),
-            (false, true) => no_chains(&mut f, ctx, host, fw, &format!("{active} nor nftables")),
-        }
-        if engine.backend == Backend::Nftables {
-            return f.finish("Docker's rules are in nftables, and iptables holds none of them");
-        }
-        return f.finish("Docker's rules are in the backend in use");
+        return judge_one_backend(f, ctx, host, fw, docker_active, &docker_nft);
     };
     let docker_other = rules::has_docker_chains(other.tables.values());
+    locate_docker_chains(&mut f, ctx, host, fw, other, docker_active, &docker_nft);
+    // Where Docker's chains are in the other backend, its policy and its other rules are
+    // Docker's stale copy too: the restart above is the whole fix.
+    if docker_other {
+        return f.finish("Docker's rules are in the backend in use");
+    }
+    judge_other_backend_rules(&mut f, ctx, active, other);
+    match engine.backend {
+        Backend::Nftables => f.finish(format!(
+            "Docker's rules are in nftables, and neither {active} nor {} works against them",
+            other.backend
+        )),
+        Backend::Iptables => f.finish(format!(
+            "Docker's rules are in {active}, and {} holds none",
+            other.backend
+        )),
+    }
+}
+
+/// What the reader needs to follow the verdict: the engine, which backend `iptables`
+/// runs, and Docker's own nftables tables.
+fn note_backends(f: &mut Findings, ctx: &Context, fw: &FirewallObs, docker_nft: &[&str]) {
+    let active = &fw.backend;
+    f.note(format!("the engine: {}", ctx.engine.describe()));
+    match fw.version.trim() {
+        "" => f.note(format!("`iptables` runs {active}")),
+        v => f.note(format!("`iptables` runs {active} ({v})")),
+    }
+    if !docker_nft.is_empty() {
+        f.note(format!(
+            "nftables: {} (Docker's nftables backend)",
+            docker_nft.join(", ")
+        ));
+    }
+}
+
+/// Only one iptables backend could be read (the other's tool is missing, or both hold the
+/// same nothing): there is no split to find, only whether Docker's chains are there.
+fn judge_one_backend(
+    mut f: Findings,
+    ctx: &Context,
+    host: &HostObs,
+    fw: &FirewallObs,
+    docker_active: bool,
+    docker_nft: &[&str],
+) -> Outcome {
+    let active = &fw.backend;
+    let nftables = ctx.engine.backend == Backend::Nftables;
+    if netcheck_model::snapshot::holds_no_rules(&fw.tables) {
+        f.note(format!(
+            "{active}: no rules; the other iptables backend holds the same (none), or its tool is not installed"
+        ));
+    } else {
+        f.note("the other iptables backend's tool is not installed: only one backend to read");
+    }
+    match (docker_active, docker_nft.is_empty()) {
+        _ if nftables => {}
+        (true, _) => f.pass(format!(
+            "Docker's chains are in {active}, the backend in use"
+        )),
+        (false, false) => f.pass("Docker programs nftables directly"),
+        (false, true) => no_chains(&mut f, ctx, host, fw, &format!("{active} nor nftables")),
+    }
+    if nftables {
+        return f.finish("Docker's rules are in nftables, and iptables holds none of them");
+    }
+    f.finish("Docker's rules are in the backend in use")
+}
+
+/// Which of the two iptables backends holds Docker's chains: both (split), only the one
+/// `iptables` no longer runs (switched), the one in use, or neither.
+fn locate_docker_chains(
+    f: &mut Findings,
+    ctx: &Context,
+    host: &HostObs,
+    fw: &FirewallObs,
+    other: &OtherBackend,
+    docker_active: bool,
+    docker_nft: &[&str],
+) {
+    let active = &fw.backend;
+    let docker_other = rules::has_docker_chains(other.tables.values());
+    match (docker_active, docker_other) {
+        (true, true) => f.fail_at(Code::RulesSplit, super::Subject::Host,
+            format!("Docker's chains are in both {active} and {}: its rules are split", other.backend),
+            format!("{RESTART}; then flush the stale copy: {}-save shows it", other.backend),
+        ),
+        (false, true) => f.fail_at(Code::ChainsInOtherBackend, super::Subject::Host,
+            format!(
+                "Docker's chains are in {}, but `iptables` now runs {active}: it was switched after the engine started",
+                other.backend
+            ),
+            RESTART,
+        ),
+        (true, false) => f.pass(format!("Docker's chains are in {active}, the backend in use")),
+        (false, false) if ctx.engine.backend == Backend::Nftables => {}
+        (false, false) if !docker_nft.is_empty() => f.pass("Docker programs nftables directly"),
+        (false, false) => no_chains(
+            f,
+            ctx,
+            host,
+            fw,
+            &format!("{active}, {} or nftables", other.backend),
+        ),
+    }
+}
+
+/// The other backend's own rules and policies, which the kernel applies out of `iptables`'
+/// sight. Only drops on the forwarding path work against Docker's traffic; the rest
+/// (kube-proxy's, a VPN's, an INPUT rule for ssh) is noted.
+fn judge_other_backend_rules(f: &mut Findings, ctx: &Context, active: &str, other: &OtherBackend) {
     let bridges: Vec<&str> = ctx
         .snapshot
         .docker
@@ -126,8 +209,6 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .flat_map(|d| &d.networks)
         .map(|n| n.bridge.as_str())
         .collect();
-    // The other backend's own rules. Only drops on the forwarding path work against
-    // Docker's traffic; the rest (kube-proxy's, a VPN's, an INPUT rule for ssh) is noted.
     let theirs: Vec<Rule> = other
         .tables
         .iter()
@@ -142,34 +223,6 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         .flatten()
         .filter(|l| l.starts_with("-A"))
         .count();
-    match (docker_active, docker_other) {
-        (true, true) => f.fail_at(Code::RulesSplit, super::Subject::Host,
-            format!("Docker's chains are in both {active} and {}: its rules are split", other.backend),
-            format!("{RESTART}; then flush the stale copy: {}-save shows it", other.backend),
-        ),
-        (false, true) => f.fail_at(Code::ChainsInOtherBackend, super::Subject::Host,
-            format!(
-                "Docker's chains are in {}, but `iptables` now runs {active}: it was switched after the engine started",
-                other.backend
-            ),
-            RESTART,
-        ),
-        (true, false) => f.pass(format!("Docker's chains are in {active}, the backend in use")),
-        (false, false) if engine.backend == Backend::Nftables => {}
-        (false, false) if !docker_nft.is_empty() => f.pass("Docker programs nftables directly"),
-        (false, false) => no_chains(
-            &mut f,
-            ctx,
-            host,
-            fw,
-            &format!("{active}, {} or nftables", other.backend),
-        ),
-    }
-    // Where Docker's chains are in the other backend, its policy and its other rules are
-    // Docker's stale copy too: the restart above is the whole fix.
-    if docker_other {
-        return f.finish("Docker's rules are in the backend in use");
-    }
     let mut harmless = others_count;
     for r in theirs.iter().filter(|r| r.chain == "FORWARD" && r.drops()) {
         harmless -= 1;
@@ -194,26 +247,7 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         ));
     }
     if let Some(filter) = other.tables.get("filter") {
-        if let Some(p @ "DROP") = rules::policy(filter, "FORWARD") {
-            f.fail_at(
-                Code::OtherBackendPolicyDrop,
-                super::rules::subject("filter", "FORWARD", None),
-                format!(
-                    "{} sets FORWARD policy {p}: the kernel drops what {active} accepts",
-                    other.backend
-                ),
-                format!(
-                    "{} -P FORWARD ACCEPT (the backend in use, {active}, holds the host's policy)",
-                    other.backend
-                ),
-            );
-        }
-        if let Some(p @ "DROP") = rules::policy(filter, "INPUT") {
-            f.note(format!(
-                "{} sets INPUT policy {p}: the host's own services (and host.docker.internal) answer only what it allows",
-                other.backend
-            ));
-        }
+        judge_other_policies(f, active, &other.backend, filter);
     }
     if others_count == 0 {
         f.note(format!(
@@ -222,15 +256,25 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             other.tables.len()
         ));
     }
-    match engine.backend {
-        Backend::Nftables => f.finish(format!(
-            "Docker's rules are in nftables, and neither {active} nor {} works against them",
-            other.backend
-        )),
-        Backend::Iptables => f.finish(format!(
-            "Docker's rules are in {active}, and {} holds none",
-            other.backend
-        )),
+}
+
+/// A DROP policy in the other backend: FORWARD's drops what the backend in use accepts,
+/// INPUT's only concerns the host's own services, so it is noted.
+fn judge_other_policies(f: &mut Findings, active: &str, backend: &str, filter: &[String]) {
+    if let Some(p @ "DROP") = rules::policy(filter, "FORWARD") {
+        f.fail_at(
+            Code::OtherBackendPolicyDrop,
+            super::rules::subject("filter", "FORWARD", None),
+            format!("{backend} sets FORWARD policy {p}: the kernel drops what {active} accepts"),
+            format!(
+                "{backend} -P FORWARD ACCEPT (the backend in use, {active}, holds the host's policy)"
+            ),
+        );
+    }
+    if let Some(p @ "DROP") = rules::policy(filter, "INPUT") {
+        f.note(format!(
+            "{backend} sets INPUT policy {p}: the host's own services (and host.docker.internal) answer only what it allows"
+        ));
     }
 }
 

@@ -8,6 +8,10 @@ use netcheck_model::snapshot::{FirewallObs, HostObs, Observed};
 mod codes;
 use codes::Code;
 
+// Where Docker's rules are in iptables: a part of the check of its own.
+mod iptables;
+use iptables::iptables;
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -295,140 +299,6 @@ fn ip6tables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, host: &HostObs) 
             "IPv6: {off}; IPv6 traffic is routed as ip6tables' FORWARD allows"
         ));
         nftables_backend(ctx, f, filter, &[], &v6.backend, true);
-    }
-}
-
-fn iptables(ctx: &Context, f: &mut Findings, fw: &FirewallObs, filter: &[String], v6: bool) {
-    let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
-    f.note(format!("{}: FORWARD policy {policy}", fw.backend));
-    let forward = rules::chain(fw, "filter", "FORWARD");
-    let user = rules::chain(fw, "filter", "DOCKER-USER");
-    let tool = if v6 { "ip6tables" } else { "iptables" };
-    for n in ctx
-        .networks
-        .iter()
-        .filter(|n| !v6 || (n.enable_ipv6 && n.subnet_v6().is_some()))
-    {
-        let first_docker = forward.iter().position(|r| rules::is_dockers(r, &[]));
-        let before = &forward[..first_docker.unwrap_or(forward.len())];
-        let mut blocked = false;
-        for (i, r) in before.iter().enumerate() {
-            if r.drops() && r.covers_family(n, v6) {
-                blocked = true;
-                f.fail_at(
-                    Code::DropBeforeDocker,
-                    super::rules::subject("filter", "FORWARD", Some(r.line)),
-                    format!(
-                        "{tool} FORWARD rule {} `{}` drops {}'s traffic before Docker's rules see it",
-                        i + 1,
-                        r.line,
-                        n.name
-                    ),
-                    format!(
-                        "delete it or move it below Docker's jump: {tool} -D {}; \
-                         site rules for containers belong in DOCKER-USER",
-                        super::sh_words(r.line.trim_start_matches("-A "))
-                    ),
-                );
-            } else if r.drops() {
-                f.note(format!(
-                    "FORWARD rule {} (narrower, kept): {}",
-                    i + 1,
-                    r.line
-                ));
-            }
-        }
-        if first_docker.is_none() {
-            f.fail_at(Code::NoDockerJump, super::rules::subject("filter", "FORWARD", None),
-                format!("FORWARD has no jump to Docker's chains ({} rules)", forward.len()),
-                "restart the Docker daemon to restore its rules (systemctl restart docker), and find what flushed FORWARD",
-            );
-            continue;
-        }
-        // DOCKER-USER in order: what an earlier rule returns or accepts never reaches
-        // a later drop, and after a conntrack accept, a drop toward the network only
-        // stops new connections into it (published ports), not its own traffic.
-        let mut replies_pass = false;
-        for r in &user {
-            let stops = matches!(r.target, Some("RETURN" | "ACCEPT"));
-            if stops && r.matches.is_empty() {
-                break;
-            }
-            if stops && r.line.contains("ESTABLISHED") {
-                replies_pass = true;
-                continue;
-            }
-            if !r.drops() {
-                continue;
-            }
-            let inbound_only = r
-                .matches
-                .iter()
-                .all(|(_, flag, _)| matches!(*flag, "-d" | "-o"));
-            if !r.covers_family(n, v6) {
-                f.note(format!("DOCKER-USER (narrower, kept): {}", r.line));
-            } else if replies_pass && inbound_only && !r.matches.is_empty() {
-                f.note(format!(
-                    "DOCKER-USER stops new connections into {} (replies pass): {}",
-                    n.name, r.line
-                ));
-            } else {
-                blocked = true;
-                f.fail_at(
-                    Code::DockerUserDrops,
-                    super::rules::subject("filter", "DOCKER-USER", Some(r.line)),
-                    format!(
-                        "DOCKER-USER rule `{}` drops {}'s traffic ({})",
-                        r.line, n.name, n.bridge
-                    ),
-                    format!(
-                        "narrow it or delete it: {tool} -D {}",
-                        super::sh_words(r.line.trim_start_matches("-A "))
-                    ),
-                );
-            }
-        }
-        if n.internal {
-            f.note(format!(
-                "network {}: internal, cut off from outside by design",
-                n.name
-            ));
-            if !blocked {
-                f.pass(format!("nothing drops {} before Docker's rules", n.name));
-            }
-            continue;
-        }
-        let out = rules::accepts_out(fw, &n.bridge);
-        let back = rules::accepts_back(fw, &n.bridge);
-        for (what, rule, fix) in [
-            (
-                "out of",
-                out,
-                format!("-A FORWARD -i {0} ! -o {0} -j ACCEPT", n.bridge),
-            ),
-            (
-                "back into",
-                back,
-                format!(
-                    "-A FORWARD -o {} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-                    n.bridge
-                ),
-            ),
-        ] {
-            match (rule, policy) {
-                (Some(r), _) => f.pass(format!("{what} {}: {}", n.bridge, r)),
-                (None, "ACCEPT") => f.pass(format!("{what} {}: FORWARD policy ACCEPT", n.bridge)),
-                (None, p) => f.fail_at(
-                    Code::NoWayThrough,
-                    super::Subject::interface(&n.bridge),
-                    format!(
-                        "nothing lets traffic {what} {} ({}) with FORWARD policy {p}",
-                        n.bridge, n.name
-                    ),
-                    format!("restart the Docker daemon to restore its rules (expected: {fix})"),
-                ),
-            }
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `host.docker-internal`: containers can find and reach the host by name.
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, missing, request_lost};
+use netcheck_model::snapshot::{Lookup, ProbeReport};
 
 /// host.docker-internal's finding codes, `host.docker-internal/<slug>`. A variant's doc
 /// comment is its description, which `netcheck explain` prints. Never rename a released
@@ -114,59 +115,80 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                     .to_string()
             },
         ),
-        Some(l) => {
-            let addrs: Vec<String> = l.addrs.iter().map(|a| a.to_string()).collect();
-            f.pass(format!(
-                "{NAME} -> {} (via {})",
+        Some(l) => judge_host_reached(&mut f, ctx, report, l),
+    }
+    if let Some(l) = own("gateway.docker.internal") {
+        judge_gateway_domain(&mut f, l, params, desktop);
+    }
+    f.finish(format!("{NAME} resolves and reaches the host"))
+}
+
+/// host.docker.internal resolved (lookup `l`): the host answers netcheck's listener at
+/// the address it resolved to.
+fn judge_host_reached(f: &mut Findings, ctx: &Context, report: &ProbeReport, l: &Lookup) {
+    let egress = ctx.snapshot.probe_egress();
+    let network = egress.map(|n| n.name.as_str()).unwrap_or("its network");
+    let addrs: Vec<String> = l.addrs.iter().map(|a| a.to_string()).collect();
+    f.pass(format!(
+        "{NAME} -> {} (via {})",
+        addrs.join(", "),
+        l.source.as_deref().unwrap_or("?")
+    ));
+    match report
+        .requests
+        .iter()
+        .find(|r| r.purpose == netcheck_model::protocol::Purpose::HostDockerInternal)
+    {
+        None => f.skip(format!(
+            "{NAME} resolves to {}, where netcheck has no listener to test",
+            addrs.join(", ")
+        )),
+        Some(r) if r.ok => f.pass(format!(
+            "HTTP {} answered in {} ms (the host saw {})",
+            r.target,
+            r.elapsed_ms,
+            r.seen_source
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into())
+        )),
+        // netcheck listens on the default bridge's address, where host-gateway
+        // points unless the daemon's host-gateway-ip says otherwise.
+        Some(r) if !r.ok && !l.addrs.contains(&listener_ip(ctx)) => f.skip(format!(
+            "{NAME} maps to {} (host-gateway-ip?), where netcheck has no listener to test",
+            addrs.join(", ")
+        )),
+        Some(r) => {
+            let subnet = egress
+                .and_then(|n| n.subnet_v4())
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "the container subnet".into());
+            let failed = format!(
+                "{NAME} resolves to {}, but the host does not answer on {}",
                 addrs.join(", "),
-                l.source.as_deref().unwrap_or("?")
-            ));
-            match report.requests.iter().find(|r| r.purpose == netcheck_model::protocol::Purpose::HostDockerInternal) {
-                None => f.skip(format!(
-                    "{NAME} resolves to {}, where netcheck has no listener to test",
-                    addrs.join(", ")
-                )),
-                Some(r) if r.ok => f.pass(format!(
-                    "HTTP {} answered in {} ms (the host saw {})",
-                    r.target,
-                    r.elapsed_ms,
-                    r.seen_source.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
-                )),
-                // netcheck listens on the default bridge's address, where host-gateway
-                // points unless the daemon's host-gateway-ip says otherwise.
-                Some(r) if !r.ok && !l.addrs.contains(&listener_ip(ctx)) => f.skip(format!(
-                    "{NAME} maps to {} (host-gateway-ip?), where netcheck has no listener to test",
-                    addrs.join(", ")
-                )),
-                Some(r) => {
-                    let subnet = egress
-                        .and_then(|n| n.subnet_v4())
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "the container subnet".into());
-                    let failed = format!(
-                        "{NAME} resolves to {}, but the host does not answer on {}",
-                        addrs.join(", "),
-                        r.addr.as_deref().unwrap_or(&r.target)
-                    );
-                    match request_lost(ctx, network, r) {
-                        Some((cause, fix)) => f.fail_at(Code::HostSilent, Subject::Host,
-                            format!("{failed}: {cause}"),
-                            fix,
-                        ),
-                        None => f.fail_at(Code::HostSilent, Subject::Host,
-                            format!("{failed}: {}", super::nft_path::why_failed(ctx.snapshot, r)),
-                            format!(
-                                "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
-                                 iptables -S INPUT (and ufw/firewalld zones), and allow {subnet} to reach host services"
-                            ),
-                        ),
-                    }
-                }
+                r.addr.as_deref().unwrap_or(&r.target)
+            );
+            match request_lost(ctx, network, r) {
+                Some((cause, fix)) => f.fail_at(Code::HostSilent, Subject::Host,
+                    format!("{failed}: {cause}"),
+                    fix,
+                ),
+                None => f.fail_at(Code::HostSilent, Subject::Host,
+                    format!("{failed}: {}", super::nft_path::why_failed(ctx.snapshot, r)),
+                    format!(
+                        "the host's firewall likely drops traffic from {subnet}: look for DROP or REJECT rules in \
+                         iptables -S INPUT (and ufw/firewalld zones), and allow {subnet} to reach host services"
+                    ),
+                ),
             }
         }
     }
-    match own("gateway.docker.internal") {
-        Some(l) if !l.addrs.is_empty() => f.note(format!(
+}
+
+/// gateway.docker.internal (lookup `l`): built into Docker Desktop only, so on a Linux
+/// engine its absence fails only where the suite requires it.
+fn judge_gateway_domain(f: &mut Findings, l: &Lookup, params: &Params, desktop: bool) {
+    match l {
+        l if !l.addrs.is_empty() => f.note(format!(
             "gateway.docker.internal -> {}",
             l.addrs
                 .iter()
@@ -174,24 +196,22 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-        Some(l) if params.require_gateway_domain => f.fail_at(Code::GatewayDomainMissing, Subject::Host,
+        l if params.require_gateway_domain => f.fail_at(Code::GatewayDomainMissing, Subject::Host,
             format!(
                 "gateway.docker.internal does not resolve, and the suite requires it: {}",
                 l.error.as_deref().unwrap_or("no address")
             ),
             "on a Linux engine, add --add-host gateway.docker.internal:host-gateway; Docker Desktop maps it natively",
         ),
-        Some(_) if !desktop => {
+        _ if !desktop => {
             f.note("gateway.docker.internal: not mapped (built into Docker Desktop only)")
         }
-        Some(l) => f.fail_at(Code::GatewayDomainMissing, Subject::Host,
+        l => f.fail_at(Code::GatewayDomainMissing, Subject::Host,
             format!(
                 "gateway.docker.internal does not resolve on Docker Desktop: {}",
                 l.error.as_deref().unwrap_or("")
             ),
             "restart Docker Desktop",
         ),
-        None => {}
     }
-    f.finish(format!("{NAME} resolves and reaches the host"))
 }

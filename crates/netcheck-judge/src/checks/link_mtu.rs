@@ -155,47 +155,62 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 f.pass(seen);
                 continue;
             }
-            let want = limit.mtu;
-            let fix = if n.name == "bridge" {
-                format!("set \"mtu\": {want} in /etc/docker/daemon.json and restart docker")
-            } else {
-                format!(
-                    "recreate the network with a fitting MTU: docker network create -o {MTU_OPTION}={want} {} \
-                     (compose: driver_opts), then recreate its containers",
-                    super::sh(&n.name)
-                )
-            };
-            let fix = match &limit.policy {
-                Some(_) => format!(
-                    "{fix}; or raise the MTU of {} if its path allows",
-                    limit.dev
-                ),
-                None => fix,
-            };
-            let message = match (expect, &limit.policy) {
-                (Some(e), _) => format!("{seen}, the suite expects {e}"),
-                (None, None) => format!(
-                    "{seen} exceeds the uplink {}'s {want}: larger packets are dropped on the way out (TLS hangs)",
-                    limit.dev
-                ),
-                (None, Some(policy)) => format!(
-                    "{seen} exceeds the {want} of {}, where the network's traffic leaves ({policy}): \
-                     larger packets are dropped on the way out (TLS hangs)",
-                    limit.dev
-                ),
-            };
-            let slug = if limit.policy.is_some() {
-                Code::AbovePolicyEgress
-            } else {
-                Code::AboveUplink
-            };
-            f.fail_at(slug, super::Subject::inside(who, iface), message, fix);
+            mtu_too_large(&mut f, n, &limit, expect, who, iface, &seen);
         }
     }
     match limit_seen {
         Some(l) => f.finish(format!("every container MTU fits (at most {l})")),
         None => f.finish("no container MTU compared"),
     }
+}
+
+/// Container `who`'s interface `iface` (`seen`, its MTU) does not fit the `limit` (or
+/// the suite's `expect`): larger packets are dropped on the way out. The fix lowers the
+/// network's MTU, in the engine's terms.
+fn mtu_too_large(
+    f: &mut Findings,
+    n: &NetworkObs,
+    limit: &Limit,
+    expect: Option<u32>,
+    who: &str,
+    iface: &str,
+    seen: &str,
+) {
+    let want = limit.mtu;
+    let fix = if n.name == "bridge" {
+        format!("set \"mtu\": {want} in /etc/docker/daemon.json and restart docker")
+    } else {
+        format!(
+            "recreate the network with a fitting MTU: docker network create -o {MTU_OPTION}={want} {} \
+             (compose: driver_opts), then recreate its containers",
+            super::sh(&n.name)
+        )
+    };
+    let fix = match &limit.policy {
+        Some(_) => format!(
+            "{fix}; or raise the MTU of {} if its path allows",
+            limit.dev
+        ),
+        None => fix,
+    };
+    let message = match (expect, &limit.policy) {
+        (Some(e), _) => format!("{seen}, the suite expects {e}"),
+        (None, None) => format!(
+            "{seen} exceeds the uplink {}'s {want}: larger packets are dropped on the way out (TLS hangs)",
+            limit.dev
+        ),
+        (None, Some(policy)) => format!(
+            "{seen} exceeds the {want} of {}, where the network's traffic leaves ({policy}): \
+             larger packets are dropped on the way out (TLS hangs)",
+            limit.dev
+        ),
+    };
+    let slug = if limit.policy.is_some() {
+        Code::AbovePolicyEgress
+    } else {
+        Code::AboveUplink
+    };
+    f.fail_at(slug, super::Subject::inside(who, iface), message, fix);
 }
 
 /// The two ends of a container's veth, and its host end against the bridge: a veth

@@ -3,12 +3,12 @@
 use std::net::IpAddr;
 
 use super::engine_rules::{self, Backend};
-use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome, request_lost};
-use netcheck_model::protocol::Purpose;
+use super::{Check, Context, Findings, Needs, Outcome, docker_or_outcome};
 use netcheck_model::snapshot::{FirewallObs, NetworkObs};
 
 mod codes;
 mod ipv6;
+mod live;
 
 use codes::Code;
 
@@ -176,159 +176,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             }
         }
 
-        live_egress(&mut f, ctx, n, subnet);
+        live::live_egress(&mut f, ctx, n, subnet);
     }
     f.finish("container traffic leaves the host masqueraded")
-}
-
-/// The active half: the outside peer says which source address it saw for a request
-/// from this network. The probe's default route carries one network's request; the
-/// others leave from the probe's interface on them (collect/egress.rs).
-fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subnet: ipnet::IpNet) {
-    let Some(probe) = ctx.snapshot.probe.ok() else {
-        f.note(format!(
-            "network {}: no live NAT test ({})",
-            n.name,
-            ctx.snapshot.probe.why_missing().unwrap_or("")
-        ));
-        return;
-    };
-    let Some(outside) = probe.outside.ok() else {
-        f.note(format!(
-            "no live NAT test: {}",
-            probe.outside.why_missing().unwrap_or("")
-        ));
-        return;
-    };
-    let egress = ctx.snapshot.probe_egress().map(|e| e.name.as_str());
-    let (req, from) = if egress == Some(n.name.as_str()) {
-        let req = probe
-            .report
-            .requests
-            .iter()
-            .find(|r| r.purpose == Purpose::Outside);
-        (req, "the probe".to_string())
-    } else {
-        let wanted = Purpose::outside_from(&n.name);
-        let req = probe.host_requests.iter().find(|r| r.purpose == wanted);
-        (req, format!("the probe's interface on {}", n.name))
-    };
-    let Some(req) = req else {
-        // A snapshot from before every network's egress was tested, or one taken
-        // without root: the rules above are all there is.
-        f.note(format!(
-            "network {}: no live NAT test (the probe's default route uses {}, and no request left through {} itself)",
-            n.name,
-            egress.unwrap_or("no network"),
-            n.name
-        ));
-        return;
-    };
-    let untracked = super::causes::untracked(ctx, n, req.target.parse().ok());
-    match (req.ok, req.seen_source) {
-        (true, Some(seen)) if seen == outside.host_addr => f.pass(format!(
-            "from {from}: outside peer {} (in a namespace behind {}) saw {seen}: the host's address",
-            outside.peer_addr, outside.host_link
-        )),
-        (true, Some(seen)) if Some(seen) == snat_source(n) => f.pass(format!(
-            "from {from}: outside peer {} saw {seen}: the network's own source address ({HOST_IPV4})",
-            outside.peer_addr
-        )),
-        // A conntrack exemption is why: un-tracked packets skip the nat table.
-        (true, Some(seen)) if subnet.contains(&seen) && untracked.is_some() => {
-            if let Some(c) = untracked {
-                f.fail_at(Code::Untracked, super::rules::subject("raw", "PREROUTING", None),
-                    format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed: {}", c.message),
-                    c.fix,
-                );
-            }
-        }
-        (true, Some(seen)) if subnet.contains(&seen) => f.fail_at(Code::UnNatted, super::Subject::network(&n.name),
-            format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
-            unnatted_fix(ctx, n, subnet),
-        ),
-        (true, seen) => {
-            let seen_text = seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into());
-            let message = format!(
-                "the outside peer saw {seen_text}, neither the host's {} nor a container address",
-                outside.host_addr
-            );
-            match seen.and_then(|s| snat_rule(ctx, s)) {
-                Some((pos, line)) => f.fail_at(Code::SnatRewritten, super::rules::subject("nat", "POSTROUTING", Some(line)),
-                    format!("{message}: nat POSTROUTING rule {pos} `{line}` rewrites it, above Docker's MASQUERADE"),
-                    format!("exclude Docker's subnet from it (! -s {subnet}), or delete it: iptables -t nat -D POSTROUTING {pos}"),
-                ),
-                None => f.fail_at(Code::SnatRewritten, super::rules::subject("nat", "POSTROUTING", None), message,
-                    "look for SNAT rules that rewrite Docker's traffic: iptables -t nat -S POSTROUTING",
-                ),
-            }
-        }
-        (false, _) => {
-            let failed = format!("{from} could not reach the outside peer {}", req.target);
-            let traced = probe
-                .traces
-                .iter()
-                .find(|t| t.purpose == req.purpose)
-                .and_then(|t| t.verdict.as_ref());
-            let blocker = super::nft_path::egress_blocker(ctx.snapshot, n);
-            match (request_lost(ctx, &n.name, req), traced, blocker) {
-                (Some((cause, fix)), _, _) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name), format!("{failed}: {cause}"), fix),
-                (None, Some(v), _) if engine_rules::owns(v, all_networks(ctx)) => {
-                    engine_rule_dropped(f, ctx, n, subnet, &failed, v)
-                }
-                (None, Some(v), _) if super::rules::is_iptables_table(v) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name),
-                    format!("{failed}: the packet trace shows it {v}"),
-                    format!(
-                        "an iptables rule drops container traffic: see firewall.forward's finding and fix \
-                         ({} -S {})",
-                        if v.family == "ip6" { "ip6tables" } else { "iptables" },
-                        super::sh(&v.chain)
-                    ),
-                ),
-                (None, Some(v), _) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name),
-                    format!("{failed}: the packet trace shows it {v}"),
-                    format!(
-                        "that chain drops container traffic (see firewall.forward); if it is not Docker's, \
-                         let the bridge through it: nft insert rule {} {} {} iifname {} accept",
-                        v.family,
-                        super::sh(&v.table),
-                        super::sh(&v.chain),
-                        super::sh(&n.bridge)
-                    ),
-                ),
-                (None, None, Some(by)) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name),
-                    format!("{failed}: its traffic is dropped by {by} (see firewall.forward)"),
-                    "that table is not Docker's: let the bridge through it (firewall.forward's fix), \
-                     or find who wrote it (/etc/nftables.conf, a VPN's kill switch, firewalld)",
-                ),
-                (None, None, None) => f.fail_at(Code::OutsideUnreachable, super::Subject::network(&n.name),
-                    format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
-                    "container traffic does not leave the host: check ip_forward, FORWARD (iptables -S FORWARD) \
-                     and the container's default route",
-                ),
-            }
-        }
-    }
-}
-
-/// The nat POSTROUTING rule (its position and line) that rewrites a source to `seen`,
-/// above Docker's MASQUERADE: an SNAT to that address.
-fn snat_rule<'a>(ctx: &'a Context, seen: IpAddr) -> Option<(usize, &'a str)> {
-    let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
-    let to = seen.to_string();
-    super::rules::chain(fw, "nat", "POSTROUTING")
-        .into_iter()
-        .enumerate()
-        .take_while(|(_, r)| r.target != Some("MASQUERADE"))
-        .find(|(_, r)| {
-            r.target == Some("SNAT")
-                && r.line
-                    .split_whitespace()
-                    .skip_while(|w| *w != "--to-source")
-                    .nth(1)
-                    .is_some_and(|v| v.split([':', '-']).next() == Some(to.as_str()))
-        })
-        .map(|(i, r)| (i + 1, r.line))
 }
 
 /// Docker keeps no chains in iptables: told not to (`"iptables": false`), then no NAT
@@ -419,42 +269,6 @@ fn unnatted_fix(ctx: &Context, n: &NetworkObs, subnet: ipnet::IpNet) -> String {
         ),
         None => format!(
             "restore the rule: systemctl restart docker (expected: -A POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE)"
-        ),
-    }
-}
-
-/// A live flow dropped by a rule the engine wrote: a protection working as designed,
-/// so the drop is the symptom. Docker's direct-access rule dropping the reply to the
-/// container's own address means the request left un-NATed: the cause is the missing
-/// masquerade, and the fix restores it. No fix touches the engine's rule.
-fn engine_rule_dropped(
-    f: &mut Findings,
-    ctx: &Context,
-    n: &NetworkObs,
-    subnet: ipnet::IpNet,
-    failed: &str,
-    v: &netcheck_model::snapshot::TraceVerdict,
-) {
-    match engine_rules::direct_access(v, all_networks(ctx)) {
-        Some((addr, _)) => f.fail_at(
-            Code::UnNatted,
-            super::Subject::network(&n.name),
-            format!(
-                "{failed}: the reply to the container's own address {addr} was {v}, Docker's protection \
-                 against direct access: the request left the host un-NATed, so traffic from {subnet} is not masqueraded"
-            ),
-            unnatted_fix(ctx, n, subnet),
-        ),
-        None => f.fail_at(
-            Code::OutsideUnreachable,
-            super::Subject::network(&n.name),
-            format!(
-                "{failed}: the packet trace shows it {v}, a rule the engine wrote itself ({}): a symptom; \
-                 the engine drops what its configuration does not allow",
-                ctx.engine.describe()
-            ),
-            "the engine's rules are not to be edited: check the network's options (docker network inspect) \
-             and the findings above; restart the engine (systemctl restart docker) if its rules were changed by hand",
         ),
     }
 }

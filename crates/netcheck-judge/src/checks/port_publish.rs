@@ -1,12 +1,13 @@
 //! `port.publish`: a published port reaches its container, from the host and by hairpin.
 
 use super::{Check, Context, Findings, Needs, Outcome, missing};
-use netcheck_model::protocol::Purpose;
-use netcheck_model::snapshot::{Observed, Published, Request};
+use netcheck_model::snapshot::{HostObs, Observed, ProbeObs, ProxyObs, Published};
 
 mod codes;
 use codes::Code;
 
+// Whether a published port answers, and why not: a part of the check of its own.
+mod answer;
 // The users' own published ports: a part of the check of its own.
 mod users;
 
@@ -65,136 +66,14 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let Some(probe) = ctx.snapshot.probe.ok() else {
         return missing(&ctx.snapshot.probe, "probe container");
     };
-    // The probe publishes on its first network; an internal one publishes nothing by
-    // design (the engine carries no port of it), which is not a fault.
-    if let Some(n) = ctx
-        .snapshot
-        .networks
-        .first()
-        .and_then(|n| ctx.snapshot.network(n))
-        .filter(|n| n.internal)
-    {
-        return Outcome::skip(
-            "internal: publishes nothing",
-            vec![format!(
-                "network {} is internal: the engine publishes no port of its containers",
-                n.name
-            )],
-        );
-    }
-    if let Some(e) = &probe.publish_error {
-        return publish_refused(ctx, e);
-    }
-    if probe.published.is_empty() {
-        let why = ctx
-            .snapshot
-            .host
-            .why_missing()
-            .unwrap_or("the probe published no port");
-        return Outcome::skip(format!("no published port to test: {why}"), vec![]);
+    if let Some(skipped) = nothing_published(ctx, probe) {
+        return skipped;
     }
     let mut f = Findings::default();
-    // The engine publishes a container's ports on its address on the network of its
-    // default route (GwPriority, then the networks' names decide which), not on the
-    // first network netcheck asked for.
-    let egress = ctx.snapshot.probe_egress().or_else(|| {
-        let first = ctx.snapshot.networks.first()?;
-        ctx.snapshot.network(first)
-    });
-    let probe_ip = egress
-        .into_iter()
-        .flat_map(|n| &n.endpoints)
-        .find(|e| e.container_name == probe.container_name)
-        .and_then(|e| e.ipv4)
-        .map(|a| a.addr());
+    let probe_ip = probe_address(ctx, probe);
     let host = ctx.snapshot.host.ok();
     for p in &probe.published {
-        let at = format!("{}:{}", p.host_ip, p.host_port);
-        f.note(format!(
-            "probe port {}/tcp published on {at}",
-            p.container_port
-        ));
-        // How the engine carries it.
-        let dnat = host.and_then(|h| match &h.firewall {
-            Observed::Ok { value } if super::rules::docker_in_iptables(value) => {
-                Some(dnat_rule(value, p).map(str::to_string))
-            }
-            // Docker's nftables backend: its DNAT rules are in its own table.
-            Observed::Ok { value }
-                if ctx.engine.backend == super::engine_rules::Backend::Nftables
-                    && value.docker_nft_after_publish =>
-            {
-                Some(super::engine_rules::nft_dnat(
-                    value,
-                    p.host_port,
-                    p.container_port,
-                ))
-            }
-            _ => None,
-        });
-        let proxy = host.and_then(|h| {
-            h.proxies
-                .iter()
-                .find(|x| x.host_port == p.host_port && x.host_ip == p.host_ip.to_string())
-        });
-        if let Some(x) = proxy {
-            f.note(format!(
-                "docker-proxy {}:{} -> {}:{}",
-                x.host_ip, x.host_port, x.container_ip, x.container_port
-            ));
-        }
-        match (dnat, proxy) {
-            (Some(Some(rule)), _) => f.pass(format!("nat {rule}")),
-            (Some(None), _) if ctx.engine.backend == super::engine_rules::Backend::Nftables => f.fail_at(
-                Code::DnatMissing,
-                super::rules::subject(&format!("ip {}", super::engine_rules::NFT_TABLE), "nat-prerouting-and-output", None),
-                format!(
-                    "the DNAT rule for {at} is missing from the engine's table ip {}: its rules were flushed or edited",
-                    super::engine_rules::NFT_TABLE
-                ),
-                RESTART,
-            ),
-            (Some(None), _) => f.fail_at(Code::DnatMissing, super::rules::subject("nat", "DOCKER", None),
-                format!("the DNAT rule for {at} is missing from the nat DOCKER chain: Docker's nat rules were flushed"),
-                RESTART,
-            ),
-            (None, Some(_)) => f.note("firewall not read: the DNAT rule was not checked"),
-            // Rules not readable here (no root, or Docker's nftables backend) and no proxy
-            // (userland-proxy off): the requests below still tell whether it works.
-            (None, None) => f.note(format!(
-                "how {at} is carried was not seen: no readable DNAT rule, no docker-proxy"
-            )),
-        }
-        // Whether it answers.
-        let request = if p.host_ip.is_loopback() {
-            probe
-                .host_requests
-                .iter()
-                .find(|r| r.purpose == Purpose::Publish { host_ip: p.host_ip })
-        } else {
-            probe
-                .report
-                .requests
-                .iter()
-                .find(|r| r.purpose == Purpose::Hairpin)
-        };
-        let from = if p.host_ip.is_loopback() {
-            "from the host"
-        } else {
-            "from the probe itself (hairpin)"
-        };
-        match request {
-            None => f.error(format!("no request was made to {at} {from}")),
-            Some(r) => answered(
-                &mut f,
-                r,
-                &at,
-                from,
-                probe_ip,
-                p,
-                &cause(ctx, probe, r, probe_ip, proxy.is_some()),
-            ),
-        }
+        judge_port(&mut f, ctx, probe, host, p, probe_ip);
     }
     if let Some(h) = host {
         exposure(&mut f, h);
@@ -209,6 +88,140 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         );
     }
     f.finish("published ports reach the container, from the host and by hairpin")
+}
+
+/// The outcome when the probe has no port to test: its network is internal, the engine
+/// refused to publish, or nothing was published.
+fn nothing_published(ctx: &Context, probe: &ProbeObs) -> Option<Outcome> {
+    // The probe publishes on its first network; an internal one publishes nothing by
+    // design (the engine carries no port of it), which is not a fault.
+    if let Some(n) = ctx
+        .snapshot
+        .networks
+        .first()
+        .and_then(|n| ctx.snapshot.network(n))
+        .filter(|n| n.internal)
+    {
+        return Some(Outcome::skip(
+            "internal: publishes nothing",
+            vec![format!(
+                "network {} is internal: the engine publishes no port of its containers",
+                n.name
+            )],
+        ));
+    }
+    if let Some(e) = &probe.publish_error {
+        return Some(publish_refused(ctx, e));
+    }
+    if probe.published.is_empty() {
+        let why = ctx
+            .snapshot
+            .host
+            .why_missing()
+            .unwrap_or("the probe published no port");
+        return Some(Outcome::skip(
+            format!("no published port to test: {why}"),
+            vec![],
+        ));
+    }
+    None
+}
+
+/// The probe's address the published ports lead to.
+fn probe_address(ctx: &Context, probe: &ProbeObs) -> Option<std::net::IpAddr> {
+    // The engine publishes a container's ports on its address on the network of its
+    // default route (GwPriority, then the networks' names decide which), not on the
+    // first network netcheck asked for.
+    let egress = ctx.snapshot.probe_egress().or_else(|| {
+        let first = ctx.snapshot.networks.first()?;
+        ctx.snapshot.network(first)
+    });
+    egress
+        .into_iter()
+        .flat_map(|n| &n.endpoints)
+        .find(|e| e.container_name == probe.container_name)
+        .and_then(|e| e.ipv4)
+        .map(|a| a.addr())
+}
+
+/// One published port: how the engine carries it, then whether it answers.
+fn judge_port(
+    f: &mut Findings,
+    ctx: &Context,
+    probe: &ProbeObs,
+    host: Option<&HostObs>,
+    p: &Published,
+    probe_ip: Option<std::net::IpAddr>,
+) {
+    let at = format!("{}:{}", p.host_ip, p.host_port);
+    f.note(format!(
+        "probe port {}/tcp published on {at}",
+        p.container_port
+    ));
+    let proxy = judge_carrier(f, ctx, host, p, &at);
+    answer::judge(f, ctx, probe, p, &at, probe_ip, proxy.is_some());
+}
+
+/// How the engine carries port `p`: its DNAT rule (in iptables or in its own nftables
+/// table) and its docker-proxy. Returns the proxy, which the cause of a failure needs.
+fn judge_carrier<'a>(
+    f: &mut Findings,
+    ctx: &Context,
+    host: Option<&'a HostObs>,
+    p: &Published,
+    at: &str,
+) -> Option<&'a ProxyObs> {
+    let dnat = host.and_then(|h| match &h.firewall {
+        Observed::Ok { value } if super::rules::docker_in_iptables(value) => {
+            Some(dnat_rule(value, p).map(str::to_string))
+        }
+        // Docker's nftables backend: its DNAT rules are in its own table.
+        Observed::Ok { value }
+            if ctx.engine.backend == super::engine_rules::Backend::Nftables
+                && value.docker_nft_after_publish =>
+        {
+            Some(super::engine_rules::nft_dnat(
+                value,
+                p.host_port,
+                p.container_port,
+            ))
+        }
+        _ => None,
+    });
+    let proxy = host.and_then(|h| {
+        h.proxies
+            .iter()
+            .find(|x| x.host_port == p.host_port && x.host_ip == p.host_ip.to_string())
+    });
+    if let Some(x) = proxy {
+        f.note(format!(
+            "docker-proxy {}:{} -> {}:{}",
+            x.host_ip, x.host_port, x.container_ip, x.container_port
+        ));
+    }
+    match (dnat, proxy) {
+        (Some(Some(rule)), _) => f.pass(format!("nat {rule}")),
+        (Some(None), _) if ctx.engine.backend == super::engine_rules::Backend::Nftables => f.fail_at(
+            Code::DnatMissing,
+            super::rules::subject(&format!("ip {}", super::engine_rules::NFT_TABLE), "nat-prerouting-and-output", None),
+            format!(
+                "the DNAT rule for {at} is missing from the engine's table ip {}: its rules were flushed or edited",
+                super::engine_rules::NFT_TABLE
+            ),
+            RESTART,
+        ),
+        (Some(None), _) => f.fail_at(Code::DnatMissing, super::rules::subject("nat", "DOCKER", None),
+            format!("the DNAT rule for {at} is missing from the nat DOCKER chain: Docker's nat rules were flushed"),
+            RESTART,
+        ),
+        (None, Some(_)) => f.note("firewall not read: the DNAT rule was not checked"),
+        // Rules not readable here (no root, or Docker's nftables backend) and no proxy
+        // (userland-proxy off): the requests below still tell whether it works.
+        (None, None) => f.note(format!(
+            "how {at} is carried was not seen: no readable DNAT rule, no docker-proxy"
+        )),
+    }
+    proxy
 }
 
 /// Ports published on every address while a host firewall runs: they work, and they
@@ -258,168 +271,6 @@ fn publish_refused(ctx: &Context, error: &str) -> Outcome {
         ],
         hint,
     )
-}
-
-fn answered(
-    f: &mut Findings,
-    r: &Request,
-    at: &str,
-    from: &str,
-    probe_ip: Option<std::net::IpAddr>,
-    p: &Published,
-    cause: &Option<(String, String)>,
-) {
-    if r.ok {
-        f.pass(format!(
-            "GET http://{at}/ {from}: answered by the probe's listener in {} ms (it saw {})",
-            r.elapsed_ms,
-            r.seen_source.map(|s| s.to_string()).unwrap_or_default()
-        ));
-        return;
-    }
-    let error = r.error.as_deref().unwrap_or("no answer");
-    if let Some((cause, hint)) = cause {
-        f.fail_at(
-            Code::NotAnswering,
-            super::Subject::Host,
-            format!("the published port {at} does not reach the container {from}: {cause}"),
-            hint.clone(),
-        );
-        return;
-    }
-    let hint = if p.host_ip.is_loopback() {
-        format!(
-            "{RESTART}; check what a host firewall does to port {}: iptables -S INPUT; iptables -t nat -S",
-            p.host_port
-        )
-    } else {
-        format!(
-            "a host firewall may drop it on the way in (with docker-proxy the hairpin ends at the host: \
-             iptables -S INPUT, ufw status); with userland-proxy off, hairpin needs hairpin mode on the \
-             bridge ports and br_netfilter (see kernel.br-netfilter); else {RESTART}"
-        )
-    };
-    f.fail_at(
-        Code::NotAnswering,
-        super::Subject::Host,
-        format!(
-            "the published port {at} does not reach the container{} {from}: {error}",
-            probe_ip
-                .map(|ip| format!(" {ip}:{}", p.container_port))
-                .unwrap_or_default()
-        ),
-        hint,
-    );
-}
-
-/// Why a request to a published port failed, where the snapshot shows it: its packet
-/// trace, else a rule on the host's OUTPUT path (iptables or another nftables table)
-/// that drops the host's connections to the probe. Both the host's request and the
-/// hairpin end in a connection from the host to the container (docker-proxy's, or the
-/// DNATed one).
-fn cause(
-    ctx: &Context,
-    probe: &netcheck_model::snapshot::ProbeObs,
-    r: &Request,
-    probe_ip: Option<std::net::IpAddr>,
-    proxied: bool,
-) -> Option<(String, String)> {
-    const FILTERED: &str = "the host's own traffic to its containers is filtered (an egress allow-list): \
-        allow the containers' subnets in OUTPUT (iptables -I OUTPUT -d SUBNET -j ACCEPT, or in the nft \
-        output chain named), or delete the rule";
-    // The layers below netfilter first: the bridge, its route, neighbours, tc.
-    if let Some(found) = ctx
-        .snapshot
-        .networks
-        .first()
-        .and_then(|n| super::request_lost(ctx, n, r))
-    {
-        return Some(found);
-    }
-    if let Some(v) = probe
-        .traces
-        .iter()
-        .find(|t| t.purpose == r.purpose)
-        .and_then(|t| t.verdict.as_ref())
-    {
-        return Some((format!("the packet trace shows it {v}"), FILTERED.into()));
-    }
-    let host = ctx.snapshot.host.ok()?;
-    let bridge = ctx
-        .snapshot
-        .networks
-        .first()
-        .and_then(|n| ctx.snapshot.network(n))
-        .map(|n| n.bridge.as_str());
-    if r.purpose
-        == (Purpose::Publish {
-            host_ip: std::net::IpAddr::from([127, 0, 0, 1]),
-        })
-        && let Some(b) = bridge
-        && let Some(why) = super::publish_paths::localnet_cause(host, b, proxied)
-    {
-        return Some((
-            why,
-            format!(
-                "sysctl -w net.ipv4.conf.{}.route_localnet=1 (the engine sets it at start when userland-proxy \
-                 is off; find what reset it: grep -rs route_localnet /etc/sysctl.conf /etc/sysctl.d), or \
-                 publish on another address",
-                super::sh(b)
-            ),
-        ));
-    }
-    let cause = output_cause(ctx, probe_ip?)?;
-    Some((cause, FILTERED.into()))
-}
-
-/// A rule on the host's OUTPUT path (iptables, or another nftables table's output
-/// chain) that drops the host's connections to the probe at `ip`.
-fn output_cause(ctx: &Context, ip: std::net::IpAddr) -> Option<String> {
-    let fw = ctx.snapshot.host.ok()?.firewall.ok()?;
-    let dest = ipnet::IpNet::from(ip);
-    let drops = super::rules::chain(fw, "filter", "OUTPUT")
-        .into_iter()
-        .find(|rule| {
-            rule.drops()
-                && rule.matches.iter().any(|(neg, flag, value)| {
-                    !neg && *flag == "-d"
-                        && value
-                            .parse::<ipnet::IpNet>()
-                            .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                            .is_ok_and(|net| net.contains(&ip))
-                })
-        });
-    if let Some(rule) = drops {
-        return Some(format!(
-            "the host's OUTPUT rule `{}` ({}) drops the host's connections to the container {ip}",
-            rule.line, fw.backend
-        ));
-    }
-    let network = ctx.snapshot.networks.first()?;
-    let bridge = &ctx.snapshot.network(network)?.bridge;
-    let flow = super::nft_path::Flow {
-        v6: ip.is_ipv6(),
-        iif: super::nft_path::Iface::Unknown,
-        oif: super::nft_path::Iface::Is(bridge),
-        bridge: None,
-        saddr: None,
-        daddr: Some(dest),
-        established: false,
-    };
-    let families: &[&str] = if ip.is_ipv6() {
-        &["ip6", "inet"]
-    } else {
-        &["ip", "inet"]
-    };
-    super::nft_path::walk(fw.nftables.as_ref()?, fw, families, &["output"], &flow)
-        .into_iter()
-        .find_map(|v| {
-            let by = v.drop?;
-            Some(format!(
-                "the host's connections to the container {ip} are dropped by table {}, chain {}, {by}",
-                v.table, v.chain
-            ))
-        })
 }
 
 /// `-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 32768 -j DNAT

@@ -84,10 +84,10 @@ pub(crate) fn judge_capture(
     subnet: IpNet,
     docker_bridges: &[&str],
 ) {
-    let mut captured_tables = vec![];
     for l in routing.lookups.iter().filter(|l| l.network == n.name) {
         f.note(describe(l));
     }
+    let mut captured_tables = vec![];
     for v6 in [false, true] {
         let mut reported_oif = None;
         for path in [LookupPath::Host, LookupPath::Return] {
@@ -103,51 +103,77 @@ pub(crate) fn judge_capture(
             if oif.as_deref() == Some(n.bridge.as_str()) || reported_oif == Some(oif.clone()) {
                 continue;
             }
-            let who = match path {
-                LookupPath::Host => "the host's packets",
-                _ => "answers from outside",
-            };
-            let message = match &oif {
-                Some(o) => format!(
-                    "{who} to {} (network {}) leave by {o}, not bridge {}: {}",
-                    l.to,
-                    n.name,
-                    n.bridge,
-                    explain(routing, l)
-                ),
-                None => format!(
-                    "{who} to {} (network {}) do not reach bridge {}: {}",
-                    l.to,
-                    n.name,
-                    n.bridge,
-                    explain(routing, l)
-                ),
-            };
-            let table = l.route.as_ref().map(|r| r.table);
-            captured_tables.extend(table);
-            let hint = if table.is_some_and(|t| t != TABLE_MAIN) {
-                format!("{CAPTURE_FIX}; see it: ip route get {}", l.to)
-            } else {
-                format!(
-                    "a route or rule takes Docker's subnet away from the bridge: see it with ip route get {}, \
-                     then remove it or move the network (docker network create --subnet)",
-                    l.to
-                )
-            };
-            let subject = Subject::Route {
-                destination: l
-                    .route
-                    .as_ref()
-                    .and_then(|r| r.matched)
-                    .map_or_else(|| l.to.to_string(), |m| m.to_string()),
-                table: table.filter(|t| *t != TABLE_MAIN),
-            };
-            f.fail_at(Code::RouteCapturesSubnet, subject, message, hint);
+            captured_tables.extend(lookup_captured(f, routing, n, l, path, oif.as_deref()));
             reported_oif = Some(oif);
         }
     }
-    // The tables that unmarked packets consult before main: a route in them over part of
-    // the subnet takes those addresses away, whichever address the lookups used.
+    judge_policy_tables(f, routing, ns, n, subnet, docker_bridges, &captured_tables);
+}
+
+/// Lookup `l` on `path` leaves by `oif` (or nowhere), not by the network's bridge: a
+/// failure. Returns the table whose route took it, which the policy tables then skip.
+fn lookup_captured(
+    f: &mut Findings,
+    routing: &RoutingObs,
+    n: &NetworkObs,
+    l: &RouteLookup,
+    path: LookupPath,
+    oif: Option<&str>,
+) -> Option<u32> {
+    let who = match path {
+        LookupPath::Host => "the host's packets",
+        _ => "answers from outside",
+    };
+    let message = match oif {
+        Some(o) => format!(
+            "{who} to {} (network {}) leave by {o}, not bridge {}: {}",
+            l.to,
+            n.name,
+            n.bridge,
+            explain(routing, l)
+        ),
+        None => format!(
+            "{who} to {} (network {}) do not reach bridge {}: {}",
+            l.to,
+            n.name,
+            n.bridge,
+            explain(routing, l)
+        ),
+    };
+    let table = l.route.as_ref().map(|r| r.table);
+    let hint = if table.is_some_and(|t| t != TABLE_MAIN) {
+        format!("{CAPTURE_FIX}; see it: ip route get {}", l.to)
+    } else {
+        format!(
+            "a route or rule takes Docker's subnet away from the bridge: see it with ip route get {}, \
+             then remove it or move the network (docker network create --subnet)",
+            l.to
+        )
+    };
+    let subject = Subject::Route {
+        destination: l
+            .route
+            .as_ref()
+            .and_then(|r| r.matched)
+            .map_or_else(|| l.to.to_string(), |m| m.to_string()),
+        table: table.filter(|t| *t != TABLE_MAIN),
+    };
+    f.fail_at(Code::RouteCapturesSubnet, subject, message, hint);
+    table
+}
+
+/// The tables that unmarked packets consult before main: a route in them over part of
+/// the subnet takes those addresses away, whichever address the lookups used. Tables
+/// already `captured` by a lookup were reported there.
+fn judge_policy_tables(
+    f: &mut Findings,
+    routing: &RoutingObs,
+    ns: &NetnsObs,
+    n: &NetworkObs,
+    subnet: IpNet,
+    docker_bridges: &[&str],
+    captured: &[u32],
+) {
     let v6 = subnet.addr().is_ipv6();
     let main_at = routing
         .rules
@@ -160,7 +186,7 @@ pub(crate) fn judge_capture(
             && r.priority < main_at
             && r.action == "lookup"
             && ![TABLE_MAIN, TABLE_LOCAL, TABLE_DEFAULT].contains(&r.table)
-            && !captured_tables.contains(&r.table)
+            && !captured.contains(&r.table)
             && plain(r)
             && r.to.is_none_or(|t| overlaps(&t, &subnet))
     }) {

@@ -1,11 +1,10 @@
-//! nat.masquerade's IPv6 half: the engine's NAT66 rule where it keeps one, and the live
-//! IPv6 flow from each IPv6 network to the outside peer's IPv6 address.
+//! nat.masquerade's IPv6 half: the engine's NAT66 rule where it keeps one; the live
+//! IPv6 flow (live.rs) follows from whether it keeps one.
 
 use super::Code;
-use super::{all_networks, masquerade_rule};
+use super::masquerade_rule;
 use crate::checks::engine_rules::{self, Backend};
 use crate::checks::{Context, Findings};
-use netcheck_model::protocol::Purpose;
 use netcheck_model::snapshot::{FirewallObs, NetworkObs};
 
 /// The IPv6 half, where the network has it. Docker NATs IPv6 with ip6tables on (the
@@ -93,135 +92,5 @@ pub(super) fn judge(
             }
         }
     };
-    live_egress_v6(f, ctx, n, subnet, nat);
-}
-
-/// The live IPv6 flow from the network to the outside peer's IPv6 address: NAT66 shows
-/// as the host's address, routing as the container's own.
-fn live_egress_v6(
-    f: &mut Findings,
-    ctx: &Context,
-    n: &NetworkObs,
-    subnet: ipnet::IpNet,
-    nat: Option<bool>,
-) {
-    let Some(probe) = ctx.snapshot.probe.ok() else {
-        return;
-    };
-    let outside = probe.outside.ok().and_then(|o| o.v6.as_ref());
-    let wanted = Purpose::outside_v6_from(&n.name);
-    let Some(req) = probe.host_requests.iter().find(|r| r.purpose == wanted) else {
-        f.note(format!(
-            "network {}: no live IPv6 test ({})",
-            n.name,
-            match (
-                outside,
-                probe.outside.ok().and_then(|o| o.v6_missing.as_deref())
-            ) {
-                (Some(_), _) => "the probe has no IPv6 route on it".to_string(),
-                (None, Some(why)) => format!("the outside peer has no IPv6 address: {why}"),
-                (None, None) =>
-                    "the outside peer has no IPv6 address: a snapshot from an older netcheck"
-                        .to_string(),
-            }
-        ));
-        return;
-    };
-    let Some(outside) = outside else { return };
-    let from = format!("the probe's interface on {}", n.name);
-    match (req.ok, req.seen_source) {
-        (true, Some(seen)) if seen == outside.host_addr && nat != Some(false) => f.pass(format!(
-            "IPv6 from {from}: outside peer {} saw {seen}: the host's address (NAT66)",
-            outside.peer_addr
-        )),
-        (true, Some(seen)) if subnet.contains(&seen) && nat == Some(true) => f.fail_at(
-            Code::UnNattedV6,
-            crate::checks::Subject::network(&n.name),
-            format!(
-                "the outside peer saw the container's own IPv6 address {seen}: traffic from {subnet} leaves un-NATed"
-            ),
-            "restore the engine's IPv6 rules: systemctl restart docker",
-        ),
-        (true, Some(seen)) => f.pass(format!(
-            "IPv6 from {from}: outside peer {} saw {seen}{}",
-            outside.peer_addr,
-            if subnet.contains(&seen) {
-                ": the container's own address, routed as the engine is configured"
-            } else {
-                ""
-            }
-        )),
-        (true, None) => f.pass(format!("IPv6 from {from}: reached the outside peer {}", req.target)),
-        (false, _) => {
-            let failed = format!("{from} could not reach the outside peer {} over IPv6", req.target);
-            let traced = probe
-                .traces
-                .iter()
-                .find(|t| t.purpose == req.purpose)
-                .and_then(|t| t.verdict.as_ref());
-            let forwarding = ctx
-                .snapshot
-                .host
-                .ok()
-                .and_then(|h| h.sysctl.get("net.ipv6.conf.all.forwarding"))
-                .filter(|v| *v != "1");
-            // The network's IPv6 gateway gone from its bridge: nothing routes the flow.
-            let bridge_bare = ctx
-                .snapshot
-                .host
-                .ok()
-                .and_then(|h| {
-                    let br = h.netns.link_by_name(&n.bridge)?;
-                    Some(!h.netns.addrs_of(br.index).any(|a| subnet.contains(&a.addr())))
-                })
-                .unwrap_or(false);
-            match (forwarding, traced) {
-                _ if bridge_bare => f.fail_at(
-                    Code::OutsideUnreachableV6,
-                    crate::checks::Subject::interface(&n.bridge),
-                    format!(
-                        "{failed}: bridge {} carries no address in {subnet}, so the network has no IPv6 gateway \
-                         (see bridge.subnet)",
-                        n.bridge
-                    ),
-                    "follow bridge.subnet's fix: give the bridge its IPv6 gateway back, or restart docker",
-                ),
-                (Some(v), _) => f.fail_at(
-                    Code::OutsideUnreachableV6,
-                    crate::checks::Subject::sysctl("net.ipv6.conf.all.forwarding"),
-                    format!("{failed}: net.ipv6.conf.all.forwarding={v}, the host does not route IPv6"),
-                    "see kernel.ip-forward: sysctl -w net.ipv6.conf.all.forwarding=1",
-                ),
-                (None, Some(v)) if engine_rules::owns(v, all_networks(ctx)) => f.fail_at(
-                    Code::OutsideUnreachableV6,
-                    crate::checks::Subject::network(&n.name),
-                    format!(
-                        "{failed}: the packet trace shows it {v}, a rule the engine wrote itself: a symptom \
-                         (see the findings above)"
-                    ),
-                    "the engine's rules are not to be edited: restart it (systemctl restart docker) if they were changed by hand",
-                ),
-                (None, Some(v)) => f.fail_at(
-                    Code::OutsideUnreachableV6,
-                    crate::checks::rules::subject(&v.table, &v.chain, v.rule.as_deref()),
-                    format!("{failed}: the packet trace shows it {v}"),
-                    format!(
-                        "see firewall.forward's finding and fix for IPv6 ({})",
-                        if crate::checks::rules::is_iptables_table(v) {
-                            format!("ip6tables -S {}", crate::checks::sh(&v.chain))
-                        } else {
-                            format!("nft list chain {} {} {}", v.family, crate::checks::sh(&v.table), crate::checks::sh(&v.chain))
-                        }
-                    ),
-                ),
-                (None, None) => f.fail_at(
-                    Code::OutsideUnreachableV6,
-                    crate::checks::Subject::network(&n.name),
-                    format!("{failed}: {}", req.error.as_deref().unwrap_or("no answer")),
-                    "IPv6 container traffic does not leave the host: check ip6tables -S FORWARD, \
-                     net.ipv6.conf.all.forwarding and the container's IPv6 default route",
-                ),
-            }
-        }
-    }
+    super::live::live_egress_v6(f, ctx, n, subnet, nat);
 }
