@@ -415,6 +415,17 @@ pub fn definition() -> clap::Command {
     })
 }
 
+impl RunArgs {
+    /// How much of the report the terminal shows.
+    pub fn detail(&self) -> report::human::Detail {
+        match (self.quiet, self.verbose) {
+            (true, _) => report::human::Detail::Quiet,
+            (_, true) => report::human::Detail::Verbose,
+            _ => report::human::Detail::Normal,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,16 +470,5 @@ mod tests {
             .try_get_matches_from(["netcheck", "serve", "--interval", "5m", "bridge"])
             .unwrap();
         assert_eq!(serve_misfit(&m), None);
-    }
-}
-
-impl RunArgs {
-    /// How much of the report the terminal shows.
-    pub fn detail(&self) -> report::human::Detail {
-        match (self.quiet, self.verbose) {
-            (true, _) => report::human::Detail::Quiet,
-            (_, true) => report::human::Detail::Verbose,
-            _ => report::human::Detail::Normal,
-        }
     }
 }
