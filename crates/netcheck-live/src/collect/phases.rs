@@ -1,0 +1,449 @@
+//! Collection's flow, phase by phase: what depends on nothing; the probe container;
+//! then, while the probe lingers, the host and the containers as they are now, the
+//! requests made from the host, and the traces of failed ones; last, the snapshot.
+//!
+//! The order matters in one place only: the probe container must be running while the
+//! host and the containers are read, so that both ends of its veth pair are seen.
+
+use std::time::Instant;
+
+use bollard::Docker;
+use rtnetlink::Handle;
+
+use netcheck_model::error::Error;
+use netcheck_model::protocol::Purpose;
+use netcheck_model::snapshot::{
+    DockerObs, EngineFacts, FirewallObs, HostObs, NetnsObs, NetworkObs, Observed, ProbeObs,
+    Request, RoutingObs, SNAPSHOT_SCHEMA, Snapshot, TcItem, TcObs,
+};
+
+use super::{
+    Collection, PROBE_PREFIX, Teardown, agent, checked_networks, docker, engine_config, firewall,
+    host_requests, image, interiors, named, netlink, probe_container, probe_setup, routing, sysctl,
+    tc, trace, user_ports,
+};
+
+/// Gathers what `opts` asks for from the engine `docker` (on this machine when `local`),
+/// through the host agent where the engine's host is elsewhere.
+pub async fn collect(
+    docker: &Docker,
+    local: bool,
+    opts: &Collection,
+    teardown: &Teardown,
+) -> Result<Snapshot, Error> {
+    if let Some(notice) = agent::wanted(docker, local, opts.socket.as_deref(), opts.agent).await {
+        if let Some(notice) = notice {
+            eprintln!("{notice}");
+        }
+        let mut snapshot = agent::collect(docker, opts, teardown).await?;
+        snapshot.engine =
+            (opts.engine.clone()).map(|e| netcheck_model::snapshot::EngineRef { agent: true, ..e });
+        return Ok(snapshot);
+    }
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    let root = super::is_root();
+    let host_handle = if local { netlink::connect().ok() } else { None };
+    let need_host = opts.needs.host || opts.needs.probe;
+
+    let first = first_look(docker, opts, host_handle.as_ref(), need_host, local, root).await?;
+    let checked_names = checked_networks(opts, &first.networks)?;
+    let (local, host_skip) = whose_network(local, opts, &first);
+    let probe = start_probe(
+        docker,
+        opts,
+        teardown,
+        &first,
+        &checked_names,
+        host_handle.as_ref(),
+        root,
+        local,
+    )
+    .await;
+
+    let probe_name = match &probe {
+        Observed::Ok { value } => Some(value.container_name.clone()),
+        _ => None,
+    };
+    let probe_netns = match &probe {
+        Observed::Ok { value } => Some(value.report.netns.clone()),
+        _ => None,
+    };
+    let now = while_the_probe_lingers(docker, opts, &probe, first, host_handle.as_ref(), need_host)
+        .await?;
+    let Now {
+        host_netns,
+        mut networks,
+        firewall,
+        publish_requests,
+        engine,
+        tc_before,
+    } = now;
+    without_other_runs_probes(&mut networks, probe_name.as_deref());
+    // The kernel's route choices, while the probe (the source of the lookups) is there.
+    let routing = match (&host_handle, &host_netns) {
+        (Some(h), Some(Ok(ns))) => {
+            Some(route_lookups(h, ns, &networks, &checked_names, &firewall).await)
+        }
+        _ => None,
+    };
+    let mut containers =
+        docker::containers(docker, &mut networks, &checked_names, probe_name.as_deref()).await?;
+    interiors::observe(&mut containers, probe_netns.as_ref(), local, root).await;
+    let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
+    let wanted = opts.needs.publish && local;
+    user_ports::try_all(&mut containers, host_ns, wanted, opts.probe_timeout).await;
+
+    let mut probe = probe;
+    if let Observed::Ok { value } = &mut probe {
+        let from_here = host_requests::FromHere {
+            opts,
+            networks: &networks,
+            checked_names: &checked_names,
+            containers: &containers,
+            local,
+            root,
+        };
+        from_here.requests(value, publish_requests).await;
+        // Only when a flow failed: the failed ones again, traced (root, local engine).
+        if local && root {
+            let flows = trace::failed_flows(value, &networks, &containers, opts.probe_timeout);
+            value.traces = trace::trace(&opts.run_id, &flows, &teardown.traces).await;
+        }
+    }
+    let traffic_control = tc::after(host_handle.as_ref(), host_ns, tc_before).await;
+    let host = host_obs(
+        host_netns,
+        host_skip,
+        need_host,
+        &networks,
+        HostParts {
+            firewall,
+            routing,
+            traffic_control,
+        },
+    );
+    Ok(Snapshot {
+        schema: SNAPSHOT_SCHEMA.to_string(),
+        netcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        collected_at: started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        networks: checked_names,
+        docker: Observed::Ok {
+            value: DockerObs {
+                engine,
+                local,
+                networks,
+                containers,
+            },
+        },
+        host,
+        probe,
+        engine: opts.engine.clone(),
+    })
+}
+
+/// What the first phase reads: everything that depends on nothing else.
+struct First {
+    engine: EngineFacts,
+    networks: Vec<NetworkObs>,
+    image: Option<Result<String, Error>>,
+    early_host: Option<NetnsObs>,
+    tc_before: Option<Vec<TcItem>>,
+    firewall: Observed<FirewallObs>,
+}
+
+async fn first_look(
+    docker: &Docker,
+    opts: &Collection,
+    host_handle: Option<&Handle>,
+    need_host: bool,
+    local: bool,
+    root: bool,
+) -> Result<First, Error> {
+    let (engine, networks, image, (early_host, tc_before), firewall) = tokio::join!(
+        docker::engine_facts(docker),
+        docker::networks(docker),
+        async {
+            match (opts.needs.probe, &opts.relay) {
+                (false, _) => None,
+                // netcheck started the probe from it.
+                (true, Some(_)) => Some(image::reference().await),
+                (true, None) => Some(image::ensure(docker).await),
+            }
+        },
+        tc::early(host_handle, need_host),
+        async {
+            if need_host && local {
+                firewall::firewall(root).await
+            } else {
+                Observed::Skipped {
+                    reason: "not needed".into(),
+                }
+            }
+        },
+    );
+    Ok(First {
+        engine: engine?,
+        networks: networks?,
+        image,
+        early_host,
+        tc_before,
+        firewall,
+    })
+}
+
+/// Whether the engine's network is this one, and if not, why the host is not observed.
+///
+/// A unix socket is no proof that the engine's network is this one: rootless Docker,
+/// Docker Desktop and netcheck inside a container all see another namespace (and
+/// another pid namespace). The engine's bridges must be visible here.
+fn whose_network(local_socket: bool, opts: &Collection, first: &First) -> (bool, Option<String>) {
+    let bridges: Vec<&str> = (first.networks.iter())
+        .filter(|n| n.driver == "bridge")
+        .map(|n| n.bridge.as_str())
+        .collect();
+    let local = local_socket
+        && !(opts.socket.as_deref())
+            .and_then(agent::peer_netns_differs)
+            .unwrap_or(false)
+        && first.early_host.as_ref().is_none_or(|ns| {
+            bridges.is_empty() || bridges.iter().any(|b| ns.link_by_name(b).is_some())
+        });
+    let host_skip = if !local_socket {
+        Some(
+            "the engine is remote: its host is observed only with --agent (netcheck's probe image runs there \
+             with the host's network and PID namespaces)"
+                .to_string(),
+        )
+    } else if !local {
+        Some(
+            "the engine's network namespace is not this one (rootless Docker, Docker Desktop, \
+             or netcheck in a container), and --no-agent refused the host agent that would observe its host"
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    (local, host_skip)
+}
+
+/// The probe container, with what it is to reach.
+#[allow(clippy::too_many_arguments)]
+async fn start_probe(
+    docker: &Docker,
+    opts: &Collection,
+    teardown: &Teardown,
+    first: &First,
+    checked_names: &[String],
+    host_handle: Option<&Handle>,
+    root: bool,
+    local: bool,
+) -> Observed<ProbeObs> {
+    match &first.image {
+        None => Observed::Skipped {
+            reason: "no selected check needs the probe".into(),
+        },
+        Some(Err(e)) => Observed::Error {
+            error: e.to_string(),
+        },
+        Some(Ok(image)) => {
+            let checked = named(checked_names, &first.networks);
+            let found = probe_setup::Found {
+                engine: &first.engine,
+                networks: &first.networks,
+                checked_names,
+                checked: &checked,
+                early_host: first.early_host.as_ref(),
+                host_handle,
+                root,
+                local,
+            };
+            probe_container::observe(docker, image, opts, &found, teardown).await
+        }
+    }
+}
+
+/// The engine's NAT rules read again once the probe's ports are published: iptables'
+/// nat table, or the engine's own nftables table.
+enum Reread {
+    Nat(Vec<String>),
+    Nft(netcheck_model::nftables::NftTable),
+}
+
+/// What the third phase reads, while the probe lingers.
+struct Now {
+    host_netns: Option<Result<NetnsObs, netlink::NetlinkError>>,
+    networks: Vec<NetworkObs>,
+    /// With the engine's NAT rules as they are once the probe's ports are published.
+    firewall: Observed<FirewallObs>,
+    /// The host's side of port.publish: the published port on loopback.
+    publish_requests: Vec<Request>,
+    engine: EngineFacts,
+    tc_before: Option<Vec<TcItem>>,
+}
+
+/// The host and the networks as they are now (the probe's veth included), the nat
+/// table again (the probe's published port has rules of its own now), and the host's
+/// requests to the published port.
+async fn while_the_probe_lingers(
+    docker: &Docker,
+    opts: &Collection,
+    probe: &Observed<ProbeObs>,
+    first: First,
+    host_handle: Option<&Handle>,
+    need_host: bool,
+) -> Result<Now, Error> {
+    let (published, probe_runs) = match probe {
+        Observed::Ok { value } => (value.published.clone(), true),
+        _ => (vec![], false),
+    };
+    let First {
+        engine,
+        networks,
+        mut firewall,
+        tc_before,
+        ..
+    } = first;
+    let (host_netns, networks, nat_now, publish_requests) = tokio::join!(
+        async {
+            match host_handle {
+                Some(h) if need_host => Some(netlink::dump(h).await),
+                _ => None,
+            }
+        },
+        async {
+            if probe_runs {
+                docker::networks(docker).await
+            } else {
+                Ok(networks)
+            }
+        },
+        async {
+            // Only where Docker keeps iptables rules: reading a table that does not
+            // exist yet would create it (legacy iptables loads the module).
+            match &firewall {
+                Observed::Ok { value } if !published.is_empty() && value.docker_in_iptables() => {
+                    firewall::nat_table().await.map(Reread::Nat)
+                }
+                Observed::Ok { value }
+                    if !published.is_empty() && !value.docker_nft_tables().is_empty() =>
+                {
+                    firewall::docker_nft_table().await.map(Reread::Nft)
+                }
+                _ => None,
+            }
+        },
+        futures_util::future::join_all(published.iter().filter(|p| p.host_ip.is_loopback()).map(
+            |p| {
+                crate::probe::own_request(
+                    Purpose::Publish { host_ip: p.host_ip },
+                    std::net::SocketAddr::new(p.host_ip, p.host_port),
+                    opts.probe_timeout,
+                )
+            }
+        )),
+    );
+    match (&mut firewall, nat_now) {
+        (Observed::Ok { value }, Some(Reread::Nat(nat))) => {
+            value.tables.insert("nat".into(), nat);
+        }
+        (Observed::Ok { value }, Some(Reread::Nft(table))) => {
+            if let Some(rs) = &mut value.nftables {
+                rs.tables
+                    .retain(|t| !(t.family == table.family && t.name == table.name));
+                rs.tables.push(table);
+                value.docker_nft_after_publish = true;
+            }
+        }
+        _ => {}
+    }
+    Ok(Now {
+        host_netns,
+        networks: networks?,
+        firewall,
+        publish_requests,
+        engine,
+        tc_before,
+    })
+}
+
+/// Other netcheck runs' probes come and go while this one looks: they are not the
+/// user's containers, and judging them would race their removal.
+fn without_other_runs_probes(networks: &mut [NetworkObs], probe_name: Option<&str>) {
+    for n in networks {
+        n.endpoints.retain(|e| {
+            !e.container_name.starts_with(PROBE_PREFIX)
+                || Some(e.container_name.as_str()) == probe_name
+        });
+    }
+}
+
+async fn route_lookups(
+    handle: &Handle,
+    host: &NetnsObs,
+    networks: &[NetworkObs],
+    checked_names: &[String],
+    firewall: &Observed<FirewallObs>,
+) -> Observed<RoutingObs> {
+    let checked_now: Vec<&NetworkObs> = (networks.iter())
+        .filter(|n| checked_names.contains(&n.name))
+        .collect();
+    routing::routing(handle, host, &checked_now, firewall.ok())
+        .await
+        .into()
+}
+
+/// What the host's observation holds beside its namespace.
+struct HostParts {
+    firewall: Observed<FirewallObs>,
+    routing: Option<Observed<RoutingObs>>,
+    traffic_control: Option<Observed<TcObs>>,
+}
+
+/// The host's observation, or why there is none.
+fn host_obs(
+    host_netns: Option<Result<NetnsObs, netlink::NetlinkError>>,
+    host_skip: Option<String>,
+    need_host: bool,
+    networks: &[NetworkObs],
+    parts: HostParts,
+) -> Observed<HostObs> {
+    match (host_netns, host_skip) {
+        (_, Some(reason)) => Observed::Skipped { reason },
+        (None, None) if !need_host => Observed::Skipped {
+            reason: "no selected check needs it".into(),
+        },
+        (None, None) => Observed::Error {
+            error: "netlink socket could not be opened".into(),
+        },
+        (Some(Err(e)), None) => Observed::Error {
+            error: e.to_string(),
+        },
+        (Some(Ok(netns)), None) => {
+            // Forwarding of every Docker bridge and of the uplinks (the default routes').
+            let mut ifaces: Vec<&str> = (networks.iter())
+                .filter(|n| n.driver == "bridge")
+                .map(|n| n.bridge.as_str())
+                .collect();
+            let uplinks = netns.uplinks();
+            ifaces.extend(uplinks.iter().map(|l| l.name.as_str()));
+            Observed::Ok {
+                value: HostObs {
+                    sysctl: sysctl::sysctls(&ifaces),
+                    firewall: parts.firewall,
+                    resolv_conf: netcheck_model::input::read_config("/etc/resolv.conf"),
+                    resolved_conf: netcheck_model::input::read_config(
+                        "/run/systemd/resolve/resolv.conf",
+                    ),
+                    proxies: engine_config::proxies(),
+                    routing: parts.routing,
+                    engine_config: engine_config::engine_config(),
+                    conntrack: Some(sysctl::conntrack()),
+                    traffic_control: parts.traffic_control,
+                    netns,
+                },
+            }
+        }
+    }
+}
