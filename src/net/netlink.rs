@@ -10,9 +10,10 @@ use std::os::fd::AsFd;
 
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo};
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteType};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::neighbour::NeighbourMessage;
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use crate::snapshot::{AddrObs, LinkObs, NeighbourObs, NetnsObs, RouteObs};
@@ -150,7 +151,23 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
         .try_collect()
         .await
         .map_err(err("routes"))?;
+    let neighbours = neighbour_messages(handle).await?;
+    Ok(netns_obs(
+        links,
+        addrs,
+        routes4.into_iter().chain(routes6).collect(),
+        neighbours,
+    ))
+}
 
+/// A namespace's observation from its dumps, however they were made (here over the
+/// async handle, or in [`super::netns_dump`]'s threads).
+pub(super) fn netns_obs(
+    links: Vec<LinkMessage>,
+    addrs: Vec<AddressMessage>,
+    routes: Vec<RouteMessage>,
+    neighbours: Vec<NeighbourMessage>,
+) -> NetnsObs {
     let mut obs = NetnsObs::default();
     for msg in links {
         let mut l = LinkObs {
@@ -205,7 +222,7 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
             });
         }
     }
-    for msg in routes4.into_iter().chain(routes6) {
+    for msg in routes {
         let v6 = msg.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6;
         let mut table = u32::from(msg.header.table);
         let mut dst = None;
@@ -247,19 +264,19 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
             kind: route_kind(msg.header.kind),
         });
     }
-    obs.neighbours = neighbours(handle).await?;
+    obs.neighbours = neighbour_obs(neighbours);
     obs.links.sort_by_key(|l| l.index);
-    Ok(obs)
+    obs
 }
 
 /// The ARP and NDP entries the kernel does not learn (PERMANENT, NOARP), and those of
 /// neighbours that did not answer (FAILED, and INCOMPLETE: still asking).
 pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkError> {
-    use rtnetlink::packet_route::AddressFamily;
-    use rtnetlink::packet_route::neighbour::{
-        NeighbourAddress, NeighbourAttribute, NeighbourState,
-    };
-    let msgs: Vec<_> = handle
+    Ok(neighbour_obs(neighbour_messages(handle).await?))
+}
+
+async fn neighbour_messages(handle: &Handle) -> Result<Vec<NeighbourMessage>, NetlinkError> {
+    handle
         .neighbours()
         .get()
         .execute()
@@ -268,7 +285,14 @@ pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkErr
         .map_err(|source| NetlinkError::Dump {
             what: "neighbours",
             source,
-        })?;
+        })
+}
+
+fn neighbour_obs(msgs: Vec<NeighbourMessage>) -> Vec<NeighbourObs> {
+    use rtnetlink::packet_route::AddressFamily;
+    use rtnetlink::packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourState,
+    };
     let mut out = Vec::new();
     for msg in msgs {
         // An unspecified dump also returns the bridges' forwarding databases.
@@ -310,5 +334,5 @@ pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkErr
             state: state.into(),
         });
     }
-    Ok(out)
+    out
 }
