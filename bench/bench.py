@@ -160,7 +160,7 @@ def scale(most):
     image = sh(BIN, "probe-image")
     # The network's MTU fits the uplink, as a careful user's would (link.mtu checks it).
     sh("docker", "network", "create", "--label", LABEL, "-o", f"com.docker.network.driver.mtu={uplink_mtu()}",
-       NET, check=False)
+       NET)
     started = 0
     # Every check that reads each container. bridge.icc is left out: it connects from one
     # container per network, whatever their number, so its cost does not scale.
@@ -200,8 +200,8 @@ def scale(most):
         ids = sh("docker", "ps", "-aq", "--filter", f"label={LABEL}").split()
         if ids:
             sh("docker", "rm", "-f", *ids)
-        # The engine releases 200 endpoints lazily: retry until the network can go.
-        for _ in range(20):
+        # The engine releases a thousand endpoints lazily: retry for up to two minutes.
+        for _ in range(240):
             if subprocess.run(["docker", "network", "rm", NET], capture_output=True).returncode == 0:
                 break
             time.sleep(0.5)

@@ -50,7 +50,7 @@ def remove_all(nets):
     if ids:
         sh("docker", "rm", "-f", *ids)
     for n in nets:
-        for _ in range(20):
+        for _ in range(240):
             if subprocess.run(["docker", "network", "rm", n], capture_output=True).returncode == 0:
                 break
             time.sleep(0.5)
