@@ -12,6 +12,7 @@ bridge and on a user network, and times the checks that cover every container.
 Everything it starts is removed at the end, also on Ctrl-C.
 """
 
+import concurrent.futures
 import json
 import os
 import statistics
@@ -159,48 +160,67 @@ def scale(most):
     image = sh(BIN, "probe-image")
     # The network's MTU fits the uplink, as a careful user's would (link.mtu checks it).
     sh("docker", "network", "create", "--label", LABEL, "-o", f"com.docker.network.driver.mtu={uplink_mtu()}",
-       NET, check=False)
+       NET)
     started = 0
     # Every check that reads each container. bridge.icc is left out: it connects from one
     # container per network, whatever their number, so its cost does not scale.
     checks = ["--exact", "bridge.subnet", "bridge.veth", "container.default-route", "link.mtu", "dns.resolver"]
     run = f"{BIN} {' '.join(checks)} --network bridge --network {NET}"
-    results = []
+    # `--baseline BIN`: the older netcheck in the same rounds, on the same containers.
+    old = f"{BASELINE} {' '.join(checks)} --network bridge --network {NET}" if BASELINE else None
+    if BASELINE:
+        sh(BASELINE, "probe-image")
+    results, old_results = [], []
+
+    def start(i):
+        net = "bridge" if i % 2 == 0 else NET
+        sh("docker", "run", "-d", "--label", LABEL, "--network", net, "--read-only", "--cap-drop", "ALL",
+           image, "probe", "--linger-secs", "3600")
+
     try:
         for target in sorted({0, 50, 100, 200, most}):
-            while started < target:
-                net = "bridge" if started % 2 == 0 else NET
-                sh("docker", "run", "-d", "--label", LABEL, "--network", net, "--read-only", "--cap-drop", "ALL",
-                   image, "probe", "--linger-secs", "3600")
-                started += 1
+            # A few at a time: a thousand one by one take a quarter of an hour.
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                list(pool.map(start, range(started, target)))
+            started = max(started, target)
             # The floor at this size too: the engine itself slows as containers pile up,
             # and that is not netcheck's cost.
             floor = f"docker run --rm {image} probe --linger-secs 0"
-            pairs = [(timed(run), timed(floor)) for _ in range(5)]
-            t = statistics.median(p[0] for p in pairs)
-            f = statistics.median(p[1] for p in pairs)
+            rounds = [(timed(run), timed(floor), timed(old) if old else 0) for _ in range(5)]
+            t = statistics.median(r[0] for r in rounds)
+            f = statistics.median(r[1] for r in rounds)
             results.append((target, t, f))
-            print(f"  {target:4d} containers: netcheck {t*1000:6.0f} ms, floor {f*1000:6.0f} ms", flush=True)
+            line = f"  {target:4d} containers: netcheck {t*1000:6.0f} ms, floor {f*1000:6.0f} ms"
+            if old:
+                b = statistics.median(r[2] for r in rounds)
+                old_results.append((target, b, f))
+                line += f", baseline {b*1000:6.0f} ms"
+            print(line, flush=True)
     finally:
         ids = sh("docker", "ps", "-aq", "--filter", f"label={LABEL}").split()
         if ids:
             sh("docker", "rm", "-f", *ids)
-        # The engine releases 200 endpoints lazily: retry until the network can go.
-        for _ in range(20):
+        # The engine releases a thousand endpoints lazily: retry for up to two minutes.
+        for _ in range(240):
             if subprocess.run(["docker", "network", "rm", NET], capture_output=True).returncode == 0:
                 break
             time.sleep(0.5)
         else:
             print(f"could not remove the network {NET}: remove it with docker network rm {NET}", file=sys.stderr)
-    base, base_floor = results[0][1], results[0][2]
     print("the all-container checks (bridge.subnet, bridge.veth, container.default-route, link.mtu,")
     print("dns.resolver), medians of 5,")
     print("against idle; 'over the floor' subtracts what one docker run itself gained at that size:")
-    for n, t, f in results:
-        own = (t - base) - (f - base_floor)
-        per = f"{own*1000/n:5.2f} ms per container" if n else ""
-        print(f"  {n:4d} containers  {t*1000:6.0f} ms  +{(t-base)*1000:5.0f} ms over idle  "
-              f"(+{own*1000:5.0f} ms over the floor's own growth) {per}")
+    for name, rows in [("netcheck", results), ("baseline", old_results)]:
+        if not rows:
+            continue
+        if old_results:
+            print(f" {name}:")
+        base, base_floor = rows[0][1], rows[0][2]
+        for n, t, f in rows:
+            own = (t - base) - (f - base_floor)
+            per = f"{own*1000/n:5.2f} ms per container" if n else ""
+            print(f"  {n:4d} containers  {t*1000:6.0f} ms  +{(t-base)*1000:5.0f} ms over idle  "
+                  f"(+{own*1000:5.0f} ms over the floor's own growth) {per}")
 
 
 def serve(runs):
@@ -292,7 +312,7 @@ elif ARGS and ARGS[0] in ("--networks", "--analyze-networks", "--hostile", "--se
     sys.path.insert(0, os.path.dirname(__file__))
     import robustness
 
-    robustness.main(BIN, ARGS)
+    robustness.main(BIN, ARGS, BASELINE)
 elif ARGS and ARGS[0] == "--remote":
     remote(10)
 elif ARGS and ARGS[0] == "--serve":

@@ -13,6 +13,7 @@ Everything started carries the netcheck.bench label and a netcheck-bench name, a
 removed at the end, also on Ctrl-C.
 """
 
+import concurrent.futures
 import json
 import os
 import resource
@@ -49,41 +50,62 @@ def remove_all(nets):
     if ids:
         sh("docker", "rm", "-f", *ids)
     for n in nets:
-        for _ in range(20):
+        for _ in range(240):
             if subprocess.run(["docker", "network", "rm", n], capture_output=True).returncode == 0:
                 break
             time.sleep(0.5)
 
 
-def networks(bin_, n):
+def networks(bin_, n, baseline=None):
     image = sh(bin_, "probe-image")
+    if baseline:
+        sh(baseline, "probe-image")
     nets = [f"netcheck-bench-{i}" for i in range(n)]
     mtu = "com.docker.network.driver.mtu=1400"
+    bins = [bin_] + ([baseline] if baseline else [])
+
+    def make(i):
+        net = nets[i]
+        sh("docker", "network", "create", "--label", LABEL, "-o", mtu, "--subnet", f"10.233.{i}.0/24", net)
+        sh("docker", "run", "-d", "--label", LABEL, "--name", f"{net}-app", "--network", net,
+           "--read-only", "--cap-drop", "ALL", image, "probe", "--linger-secs", "3600")
+
+    results = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            idle = [wall([bin_, "--json", f"{tmp}/idle.json"])[0] for _ in range(3)]
-            for i, net in enumerate(nets):
-                sh("docker", "network", "create", "--label", LABEL, "-o", mtu,
-                   "--subnet", f"10.233.{i}.0/24", net)
-                sh("docker", "run", "-d", "--label", LABEL, "--name", f"{net}-app", "--network", net,
-                   "--read-only", "--cap-drop", "ALL", image, "probe", "--linger-secs", "3600")
-            args = ["prlimit", "--nofile=1024", bin_, "--json", f"{tmp}/r.json"]
-            for net in nets:
-                args += ["--network", net]
-            runs = [wall(args) for _ in range(3)]
-            report = json.load(open(f"{tmp}/r.json"))
-            size = os.path.getsize(f"{tmp}/r.json")
-            errors = [c["id"] for c in report["checks"] if c["status"] == "error"]
-            icc_lines = sum(len(c["evidence"]) for c in report["checks"] if c["check"] == "bridge.icc")
+            idle = {b: [] for b in bins}
+            for _ in range(3):
+                for b in bins:
+                    idle[b].append(wall([b, "--json", f"{tmp}/idle.json"])[0])
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                list(pool.map(make, range(n)))
+            # Interleaved: the machine's drift hits both alike.
+            runs = {b: [] for b in bins}
+            for _ in range(3):
+                for k, b in enumerate(bins):
+                    args = ["prlimit", "--nofile=1024", b, "--json", f"{tmp}/r{k}.json"]
+                    for net in nets:
+                        args += ["--network", net]
+                    runs[b].append(wall(args))
+            for k, b in enumerate(bins):
+                report = json.load(open(f"{tmp}/r{k}.json"))
+                results[b] = (
+                    os.path.getsize(f"{tmp}/r{k}.json"),
+                    [c["id"] for c in report["checks"] if c["status"] == "error"],
+                    sum(len(c["evidence"]) for c in report["checks"] if c["check"] == "bridge.icc"),
+                )
     finally:
         remove_all(nets)
-    t = statistics.median(r[0] for r in runs)
-    i = statistics.median(idle)
     print(f"{n} user networks with a container each, under prlimit --nofile=1024 (medians of 3):")
-    print(f"  run {t:6.2f} s   idle host {i:6.2f} s   {t / i:4.2f}x idle   exit {runs[-1][1]}"
-          f"   peak RSS {max(r[2] for r in runs):.0f} MB")
-    print(f"  JSON report {size / 1e6:6.2f} MB   errored results {len(errors)} {errors[:5]}"
-          f"   bridge.icc evidence lines {icc_lines}")
+    for b in bins:
+        t = statistics.median(r[0] for r in runs[b])
+        i = statistics.median(idle[b])
+        size, errors, icc_lines = results[b]
+        print(f" {'baseline ' if b == baseline else ''}{b}:")
+        print(f"  run {t:6.2f} s   idle host {i:6.2f} s   {t / i:4.2f}x idle   exit {runs[b][-1][1]}"
+              f"   peak RSS {max(r[2] for r in runs[b]):.0f} MB")
+        print(f"  JSON report {size / 1e6:6.2f} MB   errored results {len(errors)} {errors[:5]}"
+              f"   bridge.icc evidence lines {icc_lines}")
 
 
 def analyze_networks(bin_, n):
@@ -171,11 +193,11 @@ def serve_idle(bin_, n):
         proc.wait(timeout=60)
 
 
-def main(bin_, args):
+def main(bin_, args, baseline=None):
     what, rest = args[0], args[1:]
     count = int(rest[0]) if rest else None
     if what == "--networks":
-        networks(bin_, count or 100)
+        networks(bin_, count or 100, baseline)
     elif what == "--analyze-networks":
         analyze_networks(bin_, count or 1000)
     elif what == "--hostile":

@@ -1,21 +1,20 @@
 //! Each container's interior (links, addresses, routes) as its own network namespace
 //! holds it, read from the host, and the resolver the engine gave it.
 
-use super::netlink;
+use crate::net::netns_dump;
 use netcheck_model::snapshot::{ContainerObs, NetnsObs, Observed};
 
 /// Reads each container's namespace from the host (/proc/PID/ns/net), never by exec.
 /// The probe reports its own, so it needs neither root nor a local engine. Containers
-/// that share a namespace (`--network container:X`, a pod) are read once; and as many
-/// at a time as the open-file limit leaves room for (each read holds a netlink socket
-/// and the namespace's file), so that a host of a thousand containers errs nowhere.
+/// that share a namespace (`--network container:X`, a pod) are read once, by a few
+/// threads that each hold one namespace's file and socket at a time, so that a host of
+/// a thousand containers errs nowhere for lack of descriptors.
 pub(super) async fn observe(
     containers: &mut [ContainerObs],
     probe_netns: Option<&NetnsObs>,
     local: bool,
     root: bool,
 ) {
-    use futures_util::StreamExt;
     use std::os::unix::fs::MetadataExt;
     let namespace = |c: &ContainerObs| {
         let pid = c.pid.filter(|_| local && root && !c.probe)?;
@@ -29,44 +28,53 @@ pub(super) async fn observe(
             first.entry(*k).or_insert(i);
         }
     }
-    let read = |c: &ContainerObs| {
-        let pid = c.pid;
-        let is_probe = c.probe;
-        async move {
-            if is_probe && let Some(ns) = probe_netns {
-                return Observed::Ok { value: ns.clone() };
-            }
-            let Some(pid) = pid else {
-                return Observed::Error {
-                    error: "the engine reports no pid".into(),
-                };
-            };
-            if !local {
-                return Observed::Skipped {
-                    reason: "the engine is remote (observed only with --agent)".into(),
-                };
-            }
-            if !root {
-                return Observed::Skipped {
-                    reason: "entering a container's namespace needs root".into(),
-                };
-            }
-            let result = async {
-                let handle = netlink::connect_in(&format!("/proc/{pid}/ns/net"))?;
-                netlink::dump(&handle).await
-            }
-            .await;
-            result.into()
+    // What each namespace's owner comes to without reading it, or the path to read.
+    let plan = |c: &ContainerObs| -> Result<String, Observed<NetnsObs>> {
+        if c.probe
+            && let Some(ns) = probe_netns
+        {
+            return Err(Observed::Ok { value: ns.clone() });
         }
+        let Some(pid) = c.pid else {
+            return Err(Observed::Error {
+                error: "the engine reports no pid".into(),
+            });
+        };
+        if !local {
+            return Err(Observed::Skipped {
+                reason: "the engine is remote (observed only with --agent)".into(),
+            });
+        }
+        if !root {
+            return Err(Observed::Skipped {
+                reason: "entering a container's namespace needs root".into(),
+            });
+        }
+        Ok(format!("/proc/{pid}/ns/net"))
     };
     let owners: Vec<usize> = (0..containers.len())
         .filter(|i| keys[*i].is_none_or(|k| first[&k] == *i))
         .collect();
-    let read_once: Vec<Observed<NetnsObs>> =
-        futures_util::stream::iter(owners.iter().map(|i| read(&containers[*i])))
-            .buffered(crate::net::limits::connections_at_once())
-            .collect()
-            .await;
+    let plans: Vec<_> = owners.iter().map(|i| plan(&containers[*i])).collect();
+    let paths: Vec<String> = plans.iter().filter_map(|p| p.clone().ok()).collect();
+    // A few threads of their own read every namespace in turn (see netns_dump): one
+    // thread, socket and runtime task per container cost more than the dumps did.
+    let mut dumped = tokio::task::spawn_blocking(move || netns_dump::dump_all(&paths))
+        .await
+        .unwrap_or_default()
+        .into_iter();
+    let read_once: Vec<Observed<NetnsObs>> = plans
+        .into_iter()
+        .map(|p| match p {
+            Err(known) => known,
+            Ok(path) => dumped.next().map_or_else(
+                || Observed::Error {
+                    error: format!("{path} was not read"),
+                },
+                Observed::from,
+            ),
+        })
+        .collect();
     let by_owner: std::collections::HashMap<usize, Observed<NetnsObs>> =
         owners.into_iter().zip(read_once).collect();
     let observed: Vec<Observed<NetnsObs>> = (0..containers.len())

@@ -5,4 +5,5 @@
 pub mod limits;
 pub mod listener;
 pub mod netlink;
+pub mod netns_dump;
 pub mod tc;

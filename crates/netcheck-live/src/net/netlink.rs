@@ -12,6 +12,7 @@ use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::neighbour::NeighbourMessage;
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
@@ -150,18 +151,32 @@ pub async fn dump(handle: &Handle) -> Result<NetnsObs, NetlinkError> {
         .try_collect()
         .await
         .map_err(err("routes"))?;
+    let neighbours = neighbour_messages(handle).await?;
+    Ok(netns_obs(
+        links,
+        addrs,
+        routes4.into_iter().chain(routes6).collect(),
+        neighbours,
+    ))
+}
 
+/// A namespace's observation from its dumps, however they were made (here over the
+/// async handle, or in [`super::netns_dump`]'s threads).
+pub(super) fn netns_obs(
+    links: Vec<LinkMessage>,
+    addrs: Vec<AddressMessage>,
+    routes: Vec<RouteMessage>,
+    neighbours: Vec<NeighbourMessage>,
+) -> NetnsObs {
     let mut obs = NetnsObs {
         links: links.into_iter().map(link_obs).collect(),
         addrs: addrs.into_iter().filter_map(addr_obs).collect(),
-        routes: (routes4.into_iter().chain(routes6))
-            .filter_map(route_obs)
-            .collect(),
+        routes: routes.into_iter().filter_map(route_obs).collect(),
+        neighbours: neighbour_obs(neighbours),
         ..NetnsObs::default()
     };
-    obs.neighbours = neighbours(handle).await?;
     obs.links.sort_by_key(|l| l.index);
-    Ok(obs)
+    obs
 }
 
 /// A link as the snapshot records it.
@@ -267,11 +282,11 @@ fn route_obs(msg: RouteMessage) -> Option<RouteObs> {
 /// The ARP and NDP entries the kernel does not learn (PERMANENT, NOARP), and those of
 /// neighbours that did not answer (FAILED, and INCOMPLETE: still asking).
 pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkError> {
-    use rtnetlink::packet_route::AddressFamily;
-    use rtnetlink::packet_route::neighbour::{
-        NeighbourAddress, NeighbourAttribute, NeighbourState,
-    };
-    let msgs: Vec<_> = handle
+    Ok(neighbour_obs(neighbour_messages(handle).await?))
+}
+
+async fn neighbour_messages(handle: &Handle) -> Result<Vec<NeighbourMessage>, NetlinkError> {
+    handle
         .neighbours()
         .get()
         .execute()
@@ -280,7 +295,14 @@ pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkErr
         .map_err(|source| NetlinkError::Dump {
             what: "neighbours",
             source,
-        })?;
+        })
+}
+
+fn neighbour_obs(msgs: Vec<NeighbourMessage>) -> Vec<NeighbourObs> {
+    use rtnetlink::packet_route::AddressFamily;
+    use rtnetlink::packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourState,
+    };
     let mut out = Vec::new();
     for msg in msgs {
         // An unspecified dump also returns the bridges' forwarding databases.
@@ -322,5 +344,5 @@ pub async fn neighbours(handle: &Handle) -> Result<Vec<NeighbourObs>, NetlinkErr
             state: state.into(),
         });
     }
-    Ok(out)
+    out
 }
