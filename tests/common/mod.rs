@@ -224,6 +224,36 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// netcheck with `env` set and the colour variables of the caller's environment
+/// removed, so that a test decides whether colour is asked for.
+pub fn netcheck_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// A docker CLI config directory whose cli-plugins/ holds this build as
+/// `docker-netcheck`: the plugin installed for the test alone.
+pub fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempdir();
+    let plugins = dir.path().join("cli-plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::os::unix::fs::symlink(bin(), plugins.join("docker-netcheck")).unwrap();
+    dir
+}
+
+/// Whether the docker CLI is installed (under CI it must be).
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker").arg("--version").output().is_ok();
+    assert!(ok || !in_ci(), "the docker CLI is missing");
+    ok
+}
+
 /// Commands run on drop, in reverse order: how a test puts the host back.
 #[derive(Default)]
 pub struct Restore(pub Vec<Vec<String>>);
