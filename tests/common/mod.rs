@@ -254,6 +254,16 @@ pub fn docker_available() -> bool {
     ok
 }
 
+/// `tool -t TABLE -I CHAIN 1 RULE…`, tagged with the comment `netcheck-test` (a
+/// leftover is recognisable), and deleted by `restore`. `tool` is iptables, ip6tables
+/// or another backend's iptables; the tag may follow the target (`-j …`), since
+/// iptables-save prints matches before the target whatever the order given.
+pub fn insert_rule(restore: &mut Restore, tool: &str, table: &str, chain: &str, rule: &[&str]) {
+    let tag = ["-m", "comment", "--comment", "netcheck-test"];
+    sh(&[&[tool, "-t", table, "-I", chain, "1"][..], rule, &tag].concat());
+    restore.push(&[&[tool, "-t", table, "-D", chain][..], rule, &tag].concat());
+}
+
 /// Commands run on drop, in reverse order: how a test puts the host back.
 #[derive(Default)]
 pub struct Restore(pub Vec<Vec<String>>);
@@ -384,23 +394,15 @@ impl TestNet {
             .and_then(|a| a.split('/').next())
             .expect("docker0 has an address")
             .to_string();
-        let subnet = self.subnet.to_string();
-        let rule = [
-            "INPUT",
-            "-s",
-            &subnet,
-            "-d",
-            &host_ip,
-            "-m",
-            "comment",
-            "--comment",
-            "netcheck-test",
-            "-j",
-            "DROP",
-        ];
         let mut restore = Restore::default();
-        sh(&[&["iptables", "-I"][..], &rule].concat());
-        restore.push(&[&["iptables", "-D"][..], &rule].concat());
+        let subnet = self.subnet.to_string();
+        insert_rule(
+            &mut restore,
+            "iptables",
+            "filter",
+            "INPUT",
+            &["-s", &subnet, "-d", &host_ip, "-j", "DROP"],
+        );
         restore
     }
 
@@ -608,6 +610,17 @@ pub fn assert_only(run: &Run, failing: &str, cause: &str, causal: &[&str]) {
             run.explain()
         );
     }
+}
+
+/// netcheck refused the run: exit 2, `needle` in its stderr, and no panic.
+pub fn assert_error(run: &Run, needle: &str) {
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(
+        run.stderr.contains(needle),
+        "expected {needle:?} in stderr:\n{}",
+        run.explain()
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.explain());
 }
 
 /// The end of every fault test: capture the faulty host as a fixture (when asked),

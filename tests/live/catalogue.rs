@@ -9,19 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
 
-/// Sets a sysctl for the test, and puts its old value back on drop.
-/// Runs `tool ACTION RULE`, with the inverse registered in `restore`.
-fn insert_rule(restore: &mut Restore, tool: &str, table: &str, chain: &str, rule: &[&str]) {
-    let mut add = vec![tool, "-t", table, "-I", chain, "1"];
-    add.extend_from_slice(rule);
-    add.extend(["-m", "comment", "--comment", "netcheck-test"]);
-    sh(&add);
-    let mut del: Vec<&str> = vec![tool, "-t", table, "-D", chain];
-    del.extend_from_slice(rule);
-    del.extend(["-m", "comment", "--comment", "netcheck-test"]);
-    restore.push(&del);
-}
-
 #[test]
 fn fault_ip_forward_off_on_one_bridge() {
     let Some(_live) = live() else { return };
@@ -481,12 +468,7 @@ fn ipv6_is_covered_where_enabled() {
         "{}",
         run.explain()
     );
-    capture_fixture(
-        "fault-bridge.subnet-ipv6-gateway-removed",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-bridge.subnet-ipv6-gateway-removed");
 
     // The container loses its IPv6 default route.
     let pid = sh(&["docker", "inspect", "-f", "{{.State.Pid}}", &app]);

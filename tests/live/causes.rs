@@ -107,27 +107,13 @@ fn fault_nat_exempted_on_a_network_that_is_not_the_probes_egress() {
 
     let mut restore = Restore::default();
     let subnet = net.subnet.to_string();
-    let rule = [
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "nat",
         "POSTROUTING",
-        "-s",
-        subnet.as_str(),
-        "-d",
-        "198.18.0.0/15",
-        "-j",
-        "ACCEPT",
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-    ];
-    let mut add = vec!["iptables", "-t", "nat", "-I"];
-    add.extend_from_slice(&rule[..1]);
-    add.push("1");
-    add.extend_from_slice(&rule[1..]);
-    sh(&add);
-    let mut del = vec!["iptables", "-t", "nat", "-D"];
-    del.extend_from_slice(&rule);
-    restore.push(&del);
+        &["-s", &subnet, "-d", "198.18.0.0/15", "-j", "ACCEPT"],
+    );
     let run = netcheck(&args);
     assert_only(
         &run,

@@ -261,25 +261,24 @@ fn fault_output_allow_list_blocks_the_host_from_its_containers() {
     let net = TestNet::new("fwout");
     let subnet = net.subnet.to_string();
     // An egress allow-list: the host may not open connections into the network.
-    let rule = [
-        "OUTPUT",
-        "-d",
-        &subnet,
-        "-m",
-        "conntrack",
-        "--ctstate",
-        "NEW",
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-        "-j",
-        "DROP",
-    ];
     let tables = trace_tables();
     let mut restore = Restore::default();
-    sh(&[&["iptables", "-I"][..], &rule].concat());
-    restore.push(&[&["iptables", "-D"][..], &rule].concat());
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "filter",
+        "OUTPUT",
+        &[
+            "-d",
+            &subnet,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "NEW",
+            "-j",
+            "DROP",
+        ],
+    );
     let run = netcheck(&["--network", &net.name]);
     // The trace of the host's own request names the rule.
     assert_only(

@@ -1,5 +1,6 @@
-//! Hostile hosts, interruptions, concurrency and least privilege. Live tests (root and a
-//! daemon) run one at a time; each leaves the host as it found it.
+//! Hostile hosts, interruptions, concurrency and least privilege, live (root and a
+//! daemon): each leaves the host as it found it. The offline half (TLS settings, symlinked
+//! report paths, huge hosts) is in tests/offline/robustness.rs.
 
 use crate::common;
 

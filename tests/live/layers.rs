@@ -8,6 +8,22 @@ use crate::common;
 
 use common::*;
 
+/// Exit 1, `check` fails, and every check that fails names `cause`: a fault below the
+/// filter chains is never blamed on the firewall.
+fn assert_every_failure_names(run: &Run, check: &str, cause: &str) {
+    assert_eq!(run.code, 1, "{}", run.explain());
+    assert_eq!(run.status(check), "fail", "{}", run.explain());
+    for result in run.results().iter().filter(|r| r["status"] == "fail") {
+        let message = result["message"].as_str().unwrap();
+        assert!(
+            message.contains(cause),
+            "{}: {message}\n{}",
+            result["id"],
+            run.explain()
+        );
+    }
+}
+
 /// The host-side neighbour table's entry, or a container's, pinned by `ip neigh replace`.
 fn pin_neighbour(restore: &mut Restore, netns_pid: Option<&str>, addr: &str, mac: &str, dev: &str) {
     let mut prefix: Vec<String> = vec![];
@@ -102,12 +118,7 @@ fn fault_blackhole_route_is_named_by_its_type() {
         hint.contains(&format!("ip route del blackhole {top}")),
         "{hint}"
     );
-    capture_fixture(
-        "fault-bridge.subnet-blackhole-route",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-bridge.subnet-blackhole-route");
 }
 
 #[test]
@@ -135,9 +146,7 @@ fn fault_veth_ends_with_different_mtus() {
             .unwrap()
             .contains(&format!("ip link set {veth} mtu {before}"))
     );
-    capture_fixture("fault-link.mtu-veth-ends-differ", &["--network", &net.name]);
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-link.mtu-veth-ends-differ");
 }
 
 #[test]
@@ -181,12 +190,11 @@ fn fault_veth_host_end_down_or_in_another_namespace() {
     assert!(run.message("bridge.veth").contains(&format!(
         "container {app}'s eth0 has no veth peer on the host"
     )));
-    capture_fixture(
+    restored_and_healthy(
+        &net,
+        restore,
         "fault-bridge.veth-host-end-in-another-namespace",
-        &["--network", &net.name],
     );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
 }
 
 #[test]
@@ -284,12 +292,11 @@ fn fault_pinned_neighbour_entries_with_a_wrong_mac() {
         &format!("container {app}'s neighbour entry {gw} lladdr {wrong} PERMANENT on eth0"),
         &[],
     );
-    capture_fixture(
+    restored_and_healthy(
+        &net,
+        restore,
         "fault-bridge.veth-container-gateway-neighbour-wrong-mac",
-        &["--network", &net.name],
     );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
 }
 
 #[test]
@@ -346,29 +353,13 @@ fn fault_starving_qdisc_on_the_bridge_is_named() {
     restore.push(&["tc", "qdisc", "del", "dev", &net.bridge, "root"]);
     let run = netcheck(&["--network", &net.name]);
     let cause = format!("qdisc tbf 21: dev {} root dropped", net.bridge);
-    assert_eq!(run.code, 1, "{}", run.explain());
-    assert_eq!(
-        run.status("container.default-route"),
-        "fail",
-        "{}",
-        run.explain()
-    );
     // Every failure names the qdisc: none blames the firewall.
-    for result in run.results().iter().filter(|r| r["status"] == "fail") {
-        let message = result["message"].as_str().unwrap();
-        assert!(
-            message.contains(&cause),
-            "{}: {message}\n{}",
-            result["id"],
-            run.explain()
-        );
-    }
-    capture_fixture(
+    assert_every_failure_names(&run, "container.default-route", &cause);
+    restored_and_healthy(
+        &net,
+        restore,
         "fault-container.default-route-qdisc-starves-bridge",
-        &["--network", &net.name],
     );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
 }
 
 #[test]
@@ -387,27 +378,11 @@ fn fault_gateway_ignoring_arp_is_named_by_the_neighbour_entry() {
         "the probe's neighbour entry for the gateway {} on eth0 is",
         net.gateway
     );
-    assert_eq!(run.code, 1, "{}", run.explain());
-    assert_eq!(
-        run.status("container.default-route"),
-        "fail",
-        "{}",
-        run.explain()
-    );
     // Every failure names the entry (INCOMPLETE or FAILED, by how long it asked).
-    for result in run.results().iter().filter(|r| r["status"] == "fail") {
-        let message = result["message"].as_str().unwrap();
-        assert!(
-            message.contains(&cause),
-            "{}: {message}\n{}",
-            result["id"],
-            run.explain()
-        );
-    }
-    capture_fixture(
+    assert_every_failure_names(&run, "container.default-route", &cause);
+    restored_and_healthy(
+        &net,
+        restore,
         "fault-container.default-route-gateway-ignores-arp",
-        &["--network", &net.name],
     );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
 }

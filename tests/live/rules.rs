@@ -8,36 +8,19 @@ use crate::common;
 
 use common::*;
 
-/// An iptables rule inserted at the top of `table chain`, deleted on drop.
-fn insert_rule(restore: &mut Restore, table: &str, rule: &[&str]) {
-    let mut add = vec!["iptables", "-t", table, "-I"];
-    add.extend_from_slice(rule);
-    sh(&add);
-    let mut del = vec!["iptables", "-t", table, "-D"];
-    del.extend_from_slice(rule);
-    restore.push(&del);
-}
-
 #[test]
 fn fault_notrack_on_the_way_out_is_named() {
     let Some(_live) = live() else { return };
     let net = TestNet::new("notrack");
     let subnet = net.subnet.to_string();
     let mut restore = Restore::default();
-    let rule = [
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "raw",
         "PREROUTING",
-        "-s",
-        &subnet,
-        "-d",
-        "198.18.0.0/15",
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-        "-j",
-        "NOTRACK",
-    ];
-    insert_rule(&mut restore, "raw", &rule);
+        &["-s", &subnet, "-d", "198.18.0.0/15", "-j", "NOTRACK"],
+    );
     let run = netcheck(&["--network", &net.name]);
     assert_only(
         &run,
@@ -49,9 +32,7 @@ fn fault_notrack_on_the_way_out_is_named() {
         run.message("nat.masquerade")
             .contains("exempts the network's traffic from connection tracking")
     );
-    capture_fixture("fault-nat.masquerade-notrack", &["--network", &net.name]);
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-nat.masquerade-notrack");
 }
 
 #[test]
@@ -64,22 +45,22 @@ fn fault_redirect_capturing_container_traffic_is_named() {
     // Healthy twin: a capture for another source matches no container traffic.
     {
         let mut restore = Restore::default();
-        let rule = [
+        insert_rule(
+            &mut restore,
+            "iptables",
+            "nat",
             "PREROUTING",
-            "-s",
-            "192.0.2.0/24",
-            "-p",
-            "tcp",
-            "-m",
-            "comment",
-            "--comment",
-            "netcheck-test",
-            "-j",
-            "REDIRECT",
-            "--to-ports",
-            "9",
-        ];
-        insert_rule(&mut restore, "nat", &rule);
+            &[
+                "-s",
+                "192.0.2.0/24",
+                "-p",
+                "tcp",
+                "-j",
+                "REDIRECT",
+                "--to-ports",
+                "9",
+            ],
+        );
         assert_healthy(&netcheck(&["--network", &net.name]));
         capture_fixture(
             "healthy-redirect-matching-no-container",
@@ -87,24 +68,24 @@ fn fault_redirect_capturing_container_traffic_is_named() {
         );
     }
     let mut restore = Restore::default();
-    let rule = [
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "nat",
         "PREROUTING",
-        "-s",
-        &subnet,
-        "-d",
-        "198.18.0.0/15",
-        "-p",
-        "tcp",
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        "9",
-    ];
-    insert_rule(&mut restore, "nat", &rule);
+        &[
+            "-s",
+            &subnet,
+            "-d",
+            "198.18.0.0/15",
+            "-p",
+            "tcp",
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            "9",
+        ],
+    );
     let run = netcheck(&["--network", &net.name]);
     assert_only(
         &run,
@@ -112,12 +93,7 @@ fn fault_redirect_capturing_container_traffic_is_named() {
         &format!("nat PREROUTING rule 1 `-A PREROUTING -s {subnet} -d 198.18.0.0/15 -p tcp"),
         &[],
     );
-    capture_fixture(
-        "fault-nat.masquerade-redirect-captures",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-nat.masquerade-redirect-captures");
 }
 
 #[test]
@@ -135,22 +111,22 @@ fn fault_snat_above_masquerade_is_named_by_rule() {
         .expect("docker0 has an address")
         .to_string();
     let mut restore = Restore::default();
-    let rule = [
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "nat",
         "POSTROUTING",
-        "-s",
-        &subnet,
-        "-d",
-        "198.18.0.0/15",
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-        "-j",
-        "SNAT",
-        "--to-source",
-        &to,
-    ];
-    insert_rule(&mut restore, "nat", &rule);
+        &[
+            "-s",
+            &subnet,
+            "-d",
+            "198.18.0.0/15",
+            "-j",
+            "SNAT",
+            "--to-source",
+            &to,
+        ],
+    );
     let run = netcheck(&["--network", &net.name]);
     assert_only(
         &run,
@@ -162,12 +138,7 @@ fn fault_snat_above_masquerade_is_named_by_rule() {
         run.message("nat.masquerade")
             .contains("above Docker's MASQUERADE")
     );
-    capture_fixture(
-        "fault-nat.masquerade-snat-above-masquerade",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-nat.masquerade-snat-above-masquerade");
 }
 
 /// A free port on loopback now, for a test container to publish.
@@ -222,26 +193,26 @@ fn fault_stale_dnat_steals_a_users_published_port() {
         "{}:8080",
         std::net::Ipv4Addr::from(net.subnet.broadcast().to_bits() - 5)
     );
-    let rule = [
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "nat",
         "DOCKER",
-        "-d",
-        "127.0.0.1/32",
-        "-p",
-        "tcp",
-        "-m",
-        "tcp",
-        "--dport",
-        &port,
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-        "-j",
-        "DNAT",
-        "--to-destination",
-        &nowhere,
-    ];
-    insert_rule(&mut restore, "nat", &rule);
+        &[
+            "-d",
+            "127.0.0.1/32",
+            "-p",
+            "tcp",
+            "-m",
+            "tcp",
+            "--dport",
+            &port,
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &nowhere,
+        ],
+    );
     let run = netcheck(&["--network", &net.name]);
     assert_only(
         &run,
@@ -257,12 +228,11 @@ fn fault_stale_dnat_steals_a_users_published_port() {
             .unwrap()
             .contains("iptables -t nat -D DOCKER 1")
     );
-    capture_fixture(
+    restored_and_healthy(
+        &net,
+        restore,
         "fault-port.publish-stale-dnat-steals-users-port",
-        &["--network", &net.name],
     );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
 }
 
 #[test]
@@ -274,22 +244,22 @@ fn fault_mark_and_policy_rule_divert_container_traffic() {
     let mut restore = Restore::default();
     // A transparent proxy's pair: a mangle rule marks the containers' traffic to the
     // outside, and a policy rule sends marked packets to a table of its own.
-    let rule = [
+    insert_rule(
+        &mut restore,
+        "iptables",
+        "mangle",
         "PREROUTING",
-        "-s",
-        &subnet,
-        "-d",
-        "198.18.0.0/15",
-        "-m",
-        "comment",
-        "--comment",
-        "netcheck-test",
-        "-j",
-        "MARK",
-        "--set-mark",
-        "0x2155",
-    ];
-    insert_rule(&mut restore, "mangle", &rule);
+        &[
+            "-s",
+            &subnet,
+            "-d",
+            "198.18.0.0/15",
+            "-j",
+            "MARK",
+            "--set-mark",
+            "0x2155",
+        ],
+    );
     sh(&[
         "ip", "rule", "add", "fwmark", "0x2155", "lookup", "2155", "priority", "2155",
     ]);
@@ -330,12 +300,11 @@ fn fault_mark_and_policy_rule_divert_container_traffic() {
         message.contains("policy rule `2155: from all fwmark 0x2155"),
         "{message}"
     );
-    capture_fixture(
+    restored_and_healthy(
+        &net,
+        restore,
         "fault-nat.masquerade-mark-diverts-to-dead-table",
-        &["--network", &net.name],
     );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
 }
 
 /// An nftables table of a host's own (not iptables', not Docker's), deleted on drop.
@@ -415,10 +384,5 @@ fn fault_nftables_notrack_and_redirect_are_named() {
         run.message("nat.masquerade")
             .contains("captures the network's traffic")
     );
-    capture_fixture(
-        "fault-nat.masquerade-nft-redirect",
-        &["--network", &net.name],
-    );
-    drop(restore);
-    assert_healthy(&netcheck(&["--network", &net.name]));
+    restored_and_healthy(&net, restore, "fault-nat.masquerade-nft-redirect");
 }

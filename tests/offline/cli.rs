@@ -28,16 +28,6 @@ crate::trials!(
     a_failing_run_ends_with_the_recap
 );
 
-fn assert_error(run: &Run, needle: &str) {
-    assert_eq!(run.code, 2, "{}", run.explain());
-    assert!(
-        run.stderr.contains(needle),
-        "expected {needle:?} in stderr:\n{}",
-        run.explain()
-    );
-    assert!(!run.stderr.contains("panicked"), "{}", run.explain());
-}
-
 fn unknown_check_ids_are_errors() {
     assert_error(&netcheck(&["--exact", "nat"]), "unknown check id `nat`");
     assert_error(

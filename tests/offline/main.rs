@@ -21,7 +21,6 @@ mod engines;
 mod fixtures;
 mod fleet;
 mod fuzz_corpus;
-mod hardening;
 mod plugin;
 mod reports;
 mod robustness;
@@ -54,14 +53,13 @@ pub fn trial(module: &str, name: &str, test: fn()) -> Trial {
 
 fn main() {
     let args = Arguments::from_args();
-    let modules: [fn() -> Vec<Trial>; 14] = [
+    let modules: [fn() -> Vec<Trial>; 13] = [
         ci_recipes::trials,
         cli::trials,
         engines::trials,
         fixtures::trials,
         fleet::trials,
         fuzz_corpus::trials,
-        hardening::trials,
         plugin::trials,
         reports::trials,
         robustness::trials,

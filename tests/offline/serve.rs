@@ -20,15 +20,9 @@ fn serve_refuses_an_address_in_use_and_a_zero_interval() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap().to_string();
     let run = netcheck_plain(&["serve", "--listen", &listen]);
-    assert_eq!(run.code, 2, "{}", run.explain());
-    assert!(
-        run.stderr.contains(&format!("cannot listen on {listen}")),
-        "{}",
-        run.explain()
-    );
+    assert_error(&run, &format!("cannot listen on {listen}"));
     let run = netcheck_plain(&["serve", "--interval", "0"]);
-    assert_eq!(run.code, 2, "{}", run.explain());
-    assert!(run.stderr.contains("--interval"), "{}", run.explain());
+    assert_error(&run, "--interval");
 }
 
 /// With the daemon dead, every run ends in error with a fresh timestamp: the metric
