@@ -191,22 +191,41 @@ fn run(cmd: &mut Command, json: Option<&Path>) -> Run {
 /// Starts a long-lived container named `name`: the probe image, lingering, read-only
 /// and with no capabilities, plus `docker run` flags and `netcheck probe` arguments.
 pub fn run_sleeper(name: &str, docker_flags: &[&str], probe_args: &[&str]) {
-    let image = sh(&[bin(), "probe-image"]);
     let _ = Command::new("docker").args(["rm", "-f", name]).output();
-    let mut run = vec![
-        "docker",
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-    ];
-    run.extend_from_slice(docker_flags);
-    run.extend([image.as_str(), "probe", "--linger-secs", "600"]);
-    run.extend_from_slice(probe_args);
-    sh(&run);
+    let run = |image: &str| {
+        let mut run = vec![
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+        ];
+        run.extend_from_slice(docker_flags);
+        run.extend([image, "probe", "--linger-secs", "600"]);
+        run.extend_from_slice(probe_args);
+        Command::new("docker").args(&run).output().unwrap()
+    };
+    let mut out = run(&probe_image(false));
+    if !out.status.success() {
+        // The image may be gone (a test ran `cleanup --images`): import it again.
+        let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        out = run(&probe_image(true));
+    }
+    assert!(out.status.success(), "docker run {name}: {}", text(&out));
+}
+
+/// The probe image's name, imported if missing. Asked of the binary once per test
+/// binary (it hashes itself: most of a second on a debug build, per container before),
+/// and again when `refresh`: after a `docker run` that failed.
+pub fn probe_image(refresh: bool) -> String {
+    static IMAGE: Mutex<Option<String>> = Mutex::new(None);
+    let mut image = IMAGE.lock().unwrap_or_else(|e| e.into_inner());
+    if refresh || image.is_none() {
+        *image = Some(sh(&[bin(), "probe-image"]));
+    }
+    image.clone().unwrap()
 }
 
 /// A finished command's exit code and output, for an assertion message.
@@ -375,6 +394,22 @@ impl TestNet {
         self.container(&name, &[])
     }
 
+    /// `count` sleepers (`<network>-c0`, …), started a few at a time: the engine
+    /// attaches containers to one network in parallel, and a start is mostly waiting.
+    pub fn sleepers(&mut self, count: usize) {
+        let names: Vec<String> = (0..count).map(|i| format!("{}-c{i}", self.name)).collect();
+        // Registered first, so that a failed start still removes the others on drop.
+        self.containers.extend(names.iter().cloned());
+        let flags = ["--label", "netcheck.test=1", "--network", &self.name];
+        for batch in names.chunks(8) {
+            std::thread::scope(|s| {
+                for name in batch {
+                    s.spawn(|| run_sleeper(name, &flags, &[]));
+                }
+            });
+        }
+    }
+
     /// A long-lived container named `name`; `probe_args` go to its `netcheck probe`
     /// (`--listen-port 8080` makes it serve HTTP on its own addresses).
     pub fn container(&mut self, name: &str, probe_args: &[&str]) -> String {
@@ -428,8 +463,12 @@ impl TestNet {
 
 impl Drop for TestNet {
     fn drop(&mut self) {
-        for c in &self.containers {
-            let _ = Command::new("docker").args(["rm", "-f", c]).output();
+        // One `docker rm` for all: a command per container costs a CLI start each.
+        if !self.containers.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&self.containers)
+                .output();
         }
         let _ = Command::new("docker")
             .args(["network", "rm", &self.name])

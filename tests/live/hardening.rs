@@ -659,9 +659,7 @@ fn many_networks_under_a_low_open_file_limit_never_error() {
 fn many_containers_under_a_low_open_file_limit_never_error() {
     let Some(_live) = live() else { return };
     let mut net = TestNet::named("netcheck-test-many", &["--subnet", "10.232.0.0/22"]);
-    for i in 0..150 {
-        net.sleeper(&format!("c{i}"));
-    }
+    net.sleepers(150);
     let dir = tempdir();
     let json = dir.path().join("r.json");
     let out = Command::new("prlimit")

@@ -198,7 +198,7 @@ impl Drop for Undo<'_> {
 
 /// A host whose /etc/resolv.conf names no nameserver is no fault where the engine names
 /// resolvers of its own (the second engine's daemon.json has `"dns"`): its containers
-/// get those. Without them it fails (tests/live_causes.rs).
+/// get those. Without them it fails (tests/live/causes.rs).
 fn resolvers_of_the_engines_own_cover_a_host_without_any(engine: &RemoteEngine, t: &Transport) {
     let file = engine.dir.path().join("resolv.conf");
     let before = std::fs::read_to_string(&file).unwrap();
@@ -475,7 +475,7 @@ fn the_users_own_engine_in_another_namespace(engine: &RemoteEngine) {
 }
 
 /// For working by hand and for `bench/run --remote`: starts the second engine and keeps
-/// it until /tmp/netcheck-test-remote-hold is removed (cargo test --test remote hold --
+/// it until /tmp/netcheck-test-remote-hold is removed (cargo test --test live remote::hold --
 /// --ignored). The file holds the environment that reaches it over TLS, for `.`.
 #[test]
 #[ignore]

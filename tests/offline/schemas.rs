@@ -1,6 +1,6 @@
 //! The JSON Schemas in reports/ are generated from the types that write the files, so
 //! they cannot drift: this test fails when they differ. `UPDATE_SCHEMAS=1 cargo test
-//! --test schemas` rewrites them.
+//! --test offline schemas::` rewrites them.
 
 use std::path::Path;
 
@@ -18,7 +18,7 @@ fn published_schemas_match_the_types() {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == text,
-            "{} is out of date: run UPDATE_SCHEMAS=1 cargo test --test schemas",
+            "{} is out of date: run UPDATE_SCHEMAS=1 cargo test --test offline schemas::",
             path.display()
         );
     }
