@@ -11,6 +11,11 @@
 //!
 //! Filters, `--list`, `--exact`, `--test-threads` and `--ignored` work as with libtest:
 //! `cargo test --test offline cli::`, `cargo test --test offline fixtures::healthy-`.
+//!
+//! A new module: a file `tests/offline/<name>.rs` with its tests as plain `fn`s (no
+//! `#[test]`), `use crate::common;` for the shared helpers, and a line
+//! `crate::trials!(test_a, test_b);` naming them; then `mod <name>;` below and
+//! `<name>::trials` in `main`'s list.
 
 #[path = "../common/mod.rs"]
 mod common;
