@@ -19,6 +19,7 @@ mod firewall;
 mod fleet;
 mod hardening;
 mod image;
+mod interrupts;
 mod layers;
 mod package;
 mod plugin;
