@@ -15,7 +15,7 @@
 //! A new module: a file `tests/offline/<name>.rs` with its tests as plain `fn`s (no
 //! `#[test]`), `use crate::common;` for the shared helpers, and a line
 //! `crate::trials!(test_a, test_b);` naming them; then `mod <name>;` below and
-//! `<name>::trials` in `main`'s list.
+//! `<name>::trials,` in `main`'s list.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -58,7 +58,7 @@ pub fn trial(module: &str, name: &str, test: fn()) -> Trial {
 
 fn main() {
     let args = Arguments::from_args();
-    let modules: [fn() -> Vec<Trial>; 13] = [
+    let modules: &[fn() -> Vec<Trial>] = &[
         ci_recipes::trials,
         cli::trials,
         engines::trials,
