@@ -1,4 +1,4 @@
-//! The faults tests/live_engines.rs injects into an engine's namespace (never into this
+//! The faults tests/live/engines.rs injects into an engine's namespace (never into this
 //! machine's own firewall), each undone by a [`Restore`] guard, each asserting through
 //! [`Verdicts`] that the right check fails naming its cause, with no fix that edits the
 //! engine's own rules.

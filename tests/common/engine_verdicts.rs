@@ -1,4 +1,4 @@
-//! The verdicts the engine tests (tests/live_engines.rs) expect of a report: a healthy
+//! The verdicts the engine tests (tests/live/engines.rs) expect of a report: a healthy
 //! engine, a fault caught by the right check naming its cause, and no fix that edits
 //! the engine's own rules. Each step's verdict is gathered ([`Verdicts`]) so that one
 //! wrong verdict does not hide the next.

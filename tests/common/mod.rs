@@ -1,4 +1,5 @@
-//! Shared by the live tests: running netcheck, and breaking the host in a guarded way.
+//! Shared by both test binaries (tests/offline, tests/live): running netcheck and reading
+//! its reports, and the live tests' lock; breaking the host in a guarded way is host.rs.
 //!
 //! Everything a test creates is named `netcheck-test-*` or labelled `netcheck.test`, and
 //! is removed by a guard's Drop, so a failing assertion still restores the host.
@@ -11,14 +12,15 @@ pub mod remote_engine;
 pub mod test_engine;
 
 pub mod fake_engine;
+pub mod host;
 pub mod http;
 
-use std::net::Ipv4Addr;
+pub use host::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
-use ipnet::Ipv4Net;
 use serde_json::Value;
 
 /// Live tests change the host; they run one at a time, within a test binary (the
@@ -188,27 +190,6 @@ fn run(cmd: &mut Command, json: Option<&Path>) -> Run {
     }
 }
 
-/// Starts a long-lived container named `name`: the probe image, lingering, read-only
-/// and with no capabilities, plus `docker run` flags and `netcheck probe` arguments.
-pub fn run_sleeper(name: &str, docker_flags: &[&str], probe_args: &[&str]) {
-    let image = sh(&[bin(), "probe-image"]);
-    let _ = Command::new("docker").args(["rm", "-f", name]).output();
-    let mut run = vec![
-        "docker",
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-    ];
-    run.extend_from_slice(docker_flags);
-    run.extend([image.as_str(), "probe", "--linger-secs", "600"]);
-    run.extend_from_slice(probe_args);
-    sh(&run);
-}
-
 /// A finished command's exit code and output, for an assertion message.
 pub fn text(out: &Output) -> String {
     format!(
@@ -224,29 +205,34 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Commands run on drop, in reverse order: how a test puts the host back.
-#[derive(Default)]
-pub struct Restore(pub Vec<Vec<String>>);
-
-impl Restore {
-    pub fn push(&mut self, args: &[&str]) {
-        self.0.push(args.iter().map(|s| s.to_string()).collect());
+/// netcheck with `env` set and the colour variables of the caller's environment
+/// removed, so that a test decides whether colour is asked for.
+pub fn netcheck_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE");
+    for (k, v) in env {
+        cmd.env(k, v);
     }
+    cmd.output().unwrap()
 }
 
-impl Drop for Restore {
-    fn drop(&mut self) {
-        for args in self.0.iter().rev() {
-            let _ = Command::new(&args[0]).args(&args[1..]).output();
-        }
-    }
+/// A docker CLI config directory whose cli-plugins/ holds this build as
+/// `docker-netcheck`: the plugin installed for the test alone.
+pub fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempdir();
+    let plugins = dir.path().join("cli-plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::os::unix::fs::symlink(bin(), plugins.join("docker-netcheck")).unwrap();
+    dir
 }
 
-/// Sets a sysctl, with its old value registered in `restore`.
-pub fn set_sysctl(restore: &mut Restore, name: &str, value: &str) {
-    let before = sh(&["sysctl", "-n", name]);
-    restore.push(&["sysctl", "-qw", &format!("{name}={before}")]);
-    sh(&["sysctl", "-qw", &format!("{name}={value}")]);
+/// Whether the docker CLI is installed (under CI it must be).
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker").arg("--version").output().is_ok();
+    assert!(ok || !in_ci(), "the docker CLI is missing");
+    ok
 }
 
 /// The run warns on `warning` alone (its message holds `cause`), everything else is
@@ -264,198 +250,6 @@ pub fn assert_warns_only(run: &Run, warning: &str, cause: &str) {
     }
 }
 
-/// A throw-away bridge network, removed (with its containers) on drop.
-pub struct TestNet {
-    pub name: String,
-    pub subnet: Ipv4Net,
-    pub gateway: Ipv4Addr,
-    pub bridge: String,
-    containers: Vec<String>,
-}
-
-impl TestNet {
-    pub fn new(tag: &str) -> TestNet {
-        TestNet::named(&format!("netcheck-test-{tag}"), &[])
-    }
-
-    /// A network of a given name (`netcheck-*`), with extra `docker network create` flags.
-    pub fn named(name: &str, flags: &[&str]) -> TestNet {
-        let name = name.to_string();
-        assert!(
-            name.starts_with("netcheck-"),
-            "test objects carry the netcheck prefix"
-        );
-        // A leftover from a killed run would make create fail.
-        let _ = Command::new("docker")
-            .args(["network", "rm", &name])
-            .output();
-        let mut create = vec!["docker", "network", "create", "--label", "netcheck.test=1"];
-        // A careful user's network: its MTU fits the uplink (link.mtu checks that), as
-        // the daemon's "mtu" setting does only for the default bridge.
-        let mtu = format!("com.docker.network.driver.mtu={}", uplink_mtu());
-        if !flags.iter().any(|f| f.contains("driver.mtu")) {
-            create.extend(["-o", mtu.as_str()]);
-        }
-        create.extend_from_slice(flags);
-        create.push(&name);
-        let id = sh(&create);
-        let subnet: Ipv4Net = sh(&[
-            "docker",
-            "network",
-            "inspect",
-            "-f",
-            "{{(index .IPAM.Config 0).Subnet}}",
-            &name,
-        ])
-        .parse()
-        .unwrap();
-        // With --subnet and no --gateway, IPAM lists none: the engine takes the first host.
-        let gateway: Ipv4Addr = sh(&[
-            "docker",
-            "network",
-            "inspect",
-            "-f",
-            "{{(index .IPAM.Config 0).Gateway}}",
-            &name,
-        ])
-        .parse()
-        .unwrap_or_else(|_| subnet.hosts().next().unwrap());
-        TestNet {
-            name,
-            subnet,
-            gateway,
-            bridge: format!("br-{}", &id[..12]),
-            containers: vec![],
-        }
-    }
-
-    /// Starts a long-lived container on the network: the probe image, lingering.
-    pub fn sleeper(&mut self, tag: &str) -> String {
-        let name = format!("{}-{tag}", self.name);
-        self.container(&name, &[])
-    }
-
-    /// A long-lived container named `name`; `probe_args` go to its `netcheck probe`
-    /// (`--listen-port 8080` makes it serve HTTP on its own addresses).
-    pub fn container(&mut self, name: &str, probe_args: &[&str]) -> String {
-        let flags = ["--label", "netcheck.test=1", "--network", &self.name];
-        run_sleeper(name, &flags, probe_args);
-        self.containers.push(name.to_string());
-        name.to_string()
-    }
-
-    /// Drops what this network sends to docker0's address (where host-gateway points),
-    /// as a host firewall would; the returned guard deletes the rule.
-    pub fn drop_input_to_docker0(&self) -> Restore {
-        let addr = sh(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
-        let host_ip = addr
-            .split_whitespace()
-            .nth(3)
-            .and_then(|a| a.split('/').next())
-            .expect("docker0 has an address")
-            .to_string();
-        let subnet = self.subnet.to_string();
-        let rule = [
-            "INPUT",
-            "-s",
-            &subnet,
-            "-d",
-            &host_ip,
-            "-m",
-            "comment",
-            "--comment",
-            "netcheck-test",
-            "-j",
-            "DROP",
-        ];
-        let mut restore = Restore::default();
-        sh(&[&["iptables", "-I"][..], &rule].concat());
-        restore.push(&[&["iptables", "-D"][..], &rule].concat());
-        restore
-    }
-
-    /// A container's host-side veth, read from its namespace (`eth0@ifN`).
-    pub fn host_veth(&self, container: &str) -> String {
-        let pid = sh(&["docker", "inspect", "-f", "{{.State.Pid}}", container]);
-        let inside = sh(&[
-            "nsenter", "-t", &pid, "-n", "ip", "-o", "link", "show", "eth0",
-        ]);
-        let peer = inside
-            .split("@if")
-            .nth(1)
-            .and_then(|s| s.split(':').next())
-            .expect("eth0@ifN");
-        let host = sh(&["ip", "-o", "link", "show"]);
-        host.lines()
-            .find(|l| l.starts_with(&format!("{peer}: ")))
-            .and_then(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap().to_string())
-            .expect("the host end exists")
-    }
-}
-
-impl Drop for TestNet {
-    fn drop(&mut self) {
-        for c in &self.containers {
-            let _ = Command::new("docker").args(["rm", "-f", c]).output();
-        }
-        let _ = Command::new("docker")
-            .args(["network", "rm", &self.name])
-            .output();
-    }
-}
-
-/// The MTU of the host's uplink: the device of its IPv4 default route.
-pub fn uplink_mtu() -> u32 {
-    let route = sh(&["ip", "-4", "route", "show", "default"]);
-    let dev = route
-        .split_whitespace()
-        .skip_while(|w| *w != "dev")
-        .nth(1)
-        .expect("the host has a default route");
-    std::fs::read_to_string(format!("/sys/class/net/{dev}/mtu"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// Nothing netcheck or a test created is left on the host.
-pub fn assert_no_leftovers() {
-    let containers = sh(&[
-        "docker",
-        "ps",
-        "-a",
-        "--filter",
-        "label=netcheck.run",
-        "--format",
-        "{{.Names}}",
-    ]);
-    assert!(
-        containers.is_empty(),
-        "probe containers left behind: {containers}"
-    );
-    let networks = sh(&["docker", "network", "ls", "--format", "{{.Name}}"]);
-    let leaked: Vec<&str> = networks
-        .lines()
-        .filter(|n| n.contains("netcheck"))
-        .collect();
-    assert!(leaked.is_empty(), "networks left behind: {leaked:?}");
-    let links = sh(&["ip", "-o", "link", "show"]);
-    let leaked: Vec<&str> = links.lines().filter(|l| l.contains(": netcheck")).collect();
-    assert!(leaked.is_empty(), "links left behind: {leaked:?}");
-    for save in ["iptables-save", "iptables-legacy-save"] {
-        let Ok(out) = Command::new(save).output() else {
-            continue;
-        };
-        let rules = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            !rules.contains("netcheck"),
-            "firewall rules left behind ({save})"
-        );
-    }
-}
-
 /// Where the JUnit schema is: $NETCHECK_JUNIT_XSD, else ../shared/schemas beside the repo.
 pub fn junit_xsd() -> Option<PathBuf> {
     let path = std::env::var_os("NETCHECK_JUNIT_XSD")
@@ -464,35 +258,6 @@ pub fn junit_xsd() -> Option<PathBuf> {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/junit-10.xsd")
         });
     path.exists().then_some(path)
-}
-
-/// Captures a fixture snapshot under the current host state, when asked to
-/// (`NETCHECK_CAPTURE_FIXTURES=1`): fixtures come from the same fault injection as the tests.
-pub fn capture_fixture(name: &str, args: &[&str]) {
-    if std::env::var_os("NETCHECK_CAPTURE_FIXTURES").is_none() {
-        return;
-    }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(format!("{name}.json"));
-    collect_to(&path, args);
-}
-
-/// Runs `netcheck collect -o PATH ARGS`, which must succeed, and returns the snapshot.
-pub fn collect_to(path: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("collect")
-        .arg("-o")
-        .arg(path)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "collect: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(path).unwrap()
 }
 
 /// Validates a JUnit file against Jenkins' xUnit schema. Where the schema or xmllint is
@@ -578,6 +343,17 @@ pub fn assert_only(run: &Run, failing: &str, cause: &str, causal: &[&str]) {
             run.explain()
         );
     }
+}
+
+/// netcheck refused the run: exit 2, `needle` in its stderr, and no panic.
+pub fn assert_error(run: &Run, needle: &str) {
+    assert_eq!(run.code, 2, "{}", run.explain());
+    assert!(
+        run.stderr.contains(needle),
+        "expected {needle:?} in stderr:\n{}",
+        run.explain()
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.explain());
 }
 
 /// The end of every fault test: capture the faulty host as a fixture (when asked),

@@ -3,7 +3,7 @@
 //! complete suites from) and its documentation (what `netcheck explain ID` prints).
 //!
 //! Generated rather than written, so that the reference cannot drift from the checks:
-//! `tests/docs.rs` fails when the committed file differs, and `UPDATE_DOCS=1 cargo test
+//! `tests/offline/docs.rs` fails when the committed file differs, and `UPDATE_DOCS=1 cargo test
 //! --test docs` rewrites it. Pure: the registry in, Markdown out.
 
 use std::fmt::Write;
@@ -37,7 +37,7 @@ const HEADER: &str = "\
 # The checks
 
 <!-- Generated from netcheck's check registry: do not edit by hand.
-     `UPDATE_DOCS=1 cargo test --test docs` rewrites this file. -->
+     `UPDATE_DOCS=1 cargo test --test offline docs::` rewrites this file. -->
 
 Each check gives a verdict (`PASS`, `WARN`, `FAIL`, `SKIP` with its reason, or `ERROR`
 when netcheck could not tell), the evidence it saw, and for a failure the command that

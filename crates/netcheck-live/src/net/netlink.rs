@@ -173,7 +173,6 @@ pub(super) fn netns_obs(
         addrs: addrs.into_iter().filter_map(addr_obs).collect(),
         routes: routes.into_iter().filter_map(route_obs).collect(),
         neighbours: neighbour_obs(neighbours),
-        ..NetnsObs::default()
     };
     obs.links.sort_by_key(|l| l.index);
     obs
