@@ -182,19 +182,61 @@ async fn start_once(
     container: &ProbeContainer<'_>,
     teardown: &Teardown,
 ) -> Result<Running, Error> {
+    let ProbeContainer { name, networks, .. } = container;
+    let at_create = all_at_create(docker);
+    let body = create_body(container, at_create);
+    // Registered before it exists: an interrupt can land while the engine creates it,
+    // and removing a container that never came to be is harmless.
+    // Once: a start that is tried again with new ports is the same probe.
+    {
+        let mut probes = teardown.probes.lock().unwrap();
+        if !probes.iter().any(|p| p.name == *name) {
+            probes.push(teardown::ProbeRun {
+                docker: docker.clone(),
+                name: name.to_string(),
+                stdin: None,
+            });
+        }
+    }
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(name).build()),
+            body,
+        )
+        .await
+        .map_err(probe_err("creating the probe container"))?;
+    if !at_create {
+        join_networks(docker, name, &networks[1..]).await?;
+    }
+    let attached = docker::attach(docker, name)
+        .await
+        .map_err(probe_err("attaching to the probe"))?;
+    docker
+        .start_container(name, None)
+        .await
+        .map_err(probe_err(publish::START_FAILED))?;
+    Ok(Running {
+        name: name.to_string(),
+        attached,
+    })
+}
+
+/// The probe's create request: its labels (run, owner), its stdin as netcheck's
+/// attachment, its published ports, no privileges, and its networks (all of them where
+/// the engine takes them at create, `at_create`; else the first).
+fn create_body(container: &ProbeContainer<'_>, at_create: bool) -> ContainerCreateBody {
     let ProbeContainer {
         image,
-        name,
         networks,
         published,
         host_gateway,
         run_id,
         owner_pidns,
+        ..
     } = container;
     let cmd = ["probe", "--args-on-stdin"].map(String::from).to_vec();
     let primary = &networks[0];
-    let at_create = all_at_create(docker);
-    let body = ContainerCreateBody {
+    ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(cmd),
         labels: Some(
@@ -273,41 +315,7 @@ async fn start_once(
             ),
         }),
         ..Default::default()
-    };
-    // Registered before it exists: an interrupt can land while the engine creates it,
-    // and removing a container that never came to be is harmless.
-    // Once: a start that is tried again with new ports is the same probe.
-    {
-        let mut probes = teardown.probes.lock().unwrap();
-        if !probes.iter().any(|p| p.name == *name) {
-            probes.push(teardown::ProbeRun {
-                docker: docker.clone(),
-                name: name.to_string(),
-                stdin: None,
-            });
-        }
     }
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(name).build()),
-            body,
-        )
-        .await
-        .map_err(probe_err("creating the probe container"))?;
-    if !at_create {
-        join_networks(docker, name, &networks[1..]).await?;
-    }
-    let attached = docker::attach(docker, name)
-        .await
-        .map_err(probe_err("attaching to the probe"))?;
-    docker
-        .start_container(name, None)
-        .await
-        .map_err(probe_err(publish::START_FAILED))?;
-    Ok(Running {
-        name: name.to_string(),
-        attached,
-    })
 }
 
 /// Whether the engine takes all of the probe's networks in its create request: API 1.44
