@@ -49,17 +49,18 @@ pub async fn collect(
     let first = first_look(docker, opts, host_handle.as_ref(), need_host, local, root).await?;
     let checked_names = checked_networks(opts, &first.networks)?;
     let (local, host_skip) = whose_network(local, opts, &first);
-    let probe = start_probe(
-        docker,
-        opts,
-        teardown,
-        &first,
-        &checked_names,
-        host_handle.as_ref(),
+    let checked = named(&checked_names, &first.networks);
+    let found = probe_setup::Found {
+        engine: &first.engine,
+        networks: &first.networks,
+        checked_names: &checked_names,
+        checked: &checked,
+        early_host: first.early_host.as_ref(),
+        host_handle: host_handle.as_ref(),
         root,
         local,
-    )
-    .await;
+    };
+    let probe = start_probe(docker, opts, teardown, first.image.as_ref(), &found).await;
 
     let probe_name = match &probe {
         Observed::Ok { value } => Some(value.container_name.clone()),
@@ -229,38 +230,21 @@ fn whose_network(local_socket: bool, opts: &Collection, first: &First) -> (bool,
 }
 
 /// The probe container, with what it is to reach.
-#[allow(clippy::too_many_arguments)]
 async fn start_probe(
     docker: &Docker,
     opts: &Collection,
     teardown: &Teardown,
-    first: &First,
-    checked_names: &[String],
-    host_handle: Option<&Handle>,
-    root: bool,
-    local: bool,
+    image: Option<&Result<String, Error>>,
+    found: &probe_setup::Found<'_>,
 ) -> Observed<ProbeObs> {
-    match &first.image {
+    match image {
         None => Observed::Skipped {
             reason: "no selected check needs the probe".into(),
         },
         Some(Err(e)) => Observed::Error {
             error: e.to_string(),
         },
-        Some(Ok(image)) => {
-            let checked = named(checked_names, &first.networks);
-            let found = probe_setup::Found {
-                engine: &first.engine,
-                networks: &first.networks,
-                checked_names,
-                checked: &checked,
-                early_host: first.early_host.as_ref(),
-                host_handle,
-                root,
-                local,
-            };
-            probe_container::observe(docker, image, opts, &found, teardown).await
-        }
+        Some(Ok(image)) => probe_container::observe(docker, image, opts, found, teardown).await,
     }
 }
 
