@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use bollard::Docker;
+use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -402,29 +403,31 @@ fn published(ports: Option<&bollard::models::PortMap>) -> Vec<netcheck_model::sn
     out
 }
 
-/// The running containers attached to the checked networks, with their main process's
-/// pid (to read their namespace) and nothing else: no environment, no labels' values.
-/// Fills in each endpoint's gateway, which only the container's inspect states.
-pub async fn containers(
-    docker: &Docker,
-    networks: &mut [NetworkObs],
-    checked: &[String],
-    probe_name: Option<&str>,
-) -> Result<Vec<ContainerObs>, Error> {
-    let mut ids: Vec<String> = networks
-        .iter()
+/// The ids of the containers on the checked networks, netcheck's probes left out: what
+/// can be inspected before the probe starts.
+pub fn container_ids(networks: &[NetworkObs], checked: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = (networks.iter())
         .filter(|n| checked.contains(&n.name))
-        .flat_map(|n| n.endpoints.iter().map(|e| e.container_id.clone()))
+        .flat_map(|n| n.endpoints.iter())
+        .filter(|e| !e.container_name.starts_with(super::PROBE_PREFIX))
+        .map(|e| e.container_id.clone())
         .collect();
     ids.sort();
     ids.dedup();
+    ids
+}
+
+/// Inspects the containers `ids`, in their order; one removed since a network listed it
+/// is left out (containers come and go on a live host: another run's probe, for one).
+pub async fn inspect(
+    docker: &Docker,
+    ids: &[String],
+) -> Result<Vec<ContainerInspectResponse>, Error> {
     // As many at a time as the open-file limit leaves room for: each request in flight
     // holds a connection to the engine, and a host may run a thousand containers.
     let inspected = futures_util::stream::iter(ids.iter().map(|id| async move {
         match docker.inspect_container(id, None).await {
             Ok(c) => Ok(Some(c)),
-            // Removed since the network listed it: containers come and go on a live
-            // host (another netcheck run's probe, for one).
             Err(
                 e @ bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
@@ -436,7 +439,45 @@ pub async fn containers(
     .buffered(crate::net::limits::connections_at_once())
     .try_collect::<Vec<_>>()
     .await?;
-    let inspected: Vec<_> = inspected.into_iter().flatten().collect();
+    Ok(inspected.into_iter().flatten().collect())
+}
+
+/// The running containers attached to the checked networks, with their main process's
+/// pid (to read their namespace) and nothing else: no environment, no labels' values.
+/// Fills in each endpoint's gateway, which only the container's inspect states.
+///
+/// `early` holds those inspected before the probe started (beside its start: at a
+/// thousand containers the inspects are most of the engine's work); those still listed
+/// keep that answer, and the rest (the probe, containers started since) are inspected now.
+pub async fn containers(
+    docker: &Docker,
+    networks: &mut [NetworkObs],
+    checked: &[String],
+    probe_name: Option<&str>,
+    early: Vec<ContainerInspectResponse>,
+) -> Result<Vec<ContainerObs>, Error> {
+    let mut ids: Vec<String> = networks
+        .iter()
+        .filter(|n| checked.contains(&n.name))
+        .flat_map(|n| n.endpoints.iter().map(|e| e.container_id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut inspected: Vec<ContainerInspectResponse> = (early.into_iter())
+        .filter(|c| {
+            c.id.as_ref()
+                .is_some_and(|id| ids.binary_search(id).is_ok())
+        })
+        .collect();
+    let known: std::collections::HashSet<&String> =
+        inspected.iter().filter_map(|c| c.id.as_ref()).collect();
+    let late: Vec<String> = (ids.iter())
+        .filter(|id| !known.contains(id))
+        .cloned()
+        .collect();
+    inspected.extend(inspect(docker, &late).await?);
+    // In the ids' order, as one batch of inspects would give them.
+    inspected.sort_by(|a, b| a.id.cmp(&b.id));
     for c in &inspected {
         let settings = c
             .network_settings
@@ -489,4 +530,38 @@ pub async fn containers(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use netcheck_model::snapshot::Snapshot;
+
+    /// What is inspected before the probe starts: every container on a checked network,
+    /// once, and no netcheck probe (this run's does not exist yet; others' come and go).
+    #[test]
+    fn early_inspects_are_the_checked_networks_containers_without_probes() {
+        let snapshot = Snapshot::from_json(include_str!(
+            "../../../../fixtures/healthy-user-network-and-bridge.json"
+        ))
+        .unwrap();
+        let docker = snapshot.docker.ok().unwrap();
+        let names = |ids: Vec<String>| -> Vec<String> {
+            let mut names: Vec<String> = (ids.iter())
+                .filter_map(|id| docker.containers.iter().find(|c| &c.id == id))
+                .map(|c| c.name.clone())
+                .collect();
+            names.sort();
+            names
+        };
+        let both = super::container_ids(&docker.networks, &snapshot.networks);
+        assert_eq!(
+            names(both),
+            [
+                "netcheck-test-healthy-app",
+                "netcheck-test-healthy-bridge-app"
+            ]
+        );
+        let one = super::container_ids(&docker.networks, &["bridge".to_string()]);
+        assert_eq!(names(one), ["netcheck-test-healthy-bridge-app"]);
+    }
 }

@@ -60,7 +60,12 @@ pub async fn collect(
         root,
         local,
     };
-    let probe = start_probe(docker, opts, teardown, first.image.as_ref(), &found).await;
+    // The containers already there are inspected while the engine starts the probe.
+    let early_ids = docker::container_ids(&first.networks, &checked_names);
+    let (probe, early) = tokio::join!(
+        start_probe(docker, opts, teardown, first.image.as_ref(), &found),
+        docker::inspect(docker, &early_ids),
+    );
 
     let probe_name = match &probe {
         Observed::Ok { value } => Some(value.container_name.clone()),
@@ -88,8 +93,14 @@ pub async fn collect(
         }
         _ => None,
     };
-    let mut containers =
-        docker::containers(docker, &mut networks, &checked_names, probe_name.as_deref()).await?;
+    let mut containers = docker::containers(
+        docker,
+        &mut networks,
+        &checked_names,
+        probe_name.as_deref(),
+        early?,
+    )
+    .await?;
     interiors::observe(&mut containers, probe_netns.as_ref(), local, root).await;
     let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
     let wanted = opts.needs.publish && local;
