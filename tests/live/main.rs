@@ -20,6 +20,7 @@ mod fleet;
 mod hardening;
 mod image;
 mod interrupts;
+mod kernel;
 mod layers;
 mod package;
 mod plugin;

@@ -59,13 +59,45 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
         eprintln!("skipping: no dpkg here");
         return;
     }
+    // Packaging touches only target/: it runs before the host lock is taken.
+    let (deb, paths) = the_package_is_built_with_every_file();
+
+    let Some(_live) = live() else { return };
+    let locked = Instant::now();
+    assert!(
+        !installed() && !Path::new(PLUGIN).exists(),
+        "netcheck is already installed on this host: the test would remove it; \
+         dpkg --purge netcheck first"
+    );
+    // What exists before, so that after the purge nothing the package made is left,
+    // directories included, and nothing that was there before is gone.
+    let existed: Vec<bool> = paths.iter().map(|p| Path::new(p).exists()).collect();
+
+    // Taken before `dpkg -i`, so that a failure in any step below still purges.
+    let _purge = Purge;
+    it_installs(&deb);
+    let config = tempdir();
+    let config = config.path();
+    the_docker_cli_runs_the_plugin(config);
+    docker_info_lists_the_plugin(config);
+    man_finds_and_renders_the_pages();
+    the_completions_parse_and_register();
+    it_removes_and_purges_clean(config, &paths, existed);
+    eprintln!(
+        "package test: {:.1} s with the host lock held",
+        locked.elapsed().as_secs_f64()
+    );
+}
+
+/// `scripts/package` builds the .deb from the test build, with every file where its
+/// tool looks; returns the .deb's path and the paths it holds.
+fn the_package_is_built_with_every_file() -> (String, Vec<String>) {
     let triple_bin = Path::new("target/x86_64-unknown-linux-gnu/debug/netcheck");
     assert_eq!(
         std::fs::canonicalize(bin()).unwrap(),
         std::fs::canonicalize(triple_bin).unwrap(),
         "scripts/package --profile dev packages the test build; it must be this one"
     );
-    // Packaging touches only target/: it runs before the host lock is taken.
     let t0 = Instant::now();
     let out =
         run(Command::new("scripts/package").args(["--profile", "dev", "--no-build", "--fast"]));
@@ -97,29 +129,22 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
             "{expected} not packaged:\n{contents}"
         );
     }
+    (deb, paths)
+}
 
-    let Some(_live) = live() else { return };
-    let locked = Instant::now();
-    assert!(
-        !installed() && !Path::new(PLUGIN).exists(),
-        "netcheck is already installed on this host: the test would remove it; \
-         dpkg --purge netcheck first"
-    );
-    // What exists before, so that after the purge nothing the package made is left,
-    // directories included, and nothing that was there before is gone.
-    let existed: Vec<bool> = paths.iter().map(|p| Path::new(p).exists()).collect();
-
-    let _purge = Purge;
-    let out = run(Command::new("dpkg").args(["-i", &deb]));
+/// `dpkg -i` installs it, the plugin a relative link to the binary.
+fn it_installs(deb: &str) {
+    let out = run(Command::new("dpkg").args(["-i", deb]));
     assert!(out.status.success(), "dpkg -i: {}", text(&out));
     assert_eq!(
         std::fs::read_link(PLUGIN).unwrap(),
         Path::new("../../../bin/netcheck")
     );
+}
 
-    let config = tempdir();
-    let config = config.path();
-    // The plugin, through the real docker CLI, with netcheck's own arguments.
+/// The plugin, through the real docker CLI, with netcheck's own arguments and with
+/// docker's global flags, which reach the plugin and which it takes as docker does.
+fn the_docker_cli_runs_the_plugin(config: &Path) {
     let list = docker(config, &["netcheck", "--list"]);
     assert_eq!(list.status.code(), Some(0), "{}", text(&list));
     let direct = run(Command::new("/usr/bin/netcheck").arg("--list"));
@@ -133,7 +158,6 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
         text(&help)
     );
 
-    // docker's global flags reach the plugin, which takes them as docker does.
     let dir = tempdir();
     let json = dir.path().join("report.json");
     let full = docker(
@@ -169,8 +193,10 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
         "{}",
         text(&debug)
     );
+}
 
-    // The plugin contract, and what `docker info` makes of it.
+/// The plugin contract, and what `docker info` makes of it.
+fn docker_info_lists_the_plugin(config: &Path) {
     let meta = run(Command::new(PLUGIN).arg("docker-cli-plugin-metadata"));
     let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
     assert_eq!(meta["SchemaVersion"], "0.1.0");
@@ -196,8 +222,10 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
     assert_eq!(ours["Version"], meta["Version"]);
     assert_eq!(ours["ShortDescription"], meta["ShortDescription"]);
     assert!(ours.get("Err").is_none_or(|e| e.is_null()), "{ours}");
+}
 
-    // man finds the pages where it looks, and they render.
+/// man finds the pages where it looks, and they render.
+fn man_finds_and_renders_the_pages() {
     let found = run(Command::new("man").args(["-w", "netcheck"]));
     assert_eq!(
         stdout(&found).trim(),
@@ -217,7 +245,10 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
             text(&out)
         );
     }
-    // Each completion parses in its shell, and bash's registers for netcheck.
+}
+
+/// Each completion parses in its shell, and bash's registers for netcheck.
+fn the_completions_parse_and_register() {
     for (shell, file) in [
         ("bash", "/usr/share/bash-completion/completions/netcheck"),
         ("zsh", "/usr/share/zsh/vendor-completions/_netcheck"),
@@ -243,8 +274,11 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
         "{}",
         text(&registered)
     );
+}
 
-    // Remove, then purge: nothing the package made is left, nothing else went.
+/// Remove, then purge: nothing the package made is left, nothing else went, and the
+/// docker CLI no longer finds the plugin.
+fn it_removes_and_purges_clean(config: &Path, paths: &[String], existed: Vec<bool>) {
     let out = run(Command::new("dpkg").args(["-r", "netcheck"]));
     assert!(out.status.success(), "dpkg -r: {}", text(&out));
     assert!(!Path::new("/usr/bin/netcheck").exists() && !Path::new(PLUGIN).exists());
@@ -257,8 +291,4 @@ fn the_package_installs_the_plugin_man_pages_and_completions_and_purges_clean() 
     }
     let gone = docker(config, &["netcheck", "--list"]);
     assert_ne!(gone.status.code(), Some(0), "{}", text(&gone));
-    eprintln!(
-        "package test: {:.1} s with the host lock held",
-        locked.elapsed().as_secs_f64()
-    );
 }

@@ -28,6 +28,7 @@ mod finding_codes;
 mod fixtures;
 mod fleet;
 mod fuzz_corpus;
+mod html_report;
 mod plugin;
 mod reports;
 mod robustness;
@@ -69,6 +70,7 @@ fn main() {
         fixtures::trials,
         fleet::trials,
         fuzz_corpus::trials,
+        html_report::trials,
         plugin::trials,
         reports::trials,
         robustness::trials,
