@@ -31,14 +31,8 @@ pub async fn collect(
     opts: &Collection,
     teardown: &Teardown,
 ) -> Result<Snapshot, Error> {
-    if let Some(notice) = agent::wanted(docker, local, opts.socket.as_deref(), opts.agent).await {
-        if let Some(notice) = notice {
-            eprintln!("{notice}");
-        }
-        let mut snapshot = agent::collect(docker, opts, teardown).await?;
-        snapshot.engine =
-            (opts.engine.clone()).map(|e| netcheck_model::snapshot::EngineRef { agent: true, ..e });
-        return Ok(snapshot);
+    if let Some(snapshot) = by_agent(docker, local, opts, teardown).await {
+        return snapshot;
     }
     let started_at = chrono::Utc::now();
     let started = Instant::now();
@@ -107,22 +101,15 @@ pub async fn collect(
     user_ports::try_all(&mut containers, host_ns, wanted, opts.probe_timeout).await;
 
     let mut probe = probe;
-    if let Observed::Ok { value } = &mut probe {
-        let from_here = host_requests::FromHere {
-            opts,
-            networks: &networks,
-            checked_names: &checked_names,
-            containers: &containers,
-            local,
-            root,
-        };
-        from_here.requests(value, publish_requests).await;
-        // Only when a flow failed: the failed ones again, traced (root, local engine).
-        if local && root {
-            let flows = trace::failed_flows(value, &networks, &containers, opts.probe_timeout);
-            value.traces = trace::trace(&opts.run_id, &flows, &teardown.traces).await;
-        }
-    }
+    let here = host_requests::FromHere {
+        opts,
+        networks: &networks,
+        checked_names: &checked_names,
+        containers: &containers,
+        local,
+        root,
+    };
+    from_here(&mut probe, &here, publish_requests, teardown).await;
     let traffic_control = tc::after(host_handle.as_ref(), host_ns, tc_before).await;
     let host = host_obs(
         host_netns,
@@ -153,6 +140,48 @@ pub async fn collect(
         probe,
         engine: opts.engine.clone(),
     })
+}
+
+/// The snapshot taken by the host agent, when the engine's host is not this one (or
+/// the user asked for the agent); `None` to collect here.
+async fn by_agent(
+    docker: &Docker,
+    local: bool,
+    opts: &Collection,
+    teardown: &Teardown,
+) -> Option<Result<Snapshot, Error>> {
+    let notice = agent::wanted(docker, local, opts.socket.as_deref(), opts.agent).await?;
+    if let Some(notice) = notice {
+        eprintln!("{notice}");
+    }
+    Some(
+        agent::collect(docker, opts, teardown)
+            .await
+            .map(|mut snapshot| {
+                snapshot.engine = (opts.engine.clone())
+                    .map(|e| netcheck_model::snapshot::EngineRef { agent: true, ..e });
+                snapshot
+            }),
+    )
+}
+
+/// The probe's requests that start on this host, and only when a flow failed, the
+/// failed ones again, traced (root and a local engine: the trace is this kernel's).
+async fn from_here(
+    probe: &mut Observed<ProbeObs>,
+    here: &host_requests::FromHere<'_>,
+    publish_requests: Vec<Request>,
+    teardown: &Teardown,
+) {
+    let Observed::Ok { value } = probe else {
+        return;
+    };
+    here.requests(value, publish_requests).await;
+    if here.local && here.root {
+        let timeout = here.opts.probe_timeout;
+        let flows = trace::failed_flows(value, here.networks, here.containers, timeout);
+        value.traces = trace::trace(&here.opts.run_id, &flows, &teardown.traces).await;
+    }
 }
 
 /// What the first phase reads: everything that depends on nothing else.
