@@ -10,6 +10,8 @@ use netcheck_model::snapshot::{NetnsObs, NetworkObs};
 mod endpoints;
 mod host;
 mod ipv6;
+mod manager;
+mod routing;
 
 use endpoints::endpoints_in_subnet;
 use host::on_the_host;

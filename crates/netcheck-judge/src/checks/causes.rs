@@ -204,6 +204,23 @@ fn path_links<'a>(ctx: &'a Context, n: &'a NetworkObs) -> Vec<&'a str> {
     links
 }
 
+/// Why one failed request of `network` was lost, where the host shows it: the first
+/// layer that holds a cause ([`flow_lost`]: the bridge, its route,
+/// neighbour entries, traffic control, captures and conntrack exemptions that match
+/// its destination). Checks whose probe request failed name it (and the check that
+/// owns it) instead of guessing. Returns the cause and its fix.
+pub(crate) fn request_lost(
+    ctx: &Context,
+    network: &str,
+    r: &netcheck_model::snapshot::Request,
+) -> Option<(String, String)> {
+    let to = [r.addr.as_deref(), Some(r.target.as_str())]
+        .into_iter()
+        .flatten()
+        .find_map(|t| t.parse::<std::net::SocketAddr>().ok());
+    flow_lost(ctx, network, to).map(Cause::pair)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,23 +115,6 @@ impl Observation for netcheck_model::snapshot::DockerObs {
     const FIX: &'static str = netcheck_model::error::DOCKER_FIX;
 }
 
-/// Why one failed request of `network` was lost, where the host shows it: the first
-/// layer that holds a cause ([`super::causes::flow_lost`]: the bridge, its route,
-/// neighbour entries, traffic control, captures and conntrack exemptions that match
-/// its destination). Checks whose probe request failed name it (and the check that
-/// owns it) instead of guessing. Returns the cause and its fix.
-pub(crate) fn request_lost(
-    ctx: &Context,
-    network: &str,
-    r: &netcheck_model::snapshot::Request,
-) -> Option<(String, String)> {
-    let to = [r.addr.as_deref(), Some(r.target.as_str())]
-        .into_iter()
-        .flatten()
-        .find_map(|t| t.parse::<std::net::SocketAddr>().ok());
-    super::causes::flow_lost(ctx, network, to).map(super::causes::Cause::pair)
-}
-
 /// Whether a network sets icc=false: its containers must not reach each other.
 pub(crate) fn icc_disabled(n: &NetworkObs) -> bool {
     n.icc_disabled()

@@ -4,11 +4,11 @@
 //! new file here (with its finding codes, a `Code` enum: see [`code`]), an entry in
 //! [`REGISTRY`], and fixtures under `fixtures/`.
 
+pub(crate) use causes::request_lost;
 pub use code::{Code, CodeInfo, Common};
 pub use context::Context;
 pub(crate) use context::{
-    describe_link, docker_or_outcome, icc_disabled, missing, probe_request, request_lost, sh,
-    sh_words,
+    describe_link, docker_or_outcome, icc_disabled, missing, probe_request, sh, sh_words,
 };
 pub use judge::{Judged, builtin_instances, judge, unmatched_allows};
 pub use netcheck_model::finding::{self, Finding, Subject};

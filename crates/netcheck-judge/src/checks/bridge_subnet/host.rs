@@ -48,9 +48,9 @@ pub(super) fn on_the_host(
     if let Some(r) = routing::observed(f, host)
         && carries_subnet
     {
-        routing::judge_capture(f, r, ns, n, subnet, docker_bridges);
+        super::routing::judge_capture(f, r, ns, n, subnet, docker_bridges);
     }
-    routing::judge_manager_leftovers(f, ns, n, br);
+    super::manager::judge_manager_leftovers(f, ns, n, br);
 }
 
 /// Whether the bridge carries an address in the subnet; a failure when it carries none,
