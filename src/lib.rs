@@ -6,9 +6,9 @@
 //! the outcomes (netcheck-render), all over the types of netcheck-model. This crate is
 //! the command line; it re-exports the layers' modules under one name each.
 
-pub use netcheck_judge::{checks, plan, redact, spelling, suite};
-pub use netcheck_live::{collect, engine, fleet, leftovers, log, net, owner, probe, run, serve};
-pub use netcheck_model::{error, escape, finding, input, nftables, protocol, record, snapshot};
+pub use netcheck_judge::{checks, plan, redact, suite};
+pub use netcheck_live::{agent, collect, engine, fleet, leftovers, log, net, probe, run, serve};
+pub use netcheck_model::{error, escape, protocol, record, snapshot};
 
 pub mod schemas;
 

@@ -26,13 +26,13 @@ pub fn run(spec: &str) -> ExitCode {
         Err(e) => failed(format!("unreadable agent spec: {e}")),
         // Before the runtime starts its threads: a threaded process cannot change its
         // mount namespace.
-        Ok(spec) => match agent::enter_host() {
+        Ok(spec) => match netcheck::agent::enter_host() {
             Err(e) => failed(format!(
                 "entering the host's mount namespace (does the agent have --pid host and SYS_ADMIN?): {e}"
             )),
             Ok(()) => runtime
                 .insert(super::runtime())
-                .block_on(agent::serve(spec, deliver)),
+                .block_on(netcheck::agent::serve(spec, deliver)),
         },
     };
     // The watch on stdin is a blocking read that only the end of stdin ends: do not

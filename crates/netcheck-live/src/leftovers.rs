@@ -21,9 +21,8 @@ use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
 };
 
-use crate::collect::{
-    LABEL, OWNER_LABEL, PID_LABEL, PIDNS_LABEL, netlink, own_pid_namespace, remove_probe,
-};
+use crate::collect::{LABEL, OWNER_LABEL, PID_LABEL, PIDNS_LABEL, own_pid_namespace, remove_probe};
+use crate::net::netlink;
 use crate::owner::Owner;
 use netcheck_model::error::Error;
 
@@ -93,14 +92,6 @@ fn is_run_link(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         && matches!(end, "h" | "p")
-}
-
-/// The name of an nftables table a run makes in the host's namespace:
-/// `netcheck_<kind>_<run id>_<pid>_<start>`. The owner ends the name, so that the next
-/// run can tell a dead run's table from a live one's, as it does for probes.
-pub fn nft_table_name(kind: &str, run_id: &str) -> String {
-    let me = Owner::me();
-    format!("netcheck_{kind}_{run_id}_{}_{}", me.pid, me.start)
 }
 
 /// The owner a netcheck table's name ends with: pid and start time, or (an older
@@ -308,7 +299,7 @@ mod tests {
 
     #[test]
     fn table_names_carry_their_owner() {
-        let name = super::nft_table_name("trace", "0a1b2");
+        let name = crate::collect::trace::table_name("0a1b2");
         assert!(name.starts_with("netcheck_trace_0a1b2_"));
         let me = super::Owner::me();
         assert_eq!(super::nft_table_owner(&name), (Some(me), Some(me.pid)));
@@ -318,9 +309,5 @@ mod tests {
         );
         assert_eq!(super::nft_table_owner("netcheck_trace_01234"), (None, None));
         assert_eq!(super::nft_table_owner("filter"), (None, None));
-        assert_eq!(
-            crate::collect::trace::table_name("0a1b2"),
-            super::nft_table_name("trace", "0a1b2")
-        );
     }
 }

@@ -4,6 +4,7 @@
 //! [`RunRecord`](netcheck_model::record::RunRecord)s. What a run creates is labelled
 //! by its owner ([`owner`]) and removed, by it or by the next run ([`leftovers`]).
 
+pub mod agent;
 pub mod collect;
 pub mod engine;
 pub mod fleet;

@@ -16,21 +16,18 @@
 //! and netcheck's teardown, which asks it to stop and waits for its removal while it
 //! ends the probe. The outside namespace and the listeners die with the agent's process.
 
-use std::time::Duration;
-
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
-use tokio::io::AsyncWriteExt;
 
 use super::{Collection, LABEL, PID_LABEL, Teardown};
 use netcheck_model::error::Error;
 use netcheck_model::snapshot::Snapshot;
 
-mod inside;
 mod relay;
-pub use inside::{Reply, Spec, enter_host, serve};
-pub use relay::{AgentStdin, FromAgent, Relay};
+mod spec;
+pub use relay::{FromAgent, Relay, Reply};
+pub use spec::Spec;
 
 /// Agent containers are named `netcheck-agent-<run id>`.
 pub const AGENT_PREFIX: &str = "netcheck-agent-";
@@ -85,11 +82,11 @@ pub async fn other_namespace(docker: &Docker, socket: Option<&std::path::Path>) 
     }
     let (Ok(networks), Ok(handle)) = (
         super::docker::networks(docker).await,
-        super::netlink::connect(),
+        crate::net::netlink::connect(),
     ) else {
         return false;
     };
-    let Ok(here) = super::netlink::dump(&handle).await else {
+    let Ok(here) = crate::net::netlink::dump(&handle).await else {
         return false;
     };
     let bridges: Vec<&str> = networks
@@ -215,11 +212,15 @@ pub async fn collect(
     let agent_err =
         |what: &'static str| move |e: bollard::errors::Error| Error::Agent(format!("{what}: {e}"));
     // Registered before it exists: an interrupt can land while the engine creates it.
-    teardown.agents.lock().unwrap().push(super::AgentRun {
-        docker: docker.clone(),
-        name: name.clone(),
-        stdin: None,
-    });
+    teardown
+        .agents
+        .lock()
+        .unwrap()
+        .push(super::teardown::AgentRun {
+            docker: docker.clone(),
+            name: name.clone(),
+            stdin: None,
+        });
     // The checked networks are named here, since the probe started here joins them.
     // The architecture is asked beside, and checked before anything is made: on an
     // engine of another architecture the agent would start only to fail with an exec
@@ -252,7 +253,8 @@ pub async fn collect(
         let attached = super::docker::attach(docker, &name)
             .await
             .map_err(agent_err("attaching to the agent"))?;
-        let stdin: AgentStdin = std::sync::Arc::new(tokio::sync::Mutex::new(attached.input));
+        let stdin: super::teardown::AgentStdin =
+            std::sync::Arc::new(tokio::sync::Mutex::new(attached.input));
         if let Some(a) = teardown
             .agents
             .lock()
@@ -299,33 +301,6 @@ pub async fn collect(
     let (agent, probe) = tokio::join!(agent_started, probe_started);
     let (output, stdin) = agent?;
     relay::carry(output, &stdin, probe, teardown).await
-}
-
-/// Ends an agent run: asks the agent to stop (the end of its stdin), and waits for the
-/// engine to remove it. (The probe is this process's to end, beside it.)
-pub(super) async fn end(run: super::AgentRun) {
-    let super::AgentRun {
-        docker,
-        name,
-        stdin,
-    } = run;
-    if let Some(stdin) = stdin {
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            stdin.lock().await.shutdown().await
-        })
-        .await;
-    }
-    // Running, it ends by itself now that its stdin is closed; created and never
-    // started, or exited without AutoRemove's removal, it is removed outright.
-    let running = docker
-        .inspect_container(&name, None)
-        .await
-        .ok()
-        .and_then(|c| c.state?.running)
-        .unwrap_or(false);
-    if !running || !super::teardown::wait_removed(&docker, &name, Duration::from_secs(10)).await {
-        let _ = super::remove_probe(&docker, &name).await;
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod peers;
 mod phases;
 mod probe_container;
 mod probe_setup;
+mod probing;
 mod publish;
 pub mod routing;
 mod sysctl;
@@ -25,30 +26,11 @@ mod teardown;
 pub mod trace;
 mod user_ports;
 
-/// netlink and the listener live in `net`, below collect and probe both.
-pub use crate::net::{listener, netlink};
-
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkingConfig,
-    PortBinding,
-};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptions, RemoveContainerOptionsBuilder,
-    WaitContainerOptionsBuilder,
-};
-use futures_util::StreamExt;
-
 use netcheck_model::error::Error;
-use netcheck_model::protocol::{Ask, Needs, ProbeArgs, Purpose};
-use netcheck_model::snapshot::{
-    NetnsObs, NetworkObs, Observed, OutsidePeer, ProbeObs, ProbeReport,
-};
+use netcheck_model::protocol::{Needs, ProbeArgs};
+use netcheck_model::snapshot::NetworkObs;
 pub use phases::collect;
 pub use teardown::{Teardown, remove_probe};
 
@@ -90,13 +72,6 @@ pub struct Collection {
     /// In the agent: netcheck starts the probe while the agent itself starts, and
     /// carries its arguments and its report.
     pub relay: Option<agent::Relay>,
-}
-
-/// An agent container of this run, and its stdin (closing it asks the agent to stop).
-pub struct AgentRun {
-    docker: Docker,
-    name: String,
-    stdin: Option<agent::AgentStdin>,
 }
 
 /// This process's pid namespace (`pid:[4026531836]`): a probe's owner pid means

@@ -15,8 +15,8 @@ use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
-use super::listener::{self, Listener};
-use super::netlink;
+use crate::net::listener::{self, Listener};
+use crate::net::netlink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutsideError {
@@ -34,13 +34,13 @@ pub struct Outside {
     pub host_link: String,
     pub listener: Listener,
     /// The IPv6 side of the same link; None where the host has no IPv6 (and why).
-    pub v6: Result<OutsideV6, String>,
+    pub v6: Result<PeerV6, String>,
     host_index: u32,
     _ns: File,
 }
 
 /// The outside peer's IPv6 address and listener, with the host's address on the link.
-pub struct OutsideV6 {
+pub struct PeerV6 {
     pub host_addr: Ipv6Addr,
     pub peer_addr: Ipv6Addr,
     pub listener: Listener,
@@ -198,7 +198,7 @@ async fn ipv6(
     host_index: u32,
     peer_index: u32,
     block: u32,
-) -> Result<OutsideV6, String> {
+) -> Result<PeerV6, String> {
     let net = Ipv6Addr::new(0x2001, 2, 0, block as u16, 0, 0, 0, 0);
     let host_addr = Ipv6Addr::from(u128::from(net) | 1);
     let peer_addr = Ipv6Addr::from(u128::from(net) | 2);
@@ -232,7 +232,7 @@ async fn ipv6(
         .and_then(|r| r)
         .map_err(|e| format!("IPv6 listener: {e}"))?;
     let listener = listener::serve(std_listener).map_err(|e| format!("IPv6 listener: {e}"))?;
-    Ok(OutsideV6 {
+    Ok(PeerV6 {
         host_addr,
         peer_addr,
         listener,

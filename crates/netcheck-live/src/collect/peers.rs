@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::PROBE_PORT;
-use crate::collect::listener::{Listener, Seen};
+use crate::net::listener::{Listener, Seen};
 use netcheck_model::protocol::{ErrorKind, Purpose};
 use netcheck_model::snapshot::{Concurrency, ContainerObs, NetworkObs, Request};
 
@@ -109,7 +109,7 @@ fn socket_in(pid: u32, v4: bool) -> Result<tokio::net::TcpSocket, String> {
 /// the container holds there): served by this process, seen as the container.
 pub fn listen_in(pid: u32, ip: IpAddr) -> Result<Listener, String> {
     let listener = in_netns(pid, || std::net::TcpListener::bind((ip, 0)))?;
-    crate::collect::listener::serve(listener).map_err(|e| e.to_string())
+    crate::net::listener::serve(listener).map_err(|e| e.to_string())
 }
 
 /// Makes a socket in a thread that entered the namespace: a socket keeps the namespace

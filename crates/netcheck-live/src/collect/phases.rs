@@ -19,9 +19,10 @@ use netcheck_model::snapshot::{
 
 use super::{
     Collection, PROBE_PREFIX, Teardown, agent, checked_networks, docker, engine_config, firewall,
-    host_requests, image, interiors, named, netlink, probe_container, probe_setup, routing, sysctl,
-    tc, trace, user_ports,
+    host_requests, image, interiors, named, probe_setup, probing, routing, sysctl, tc, trace,
+    user_ports,
 };
+use crate::net::netlink;
 
 /// Gathers what `opts` asks for from the engine `docker` (on this machine when `local`),
 /// through the host agent where the engine's host is elsewhere.
@@ -284,7 +285,7 @@ async fn start_probe(
         Some(Err(e)) => Observed::Error {
             error: e.to_string(),
         },
-        Some(Ok(image)) => probe_container::observe(docker, image, opts, found, teardown).await,
+        Some(Ok(image)) => probing::observe(docker, image, opts, found, teardown).await,
     }
 }
 

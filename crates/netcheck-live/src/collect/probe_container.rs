@@ -1,103 +1,26 @@
 //! The probe container's life: created on every checked network with its published
 //! ports, started, then given its arguments (the listeners and the outside peer it is to
-//! reach, made while it starts) and read.
+//! reach, made while it starts: see `probing`) and read.
 //!
 //! The arguments go in on stdin, not on the command line: the container starts while
 //! they are still being made, here or (with the agent) on the engine's host, and the two
 //! halves of the wait overlap.
 
-use super::*;
-use probe_setup::{Found, ProbeSetup};
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkingConfig,
+    PortBinding,
+};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+use futures_util::StreamExt;
 
-/// A started probe: this process's, or (in the agent) the one netcheck started.
-enum StartedProbe<'a> {
-    Here(Running),
-    Relayed(&'a agent::Relay),
-}
-
-/// Phase 2 of a collection: the probe container, with what it is to reach, observed.
-pub(super) async fn observe(
-    docker: &Docker,
-    image: &str,
-    opts: &Collection,
-    found: &Found<'_>,
-    teardown: &Teardown,
-) -> Observed<ProbeObs> {
-    let name = format!("{PROBE_PREFIX}{}", opts.run_id);
-    // The probe answers within its own request deadlines; this bounds a probe that
-    // hangs anyway (a stuck engine, a frozen container).
-    // The engine's own work grows with the networks the probe joins (on 20.10, under
-    // load, about 0.15 s each to join at start): a host of a hundred networks is
-    // not a hung one.
-    let joins = found.checked_names.len().saturating_sub(1) as u32;
-    let deadline = opts.probe_timeout * 3 + Duration::from_secs(5) + JOIN_ALLOWANCE * joins;
-    // The container starts while what it is to reach is made: the listeners and the
-    // outside peer do not need it, and it waits for its arguments.
-    let run = async {
-        let start = async {
-            if let Some(relay) = &opts.relay {
-                return relay.started().await.map(|(published, publish_error)| {
-                    (StartedProbe::Relayed(relay), published, publish_error)
-                });
-            }
-            let published = if opts.needs.publish && found.local {
-                publish::bindings(found.checked, found.early_host, publish::free_port)
-            } else {
-                vec![]
-            };
-            let container = ProbeContainer {
-                image,
-                name: &name,
-                networks: found.checked_names,
-                published,
-                host_gateway: !found.engine.desktop,
-                owner_pidns: true,
-                run_id: &opts.run_id,
-            };
-            let started = start(docker, container, publish::free_port, teardown).await?;
-            Ok((
-                StartedProbe::Here(started.probe),
-                started.published,
-                started.publish_error,
-            ))
-        };
-        let (setup, started) = tokio::join!(ProbeSetup::prepare(opts, found, teardown), start);
-        let (probe, published, publish_error) = started?;
-        let mut args = setup.args;
-        args.gets.extend(publish::hairpin_asks(&published));
-        let report = match probe {
-            StartedProbe::Here(p) => p.report(&args, teardown).await?,
-            StartedProbe::Relayed(relay) => relay.report(&args).await?,
-        };
-        Ok::<_, Error>((report, setup.outside, published, publish_error))
-    };
-    match tokio::time::timeout(deadline, run).await {
-        Err(_) => Observed::Error {
-            error: format!(
-                "the probe container gave no report within {} s",
-                deadline.as_secs()
-            ),
-        },
-        Ok(Err(e)) => Observed::Error {
-            error: e.to_string(),
-        },
-        Ok(Ok((report, outside, published, publish_error))) => Observed::Ok {
-            value: ProbeObs {
-                container_name: name,
-                report,
-                outside,
-                published,
-                host_requests: vec![],
-                peer_concurrency: None,
-                publish_error,
-                traces: vec![],
-            },
-        },
-    }
-}
-
-/// The time the probe's deadline allows the engine for each network beyond the first.
-const JOIN_ALLOWANCE: Duration = Duration::from_millis(500);
+use super::{
+    LABEL, PID_LABEL, PIDNS_LABEL, PROBE_PORT, Teardown, docker, own_pid_namespace, publish,
+    remove_probe, teardown,
+};
+use netcheck_model::error::Error;
+use netcheck_model::protocol::ProbeArgs;
+use netcheck_model::snapshot::ProbeReport;
 
 /// The probe container as it is created: everything but its arguments.
 pub struct ProbeContainer<'a> {
@@ -414,7 +337,7 @@ mod tests {
         bounded(&networks, 8, |_| async {
             let in_flight = now.fetch_add(1, Ordering::SeqCst) + 1;
             most.fetch_max(in_flight, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             now.fetch_sub(1, Ordering::SeqCst);
             done.fetch_add(1, Ordering::SeqCst);
             Ok(())

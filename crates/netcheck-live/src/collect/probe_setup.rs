@@ -2,7 +2,13 @@
 //! bridges' gateways (and host-gateway's), the outside peer, and the probe's arguments
 //! naming them.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use super::{Collection, PROBE_PORT, PROBE_PREFIX, Teardown, outside};
+use crate::net::listener;
+use netcheck_model::protocol::{Ask, ProbeArgs, Purpose};
+use netcheck_model::snapshot::{NetnsObs, NetworkObs, Observed, OutsidePeer};
 
 /// What phase 1 of a collection found, as the probe's run needs it.
 pub(super) struct Found<'a> {

@@ -1,7 +1,20 @@
 //! Removing what a run created, on every path out: the registry a run fills as it
 //! creates things, and the probe's end (waiting for the engine's own removal).
 
-use super::*;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    KillContainerOptions, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{outside, trace};
+use crate::net::listener;
 
 /// Everything a run created, removed by [`Teardown::run`] on every path out:
 /// success, failure, timeout and signals alike. Not to be confused with what dead runs
@@ -24,7 +37,7 @@ impl Teardown {
         let outside = self.outside.lock().unwrap().take();
         self.listeners.lock().unwrap().clear();
         let agents = std::mem::take(&mut *self.agents.lock().unwrap());
-        let agents = futures_util::future::join_all(agents.into_iter().map(agent::end));
+        let agents = futures_util::future::join_all(agents.into_iter().map(end_agent));
         let containers = futures_util::future::join_all(probes.into_iter().map(
             |ProbeRun {
                  docker,
@@ -134,3 +147,40 @@ pub async fn remove_probe(docker: &Docker, name: &str) -> Result<(), bollard::er
     let _ = docker.unpause_container(name).await;
     docker.remove_container(name, Some(force)).await
 }
+
+/// An agent container of this run, and its stdin (closing it asks the agent to stop).
+pub struct AgentRun {
+    pub docker: Docker,
+    pub name: String,
+    pub stdin: Option<AgentStdin>,
+}
+
+/// Ends an agent run: asks the agent to stop (the end of its stdin), and waits for the
+/// engine to remove it. (The probe is this process's to end, beside it.)
+async fn end_agent(run: AgentRun) {
+    let AgentRun {
+        docker,
+        name,
+        stdin,
+    } = run;
+    if let Some(stdin) = stdin {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            stdin.lock().await.shutdown().await
+        })
+        .await;
+    }
+    // Running, it ends by itself now that its stdin is closed; created and never
+    // started, or exited without AutoRemove's removal, it is removed outright.
+    let running = docker
+        .inspect_container(&name, None)
+        .await
+        .ok()
+        .and_then(|c| c.state?.running)
+        .unwrap_or(false);
+    if !running || !wait_removed(&docker, &name, Duration::from_secs(10)).await {
+        let _ = remove_probe(&docker, &name).await;
+    }
+}
+
+/// The agent's stdin, written by the run and closed by its teardown.
+pub type AgentStdin = Arc<tokio::sync::Mutex<Pin<Box<dyn tokio::io::AsyncWrite + Send>>>>;

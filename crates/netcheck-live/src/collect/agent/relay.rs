@@ -14,16 +14,14 @@
 //! ```
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::super::Teardown;
 use super::super::output::{Lines, Output};
 use super::super::probe_container::{Running, Started};
-use super::Reply;
+use super::super::teardown::{AgentStdin, Teardown};
 use netcheck_model::error::Error;
 use netcheck_model::protocol::ProbeArgs;
 use netcheck_model::snapshot::{ProbeReport, Published, Snapshot};
@@ -54,9 +52,6 @@ impl FromAgent {
         serde_json::to_string(self).expect("an agent message serialises") + "\n"
     }
 }
-
-/// The agent's stdin, written by the run and closed by its teardown.
-pub type AgentStdin = Arc<tokio::sync::Mutex<Pin<Box<dyn tokio::io::AsyncWrite + Send>>>>;
 
 /// The agent's end: netcheck's messages as they come in on stdin.
 pub struct Relay {
@@ -227,4 +222,11 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&started).unwrap()).unwrap();
         assert!(matches!(back, ToAgent::Started(Err(e)) if e == "no"));
     }
+}
+
+/// The agent's one line of output.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub snapshot: Option<Snapshot>,
+    pub error: Option<String>,
 }

@@ -16,7 +16,7 @@ use rtnetlink::packet_route::route::{RouteAttribute, RouteFlags, RouteMessage, R
 use rtnetlink::packet_route::rule::RuleMessage;
 use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 
-use super::netlink::{NetlinkError, route_addr};
+use crate::net::netlink::{NetlinkError, route_addr};
 
 mod rules;
 
