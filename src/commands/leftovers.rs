@@ -1,14 +1,13 @@
 //! `netcheck cleanup`: what killed runs left behind, removed and listed (see
 //! [`netcheck::leftovers`]).
 
-use netcheck::collect::docker;
 use netcheck::error::{Error, exit};
 
 use super::{live, print};
 use crate::cli::EngineArgs;
 
 pub async fn remove(args: &EngineArgs, images: bool) -> Result<u8, Error> {
-    let (docker, local) = docker::connect(&live::engine(args)?).await?;
+    let (docker, local) = netcheck::engine::connect(&live::engine(args)?).await?;
     let removed = netcheck::leftovers::remove(&docker, local, images).await?;
     let mut text = String::new();
     for (what, names) in [

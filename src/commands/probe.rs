@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use netcheck::collect::{docker, image};
+use netcheck::collect::image;
 use netcheck::error::{Error, exit};
 use netcheck::protocol::ProbeArgs;
 
@@ -24,7 +24,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, args: ProbeArgs) -> ExitCode {
 
 /// Builds the probe image if it is missing, and prints its reference.
 pub async fn image(args: &EngineArgs) -> Result<u8, Error> {
-    let (docker, _) = docker::connect(&live::engine(args)?).await?;
+    let (docker, _) = netcheck::engine::connect(&live::engine(args)?).await?;
     let image = image::ensure(&docker).await?;
     print(&format!("{image}\n"))?;
     Ok(exit::OK)

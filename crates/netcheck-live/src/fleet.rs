@@ -39,19 +39,7 @@ where
 pub fn targets(
     flags: &engine::Flags,
 ) -> Result<Vec<Target<impl Future<Output = Connected> + use<>>>, Error> {
-    if !flags.hosts.is_empty() && !flags.contexts.is_empty() {
-        // As the docker CLI: either endpoints or contexts.
-        return Err(engine::EngineError::HostAndContext.into());
-    }
-    let one = |hosts: Vec<String>, contexts: Vec<String>| engine::Flags {
-        hosts,
-        contexts,
-        ..flags.clone()
-    };
-    let given: Vec<(String, engine::Flags)> = (flags.hosts.iter())
-        .map(|h| (h.clone(), one(vec![h.clone()], vec![])))
-        .chain((flags.contexts.iter()).map(|c| (c.clone(), one(vec![], vec![c.clone()]))))
-        .collect();
+    let given = engine::each_given(flags)?;
     let resolved: Vec<(String, String, Result<engine::Engine, engine::EngineError>)> = given
         .into_iter()
         .map(

@@ -54,7 +54,7 @@ pub fn target(
         name,
         socket: engine.as_ref().ok().and_then(crate::engine::Engine::socket),
         reference: engine.as_ref().ok().map(|e| e.reference(false)),
-        connect: async move { collect::docker::connect(&engine?).await },
+        connect: async move { crate::engine::connect(&engine?).await },
     }
 }
 

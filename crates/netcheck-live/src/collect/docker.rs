@@ -12,10 +12,6 @@ use netcheck_model::snapshot::{
     ContainerObs, EndpointObs, EngineFacts, IpamConfig, NetworkObs, Observed,
 };
 
-mod connect;
-
-pub use connect::connect;
-
 /// A failed API request as the user's cause. An engine answers 404 "page not found" for
 /// an endpoint it does not have (an older API): that is an engine too old for `what`,
 /// not a missing object.

@@ -126,7 +126,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
 pub enum Direct {
     Unix(Arc<PathBuf>),
     Tcp(Arc<str>),
-    Tls(super::tls::Target),
+    Tls(super::tls::TlsEndpoint),
 }
 
 /// A unix-socket, TCP or TLS stream, as one type for the connector.

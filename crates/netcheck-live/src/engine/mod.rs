@@ -16,9 +16,13 @@
 //! precedence is unit-tested; [`connect`] turns the result into a bollard client.
 
 pub mod bounded;
+mod connect;
 pub mod docker_context;
 pub mod ssh;
 pub mod tls;
+
+/// Connecting is the engine's: the first request says whether a Docker engine answers.
+pub use connect::connect;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -184,31 +188,23 @@ pub fn resolve(flags: &Flags, env: &dyn Env) -> Result<Engine, EngineError> {
     resolve_one(flags, env)
 }
 
-/// Resolves every engine given with -H or --context, for a fleet run; without either,
-/// the one engine the environment names.
-pub fn resolve_all(flags: &Flags, env: &dyn Env) -> Result<Vec<Engine>, EngineError> {
+/// Every engine given with -H or --context, each with the flags that name it alone and
+/// as the user gave it: a fleet's members, resolved one by one (so that one that cannot
+/// be is an errored member, not a failed fleet).
+pub fn each_given(flags: &Flags) -> Result<Vec<(String, Flags)>, EngineError> {
     if !flags.hosts.is_empty() && !flags.contexts.is_empty() {
+        // As the docker CLI: either endpoints or contexts.
         return Err(EngineError::HostAndContext);
-    }
-    if flags.hosts.len() + flags.contexts.len() <= 1 {
-        return Ok(vec![resolve_one(flags, env)?]);
     }
     let one = |hosts: Vec<String>, contexts: Vec<String>| Flags {
         hosts,
         contexts,
         ..flags.clone()
     };
-    flags
-        .hosts
-        .iter()
-        .map(|h| resolve_one(&one(vec![h.clone()], vec![]), env))
-        .chain(
-            flags
-                .contexts
-                .iter()
-                .map(|c| resolve_one(&one(vec![], vec![c.clone()]), env)),
-        )
-        .collect()
+    Ok((flags.hosts.iter())
+        .map(|h| (h.clone(), one(vec![h.clone()], vec![])))
+        .chain((flags.contexts.iter()).map(|c| (c.clone(), one(vec![], vec![c.clone()]))))
+        .collect())
 }
 
 fn resolve_one(flags: &Flags, env: &dyn Env) -> Result<Engine, EngineError> {
@@ -409,7 +405,7 @@ pub fn client(engine: &Engine) -> Result<Docker, bollard::errors::Error> {
             cert,
             key,
         } => {
-            let target = tls::Target::new(addr, ca, cert, key).map_err(|e| {
+            let target = tls::TlsEndpoint::new(addr, ca, cert, key).map_err(|e| {
                 bollard::errors::Error::IOError {
                     err: std::io::Error::other(e),
                 }
@@ -430,7 +426,7 @@ pub fn check_files(engine: &Engine) -> Result<(), EngineError> {
         key,
     } = &engine.transport
     {
-        tls::Target::new(addr, ca, cert, key)?;
+        tls::TlsEndpoint::new(addr, ca, cert, key)?;
     }
     Ok(())
 }

@@ -318,7 +318,12 @@ fn several_hosts_resolve_for_a_fleet_but_not_for_one_run() {
         resolve(&flags, &vars),
         Err(EngineError::SeveralEngines(2))
     ));
-    let all = resolve_all(&flags, &vars).unwrap();
+    let resolve_each = |flags: &Flags| -> Vec<Engine> {
+        (each_given(flags).unwrap().into_iter())
+            .map(|(_, one)| resolve(&one, &vars).unwrap())
+            .collect()
+    };
+    let all = resolve_each(&flags);
     assert_eq!(all.len(), 2);
     assert_eq!(
         all[1].transport,
@@ -332,8 +337,7 @@ fn several_hosts_resolve_for_a_fleet_but_not_for_one_run() {
         contexts: vec!["a".into(), "secure".into()],
         ..Flags::default()
     };
-    let names: Vec<_> = resolve_all(&contexts, &vars)
-        .unwrap()
+    let names: Vec<_> = resolve_each(&contexts)
         .into_iter()
         .map(|e| e.name)
         .collect();

@@ -22,17 +22,17 @@ use super::EngineError;
 
 /// Where a TLS connection goes and how it is verified.
 #[derive(Clone)]
-pub struct Target {
+pub struct TlsEndpoint {
     /// `host:port`, as the endpoint gives it.
     pub addr: Arc<str>,
     pub server_name: ServerName<'static>,
     pub config: Arc<ClientConfig>,
 }
 
-impl Target {
+impl TlsEndpoint {
     /// The target for `addr` (`host:port`, `[v6]:port`), trusting only `ca`, and
     /// presenting `cert` and `key` where they exist.
-    pub fn new(addr: &str, ca: &Path, cert: &Path, key: &Path) -> Result<Target, EngineError> {
+    pub fn new(addr: &str, ca: &Path, cert: &Path, key: &Path) -> Result<TlsEndpoint, EngineError> {
         let (host, _) =
             super::split_host_port(addr).map_err(|detail| EngineError::BadEndpoint {
                 endpoint: addr.to_string(),
@@ -44,7 +44,7 @@ impl Target {
                 endpoint: addr.to_string(),
                 detail: format!("not a name TLS can verify: {e}"),
             })?;
-        Ok(Target {
+        Ok(TlsEndpoint {
             addr: Arc::from(addr),
             server_name,
             config: Arc::new(config(ca, cert, key)?),
@@ -102,7 +102,7 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, EngineError
 
 /// Connects: TCP without Nagle, then the handshake.
 pub async fn connect(
-    target: &Target,
+    target: &TlsEndpoint,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let tcp = tokio::net::TcpStream::connect(&*target.addr).await?;
     tcp.set_nodelay(true)?;
@@ -121,7 +121,7 @@ mod tests {
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, "not a certificate").unwrap();
         let missing = dir.path().join("none.pem");
-        let err = Target::new("198.18.0.2:2376", &ca, &missing, &missing)
+        let err = TlsEndpoint::new("198.18.0.2:2376", &ca, &missing, &missing)
             .err()
             .expect("a CA without a certificate is refused");
         assert!(
