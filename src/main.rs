@@ -1,6 +1,7 @@
 //! netcheck's whole flow: plan → run (collect → snapshot → judge) → report; and the
 //! subcommands around it. This file reads the command line and dispatches; each
-//! subcommand's body is in `commands/`, and the work itself in the library (lib.rs).
+//! subcommand's body is in `commands/`, and the work itself in the
+//! crates (crates/netcheck-*, re-exported by lib.rs).
 
 mod cli;
 mod commands;
@@ -13,7 +14,7 @@ use netcheck::error::{Error, exit};
 use netcheck::log;
 use netcheck::report::{self, Report};
 
-use crate::cli::{Cli, ColorWhen, Command, Format, SuiteAction};
+use crate::cli::{Cli, ColorWhen, Command, StdoutFormat, SuiteAction};
 use crate::commands::check::Observations;
 use crate::commands::{agent, causes, check, leftovers, live, package, print, probe, suites};
 
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
             partial,
             descriptions,
         } => {
-            let request = commands::complete::Request {
+            let request = commands::complete::CompletionRequest {
                 words,
                 partial,
                 descriptions,
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
     let format = match &cli.command {
         None => cli.run.format,
         Some(Command::Analyze { run, .. }) => run.format,
-        _ => Format::Human,
+        _ => StdoutFormat::Human,
     };
     let runtime = commands::runtime();
     let result = match cli.command {
@@ -93,7 +94,7 @@ fn main() -> ExitCode {
 }
 
 /// The process's exit: the verdict's code, or the error's after its cause and fix.
-fn exit_code(result: Result<u8, Error>, format: Format) -> ExitCode {
+fn exit_code(result: Result<u8, Error>, format: StdoutFormat) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -101,7 +102,7 @@ fn exit_code(result: Result<u8, Error>, format: Format) -> ExitCode {
         }
         Err(e) => {
             causes::print_error(&e, None);
-            if format == Format::Github {
+            if format == StdoutFormat::Github {
                 // The job's summary page then says why netcheck could not run.
                 let report = Report::from_error(&e, chrono::Utc::now(), Duration::ZERO);
                 let _ = print(&report::github::render(&report));

@@ -147,7 +147,7 @@ pub enum ColorWhen {
 
 /// What the report on stdout looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub enum StdoutFormat {
     /// One line per check, evidence and fix under failures, a summary line.
     Human,
     /// The human report, then one GitHub Actions `::error` annotation per failure, with
@@ -264,7 +264,7 @@ pub struct RunArgs {
     pub quiet: bool,
     /// The report on stdout: human, or github (annotations for GitHub Actions).
     #[arg(long, value_name = "FORMAT", default_value = "human")]
-    pub format: Format,
+    pub format: StdoutFormat,
     /// Warnings fail the run (exit 1), as failures do: for a gate that wants a host
     /// with nothing fragile or risky on it.
     #[arg(long)]

@@ -13,7 +13,7 @@ use netcheck::run;
 use netcheck::snapshot::Snapshot;
 
 use super::{causes, print, suites};
-use crate::cli::{EngineArgs, Format, RunArgs};
+use crate::cli::{EngineArgs, RunArgs, StdoutFormat};
 
 /// Where the observations come from.
 pub enum Observations<'a> {
@@ -83,7 +83,7 @@ fn show(args: &RunArgs, report: &Report) -> Result<(), Error> {
     } else {
         Box::new(anstream::stdout().lock())
     };
-    let rendered = if args.format == Format::Github {
+    let rendered = if args.format == StdoutFormat::Github {
         let (pause, resume) = report::github::pause_commands();
         out.write_all(pause.as_bytes())
             .and_then(|()| report::human::render(&mut *out, report, detail))

@@ -32,14 +32,14 @@ const ENGINE_DEADLINE: Duration = Duration::from_millis(120);
 /// A completion request: the words typed so far (after `netcheck`) and the partial last
 /// one.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Request {
+pub struct CompletionRequest {
     pub words: Vec<String>,
     pub partial: String,
     pub descriptions: bool,
 }
 
 /// The answer cobra's shell scripts read: candidates, then `:<directive>`.
-pub fn answer(request: &Request) -> String {
+pub fn answer(request: &CompletionRequest) -> String {
     let (candidates, directive) = candidates(&request.words, &request.partial);
     let mut out = String::new();
     for (value, description) in candidates {

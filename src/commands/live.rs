@@ -15,7 +15,7 @@ use netcheck::report;
 use netcheck::run;
 
 use super::suites;
-use crate::cli::{EngineArgs, Format, RunArgs};
+use crate::cli::{EngineArgs, RunArgs, StdoutFormat};
 
 /// The one engine the flags and the environment name, as the docker CLI picks it.
 pub fn engine(args: &EngineArgs) -> Result<Engine, Error> {
@@ -53,7 +53,7 @@ pub async fn run(args: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> RunRe
     // stderr is not a terminal.
     let progress = if std::io::stdout().is_terminal()
         && !args.quiet
-        && args.format == Format::Human
+        && args.format == StdoutFormat::Human
         && !log::enabled(log::Level::Debug)
     {
         indicatif::ProgressBar::new_spinner()

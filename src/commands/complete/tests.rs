@@ -82,7 +82,7 @@ fn the_profile_given_picks_the_ids() {
 
 #[test]
 fn the_answer_is_cobras_format() {
-    let request = Request {
+    let request = CompletionRequest {
         words: vec![],
         partial: "--prof".into(),
         descriptions: true,
@@ -92,7 +92,7 @@ fn the_answer_is_cobras_format() {
     let first = lines.next().unwrap();
     assert!(first.starts_with("--profile\t"), "{out}");
     assert_eq!(lines.next(), Some(":4"));
-    let request = Request {
+    let request = CompletionRequest {
         descriptions: false,
         ..request
     };

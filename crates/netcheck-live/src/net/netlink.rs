@@ -48,18 +48,6 @@ pub fn connect() -> Result<Handle, NetlinkError> {
 /// A socket stays in the namespace it was created in, so a short-lived thread enters the
 /// namespace, opens the socket and ends; the process itself never moves. Needs
 /// CAP_SYS_ADMIN (root).
-pub fn connect_in(path: &str) -> Result<Handle, NetlinkError> {
-    let setns_err = |source| NetlinkError::Setns {
-        path: path.to_string(),
-        source,
-    };
-    let ns = File::open(path).map_err(setns_err)?;
-    connect_in_fd(ns).map_err(|e| match e {
-        NetlinkError::Setns { source, .. } => setns_err(source),
-        other => other,
-    })
-}
-
 pub fn connect_in_fd(ns: File) -> Result<Handle, NetlinkError> {
     let runtime = tokio::runtime::Handle::current();
     let (conn, handle) = std::thread::scope(|s| {

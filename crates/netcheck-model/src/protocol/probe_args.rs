@@ -1,8 +1,7 @@
-//! The probe's command line, as one type: collection and suites build it, [`to_argv`]
-//! writes it into the probe container's command, and clap reads it back there
-//! (`netcheck probe`). Nothing edits argv word by word.
-//!
-//! [`to_argv`]: ProbeArgs::to_argv
+//! The probe's arguments, as one type: collection and suites build it, the probe
+//! container reads it as one JSON line on its stdin (`netcheck probe --args-on-stdin`),
+//! and clap reads the same fields from a command line (`netcheck probe --lookup NAME …`,
+//! as tests and examples run it). Nothing edits argv word by word.
 
 use serde::{Deserialize, Serialize};
 
@@ -66,9 +65,11 @@ impl ProbeArgs {
     const TIMEOUT_MS: u64 = 2000;
     const LINGER_SECS: u64 = 60;
 
-    /// The command line that clap reads back as `self`. Every value is joined to its
-    /// flag (`--lookup=NAME`), so that a value starting with '-' stays a value.
-    pub fn to_argv(&self) -> Vec<String> {
+    /// The command line that clap reads back as `self`, for the test that the two forms
+    /// agree. Every value is joined to its flag (`--lookup=NAME`), so that a value
+    /// starting with '-' stays a value.
+    #[cfg(test)]
+    fn to_argv(&self) -> Vec<String> {
         let defaults = ProbeArgs::default();
         let mut argv = vec![];
         let mut put = |flag: &str, value: &dyn std::fmt::Display| {
