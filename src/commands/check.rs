@@ -42,7 +42,7 @@ pub async fn run(args: &RunArgs, source: Observations<'_>) -> Result<u8, Error> 
         print(&lines)?;
         return Ok(exit::OK);
     }
-    let outcome = match source {
+    let record = match source {
         Observations::File(path) => {
             let (started, t0) = (chrono::Utc::now(), Instant::now());
             let engine = EngineName {
@@ -63,15 +63,15 @@ pub async fn run(args: &RunArgs, source: Observations<'_>) -> Result<u8, Error> 
         }
         Observations::Live(engine) => super::live::run(args, engine, &plan).await,
     };
-    if outcome.error.is_some() {
-        return failed(args, outcome);
+    if record.error.is_some() {
+        return failed(args, record);
     }
-    write_reports(args, &outcome)?;
-    show(args, &outcome.report)?;
-    if outcome.report.exit_code() == exit::ERROR {
-        causes::print_report_causes(&outcome.report);
+    write_reports(args, &record)?;
+    show(args, &record.report)?;
+    if record.report.exit_code() == exit::ERROR {
+        causes::print_report_causes(&record.report);
     }
-    Ok(outcome.report.exit_code())
+    Ok(record.report.exit_code())
 }
 
 /// The report on the terminal (and, under GitHub Actions, the job summary after it).
@@ -104,16 +104,16 @@ fn show(args: &RunArgs, report: &Report) -> Result<(), Error> {
 }
 
 /// Writes the report files asked for, also when checks fail.
-fn write_reports(args: &RunArgs, outcome: &RunRecord) -> Result<(), Error> {
+fn write_reports(args: &RunArgs, record: &RunRecord) -> Result<(), Error> {
     let metrics = Metrics::new();
-    metrics.record(&outcome.report);
-    args.outputs.0.write(outcome, &metrics)
+    metrics.record(&record.report);
+    args.outputs.0.write(record, &metrics)
 }
 
 /// A run that judged nothing: its reports still say why, then the error is the exit.
-fn failed(args: &RunArgs, outcome: RunRecord) -> Result<u8, Error> {
-    write_reports(args, &outcome)?;
-    Err(outcome
+fn failed(args: &RunArgs, record: RunRecord) -> Result<u8, Error> {
+    write_reports(args, &record)?;
+    Err(record
         .error
         .unwrap_or_else(|| Error::Internal("a failed run without its error".into())))
 }

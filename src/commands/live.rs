@@ -70,7 +70,7 @@ pub async fn run(args: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> RunRe
         plan.instances.len(),
         args.networks
     ));
-    let outcome = run::live(
+    let record = run::live(
         plan,
         &options(args),
         run::target(engine, name),
@@ -79,7 +79,7 @@ pub async fn run(args: &RunArgs, engine_args: &EngineArgs, plan: &Plan) -> RunRe
     )
     .await;
     progress.finish_and_clear();
-    outcome
+    record
 }
 
 /// `netcheck collect -o FILE`: the snapshot, written for `analyze` elsewhere.
@@ -89,8 +89,8 @@ pub async fn collect(
     output: &std::path::Path,
 ) -> Result<u8, Error> {
     let plan = suites::plan(args)?;
-    let outcome = self::run(args, engine, &plan).await;
-    let snapshot = match (outcome.error, outcome.snapshot) {
+    let record = self::run(args, engine, &plan).await;
+    let snapshot = match (record.error, record.snapshot) {
         (Some(e), _) => return Err(e),
         (None, snapshot) => snapshot.ok_or_else(|| Error::Internal("no snapshot".into()))?,
     };

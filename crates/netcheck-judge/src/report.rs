@@ -1,4 +1,5 @@
-//! Contract A: a snapshot and the checks to run become a [`Report`].
+//! The report of judged results: what contract A ([`crate::judge`]) returns, its counts,
+//! host facts and notes assembled from the judged checks.
 
 use netcheck_model::report::{CheckResult, HostFacts, Note, Report};
 use netcheck_model::snapshot::Snapshot;

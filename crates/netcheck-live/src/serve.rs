@@ -102,18 +102,18 @@ where
     let stop = || signals.wait();
     let progress = indicatif::ProgressBar::hidden();
     for n in 1u64.. {
-        let outcome = run::live(&config.plan, &config.options, target(), stop, &progress).await;
-        if matches!(outcome.error, Some(Error::Interrupted(_))) {
+        let record = run::live(&config.plan, &config.options, target(), stop, &progress).await;
+        if matches!(record.error, Some(Error::Interrupted(_))) {
             return;
         }
-        eprintln!("netcheck serve: run {n}: {}", summary(&outcome.report));
-        shared.metrics.record(&outcome.report);
-        if let Err(e) = config.outputs.write(&outcome, &shared.metrics) {
+        eprintln!("netcheck serve: run {n}: {}", summary(&record.report));
+        shared.metrics.record(&record.report);
+        if let Err(e) = config.outputs.write(&record, &shared.metrics) {
             eprintln!("netcheck serve: {e}");
         }
-        let latest = render(&outcome);
+        let latest = render(&record);
         *shared.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(latest);
-        drop(outcome);
+        drop(record);
         let factor = rand::random_range(1.0 - JITTER..=1.0 + JITTER);
         tokio::select! {
             () = tokio::time::sleep(config.interval.mul_f64(factor)) => {}
@@ -146,8 +146,8 @@ fn summary(report: &Report) -> String {
     line
 }
 
-fn render(outcome: &RunRecord) -> Latest {
-    let report = &outcome.report;
+fn render(record: &RunRecord) -> Latest {
+    let report = &record.report;
     let healthy = report.exit_code() == netcheck_model::error::exit::OK;
     let mut health = format!("{}\n", summary(report));
     for c in &report.checks {
@@ -161,7 +161,7 @@ fn render(outcome: &RunRecord) -> Latest {
         healthy,
         health,
         json: report.to_json(),
-        html: html::render(report, outcome.snapshot.as_ref()),
+        html: html::render(report, record.snapshot.as_ref()),
     }
 }
 

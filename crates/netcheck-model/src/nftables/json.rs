@@ -2,7 +2,7 @@
 //! standard, versioned reader (its JSON carries a `json_schema_version`). Read-only.
 //!
 //! The JSON's objects are typed here with serde; a rule's expressions are reduced to
-//! what the judges use ([`netcheck_model::nftables::NftRule`]).
+//! what the judges use ([`super::NftRule`]).
 
 use serde::Deserialize;
 use serde_json::Value;
