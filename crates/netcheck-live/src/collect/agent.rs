@@ -18,7 +18,6 @@
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use super::{Collection, LABEL, PID_LABEL, Teardown};
 use netcheck_model::error::Error;
@@ -243,11 +242,8 @@ pub async fn collect(
         super::image::ensure(docker).await?;
     }
     let agent_started = async {
-        docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-                container(&image, opts, &checked),
-            )
+        teardown
+            .create(docker, &name, container(&image, opts, &checked))
             .await
             .map_err(agent_err("creating the agent container"))?;
         let attached = super::docker::attach(docker, &name)

@@ -11,7 +11,6 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkingConfig,
     PortBinding,
 };
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures_util::StreamExt;
 
 use super::{
@@ -121,11 +120,8 @@ async fn start_once(
             });
         }
     }
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(name).build()),
-            body,
-        )
+    teardown
+        .create(docker, name, body)
         .await
         .map_err(probe_err("creating the probe container"))?;
     if !at_create {

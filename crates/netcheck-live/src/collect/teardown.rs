@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::Docker;
+use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    KillContainerOptions, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptions, RemoveContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 
 use futures_util::StreamExt;
@@ -29,10 +31,46 @@ pub struct Teardown {
     pub(super) agents: Mutex<Vec<AgentRun>>,
     /// The `nft -i` sessions holding packet-trace tables (they go with the session).
     pub(super) traces: trace::Sessions,
+    /// Container creates still in flight: each ends (sends or drops) when its request
+    /// has been answered.
+    creates: Mutex<Vec<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 impl Teardown {
+    /// Creates container `name` in a task of its own. An interrupt drops the run in the
+    /// middle of its requests, but the engine carries out a create it has been sent; were
+    /// the request dropped with the run, the container could come to exist after the
+    /// teardown looked for it, and stay. The teardown waits for every create first.
+    pub(super) async fn create(
+        &self,
+        docker: &Docker,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<(), bollard::errors::Error> {
+        let (answered, wait) = tokio::sync::oneshot::channel();
+        self.creates.lock().unwrap().push(wait);
+        let (docker, options) = (
+            docker.clone(),
+            CreateContainerOptionsBuilder::new().name(name).build(),
+        );
+        let request = tokio::spawn(async move {
+            let created = docker.create_container(Some(options), body).await;
+            let _ = answered.send(());
+            created.map(|_| ())
+        });
+        match request.await {
+            Ok(created) => created,
+            // The task panicked or the runtime is shutting down: as a failed request.
+            Err(e) => Err(bollard::errors::Error::IOError {
+                err: std::io::Error::other(e),
+            }),
+        }
+    }
+
     pub async fn run(&self) {
+        let creates = std::mem::take(&mut *self.creates.lock().unwrap());
+        let _ =
+            tokio::time::timeout(CREATE_ANSWER_WAIT, futures_util::future::join_all(creates)).await;
         let probes = std::mem::take(&mut *self.probes.lock().unwrap());
         let outside = self.outside.lock().unwrap().take();
         self.listeners.lock().unwrap().clear();
@@ -54,6 +92,10 @@ impl Teardown {
         self.attachments.lock().unwrap().clear();
     }
 }
+
+/// How long the teardown waits for the engine to answer the creates in flight (a busy
+/// engine takes seconds; a hung one is the teardown's own bound's to cut short).
+const CREATE_ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 /// A probe container of this run, and its stdin once it has its arguments (ending it
 /// ends the probe).
@@ -96,11 +138,11 @@ pub(super) async fn end_probe(
                 return;
             }
         }
-        // Not there (yet): an interrupt may have cut the create request short after the
-        // engine took it. Give the engine a moment.
+        // Not there: its create failed (the teardown has waited for every create's
+        // answer, so none is still under way).
         Err(B::DockerResponseServerError {
             status_code: 404, ..
-        }) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }) => return,
         // Not running (created, exited, paused, or being removed already).
         Err(_) => {}
     }
