@@ -35,11 +35,7 @@ pub(super) async fn observe(
         {
             return Err(Observed::Ok { value: ns.clone() });
         }
-        let Some(pid) = c.pid else {
-            return Err(Observed::Error {
-                error: "the engine reports no pid".into(),
-            });
-        };
+        // A remote engine's pids are its host's: not asked for, and not ours to enter.
         if !local {
             return Err(Observed::Skipped {
                 reason: "the engine is remote (observed only with --agent)".into(),
@@ -50,6 +46,11 @@ pub(super) async fn observe(
                 reason: "entering a container's namespace needs root".into(),
             });
         }
+        let Some(pid) = c.pid else {
+            return Err(Observed::Error {
+                error: "the engine reports no pid".into(),
+            });
+        };
         Ok(format!("/proc/{pid}/ns/net"))
     };
     let owners: Vec<usize> = (0..containers.len())

@@ -18,9 +18,9 @@ use netcheck_model::snapshot::{
 };
 
 use super::{
-    Collection, PROBE_PREFIX, Teardown, agent, checked_networks, docker, engine_config, firewall,
-    host_requests, image, interiors, named, probe_setup, probing, routing, sysctl, tc, trace,
-    user_ports,
+    Collection, PROBE_PREFIX, Teardown, agent, checked_networks, containers, docker, engine_config,
+    firewall, host_requests, image, interiors, named, probe_setup, probing, routing, sysctl, tc,
+    trace, user_ports,
 };
 use crate::net::netlink;
 
@@ -56,10 +56,10 @@ pub async fn collect(
         local,
     };
     // The containers already there are inspected while the engine starts the probe.
-    let early_ids = docker::container_ids(&first.networks, &checked_names);
+    let early_ids = containers::ids(&first.networks, &checked_names);
     let (probe, early) = tokio::join!(
         start_probe(docker, opts, teardown, first.image.as_ref(), &found),
-        docker::inspect(docker, &early_ids),
+        containers::seen(docker, &early_ids, &checked_names, local),
     );
 
     let probe_name = match &probe {
@@ -88,7 +88,7 @@ pub async fn collect(
         }
         _ => None,
     };
-    let mut containers = docker::containers(
+    let mut containers = containers::containers(
         docker,
         &mut networks,
         &checked_names,
