@@ -15,16 +15,7 @@ mod draw;
 mod elements;
 mod topology;
 
-/// The anchor of a check's row, which the picture's red elements link to.
-fn anchor(id: &str) -> String {
-    format!(
-        "check-{}",
-        id.replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.',
-            "_"
-        )
-    )
-}
+use draw::anchor;
 
 pub(crate) const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1040px}
