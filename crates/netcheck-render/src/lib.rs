@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use netcheck_model::error::Error;
 use netcheck_model::escape;
 use netcheck_model::record::RunRecord;
-use netcheck_model::report::{CheckResult, Report};
+use netcheck_model::report::Report;
 
 use crate::fleet::FleetReport;
 use crate::metrics::Metrics;
