@@ -16,7 +16,7 @@ pub struct Format {
     /// The flag's help, as `--help` and the man page show it.
     pub help: &'static str,
     /// Whether the format describes one engine only (`--prometheus`): a fleet refuses
-    /// it (`Outputs::refuse_in_fleet`).
+    /// it, naming its flag (`Outputs::refuse_in_fleet`).
     pub one_engine_only: bool,
     /// The file: one run's, or a fleet's.
     pub render: fn(&Runs) -> String,

@@ -57,10 +57,13 @@ impl Outputs {
     }
 
     /// A fleet of `engines` refuses the formats that describe one engine only
-    /// (`--prometheus`).
+    /// (`--prometheus`): the error names the first one's flag.
     pub fn refuse_in_fleet(&self, engines: usize) -> Result<(), Error> {
         match (self.files.iter()).find(|(f, _)| f.one_engine_only) {
-            Some(_) => Err(Error::FleetMetrics(engines)),
+            Some((f, _)) => Err(Error::FleetMetrics {
+                flag: f.flag,
+                engines,
+            }),
             None => Ok(()),
         }
     }
@@ -126,7 +129,10 @@ mod tests {
                 continue;
             }
             let error = written.expect_err(format.flag);
-            assert!(matches!(error, Error::FleetMetrics(0)), "{error:?}");
+            let Error::FleetMetrics { flag, engines: 0 } = &error else {
+                panic!("{format:?}: {error:?}");
+            };
+            assert_eq!(*flag, format.flag);
             assert!(
                 (error.to_string()).starts_with(&format!("--{} ", format.flag)),
                 "{error}"
