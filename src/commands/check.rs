@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use netcheck::error::{Error, exit};
 use netcheck::record::{EngineName, RunRecord};
 use netcheck::report::metrics::Metrics;
-use netcheck::report::{self, Report};
+use netcheck::report::{self, Report, Runs};
 use netcheck::run;
 use netcheck::snapshot::Snapshot;
 
@@ -107,7 +107,7 @@ fn show(args: &RunArgs, report: &Report) -> Result<(), Error> {
 fn write_reports(args: &RunArgs, record: &RunRecord) -> Result<(), Error> {
     let metrics = Metrics::new();
     metrics.record(&record.report);
-    args.outputs.0.write(record, &metrics)
+    args.outputs.0.write(&Runs::One(record, &metrics))
 }
 
 /// A run that judged nothing: its reports still say why, then the error is the exit.

@@ -8,8 +8,8 @@ use netcheck::error::{Error, exit};
 use netcheck::fleet;
 use netcheck::plan::Plan;
 use netcheck::record::RunRecord;
-use netcheck::report;
 use netcheck::report::fleet::FleetReport;
+use netcheck::report::{self, Runs};
 use netcheck::run;
 
 use super::{causes, live};
@@ -17,11 +17,7 @@ use crate::cli::{EngineArgs, RunArgs};
 
 pub async fn run(args: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8, Error> {
     let outputs = &args.outputs.0;
-    if outputs.one_engine_only().is_some() {
-        return Err(Error::FleetMetrics(
-            engines.hosts.len() + engines.contexts.len(),
-        ));
-    }
+    outputs.refuse_in_fleet(engines.hosts.len() + engines.contexts.len())?;
     let targets = fleet::targets(&engines.flags())?;
     let progress = indicatif::ProgressBar::new_spinner()
         .with_message(format!("checking {} engines", targets.len()));
@@ -32,7 +28,7 @@ pub async fn run(args: &RunArgs, engines: &EngineArgs, plan: &Plan) -> Result<u8
     let records = fleet::run(plan, &live::options(args), targets, jobs, &stop).await;
     progress.finish_and_clear();
     let report = FleetReport::new(&records, started, t0.elapsed());
-    outputs.write_fleet(&report, &records)?;
+    outputs.write(&Runs::Fleet(&report, &records))?;
     show(args, &records);
     for r in records.iter().filter(|r| r.exit_code() >= exit::ERROR) {
         match &r.error {

@@ -23,7 +23,7 @@ use netcheck_model::error::Error;
 use netcheck_model::record::RunRecord;
 use netcheck_model::report::Report;
 use netcheck_render::metrics::{self, Metrics, RunResult};
-use netcheck_render::{Outputs, html};
+use netcheck_render::{Outputs, Runs, html};
 
 pub struct Config {
     pub listen: SocketAddr,
@@ -108,7 +108,7 @@ where
         }
         eprintln!("netcheck serve: run {n}: {}", summary(&record.report));
         shared.metrics.record(&record.report);
-        if let Err(e) = config.outputs.write(&record, &shared.metrics) {
+        if let Err(e) = config.outputs.write(&Runs::One(&record, &shared.metrics)) {
             eprintln!("netcheck serve: {e}");
         }
         let latest = render(&record);

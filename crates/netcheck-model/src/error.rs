@@ -108,8 +108,9 @@ pub enum Error {
         address: std::net::SocketAddr,
         detail: String,
     },
-    #[error("--prometheus writes the metrics of one engine, and {0} engines were given")]
-    FleetMetrics(usize),
+    /// A fleet was asked for a format that describes one engine only (`--prometheus`).
+    #[error("--{flag} writes the metrics of one engine, and {engines} engines were given")]
+    FleetMetrics { flag: &'static str, engines: usize },
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }

@@ -1,5 +1,6 @@
 //! Contract B: what one run against one engine leaves behind, as every format renders
-//! it. A single run is a fleet of one record.
+//! it. Formats render records: a single run is a fleet of one record (JSON and the
+//! Prometheus metrics still write a single run's file in a shape of its own).
 
 use crate::error::Error;
 use crate::report::Report;

@@ -7,7 +7,7 @@
 //! of GitHub's workflow commands: otherwise a newline in a name would start a line that
 //! the runner reads as a command of its own.
 
-use super::escape::terminal as visible;
+use netcheck_model::escape::terminal as visible;
 use netcheck_model::report::Status;
 use netcheck_model::report::{CheckResult, Report};
 

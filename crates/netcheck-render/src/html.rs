@@ -2,31 +2,26 @@
 //! host facts, the verdict, the checks with evidence and fixes, and an SVG picture of
 //! the host's network: uplink and routes, each bridge with its subnet and gateway, the
 //! veth pairs, the containers with their addresses, and the NAT path out. Elements that
-//! a failing check is about are drawn red and link to that check.
+//! a failing check is about are drawn red and link to that check. A fleet's file is one
+//! page: an overview table linking to each engine's section.
 
 use std::fmt::Write;
 
-use super::Report;
-use super::escape::html as esc;
-use netcheck_model::report::Status;
+use netcheck_model::escape::html as esc;
+use netcheck_model::record::RunRecord;
+use netcheck_model::report::{Report, Status};
 use netcheck_model::snapshot::Snapshot;
+
+use crate::fleet;
+use crate::format::{Format, Runs};
 
 mod draw;
 mod elements;
 mod topology;
 
-/// The anchor of a check's row, which the picture's red elements link to.
-fn anchor(id: &str) -> String {
-    format!(
-        "check-{}",
-        id.replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.',
-            "_"
-        )
-    )
-}
+use draw::anchor;
 
-pub(crate) const STYLE: &str = "
+const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1040px}
 h1{font-size:1.4em} .verdict{font-size:1.2em;font-weight:bold}
 .ok{color:#1a7f37} .bad{color:#cf222e}
@@ -41,26 +36,96 @@ svg .fail rect{stroke:#cf222e;stroke-width:3;fill:#ffebe9} svg .fail line{stroke
 svg .fail text.label{fill:#cf222e}
 ";
 
-/// `snapshot` is None when netcheck could not observe anything (the report then holds
-/// the one error that says why).
-pub const FORMAT: crate::Format = crate::Format {
+pub const FORMAT: Format = Format {
     flag: "html",
     help: "Write a self-contained HTML report, with a picture of the host's network.",
-    one: |run, _| render(&run.report, run.snapshot.as_ref()),
-    fleet: Some(|fleet, runs| fleet.html(runs)),
+    one_engine_only: false,
+    render: render_runs,
 };
 
+/// A single run is a fleet of one: a page with each record's report. A fleet's page is
+/// titled by its number of engines, opens with the overview table, and puts each engine
+/// in a section of its own; a single run's page is titled by its host.
+fn render_runs(runs: &Runs) -> String {
+    let records = runs.records();
+    let mut content = String::new();
+    let title = match runs {
+        Runs::One(record, _) => esc(&record.report.host.hostname),
+        Runs::Fleet(..) => {
+            overview(&mut content, records);
+            format!("{} engines", records.len())
+        }
+    };
+    for (i, r) in records.iter().enumerate() {
+        let body = body(&r.report, r.snapshot.as_ref());
+        if runs.is_fleet() {
+            let _ = write!(
+                content,
+                r#"<hr><section id="engine-{i}"><h2>{}</h2>{}</section>"#,
+                esc(&r.engine.name),
+                scoped(&body, i)
+            );
+        } else {
+            content.push_str(&body);
+        }
+    }
+    page(&title, &content)
+}
+
+/// One report's page, as a single run's. `snapshot` is None when netcheck could not
+/// observe anything (the report then holds the one error that says why).
 pub fn render(report: &Report, snapshot: Option<&Snapshot>) -> String {
+    page(&esc(&report.host.hostname), &body(report, snapshot))
+}
+
+/// The document around the content; `title` is markup.
+fn page(title: &str, content: &str) -> String {
     format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>netcheck: {}</title><style>{STYLE}</style></head><body>{}</body></html>
-"#,
-        esc(&report.host.hostname),
-        body(report, snapshot)
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>netcheck: {title}</title><style>{STYLE}</style></head><body>{content}</body></html>
+"#
     )
 }
 
-/// The page's content: a fleet's page holds one per engine.
-pub(crate) fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
+/// A fleet's heading, and a table of its engines' verdicts and counts, each linking to
+/// the engine's section.
+fn overview(page: &mut String, records: &[RunRecord]) {
+    let _ = write!(
+        page,
+        "<h1>netcheck on {} engines</h1><table><tr><th>engine</th><th>endpoint</th><th>verdict</th>\
+         <th>passed</th><th>warned</th><th>failed</th><th>skipped</th><th>errored</th></tr>",
+        records.len()
+    );
+    for (i, r) in records.iter().enumerate() {
+        let s = &r.report.summary;
+        let _ = write!(
+            page,
+            r##"<tr class="{}"><td><a href="#engine-{i}">{}</a></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"##,
+            if r.exit_code() == 0 { "pass" } else { "fail" },
+            esc(&r.engine.name),
+            esc(&r.engine.endpoint),
+            fleet::verdict(r.exit_code()),
+            s.passed,
+            s.warned,
+            s.failed,
+            s.skipped,
+            s.errors
+        );
+    }
+    page.push_str("</table>");
+}
+
+/// Gives one engine's anchors a prefix of their own, so that a failing box in its
+/// picture links to its own check, not to another engine's. The text rewritten is
+/// markup netcheck wrote: engine text is escaped (`"` as `&quot;`), so it cannot hold
+/// `id="check-` or `href="#check-`.
+fn scoped(section: &str, i: usize) -> String {
+    section
+        .replace(r#"id="check-"#, &format!(r#"id="e{i}-check-"#))
+        .replace(r##"href="#check-"##, &format!(r##"href="#e{i}-check-"##))
+}
+
+/// A report's part of the page: a fleet's page holds one per engine.
+fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
     let mut html = String::new();
     let ok = report.exit_code() == 0;
     let s = &report.summary;

@@ -5,9 +5,8 @@ use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
 
-use super::Report;
-use super::escape::terminal as esc;
-use netcheck_model::report::Status;
+use netcheck_model::escape::terminal as esc;
+use netcheck_model::report::{CheckResult, Report, Status};
 
 fn style(status: Status) -> Style {
     let color = match status {
@@ -67,7 +66,7 @@ fn recap(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
 
 /// Writes the report for a person.
 pub fn render(out: &mut dyn Write, report: &Report, detail: Detail) -> std::io::Result<()> {
-    let failed = |c: &&super::CheckResult| !matches!(c.status, Status::Pass | Status::Skip);
+    let failed = |c: &&CheckResult| !matches!(c.status, Status::Pass | Status::Skip);
     let shown: Vec<_> = match detail {
         Detail::Quiet => report.checks.iter().filter(failed).collect(),
         _ => report.checks.iter().collect(),

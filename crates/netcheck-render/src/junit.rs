@@ -1,31 +1,49 @@
-//! JUnit XML: one testsuite for the host, one testcase per check, valid against Jenkins'
-//! xUnit schema (junit-10.xsd), which GitLab reads as well.
+//! JUnit XML: one testsuite per engine (for a single run, the host), one testcase per
+//! check, valid against Jenkins' xUnit schema (junit-10.xsd), which GitLab reads as well.
 
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
 
-use super::Report;
-use super::escape::xml as esc;
-use netcheck_model::report::Status;
+use netcheck_model::escape::xml as esc;
+use netcheck_model::report::{Report, Status};
 
-pub const FORMAT: crate::Format = crate::Format {
+use crate::format::{Format, Runs};
+
+pub const FORMAT: Format = Format {
     flag: "junit",
     help: "Write a JUnit XML report (one testsuite for the host, one testcase per check).",
-    one: |run, _| render(&run.report),
-    fleet: Some(|fleet, _| fleet.junit()),
+    one_engine_only: false,
+    render: render_runs,
 };
 
+/// A single run is a fleet of one: a testsuite per record. Only the suites' names
+/// differ: a single run's is its host's, a fleet's each engine's name (unique in the
+/// report, where hostnames need not be).
+fn render_runs(runs: &Runs) -> String {
+    let suites: Vec<(String, &Report)> = (runs.records().iter())
+        .map(|r| match runs {
+            Runs::One(..) => (host(&r.report).to_string(), &r.report),
+            Runs::Fleet(..) => (r.engine.name.clone(), &r.report),
+        })
+        .collect();
+    render_suites(&suites, runs.wall())
+}
+
+/// One report's file, as a single run's: its testsuite is named after the host.
 pub fn render(report: &Report) -> String {
-    let host = if report.host.hostname.is_empty() {
+    render_suites(
+        &[(host(report).to_string(), report)],
+        Duration::from_millis(report.duration_ms),
+    )
+}
+
+fn host(report: &Report) -> &str {
+    if report.host.hostname.is_empty() {
         "docker-host"
     } else {
         &report.host.hostname
-    };
-    render_suites(
-        &[(host.to_string(), report)],
-        Duration::from_millis(report.duration_ms),
-    )
+    }
 }
 
 /// One testsuite per report, named `netcheck@NAME`: a fleet's engines, or one host.

@@ -4,6 +4,7 @@
 
 pub mod destination;
 pub mod fleet;
+pub mod format;
 pub mod github;
 pub mod html;
 pub mod human;
@@ -11,47 +12,28 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod metrics;
+pub mod prometheus;
 
 use std::path::{Path, PathBuf};
 
 use netcheck_model::error::Error;
-use netcheck_model::escape;
-use netcheck_model::record::RunRecord;
-use netcheck_model::report::{CheckResult, Report};
 
-use crate::fleet::FleetReport;
-use crate::metrics::Metrics;
+pub use crate::format::{Format, Runs};
 
-// The registry of report files: each format's `--FLAG FILE`, and how it renders one run
-// or a fleet. The command line's flags, the writing and the fleet's variants all come
-// from FORMATS: a new format is its file plus one line there. It sits at the root, which
-// the format files see without a circle of imports.
-
-/// One report file format.
-pub struct Format {
-    /// The long flag, without its dashes: `json` is `--json FILE`. Stable: CI jobs use it.
-    pub flag: &'static str,
-    /// The flag's help, as `--help` and the man page show it.
-    pub help: &'static str,
-    /// One run's file. `metrics` has recorded this run (in `serve`, the ones before too).
-    pub one: fn(&RunRecord, &Metrics) -> String,
-    /// A fleet's file: None for a format that describes one engine only.
-    pub fleet: Option<fn(&FleetReport, &[RunRecord]) -> String>,
-}
-
-impl std::fmt::Debug for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "--{}", self.flag)
-    }
-}
+// The registry of report files. The command line's flags, the writing (`Outputs`) and
+// what a fleet takes all come from FORMATS: a new format is its file (its `FORMAT`,
+// whose one renderer writes a single run and a fleet) plus one line here. The imports
+// go one way, so there is no circle: the root uses the formats; a format uses `format`
+// (what a format is, and what it renders: `Runs`) and, for a fleet's overview, `fleet`;
+// `format` uses `fleet` and `metrics`, which use no module of this crate.
 
 /// Every format, in the order `--help` lists their flags.
 pub static FORMATS: &[&Format] = &[
-    &crate::json::FORMAT,
-    &crate::junit::FORMAT,
-    &crate::html::FORMAT,
-    &crate::markdown::FORMAT,
-    &crate::metrics::FORMAT,
+    &json::FORMAT,
+    &junit::FORMAT,
+    &html::FORMAT,
+    &markdown::FORMAT,
+    &prometheus::FORMAT,
 ];
 
 /// The report files a run was asked for (`--json`, `--junit`, ...), written after every
@@ -74,26 +56,24 @@ impl Outputs {
             .count()
     }
 
-    /// The first format asked for that describes one engine only (`--prometheus`): a
-    /// fleet refuses it.
-    pub fn one_engine_only(&self) -> Option<&'static Format> {
-        (self.files.iter())
-            .map(|(f, _)| *f)
-            .find(|f| f.fleet.is_none())
+    /// A fleet of `engines` refuses the formats that describe one engine only
+    /// (`--prometheus`): the error names the first one's flag.
+    pub fn refuse_in_fleet(&self, engines: usize) -> Result<(), Error> {
+        match (self.files.iter()).find(|(f, _)| f.one_engine_only) {
+            Some((f, _)) => Err(Error::FleetMetrics {
+                flag: f.flag,
+                engines,
+            }),
+            None => Ok(()),
+        }
     }
 
-    /// One run's files. `metrics` has recorded this run (and, in `serve`, the ones
-    /// before it).
-    pub fn write(&self, run: &RunRecord, metrics: &Metrics) -> Result<(), Error> {
-        self.write_each(|format| Some((format.one)(run, metrics)))
-    }
-
-    /// A fleet's files: each format's fleet variant (the caller refuses the others).
-    pub fn write_fleet(&self, fleet: &FleetReport, runs: &[RunRecord]) -> Result<(), Error> {
-        self.write_each(|format| format.fleet.map(|render| render(fleet, runs)))
-    }
-
-    fn write_each(&self, render: impl Fn(&Format) -> Option<String>) -> Result<(), Error> {
+    /// The files of one run or of a fleet. `Runs::One`'s metrics have recorded the run
+    /// (in `serve`, the ones before it too).
+    pub fn write(&self, runs: &Runs) -> Result<(), Error> {
+        if let Runs::Fleet(_, records) = runs {
+            self.refuse_in_fleet(records.len())?;
+        }
         if self.to_stdout() > 1 {
             return Err(Error::Write {
                 path: destination::STDOUT.into(),
@@ -104,9 +84,7 @@ impl Outputs {
             });
         }
         for (format, path) in &self.files {
-            if let Some(text) = render(format) {
-                write_atomic(path, text.as_bytes())?;
-            }
+            write_atomic(path, (format.render)(runs).as_bytes())?;
         }
         Ok(())
     }
@@ -120,18 +98,46 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::FORMATS;
+    use std::time::Duration;
+
+    use netcheck_model::error::Error;
+
+    use super::{FORMATS, Outputs, Runs};
+    use crate::fleet::FleetReport;
 
     #[test]
-    fn flags_are_unique_and_fleets_refuse_only_what_they_cannot_merge() {
+    fn flags_are_unique() {
         let mut flags: Vec<&str> = FORMATS.iter().map(|f| f.flag).collect();
         flags.sort();
         flags.dedup();
         assert_eq!(flags.len(), FORMATS.len());
-        let single: Vec<&str> = (FORMATS.iter())
-            .filter(|f| f.fleet.is_none())
-            .map(|f| f.flag)
-            .collect();
-        assert_eq!(single, ["prometheus"], "metrics describe one engine");
+    }
+
+    /// A fleet refuses each format that describes one engine only, by its flag, before
+    /// writing anything; it writes every other format.
+    #[test]
+    fn a_fleet_refuses_one_engine_only_formats_by_their_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = FleetReport::new(&[], chrono::Utc::now(), Duration::ZERO);
+        for format in FORMATS {
+            let path = dir.path().join(format.flag);
+            let outputs = Outputs::new(vec![(*format, path.clone())]);
+            let written = outputs.write(&Runs::Fleet(&fleet, &[]));
+            if !format.one_engine_only {
+                written.unwrap_or_else(|e| panic!("{format:?}: {e}"));
+                assert!(path.exists(), "{format:?}");
+                continue;
+            }
+            let error = written.expect_err(format.flag);
+            let Error::FleetMetrics { flag, engines: 0 } = &error else {
+                panic!("{format:?}: {error:?}");
+            };
+            assert_eq!(*flag, format.flag);
+            assert!(
+                (error.to_string()).starts_with(&format!("--{} ", format.flag)),
+                "{error}"
+            );
+            assert!(!path.exists(), "{format:?}");
+        }
     }
 }

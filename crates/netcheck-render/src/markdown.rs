@@ -1,16 +1,20 @@
 //! Markdown, to paste into a GitHub or GitLab issue: a verdict line, a table of checks,
-//! and each problem's evidence and fix in a collapsible `<details>` block.
+//! and each problem's evidence and fix in a collapsible `<details>` block. A fleet's
+//! file opens with an overview table, then each engine's report under its name.
 
 use std::fmt::Write;
 
-use super::Report;
-use netcheck_model::report::Status;
+use netcheck_model::record::RunRecord;
+use netcheck_model::report::{Report, Status};
 
-pub const FORMAT: crate::Format = crate::Format {
+use crate::fleet;
+use crate::format::{Format, Runs};
+
+pub const FORMAT: Format = Format {
     flag: "markdown",
     help: "Write a Markdown report, to paste into a GitHub or GitLab issue.",
-    one: |run, _| render(&run.report),
-    fleet: Some(|fleet, _| fleet.markdown()),
+    one_engine_only: false,
+    render: render_runs,
 };
 
 fn icon(status: Status) -> &'static str {
@@ -24,10 +28,62 @@ fn icon(status: Status) -> &'static str {
 }
 
 // A `<details>` line is an HTML block, where Markdown is not parsed: HTML escaping.
-use super::escape::{
+use netcheck_model::escape::{
     html, markdown as cell, markdown_code as code, markdown_code_span as code_span,
 };
 
+/// A single run is a fleet of one: each record's report. A fleet adds the overview
+/// first and puts each engine's name above its report.
+fn render_runs(runs: &Runs) -> String {
+    let mut md = String::new();
+    if runs.is_fleet() {
+        overview(&mut md, runs.records());
+    }
+    for r in runs.records() {
+        if runs.is_fleet() {
+            let _ = writeln!(md, "\n---\n\n## {}\n", cell(&r.engine.name));
+        }
+        md.push_str(&render(&r.report));
+    }
+    md
+}
+
+/// A fleet's verdict, then a table of its engines' verdicts and counts.
+fn overview(md: &mut String, records: &[RunRecord]) {
+    let bad = records.iter().filter(|r| r.exit_code() != 0).count();
+    let _ = writeln!(
+        md,
+        "## netcheck on {} engines: {}\n",
+        records.len(),
+        if bad == 0 {
+            "✅ all healthy".to_string()
+        } else {
+            format!("❌ {bad} with problems")
+        }
+    );
+    let _ = writeln!(
+        md,
+        "| engine | endpoint | verdict | passed | warned | failed | skipped | errored |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for r in records {
+        let s = &r.report.summary;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&r.engine.name),
+            code_span(&r.engine.endpoint),
+            fleet::verdict(r.exit_code()),
+            s.passed,
+            s.warned,
+            s.failed,
+            s.skipped,
+            s.errors
+        );
+    }
+}
+
+/// One report, as a single run's file (a fleet's holds one per engine).
 pub fn render(report: &Report) -> String {
     let mut md = String::new();
     let s = &report.summary;

@@ -1,5 +1,5 @@
 //! Prometheus metrics of netcheck's runs, for `netcheck serve`'s /metrics and for the
-//! textfile that `--prometheus FILE` writes for node_exporter.
+//! textfile that `--prometheus FILE` writes for node_exporter (the format: `prometheus`).
 //!
 //! Labels carry check and network names only: never addresses, container ids or
 //! names, so that the number of series stays that of the suite.
@@ -13,16 +13,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use strum::IntoEnumIterator;
 
-use super::Report;
-use netcheck_model::report::Status;
-
-pub const FORMAT: crate::Format = crate::Format {
-    flag: "prometheus",
-    help: "Write Prometheus metrics (the same as `serve`'s /metrics), atomically, for \
-           node_exporter's textfile collector: name the file *.prom in its directory.",
-    one: |_, metrics| metrics.encode_classic(),
-    fleet: None,
-};
+use netcheck_model::escape;
+use netcheck_model::report::{Report, Status};
 
 /// The content type of [`Metrics::encode`]'s output, which Prometheus asks for.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -156,9 +148,8 @@ impl Metrics {
                     .get_or_create(&CheckLabels {
                         // The encoder escapes `\`, `"` and a newline only: the rest of
                         // what an engine can put in a name is made visible first.
-                        check: super::escape::terminal(&c.check).into_owned(),
-                        network: super::escape::terminal(c.network.as_deref().unwrap_or(""))
-                            .into_owned(),
+                        check: escape::terminal(&c.check).into_owned(),
+                        network: escape::terminal(c.network.as_deref().unwrap_or("")).into_owned(),
                         status: status.as_str(),
                     })
                     .set((c.status == status).into());

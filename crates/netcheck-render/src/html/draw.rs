@@ -1,11 +1,21 @@
 //! The SVG primitives of the picture: a box and a line, red and linked to the check
-//! when a failing check is about them.
+//! when a failing check is about them, and the anchor of a check's row they link to.
 
 use std::fmt::Write;
 
-use super::anchor;
 use netcheck_model::escape::html as esc;
 use netcheck_model::report::CheckResult;
+
+/// The anchor of a check's row, which the picture's red elements link to.
+pub(super) fn anchor(id: &str) -> String {
+    format!(
+        "check-{}",
+        id.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.',
+            "_"
+        )
+    )
+}
 
 /// A box, red and linked when `fail` is set.
 pub(super) fn rect(
