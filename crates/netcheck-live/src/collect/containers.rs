@@ -15,7 +15,7 @@ use bollard::models::{
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::docker::{api_err, lacks_endpoint};
+use super::docker::{api_err, unless_gone};
 use netcheck_model::error::Error;
 use netcheck_model::input;
 use netcheck_model::snapshot::{ContainerObs, NetworkObs, Observed, UserPort};
@@ -96,15 +96,10 @@ pub async fn inspect(
     // As many at a time as the open-file limit leaves room for: each request in flight
     // holds a connection to the engine.
     let inspected = futures_util::stream::iter(ids.iter().map(|id| async move {
-        match docker.inspect_container(id, None).await {
-            Ok(c) => Ok(Some(c)),
-            Err(
-                e @ bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                },
-            ) if !lacks_endpoint(&e) => Ok(None),
-            Err(e) => Err(api_err("container inspect")(e)),
-        }
+        unless_gone(
+            docker.inspect_container(id, None).await,
+            "container inspect",
+        )
     }))
     .buffered(crate::net::limits::connections_at_once())
     .try_collect::<Vec<_>>()

@@ -39,6 +39,24 @@ pub(crate) fn lacks_endpoint(e: &bollard::errors::Error) -> bool {
         if message.trim().eq_ignore_ascii_case("page not found"))
 }
 
+/// An object's inspect, or None where the engine no longer has it (a 404 for the
+/// object, not for the endpoint): a live host's objects come and go between a list
+/// and the inspects that follow it.
+pub(crate) fn unless_gone<T>(
+    answer: Result<T, bollard::errors::Error>,
+    what: &str,
+) -> Result<Option<T>, Error> {
+    match answer {
+        Ok(t) => Ok(Some(t)),
+        Err(
+            e @ bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            },
+        ) if !lacks_endpoint(&e) => Ok(None),
+        Err(e) => Err(api_err(what)(e)),
+    }
+}
+
 /// Attaches to a created container's stdin and output, before it starts, so that no
 /// output is missed and the attachment's end is the container's stdin's end (the probe
 /// and the agent both end with it).
@@ -90,19 +108,13 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
     // Bounded as the container inspects are: each request in flight holds a connection.
     let inspected = futures_util::stream::iter(list.iter().filter_map(|n| n.id.as_deref()).map(
         |id| async move {
-            match docker
-                .inspect_network(id, None::<InspectNetworkOptions>)
-                .await
-            {
-                Ok(n) => Ok(Some(n)),
-                // Removed since the list (compose down on a busy host): skip it.
-                Err(
-                    e @ bollard::errors::Error::DockerResponseServerError {
-                        status_code: 404, ..
-                    },
-                ) if !lacks_endpoint(&e) => Ok(None),
-                Err(e) => Err(api_err("network inspect")(e)),
-            }
+            // Removed since the list (compose down on a busy host): skipped.
+            unless_gone(
+                docker
+                    .inspect_network(id, None::<InspectNetworkOptions>)
+                    .await,
+                "network inspect",
+            )
         },
     ))
     .buffered(crate::net::limits::connections_at_once())
