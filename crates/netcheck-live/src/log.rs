@@ -39,6 +39,24 @@ pub fn debug(message: std::fmt::Arguments) {
     }
 }
 
+/// With -D, when each phase of a piece of work ended, counted from its start: where a
+/// slow run's time went.
+pub struct Laps {
+    what: &'static str,
+    since: std::time::Instant,
+}
+
+impl Laps {
+    pub fn new(what: &'static str, since: std::time::Instant) -> Laps {
+        Laps { what, since }
+    }
+
+    pub fn lap(&self, phase: &str) {
+        let ms = self.since.elapsed().as_millis();
+        debug(format_args!("{}: {phase} by {ms} ms", self.what));
+    }
+}
+
 /// `note: …` on stderr, unless --log-level is warn or above.
 pub fn info(message: std::fmt::Arguments) {
     if enabled(Level::Info) {

@@ -142,6 +142,7 @@ where
     F: Future<Output = &'static str>,
 {
     progress.set_message("collecting observations");
+    let laps = crate::log::Laps::new("run", std::time::Instant::now());
     let teardown = Teardown::default();
     let options = collect::Collection {
         networks: plan.networks(&opts.networks),
@@ -162,11 +163,16 @@ where
     };
     let work = async {
         let (docker, local) = connect.await?;
+        laps.lap("connected");
         // Beside collection, not before it: on a healthy host the sweep finds nothing,
         // and costs the run no time.
         let (snapshot, swept) = tokio::join!(
             collect::collect(&docker, local, &options, &teardown),
-            crate::leftovers::sweep(&docker, local),
+            async {
+                let swept = crate::leftovers::sweep(&docker, local).await;
+                laps.lap("swept dead runs' leftovers");
+                swept
+            },
         );
         match swept {
             Ok(swept) => note_swept(&swept),
@@ -187,6 +193,7 @@ where
         },
         sig = stop() => Err(Error::Interrupted(sig)),
     };
+    laps.lap("collected");
     progress.set_message("removing what the run created");
     // The teardown always runs to its end, bounded so that a hung engine cannot hold netcheck.
     // A stop that arrives meanwhile is honoured once it is done.
@@ -204,6 +211,7 @@ where
             sig = stop(), if late_stop.is_none() => late_stop = Some(sig),
         }
     }
+    laps.lap("removed what it created");
     match (result, late_stop) {
         (Ok(_), Some(sig)) => Err(Error::Interrupted(sig)),
         (result, _) => result,

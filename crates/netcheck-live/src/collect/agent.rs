@@ -76,8 +76,13 @@ pub async fn wanted(
 /// socket proxy, as Docker Desktop's; another PID namespace), the engine's bridges
 /// decide: none of them visible here means another namespace.
 pub async fn other_namespace(docker: &Docker, socket: Option<&std::path::Path>) -> bool {
-    if socket.and_then(peer_netns_differs) == Some(true) {
-        return true;
+    match socket.and_then(peer) {
+        Some(Peer { netns_differs, .. }) if netns_differs => return true,
+        // dockerd itself answers, here: its bridges are ours to see, and listing the
+        // engine's networks and the host's links (thousands on a busy host) to prove it
+        // again would cost the run for nothing.
+        Some(Peer { dockerd: true, .. }) => return false,
+        _ => {}
     }
     let (Ok(networks), Ok(handle)) = (
         super::docker::networks(docker).await,
@@ -96,9 +101,16 @@ pub async fn other_namespace(docker: &Docker, socket: Option<&std::path::Path>) 
     !bridges.is_empty() && !bridges.iter().any(|b| here.link_by_name(b).is_some())
 }
 
-/// Compares the network namespace of the process serving `socket` with ours; None
-/// when that cannot be told.
-pub(super) fn peer_netns_differs(socket: &std::path::Path) -> Option<bool> {
+/// The process serving a unix socket, as far as this side can tell.
+pub(super) struct Peer {
+    /// Whether its network namespace is another than ours.
+    pub netns_differs: bool,
+    /// Whether it is dockerd itself, not a proxy in front of it (Docker Desktop's).
+    pub dockerd: bool,
+}
+
+/// The process serving `socket` (SO_PEERCRED and /proc); None when that cannot be told.
+pub(super) fn peer(socket: &std::path::Path) -> Option<Peer> {
     use std::os::unix::fs::MetadataExt;
     let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
     let cred =
@@ -108,7 +120,11 @@ pub(super) fn peer_netns_differs(socket: &std::path::Path) -> Option<bool> {
     }
     let theirs = std::fs::metadata(format!("/proc/{}/ns/net", cred.pid())).ok()?;
     let ours = std::fs::metadata("/proc/self/ns/net").ok()?;
-    Some((theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()))
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", cred.pid())).unwrap_or_default();
+    Some(Peer {
+        netns_differs: (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()),
+        dockerd: comm.trim() == "dockerd",
+    })
 }
 
 /// Normalises an architecture name to Rust's (`std::env::consts::ARCH`).

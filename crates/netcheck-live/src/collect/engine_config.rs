@@ -4,31 +4,63 @@
 use netcheck_model::input::read_config;
 use netcheck_model::snapshot::{EngineConfig, ProxyObs};
 
-/// docker-proxy processes, from /proc/*/cmdline: `-proto tcp -host-ip 127.0.0.1
-/// -host-port 32768 -container-ip 172.17.0.2 -container-port 8080`.
-pub fn proxies() -> Vec<ProxyObs> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
+/// The engine's processes on this host, found in one pass over /proc: dockerd's command
+/// line (the first dockerd, empty when none runs in this pid namespace) and the
+/// docker-proxy processes, from their command lines (`-proto tcp -host-ip 127.0.0.1
+/// -host-port 32768 -container-ip 172.17.0.2 -container-port 8080`). One pass: at a
+/// thousand containers the host runs thousands of processes, and a pass reads each one's
+/// name.
+pub struct EngineProcesses {
+    pub dockerd: Vec<String>,
+    pub proxies: Vec<ProxyObs>,
+}
+
+pub fn engine_processes() -> EngineProcesses {
+    let mut found = EngineProcesses {
+        dockerd: vec![],
+        proxies: vec![],
     };
-    let mut out: Vec<ProxyObs> = dir
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .filter_map(|e| {
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            if comm.trim() != "docker-proxy" {
-                return None;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    let cmdline = |path: &std::path::Path| -> Option<Vec<String>> {
+        let bytes = std::fs::read(path.join("cmdline")).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        Some(
+            text.split('\0')
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
+        )
+    };
+    // /proc lists pids in ascending order: the first dockerd is the longest-running one.
+    for e in dir.flatten() {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(comm) = std::fs::read_to_string(e.path().join("comm")) else {
+            continue;
+        };
+        match comm.trim() {
+            "dockerd" if found.dockerd.is_empty() => {
+                found.dockerd = cmdline(&e.path()).unwrap_or_default();
             }
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            parse_proxy(&String::from_utf8_lossy(&cmdline).replace('\0', " "))
-        })
-        .collect();
-    out.sort_by_key(|p| (p.host_port, p.host_ip.clone()));
-    out
+            "docker-proxy" => {
+                let words = cmdline(&e.path()).unwrap_or_default();
+                found.proxies.extend(parse_proxy(&words.join(" ")));
+            }
+            _ => {}
+        }
+    }
+    found
+        .proxies
+        .sort_by_key(|p| (p.host_port, p.host_ip.clone()));
+    found
 }
 
 pub fn parse_proxy(cmdline: &str) -> Option<ProxyObs> {
@@ -50,8 +82,7 @@ pub fn parse_proxy(cmdline: &str) -> Option<ProxyObs> {
 
 /// The engine's firewall settings: its daemon.json (the `--config-file` dockerd was
 /// given, else /etc/docker/daemon.json), then dockerd's own flags, which win. Read-only.
-pub fn engine_config() -> Option<EngineConfig> {
-    let cmdline = dockerd_cmdline();
+pub fn engine_config(cmdline: &[String]) -> Option<EngineConfig> {
     let flag = |name: &str| {
         cmdline.iter().find_map(|w| {
             let v = w.strip_prefix(&format!("--{name}"))?;
@@ -64,7 +95,7 @@ pub fn engine_config() -> Option<EngineConfig> {
         })
     };
     let file =
-        value_flag(&cmdline, "config-file").unwrap_or_else(|| "/etc/docker/daemon.json".into());
+        value_flag(cmdline, "config-file").unwrap_or_else(|| "/etc/docker/daemon.json".into());
     let mut config = EngineConfig::default();
     if let Some(text) = read_config(&file) {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -85,14 +116,14 @@ pub fn engine_config() -> Option<EngineConfig> {
             .filter_map(|v| v.as_str()?.parse().ok())
             .collect();
     }
-    if let Some(backend) = value_flag(&cmdline, "firewall-backend") {
+    if let Some(backend) = value_flag(cmdline, "firewall-backend") {
         config
             .sources
             .push(format!("dockerd --firewall-backend={backend}"));
         config.firewall_backend = Some(backend);
     }
     // dockerd refuses `--dns` and the file's key at once: whichever is there is the list.
-    let flagged = dns_flags(&cmdline);
+    let flagged = dns_flags(cmdline);
     if !flagged.is_empty() {
         config.sources.push("dockerd --dns".into());
         config.dns = flagged;
@@ -136,31 +167,6 @@ fn value_flag(cmdline: &[String], name: &str) -> Option<String> {
             "" => cmdline.get(i + 1).cloned(),
             v => v.strip_prefix('=').map(str::to_string),
         })
-}
-
-fn dockerd_cmdline() -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .find(|e| {
-            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "dockerd")
-        })
-        .and_then(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| {
-            String::from_utf8_lossy(&c)
-                .split('\0')
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

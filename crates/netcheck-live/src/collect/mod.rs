@@ -9,6 +9,7 @@ pub mod docker;
 pub mod egress;
 pub mod engine_config;
 pub mod firewall;
+mod host_obs;
 mod host_requests;
 pub mod image;
 mod interiors;

@@ -13,13 +13,13 @@ use rtnetlink::Handle;
 use netcheck_model::error::Error;
 use netcheck_model::protocol::Purpose;
 use netcheck_model::snapshot::{
-    DockerObs, EngineFacts, FirewallObs, HostObs, NetnsObs, NetworkObs, Observed, ProbeObs,
-    Request, RoutingObs, SNAPSHOT_SCHEMA, Snapshot, TcItem, TcObs,
+    DockerObs, EngineFacts, FirewallObs, NetnsObs, NetworkObs, Observed, ProbeObs, Request,
+    RoutingObs, SNAPSHOT_SCHEMA, Snapshot, TcItem,
 };
 
 use super::{
     Collection, PROBE_PREFIX, Teardown, agent, checked_networks, containers, docker, engine_config,
-    firewall, host_requests, image, interiors, named, probe_setup, probing, routing, sysctl, tc,
+    firewall, host_obs, host_requests, image, interiors, named, probe_setup, probing, routing, tc,
     trace, user_ports,
 };
 use crate::net::netlink;
@@ -32,16 +32,19 @@ pub async fn collect(
     opts: &Collection,
     teardown: &Teardown,
 ) -> Result<Snapshot, Error> {
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
     if let Some(snapshot) = by_agent(docker, local, opts, teardown).await {
         return snapshot;
     }
-    let started_at = chrono::Utc::now();
-    let started = Instant::now();
     let root = super::is_root();
     let host_handle = if local { netlink::connect().ok() } else { None };
     let need_host = opts.needs.host || opts.needs.probe;
+    let laps = crate::log::Laps::new("collect", started);
+    laps.lap("whether the agent is wanted");
 
     let first = first_look(docker, opts, host_handle.as_ref(), need_host, local, root).await?;
+    laps.lap("the first look");
     let checked_names = checked_networks(opts, &first.networks)?;
     let (local, host_skip) = whose_network(local, opts, &first);
     let checked = named(&checked_names, &first.networks);
@@ -61,15 +64,11 @@ pub async fn collect(
         start_probe(docker, opts, teardown, first.image.as_ref(), &found),
         containers::seen(docker, &early_ids, &checked_names, local),
     );
-
-    let probe_name = match &probe {
-        Observed::Ok { value } => Some(value.container_name.clone()),
-        _ => None,
-    };
-    let probe_netns = match &probe {
-        Observed::Ok { value } => Some(value.report.netns.clone()),
-        _ => None,
-    };
+    laps.lap("the probe's report and the containers");
+    // dockerd's flags and the docker-proxy processes (the probe's too), read beside the rest.
+    let processes =
+        (need_host && local).then(|| tokio::task::spawn_blocking(engine_config::engine_processes));
+    let (probe_name, probe_netns) = probe_parts(&probe);
     let now = while_the_probe_lingers(docker, opts, &probe, first, host_handle.as_ref(), need_host)
         .await?;
     let Now {
@@ -80,14 +79,18 @@ pub async fn collect(
         engine,
         tc_before,
     } = now;
+    laps.lap("the host while the probe lingers");
     without_other_runs_probes(&mut networks, probe_name.as_deref());
     // The kernel's route choices, while the probe (the source of the lookups) is there.
-    let routing = match (&host_handle, &host_netns) {
-        (Some(h), Some(Ok(ns))) => {
-            Some(route_lookups(h, ns, &networks, &checked_names, &firewall).await)
-        }
-        _ => None,
-    };
+    let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
+    let routing = route_lookups(
+        host_handle.as_ref(),
+        host_ns,
+        &networks,
+        &checked_names,
+        &firewall,
+    )
+    .await;
     let mut containers = containers::containers(
         docker,
         &mut networks,
@@ -97,7 +100,7 @@ pub async fn collect(
     )
     .await?;
     interiors::observe(&mut containers, probe_netns.as_ref(), local, root).await;
-    let host_ns = host_netns.as_ref().and_then(|r| r.as_ref().ok());
+    laps.lap("the containers' namespaces");
     let wanted = opts.needs.publish && local;
     user_ports::try_all(&mut containers, host_ns, wanted, opts.probe_timeout).await;
 
@@ -111,18 +114,20 @@ pub async fn collect(
         root,
     };
     from_here(&mut probe, &here, publish_requests, teardown).await;
-    let traffic_control = tc::after(host_handle.as_ref(), host_ns, tc_before).await;
-    let host = host_obs(
-        host_netns,
-        host_skip,
-        need_host,
-        &networks,
-        HostParts {
-            firewall,
-            routing,
-            traffic_control,
-        },
-    );
+    laps.lap("the host's requests and traces");
+    let host = host_obs::HostParts {
+        netns: host_netns,
+        skip: host_skip,
+        needed: need_host,
+        firewall,
+        routing,
+        handle: host_handle.as_ref(),
+        tc_before,
+        processes,
+    }
+    .observe(&networks)
+    .await;
+    laps.lap("the host's facts");
     Ok(Snapshot {
         schema: SNAPSHOT_SCHEMA.to_string(),
         netcheck_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -164,6 +169,17 @@ async fn by_agent(
                 snapshot
             }),
     )
+}
+
+/// The probe's container name and the namespace it reported, where it reported.
+fn probe_parts(probe: &Observed<ProbeObs>) -> (Option<String>, Option<NetnsObs>) {
+    match probe {
+        Observed::Ok { value } => (
+            Some(value.container_name.clone()),
+            Some(value.report.netns.clone()),
+        ),
+        _ => (None, None),
+    }
 }
 
 /// The probe's requests that start on this host, and only when a flow failed, the
@@ -247,8 +263,8 @@ fn whose_network(local_socket: bool, opts: &Collection, first: &First) -> (bool,
         .collect();
     let local = local_socket
         && !(opts.socket.as_deref())
-            .and_then(agent::peer_netns_differs)
-            .unwrap_or(false)
+            .and_then(agent::peer)
+            .is_some_and(|p| p.netns_differs)
         && first.early_host.as_ref().is_none_or(|ns| {
             bridges.is_empty() || bridges.iter().any(|b| ns.link_by_name(b).is_some())
         });
@@ -405,70 +421,19 @@ fn without_other_runs_probes(networks: &mut [NetworkObs], probe_name: Option<&st
 }
 
 async fn route_lookups(
-    handle: &Handle,
-    host: &NetnsObs,
+    handle: Option<&Handle>,
+    host: Option<&NetnsObs>,
     networks: &[NetworkObs],
     checked_names: &[String],
     firewall: &Observed<FirewallObs>,
-) -> Observed<RoutingObs> {
+) -> Option<Observed<RoutingObs>> {
+    let (handle, host) = (handle?, host?);
     let checked_now: Vec<&NetworkObs> = (networks.iter())
         .filter(|n| checked_names.contains(&n.name))
         .collect();
-    routing::routing(handle, host, &checked_now, firewall.ok())
-        .await
-        .into()
-}
-
-/// What the host's observation holds beside its namespace.
-struct HostParts {
-    firewall: Observed<FirewallObs>,
-    routing: Option<Observed<RoutingObs>>,
-    traffic_control: Option<Observed<TcObs>>,
-}
-
-/// The host's observation, or why there is none.
-fn host_obs(
-    host_netns: Option<Result<NetnsObs, netlink::NetlinkError>>,
-    host_skip: Option<String>,
-    need_host: bool,
-    networks: &[NetworkObs],
-    parts: HostParts,
-) -> Observed<HostObs> {
-    match (host_netns, host_skip) {
-        (_, Some(reason)) => Observed::Skipped { reason },
-        (None, None) if !need_host => Observed::Skipped {
-            reason: "no selected check needs it".into(),
-        },
-        (None, None) => Observed::Error {
-            error: "netlink socket could not be opened".into(),
-        },
-        (Some(Err(e)), None) => Observed::Error {
-            error: e.to_string(),
-        },
-        (Some(Ok(netns)), None) => {
-            // Forwarding of every Docker bridge and of the uplinks (the default routes').
-            let mut ifaces: Vec<&str> = (networks.iter())
-                .filter(|n| n.driver == "bridge")
-                .map(|n| n.bridge.as_str())
-                .collect();
-            let uplinks = netns.uplinks();
-            ifaces.extend(uplinks.iter().map(|l| l.name.as_str()));
-            Observed::Ok {
-                value: HostObs {
-                    sysctl: sysctl::sysctls(&ifaces),
-                    firewall: parts.firewall,
-                    resolv_conf: netcheck_model::input::read_config("/etc/resolv.conf"),
-                    resolved_conf: netcheck_model::input::read_config(
-                        "/run/systemd/resolve/resolv.conf",
-                    ),
-                    proxies: engine_config::proxies(),
-                    routing: parts.routing,
-                    engine_config: engine_config::engine_config(),
-                    conntrack: Some(sysctl::conntrack()),
-                    traffic_control: parts.traffic_control,
-                    netns,
-                },
-            }
-        }
-    }
+    Some(
+        routing::routing(handle, host, &checked_now, firewall.ok())
+            .await
+            .into(),
+    )
 }
