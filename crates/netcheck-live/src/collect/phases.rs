@@ -42,7 +42,6 @@ pub async fn collect(
     let need_host = opts.needs.host || opts.needs.probe;
     let laps = crate::log::Laps::new("collect", started);
     laps.lap("whether the agent is wanted");
-
     let first = first_look(docker, opts, host_handle.as_ref(), need_host, local, root).await?;
     laps.lap("the first look");
     let checked_names = checked_networks(opts, &first.networks)?;
@@ -58,7 +57,7 @@ pub async fn collect(
         root,
         local,
     };
-    // The containers already there are inspected while the engine starts the probe.
+    // The containers already there are read while the engine starts the probe.
     let early_ids = containers::ids(&first.networks, &checked_names);
     let (probe, early) = tokio::join!(
         start_probe(docker, opts, teardown, first.image.as_ref(), &found),
