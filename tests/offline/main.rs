@@ -34,6 +34,7 @@ mod reports;
 mod robustness;
 mod schemas;
 mod serve;
+mod structure;
 mod suites;
 mod terminal;
 
@@ -76,6 +77,7 @@ fn main() {
         robustness::trials,
         schemas::trials,
         serve::trials,
+        structure::trials,
         suites::trials,
         terminal::trials,
     ];
