@@ -128,15 +128,7 @@ impl Findings {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let message = message.into();
-        self.evidence.push(format!("FAIL: {message}"));
-        let on_probe = subject.is_probe();
-        self.found(code, subject, Status::Fail, &message);
-        if on_probe {
-            self.probe_failures.push((message, hint.into()));
-        } else {
-            self.failures.push((message, hint.into()));
-        }
+        self.gating(code, subject, Status::Fail, message.into(), hint.into());
     }
 
     /// Works now, but is fragile or risky (the outcome warns unless something fails),
@@ -148,15 +140,34 @@ impl Findings {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let message = message.into();
-        self.evidence.push(format!("WARN: {message}"));
-        let on_probe = subject.is_probe();
-        self.found(code, subject, Status::Warn, &message);
-        if on_probe {
-            self.probe_warnings.push((message, hint.into()));
+        self.gating(code, subject, Status::Warn, message.into(), hint.into());
+    }
+
+    /// A failure or a warning with its fix: in the evidence, among the findings, and
+    /// among the probe's or the user's own, by its subject.
+    fn gating(
+        &mut self,
+        code: impl Code,
+        subject: Subject,
+        status: Status,
+        message: String,
+        hint: String,
+    ) {
+        let label = if status == Status::Fail {
+            "FAIL"
         } else {
-            self.warnings.push((message, hint.into()));
-        }
+            "WARN"
+        };
+        self.evidence.push(format!("{label}: {message}"));
+        let on_probe = subject.is_probe();
+        self.found(code, subject, status, &message);
+        let list = match (status == Status::Fail, on_probe) {
+            (true, true) => &mut self.probe_failures,
+            (true, false) => &mut self.failures,
+            (false, true) => &mut self.probe_warnings,
+            (false, false) => &mut self.warnings,
+        };
+        list.push((message, hint));
     }
 
     /// netcheck could not tell.
