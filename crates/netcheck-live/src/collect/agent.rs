@@ -50,14 +50,14 @@ pub enum Mode {
 pub async fn wanted(
     docker: &Docker,
     local_socket: bool,
-    socket: Option<&std::path::Path>,
+    peer: Option<&Peer>,
     mode: Mode,
 ) -> Option<Option<String>> {
     match (mode, local_socket) {
         (Mode::Off, _) | (Mode::Auto, false) => None,
         (Mode::On, false) => Some(None),
         (Mode::On | Mode::Auto, true) => {
-            if !other_namespace(docker, socket).await {
+            if !other_namespace(docker, peer).await {
                 return None;
             }
             Some((mode == Mode::Auto).then(|| {
@@ -75,9 +75,9 @@ pub async fn wanted(
 /// namespace under /proc. Where that process is not the engine or is not visible (a
 /// socket proxy, as Docker Desktop's; another PID namespace), the engine's bridges
 /// decide: none of them visible here means another namespace.
-pub async fn other_namespace(docker: &Docker, socket: Option<&std::path::Path>) -> bool {
-    match socket.and_then(peer) {
-        Some(Peer { netns_differs, .. }) if netns_differs => return true,
+pub async fn other_namespace(docker: &Docker, peer: Option<&Peer>) -> bool {
+    match peer {
+        Some(Peer { netns_differs, .. }) if *netns_differs => return true,
         // dockerd itself answers, here: its bridges are ours to see, and listing the
         // engine's networks and the host's links (thousands on a busy host) to prove it
         // again would cost the run for nothing.
@@ -102,7 +102,7 @@ pub async fn other_namespace(docker: &Docker, socket: Option<&std::path::Path>) 
 }
 
 /// The process serving a unix socket, as far as this side can tell.
-pub(super) struct Peer {
+pub struct Peer {
     /// Whether its network namespace is another than ours.
     pub netns_differs: bool,
     /// Whether it is dockerd itself, not a proxy in front of it (Docker Desktop's).
@@ -110,7 +110,7 @@ pub(super) struct Peer {
 }
 
 /// The process serving `socket` (SO_PEERCRED and /proc); None when that cannot be told.
-pub(super) fn peer(socket: &std::path::Path) -> Option<Peer> {
+pub fn peer(socket: &std::path::Path) -> Option<Peer> {
     use std::os::unix::fs::MetadataExt;
     let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
     let cred =

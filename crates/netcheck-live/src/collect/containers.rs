@@ -44,15 +44,16 @@ pub fn ids(networks: &[NetworkObs], checked: &[String]) -> Vec<String> {
     ids
 }
 
-/// The containers `ids` on the checked networks, in one list request; on a local engine
+/// The containers on the checked networks ([`ids`]), in one list request; on a local engine
 /// (the only one whose pids mean something here) each pid from the cgroup tree, and an
 /// inspect for those it does not find there or the list missed.
 pub async fn seen(
     docker: &Docker,
-    ids: &[String],
+    networks: &[NetworkObs],
     checked: &[String],
     local: bool,
 ) -> Result<Vec<Seen>, Error> {
+    let ids = ids(networks, checked);
     if ids.is_empty() {
         return Ok(vec![]);
     }
@@ -81,7 +82,8 @@ pub async fn seen(
         .cloned()
         .collect();
     let inspected = inspect(docker, &rest).await?;
-    seen.retain(|s| !rest.contains(&s.id));
+    // Those without a pid here were inspected for one.
+    seen.retain(|s| s.pid.is_some() || !local);
     seen.extend(inspected.into_iter().map(Seen::inspected));
     seen.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(seen)

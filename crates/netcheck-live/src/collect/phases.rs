@@ -34,18 +34,19 @@ pub async fn collect(
 ) -> Result<Snapshot, Error> {
     let started_at = chrono::Utc::now();
     let started = Instant::now();
-    if let Some(snapshot) = by_agent(docker, local, opts, teardown).await {
+    // The process serving the engine's socket, asked once for both decisions below.
+    let peer = opts.socket.as_deref().and_then(agent::peer);
+    if let Some(snapshot) = by_agent(docker, local, peer.as_ref(), opts, teardown).await {
         return snapshot;
     }
     let root = super::is_root();
     let host_handle = if local { netlink::connect().ok() } else { None };
     let need_host = opts.needs.host || opts.needs.probe;
     let laps = crate::log::Laps::new("collect", started);
-    laps.lap("whether the agent is wanted");
     let first = first_look(docker, opts, host_handle.as_ref(), need_host, local, root).await?;
     laps.lap("the first look");
     let checked_names = checked_networks(opts, &first.networks)?;
-    let (local, host_skip) = whose_network(local, opts, &first);
+    let (local, host_skip) = whose_network(local, peer.as_ref(), &first);
     let checked = named(&checked_names, &first.networks);
     let found = probe_setup::Found {
         engine: &first.engine,
@@ -58,10 +59,9 @@ pub async fn collect(
         local,
     };
     // The containers already there are read while the engine starts the probe.
-    let early_ids = containers::ids(&first.networks, &checked_names);
     let (probe, early) = tokio::join!(
         start_probe(docker, opts, teardown, first.image.as_ref(), &found),
-        containers::seen(docker, &early_ids, &checked_names, local),
+        containers::seen(docker, &first.networks, &checked_names, local),
     );
     laps.lap("the probe's report and the containers");
     // dockerd's flags and the docker-proxy processes (the probe's too), read beside the rest.
@@ -152,10 +152,11 @@ pub async fn collect(
 async fn by_agent(
     docker: &Docker,
     local: bool,
+    peer: Option<&agent::Peer>,
     opts: &Collection,
     teardown: &Teardown,
 ) -> Option<Result<Snapshot, Error>> {
-    let notice = agent::wanted(docker, local, opts.socket.as_deref(), opts.agent).await?;
+    let notice = agent::wanted(docker, local, peer, opts.agent).await?;
     if let Some(notice) = notice {
         eprintln!("{notice}");
     }
@@ -255,15 +256,17 @@ async fn first_look(
 /// A unix socket is no proof that the engine's network is this one: rootless Docker,
 /// Docker Desktop and netcheck inside a container all see another namespace (and
 /// another pid namespace). The engine's bridges must be visible here.
-fn whose_network(local_socket: bool, opts: &Collection, first: &First) -> (bool, Option<String>) {
+fn whose_network(
+    local_socket: bool,
+    peer: Option<&agent::Peer>,
+    first: &First,
+) -> (bool, Option<String>) {
     let bridges: Vec<&str> = (first.networks.iter())
         .filter(|n| n.driver == "bridge")
         .map(|n| n.bridge.as_str())
         .collect();
     let local = local_socket
-        && !(opts.socket.as_deref())
-            .and_then(agent::peer)
-            .is_some_and(|p| p.netns_differs)
+        && !peer.is_some_and(|p| p.netns_differs)
         && first.early_host.as_ref().is_none_or(|ns| {
             bridges.is_empty() || bridges.iter().any(|b| ns.link_by_name(b).is_some())
         });
