@@ -101,6 +101,18 @@ pub fn bind_child(cmd: &mut tokio::process::Command) -> &mut tokio::process::Com
     }
 }
 
+/// The processes this pid namespace shows, with their command names, in ascending pid
+/// order (as /proc lists them): one read of `comm` each, for every pass that looks for
+/// processes by name.
+pub fn processes() -> impl Iterator<Item = (u32, String)> {
+    (std::fs::read_dir("/proc").into_iter().flatten())
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            Some((pid, comm.trim().to_string()))
+        })
+}
+
 /// Helper processes whose owner is dead (they outlived it: a netcheck older than the
 /// parent-death signal, or one whose child escaped it): killed. Their pids.
 pub fn sweep_orphans() -> Vec<u32> {
@@ -110,15 +122,10 @@ pub fn sweep_orphans() -> Vec<u32> {
 /// [`sweep_orphans`], among the processes whose command name `helper` accepts: only
 /// their environment is read.
 fn sweep_orphans_of(helper: impl Fn(&str) -> bool) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
     let me = std::process::id();
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|&pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| helper(c.trim()))
-        })
+    processes()
+        .filter(|(pid, comm)| *pid != me && helper(comm))
+        .map(|(pid, _)| pid)
         .filter(|&pid| {
             let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
                 return false;

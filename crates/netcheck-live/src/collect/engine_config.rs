@@ -20,38 +20,21 @@ pub fn engine_processes() -> EngineProcesses {
         dockerd: vec![],
         proxies: vec![],
     };
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
+    let cmdline = |pid: u32| -> Vec<String> {
+        let bytes = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        (String::from_utf8_lossy(&bytes).split('\0'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
     };
-    let cmdline = |path: &std::path::Path| -> Option<Vec<String>> {
-        let bytes = std::fs::read(path.join("cmdline")).ok()?;
-        let text = String::from_utf8_lossy(&bytes);
-        Some(
-            text.split('\0')
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
-                .collect(),
-        )
-    };
-    // /proc lists pids in ascending order: the first dockerd is the longest-running one.
-    for e in dir.flatten() {
-        if !e
-            .file_name()
-            .to_string_lossy()
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-        {
-            continue;
-        }
-        let Ok(comm) = std::fs::read_to_string(e.path().join("comm")) else {
-            continue;
-        };
-        match comm.trim() {
+    // In ascending pid order: the first dockerd is the longest-running one.
+    for (pid, comm) in crate::owner::processes() {
+        match comm.as_str() {
             "dockerd" if found.dockerd.is_empty() => {
-                found.dockerd = cmdline(&e.path()).unwrap_or_default();
+                found.dockerd = cmdline(pid);
             }
             "docker-proxy" => {
-                let words = cmdline(&e.path()).unwrap_or_default();
+                let words = cmdline(pid);
                 found.proxies.extend(parse_proxy(&words.join(" ")));
             }
             _ => {}
