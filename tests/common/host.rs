@@ -182,6 +182,15 @@ impl TestNet {
         name.to_string()
     }
 
+    /// A long-lived container named `name`, created with extra `docker run` flags.
+    pub fn container_with(&mut self, name: &str, docker_flags: &[&str]) -> String {
+        let mut flags = vec!["--label", "netcheck.test=1", "--network", &self.name];
+        flags.extend_from_slice(docker_flags);
+        run_sleeper(name, &flags, &[]);
+        self.containers.push(name.to_string());
+        name.to_string()
+    }
+
     /// Drops what this network sends to docker0's address (where host-gateway points),
     /// as a host firewall would; the returned guard deletes the rule.
     pub fn drop_input_to_docker0(&self) -> Restore {

@@ -50,3 +50,52 @@ fn the_probe_joins_more_networks_than_it_connects_at_once() {
     drop(nets);
     assert_no_leftovers();
 }
+
+/// A container's pid comes from the kernel's cgroup tree where the engine's driver put
+/// it, and from an inspect where it did not (a custom `--cgroup-parent`): both
+/// containers' namespaces are read, each by the pid the engine reports.
+#[test]
+fn a_container_outside_the_engines_cgroup_is_still_read() {
+    let Some(_lock) = live() else { return };
+    let parent = "netcheck-test-cgparent";
+    // The engine leaves the parent's cgroup directories behind: removed once the
+    // containers are (declared first, so dropped last, on failure too).
+    struct Parents(&'static str);
+    impl Drop for Parents {
+        fn drop(&mut self) {
+            for dir in std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let _ = std::fs::remove_dir(dir.path().join(self.0));
+            }
+            let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(self.0));
+        }
+    }
+    let _parents = Parents(parent);
+    let mut net = TestNet::new("cgroups");
+    let usual = net.sleeper("usual");
+    let elsewhere = net.container_with(
+        &format!("{}-elsewhere", net.name),
+        &["--cgroup-parent", &format!("/{parent}")],
+    );
+    let dir = tempdir();
+    let snapshot = collect_to(
+        &dir.path().join("snap.json"),
+        &["--exact", "bridge.veth", "--network", &net.name],
+    );
+    let snapshot: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
+    let containers = snapshot["docker"]["value"]["containers"]
+        .as_array()
+        .unwrap();
+    for name in [usual, elsewhere] {
+        let c = containers
+            .iter()
+            .find(|c| c["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} not observed: {containers:?}"));
+        let pid = sh(&["docker", "inspect", "-f", "{{.State.Pid}}", &name]);
+        assert_eq!(c["pid"].to_string(), pid, "{name}: {c}");
+        assert_eq!(c["interior"]["state"], "ok", "{name}: {c}");
+    }
+}
