@@ -118,12 +118,21 @@ fn words(line: &str) -> Vec<&str> {
 
 /// The rules of `chain` in `table`, in order.
 pub fn chain<'a>(fw: &'a FirewallObs, table: &str, chain: &str) -> Vec<Rule<'a>> {
-    fw.tables
-        .get(table)
+    chain_lines(fw, table, chain)
         .into_iter()
-        .flatten()
-        .filter_map(|l| Rule::parse(l))
+        .filter_map(Rule::parse)
         .filter(|r| r.chain == chain)
+        .collect()
+}
+
+/// The lines of `chain` in `table`, in order, not yet split into words. Checks ask per
+/// network: a host of a hundred networks has thousands of rules, and parsing a whole
+/// chain for each network cost more than the rest of the judging.
+pub fn chain_lines<'a>(fw: &'a FirewallObs, table: &str, chain: &str) -> Vec<&'a str> {
+    let head = format!("-A {chain} ");
+    (fw.tables.get(table).into_iter().flatten())
+        .map(|l| l.as_str())
+        .filter(|l| l.trim_start().starts_with(&head))
         .collect()
 }
 
@@ -131,7 +140,9 @@ pub fn chain<'a>(fw: &'a FirewallObs, table: &str, chain: &str) -> Vec<Rule<'a>>
 /// ACCEPT` (Docker 20-27, in FORWARD) or `-i BR -j ACCEPT` (Docker 28, DOCKER-FORWARD).
 pub fn accepts_out<'a>(fw: &'a FirewallObs, bridge: &str) -> Option<&'a str> {
     let filter = fw.tables.get("filter")?;
-    filter.iter().filter_map(|l| Rule::parse(l)).find_map(|r| {
+    // Only a line that names the bridge can be its rule (see `chain`).
+    let named = filter.iter().filter(|l| l.contains(bridge));
+    named.filter_map(|l| Rule::parse(l)).find_map(|r| {
         let ok = r.target == Some("ACCEPT")
             && r.matches
                 .iter()
@@ -149,7 +160,8 @@ pub fn accepts_out<'a>(fw: &'a FirewallObs, bridge: &str) -> Option<&'a str> {
 /// -j ACCEPT`, in FORWARD (Docker 20-27) or DOCKER-CT (Docker 28).
 pub fn accepts_back<'a>(fw: &'a FirewallObs, bridge: &str) -> Option<&'a str> {
     let filter = fw.tables.get("filter")?;
-    filter.iter().filter_map(|l| Rule::parse(l)).find_map(|r| {
+    let named = filter.iter().filter(|l| l.contains(bridge));
+    named.filter_map(|l| Rule::parse(l)).find_map(|r| {
         let ok = r.target == Some("ACCEPT")
             && r.matches
                 .iter()

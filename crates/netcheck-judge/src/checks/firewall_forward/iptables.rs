@@ -16,7 +16,16 @@ pub(super) fn iptables(
 ) {
     let policy = rules::policy(filter, "FORWARD").unwrap_or("ACCEPT");
     f.note(format!("{}: FORWARD policy {policy}", fw.backend));
-    let forward = rules::chain(fw, "filter", "FORWARD");
+    // Only the rules before Docker's first jump are parsed: Docker's jumps come first
+    // on a healthy host, and FORWARD holds four rules per network.
+    let forward = rules::chain_lines(fw, "filter", "FORWARD");
+    let first_docker = forward
+        .iter()
+        .position(|l| Rule::parse(l).is_some_and(|r| rules::is_dockers(&r, &[])));
+    let before: Vec<Rule> = forward[..first_docker.unwrap_or(forward.len())]
+        .iter()
+        .filter_map(|l| Rule::parse(l))
+        .collect();
     let user = rules::chain(fw, "filter", "DOCKER-USER");
     let tool = if v6 { "ip6tables" } else { "iptables" };
     for n in ctx
@@ -24,9 +33,7 @@ pub(super) fn iptables(
         .iter()
         .filter(|n| !v6 || (n.enable_ipv6 && n.subnet_v6().is_some()))
     {
-        let first_docker = forward.iter().position(|r| rules::is_dockers(r, &[]));
-        let before = &forward[..first_docker.unwrap_or(forward.len())];
-        let mut blocked = drops_before_docker(f, before, n, v6, tool);
+        let mut blocked = drops_before_docker(f, &before, n, v6, tool);
         if first_docker.is_none() {
             f.fail_at(Code::NoDockerJump, rules::subject("filter", "FORWARD", None),
                 format!("FORWARD has no jump to Docker's chains ({} rules)", forward.len()),
