@@ -69,11 +69,11 @@ impl FakeEngine {
                 "KernelVersion": "6.1.0", "Warnings": []
             })),
         );
-        engine.answer(
-            "GET",
-            "/networks",
-            json(serde_json::json!([{ "Id": NET_ID, "Name": network, "Driver": "bridge" }])),
-        );
+        // As a real engine lists them: all but the endpoints, which the running
+        // containers' list gives.
+        let mut listed = network_json(network, container);
+        listed["Containers"] = serde_json::json!({});
+        engine.answer("GET", "/networks", json(serde_json::json!([listed])));
         engine.answer(
             "GET",
             &format!("/networks/{NET_ID}"),
@@ -108,8 +108,20 @@ impl FakeEngine {
             "/containers/*/wait",
             Answer::Json(200, r#"{"StatusCode":137}"#.into()),
         );
-        // No other netcheck run's probe.
-        engine.answer("GET", "/containers/json", Answer::Json(200, "[]".into()));
+        // The one container, on the network (and no netcheck run's probe: it has no
+        // label of netcheck's).
+        engine.answer(
+            "GET",
+            "/containers/json",
+            json(serde_json::json!([{
+                "Id": CONTAINER_ID, "Names": [format!("/{container}")], "State": "running",
+                "Labels": {},
+                "NetworkSettings": { "Networks": { network: {
+                    "NetworkID": NET_ID, "Gateway": "172.30.0.1", "IPAddress": "172.30.0.2",
+                    "IPPrefixLen": 16, "MacAddress": "02:42:ac:1e:00:02"
+                }}}
+            }])),
+        );
         engine.answer_prefix("DELETE", "/containers/", Answer::Json(204, String::new()));
         engine.answer_prefix("POST", "/networks/", Answer::Json(200, String::new()));
         engine.serve(listener);

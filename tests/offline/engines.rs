@@ -94,11 +94,11 @@ fn a_network_without_ipam_is_an_exit_2_with_a_fix() {
     let engine = FakeEngine::docker("app-net", "app");
     engine.answer(
         "GET",
-        &format!("/networks/{NET_ID}"),
+        "/networks",
         Answer::Json(
             200,
-            serde_json::json!({"Id": NET_ID, "Name": "app-net", "Driver": "bridge",
-                "Options": {"com.docker.network.bridge.name": "nc-fake0"}})
+            serde_json::json!([{"Id": NET_ID, "Name": "app-net", "Driver": "bridge",
+                "Options": {"com.docker.network.bridge.name": "nc-fake0"}}])
             .to_string(),
         ),
     );
@@ -234,11 +234,11 @@ fn fixes_quote_engine_names_for_the_shell() {
     // No IPAM: bridge.subnet and container.default-route suggest commands naming both.
     engine.answer(
         "GET",
-        &format!("/networks/{NET_ID}"),
+        "/networks",
         Answer::Json(
             200,
-            serde_json::json!({"Id": NET_ID, "Name": network, "Driver": "bridge",
-                "Options": {"com.docker.network.bridge.name": bridge}})
+            serde_json::json!([{"Id": NET_ID, "Name": network, "Driver": "bridge",
+                "Options": {"com.docker.network.bridge.name": bridge}}])
             .to_string(),
         ),
     );
