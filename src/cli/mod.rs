@@ -238,6 +238,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "MS", default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub probe_timeout_ms: u64,
+    /// The most checked networks the probe container joins every one of. Past that, it
+    /// joins the first, and each other network with a container on it alone is tested
+    /// from that container's network namespace, entered from the host (root, local
+    /// engine): each join costs the engine about 0.2 s, and as much again to leave.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub probe_joins: u64,
     /// For tests: an extra argument for the probe (e.g. --stall-ms 60000 makes it hang).
     #[arg(long, hide = true, value_name = "ARG", allow_hyphen_values = true)]
     pub probe_arg: Vec<String>,

@@ -35,6 +35,7 @@ pub fn options(args: &RunArgs) -> run::Options {
         probe_args: netcheck::protocol::ProbeArgs::from_argv(&args.probe_arg)
             .unwrap_or_else(|e| e.exit()),
         probe_timeout: Duration::from_millis(args.probe_timeout_ms),
+        probe_joins: args.probe_joins as usize,
         timeout: Duration::from_secs(args.timeout),
         redact: args.redact,
         agent: match (args.agent, args.no_agent) {

@@ -29,5 +29,6 @@ mod routing;
 mod rules;
 mod scale;
 mod serve;
+mod stand_ins;
 mod suites;
 mod terminal;

@@ -90,6 +90,18 @@ impl Plan {
     /// (the probe must join them to run those checks from there).
     pub fn networks(&self, asked: &[String]) -> Vec<String> {
         let mut networks = asked.to_vec();
+        for n in self.suite_networks() {
+            if !networks.contains(&n) {
+                networks.push(n);
+            }
+        }
+        networks
+    }
+
+    /// The networks the suite's own checks run from: the probe joins them, however
+    /// many networks are checked.
+    pub fn suite_networks(&self) -> Vec<String> {
+        let mut networks: Vec<String> = vec![];
         for n in self.instances.iter().filter_map(|i| i.configured.network()) {
             if !networks.iter().any(|m| m == n) {
                 networks.push(n.to_string());

@@ -177,7 +177,7 @@ impl Resolver<'_> {
 
 pub use netcheck_model::protocol::{EMBEDDED_DNS, EMBEDDED_DNS_SOURCE};
 
-fn uses_embedded_dns(resolv_conf: &str) -> bool {
+pub(crate) fn uses_embedded_dns(resolv_conf: &str) -> bool {
     resolv_conf.lines().any(|l| {
         let mut w = l.split_whitespace();
         w.next() == Some("nameserver")
@@ -187,7 +187,7 @@ fn uses_embedded_dns(resolv_conf: &str) -> bool {
 
 /// Asks 127.0.0.11 alone, the name as given (no search domains, one attempt): nothing
 /// else is asked, so no query reaches another server through this resolver.
-async fn embedded_lookup(name: &str, embedded: bool, timeout: Duration) -> Lookup {
+pub(crate) async fn embedded_lookup(name: &str, embedded: bool, timeout: Duration) -> Lookup {
     use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
     let mut lookup = Lookup {
         name: name.to_string(),

@@ -22,6 +22,8 @@ pub struct Options {
     /// Extra settings for the probe (tests make it hang with one).
     pub probe_args: netcheck_model::protocol::ProbeArgs,
     pub probe_timeout: Duration,
+    /// The most checked networks the probe joins every one of (see `stand_ins`).
+    pub probe_joins: usize,
     /// Bounds collection; the teardown after it has its own bound.
     pub timeout: Duration,
     pub redact: bool,
@@ -154,6 +156,8 @@ where
         },
         needs: plan.needs(),
         probe_timeout: opts.probe_timeout,
+        probe_joins: opts.probe_joins,
+        must_join: plan.suite_networks(),
         run_id: format!("{:05x}", rand::random::<u32>() & 0xfffff),
         agent: opts.agent,
         deadline: opts.timeout,

@@ -30,19 +30,22 @@ Containers on one bridge network talk to each other unless the network sets icc=
 (`com.docker.network.bridge.enable_icc=false`); containers on different bridge networks
 must not reach each other at all. From inside the first running container on the network
 (its namespace entered from the host, nothing run in it), netcheck connects to the
-probe's listener at its address on the same network (icc), and to a listener of
-netcheck's inside a container on other checked networks the container is not on
-(isolation): the default bridge and the next 4 networks by name, so that a host of many
-networks costs connections in proportion to its networks, not to their pairs. A blocked
-connection is given 300 ms: on a local bridge an answer takes well under a millisecond.
-Connections are made as many at a time as the open-file limit leaves room for; the
-evidence says so when that was fewer than usual.
+probe's listener at its address on the same network (icc; on a network the probe did
+not join, see `--probe-joins`, to a listener inside its stand-in, from another
+container there), and to a listener of netcheck's inside a container on other checked
+networks the container is not on (isolation): the default bridge and the next 4
+networks by name, so that a host of many networks costs connections in proportion to
+its networks, not to their pairs. A blocked connection's handshake is given 300 ms: on
+a local bridge it takes well under a millisecond. Connections are made as many at a
+time as the open-file limit leaves room for; the evidence says so when that was fewer
+than usual.
 
-Needs root and a local engine, and a container on the network besides the probe; the
-check skips, saying which, where one is missing.
+Needs root and a local engine, and a container on the network besides the probe (or
+its stand-in); the check skips, saying which, where one is missing.
 
-Fails when: icc is on and the container cannot reach the probe; icc=false and it can
-(br_netfilter missing: isolation silently off); it reaches the probe on another network.",
+Fails when: icc is on and the container cannot reach the probe (or its stand-in);
+icc=false and it can (br_netfilter missing: isolation silently off); it reaches a
+container on another network.",
     needs: Needs {
         host: true,
         probe: true,
@@ -106,12 +109,15 @@ fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkO
         let others = n
             .endpoints
             .iter()
-            .any(|e| e.container_name != probe.container_name);
+            .any(|e| Some(e.container_name.as_str()) != probe.vantage(n).map(|v| v.container_name));
         f.skip(match ctx.snapshot.host.why_missing() {
             Some(why) => format!("no connection tried from {}: {why}", n.name),
             None if !others => format!(
-                "no container on {} besides the probe to connect from",
-                n.name
+                "no container on {} besides {} to connect from",
+                n.name,
+                probe
+                    .vantage(n)
+                    .map_or("the probe".to_string(), |v| v.to_string())
             ),
             None => format!(
                 "no connection tried from {} (needs root; or its containers have no pid)",
@@ -128,7 +134,12 @@ fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkO
             continue;
         }
         match &r.purpose {
-            Purpose::Icc { from: who, .. } => judge_icc(f, ctx, n, icc, r, who),
+            Purpose::Icc { from: who, .. } => {
+                let to = probe
+                    .vantage(n)
+                    .map_or("the probe".to_string(), |v| v.to_string());
+                judge_icc(f, ctx, n, icc, r, (who, &to))
+            }
             // Blocked, as isolation wants: gathered into one line below.
             Purpose::Isolation { other, .. } if !r.ok => blocked.push(other.as_str()),
             Purpose::Isolation {
@@ -139,6 +150,19 @@ fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkO
             } => judge_isolation(f, ctx, n, r, (who, to, other)),
             _ => {}
         }
+    }
+    // The probe's stand-in is icc's target: with no other container to connect from,
+    // only the rules above speak for icc there.
+    if let Some(v) = probe.vantage(n).filter(|v| v.stand_in.is_some())
+        && !probe
+            .host_requests
+            .iter()
+            .any(|r| matches!(&r.purpose, Purpose::Icc { network, .. } if *network == n.name))
+    {
+        f.note(format!(
+            "icc within {} not tested by a connection: {v} (standing in for the probe, which did not join it) is the only container on it",
+            n.name
+        ));
     }
     // One line for the isolation that holds, however many networks: the report
     // stays linear in the host's size. Failing pairs have a line each above.
@@ -161,12 +185,19 @@ fn outcome_of(r: &Request) -> String {
     }
 }
 
-/// Container `who` to the probe on the same network `n`: it must get through exactly
-/// when `icc` is on.
-fn judge_icc(f: &mut Findings, ctx: &Context, n: &NetworkObs, icc: bool, r: &Request, who: &str) {
+/// Container `who` to the probe (or its stand-in, `to`) on the same network `n`: it
+/// must get through exactly when `icc` is on.
+fn judge_icc(
+    f: &mut Findings,
+    ctx: &Context,
+    n: &NetworkObs,
+    icc: bool,
+    r: &Request,
+    (who, to): (&str, &str),
+) {
     let host = ctx.snapshot.host.ok();
     let seen = format!(
-        "{who} -> probe {} on {}: {}",
+        "{who} -> {to} {} on {}: {}",
         r.target,
         n.name,
         outcome_of(r)
@@ -174,7 +205,7 @@ fn judge_icc(f: &mut Findings, ctx: &Context, n: &NetworkObs, icc: bool, r: &Req
     match (icc, r.ok) {
         (true, true) | (false, false) => f.pass(seen),
         (true, false) => f.fail_at(Code::IccBlocked, Subject::network(&n.name),
-            format!("{who} cannot reach the probe at {} on the same network {}: containers there are cut off from each other ({})", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
+            format!("{who} cannot reach {to} at {} on the same network {}: containers there are cut off from each other ({})", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
             format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
         ),
         (false, true) if keeps_no_rules(ctx) => f.pass(format!(
@@ -187,7 +218,7 @@ fn judge_icc(f: &mut Findings, ctx: &Context, n: &NetworkObs, icc: bool, r: &Req
                 _ => "",
             };
             f.fail_at(Code::IccNotEnforced, Subject::network(&n.name),
-                format!("{who} reached the probe at {} although {} sets icc=false{cause}", r.target, n.name),
+                format!("{who} reached {to} at {} although {} sets icc=false{cause}", r.target, n.name),
                 "modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; and check for \
                  ACCEPT rules in DOCKER-USER",
             );

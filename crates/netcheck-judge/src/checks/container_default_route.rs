@@ -199,17 +199,30 @@ fn gateway_answers(f: &mut Findings, ctx: &Context, n: &NetworkObs, gw: IpAddr) 
         return;
     };
     let purpose = netcheck_model::protocol::Purpose::gateway(&n.name);
-    match probe.report.requests.iter().find(|r| r.purpose == purpose) {
+    let Some(who) = probe.vantage(n) else {
+        f.note(format!(
+            "gateway of {} not probed: neither the probe nor a stand-in for it is on it",
+            n.name
+        ));
+        return;
+    };
+    match probe.request(&purpose) {
         None => f.note(format!("gateway of {} not probed: netcheck had no listener on {gw}", n.name)),
         Some(r) if r.ok => f.pass(format!(
-            "probe reached the gateway listener {} in {} ms",
+            "{who} reached the gateway listener {} in {} ms",
             r.target, r.elapsed_ms
         )),
+        // netcheck could not make the request (a namespace it could not enter): that
+        // says nothing of the network.
+        Some(r) if r.error_kind() == Some(netcheck_model::protocol::ErrorKind::Setup) => f.error(format!(
+            "the gateway was not asked from {who}: {}",
+            r.error.as_deref().unwrap_or_default()
+        )),
         Some(r) => match request_lost(ctx, &n.name, r) {
-            Some((cause, fix)) => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer the probe: {cause}", n.name), fix),
+            Some((cause, fix)) => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer {who}: {cause}", n.name), fix),
             None => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge),
                 format!(
-                    "gateway {gw} of {} does not answer the probe: {}",
+                    "gateway {gw} of {} does not answer {who}: {}",
                     n.name,
                     super::nft_path::why_failed(ctx.snapshot, r)
                 ),

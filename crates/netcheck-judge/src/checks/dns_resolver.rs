@@ -335,14 +335,23 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &netcheck_model::snapshot::Netwo
         ));
         return;
     };
+    // The probe asks for its own name; a stand-in (a network the probe did not join),
+    // for its own, from its namespace.
+    let Some(who) = probe.vantage(n) else {
+        f.skip(format!(
+            "neither the probe nor a stand-in for it is on {}",
+            n.name
+        ));
+        return;
+    };
     let own = n
         .endpoints
         .iter()
-        .find(|e| e.container_name == probe.container_name)
+        .find(|e| e.container_name == who.container_name)
         .and_then(|e| e.ipv4)
         .map(|a| a.addr());
     // The embedded server answers a multi-homed container's name with one of its
-    // addresses, whichever network asks: any of the probe's own is right.
+    // addresses, whichever network asks: any of its own is right.
     let probe_addrs: Vec<IpAddr> = ctx
         .snapshot
         .docker
@@ -350,20 +359,28 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &netcheck_model::snapshot::Netwo
         .into_iter()
         .flat_map(|d| &d.networks)
         .flat_map(|n| &n.endpoints)
-        .filter(|e| e.container_name == probe.container_name)
+        .filter(|e| e.container_name == who.container_name)
         .filter_map(|e| e.ipv4.map(|a| a.addr()))
         .collect();
-    let lookup = probe
-        .report
-        .lookups
-        .iter()
-        .find(|l| l.source.as_deref() == Some(netcheck_model::protocol::EMBEDDED_DNS_SOURCE));
+    if let Some(why) = who.stand_in.and_then(|s| s.unasked.as_deref()) {
+        f.error(format!(
+            "the embedded DNS server was not asked from {who}: {why}"
+        ));
+        return;
+    }
+    let lookup =
+        match who.stand_in {
+            Some(s) => s.embedded_dns.as_ref(),
+            None => probe.report.lookups.iter().find(|l| {
+                l.source.as_deref() == Some(netcheck_model::protocol::EMBEDDED_DNS_SOURCE)
+            }),
+        };
     match (lookup, own) {
         (None, _) => f.note(format!(
-            "network {}: the probe did not ask the embedded DNS (an older snapshot)",
+            "network {}: {who} did not ask the embedded DNS (an older snapshot)",
             n.name
         )),
-        (Some(_), None) => f.skip(format!("the probe is not on {}", n.name)),
+        (Some(_), None) => f.skip(format!("{who} has no IPv4 address on {}", n.name)),
         (Some(l), Some(ip)) if l.addrs.iter().any(|a| probe_addrs.contains(a)) => f.pass(format!(
             "embedded DNS {EMBEDDED_DNS} answers {} with {}, its own (on {}: {ip})",
             l.name,

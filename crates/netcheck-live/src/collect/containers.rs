@@ -22,6 +22,7 @@ use netcheck_model::snapshot::{ContainerObs, NetworkObs, Observed, UserPort};
 
 /// A container as the engine listed or inspected it: what its [`ContainerObs`] and its
 /// endpoints' gateways are made of.
+#[derive(Clone)]
 pub struct Seen {
     id: String,
     name: String,
@@ -162,22 +163,27 @@ pub async fn containers(
         .into_iter()
         .map(|c| {
             let probe = Some(c.name.as_str()) == probe_name;
-            ContainerObs {
-                id: c.id,
-                pid: c.pid,
-                probe,
-                name: c.name,
-                interior: Observed::Skipped {
-                    reason: "not observed yet".into(),
-                },
-                resolv_conf: None,
-                published: if probe { vec![] } else { c.published },
-            }
+            c.observed(probe)
         })
         .collect())
 }
 
 impl Seen {
+    /// The container's observation, its namespace not read yet.
+    pub fn observed(self, probe: bool) -> ContainerObs {
+        ContainerObs {
+            id: self.id,
+            pid: self.pid,
+            probe,
+            name: self.name,
+            interior: Observed::Skipped {
+                reason: "not observed yet".into(),
+            },
+            resolv_conf: None,
+            published: if probe { vec![] } else { self.published },
+        }
+    }
+
     fn listed(c: ContainerSummary, pid: impl Fn(&str) -> Option<u32>) -> Seen {
         let id = c.id.unwrap_or_default();
         let name = (c.names.unwrap_or_default().into_iter().next()).unwrap_or_default();

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::Docker;
 use bollard::models::{ContainerSummary, EndpointResource, NetworkInspect};
-use bollard::query_parameters::{InspectNetworkOptions, ListContainersOptions, ListNetworksOptions};
+use bollard::query_parameters::{
+    InspectNetworkOptions, ListContainersOptions, ListNetworksOptions,
+};
 use futures_util::{StreamExt, TryStreamExt};
 
 use netcheck_model::error::Error;
@@ -131,13 +133,10 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
 
 /// The endpoints of the running containers `running`, by network id and container id,
 /// as a network's inspect gives them.
-fn endpoints(
-    running: Vec<ContainerSummary>,
-) -> HashMap<String, HashMap<String, EndpointResource>> {
+fn endpoints(running: Vec<ContainerSummary>) -> HashMap<String, HashMap<String, EndpointResource>> {
     let mut by_network: HashMap<String, HashMap<String, EndpointResource>> = HashMap::new();
     for c in running {
-        let (Some(id), Some(networks)) = (c.id, c.network_settings.and_then(|s| s.networks))
-        else {
+        let (Some(id), Some(networks)) = (c.id, c.network_settings.and_then(|s| s.networks)) else {
             continue;
         };
         let name = (c.names.unwrap_or_default().into_iter().next()).unwrap_or_default();

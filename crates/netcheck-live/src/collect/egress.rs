@@ -16,9 +16,10 @@ use std::time::Duration;
 use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_route::rule::RuleAction;
 
-use crate::collect::peers;
+use super::stand_ins::Located;
+use crate::net::in_netns;
 use netcheck_model::protocol::{ErrorKind, Purpose};
-use netcheck_model::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request};
+use netcheck_model::snapshot::{ContainerObs, NetnsObs, NetworkObs, ProbeObs, Request};
 
 /// Tables and rule priorities of netcheck's own in the probe's namespace: nothing else
 /// uses it, so any free numbers do; these are easy to spot in `ip rule`.
@@ -43,6 +44,8 @@ trait Family: Copy + std::fmt::Display + Send + Sync {
     fn purpose(network: &str) -> Purpose;
     fn default_route(self, index: u32, table: u32) -> rtnetlink::packet_route::route::RouteMessage;
     fn rule(handle: &rtnetlink::Handle) -> rtnetlink::RuleAddRequest<Self>;
+    /// The interface of a namespace's default route of this family.
+    fn default_oif(ns: &NetnsObs) -> Option<u32>;
 }
 
 impl Family for Ipv4Addr {
@@ -67,6 +70,9 @@ impl Family for Ipv4Addr {
     }
     fn rule(handle: &rtnetlink::Handle) -> rtnetlink::RuleAddRequest<Self> {
         handle.rule().add().v4()
+    }
+    fn default_oif(ns: &NetnsObs) -> Option<u32> {
+        ns.default_routes_v4().find_map(|r| r.oif)
     }
 }
 
@@ -93,17 +99,21 @@ impl Family for Ipv6Addr {
     fn rule(handle: &rtnetlink::Handle) -> rtnetlink::RuleAddRequest<Self> {
         handle.rule().add().v6()
     }
+    fn default_oif(ns: &NetnsObs) -> Option<u32> {
+        ns.default_routes_v6().find_map(|r| r.oif)
+    }
 }
 
 /// The requests to the outside peer from each checked network other than the probe's
 /// egress one, where masquerading is meant to happen. Empty where the probe has no
 /// outside request to copy the target from.
-pub async fn requests(
+pub(super) async fn requests(
     probe: &ProbeObs,
     egress: Option<&str>,
     networks: &[NetworkObs],
     checked: &[String],
     containers: &[ContainerObs],
+    stand_ins: &[Located<'_>],
     timeout: Duration,
 ) -> Vec<Request> {
     let Some(target) = probe
@@ -120,18 +130,26 @@ pub async fn requests(
         .filter(|n| checked.contains(&n.name) && Some(n.name.as_str()) != egress)
         .filter(|n| !n.internal && n.ip_masquerade && n.subnet_v4().is_some())
         .collect();
-    requests_from::<Ipv4Addr>(probe, &from, containers, target, timeout).await
+    let (probe_requests, stand_in_requests) = tokio::join!(
+        requests_from::<Ipv4Addr>(probe, &from, containers, target, timeout),
+        from_stand_ins::<Ipv4Addr>(&from, stand_ins, target, timeout),
+    );
+    probe_requests
+        .into_iter()
+        .chain(stand_in_requests)
+        .collect()
 }
 
 /// The IPv6 requests to the outside peer's IPv6 address, one from each checked network
 /// that has IPv6, the default route's one included (IPv6 egress is tested nowhere
 /// else). The peer says which source it saw: the host's address where the engine does
 /// NAT66, the container's own where it routes.
-pub async fn requests_v6(
+pub(super) async fn requests_v6(
     probe: &ProbeObs,
     networks: &[NetworkObs],
     checked: &[String],
     containers: &[ContainerObs],
+    stand_ins: &[Located<'_>],
     timeout: Duration,
 ) -> Vec<Request> {
     let Some(v6) = probe.outside.ok().and_then(|o| o.v6.as_ref()) else {
@@ -145,7 +163,50 @@ pub async fn requests_v6(
     let bridges: Vec<&str> = from.iter().map(|n| n.bridge.as_str()).collect();
     let probe_pid = containers.iter().find(|c| c.probe).and_then(|c| c.pid);
     until_addresses_settle(&bridges, probe_pid).await;
-    requests_from::<Ipv6Addr>(probe, &from, containers, target, timeout).await
+    let (probe_requests, stand_in_requests) = tokio::join!(
+        requests_from::<Ipv6Addr>(probe, &from, containers, target, timeout),
+        from_stand_ins::<Ipv6Addr>(&from, stand_ins, target, timeout),
+    );
+    probe_requests
+        .into_iter()
+        .chain(stand_in_requests)
+        .collect()
+}
+
+/// The same requests from the stand-ins' namespaces, on the networks the probe did not
+/// join. A stand-in is on its network alone, so its own default route leaves through
+/// it and no route is added; one whose default route does not (its owner changed it) is
+/// not asked, rather than blame the network for the container's own routes.
+async fn from_stand_ins<A: Family>(
+    from: &[&NetworkObs],
+    stand_ins: &[Located<'_>],
+    target: SocketAddr,
+    timeout: Duration,
+) -> Vec<Request> {
+    use futures_util::StreamExt;
+    let leaves_by_its_network = |s: &&Located| {
+        let ns = s.container.interior.ok();
+        let index = ns
+            .and_then(|ns| ns.link_by_name(&s.device))
+            .map(|l| l.index);
+        index.is_some() && ns.and_then(A::default_oif) == index
+    };
+    let asks = (stand_ins.iter())
+        .filter(|s| from.iter().any(|n| n.name == s.network.name))
+        .filter(leaves_by_its_network)
+        .map(|s| {
+            in_netns::get_from(
+                s.pid,
+                &s.device,
+                A::purpose(&s.network.name),
+                target,
+                timeout,
+            )
+        });
+    futures_util::stream::iter(asks)
+        .buffered(crate::net::limits::connections_at_once())
+        .collect()
+        .await
 }
 
 /// IPv6 addresses are tentative until duplicate address detection ends, a second or
@@ -236,7 +297,7 @@ async fn requests_from<A: Family>(
     futures_util::stream::iter(
         routes
             .iter()
-            .map(|r| peers::get_from(pid, &r.device, A::purpose(&r.network), target, timeout)),
+            .map(|r| in_netns::get_from(pid, &r.device, A::purpose(&r.network), target, timeout)),
     )
     .buffered(crate::net::limits::connections_at_once())
     .collect()
@@ -262,7 +323,7 @@ fn failed(purpose: Purpose, target: SocketAddr, error: String) -> Request {
 /// In the probe's namespace: per network, `oif <device> lookup T` and `default via
 /// <gateway> dev <device> table T`.
 async fn add_routes<A: Family>(pid: u32, routes: &[Route<A>]) -> Result<(), String> {
-    let handle = peers::in_netns(pid, || {
+    let handle = in_netns::in_netns(pid, || {
         let (connection, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(connection);
         Ok(handle)

@@ -2,7 +2,8 @@
 
 use netcheck_model::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request};
 
-use super::{Collection, egress, peers};
+use super::early::EarlyRequests;
+use super::{Collection, egress, peers, stand_ins};
 
 /// What the requests made from the host need to know.
 pub(super) struct FromHere<'a> {
@@ -12,14 +13,23 @@ pub(super) struct FromHere<'a> {
     pub containers: &'a [ContainerObs],
     pub local: bool,
     pub root: bool,
+    /// The containers chosen to stand in for the probe.
+    pub stand_ins: &'a [stand_ins::Chosen],
+    /// What was asked while the engine started the probe.
+    pub early: EarlyRequests,
 }
 
 impl FromHere<'_> {
     /// The host's own requests, recorded in the probe's observation: to the published
     /// port, to other containers (after the interiors: a connection leaves by the
     /// container's own interface on the network, found in them), and from each
-    /// network's probe interface to the outside peer.
-    pub(super) async fn requests(&self, probe: &mut ProbeObs, publish: Vec<Request>) {
+    /// network's probe interface (or stand-in) to the outside peer; and the stand-ins'
+    /// own requests, in theirs.
+    pub(super) async fn requests(&mut self, probe: &mut ProbeObs, publish: Vec<Request>) {
+        let EarlyRequests {
+            isolation: (isolation, isolation_concurrency),
+            stand_ins: (stand_ins, stand_in_requests),
+        } = std::mem::take(&mut self.early);
         let FromHere {
             opts,
             networks,
@@ -27,19 +37,28 @@ impl FromHere<'_> {
             containers,
             local,
             root,
+            stand_ins: chosen,
+            ..
         } = *self;
-        let (peer_requests, peer_concurrency) = if opts.needs.peers && local && root {
-            peers::requests(
+        let located = if local && root {
+            stand_ins::locate(chosen, networks, containers)
+        } else {
+            vec![]
+        };
+        let laps = crate::log::Laps::new("requests", std::time::Instant::now());
+        let (icc, icc_concurrency) = if opts.needs.peers && local && root {
+            peers::icc(
                 networks,
                 checked_names,
                 containers,
-                &probe.container_name,
+                (&probe.container_name, &located),
                 opts.probe_timeout,
             )
             .await
         } else {
             (vec![], None)
         };
+        laps.lap("bridge.icc's");
         let egress_requests = if opts.needs.outside && local && root {
             let egress = probe.egress(networks).map(|n| n.name.clone());
             let (v4, v6) = tokio::join!(
@@ -49,6 +68,7 @@ impl FromHere<'_> {
                     networks,
                     checked_names,
                     containers,
+                    &located,
                     opts.probe_timeout,
                 ),
                 egress::requests_v6(
@@ -56,6 +76,7 @@ impl FromHere<'_> {
                     networks,
                     checked_names,
                     containers,
+                    &located,
                     opts.probe_timeout
                 ),
             );
@@ -63,9 +84,13 @@ impl FromHere<'_> {
         } else {
             vec![]
         };
-        probe.peer_concurrency = peer_concurrency;
+        laps.lap("to the outside peer");
+        probe.peer_concurrency = isolation_concurrency.or(icc_concurrency);
+        probe.stand_ins = stand_ins;
         probe.host_requests = (publish.into_iter())
-            .chain(peer_requests)
+            .chain(stand_in_requests)
+            .chain(icc)
+            .chain(isolation)
             .chain(egress_requests)
             .collect();
     }

@@ -6,6 +6,7 @@
 pub mod agent;
 mod containers;
 pub mod docker;
+mod early;
 pub mod egress;
 pub mod engine_config;
 pub mod firewall;
@@ -22,6 +23,7 @@ mod probe_setup;
 mod probing;
 mod publish;
 pub mod routing;
+mod stand_ins;
 mod sysctl;
 mod tc;
 mod teardown;
@@ -57,6 +59,12 @@ pub struct Collection {
     pub needs: Needs,
     /// Deadline of each request the probe makes.
     pub probe_timeout: Duration,
+    /// The most checked networks the probe joins every one of; past that, containers
+    /// already on the others stand in for it (see `stand_ins`).
+    pub probe_joins: usize,
+    /// The networks the suite's own checks run from: the probe joins them, however
+    /// many networks are checked.
+    pub must_join: Vec<String>,
     /// Five hex digits naming this run's objects, so that concurrent runs stay apart.
     pub run_id: String,
     /// What the probe must do for the suite's own checks (and a test's extra settings),

@@ -1,139 +1,22 @@
-//! Connections from inside other containers' network namespaces to the probe: whether
-//! containers on one network reach each other (icc), and whether networks are isolated.
-//!
-//! The socket is made in a short-lived thread that entered the container's namespace
-//! (/proc/PID/ns/net), as the interior reads do: no exec, nothing runs in the container,
-//! and the process itself never leaves the host's namespace. Needs root.
+//! bridge.icc's connections, from inside containers' network namespaces (entered from
+//! the host: see `net::in_netns`): whether containers on one network reach each other
+//! (icc, to the probe or its stand-in), and whether networks are isolated (to a listener
+//! of netcheck's inside a container on another network). Needs root.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::PROBE_PORT;
-use crate::net::listener::{Listener, Seen};
-use netcheck_model::protocol::{ErrorKind, Purpose};
-use netcheck_model::snapshot::{Concurrency, ContainerObs, NetworkObs, Request};
+use crate::net::in_netns::{get_within, listen_in};
+use crate::net::listener::Listener;
+use netcheck_model::protocol::Purpose;
+use netcheck_model::snapshot::{Concurrency, ContainerObs, EndpointObs, NetworkObs, Request};
 
-/// An HTTP GET to netcheck's listener at `target`, from the namespace of process `pid`,
-/// out of its interface `device` alone. `ok` means the listener answered and said whom
-/// it saw.
-pub async fn get_from(
-    pid: u32,
-    device: &str,
-    purpose: Purpose,
-    target: SocketAddr,
-    timeout: Duration,
-) -> Request {
-    let started = Instant::now();
-    let mut req = Request {
-        purpose,
-        target: target.to_string(),
-        addr: Some(target.to_string()),
-        ok: false,
-        seen_source: None,
-        status: None,
-        body: None,
-        error: None,
-        error_kind: None,
-        elapsed_ms: 0,
-    };
-    match tokio::time::timeout(timeout, exchange(pid, device, target)).await {
-        Err(_) => req.fail(
-            ErrorKind::NoAnswer,
-            format!("no answer within {} ms", timeout.as_millis()),
-        ),
-        Ok(Err((kind, e))) => req.fail(kind, e),
-        Ok(Ok(seen)) => {
-            req.ok = true;
-            req.status = Some(200);
-            req.seen_source = Some(seen);
-        }
-    }
-    req.elapsed_ms = started.elapsed().as_millis() as u64;
-    req
-}
-
-/// Whom the listener saw; or why not, and whether the network or netcheck's own setup
-/// (the namespace, the interface) is to blame.
-async fn exchange(
-    pid: u32,
-    device: &str,
-    target: SocketAddr,
-) -> Result<IpAddr, (ErrorKind, String)> {
-    let setup = |e: String| (ErrorKind::Setup, e);
-    let connection = |e: std::io::Error| (ErrorKind::Connection, e.to_string());
-    let socket = socket_in(pid, target.is_ipv4()).map_err(setup)?;
-    socket
-        .bind_device(Some(device.as_bytes()))
-        .map_err(|e| setup(format!("binding to {device}: {e}")))?;
-    let mut stream = socket.connect(target).await.map_err(connection)?;
-    stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: netcheck\r\n\r\n")
-        .await
-        .map_err(connection)?;
-    let mut answer = Vec::new();
-    stream
-        .take(64 * 1024)
-        .read_to_end(&mut answer)
-        .await
-        .map_err(connection)?;
-    let text = String::from_utf8_lossy(&answer);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    serde_json::from_str::<Seen>(body)
-        .map(|s| s.seen)
-        .map_err(|_| {
-            (
-                ErrorKind::NotListener,
-                "answered, but not as netcheck's listener".to_string(),
-            )
-        })
-}
-
-/// A TCP socket that belongs to the network namespace of `pid`.
-fn socket_in(pid: u32, v4: bool) -> Result<tokio::net::TcpSocket, String> {
-    in_netns(pid, || {
-        if v4 {
-            tokio::net::TcpSocket::new_v4()
-        } else {
-            tokio::net::TcpSocket::new_v6()
-        }
-    })
-}
-
-/// netcheck's HTTP listener, on `ip` inside the network namespace of `pid` (an address
-/// the container holds there): served by this process, seen as the container.
-pub fn listen_in(pid: u32, ip: IpAddr) -> Result<Listener, String> {
-    let listener = in_netns(pid, || std::net::TcpListener::bind((ip, 0)))?;
-    crate::net::listener::serve(listener).map_err(|e| e.to_string())
-}
-
-/// Makes a socket in a thread that entered the namespace: a socket keeps the namespace
-/// it was made in. The caller's runtime is entered for the sockets that register with it.
-pub(crate) fn in_netns<T: Send>(
-    pid: u32,
-    make: impl FnOnce() -> std::io::Result<T> + Send,
-) -> Result<T, String> {
-    let path = format!("/proc/{pid}/ns/net");
-    let ns = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
-    let runtime = tokio::runtime::Handle::current();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| format!("entering {path}: {e}"))?;
-            let _guard = runtime.enter();
-            make().map_err(|e| e.to_string())
-        })
-        .join()
-        .expect("netns thread does not panic")
-    })
-}
-
-/// How long a connection that should be blocked is given before it counts as blocked.
+/// How long the handshake of a connection that should be blocked is given before it
+/// counts as blocked: through a local bridge, a handshake takes microseconds.
 pub(super) const BLOCKED_DEADLINE: Duration = Duration::from_millis(300);
 
 use netcheck_model::protocol::ISOLATION_SAMPLE;
@@ -164,89 +47,91 @@ fn sample<'n, T>(
         .collect()
 }
 
-/// What bridge.icc asks, from the first running container (not the probe) on each
-/// checked network: the probe's address on that network (icc), and the address of a
-/// container on each sampled other network that is not on this one (isolation). Also
-/// how many connections were open at once, where the open-file limit made that fewer
-/// than netcheck would have opened.
-pub(super) async fn requests<'a>(
-    networks: &'a [NetworkObs],
-    checked: &[String],
-    containers: &[ContainerObs],
-    probe: &str,
-    timeout: Duration,
-) -> (Vec<netcheck_model::snapshot::Request>, Option<Concurrency>) {
+/// One connection to make: from the namespace of `pid`, out of its interface `device`
+/// alone, for `purpose`, to `target`, its handshake given `deadline`.
+type Ask = (u32, String, Purpose, SocketAddr, Duration);
+
+/// The checked networks, by name: the order the isolation sample follows.
+fn by_name<'a>(networks: &'a [NetworkObs], checked: &[String]) -> Vec<&'a NetworkObs> {
     let mut checked: Vec<&NetworkObs> = networks
         .iter()
         .filter(|n| checked.contains(&n.name))
         .collect();
     checked.sort_by(|a, b| a.name.cmp(&b.name));
-    let probe_addr = |n: &NetworkObs| {
-        n.endpoints
+    checked
+}
+
+/// The containers (not the probe) on network `n` that a connection can come from, in
+/// its endpoints' order: each with its pid and its interface on `n`. The socket is bound
+/// to that interface, so that nothing in the container's own routing (a VPN container's
+/// policy rules) can send it elsewhere: it reaches the bridge or nothing.
+fn sources<'a>(
+    n: &'a NetworkObs,
+    containers: &'a [ContainerObs],
+) -> impl Iterator<Item = (&'a EndpointObs, u32, String)> + Clone + 'a {
+    n.endpoints.iter().filter_map(move |e| {
+        let c = containers
             .iter()
-            .find(|e| e.container_name == probe)
-            .and_then(|e| e.ipv4)
-            .map(|a| std::net::SocketAddr::new(a.addr(), PROBE_PORT))
-    };
+            .find(|c| c.id == e.container_id && !c.probe)?;
+        let iface = c.interior.ok()?.link_by_mac(e.mac.as_deref()?)?;
+        Some((e, c.pid?, iface.name.clone()))
+    })
+}
+
+/// netcheck's listeners inside containers' namespaces: one per container and address,
+/// whichever networks connect to it; closed when dropped.
+#[derive(Default)]
+struct Listeners(HashMap<(u32, IpAddr), Listener>);
+
+impl Listeners {
+    fn at(&mut self, pid: u32, ip: IpAddr) -> Option<SocketAddr> {
+        Some(match self.0.entry((pid, ip)) {
+            std::collections::hash_map::Entry::Occupied(l) => l.get().addr,
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(listen_in(pid, ip).ok()?).addr,
+        })
+    }
+}
+
+/// bridge.icc's isolation connections: from the first running container on each
+/// checked network, to a listener inside a container on each sampled other network
+/// that is not on this one. None involves the probe, so they are made while the engine
+/// starts it, from the containers as they were then (`containers`, the probe not
+/// among them). Also how many were open at once, where the open-file limit made that
+/// fewer than netcheck would have opened; `spare` descriptors are left for what runs
+/// beside.
+pub(super) async fn isolation<'a>(
+    networks: &'a [NetworkObs],
+    checked: &[String],
+    containers: &[ContainerObs],
+    (timeout, spare): (Duration, usize),
+) -> (Vec<Request>, Option<Concurrency>) {
+    let checked = by_name(networks, checked);
     let on = |net: &NetworkObs, id: &str| net.endpoints.iter().any(|e| e.container_id == id);
     let mut asks = vec![];
-    // One listener per target container and address, whichever networks connect to it.
-    let mut listeners: HashMap<(u32, IpAddr), Listener> = HashMap::new();
+    let mut listeners = Listeners::default();
     for (i, n) in checked.iter().enumerate() {
-        // The source: a container (not the probe) whose interface on this network is
-        // known. The socket is bound to that interface, so that nothing in the
-        // container's own routing (a VPN container's policy rules) can send it
-        // elsewhere: it reaches the bridge or nothing.
-        let source = |e: &netcheck_model::snapshot::EndpointObs| {
-            let c = containers
-                .iter()
-                .find(|c| c.id == e.container_id && !c.probe)?;
-            let iface = c.interior.ok()?.link_by_mac(e.mac.as_deref()?)?;
-            Some((c.pid?, iface.name.clone()))
-        };
-        let Some((ep, (pid, device))) = n.endpoints.iter().find_map(|e| Some((e, source(e)?)))
-        else {
+        let Some((ep, pid, device)) = sources(n, containers).next() else {
             continue;
         };
         let who = &ep.container_name;
-        // Traffic that icc forbids is dropped, not refused: a short deadline keeps a
-        // healthy run fast, and is ample for a local bridge.
-        let icc_off = n.icc_disabled();
-        if let Some(target) = probe_addr(n) {
-            let deadline = if icc_off { BLOCKED_DEADLINE } else { timeout };
-            asks.push((
-                pid,
-                device.clone(),
-                Purpose::icc(&n.name, who),
-                target,
-                deadline,
-            ));
-        }
         // The target must be on the other network alone: a container on both (the
         // probe, for one) answers through its interface on the source's network,
         // around the firewall, and the test would prove nothing.
-        let target =
-            |m: &'a NetworkObs| -> Option<(&'a netcheck_model::snapshot::EndpointObs, u32, IpAddr)> {
-                if on(m, &ep.container_id) {
-                    return None;
-                }
-                m.endpoints.iter().find_map(|e| {
-                    let c = containers
-                        .iter()
-                        .find(|c| c.id == e.container_id && !c.probe)?;
-                    let ip = e.ipv4.map(|a| a.addr())?;
-                    (!on(n, &e.container_id)).then_some((e, c.pid?, ip))
-                })
-            };
-        let sampled = sample(&checked, i, target);
-        for (m, (t, t_pid, t_ip)) in sampled {
-            // netcheck's own listener, opened inside the target's namespace.
-            let addr = match listeners.entry((t_pid, t_ip)) {
-                std::collections::hash_map::Entry::Occupied(l) => l.get().addr,
-                std::collections::hash_map::Entry::Vacant(v) => match listen_in(t_pid, t_ip) {
-                    Ok(l) => v.insert(l).addr,
-                    Err(_) => continue,
-                },
+        let target = |m: &'a NetworkObs| -> Option<(&'a EndpointObs, u32, IpAddr)> {
+            if on(m, &ep.container_id) {
+                return None;
+            }
+            m.endpoints.iter().find_map(|e| {
+                let c = containers
+                    .iter()
+                    .find(|c| c.id == e.container_id && !c.probe)?;
+                let ip = e.ipv4.map(|a| a.addr())?;
+                (!on(n, &e.container_id)).then_some((e, c.pid?, ip))
+            })
+        };
+        for (m, (t, t_pid, t_ip)) in sample(&checked, i, target) {
+            let Some(addr) = listeners.at(t_pid, t_ip) else {
+                continue;
             };
             asks.push((
                 pid,
@@ -257,13 +142,66 @@ pub(super) async fn requests<'a>(
             ));
         }
     }
-    // As many at once as the open-file limit leaves room for; in order, so that the
-    // requests come back as they were asked.
-    let at_once = crate::net::limits::connections_at_once();
-    let reduced = at_once < asks.len().min(crate::net::limits::CONNECTIONS_AT_ONCE);
+    connect_all(asks, listeners, timeout, spare).await
+}
+
+/// bridge.icc's icc connections: on each checked network, from a running container to
+/// the probe's address there, or, where the probe did not join it, to a listener
+/// inside its stand-in (from another container: see `stand_ins`).
+pub(super) async fn icc(
+    networks: &[NetworkObs],
+    checked: &[String],
+    containers: &[ContainerObs],
+    (probe, stand_ins): (&str, &[super::stand_ins::Located<'_>]),
+    timeout: Duration,
+) -> (Vec<Request>, Option<Concurrency>) {
+    let mut asks = vec![];
+    let mut listeners = Listeners::default();
+    for n in by_name(networks, checked) {
+        let stand_in = stand_ins.iter().find(|s| s.network.name == n.name);
+        let probe_there = (n.endpoints.iter())
+            .find(|e| e.container_name == probe)
+            .and_then(|e| e.ipv4)
+            .map(|a| SocketAddr::new(a.addr(), PROBE_PORT));
+        let target = probe_there.or_else(|| {
+            let s = stand_in?;
+            listeners.at(s.pid, s.addr_v4?)
+        });
+        let source = sources(n, containers)
+            .find(|(e, ..)| stand_in.is_none_or(|s| s.container.id != e.container_id));
+        let (Some(target), Some((from, pid, device))) = (target, source) else {
+            continue;
+        };
+        // Traffic that icc forbids is dropped, not refused: a short deadline keeps a
+        // healthy run fast, and is ample for a local bridge.
+        let deadline = if n.icc_disabled() {
+            BLOCKED_DEADLINE
+        } else {
+            timeout
+        };
+        let purpose = Purpose::icc(&n.name, &from.container_name);
+        asks.push((pid, device, purpose, target, deadline));
+    }
+    connect_all(asks, listeners, timeout, 0).await
+}
+
+/// Makes the connections, as many at once as the open-file limit leaves room for (but
+/// `spare`), one descriptor each: most are dropped, and a dropped one never holds a
+/// second (see `sockets_at_once`). In order, so that the requests come back as they
+/// were asked. The listeners close after.
+async fn connect_all(
+    asks: Vec<Ask>,
+    listeners: Listeners,
+    timeout: Duration,
+    spare: usize,
+) -> (Vec<Request>, Option<Concurrency>) {
+    let at_once = crate::net::limits::sockets_at_once()
+        .saturating_sub(spare)
+        .max(1);
+    let reduced = at_once < asks.len().min(crate::net::limits::SOCKETS_AT_ONCE);
     let requests =
         futures_util::stream::iter(asks.iter().map(|(pid, device, purpose, target, deadline)| {
-            get_from(*pid, device, purpose.clone(), *target, *deadline)
+            get_within(*pid, device, purpose.clone(), *target, (*deadline, timeout))
         }))
         .buffered(at_once)
         .collect::<Vec<_>>()

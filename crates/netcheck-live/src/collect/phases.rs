@@ -18,8 +18,8 @@ use netcheck_model::snapshot::{
 };
 
 use super::{
-    Collection, PROBE_PREFIX, Teardown, agent, checked_networks, containers, docker, engine_config,
-    firewall, host_obs, host_requests, image, interiors, named, probe_setup, probing, routing, tc,
+    Collection, PROBE_PREFIX, Teardown, agent, checked_networks, docker, early, engine_config,
+    firewall, host_obs, host_requests, image, named, probe_setup, probing, routing, stand_ins, tc,
     trace, user_ports,
 };
 use crate::net::netlink;
@@ -48,6 +48,7 @@ pub async fn collect(
     let checked_names = checked_networks(opts, &first.networks)?;
     let (local, host_skip) = whose_network(local, peer.as_ref(), &first);
     let checked = named(&checked_names, &first.networks);
+    let chosen = stand_ins::choose(&checked, &first.networks, opts, local && root);
     let found = probe_setup::Found {
         engine: &first.engine,
         networks: &first.networks,
@@ -57,19 +58,23 @@ pub async fn collect(
         host_handle: host_handle.as_ref(),
         root,
         local,
+        stand_ins: &chosen,
     };
-    // The containers already there are read while the engine starts the probe.
-    let (probe, early) = tokio::join!(
+    // The containers already there are read, and isolation tested between them, while
+    // the engine starts the probe.
+    let (mut probe, early) = tokio::join!(
         start_probe(docker, opts, teardown, first.image.as_ref(), &found),
-        containers::seen(docker, &first.networks, &checked_names, local),
+        early::beside_the_probe(docker, &found, opts, teardown),
     );
+    let mut early = early?;
+    let joined = found.probe_networks();
     laps.lap("the probe's report and the containers");
     // dockerd's flags and the docker-proxy processes (the probe's too), read beside the rest.
     let processes =
         (need_host && local).then(|| tokio::task::spawn_blocking(engine_config::engine_processes));
     let (probe_name, probe_netns) = probe_parts(&probe);
-    let now = while_the_probe_lingers(docker, opts, &probe, first, host_handle.as_ref(), need_host)
-        .await?;
+    let host = (host_handle.as_ref(), need_host);
+    let now = while_the_probe_lingers(docker, opts, (&probe, &joined), first, host).await?;
     let Now {
         host_netns,
         mut networks,
@@ -90,29 +95,24 @@ pub async fn collect(
         &firewall,
     )
     .await;
-    let mut containers = containers::containers(
-        docker,
-        &mut networks,
-        &checked_names,
-        probe_name.as_deref(),
-        early?,
-    )
-    .await?;
-    interiors::observe(&mut containers, probe_netns.as_ref(), local, root).await;
+    let probe_now = (probe_name.as_deref(), probe_netns.as_ref());
+    let mut containers =
+        (early.containers(docker, &mut networks, &checked_names, probe_now)).await?;
     laps.lap("the containers' namespaces");
     let wanted = opts.needs.publish && local;
     user_ports::try_all(&mut containers, host_ns, wanted, opts.probe_timeout).await;
 
-    let mut probe = probe;
-    let here = host_requests::FromHere {
+    let mut here = host_requests::FromHere {
         opts,
         networks: &networks,
         checked_names: &checked_names,
         containers: &containers,
         local,
         root,
+        stand_ins: &chosen,
+        early: std::mem::take(&mut early.requests),
     };
-    from_here(&mut probe, &here, publish_requests, teardown).await;
+    from_here(&mut probe, &mut here, publish_requests, teardown).await;
     laps.lap("the host's requests and traces");
     let host = host_obs::HostParts {
         netns: host_netns,
@@ -186,7 +186,7 @@ fn probe_parts(probe: &Observed<ProbeObs>) -> (Option<String>, Option<NetnsObs>)
 /// failed ones again, traced (root and a local engine: the trace is this kernel's).
 async fn from_here(
     probe: &mut Observed<ProbeObs>,
-    here: &host_requests::FromHere<'_>,
+    here: &mut host_requests::FromHere<'_>,
     publish_requests: Vec<Request>,
     teardown: &Teardown,
 ) {
@@ -332,10 +332,9 @@ struct Now {
 async fn while_the_probe_lingers(
     docker: &Docker,
     opts: &Collection,
-    probe: &Observed<ProbeObs>,
+    (probe, joined): (&Observed<ProbeObs>, &[String]),
     first: First,
-    host_handle: Option<&Handle>,
-    need_host: bool,
+    (host_handle, need_host): (Option<&Handle>, bool),
 ) -> Result<Now, Error> {
     let (published, probe_runs) = match probe {
         Observed::Ok { value } => (value.published.clone(), true),
@@ -357,7 +356,7 @@ async fn while_the_probe_lingers(
         },
         async {
             if probe_runs {
-                docker::networks(docker).await
+                docker::networks_again(docker, networks, joined).await
             } else {
                 Ok(networks)
             }

@@ -3,7 +3,7 @@
 //! naming them.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::{Collection, PROBE_PORT, PROBE_PREFIX, Teardown, outside};
 use crate::net::listener;
@@ -24,6 +24,18 @@ pub(super) struct Found<'a> {
     pub(super) root: bool,
     /// Whether this process shares the engine's host.
     pub(super) local: bool,
+    /// The containers that stand in for the probe on the networks it does not join.
+    pub(super) stand_ins: &'a [super::stand_ins::Chosen],
+}
+
+impl Found<'_> {
+    /// The networks the probe joins: every checked one but those with a stand-in.
+    pub(super) fn probe_networks(&self) -> Vec<String> {
+        (self.checked_names.iter())
+            .filter(|n| !self.stand_ins.iter().any(|s| s.network == **n))
+            .cloned()
+            .collect()
+    }
 }
 
 /// The listeners and the outside peer the probe will reach, and its arguments (all but
@@ -44,9 +56,8 @@ impl ProbeSetup {
             networks: all,
             checked,
             early_host,
-            host_handle,
-            root,
             local,
+            stand_ins,
             ..
         } = *found;
         let mut args = ProbeArgs {
@@ -79,11 +90,15 @@ impl ProbeSetup {
             Some(port)
         };
         if local {
-            for n in checked {
+            // The probe asks its own networks' gateways; a stand-in asks its own.
+            let joined = checked
+                .iter()
+                .filter(|n| !stand_ins.iter().any(|s| s.network == n.name));
+            for n in joined {
                 if let Some(gw) = n.gateway_v4(early_host)
                     && let Some(port) = listen(gw)
                 {
-                    let target = std::net::SocketAddr::new(gw, port);
+                    let target = SocketAddr::new(gw, port);
                     args.gets.push(Ask::new(Purpose::gateway(&n.name), target));
                 }
             }
@@ -100,50 +115,68 @@ impl ProbeSetup {
                     .push(Ask::new(Purpose::HostDockerInternal, target));
             }
         }
-        let outside = if !opts.needs.outside {
-            Observed::Skipped {
-                reason: "no selected check needs it".into(),
-            }
-        } else if !local {
-            Observed::Skipped {
-                reason: "the engine is remote (observed only with --agent)".into(),
-            }
-        } else if !root {
-            Observed::Skipped {
-                reason: "creating the outside namespace needs root".into(),
-            }
-        } else if let Some(h) = host_handle {
-            let v6 = checked.iter().any(|n| n.enable_ipv6);
-            match outside::create(h, &opts.run_id, v6).await {
-                Ok(o) => {
-                    args.gets.push(Ask::new(Purpose::Outside, o.listener.addr));
-                    let peer = OutsidePeer {
-                        host_addr: IpAddr::V4(o.host_addr),
-                        peer_addr: IpAddr::V4(o.peer_addr),
-                        host_link: o.host_link.clone(),
-                        v6: o
-                            .v6
-                            .as_ref()
-                            .ok()
-                            .map(|v6| netcheck_model::snapshot::OutsideV6 {
-                                host_addr: IpAddr::V6(v6.host_addr),
-                                peer_addr: IpAddr::V6(v6.peer_addr),
-                                port: v6.listener.addr.port(),
-                            }),
-                        v6_missing: o.v6.as_ref().err().cloned(),
-                    };
-                    *teardown.outside.lock().unwrap() = Some((h.clone(), o));
-                    Observed::Ok { value: peer }
-                }
-                Err(e) => Observed::Error {
-                    error: e.to_string(),
-                },
-            }
-        } else {
-            Observed::Error {
-                error: "no netlink socket".into(),
-            }
-        };
+        let outside = outside_peer(opts, found, teardown, &mut args).await;
         ProbeSetup { args, outside }
+    }
+}
+
+/// The outside peer, where a selected check needs it and it can be made here (root,
+/// this host's engine), and the probe's request to it added to `args`.
+async fn outside_peer(
+    opts: &Collection,
+    found: &Found<'_>,
+    teardown: &Teardown,
+    args: &mut ProbeArgs,
+) -> Observed<OutsidePeer> {
+    let Found {
+        checked,
+        host_handle,
+        root,
+        local,
+        ..
+    } = *found;
+    if !opts.needs.outside {
+        Observed::Skipped {
+            reason: "no selected check needs it".into(),
+        }
+    } else if !local {
+        Observed::Skipped {
+            reason: "the engine is remote (observed only with --agent)".into(),
+        }
+    } else if !root {
+        Observed::Skipped {
+            reason: "creating the outside namespace needs root".into(),
+        }
+    } else if let Some(h) = host_handle {
+        let v6 = checked.iter().any(|n| n.enable_ipv6);
+        match outside::create(h, &opts.run_id, v6).await {
+            Ok(o) => {
+                args.gets.push(Ask::new(Purpose::Outside, o.listener.addr));
+                let peer = OutsidePeer {
+                    host_addr: IpAddr::V4(o.host_addr),
+                    peer_addr: IpAddr::V4(o.peer_addr),
+                    host_link: o.host_link.clone(),
+                    v6: o
+                        .v6
+                        .as_ref()
+                        .ok()
+                        .map(|v6| netcheck_model::snapshot::OutsideV6 {
+                            host_addr: IpAddr::V6(v6.host_addr),
+                            peer_addr: IpAddr::V6(v6.peer_addr),
+                            port: v6.listener.addr.port(),
+                        }),
+                    v6_missing: o.v6.as_ref().err().cloned(),
+                };
+                *teardown.outside.lock().unwrap() = Some((h.clone(), o));
+                Observed::Ok { value: peer }
+            }
+            Err(e) => Observed::Error {
+                error: e.to_string(),
+            },
+        }
+    } else {
+        Observed::Error {
+            error: "no netlink socket".into(),
+        }
     }
 }

@@ -32,7 +32,8 @@ pub(super) async fn observe(
     // The engine's own work grows with the networks the probe joins (on 20.10, under
     // load, about 0.15 s each to join at start): a host of a hundred networks is
     // not a hung one.
-    let joins = found.checked_names.len().saturating_sub(1) as u32;
+    let networks = found.probe_networks();
+    let joins = networks.len().saturating_sub(1) as u32;
     let deadline = opts.probe_timeout * 3 + Duration::from_secs(5) + JOIN_ALLOWANCE * joins;
     // The container starts while what it is to reach is made: the listeners and the
     // outside peer do not need it, and it waits for its arguments.
@@ -51,7 +52,7 @@ pub(super) async fn observe(
             let container = ProbeContainer {
                 image,
                 name: &name,
-                networks: found.checked_names,
+                networks: &networks,
                 published,
                 host_gateway: !found.engine.desktop,
                 owner_pidns: true,
@@ -64,15 +65,28 @@ pub(super) async fn observe(
                 started.publish_error,
             ))
         };
-        let (setup, started) = tokio::join!(ProbeSetup::prepare(opts, found, teardown), start);
+        let laps = crate::log::Laps::new("the probe", std::time::Instant::now());
+        let (setup, started) = tokio::join!(
+            async {
+                let setup = ProbeSetup::prepare(opts, found, teardown).await;
+                laps.lap("what it is to reach");
+                setup
+            },
+            async {
+                let started = start.await;
+                laps.lap("started");
+                started
+            }
+        );
         let (probe, published, publish_error) = started?;
-        let mut args = setup.args;
+        let ProbeSetup { mut args, outside } = setup;
         args.gets.extend(publish::hairpin_asks(&published));
         let report = match probe {
             StartedProbe::Here(p) => p.report(&args, teardown).await?,
             StartedProbe::Relayed(relay) => relay.report(&args).await?,
         };
-        Ok::<_, Error>((report, setup.outside, published, publish_error))
+        laps.lap("reported");
+        Ok::<_, Error>((report, outside, published, publish_error))
     };
     match tokio::time::timeout(deadline, run).await {
         Err(_) => Observed::Error {
@@ -94,6 +108,7 @@ pub(super) async fn observe(
                 peer_concurrency: None,
                 publish_error,
                 traces: vec![],
+                stand_ins: vec![],
             },
         },
     }

@@ -64,6 +64,20 @@ pub fn connections_at_once() -> usize {
     budget(nofile(), open_now())
 }
 
+/// The most sockets bridge.icc's connections hold at once where the limit allows it:
+/// one round of them on a host of a few hundred networks.
+pub const SOCKETS_AT_ONCE: usize = 1024;
+
+/// How many connections that are expected to be dropped may be open at once: one
+/// descriptor each, since a dropped connection is never accepted. The few that get
+/// through hold a second one for the moment of their answer; where none is free then,
+/// netcheck's listener takes them from its backlog a moment later (listener.rs), and
+/// they get their answer then.
+pub fn sockets_at_once() -> usize {
+    let free = nofile().saturating_sub(open_now()).saturating_sub(RESERVED);
+    (free as usize).clamp(1, SOCKETS_AT_ONCE)
+}
+
 fn budget(limit: u64, open: u64) -> usize {
     let free = limit.saturating_sub(open).saturating_sub(RESERVED);
     ((free / 2) as usize).clamp(1, CONNECTIONS_AT_ONCE)

@@ -49,7 +49,22 @@ pub fn serve(listener: std::net::TcpListener) -> std::io::Result<Listener> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let task = tokio::spawn(async move {
-        while let Ok((stream, peer)) = listener.accept().await {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                // Out of descriptors for a moment (a burst of connections under a low
+                // limit): the connection waits in the backlog, and is taken once the
+                // burst's others close. Serving on beats dying with the listener.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EMFILE)
+                        || e.raw_os_error() == Some(libc::ENFILE) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
+                Err(_) => break,
+            };
             tokio::spawn(async move {
                 let service = service_fn(move |_req: Request<hyper::body::Incoming>| async move {
                     let body = serde_json::to_vec(&Seen { seen: peer.ip() }).unwrap_or_default();

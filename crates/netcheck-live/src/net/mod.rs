@@ -2,6 +2,7 @@
 //! dumps of a namespace, and netcheck's HTTP listener that reports whom it saw. Below
 //! both, so that neither needs the other.
 
+pub mod in_netns;
 pub mod limits;
 pub mod listener;
 pub mod netlink;

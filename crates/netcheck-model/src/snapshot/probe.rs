@@ -35,6 +35,48 @@ pub struct ProbeObs {
     /// Packet traces of the requests that failed, run again with nftables tracing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traces: Vec<Trace>,
+    /// The containers that stood in for the probe on checked networks it did not join
+    /// (more of them than `--probe-joins`: each network the probe joins costs the
+    /// engine a fifth of a second or more). On such a network, the requests the probe
+    /// would have made there were made from its stand-in's namespace, entered from the
+    /// host, and the ones made to the probe went to a listener there (in
+    /// `host_requests`, by the same purposes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stand_ins: Vec<StandIn>,
+}
+
+/// A running container of the user's, on one checked network alone, that stood in for
+/// the probe there. Nothing ran in it: netcheck made sockets in its network namespace.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StandIn {
+    pub network: String,
+    pub container_name: String,
+    /// Its own name, asked of the engine's embedded DNS server from its namespace, as
+    /// the probe asks for its own (user-defined networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded_dns: Option<Lookup>,
+    /// Why its embedded DNS server was not asked: netcheck's own failure (its
+    /// namespace could not be entered), not the network's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unasked: Option<String>,
+}
+
+/// Who speaks for the probe on one network: the probe itself, or its stand-in.
+#[derive(Debug, Clone, Copy)]
+pub struct Vantage<'a> {
+    pub container_name: &'a str,
+    /// None where it is the probe.
+    pub stand_in: Option<&'a StandIn>,
+}
+
+impl std::fmt::Display for Vantage<'_> {
+    /// `the probe`, or `stand-in <name>`: how a finding names who made the request.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.stand_in {
+            None => f.write_str("the probe"),
+            Some(s) => write!(f, "stand-in {}", s.container_name),
+        }
+    }
 }
 
 /// Connections made fewer at a time than netcheck would have, for lack of descriptors.
@@ -200,6 +242,33 @@ impl Request {
 }
 
 impl ProbeObs {
+    /// Who speaks for the probe on network `n`: the probe where it joined `n`, else the
+    /// container that stood in for it there; None where neither did.
+    pub fn vantage(&self, n: &NetworkObs) -> Option<Vantage<'_>> {
+        if n.endpoints
+            .iter()
+            .any(|e| e.container_name == self.container_name)
+        {
+            return Some(Vantage {
+                container_name: &self.container_name,
+                stand_in: None,
+            });
+        }
+        let s = self.stand_ins.iter().find(|s| s.network == n.name)?;
+        Some(Vantage {
+            container_name: &s.container_name,
+            stand_in: Some(s),
+        })
+    }
+
+    /// The request made for `purpose`: the probe's own, else one made from the host
+    /// (a stand-in's, among them).
+    pub fn request(&self, purpose: &Purpose) -> Option<&Request> {
+        (self.report.requests.iter())
+            .chain(&self.host_requests)
+            .find(|r| r.purpose == *purpose)
+    }
+
     /// The network the probe's default route leaves through, among `networks`.
     pub fn egress<'a>(&self, networks: &'a [NetworkObs]) -> Option<&'a NetworkObs> {
         let ns = &self.report.netns;

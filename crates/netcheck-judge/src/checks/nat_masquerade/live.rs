@@ -58,6 +58,9 @@ pub(super) fn live_egress(f: &mut Findings, ctx: &Context, n: &NetworkObs, subne
     let Some((req, from)) = request_v4(f, ctx, probe, n) else {
         return;
     };
+    if unmade(f, req, &from) {
+        return;
+    }
     let a = Attempt {
         ctx,
         probe,
@@ -91,16 +94,18 @@ fn request_v4<'a>(
     } else {
         let wanted = Purpose::outside_from(&n.name);
         let req = probe.host_requests.iter().find(|r| r.purpose == wanted);
-        (req, format!("the probe's interface on {}", n.name))
+        (req, sender(probe, n))
     };
     let Some(req) = req else {
-        // A snapshot from before every network's egress was tested, or one taken
-        // without root: the rules above are all there is.
+        // A snapshot from before every network's egress was tested, one taken without
+        // root, or a stand-in whose own routes lead elsewhere: the rules above are all
+        // there is.
         f.note(format!(
-            "network {}: no live NAT test (the probe's default route uses {}, and no request left through {} itself)",
+            "network {}: no live NAT test (the probe's default route uses {}, and no request left through {} itself{})",
             n.name,
             egress.unwrap_or("no network"),
-            n.name
+            n.name,
+            unasked(probe, n),
         ));
         return None;
     };
@@ -132,19 +137,19 @@ fn judge_seen_v4(f: &mut Findings, a: Attempt, outside: &OutsidePeer) {
         Some(seen) if subnet.contains(&seen) && untracked.is_some() => {
             if let Some(c) = untracked {
                 f.fail_at(Code::Untracked, rules::subject("raw", "PREROUTING", None),
-                    format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed: {}", c.message),
+                    format!("the outside peer saw the container's own address {seen} (from {from}): traffic from {subnet} leaves un-NATed: {}", c.message),
                     c.fix,
                 );
             }
         }
         Some(seen) if subnet.contains(&seen) => f.fail_at(Code::UnNatted, Subject::network(&n.name),
-            format!("the outside peer saw the container's own address {seen}: traffic from {subnet} leaves un-NATed"),
+            format!("the outside peer saw the container's own address {seen} (from {from}): traffic from {subnet} leaves un-NATed"),
             unnatted_fix(ctx, n, subnet),
         ),
         seen => {
             let seen_text = seen.map(|s: IpAddr| s.to_string()).unwrap_or_else(|| "nothing".into());
             let message = format!(
-                "the outside peer saw {seen_text}, neither the host's {} nor a container address",
+                "the outside peer saw {seen_text} (from {from}), neither the host's {} nor a container address",
                 outside.host_addr
             );
             match seen.and_then(|s| snat_rule(ctx, s)) {
@@ -291,7 +296,13 @@ pub(super) fn live_egress_v6(
                 outside,
                 probe.outside.ok().and_then(|o| o.v6_missing.as_deref())
             ) {
-                (Some(_), _) => "the probe has no IPv6 route on it".to_string(),
+                (Some(_), _) => format!(
+                    "{} has no IPv6 route on it{}",
+                    probe
+                        .vantage(n)
+                        .map_or("the probe".to_string(), |v| v.to_string()),
+                    unasked(probe, n)
+                ),
                 (None, Some(why)) => format!("the outside peer has no IPv6 address: {why}"),
                 (None, None) =>
                     "the outside peer has no IPv6 address: a snapshot from an older netcheck"
@@ -301,7 +312,10 @@ pub(super) fn live_egress_v6(
         return;
     };
     let Some(outside) = outside else { return };
-    let from = format!("the probe's interface on {}", n.name);
+    let from = sender(probe, n);
+    if unmade(f, req, &from) {
+        return;
+    }
     let a = Attempt {
         ctx,
         probe,
@@ -336,7 +350,7 @@ fn judge_seen_v6(f: &mut Findings, a: Attempt, outside: &OutsideV6, nat: Option<
             Code::UnNattedV6,
             Subject::network(&n.name),
             format!(
-                "the outside peer saw the container's own IPv6 address {seen}: traffic from {subnet} leaves un-NATed"
+                "the outside peer saw the container's own IPv6 address {seen} (from {from}): traffic from {subnet} leaves un-NATed"
             ),
             "restore the engine's IPv6 rules: systemctl restart docker",
         ),
@@ -436,4 +450,38 @@ fn judge_unreached_v6(f: &mut Findings, a: Attempt) {
              net.ipv6.conf.all.forwarding and the container's IPv6 default route",
         ),
     }
+}
+
+/// Who sent network `n`'s request to the outside peer, as the findings say: the probe's
+/// interface on it, or its stand-in's.
+fn sender(probe: &ProbeObs, n: &NetworkObs) -> String {
+    match probe.vantage(n) {
+        Some(v) if v.stand_in.is_some() => format!("{v}'s interface on {}", n.name),
+        _ => format!("the probe's interface on {}", n.name),
+    }
+}
+
+/// Why no request left through network `n` from a stand-in, where one stood in there;
+/// or that none did.
+fn unasked(probe: &ProbeObs, n: &NetworkObs) -> String {
+    match probe.vantage(n) {
+        Some(v) if v.stand_in.is_some() => {
+            format!(": {v}'s own default route does not leave through it")
+        }
+        Some(_) => String::new(),
+        None => ": neither the probe nor a stand-in for it is on it".to_string(),
+    }
+}
+
+/// Whether netcheck could not make the request at all (a namespace it could not enter,
+/// a route it could not add): an error of its own, said as one, never the network's.
+fn unmade(f: &mut Findings, req: &Request, from: &str) -> bool {
+    let unmade = req.error_kind() == Some(netcheck_model::protocol::ErrorKind::Setup);
+    if unmade {
+        f.error(format!(
+            "the outside peer was not asked from {from}: {}",
+            req.error.as_deref().unwrap_or_default()
+        ));
+    }
+    unmade
 }

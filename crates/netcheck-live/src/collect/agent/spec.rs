@@ -56,6 +56,10 @@ impl Spec {
                 peers: self.peers,
             },
             probe_timeout: Duration::from_millis(self.probe_timeout_ms),
+            // netcheck starts the probe, on every checked network, before the agent
+            // has looked at any: the agent has no stand-ins to choose.
+            probe_joins: usize::MAX,
+            must_join: vec![],
             run_id: self.run_id.clone(),
             suite_probe_args: self.suite_probe_args.clone(),
             agent: Mode::Off,
@@ -84,6 +88,8 @@ mod tests {
                 peers: false,
             },
             probe_timeout: Duration::from_millis(1500),
+            probe_joins: 4,
+            must_join: vec![],
             run_id: "abcde".into(),
             suite_probe_args: netcheck_model::protocol::ProbeArgs {
                 tcps: vec![netcheck_model::protocol::Ask::new(

@@ -77,22 +77,24 @@ pub fn failed_flows(
         } else if let Purpose::Publish { .. } = r.purpose {
             also.extend(first_net.and_then(probe_behind));
             Origin::Host
-        } else if let Purpose::OutsideFrom { network } | Purpose::OutsideV6From { network } =
-            &r.purpose
+        } else if let Purpose::OutsideFrom { network }
+        | Purpose::OutsideV6From { network }
+        | Purpose::Gateway { network } = &r.purpose
         {
+            // From the probe's interface on the network, or from its stand-in's there.
             let Some(n) = networks.iter().find(|n| n.name == *network) else {
                 continue;
             };
-            let Some(c) = containers.iter().find(|c| c.probe) else {
+            let Some(who) = probe.vantage(n).map(|v| v.container_name) else {
                 continue;
             };
-            let Some(device) = on_network(n, &probe.container_name, c) else {
+            let Some(c) = containers.iter().find(|c| c.name == who) else {
                 continue;
             };
-            Origin::Netns {
-                pid: probe_pid,
-                device,
-            }
+            let (Some(pid), Some(device)) = (c.pid, on_network(n, who, c)) else {
+                continue;
+            };
+            Origin::Netns { pid, device }
         } else if let Purpose::Icc { network, from: who } = &r.purpose {
             let Some(n) = networks.iter().find(|n| n.name == *network) else {
                 continue;

@@ -217,7 +217,8 @@ async fn again(f: &Replay) -> Request {
     match &f.source {
         Origin::Host => crate::probe::own_request(f.purpose.clone(), f.target, f.timeout).await,
         Origin::Netns { pid, device } => {
-            super::peers::get_from(*pid, device, f.purpose.clone(), f.target, f.timeout).await
+            crate::net::in_netns::get_from(*pid, device, f.purpose.clone(), f.target, f.timeout)
+                .await
         }
     }
 }
