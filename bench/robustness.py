@@ -25,6 +25,8 @@ import tempfile
 import time
 
 LABEL = "netcheck.bench=1"
+# Rounds of the --networks runs: the machine's noise on a one-second run is a tenth of it.
+ROUNDS = 5
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
 
 
@@ -76,14 +78,14 @@ def networks(bin_, n, baseline=None):
     try:
         with tempfile.TemporaryDirectory() as tmp:
             idle = {b: [] for b in bins}
-            for _ in range(3):
+            for _ in range(ROUNDS):
                 for b in bins:
                     idle[b].append(wall([b, "--json", f"{tmp}/idle.json"])[0])
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
                 list(pool.map(make, range(n)))
             # Interleaved: the machine's drift hits both alike.
             runs = {b: [] for b in bins}
-            for _ in range(3):
+            for _ in range(ROUNDS):
                 for k, b in enumerate(bins):
                     args = ["prlimit", "--nofile=1024", b, "--json", f"{tmp}/r{k}.json"]
                     for net in nets:
@@ -98,7 +100,7 @@ def networks(bin_, n, baseline=None):
                 )
     finally:
         remove_all(nets)
-    print(f"{n} user networks with a container each, under prlimit --nofile=1024 (medians of 3):")
+    print(f"{n} user networks with a container each, under prlimit --nofile=1024 (medians of {ROUNDS}):")
     for b in bins:
         t = statistics.median(r[0] for r in runs[b])
         i = statistics.median(idle[b])

@@ -135,10 +135,10 @@ fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkO
         }
         match &r.purpose {
             Purpose::Icc { from: who, .. } => {
-                let to = probe
-                    .vantage(n)
-                    .map_or("the probe".to_string(), |v| v.to_string());
-                judge_icc(f, ctx, n, icc, r, (who, &to))
+                let vantage = probe.vantage(n);
+                let to = vantage.map_or("the probe".to_string(), |v| v.to_string());
+                let caveat = vantage.map(|v| v.caveat()).unwrap_or_default();
+                judge_icc(f, ctx, n, icc, r, (who, &to, &caveat))
             }
             // Blocked, as isolation wants: gathered into one line below.
             Purpose::Isolation { other, .. } if !r.ok => blocked.push(other.as_str()),
@@ -193,7 +193,7 @@ fn judge_icc(
     n: &NetworkObs,
     icc: bool,
     r: &Request,
-    (who, to): (&str, &str),
+    (who, to, caveat): (&str, &str, &str),
 ) {
     let host = ctx.snapshot.host.ok();
     let seen = format!(
@@ -205,7 +205,7 @@ fn judge_icc(
     match (icc, r.ok) {
         (true, true) | (false, false) => f.pass(seen),
         (true, false) => f.fail_at(Code::IccBlocked, Subject::network(&n.name),
-            format!("{who} cannot reach {to} at {} on the same network {}: containers there are cut off from each other ({})", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
+            format!("{who} cannot reach {to} at {} on the same network {}: containers there are cut off from each other ({}){caveat}", r.target, n.name, super::nft_path::why_failed(ctx.snapshot, r)),
             format!("look for rules that drop traffic within {0}: iptables -S DOCKER-USER; iptables -S FORWARD | grep -- {0}", super::sh(&n.bridge)),
         ),
         (false, true) if keeps_no_rules(ctx) => f.pass(format!(

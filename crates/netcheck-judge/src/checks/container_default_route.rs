@@ -42,8 +42,9 @@ pub static CHECK: Check = Check {
 Inside a container on a bridge network the routing table must hold
 `default via <gateway> dev eth0`, where the gateway is the network's IPAM gateway (or the
 bridge's address when IPAM lists none, as on the default bridge). The gateway must be
-carried by the bridge on the host, and it must answer: netcheck's probe container makes an
-HTTP request to a listener that netcheck binds on the gateway address (never 0.0.0.0).
+carried by the bridge on the host, and it must answer: netcheck's probe container (or, on
+a network it did not join, its stand-in: see `--probe-joins`) makes an HTTP request to a
+listener that netcheck binds on the gateway address (never 0.0.0.0).
 Containers on several networks have one default route; it is checked against the network
 it leaves through. Internal networks have no default route by design and are skipped.
 
@@ -219,12 +220,13 @@ fn gateway_answers(f: &mut Findings, ctx: &Context, n: &NetworkObs, gw: IpAddr) 
             r.error.as_deref().unwrap_or_default()
         )),
         Some(r) => match request_lost(ctx, &n.name, r) {
-            Some((cause, fix)) => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer {who}: {cause}", n.name), fix),
+            Some((cause, fix)) => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge), format!("gateway {gw} of {} does not answer {who}: {cause}{}", n.name, who.caveat()), fix),
             None => f.fail_at(Code::GatewaySilent, Subject::interface(&n.bridge),
                 format!(
-                    "gateway {gw} of {} does not answer {who}: {}",
+                    "gateway {gw} of {} does not answer {who}: {}{}",
                     n.name,
-                    super::nft_path::why_failed(ctx.snapshot, r)
+                    super::nft_path::why_failed(ctx.snapshot, r),
+                    who.caveat()
                 ),
                 format!(
                     "the host drops what {} sends to its gateway: look for DROP or REJECT rules in iptables -S INPUT",

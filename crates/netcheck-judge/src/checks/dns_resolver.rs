@@ -46,7 +46,8 @@ For `bridge`, this check reads what its containers actually got (their resolv.co
 from the host; \"dns\" in daemon.json shows there), else the host's files. On every
 network it flags a container whose resolv.conf names a loopback server other than the
 embedded one. On user-defined networks the probe asks the embedded DNS server for the
-probe's own name, the one name it surely knows. No query goes anywhere else: netcheck
+probe's own name, the one name it surely knows (on a network the probe did not join, its
+stand-in asks for its own: `--probe-joins`). No query goes anywhere else: netcheck
 resolves local names only.
 
 Fails when: containers on the default bridge got the engine's public fallback because
@@ -390,14 +391,16 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &netcheck_model::snapshot::Netwo
         (Some(l), Some(ip)) => f.fail_at(Code::EmbeddedDnsSilent, Subject::network(&n.name),
             match &l.error {
                 Some(e) => format!(
-                    "the embedded DNS server {EMBEDDED_DNS} did not answer for {}: {e}",
-                    l.name
+                    "the embedded DNS server {EMBEDDED_DNS} did not answer for {}: {e}{}",
+                    l.name,
+                    who.caveat()
                 ),
                 None => format!(
-                    "the embedded DNS server answers {} with {}, none of its addresses ({ip} on {})",
+                    "the embedded DNS server answers {} with {}, none of its addresses ({ip} on {}){}",
                     l.name,
                     list(&l.addrs),
-                    n.name
+                    n.name,
+                    who.caveat()
                 ),
             },
             "restart the container (its 127.0.0.11 NAT rules live in its namespace); if every container \

@@ -26,7 +26,9 @@ masquerading enabled: `net.ipv4.ip_forward=1`; a nat POSTROUTING rule
 traffic out. Then it proves it, for every checked network: a throw-away namespace on
 198.18.0.0/15 plays the outside world, and the probe connects to it, through its default
 route and, for each other network, from its interface on that network (a policy rule in
-the probe's own namespace). The peer must see the host's address, not the container's.
+the probe's own namespace), or from the namespace of the container that stands in for it
+on a network it did not join (`--probe-joins`). The peer must see the host's address,
+not the container's.
 No packet leaves the machine. A network that sets its own source address
 (`com.docker.network.host_ipv4`) gets `-j SNAT --to-source` that address instead, and
 the peer must see that address.

@@ -1,9 +1,11 @@
-//! Collection's flow, phase by phase: what depends on nothing; the probe container;
-//! then, while the probe lingers, the host and the containers as they are now, the
-//! requests made from the host, and the traces of failed ones; last, the snapshot.
+//! Collection's flow, phase by phase: what depends on nothing; the probe container, and
+//! beside its start what involves no probe (the containers already there, their
+//! namespaces, isolation between them, the stand-ins: see `early`); then, while the
+//! probe lingers, the host and the containers as they are now, the requests made from
+//! the host, and the traces of failed ones; last, the snapshot.
 //!
 //! The order matters in one place only: the probe container must be running while the
-//! host and the containers are read, so that both ends of its veth pair are seen.
+//! host and its own namespace are read, so that both ends of its veth pair are seen.
 
 use std::time::Instant;
 

@@ -8,9 +8,10 @@
 //! container's namespace instead,
 //! entered from the host as bridge.icc's connections are: the gateway's listener, the
 //! outside peer and the embedded DNS server are asked from there, and icc's connection
-//! goes to a listener there. Nothing runs in the container and nothing in its namespace
-//! changes: a container on one network alone has its default route through it, so no
-//! policy route is needed, as the probe's own egress tests need.
+//! goes to a listener there. Nothing runs in the container and none of its settings
+//! change (netcheck only opens sockets there): a container on one network alone has its
+//! default route through it, so no policy route is needed, as the probe's own egress
+//! tests need.
 //!
 //! The probe stays netcheck's own vantage wherever it can be: on every network of a
 //! host with few, and on the first network and every network with no such container
@@ -35,7 +36,7 @@ pub(super) struct Chosen {
 }
 
 /// Where more networks are checked than `--probe-joins`, the stand-ins for all but the
-/// first (the probe's default route's) and those the suite's own checks run from;
+/// probe's own (the first that leads out) and those the suite's own checks run from;
 /// none where stand-ins may not be used at all (`allowed`: root, and the engine's host
 /// is this one, so that namespaces can be entered). Past the threshold every further
 /// network the probe joined would cost the engine as much again, so it joins the first
@@ -48,8 +49,9 @@ pub(super) fn choose(
     opts: &super::Collection,
     local_root: bool,
 ) -> Vec<Chosen> {
-    // In the agent, netcheck started the probe on every network before it looked.
-    let allowed = local_root && opts.relay.is_none();
+    // In the agent, netcheck started the probe on every network before it looked; and
+    // without the probe there is nothing to stand in for.
+    let allowed = local_root && opts.relay.is_none() && opts.needs.probe;
     choose_among(checked, all, (opts.probe_joins, &opts.must_join), allowed)
 }
 
@@ -66,9 +68,16 @@ fn choose_among(
     for e in all.iter().flat_map(|n| &n.endpoints) {
         *networks_of.entry(e.container_id.as_str()).or_default() += 1;
     }
+    // The probe's own network: the first that leads out (not internal, with IPv4), so
+    // that it has a default route, and reaches the host and the outside peer, as a
+    // container of the user's would.
+    let anchor = (checked.iter())
+        .find(|n| !n.internal && n.subnet_v4().is_some())
+        .or(checked.first())
+        .map(|n| n.name.as_str());
     checked
         .iter()
-        .skip(1)
+        .filter(|n| Some(n.name.as_str()) != anchor)
         .filter(|n| !must_join.contains(&n.name))
         .filter_map(|n| {
             let e = (n.endpoints.iter())
@@ -149,16 +158,11 @@ pub(super) async fn observe(
         if s.network.name == "bridge" {
             return None;
         }
-        let embedded = s
-            .container
-            .resolv_conf
-            .as_deref()
-            .map(crate::probe::uses_embedded_dns);
         let pid = s.pid;
         // A thread of its own, never the runtime's blocking pool: it leaves the host's
         // namespace for good.
         let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || tx.send(lookup_in(pid, &name, embedded, timeout)));
+        std::thread::spawn(move || tx.send(lookup_in(pid, &name, timeout)));
         rx.await.ok()
     });
     // Both at once, each a few at a time: bridge.icc's isolation connections, made
@@ -193,14 +197,11 @@ pub(super) async fn observe(
 
 /// The embedded DNS server asked for `name`, from the namespace of `pid`: in a thread
 /// that entered it, with a runtime of its own, so that every socket the resolver makes
-/// is made there. `embedded` is whether the container's resolv.conf names the server
-/// (None: not read). An error is netcheck's own: its namespace could not be entered.
-fn lookup_in(
-    pid: u32,
-    name: &str,
-    embedded: Option<bool>,
-    timeout: Duration,
-) -> Result<Lookup, String> {
+/// is made there. The server is asked whatever the container's resolv.conf names: the
+/// engine serves it in every user-defined network's namespace, and a container that
+/// wrote its own resolv.conf (a VPN client's) chose that itself, which says nothing of
+/// the network. An error is netcheck's own: its namespace could not be entered.
+fn lookup_in(pid: u32, name: &str, timeout: Duration) -> Result<Lookup, String> {
     let entered = in_netns::enter_netns(pid).and_then(|()| {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -208,11 +209,7 @@ fn lookup_in(
             .map_err(|e| e.to_string())
     });
     let runtime = entered.map_err(|e| format!("entering its namespace: {e}"))?;
-    Ok(runtime.block_on(crate::probe::embedded_lookup(
-        name,
-        embedded.unwrap_or(true),
-        timeout,
-    )))
+    Ok(runtime.block_on(crate::probe::embedded_lookup(name, true, timeout)))
 }
 
 /// Stand-ins asked at once, for their gateways and for their names.
@@ -239,10 +236,27 @@ mod tests {
             .collect();
         serde_json::from_value(serde_json::json!({
             "id": name, "name": name, "driver": "bridge", "bridge": "br", "options": {},
-            "ipam": [], "endpoints": endpoints, "internal": false, "ip_masquerade": true,
+            "ipam": [{"subnet": "10.9.0.0/16", "gateway": null}], "endpoints": endpoints,
+            "internal": name.starts_with("internal"), "ip_masquerade": true,
             "enable_ipv6": false
         }))
         .unwrap()
+    }
+
+    /// The probe keeps the first network that leads out: with an internal network
+    /// asked first, the probe still gets a default route, and the internal one a
+    /// stand-in.
+    #[test]
+    fn the_probe_keeps_the_first_network_that_leads_out() {
+        let all = vec![
+            network("internal-a", &[("a", "alpha")]),
+            network("n1", &[("b", "bravo")]),
+            network("n2", &[("c", "charlie")]),
+        ];
+        let checked: Vec<&NetworkObs> = all.iter().collect();
+        let chosen = choose_among(&checked, &all, (1, &[]), true);
+        let networks: Vec<&str> = chosen.iter().map(|c| c.network.as_str()).collect();
+        assert_eq!(networks, ["internal-a", "n2"]);
     }
 
     /// Past `joins` networks, each network but the first has as its stand-in the first

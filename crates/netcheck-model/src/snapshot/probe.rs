@@ -69,6 +69,22 @@ pub struct Vantage<'a> {
     pub stand_in: Option<&'a StandIn>,
 }
 
+impl Vantage<'_> {
+    /// What a failure seen from here leaves open, for a finding's message: a stand-in
+    /// is a container of the user's, and rules inside it (a VPN client's kill switch, a
+    /// firewall of its own) would look the same from there. Empty for the probe.
+    pub fn caveat(&self) -> String {
+        match self.stand_in {
+            None => String::new(),
+            Some(s) => format!(
+                " (seen from stand-in {}, a container of yours: rules inside it would look the same; \
+                 a --probe-joins above the number of checked networks sees it from netcheck's probe)",
+                s.container_name
+            ),
+        }
+    }
+}
+
 impl std::fmt::Display for Vantage<'_> {
     /// `the probe`, or `stand-in <name>`: how a finding names who made the request.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

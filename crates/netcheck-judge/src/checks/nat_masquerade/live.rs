@@ -27,6 +27,13 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// What a failure from a stand-in leaves open (see `Vantage::caveat`).
+    fn caveat(&self) -> String {
+        (self.probe.vantage(self.n))
+            .map(|v| v.caveat())
+            .unwrap_or_default()
+    }
+
     /// The packet trace's verdict on the request, where the probe traced it.
     fn traced(&self) -> Option<&TraceVerdict> {
         self.probe
@@ -177,7 +184,11 @@ fn judge_unreached_v4(f: &mut Findings, a: Attempt) {
         from,
         ..
     } = a;
-    let failed = format!("{from} could not reach the outside peer {}", req.target);
+    let failed = format!(
+        "{from} could not reach the outside peer {}{}",
+        req.target,
+        a.caveat()
+    );
     let blocker = crate::checks::nft_path::egress_blocker(ctx.snapshot, n);
     match (request_lost(ctx, &n.name, req), a.traced(), blocker) {
         (Some((cause, fix)), _, _) => f.fail_at(Code::OutsideUnreachable, Subject::network(&n.name), format!("{failed}: {cause}"), fix),
@@ -380,8 +391,9 @@ fn judge_unreached_v6(f: &mut Findings, a: Attempt) {
         ..
     } = a;
     let failed = format!(
-        "{from} could not reach the outside peer {} over IPv6",
-        req.target
+        "{from} could not reach the outside peer {} over IPv6{}",
+        req.target,
+        a.caveat()
     );
     let forwarding = ctx
         .snapshot
