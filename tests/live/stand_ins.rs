@@ -167,3 +167,49 @@ fn an_icc_fault_on_a_stand_ins_network_is_caught() {
         run.explain()
     );
 }
+
+/// A stand-in whose own namespace drops what it sends (a VPN client's kill switch, say):
+/// its failures are not the network's. The probe joins that network late and asks
+/// itself, every check passes, and the gateway's evidence says why the probe took over.
+#[test]
+fn a_stand_in_that_drops_its_own_traffic_is_replaced_by_the_probe() {
+    let Some(_live) = live() else { return };
+    let nets = three_networks("stand-own");
+    let guarded = &nets[2];
+    let app = format!("{}-app", guarded.name);
+    let pid = sh(&["docker", "inspect", "-f", "{{.State.Pid}}", &app]);
+    // Inside the container's own namespace only: the host's rules stay as they are, and
+    // the rule goes with the container.
+    let netns = format!("--net=/proc/{pid}/ns/net");
+    sh(&["nsenter", &netns, "iptables", "-I", "OUTPUT", "-j", "DROP"]);
+    let run = run_on(&nets, &[]);
+    assert_eq!(run.code, 0, "{}", run.explain());
+    // Nothing fails; bridge.icc has no connection to try from that network, whose one
+    // container drops what it sends, and says so.
+    let icc = format!("bridge.icc[{}]", guarded.name);
+    for r in run.results() {
+        if r["id"] == icc.as_str() {
+            assert_eq!(r["status"], "skip", "{}", run.explain());
+            assert!(
+                run.message(&icc).contains("drops what it sends itself"),
+                "{}",
+                run.explain()
+            );
+        } else {
+            assert!(fine(r), "{}:\n{}", r["id"], run.explain());
+        }
+    }
+    let route = evidence(&run, &format!("container.default-route[{}]", guarded.name));
+    assert!(
+        route.contains(&format!("stand-in {app} did not speak for the probe"))
+            && route.contains("the probe reached the gateway listener"),
+        "{route}"
+    );
+    let masq = evidence(&run, &format!("nat.masquerade[{}]", guarded.name));
+    assert!(masq.contains("from the probe's interface on"), "{masq}");
+    // The other stand-in still speaks for its network.
+    let other = evidence(&run, &format!("container.default-route[{}]", nets[1].name));
+    assert!(other.contains("stand-in "), "{other}");
+    drop(nets);
+    assert_no_leftovers();
+}

@@ -110,16 +110,24 @@ fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkO
             .endpoints
             .iter()
             .any(|e| Some(e.container_name.as_str()) != probe.vantage(n).map(|v| v.container_name));
-        f.skip(match ctx.snapshot.host.why_missing() {
-            Some(why) => format!("no connection tried from {}: {why}", n.name),
-            None if !others => format!(
+        let dropping =
+            (probe.stand_ins.iter()).find(|s| s.network == n.name && s.replaced.is_some());
+        f.skip(match (ctx.snapshot.host.why_missing(), dropping) {
+            (Some(why), _) => format!("no connection tried from {}: {why}", n.name),
+            (None, Some(s)) => format!(
+                "no connection tried from {}: its one container, {}, drops what it sends itself ({})",
+                n.name,
+                s.container_name,
+                s.replaced.as_deref().unwrap_or_default()
+            ),
+            (None, None) if !others => format!(
                 "no container on {} besides {} to connect from",
                 n.name,
                 probe
                     .vantage(n)
                     .map_or("the probe".to_string(), |v| v.to_string())
             ),
-            None => format!(
+            (None, None) => format!(
                 "no connection tried from {} (needs root; or its containers have no pid)",
                 n.name
             ),

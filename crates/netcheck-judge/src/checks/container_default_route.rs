@@ -200,6 +200,16 @@ fn gateway_answers(f: &mut Findings, ctx: &Context, n: &NetworkObs, gw: IpAddr) 
         return;
     };
     let purpose = netcheck_model::protocol::Purpose::gateway(&n.name);
+    let replaced = (probe.stand_ins.iter()).find(|s| s.network == n.name && s.replaced.is_some());
+    if let Some(s) = replaced {
+        f.note(format!(
+            "stand-in {} did not speak for the probe on {}: {}; the probe joined {} and asked itself",
+            s.container_name,
+            n.name,
+            s.replaced.as_deref().unwrap_or_default(),
+            n.name
+        ));
+    }
     let Some(who) = probe.vantage(n) else {
         f.note(format!(
             "gateway of {} not probed: neither the probe nor a stand-in for it is on it",

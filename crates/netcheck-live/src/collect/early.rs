@@ -33,6 +33,9 @@ pub(super) struct EarlyRequests {
     pub(super) isolation: (Vec<Request>, Option<Concurrency>),
     /// The stand-ins, and their gateway requests.
     pub(super) stand_ins: (Vec<StandIn>, Vec<Request>),
+    /// The networks the probe joined late, where its stand-in failed, each with the
+    /// gateway listener the probe is to ask there (see `confirm`).
+    pub(super) rejoined: Vec<(String, std::net::SocketAddr)>,
 }
 
 /// Descriptors left, while the isolation connections are open, for what opens beside
@@ -81,6 +84,7 @@ pub(super) async fn beside_the_probe(
         requests: EarlyRequests {
             isolation,
             stand_ins,
+            rejoined: vec![],
         },
         local_root: (local, root),
     })
@@ -98,6 +102,8 @@ impl Early {
         (probe_name, probe_netns): (Option<&str>, Option<&NetnsObs>),
     ) -> Result<Vec<ContainerObs>, Error> {
         let seen = std::mem::take(&mut self.seen);
+        // The probe's report predates the networks it joined late: read it again.
+        let probe_netns = probe_netns.filter(|_| self.requests.rejoined.is_empty());
         let containers =
             containers::containers(docker, networks, checked, probe_name, seen).await?;
         let (local, root) = self.local_root;

@@ -3,7 +3,8 @@
 use netcheck_model::snapshot::{ContainerObs, NetworkObs, ProbeObs, Request};
 
 use super::early::EarlyRequests;
-use super::{Collection, egress, peers, stand_ins};
+use super::{Collection, confirm, egress, peers, stand_ins};
+use netcheck_model::protocol::Purpose;
 
 /// What the requests made from the host need to know.
 pub(super) struct FromHere<'a> {
@@ -29,6 +30,7 @@ impl FromHere<'_> {
         let EarlyRequests {
             isolation: (isolation, isolation_concurrency),
             stand_ins: (stand_ins, stand_in_requests),
+            rejoined,
         } = std::mem::take(&mut self.early);
         let FromHere {
             opts,
@@ -46,11 +48,30 @@ impl FromHere<'_> {
             vec![]
         };
         let laps = crate::log::Laps::new("requests", std::time::Instant::now());
+        let rejoined = if rejoined.is_empty() {
+            vec![]
+        } else {
+            confirm::from_the_probe(probe, networks, containers, &rejoined, opts.probe_timeout)
+                .await
+        };
+        // A stand-in the probe replaced drops what it sends itself: no connection from
+        // it says anything of the network's firewall.
+        let dropping: Vec<&str> = (stand_ins.iter())
+            .filter(|s| s.replaced.is_some())
+            .map(|s| s.container_name.as_str())
+            .collect();
+        let isolation: Vec<Request> = (isolation.into_iter())
+            .filter(|r| !matches!(&r.purpose, Purpose::Isolation { from, .. } if dropping.contains(&from.as_str())))
+            .collect();
         let (icc, icc_concurrency) = if opts.needs.peers && local && root {
+            let usable: Vec<ContainerObs> = (containers.iter())
+                .filter(|c| !dropping.contains(&c.name.as_str()))
+                .cloned()
+                .collect();
             peers::icc(
                 networks,
                 checked_names,
-                containers,
+                &usable,
                 (&probe.container_name, &located),
                 opts.probe_timeout,
             )
@@ -89,6 +110,7 @@ impl FromHere<'_> {
         probe.stand_ins = stand_ins;
         probe.host_requests = (publish.into_iter())
             .chain(stand_in_requests)
+            .chain(rejoined)
             .chain(icc)
             .chain(isolation)
             .chain(egress_requests)

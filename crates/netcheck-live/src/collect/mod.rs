@@ -4,6 +4,7 @@
 //! host and the containers are read, so that both ends of its veth pair are seen.
 
 pub mod agent;
+mod confirm;
 mod containers;
 pub mod docker;
 mod early;

@@ -20,9 +20,9 @@ use netcheck_model::snapshot::{
 };
 
 use super::{
-    Collection, PROBE_PREFIX, Teardown, agent, checked_networks, docker, early, engine_config,
-    firewall, host_obs, host_requests, image, named, probe_setup, probing, routing, stand_ins, tc,
-    trace, user_ports,
+    Collection, PROBE_PREFIX, Teardown, agent, checked_networks, confirm, docker, early,
+    engine_config, firewall, host_obs, host_requests, image, named, probe_setup, probing, routing,
+    stand_ins, tc, trace, user_ports,
 };
 use crate::net::netlink;
 
@@ -50,7 +50,7 @@ pub async fn collect(
     let checked_names = checked_networks(opts, &first.networks)?;
     let (local, host_skip) = whose_network(local, peer.as_ref(), &first);
     let checked = named(&checked_names, &first.networks);
-    let chosen = stand_ins::choose(&checked, &first.networks, opts, local && root);
+    let mut chosen = stand_ins::choose(&checked, &first.networks, opts, local && root);
     let found = probe_setup::Found {
         engine: &first.engine,
         networks: &first.networks,
@@ -62,14 +62,14 @@ pub async fn collect(
         local,
         stand_ins: &chosen,
     };
-    // The containers already there are read, and isolation tested between them, while
-    // the engine starts the probe.
+    // Beside the probe's start, all that involves no probe (see `early`).
     let (mut probe, early) = tokio::join!(
         start_probe(docker, opts, teardown, first.image.as_ref(), &found),
         early::beside_the_probe(docker, &found, opts, teardown),
     );
     let mut early = early?;
     let joined = found.probe_networks();
+    let joined = confirm::rejoin(docker, &probe, &mut early, joined, &mut chosen).await;
     laps.lap("the probe's report and the containers");
     // dockerd's flags and the docker-proxy processes (the probe's too), read beside the rest.
     let processes =

@@ -189,6 +189,7 @@ pub(super) async fn observe(
                 container_name: s.container.name.clone(),
                 embedded_dns,
                 unasked,
+                replaced: None,
             }
         })
         .collect();

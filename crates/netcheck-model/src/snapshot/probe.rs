@@ -59,6 +59,11 @@ pub struct StandIn {
     /// namespace could not be entered), not the network's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unasked: Option<String>,
+    /// Why the probe took its place: what failed from its namespace (rules inside a
+    /// container of the user's can do that), so the probe joined the network late and
+    /// speaks for it instead. None while it stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<String>,
 }
 
 /// Who speaks for the probe on one network: the probe itself, or its stand-in.
