@@ -4,18 +4,17 @@
 //! Each network the probe joins costs the engine a fifth of a second or more to join
 //! and as much to leave (20.10, measured: a probe on 100 networks took 20 to 27 s to
 //! start and about 20 s to be removed). Past `--probe-joins` networks, the probe joins
-//! the first, and a network with a running container on it alone is observed from that
-//! container's namespace instead,
-//! entered from the host as bridge.icc's connections are: the gateway's listener, the
-//! outside peer and the embedded DNS server are asked from there, and icc's connection
-//! goes to a listener there. Nothing runs in the container and none of its settings
-//! change (netcheck only opens sockets there): a container on one network alone has its
-//! default route through it, so no policy route is needed, as the probe's own egress
-//! tests need.
+//! the first that leads out, and a network with a running container on it alone is
+//! observed from that container's namespace instead, entered from the host as
+//! bridge.icc's connections are: the gateway's listener, the outside peer and the
+//! embedded DNS server are asked from there, and icc's connection goes to a listener
+//! there. Nothing runs in the container and none of its settings change (netcheck only
+//! opens sockets there): a container on one network alone has its default route
+//! through it, so no policy route is needed, as the probe's own egress tests need.
 //!
 //! The probe stays netcheck's own vantage wherever it can be: on every network of a
-//! host with few, and on the first network and every network with no such container
-//! on a host with more.
+//! host with few; on a host with more, on the first network, on every network with no
+//! such container, and on every network whose stand-in failed (see `confirm`).
 
 use std::net::IpAddr;
 use std::time::Duration;
