@@ -292,6 +292,38 @@ fn fault_networks_not_isolated() {
     );
 }
 
+/// A container that drops what it sends itself (a VPN client's kill switch, rules in its
+/// own namespace) is bridge.icc's source: its failed connection is not the network's.
+/// Its own gateway fails it too, which the probe reached, and bridge.icc says so and
+/// judges nothing from it; nothing fails.
+#[test]
+fn a_container_that_drops_its_own_traffic_is_not_the_networks_fault() {
+    let Some(_live) = live() else { return };
+    let mut net = TestNet::new("own-drop");
+    let app = net.sleeper("app");
+    let pid = sh(&["docker", "inspect", "-f", "{{.State.Pid}}", &app]);
+    // Inside the container's namespace only; the rule goes with the container.
+    let netns = format!("--net=/proc/{pid}/ns/net");
+    sh(&["nsenter", &netns, "iptables", "-I", "OUTPUT", "-j", "DROP"]);
+    let run = netcheck(&["--network", &net.name]);
+    assert_eq!(run.code, 0, "{}", run.explain());
+    let icc = format!("bridge.icc[{}]", net.name);
+    assert_eq!(run.status(&icc), "skip", "{}", run.explain());
+    assert!(
+        run.message(&icc).contains("drops what it sends itself"),
+        "{}",
+        run.explain()
+    );
+    for r in run.results() {
+        assert!(
+            r["id"] == icc.as_str() || fine(r),
+            "{}:\n{}",
+            r["id"],
+            run.explain()
+        );
+    }
+}
+
 #[test]
 fn ipv6_is_covered_where_enabled() {
     let Some(_live) = live() else { return };

@@ -5,6 +5,9 @@ use super::{Check, Context, Findings, Needs, Outcome, Subject, docker_or_outcome
 use netcheck_model::protocol::{ErrorKind, Purpose};
 use netcheck_model::snapshot::{NetworkObs, ProbeObs, Request};
 
+mod isolation;
+use isolation::{judge_isolation, note_untested};
+
 /// bridge.icc's finding codes, `bridge.icc/<slug>`. A variant's doc comment is its
 /// description, which `netcheck explain` prints. Never rename a released slug.
 #[derive(
@@ -39,6 +42,10 @@ its networks, not to their pairs. A blocked connection's handshake is given 300 
 a local bridge it takes well under a millisecond. Connections are made as many at a
 time as the open-file limit leaves room for; the evidence says so when that was fewer
 than usual.
+
+Where a container's icc connection fails, it asks its own gateway too, which the probe
+reached: a container that cannot reach that either drops what it sends itself (a VPN
+client's kill switch), and none of its connections is judged; the check says so.
 
 Needs root and a local engine, and a container on the network besides the probe (or
 its stand-in); the check skips, saying which, where one is missing.
@@ -142,6 +149,21 @@ fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkO
             continue;
         }
         match &r.purpose {
+            // Its own gateway failed it too, which the probe reached: the container
+            // drops what it sends itself, and neither its icc nor its isolation
+            // connections say anything of the network.
+            Purpose::Icc { from: who, .. } | Purpose::Isolation { from: who, .. }
+                if drops_its_own(probe, &n.name, who) =>
+            {
+                if matches!(r.purpose, Purpose::Icc { .. }) {
+                    f.skip(format!(
+                        "{who}'s connections on {} not judged: it could not reach its own gateway either, \
+                         which {} reached: it drops what it sends itself (its own rules, a VPN client's say)",
+                        n.name,
+                        probe.vantage(n).map_or("the probe".to_string(), |v| v.to_string())
+                    ));
+                }
+            }
             Purpose::Icc { from: who, .. } => {
                 let vantage = probe.vantage(n);
                 let to = vantage.map_or("the probe".to_string(), |v| v.to_string());
@@ -182,6 +204,16 @@ fn judge_network(f: &mut Findings, ctx: &Context, probe: &ProbeObs, n: &NetworkO
             blocked.join(", ")
         ));
     }
+}
+
+/// Whether container `who` on `network` failed its icc connection and then its own
+/// gateway too, which netcheck's vantage there reached (see `Purpose::IccControl`).
+fn drops_its_own(probe: &ProbeObs, network: &str, who: &str) -> bool {
+    probe.host_requests.iter().any(|r| {
+        matches!(&r.purpose, Purpose::IccControl { network: n, from } if n == network && from == who)
+            && !r.ok
+            && r.error_kind() != Some(ErrorKind::Setup)
+    })
 }
 
 /// How request `r` ended, as the report says it.
@@ -231,131 +263,6 @@ fn judge_icc(
                  ACCEPT rules in DOCKER-USER",
             );
         }
-    }
-}
-
-/// Container `who` on network `n` reached container `to` on network `other`: networks
-/// are isolated unless the engine opens one to the others (or keeps no rules at all).
-fn judge_isolation(
-    f: &mut Findings,
-    ctx: &Context,
-    n: &NetworkObs,
-    r: &Request,
-    (who, to, other): (&str, &str, &str),
-) {
-    let host = ctx.snapshot.host.ok();
-    let seen = format!(
-        "{who} on {} -> {to} at {} on {other}: {}",
-        n.name,
-        r.target,
-        outcome_of(r)
-    );
-    let open = ctx.snapshot.network(other).and_then(|o| {
-        ctx.engine
-            .open_to_other_networks(o, host.and_then(|h| h.firewall.ok()))
-    });
-    if keeps_no_rules(ctx) {
-        f.pass(format!(
-            "{seen}: the engine keeps no firewall rules (iptables=false), so networks are not isolated, by its configuration"
-        ));
-    } else if let Some(why) = open {
-        f.pass(format!("{seen}: {why}"));
-    } else {
-        f.fail_at(
-            Code::NotIsolated,
-            Subject::network(&n.name),
-            format!(
-                "{who} on {} reaches {to} at {} on {other}: the networks are not isolated",
-                n.name, r.target
-            ),
-            not_isolated_fix(ctx, &n.bridge, other),
-        );
-    }
-}
-
-/// Where to look for what lets one network into another, in the running engine's
-/// terms: its isolation chains up to Docker 28, each network's default rule in DOCKER
-/// from 29 (or its nftables table); never a rule to add to the engine's own chains.
-fn not_isolated_fix(ctx: &Context, bridge: &str, other: &str) -> String {
-    let bridge = super::sh(bridge);
-    let other_bridge = ctx
-        .snapshot
-        .network(other)
-        .map_or_else(|| super::sh(other), |o| super::sh(&o.bridge));
-    let fw = ctx.snapshot.host.ok().and_then(|h| h.firewall.ok());
-    let engine = match (ctx.engine.backend, fw) {
-        (super::engine_rules::Backend::Nftables, _) => format!(
-            "the engine isolates networks in table ip {} (chain filter-forward-in__{other_bridge}): \
-             nft list table ip {}",
-            super::engine_rules::NFT_TABLE,
-            super::engine_rules::NFT_TABLE
-        ),
-        (_, Some(fw)) if !ctx.engine.isolation_chains(fw) => format!(
-            "the engine isolates networks by each network's default rule in DOCKER (`! -i {other_bridge} -o {other_bridge} -j DROP`): \
-             iptables -S DOCKER"
-        ),
-        _ => {
-            "Docker's DOCKER-ISOLATION chains must come first: iptables -S DOCKER-ISOLATION-STAGE-2"
-                .to_string()
-        }
-    };
-    format!(
-        "find the rule that lets {bridge} through to {other_bridge}: iptables -S DOCKER-USER; iptables -S FORWARD; {engine}; \
-         if the engine's own rules are missing, restart it (systemctl restart docker)"
-    )
-}
-
-/// Which other networks `network`'s isolation was not tested toward: one line. On a
-/// small host each is named (it lacks a container on it alone); on a larger one the
-/// sample is what leaves most out, and only the count is given.
-fn note_untested(
-    f: &mut Findings,
-    ctx: &Context,
-    probe: &netcheck_model::snapshot::ProbeObs,
-    network: &str,
-) {
-    // One pass over the requests, then one over the networks: a host of a thousand
-    // networks must not cost their square times the requests.
-    let tested: std::collections::HashSet<&str> = probe
-        .host_requests
-        .iter()
-        .filter_map(|r| match &r.purpose {
-            Purpose::Isolation {
-                network: from,
-                other,
-                ..
-            } if from == network => Some(other.as_str()),
-            _ => None,
-        })
-        .collect();
-    let others: Vec<&String> = ctx
-        .snapshot
-        .networks
-        .iter()
-        .filter(|m| *m != network)
-        .collect();
-    let untested: Vec<&str> = others
-        .iter()
-        .map(|m| m.as_str())
-        .filter(|m| !tested.contains(m))
-        .collect();
-    if untested.is_empty() {
-        return;
-    }
-    if others.len() <= netcheck_model::protocol::ISOLATION_SAMPLE + 1 {
-        for m in untested {
-            f.note(format!(
-                "isolation from {network} to {m} not tested: it takes a container on {network} and one on {m} alone"
-            ));
-        }
-    } else {
-        f.note(format!(
-            "isolation from {network} tested toward {} of the {} other networks: netcheck samples the default bridge \
-             and {} others by name (each network is a target as often), and a network needs a container on it alone",
-            others.len() - untested.len(),
-            others.len(),
-            netcheck_model::protocol::ISOLATION_SAMPLE
-        ));
     }
 }
 

@@ -79,6 +79,12 @@ impl FromHere<'_> {
         } else {
             (vec![], None)
         };
+        let reached: Vec<&Request> = (probe.report.requests.iter())
+            .chain(&stand_in_requests)
+            .chain(&rejoined)
+            .collect();
+        let icc_controls =
+            peers::controls(&icc, networks, containers, &reached, opts.probe_timeout).await;
         laps.lap("bridge.icc's");
         let egress_requests = if opts.needs.outside && local && root {
             let egress = probe.egress(networks).map(|n| n.name.clone());
@@ -112,6 +118,7 @@ impl FromHere<'_> {
             .chain(stand_in_requests)
             .chain(rejoined)
             .chain(icc)
+            .chain(icc_controls)
             .chain(isolation)
             .chain(egress_requests)
             .collect();

@@ -185,6 +185,42 @@ pub(super) async fn icc(
     connect_all(asks, listeners, timeout, 0).await
 }
 
+/// For each icc connection that failed where icc is on, the same container's request
+/// to its network's gateway listener, where the probe (or its stand-in) reached that
+/// listener (`reached`: their gateway requests). A container that cannot reach it
+/// either drops what it sends itself (a VPN client's kill switch), and its icc result
+/// says nothing of the network.
+pub(super) async fn controls(
+    icc: &[Request],
+    networks: &[NetworkObs],
+    containers: &[ContainerObs],
+    reached: &[&Request],
+    timeout: Duration,
+) -> Vec<Request> {
+    let asks = icc.iter().filter_map(|r| {
+        let Purpose::Icc { network, from } = &r.purpose else {
+            return None;
+        };
+        if r.ok || r.error_kind() == Some(netcheck_model::protocol::ErrorKind::Setup) {
+            return None;
+        }
+        let n = networks.iter().find(|n| n.name == *network)?;
+        if n.icc_disabled() {
+            return None;
+        }
+        let gateway = (reached.iter())
+            .find(|g| g.ok && g.purpose == Purpose::gateway(network))
+            .and_then(|g| g.addr.as_deref()?.parse::<SocketAddr>().ok())?;
+        let (_, pid, device) = sources(n, containers).find(|(e, ..)| e.container_name == *from)?;
+        let purpose = Purpose::IccControl {
+            network: network.clone(),
+            from: from.clone(),
+        };
+        Some(async move { get_within(pid, &device, purpose, gateway, (timeout, timeout)).await })
+    });
+    futures_util::future::join_all(asks).await
+}
+
 /// Makes the connections, as many at once as the open-file limit leaves room for (but
 /// `spare`), one descriptor each: most are dropped, and a dropped one never holds a
 /// second (see `sockets_at_once`). In order, so that the requests come back as they

@@ -33,6 +33,10 @@ pub enum Purpose {
     Publish { host_ip: IpAddr },
     /// `icc:<network>:<from>`: from container `from` to the probe, both on `network`.
     Icc { network: String, from: String },
+    /// `icc-control:<network>:<from>`: where `icc:<network>:<from>` failed, from the same
+    /// container to its network's gateway listener, which the probe reached: a container
+    /// that cannot reach that either drops what it sends itself.
+    IccControl { network: String, from: String },
     /// `isolation:<network>:<other>:<from>:<to>`: from container `from` on `network`
     /// to container `to`, which is on `other` alone.
     Isolation {
@@ -56,6 +60,7 @@ const OUTSIDE_V6_FROM: &str = "outside6:";
 const HAIRPIN: &str = "publish:hairpin";
 const PUBLISH: &str = "publish:";
 const ICC: &str = "icc:";
+const ICC_CONTROL: &str = "icc-control:";
 const ISOLATION: &str = "isolation:";
 const INSTANCE: &str = "check:";
 
@@ -119,6 +124,12 @@ impl Purpose {
                     Purpose::Publish {
                         host_ip: ip.parse().ok()?,
                     }
+                } else if let Some(rest) = text.strip_prefix(ICC_CONTROL) {
+                    let (network, from) = rest.rsplit_once(':')?;
+                    Purpose::IccControl {
+                        network: unescape(network),
+                        from: unescape(from),
+                    }
                 } else if let Some(rest) = text.strip_prefix(ICC) {
                     // A container's name has no ':' (the engine refuses one); the network's
                     // is escaped where this was written, and taken whole where an older
@@ -159,6 +170,10 @@ impl Purpose {
                 }
             }
             Purpose::Icc { network, from } => Purpose::icc(&f(network), &f(from)),
+            Purpose::IccControl { network, from } => Purpose::IccControl {
+                network: f(network),
+                from: f(from),
+            },
             Purpose::Isolation {
                 network,
                 other,
@@ -199,6 +214,9 @@ impl std::fmt::Display for Purpose {
             Purpose::Publish { host_ip } => write!(f, "{PUBLISH}{host_ip}"),
             Purpose::Icc { network, from } => {
                 write!(f, "{ICC}{}:{}", escape(network), escape(from))
+            }
+            Purpose::IccControl { network, from } => {
+                write!(f, "{ICC_CONTROL}{}:{}", escape(network), escape(from))
             }
             Purpose::Isolation {
                 network,
@@ -266,6 +284,7 @@ mod tests {
         "publish:hairpin",
         "publish:127.0.0.1",
         "icc:bridge:netcheck-test-bridge-app",
+        "icc-control:bridge:netcheck-test-bridge-app",
         "isolation:netcheck-test-iso-a:netcheck-test-iso-b:netcheck-test-iso-a-app:netcheck-test-iso-b-db",
         "check:tcp-to-db",
     ];
@@ -311,6 +330,10 @@ mod tests {
                     Purpose::outside_from(net),
                     Purpose::icc(net, "web"),
                     Purpose::icc(net, other),
+                    Purpose::IccControl {
+                        network: net.into(),
+                        from: other.into(),
+                    },
                     Purpose::isolation(net, other, "web", "db"),
                     Purpose::isolation(net, other, other, net),
                     Purpose::instance(net),
