@@ -30,6 +30,7 @@ mod fleet;
 mod fuzz_corpus;
 mod html_report;
 mod plugin;
+mod podman;
 mod reports;
 mod robustness;
 mod schemas;
@@ -73,6 +74,7 @@ fn main() {
         fuzz_corpus::trials,
         html_report::trials,
         plugin::trials,
+        podman::trials,
         reports::trials,
         robustness::trials,
         schemas::trials,

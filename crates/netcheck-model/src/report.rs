@@ -78,6 +78,9 @@ pub struct Tool {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct HostFacts {
     pub hostname: String,
+    /// The engine's product where it is not Docker's (`Podman`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_product: Option<String>,
     pub engine_version: String,
     pub api_version: String,
     pub os: String,

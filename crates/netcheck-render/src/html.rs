@@ -155,7 +155,8 @@ fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
     );
     let _ = write!(
         html,
-        "<p>Docker {} (API {}) · {} · kernel {} · firewall {} · netcheck {} · {} · {} ms</p>",
+        "<p>{} {} (API {}) · {} · kernel {} · firewall {} · netcheck {} · {} · {} ms</p>",
+        esc(h.engine_product.as_deref().unwrap_or("Docker")),
         esc(&h.engine_version),
         esc(&h.api_version),
         esc(&h.os),

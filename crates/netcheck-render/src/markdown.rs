@@ -101,11 +101,12 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(md);
     let _ = writeln!(
         md,
-        "{} passed, {} failed, {} skipped, {} errored · Docker {} (API {}) · {} · kernel {} · {} · netcheck {}, {}",
+        "{} passed, {} failed, {} skipped, {} errored · {} {} (API {}) · {} · kernel {} · {} · netcheck {}, {}",
         s.passed,
         s.failed,
         s.skipped,
         s.errors,
+        cell(report.host.engine_product.as_deref().unwrap_or("Docker")),
         cell(&report.host.engine_version),
         cell(&report.host.api_version),
         cell(&report.host.os),

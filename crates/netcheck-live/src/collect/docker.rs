@@ -94,7 +94,17 @@ pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
             .firewall_backend
             .and_then(|f| f.driver)
             .filter(|d| !d.is_empty()),
+        product: product(version.components.as_deref().unwrap_or_default()),
     })
+}
+
+/// The engine's product where `/version`'s Components say it is not Docker's: Podman's
+/// compatible API lists "Podman Engine" there, Docker's "Engine".
+fn product(components: &[bollard::models::SystemVersionComponents]) -> Option<String> {
+    components
+        .iter()
+        .any(|c| c.name.to_ascii_lowercase().contains("podman"))
+        .then(|| "Podman".to_string())
 }
 
 /// Whether the engine's operating system is Docker Desktop's VM.

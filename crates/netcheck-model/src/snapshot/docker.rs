@@ -39,6 +39,10 @@ pub struct EngineFacts {
     /// older engines and older snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall_backend: Option<String>,
+    /// The engine's product where it is not Docker's: `Podman`, recognised from
+    /// `/version`'s Components (Podman's Docker-compatible API names itself there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
