@@ -283,18 +283,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// One request: `target` is HOST:PORT, or a URL for an HTTP request to a URL.
 async fn request(resolver: &Resolver<'_>, kind: Kind, purpose: Purpose, target: &str) -> Request {
     let started = Instant::now();
-    let mut req = Request {
-        purpose,
-        target: target.to_string(),
-        addr: None,
-        ok: false,
-        seen_source: None,
-        status: None,
-        body: None,
-        error: None,
-        error_kind: None,
-        elapsed_ms: 0,
-    };
+    let mut req = Request::to(purpose, target.to_string(), None);
     let url = if target.starts_with("http://") {
         target.parse::<reqwest::Url>().ok()
     } else {

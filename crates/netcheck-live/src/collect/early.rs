@@ -80,7 +80,7 @@ pub(super) async fn beside_the_probe(
     laps.lap("isolation and the stand-ins");
     Ok(Early {
         seen,
-        read: read.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+        read: read.into_iter().map(|c| (c.id.clone(), c)).collect(),
         requests: EarlyRequests {
             isolation,
             stand_ins,

@@ -130,14 +130,7 @@ pub(super) async fn requests(
         .filter(|n| checked.contains(&n.name) && Some(n.name.as_str()) != egress)
         .filter(|n| !n.internal && n.ip_masquerade && n.subnet_v4().is_some())
         .collect();
-    let (probe_requests, stand_in_requests) = tokio::join!(
-        requests_from::<Ipv4Addr>(probe, &from, containers, target, timeout),
-        from_stand_ins::<Ipv4Addr>(&from, stand_ins, target, timeout),
-    );
-    probe_requests
-        .into_iter()
-        .chain(stand_in_requests)
-        .collect()
+    both::<Ipv4Addr>(probe, &from, containers, stand_ins, (target, timeout)).await
 }
 
 /// The IPv6 requests to the outside peer's IPv6 address, one from each checked network
@@ -163,9 +156,20 @@ pub(super) async fn requests_v6(
     let bridges: Vec<&str> = from.iter().map(|n| n.bridge.as_str()).collect();
     let probe_pid = containers.iter().find(|c| c.probe).and_then(|c| c.pid);
     until_addresses_settle(&bridges, probe_pid).await;
+    both::<Ipv6Addr>(probe, &from, containers, stand_ins, (target, timeout)).await
+}
+
+/// Each network's request, from the probe's interface on it or from its stand-in.
+async fn both<A: Family>(
+    probe: &ProbeObs,
+    from: &[&NetworkObs],
+    containers: &[ContainerObs],
+    stand_ins: &[Located<'_>],
+    (target, timeout): (SocketAddr, Duration),
+) -> Vec<Request> {
     let (probe_requests, stand_in_requests) = tokio::join!(
-        requests_from::<Ipv6Addr>(probe, &from, containers, target, timeout),
-        from_stand_ins::<Ipv6Addr>(&from, stand_ins, target, timeout),
+        requests_from::<A>(probe, from, containers, target, timeout),
+        from_stand_ins::<A>(from, stand_ins, target, timeout),
     );
     probe_requests
         .into_iter()
@@ -305,19 +309,10 @@ async fn requests_from<A: Family>(
 }
 
 fn failed(purpose: Purpose, target: SocketAddr, error: String) -> Request {
-    Request {
-        purpose,
-        target: target.to_string(),
-        addr: Some(target.to_string()),
-        ok: false,
-        seen_source: None,
-        status: None,
-        body: None,
-        error: Some(error),
-        // Without its route the request was not made: nothing is known of the network.
-        error_kind: Some(ErrorKind::Setup),
-        elapsed_ms: 0,
-    }
+    let mut req = Request::to(purpose, target.to_string(), Some(target.to_string()));
+    // Without its route the request was not made: nothing is known of the network.
+    req.fail(ErrorKind::Setup, error);
+    req
 }
 
 /// In the probe's namespace: per network, `oif <device> lookup T` and `default via

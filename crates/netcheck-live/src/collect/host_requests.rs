@@ -64,14 +64,10 @@ impl FromHere<'_> {
             .filter(|r| !matches!(&r.purpose, Purpose::Isolation { from, .. } if dropping.contains(&from.as_str())))
             .collect();
         let (icc, icc_concurrency) = if opts.needs.peers && local && root {
-            let usable: Vec<ContainerObs> = (containers.iter())
-                .filter(|c| !dropping.contains(&c.name.as_str()))
-                .cloned()
-                .collect();
             peers::icc(
                 networks,
                 checked_names,
-                &usable,
+                (containers, &dropping),
                 (&probe.container_name, &located),
                 opts.probe_timeout,
             )

@@ -151,7 +151,7 @@ pub(super) async fn isolation<'a>(
 pub(super) async fn icc(
     networks: &[NetworkObs],
     checked: &[String],
-    containers: &[ContainerObs],
+    (containers, dropping): (&[ContainerObs], &[&str]),
     (probe, stand_ins): (&str, &[super::stand_ins::Located<'_>]),
     timeout: Duration,
 ) -> (Vec<Request>, Option<Concurrency>) {
@@ -167,8 +167,12 @@ pub(super) async fn icc(
             let s = stand_in?;
             listeners.at(s.pid, s.addr_v4?)
         });
-        let source = sources(n, containers)
-            .find(|(e, ..)| stand_in.is_none_or(|s| s.container.id != e.container_id));
+        // Not from its stand-in (icc's target), nor from a container that drops what it
+        // sends itself (`dropping`: stand-ins the probe replaced).
+        let source = sources(n, containers).find(|(e, ..)| {
+            stand_in.is_none_or(|s| s.container.id != e.container_id)
+                && !dropping.contains(&e.container_name.as_str())
+        });
         let (Some(target), Some((from, pid, device))) = (target, source) else {
             continue;
         };

@@ -42,18 +42,7 @@ pub async fn get_within(
 ) -> Request {
     let timeout = connect + answer;
     let started = Instant::now();
-    let mut req = Request {
-        purpose,
-        target: target.to_string(),
-        addr: Some(target.to_string()),
-        ok: false,
-        seen_source: None,
-        status: None,
-        body: None,
-        error: None,
-        error_kind: None,
-        elapsed_ms: 0,
-    };
+    let mut req = Request::to(purpose, target.to_string(), Some(target.to_string()));
     match tokio::time::timeout(timeout, exchange(pid, device, target, connect)).await {
         Err(_) => req.fail(
             ErrorKind::NoAnswer,

@@ -244,6 +244,22 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request for `purpose` to `target`, not yet made: no answer, no error.
+    pub fn to(purpose: Purpose, target: String, addr: Option<String>) -> Request {
+        Request {
+            purpose,
+            target,
+            addr,
+            ok: false,
+            seen_source: None,
+            status: None,
+            body: None,
+            error: None,
+            error_kind: None,
+            elapsed_ms: 0,
+        }
+    }
+
     /// Records why the request failed.
     pub fn fail(&mut self, kind: ErrorKind, error: impl Into<String>) {
         self.ok = false;
