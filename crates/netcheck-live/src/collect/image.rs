@@ -2,7 +2,7 @@
 //! through the engine's API. No registry, no pull: it works on an engine with no images.
 
 use bollard::Docker;
-use bollard::query_parameters::CreateImageOptionsBuilder;
+use bollard::query_parameters::ImportImageOptionsBuilder;
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 
@@ -21,28 +21,21 @@ pub async fn ensure(docker: &Docker) -> Result<String, Error> {
     if docker.inspect_image(&reference).await.is_ok() {
         return Ok(reference);
     }
-    let tag = tag().await?;
     let exe = own_binary().await?;
-    let tarball =
-        rootfs_tar(&exe).map_err(|e| Error::Probe(format!("building the probe image: {e}")))?;
-    let options = CreateImageOptionsBuilder::new()
-        .from_src("-")
-        .repo(REPO)
-        .tag(&tag)
-        .changes(vec![
-            r#"ENTRYPOINT ["/netcheck"]"#.to_string(),
-            "LABEL netcheck=probe".to_string(),
-        ])
-        .build();
+    let archive = archive(&reference, &exe)
+        .map_err(|e| Error::Probe(format!("building the probe image: {e}")))?;
+    // Loaded as a docker-archive (`docker save`'s format), not imported from a root
+    // filesystem: Podman's import drops the tag and mangles the ENTRYPOINT of `changes`,
+    // while every engine keeps a loaded image's tag and configuration as written.
     docker
-        .create_image(
-            Some(options),
-            Some(bollard::body_full(tarball.into())),
+        .import_image(
+            ImportImageOptionsBuilder::new().quiet(true).build(),
+            bollard::body_full(archive.into()),
             None,
         )
         .try_collect::<Vec<_>>()
         .await
-        .map_err(|e| Error::Probe(format!("importing the probe image: {e}")))?;
+        .map_err(|e| Error::Probe(format!("loading the probe image: {e}")))?;
     Ok(reference)
 }
 
@@ -75,7 +68,7 @@ async fn tag() -> Result<String, Error> {
         .await
         .map_err(|e| Error::Probe(format!("identifying netcheck's own binary: {e}")))?
         .map_err(|e| Error::Probe(format!("reading netcheck's own binary: {e}")))?;
-        Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+        Ok(hex(&digest[..8]))
     })
     .await
     .cloned()
@@ -110,6 +103,56 @@ fn rootfs_tar(exe: &[u8]) -> std::io::Result<Vec<u8>> {
     h.set_size(exe.len() as u64);
     tar.append_data(&mut h, "netcheck", exe)?;
     tar.into_inner()
+}
+
+/// The probe image as a docker-archive: its one layer (the root filesystem), the image
+/// configuration that names the entrypoint and the label, and the manifest that tags it.
+/// The configuration's name is its own digest, and the layer's diff ID the digest of its
+/// tar, as the format asks.
+fn archive(reference: &str, exe: &[u8]) -> std::io::Result<Vec<u8>> {
+    let layer = rootfs_tar(exe)?;
+    let layer_digest = hex(&Sha256::digest(&layer));
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": goarch(),
+        "os": "linux",
+        "config": {
+            "Entrypoint": ["/netcheck"],
+            "Labels": {"netcheck": "probe"},
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]},
+    }))?;
+    let config_name = format!("{}.json", hex(&Sha256::digest(&config)));
+    let layer_name = format!("{layer_digest}/layer.tar");
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [reference],
+        "Layers": [layer_name],
+    }]))?;
+    let mut tar = tar::Builder::new(Vec::with_capacity(layer.len() + 8192));
+    for (name, data) in [
+        (config_name.as_str(), &config[..]),
+        (layer_name.as_str(), &layer[..]),
+        ("manifest.json", &manifest[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        tar.append_data(&mut h, name, data)?;
+    }
+    tar.into_inner()
+}
+
+/// The image architecture in the engines' (Go's) names for the one this binary runs on.
+fn goarch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether an ELF binary asks for a dynamic loader (a PT_INTERP program header).
