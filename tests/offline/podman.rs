@@ -1,5 +1,6 @@
 //! Podman's Docker-compatible API (issue #25), as a fake engine on a unix socket answers
-//! it: what netcheck recognises of it. No root, no daemon needed.
+//! it: what netcheck recognises of it, and the bridge names its own API gives. No root,
+//! no daemon needed.
 
 use crate::common;
 
@@ -25,6 +26,20 @@ fn a_podman_engine_is_named_in_the_reports() {
             .to_string(),
         ),
     );
+    // Its own API names the network's bridge (podman0, podman1, ...), which its
+    // compatible one leaves out.
+    engine.answer(
+        "GET",
+        "/v4.0.0/libpod/networks/json",
+        Answer::Json(
+            200,
+            serde_json::json!([{
+                "name": "app-net", "id": common::fake_engine::NET_ID, "driver": "bridge",
+                "network_interface": "podman3"
+            }])
+            .to_string(),
+        ),
+    );
     let dir = tempdir();
     let snapshot = dir.path().join("snapshot.json");
     let snapshot_arg = snapshot.display().to_string();
@@ -44,6 +59,10 @@ fn a_podman_engine_is_named_in_the_reports() {
         serde_json::from_str(&std::fs::read_to_string(&snapshot).expect("a snapshot")).unwrap();
     assert_eq!(
         snap["docker"]["value"]["engine"]["product"], "Podman",
+        "{snap}"
+    );
+    assert_eq!(
+        snap["docker"]["value"]["networks"][0]["bridge"], "podman3",
         "{snap}"
     );
     let md = dir.path().join("report.md");

@@ -71,9 +71,9 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
         futures_util::future::join_all(args.resolves.iter().map(|n| suites.lookup(n))),
     );
     lookups.extend(for_suites.into_iter().map(|l| Lookup { suite: true, ..l }));
-    let embedded = uses_embedded_dns(&resolv_conf);
+    let server = engine_dns_server(&resolv_conf, &args.engine_dns);
     for name in &args.embedded_dns {
-        lookups.push(embedded_lookup(name, embedded, timeout).await);
+        lookups.push(embedded_lookup(name, server, timeout).await);
     }
     let requests = args
         .gets
@@ -177,17 +177,27 @@ impl Resolver<'_> {
 
 pub use netcheck_model::protocol::{EMBEDDED_DNS, EMBEDDED_DNS_SOURCE};
 
-pub(crate) fn uses_embedded_dns(resolv_conf: &str) -> bool {
-    resolv_conf.lines().any(|l| {
+/// The engine's own DNS server where /etc/resolv.conf names it: Docker's 127.0.0.11, or
+/// one of `others` (Podman's aardvark-dns at a network's gateway). Never one of the
+/// host's upstream servers, which resolv.conf lists beside them.
+pub(crate) fn engine_dns_server(resolv_conf: &str, others: &[IpAddr]) -> Option<IpAddr> {
+    resolv_conf.lines().find_map(|l| {
         let mut w = l.split_whitespace();
-        w.next() == Some("nameserver")
-            && w.next().and_then(|a| a.parse().ok()) == Some(IpAddr::V4(EMBEDDED_DNS))
+        let server: IpAddr = (w.next() == Some("nameserver"))
+            .then(|| w.next()?.parse().ok())
+            .flatten()?;
+        (server == IpAddr::V4(EMBEDDED_DNS) || others.contains(&server)).then_some(server)
     })
 }
 
-/// Asks 127.0.0.11 alone, the name as given (no search domains, one attempt): nothing
-/// else is asked, so no query reaches another server through this resolver.
-pub(crate) async fn embedded_lookup(name: &str, embedded: bool, timeout: Duration) -> Lookup {
+/// Asks the engine's DNS server `server` alone, the name as given (no search domains,
+/// one attempt): nothing else is asked, so no query reaches another server through
+/// this resolver.
+pub(crate) async fn embedded_lookup(
+    name: &str,
+    server: Option<IpAddr>,
+    timeout: Duration,
+) -> Lookup {
     use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
     let mut lookup = Lookup {
         name: name.to_string(),
@@ -196,11 +206,11 @@ pub(crate) async fn embedded_lookup(name: &str, embedded: bool, timeout: Duratio
         error: None,
         suite: false,
     };
-    if !embedded {
+    let Some(server) = server else {
         lookup.error = Some("/etc/resolv.conf does not name 127.0.0.11: no embedded DNS".into());
         return lookup;
-    }
-    let servers = NameServerConfigGroup::from_ips_clear(&[IpAddr::V4(EMBEDDED_DNS)], 53, true);
+    };
+    let servers = NameServerConfigGroup::from_ips_clear(&[server], 53, true);
     let config = ResolverConfig::from_parts(None, vec![], servers);
     let mut opts = ResolverOpts::default();
     opts.ndots = 0;

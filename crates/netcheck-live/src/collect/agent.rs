@@ -78,10 +78,10 @@ pub async fn wanted(
 pub async fn other_namespace(docker: &Docker, peer: Option<&Peer>) -> bool {
     match peer {
         Some(Peer { netns_differs, .. }) if *netns_differs => return true,
-        // dockerd itself answers, here: its bridges are ours to see, and listing the
+        // The engine itself answers, here: its bridges are ours to see, and listing the
         // engine's networks and the host's links (thousands on a busy host) to prove it
         // again would cost the run for nothing.
-        Some(Peer { dockerd: true, .. }) => return false,
+        Some(Peer { engine: true, .. }) => return false,
         _ => {}
     }
     let (Ok(networks), Ok(handle)) = (
@@ -105,8 +105,9 @@ pub async fn other_namespace(docker: &Docker, peer: Option<&Peer>) -> bool {
 pub struct Peer {
     /// Whether its network namespace is another than ours.
     pub netns_differs: bool,
-    /// Whether it is dockerd itself, not a proxy in front of it (Docker Desktop's).
-    pub dockerd: bool,
+    /// Whether it is the engine itself (dockerd, or `podman system service`), not a
+    /// proxy in front of it (Docker Desktop's).
+    pub engine: bool,
 }
 
 /// The process serving `socket` (SO_PEERCRED and /proc); None when that cannot be told.
@@ -123,7 +124,7 @@ pub fn peer(socket: &std::path::Path) -> Option<Peer> {
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", cred.pid())).unwrap_or_default();
     Some(Peer {
         netns_differs: (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()),
-        dockerd: comm.trim() == "dockerd",
+        engine: matches!(comm.trim(), "dockerd" | "podman"),
     })
 }
 

@@ -125,7 +125,15 @@ pub async fn networks(docker: &Docker) -> Result<Vec<NetworkObs>, Error> {
     let list = list.map_err(api_err("network list"))?;
     let mut endpoints = endpoints(running.map_err(api_err("container list"))?);
     Ok(observed(list.into_iter().map(|n| {
-        let containers = n.id.as_deref().and_then(|id| endpoints.remove(id));
+        // Docker's list names a container's network by id. Podman's (4.x) names it by
+        // name, and its default network by the name it has in Podman's own API,
+        // `podman`, where the compatible network list calls it `bridge`.
+        let name = n.name.as_deref().unwrap_or_default();
+        let mut keys = [n.id.as_deref().unwrap_or_default(), name];
+        if name == "bridge" {
+            keys[1] = "podman";
+        }
+        let containers = keys.iter().find_map(|k| endpoints.remove(*k));
         NetworkInspect {
             name: n.name,
             id: n.id,
@@ -184,7 +192,16 @@ pub async fn networks_again(
         .filter(|n| changed.contains(&n.name))
         .map(|n| n.id.as_str())
         .collect();
-    let again = inspect_networks(docker, &ids).await?;
+    let mut again = inspect_networks(docker, &ids).await?;
+    // A network keeps its names: Podman's inspect calls its default network `podman`
+    // where its list says `bridge`, as Docker's does, and names no bridge (the first
+    // look asked Podman's own API).
+    for n in &mut again {
+        if let Some(before) = networks.iter().find(|b| b.id == n.id) {
+            n.name.clone_from(&before.name);
+            n.bridge.clone_from(&before.bridge);
+        }
+    }
     networks.retain(|n| !changed.contains(&n.name));
     networks.extend(again);
     networks.sort_by(|a, b| a.name.cmp(&b.name));

@@ -19,6 +19,7 @@ mod output;
 pub mod outside;
 pub mod peers;
 mod phases;
+mod podman;
 mod probe_container;
 mod probe_setup;
 mod probing;

@@ -50,7 +50,8 @@ pub async fn collect(
     let checked_names = checked_networks(opts, &first.networks)?;
     let (local, host_skip) = whose_network(local, peer.as_ref(), &first);
     let checked = named(&checked_names, &first.networks);
-    let mut chosen = stand_ins::choose(&checked, &first.networks, opts, local && root);
+    let may_stand_in = local && root && first.engine.product.is_none();
+    let mut chosen = stand_ins::choose(&checked, &first.networks, opts, may_stand_in);
     let found = probe_setup::Found {
         engine: &first.engine,
         networks: &first.networks,
@@ -103,7 +104,6 @@ pub async fn collect(
     laps.lap("the containers' namespaces");
     let wanted = opts.needs.publish && local;
     user_ports::try_all(&mut containers, host_ns, wanted, opts.probe_timeout).await;
-
     let mut here = host_requests::FromHere {
         opts,
         networks: &networks,
@@ -243,9 +243,13 @@ async fn first_look(
             }
         },
     );
+    let (engine, mut networks) = (engine?, networks?);
+    if engine.product.as_deref() == Some("Podman") {
+        super::podman::name_bridges(docker, &mut networks).await?;
+    }
     Ok(First {
-        engine: engine?,
-        networks: networks?,
+        engine,
+        networks,
         image,
         early_host,
         tc_before,
@@ -263,8 +267,11 @@ fn whose_network(
     peer: Option<&agent::Peer>,
     first: &First,
 ) -> (bool, Option<String>) {
+    // Podman makes a network's bridge with its first container and removes it with its
+    // last: only the bridges of networks with containers are there to be seen.
+    let podman = first.engine.product.as_deref() == Some("Podman");
     let bridges: Vec<&str> = (first.networks.iter())
-        .filter(|n| n.driver == "bridge")
+        .filter(|n| n.driver == "bridge" && (!podman || !n.endpoints.is_empty()))
         .map(|n| n.bridge.as_str())
         .collect();
     let local = local_socket
@@ -314,6 +321,9 @@ async fn start_probe(
 enum Reread {
     Nat(Vec<String>),
     Nft(netcheck_model::nftables::NftTable),
+    /// Podman's: netavark writes a network's rules when its first container starts, so
+    /// those of the networks only the probe is on exist only now.
+    All(Box<Observed<FirewallObs>>),
 }
 
 /// What the third phase reads, while the probe lingers.
@@ -367,6 +377,13 @@ async fn while_the_probe_lingers(
             // Only where Docker keeps iptables rules: reading a table that does not
             // exist yet would create it (legacy iptables loads the module).
             match &firewall {
+                Observed::Ok { .. }
+                    if probe_runs && engine.product.as_deref() == Some("Podman") =>
+                {
+                    Some(Reread::All(Box::new(
+                        firewall::firewall(super::is_root()).await,
+                    )))
+                }
                 Observed::Ok { value } if !published.is_empty() && value.docker_in_iptables() => {
                     firewall::nat_table().await.map(Reread::Nat)
                 }
@@ -389,6 +406,14 @@ async fn while_the_probe_lingers(
         )),
     );
     match (&mut firewall, nat_now) {
+        (_, Some(Reread::All(mut now))) => {
+            if let (Observed::Ok { value: before }, Observed::Ok { value: now }) =
+                (&mut firewall, &mut *now)
+            {
+                now.nat_before_probe = before.tables.remove("nat");
+            }
+            firewall = *now;
+        }
         (Observed::Ok { value }, Some(Reread::Nat(nat))) => {
             value.tables.insert("nat".into(), nat);
         }

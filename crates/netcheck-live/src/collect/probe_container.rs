@@ -212,17 +212,18 @@ fn create_body(container: &ProbeContainer<'_>, at_create: bool) -> ContainerCrea
             security_opt: Some(vec!["no-new-privileges".into()]),
             ..Default::default()
         }),
-        networking_config: Some(NetworkingConfig {
-            // The probe's default route on the network netcheck intends: the highest
-            // GwPriority wins (API 1.48 and later; older engines ignore the field and
-            // fall back to the networks' names, which the judges read from the probe).
-            // API 1.44 (Docker 25) takes every network at create time; older engines
-            // take one, and the others are joined before start (below).
+        // The probe's default route on the network netcheck intends: the highest
+        // GwPriority wins (API 1.48 and later; older engines ignore the field and fall
+        // back to the networks' names, which the judges read from the probe). API 1.44
+        // (Docker 25) takes every network at create time; older engines take the one of
+        // NetworkMode, and the others are joined before start (below). They are given
+        // no endpoint settings: the only one would be the GwPriority they ignore, and
+        // Podman's compatible API refuses the default network there by its Docker name.
+        networking_config: at_create.then(|| NetworkingConfig {
             endpoints_config: Some(
                 networks
                     .iter()
                     .enumerate()
-                    .filter(|(i, _)| *i == 0 || at_create)
                     .map(|(i, n)| {
                         let settings = EndpointSettings {
                             gw_priority: (i == 0).then_some(1),

@@ -75,26 +75,54 @@ impl ProbeSetup {
         // any other could send the query on to the host's upstream servers.
         args.embedded_dns
             .push(format!("{PROBE_PREFIX}{}", opts.run_id));
+        // Podman's DNS server (aardvark-dns) answers at the gateway of each network
+        // that has DNS; the probe asks the one its resolv.conf names.
+        if engine.product.as_deref() == Some("Podman") {
+            args.lookups
+                .push(netcheck_model::protocol::HOST_CONTAINERS_INTERNAL.into());
+            args.engine_dns = (checked.iter())
+                .flat_map(|n| &n.ipam)
+                .filter_map(|c| c.gateway)
+                .collect();
+        }
         if opts.needs.publish || opts.needs.peers {
             args.listen_port = Some(PROBE_PORT);
         }
         let mut ports: BTreeMap<IpAddr, u16> = BTreeMap::new();
-        let mut listen = |ip: IpAddr| -> Option<u16> {
+        // `port` 0: any free one.
+        let mut listen_on = |ip: IpAddr, port: u16| -> Option<u16> {
             if let Some(p) = ports.get(&ip) {
                 return Some(*p);
             }
-            let l = listener::bind(ip).ok()?;
+            let l = match engine.product.is_some() {
+                true => listener::bind_ahead(ip, port),
+                false => listener::bind(ip),
+            }
+            .ok()?;
             let port = l.addr.port();
             teardown.listeners.lock().unwrap().push(l);
             ports.insert(ip, port);
             Some(port)
         };
+        let podman = engine.product.as_deref() == Some("Podman");
+        let joined: Vec<&&NetworkObs> = (checked.iter())
+            .filter(|n| !stand_ins.iter().any(|s| s.network == n.name))
+            .collect();
+        // Podman maps its own name for the host, host.containers.internal, to the
+        // gateway of one of the container's networks (whichever its map gives first),
+        // and knows no host-gateway: one port on every gateway of the probe's networks,
+        // then, answers whichever it is.
+        let mut host_name_port = None;
+        if local && podman {
+            for gw in joined.iter().filter_map(|n| n.gateway_v4(early_host)) {
+                let port = listen_on(gw, host_name_port.unwrap_or(0));
+                host_name_port = host_name_port.or(port);
+            }
+        }
+        let mut listen = |ip: IpAddr| listen_on(ip, 0);
         if local {
             // The probe asks its own networks' gateways; a stand-in asks its own.
-            let joined = checked
-                .iter()
-                .filter(|n| !stand_ins.iter().any(|s| s.network == n.name));
-            for n in joined {
+            for n in &joined {
                 if let Some(gw) = n.gateway_v4(early_host)
                     && let Some(port) = listen(gw)
                 {
@@ -104,15 +132,21 @@ impl ProbeSetup {
             }
             // host-gateway maps to the default bridge's address, whatever network the
             // container is on.
-            if let Some(gw) = all
-                .iter()
-                .find(|n| n.name == "bridge")
-                .and_then(|b| b.gateway_v4(early_host))
-                && let Some(port) = listen(gw)
-            {
-                let target = format!("{}:{port}", netcheck_model::protocol::HOST_DOCKER_INTERNAL);
-                args.gets
-                    .push(Ask::new(Purpose::HostDockerInternal, target));
+            let port = match podman {
+                true => host_name_port,
+                false => (all.iter().find(|n| n.name == "bridge"))
+                    .and_then(|b| b.gateway_v4(early_host))
+                    .and_then(&mut listen),
+            };
+            let name = match podman {
+                true => netcheck_model::protocol::HOST_CONTAINERS_INTERNAL,
+                false => netcheck_model::protocol::HOST_DOCKER_INTERNAL,
+            };
+            if let Some(port) = port {
+                args.gets.push(Ask::new(
+                    Purpose::HostDockerInternal,
+                    format!("{name}:{port}"),
+                ));
             }
         }
         let outside = outside_peer(opts, found, teardown, &mut args).await;

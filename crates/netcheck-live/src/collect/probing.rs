@@ -54,7 +54,8 @@ pub(super) async fn observe(
                 name: &name,
                 networks: &networks,
                 published,
-                host_gateway: !found.engine.desktop,
+                // Podman knows no host-gateway: it would write the word as the address.
+                host_gateway: !found.engine.desktop && found.engine.product.is_none(),
                 owner_pidns: true,
                 run_id: &opts.run_id,
             };

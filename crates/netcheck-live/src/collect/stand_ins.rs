@@ -49,7 +49,9 @@ pub(super) fn choose(
     local_root: bool,
 ) -> Vec<Chosen> {
     // In the agent, netcheck started the probe on every network before it looked; and
-    // without the probe there is nothing to stand in for.
+    // without the probe there is nothing to stand in for. Not on Podman either
+    // (`allowed` false): a stand-in asks the embedded DNS at 127.0.0.11, and Podman's
+    // answers at each network's gateway.
     let allowed = local_root && opts.relay.is_none() && opts.needs.probe;
     choose_among(checked, all, (opts.probe_joins, &opts.must_join), allowed)
 }
@@ -209,7 +211,11 @@ fn lookup_in(pid: u32, name: &str, timeout: Duration) -> Result<Lookup, String> 
             .map_err(|e| e.to_string())
     });
     let runtime = entered.map_err(|e| format!("entering its namespace: {e}"))?;
-    Ok(runtime.block_on(crate::probe::embedded_lookup(name, true, timeout)))
+    Ok(runtime.block_on(crate::probe::embedded_lookup(
+        name,
+        Some(std::net::IpAddr::V4(crate::probe::EMBEDDED_DNS)),
+        timeout,
+    )))
 }
 
 /// Stand-ins asked at once, for their gateways and for their names.

@@ -36,6 +36,21 @@ pub fn bind(ip: IpAddr) -> std::io::Result<Listener> {
     bind_port(ip, 0)
 }
 
+/// Binds an address that may not exist yet (IP_FREEBIND): Podman gives a network's
+/// bridge its gateway address only when the network's first container (the probe)
+/// starts, after netcheck binds the listener the probe is to reach there.
+pub fn bind_ahead(ip: IpAddr, port: u16) -> std::io::Result<Listener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address((ip, 0).into()), Type::STREAM, None)?;
+    match ip {
+        IpAddr::V4(_) => socket.set_freebind_v4(true)?,
+        IpAddr::V6(_) => socket.set_freebind_v6(true)?,
+    }
+    socket.bind(&std::net::SocketAddr::new(ip, port).into())?;
+    socket.listen(1024)?;
+    serve(socket.into())
+}
+
 pub fn bind_port(ip: IpAddr, port: u16) -> std::io::Result<Listener> {
     serve(std::net::TcpListener::bind((ip, port))?)
 }

@@ -18,6 +18,9 @@ pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 /// The name containers use to reach their host.
 pub const HOST_DOCKER_INTERNAL: &str = "host.docker.internal";
+/// Podman's name for the host, which it writes into every container's /etc/hosts: the
+/// gateway of the container's first network (rootful), the host's address (rootless).
+pub const HOST_CONTAINERS_INTERNAL: &str = "host.containers.internal";
 
 /// Docker's embedded DNS server, inside every container on a user-defined network.
 pub const EMBEDDED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);

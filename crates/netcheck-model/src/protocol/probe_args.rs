@@ -32,6 +32,11 @@ pub struct ProbeArgs {
     /// the embedded server forwards names it does not know to the host's upstream.
     #[arg(long = "embedded-dns", value_name = "NAME")]
     pub embedded_dns: Vec<String>,
+    /// The engine's own DNS servers besides 127.0.0.11, asked for the names of
+    /// --embedded-dns where /etc/resolv.conf names one of them: Podman's aardvark-dns,
+    /// which answers at the gateway of each network that has DNS.
+    #[arg(long = "engine-dns", value_name = "ADDR")]
+    pub engine_dns: Vec<std::net::IpAddr>,
     /// Serve netcheck's HTTP listener on PORT of each of the container's own addresses
     /// (never a wildcard): a target for other containers, in tests and examples.
     #[arg(long, value_name = "PORT")]
@@ -83,6 +88,7 @@ impl ProbeArgs {
         self.embedded_dns
             .iter()
             .for_each(|v| put("embedded-dns", v));
+        self.engine_dns.iter().for_each(|v| put("engine-dns", v));
         if let Some(port) = self.listen_port {
             put("listen-port", &port);
         }
@@ -129,6 +135,7 @@ impl ProbeArgs {
         self.https.extend(other.https);
         self.resolves.extend(other.resolves);
         self.embedded_dns.extend(other.embedded_dns);
+        self.engine_dns.extend(other.engine_dns);
         self.listen_port = other.listen_port.or(self.listen_port);
         self.dns |= other.dns;
         self.exit_with_stdin |= other.exit_with_stdin;
@@ -155,6 +162,7 @@ impl Default for ProbeArgs {
             https: vec![],
             resolves: vec![],
             embedded_dns: vec![],
+            engine_dns: vec![],
             listen_port: None,
             dns: false,
             timeout_ms: ProbeArgs::TIMEOUT_MS,
@@ -225,6 +233,7 @@ mod tests {
             )],
             resolves: vec!["db".into()],
             embedded_dns: vec!["netcheck-probe-abcde".into()],
+            engine_dns: vec!["10.89.0.1".parse().unwrap()],
             listen_port: Some(4000),
             dns: true,
             timeout_ms: 1500,
