@@ -369,6 +369,9 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &netcheck_model::snapshot::Netwo
         ));
         return;
     }
+    if ctx.engine.podman {
+        return podman_dns(f, ctx, n, probe, &probe_addrs);
+    }
     let lookup =
         match who.stand_in {
             Some(s) => s.embedded_dns.as_ref(),
@@ -407,4 +410,71 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &netcheck_model::snapshot::Netwo
              is affected, restart docker and check that nothing flushes the containers' nat tables",
         ),
     }
+}
+
+/// Podman: aardvark-dns answers at the gateway of each network created with DNS (every
+/// user network, unless `--disable-dns`), and the probe's resolv.conf names it there.
+/// The probe (never a stand-in on Podman) asked the one its resolv.conf names first.
+fn podman_dns(
+    f: &mut Findings,
+    ctx: &Context,
+    n: &netcheck_model::snapshot::NetworkObs,
+    probe: &netcheck_model::snapshot::ProbeObs,
+    own: &[IpAddr],
+) {
+    let gateways: Vec<IpAddr> = n.ipam.iter().filter_map(|c| c.gateway).collect();
+    let named = nameservers(&probe.report.resolv_conf);
+    let Some(gateway) = gateways.iter().find(|g| named.contains(g)) else {
+        f.note(format!(
+            "network {}: Podman gives it no DNS server of its own (its gateway {} is not in the probe's resolv.conf: \
+             created with --disable-dns, or the default network): containers use the host's resolvers",
+            n.name,
+            list(&gateways)
+        ));
+        return;
+    };
+    let lookup = (probe.report.lookups.iter())
+        .find(|l| l.source.as_deref() == Some(netcheck_model::protocol::EMBEDDED_DNS_SOURCE));
+    let first = named
+        .iter()
+        .find(|a| gateways.contains(a) || ctx_gateway(ctx, a));
+    match lookup {
+        None => f.note(format!("network {}: the probe did not ask aardvark-dns", n.name)),
+        // The probe asks the first of Podman's servers its resolv.conf names: another
+        // network's, where it is on several; that one answered for them all.
+        Some(l) if first != Some(gateway) => f.note(format!(
+            "network {}: aardvark-dns at {gateway} not asked (the probe asked the one its resolv.conf names first: {}): {}",
+            n.name,
+            first.map_or("none".into(), |a| a.to_string()),
+            l.error.as_deref().unwrap_or("answered")
+        )),
+        Some(l) if l.addrs.iter().any(|a| own.contains(a)) => f.pass(format!(
+            "Podman's DNS (aardvark-dns at {gateway}) answers {} with {}, its own",
+            l.name,
+            list(&l.addrs)
+        )),
+        Some(l) => f.fail_at(
+            Code::EmbeddedDnsSilent,
+            Subject::network(&n.name),
+            match &l.error {
+                Some(e) => format!("Podman's DNS server aardvark-dns at {gateway} did not answer for {}: {e}", l.name),
+                None => format!(
+                    "Podman's DNS server aardvark-dns at {gateway} answers {} with {}, none of the probe's addresses",
+                    l.name,
+                    list(&l.addrs)
+                ),
+            },
+            "restart aardvark-dns: stop every container on the network and start them again (Podman starts it \
+             with the first and stops it with the last); check that nothing on the host holds port 53 on the \
+             gateway's address and that INPUT accepts DNS from the bridge",
+        ),
+    }
+}
+
+/// Whether `a` is the gateway of any of the engine's networks.
+fn ctx_gateway(ctx: &Context, a: &IpAddr) -> bool {
+    (ctx.snapshot.docker.ok().into_iter())
+        .flat_map(|d| &d.networks)
+        .flat_map(|n| &n.ipam)
+        .any(|c| c.gateway.as_ref() == Some(a))
 }

@@ -75,6 +75,9 @@ pub struct EngineRules {
     /// Where the backend was read: `/info`, daemon.json, or the rules found.
     pub backend_source: String,
     pub version: String,
+    /// Podman's compatible API, whose rules are netavark's ([`super::netavark`]), not
+    /// Docker's: none of the above applies to it.
+    pub podman: bool,
 }
 
 impl EngineRules {
@@ -84,8 +87,10 @@ impl EngineRules {
         let host = snapshot.host.ok();
         let (backend, backend_source) =
             backend(engine.and_then(|e| e.firewall_backend.as_deref()), host);
+        let podman = engine.is_some_and(|e| e.product.as_deref() == Some("Podman"));
         EngineRules {
-            family: Family::of_version(&version),
+            family: (!podman).then(|| Family::of_version(&version)).flatten(),
+            podman,
             backend,
             backend_source,
             version,
@@ -94,6 +99,9 @@ impl EngineRules {
 
     /// `Docker 29.7.2, nftables backend (from /info)`.
     pub fn describe(&self) -> String {
+        if self.podman {
+            return format!("Podman {}, netavark's rules", self.version);
+        }
         let version = match (self.family, self.version.is_empty()) {
             (_, false) => format!("engine {}", self.version),
             (Some(f), true) => f.label().to_string(),
@@ -131,6 +139,12 @@ impl EngineRules {
     /// What is missing of the engine's rules, in the words of its backend:
     /// `table ip docker-bridges`, or `filter DOCKER-ISOLATION-STAGE-1`.
     pub fn missing(&self, fw: &FirewallObs) -> Vec<String> {
+        if self.podman {
+            return match super::netavark::present(fw) {
+                true => vec![],
+                false => vec!["netavark's chains (filter NETAVARK_FORWARD, nat NETAVARK-*)".into()],
+            };
+        }
         match self.backend {
             Backend::Nftables => {
                 let has = |t: &str| fw.nft_tables.iter().any(|x| x == t);
@@ -148,6 +162,9 @@ impl EngineRules {
 
     /// Whether the engine's rules are where its backend says they should be.
     pub fn present(&self, fw: &FirewallObs) -> bool {
+        if self.podman {
+            return super::netavark::present(fw);
+        }
         match self.backend {
             Backend::Nftables => !fw.docker_nft_tables().is_empty(),
             Backend::Iptables => netcheck_model::snapshot::has_docker_chains(fw.tables.values()),
@@ -255,6 +272,15 @@ impl EngineRules {
         into: &NetworkObs,
         fw: Option<&FirewallObs>,
     ) -> Option<String> {
+        if self.podman {
+            return (!super::netavark::isolated(into)).then(|| {
+                format!(
+                    "Podman (netavark) isolates a network only where it was created with --opt isolate=true, \
+                     and {} was not: its containers accept traffic from other networks, by design",
+                    into.name
+                )
+            });
+        }
         let isolation_chains = fw.is_some_and(|fw| self.isolation_chains(fw))
             || (fw.is_none() && self.family < Some(Family::V29));
         let mode = GatewayMode::of(into, false);

@@ -68,6 +68,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         Observed::Ok { value } => value,
         other => return missing(other, "firewall"),
     };
+    if ctx.engine.podman {
+        return podman(ctx, fw);
+    }
     let mut f = Findings::default();
     let active = &fw.backend;
     let docker_active = rules::has_docker_chains(fw.tables.values());
@@ -292,4 +295,66 @@ fn no_chains(f: &mut Findings, ctx: &Context, host: &HostObs, fw: &FirewallObs, 
             rules::restore_chains_hint(fw),
         ),
     }
+}
+
+/// Podman: netavark's rules, in the backend in use (or its own nftables table), where a
+/// container runs on a bridge network; the other backend's drops count as for Docker.
+fn podman(ctx: &Context, fw: &FirewallObs) -> Outcome {
+    use super::netavark;
+    let mut f = Findings::default();
+    let active = &fw.backend;
+    note_backends(&mut f, ctx, fw, &[]);
+    let other = fw.other.as_ref();
+    let in_other = other.is_some_and(|o| {
+        netavark::in_iptables(&FirewallObs {
+            tables: o.tables.clone(),
+            ..fw.clone()
+        })
+    });
+    let with_rules: Vec<&str> = (ctx.snapshot.docker.ok().into_iter())
+        .flat_map(|d| &d.networks)
+        .filter(|n| netavark::has_rules(n))
+        .map(|n| n.name.as_str())
+        .collect();
+    if netavark::in_nftables(fw) {
+        f.pass(format!(
+            "netavark's rules are in nftables (table {})",
+            netavark::NFT_TABLE
+        ));
+    } else if netavark::in_iptables(fw) {
+        f.pass(format!(
+            "netavark's chains are in {active}, the backend in use"
+        ));
+    } else if let (true, Some(o)) = (in_other, other) {
+        f.fail_at(
+            Code::ChainsInOtherBackend,
+            super::Subject::Host,
+            format!(
+                "netavark's chains are in {}, but `iptables` now runs {active}: it was switched after Podman wrote them",
+                o.backend
+            ),
+            format!("{}, so that netavark writes them with the iptables in use", netavark::RELOAD),
+        );
+    } else if with_rules.is_empty() {
+        f.skip(
+            "no container runs on a Podman bridge network, and netavark writes a network's rules only while one does",
+        );
+    } else {
+        f.fail_at(
+            Code::DockerChainsMissing,
+            super::Subject::Host,
+            format!(
+                "netavark's rules are missing from {active} and nftables although containers run on {}:                  something removed them (a firewall reload, `nft flush ruleset`, iptables -F)",
+                with_rules.join(", ")
+            ),
+            format!(
+                "{}: it writes them again for every running container (never by hand)",
+                netavark::RELOAD
+            ),
+        );
+    }
+    if let (Some(o), false) = (other, in_other) {
+        judge_other_backend_rules(&mut f, ctx, active, o);
+    }
+    f.finish("Podman's rules (netavark's) are in the backend in use")
 }

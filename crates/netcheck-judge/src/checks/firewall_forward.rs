@@ -12,6 +12,9 @@ use codes::Code;
 mod iptables;
 use iptables::iptables;
 
+// Podman's: netavark's rules.
+mod podman;
+
 pub static CHECK: Check = Check {
     generic: false,
     scope: super::Scope::Network,
@@ -65,6 +68,19 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let empty = vec![];
     let filter = fw.tables.get("filter").unwrap_or(&empty);
     let nft = rules::docker_nft_tables(fw);
+    if ctx.engine.podman {
+        podman::netavark(ctx, &mut f, fw, false);
+        let v6 = FirewallObs {
+            backend: format!("ip6tables ({})", fw.backend),
+            tables: fw.tables_v6.clone(),
+            ..fw.clone()
+        };
+        if ctx.networks.iter().any(|n| n.enable_ipv6) {
+            podman::netavark(ctx, &mut f, &v6, true);
+        }
+        foreign_tables(ctx, &mut f, fw, host);
+        return f.finish("FORWARD lets the network's traffic out and back");
+    }
     if !nft.is_empty() {
         nftables_backend(ctx, &mut f, filter, &nft, &fw.backend, false);
     } else if rules::docker_in_iptables(fw) {

@@ -59,13 +59,24 @@ pub struct Params {
     pub require_gateway_domain: bool,
 }
 
-/// The address netcheck's listener for this check is bound to: the default bridge's.
-fn listener_ip(ctx: &Context) -> std::net::IpAddr {
+/// The addresses netcheck's listener for this check is bound to: the default bridge's
+/// gateway; on Podman, every gateway of the probe's networks (its name for the host maps
+/// to one of them).
+fn listener_ips(ctx: &Context) -> Vec<std::net::IpAddr> {
     let host = ctx.snapshot.host.ok().map(|h| &h.netns);
-    ctx.snapshot
-        .network("bridge")
-        .and_then(|b| b.gateway_v4(host))
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    let networks = ctx.snapshot.docker.ok().map_or(&[][..], |d| &d.networks);
+    let probe = ctx.snapshot.probe.ok();
+    (networks.iter())
+        .filter(|n| match ctx.engine.podman {
+            true => probe.is_some_and(|p| {
+                n.endpoints
+                    .iter()
+                    .any(|e| e.container_name == p.container_name)
+            }),
+            false => n.name == "bridge",
+        })
+        .filter_map(|n| n.gateway_v4(host))
+        .collect()
 }
 
 impl super::params::CheckParams for Params {}
@@ -86,6 +97,9 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
         );
     }
     let desktop = ctx.snapshot.docker.ok().is_some_and(|d| d.engine.desktop);
+    // Podman writes its own name for the host into every container's /etc/hosts, and
+    // knows no host-gateway: that name is what its containers use.
+    let name = host_name(ctx);
     let egress = ctx.snapshot.probe_egress();
     let network = egress.map(|n| n.name.as_str()).unwrap_or("its network");
     let mut f = Findings::default();
@@ -93,21 +107,26 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     for line in report
         .hosts_file
         .lines()
-        .filter(|l| l.contains(".docker.internal"))
+        .filter(|l| l.contains(".docker.internal") || l.contains(".containers.internal"))
     {
         f.note(format!("/etc/hosts: {}", line.trim()));
     }
     // netcheck's own lookup, not a suite's of the same name (which also asks DNS).
     let own = |name: &str| report.lookups.iter().find(|l| !l.suite && l.name == name);
-    match own(NAME) {
-        None => f.error("the probe did not look up host.docker.internal"),
+    match own(name) {
+        None => f.error(format!("the probe did not look up {name}")),
         Some(l) if l.addrs.is_empty() => f.fail_at(Code::NotResolving, Subject::Host,
             format!(
-                "{NAME} does not resolve in a container on {}: {}",
+                "{name} does not resolve in a container on {}: {}",
                 network,
                 l.error.as_deref().unwrap_or("no address")
             ),
-            if desktop {
+            if ctx.engine.podman {
+                "Podman writes host.containers.internal into every container's /etc/hosts unless \
+                 containers.conf says host_containers_internal_ip = \"none\" or the container was started \
+                 with --no-hosts: remove that, and recreate the container"
+                    .to_string()
+            } else if desktop {
                 "Docker Desktop should resolve it natively: restart Docker Desktop".to_string()
             } else {
                 "on a Linux engine, start containers with --add-host host.docker.internal:host-gateway \
@@ -120,7 +139,15 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
     if let Some(l) = own("gateway.docker.internal") {
         judge_gateway_domain(&mut f, l, params, desktop);
     }
-    f.finish(format!("{NAME} resolves and reaches the host"))
+    f.finish(format!("{name} resolves and reaches the host"))
+}
+
+/// The name a container reaches the host by: Podman's own, or Docker's.
+fn host_name(ctx: &Context) -> &'static str {
+    match ctx.engine.podman {
+        true => netcheck_model::protocol::HOST_CONTAINERS_INTERNAL,
+        false => NAME,
+    }
 }
 
 /// host.docker.internal resolved (lookup `l`): the host answers netcheck's listener at
@@ -129,8 +156,9 @@ fn judge_host_reached(f: &mut Findings, ctx: &Context, report: &ProbeReport, l: 
     let egress = ctx.snapshot.probe_egress();
     let network = egress.map(|n| n.name.as_str()).unwrap_or("its network");
     let addrs: Vec<String> = l.addrs.iter().map(|a| a.to_string()).collect();
+    let name = host_name(ctx);
     f.pass(format!(
-        "{NAME} -> {} (via {})",
+        "{name} -> {} (via {})",
         addrs.join(", "),
         l.source.as_deref().unwrap_or("?")
     ));
@@ -140,7 +168,7 @@ fn judge_host_reached(f: &mut Findings, ctx: &Context, report: &ProbeReport, l: 
         .find(|r| r.purpose == netcheck_model::protocol::Purpose::HostDockerInternal)
     {
         None => f.skip(format!(
-            "{NAME} resolves to {}, where netcheck has no listener to test",
+            "{name} resolves to {}, where netcheck has no listener to test",
             addrs.join(", ")
         )),
         Some(r) if r.ok => f.pass(format!(
@@ -153,17 +181,19 @@ fn judge_host_reached(f: &mut Findings, ctx: &Context, report: &ProbeReport, l: 
         )),
         // netcheck listens on the default bridge's address, where host-gateway
         // points unless the daemon's host-gateway-ip says otherwise.
-        Some(r) if !r.ok && !l.addrs.contains(&listener_ip(ctx)) => f.skip(format!(
-            "{NAME} maps to {} (host-gateway-ip?), where netcheck has no listener to test",
-            addrs.join(", ")
-        )),
+        Some(r) if !r.ok && !l.addrs.iter().any(|a| listener_ips(ctx).contains(a)) => {
+            f.skip(format!(
+                "{name} maps to {} (host-gateway-ip?), where netcheck has no listener to test",
+                addrs.join(", ")
+            ))
+        }
         Some(r) => {
             let subnet = egress
                 .and_then(|n| n.subnet_v4())
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "the container subnet".into());
             let failed = format!(
-                "{NAME} resolves to {}, but the host does not answer on {}",
+                "{name} resolves to {}, but the host does not answer on {}",
                 addrs.join(", "),
                 r.addr.as_deref().unwrap_or(&r.target)
             );

@@ -36,6 +36,7 @@ mod kernel_conntrack;
 mod kernel_ip_forward;
 mod link_mtu;
 mod nat_masquerade;
+pub(crate) mod netavark;
 pub(crate) mod nft_path;
 mod outcome;
 pub mod params;

@@ -9,6 +9,7 @@ use netcheck_model::snapshot::{FirewallObs, NetworkObs};
 mod codes;
 mod ipv6;
 mod live;
+mod podman;
 
 use codes::Code;
 
@@ -140,6 +141,9 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 None => f.error("net.ipv4.ip_forward could not be read"),
             }
             match &host.firewall {
+                netcheck_model::snapshot::Observed::Ok { value: fw } if ctx.engine.podman => {
+                    podman::rules(&mut f, fw, n, subnet)
+                }
                 netcheck_model::snapshot::Observed::Ok { value: fw }
                     if ctx.engine.backend == Backend::Nftables =>
                 {

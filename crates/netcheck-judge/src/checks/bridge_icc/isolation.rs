@@ -54,6 +54,13 @@ fn not_isolated_fix(ctx: &Context, bridge: &str, other: &str) -> String {
         .snapshot
         .network(other)
         .map_or_else(|| super::super::sh(other), |o| super::super::sh(&o.bridge));
+    if ctx.engine.podman {
+        return format!(
+            "find the rule that lets {bridge} through to {other_bridge}: iptables -S FORWARD; \
+             if netavark's own isolation rules are missing, {}",
+            super::super::netavark::RELOAD
+        );
+    }
     let fw = ctx.snapshot.host.ok().and_then(|h| h.firewall.ok());
     let engine = match (ctx.engine.backend, fw) {
         (super::super::engine_rules::Backend::Nftables, _) => format!(

@@ -1,0 +1,190 @@
+//! What Podman's rules should look like: netavark's, not Docker's. Not a check: the
+//! firewall checks ask it where the engine is Podman, as they ask
+//! [`super::engine_rules`] where it is Docker.
+//!
+//! netavark (Podman 4 and later) writes a network's rules when its first container
+//! starts and removes them with its last, so a network without a running container has
+//! none, by design. With its iptables driver (Debian's netavark 1.4, and the default
+//! before Podman 5.3 on Fedora):
+//! - nat POSTROUTING `-s <subnet> -j NETAVARK-<hash>`, whose chain accepts the subnet's
+//!   own traffic and masquerades the rest (`! -d 224.0.0.0/4 -j MASQUERADE`);
+//! - filter FORWARD `-j NETAVARK_FORWARD`, which accepts replies to the subnet
+//!   (`-d <subnet> ... RELATED,ESTABLISHED -j ACCEPT`) and all from it (`-s <subnet>`);
+//! - nat NETAVARK-HOSTPORT-DNAT, reached from PREROUTING and OUTPUT for local
+//!   addresses, jumping per container to NETAVARK-DN-<hash>, which holds the DNATs;
+//! - no isolation between networks unless a network is created with `isolate=true`.
+//!
+//! With its nftables driver (netavark 1.13 and later), everything is in `table inet
+//! netavark`, which netcheck does not parse: the live tests decide there.
+//!
+//! The rules are netavark's own: the fix for a missing one is `podman network reload`,
+//! which writes them again, never a hand-written rule.
+
+use netcheck_model::snapshot::{FirewallObs, NetworkObs};
+
+use super::rules::{self, Rule};
+
+/// Rewrites netavark's rules for every running container, as Podman documents for a
+/// firewall reload that removed them.
+pub const RELOAD: &str = "podman network reload --all";
+
+/// netavark's own nftables table (its nftables driver).
+pub const NFT_TABLE: &str = "inet netavark";
+
+/// Whether netavark keeps its rules in nftables (its table is there).
+pub fn in_nftables(fw: &FirewallObs) -> bool {
+    fw.nft_tables.iter().any(|t| t == NFT_TABLE)
+}
+
+/// Whether any of netavark's iptables chains is there.
+pub fn in_iptables(fw: &FirewallObs) -> bool {
+    fw.tables.values().flatten().any(|l| {
+        l.strip_prefix(':')
+            .is_some_and(|c| c.starts_with("NETAVARK"))
+    })
+}
+
+/// Whether netavark's rules are anywhere netcheck looks.
+pub fn present(fw: &FirewallObs) -> bool {
+    in_iptables(fw) || in_nftables(fw)
+}
+
+/// Whether netavark writes rules for `n` now: a bridge network with a running
+/// container. Without one it has none, by design.
+pub fn has_rules(n: &NetworkObs) -> bool {
+    n.driver == "bridge" && !n.endpoints.is_empty()
+}
+
+/// The network's masquerade: POSTROUTING's jump for its subnet, and the MASQUERADE in
+/// the chain it jumps to. `Err` says what is missing.
+pub fn masquerade(fw: &FirewallObs, subnet: &str) -> Result<String, String> {
+    let nat = |chain: &str| rules::chain(fw, "nat", chain);
+    let src = subnet.to_string();
+    let jump = nat("POSTROUTING").into_iter().find(|r| {
+        r.matches
+            .iter()
+            .any(|(neg, f, v)| !neg && *f == "-s" && *v == src)
+            && r.target.is_some_and(|t| t.starts_with("NETAVARK-"))
+    });
+    let Some(jump) = jump else {
+        return Err(format!(
+            "nat POSTROUTING has no jump for {subnet} to a NETAVARK chain"
+        ));
+    };
+    let chain = jump.target.unwrap_or_default();
+    match nat(chain)
+        .into_iter()
+        .find(|r| r.target == Some("MASQUERADE"))
+    {
+        Some(m) => Ok(format!("nat {}; {}", jump.line, m.line)),
+        None => Err(format!(
+            "nat {chain} (jumped to for {subnet}) holds no MASQUERADE"
+        )),
+    }
+}
+
+/// netavark's FORWARD accepts for the network: out (`-s <subnet>`) and back
+/// (`-d <subnet>`, replies), in NETAVARK_FORWARD. `Err` says which is missing.
+pub fn forward(fw: &FirewallObs, subnet: &str) -> Result<(String, String), String> {
+    let chain = rules::chain(fw, "filter", "NETAVARK_FORWARD");
+    let accepts = |flag: &str| {
+        chain
+            .iter()
+            .find(|r| {
+                r.target == Some("ACCEPT")
+                    && r.matches
+                        .iter()
+                        .any(|(neg, f, v)| !neg && *f == flag && *v == subnet)
+            })
+            .map(|r| r.line.to_string())
+    };
+    match (accepts("-s"), accepts("-d")) {
+        (Some(out), Some(back)) => Ok((out, back)),
+        (None, _) => Err(format!("NETAVARK_FORWARD accepts nothing from {subnet}")),
+        (_, None) => Err(format!("NETAVARK_FORWARD accepts no replies to {subnet}")),
+    }
+}
+
+/// The index in FORWARD of its jump to NETAVARK_FORWARD, if there is one.
+pub fn forward_jump(filter: &[Rule]) -> Option<usize> {
+    filter
+        .iter()
+        .filter(|r| r.chain == "FORWARD")
+        .position(|r| r.target == Some("NETAVARK_FORWARD"))
+}
+
+/// netavark isolates a network from the others only where it was created with
+/// `--opt isolate=true` (netavark 1.5 and later); otherwise Podman's networks reach
+/// each other, by design.
+pub fn isolated(n: &NetworkObs) -> bool {
+    n.options
+        .get("isolate")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "strict"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fw(nat: &[&str], filter: &[&str]) -> FirewallObs {
+        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        serde_json::from_value(serde_json::json!({
+            "backend": "iptables-nft", "version": "",
+            "tables": {"nat": lines(nat), "filter": lines(filter)},
+        }))
+        .unwrap()
+    }
+
+    /// netavark 1.4's rules for one network with a running container, as iptables-save
+    /// printed them in Podman 4.3.1's namespace.
+    const NAT: &[&str] = &[
+        ":POSTROUTING ACCEPT [0:0]",
+        ":NETAVARK-7C874284184B8 - [0:0]",
+        "-A POSTROUTING -j NETAVARK-HOSTPORT-MASQ",
+        "-A POSTROUTING -s 10.89.0.0/24 -j NETAVARK-7C874284184B8",
+        "-A NETAVARK-7C874284184B8 -d 10.89.0.0/24 -j ACCEPT",
+        "-A NETAVARK-7C874284184B8 ! -d 224.0.0.0/4 -j MASQUERADE",
+    ];
+    const FILTER: &[&str] = &[
+        ":FORWARD ACCEPT [0:0]",
+        ":NETAVARK_FORWARD - [0:0]",
+        "-A FORWARD -m comment --comment \"netavark firewall plugin rules\" -j NETAVARK_FORWARD",
+        "-A NETAVARK_FORWARD -d 10.89.0.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A NETAVARK_FORWARD -s 10.89.0.0/24 -j ACCEPT",
+    ];
+
+    #[test]
+    fn finds_a_networks_masquerade_and_forward_accepts() {
+        let fw = fw(NAT, FILTER);
+        assert!(present(&fw));
+        assert!(
+            masquerade(&fw, "10.89.0.0/24")
+                .unwrap()
+                .contains("MASQUERADE")
+        );
+        assert!(forward(&fw, "10.89.0.0/24").is_ok());
+        let parsed: Vec<Rule> = FILTER.iter().filter_map(|l| Rule::parse(l)).collect();
+        assert_eq!(forward_jump(&parsed), Some(0));
+    }
+
+    #[test]
+    fn says_what_is_missing() {
+        let without = |lines: &[&str], gone: &str| -> Vec<String> {
+            lines
+                .iter()
+                .filter(|l| !l.contains(gone))
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let nat = without(NAT, "-j MASQUERADE");
+        let nat: Vec<&str> = nat.iter().map(String::as_str).collect();
+        let e = masquerade(&fw(&nat, FILTER), "10.89.0.0/24").unwrap_err();
+        assert!(e.contains("holds no MASQUERADE"), "{e}");
+        let e = masquerade(&fw(NAT, FILTER), "10.90.0.0/24").unwrap_err();
+        assert!(e.contains("no jump for 10.90.0.0/24"), "{e}");
+        let filter = without(FILTER, "-s 10.89.0.0/24 -j ACCEPT");
+        let filter: Vec<&str> = filter.iter().map(String::as_str).collect();
+        assert!(forward(&fw(NAT, &filter), "10.89.0.0/24").is_err());
+        assert!(!present(&fw(&[], &[":FORWARD ACCEPT [0:0]"])));
+    }
+}
