@@ -38,8 +38,12 @@ pub async fn serve<T>(spec: Spec, deliver: impl FnOnce(Reply) -> T) -> T {
     };
     let teardown = Teardown::default();
     let work = async {
-        let engine =
-            crate::engine::resolve(&crate::engine::Flags::default(), &|_: &str| None::<String>)?;
+        // Docker's default socket, or the one netcheck found the engine serving (Podman's).
+        let flags = crate::engine::Flags {
+            hosts: spec.socket.iter().map(|s| format!("unix://{s}")).collect(),
+            ..Default::default()
+        };
+        let engine = crate::engine::resolve(&flags, &|_: &str| None::<String>)?;
         let (docker, local) = crate::engine::connect(&engine).await?;
         crate::collect::collect(&docker, local, &opts, &teardown).await
     };

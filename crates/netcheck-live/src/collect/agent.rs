@@ -57,7 +57,10 @@ pub async fn wanted(
         (Mode::Off, _) | (Mode::Auto, false) => None,
         (Mode::On, false) => Some(None),
         (Mode::On | Mode::Auto, true) => {
-            if !other_namespace(docker, peer).await {
+            // A rootless engine's networks are the user's own namespaces: an agent,
+            // privileged on the host, would observe the host, which does not carry
+            // them. The run goes on without it, and says so (see `whose_network`).
+            if !other_namespace(docker, peer).await || rootless(docker).await {
                 return None;
             }
             Some((mode == Mode::Auto).then(|| {
@@ -99,6 +102,19 @@ pub async fn other_namespace(docker: &Docker, peer: Option<&Peer>) -> bool {
         .map(|n| n.bridge.as_str())
         .collect();
     !bridges.is_empty() && !bridges.iter().any(|b| here.link_by_name(b).is_some())
+}
+
+/// Whether the engine runs rootless: Docker's security options say so, Podman's own
+/// facts do.
+async fn rootless(docker: &Docker) -> bool {
+    let (info, podman) = tokio::join!(docker.info(), super::podman::facts(docker));
+    let docker_says = info
+        .ok()
+        .and_then(|i| i.security_options)
+        .into_iter()
+        .flatten();
+    docker_says.into_iter().any(|o| o.contains("name=rootless"))
+        || podman.is_ok_and(|f| f.rootless())
 }
 
 /// The process serving a unix socket, as far as this side can tell.
@@ -152,13 +168,18 @@ fn same_arch(theirs: &str) -> Result<(), Error> {
 
 /// The agent's container: the probe image, on the host's network and PID namespaces,
 /// with what the host-side collection needs.
-fn container(image: &str, opts: &Collection, checked: &[String]) -> ContainerCreateBody {
+fn container(
+    image: &str,
+    opts: &Collection,
+    checked: &[String],
+    socket: Option<String>,
+) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(vec![
             "agent".into(),
             "--spec".into(),
-            serde_json::to_string(&Spec::new(opts, checked)).expect("a spec serialises"),
+            serde_json::to_string(&Spec::new(opts, checked, socket)).expect("a spec serialises"),
         ]),
         labels: Some(
             [
@@ -242,11 +263,15 @@ pub async fn collect(
     // engine of another architecture the agent would start only to fail with an exec
     // format error. The image is looked for beside too, so that the agent and the probe
     // are then created at once.
-    let (info, networks, present) = tokio::join!(
+    let (info, networks, present, podman) = tokio::join!(
         docker.info(),
         super::docker::networks(docker),
         docker.inspect_image(&image),
+        // Podman's own facts, where the engine is Podman: the socket it serves on its
+        // host, which the agent connects to. Docker's answers this with a 404.
+        super::podman::facts(docker),
     );
+    let podman = podman.ok();
     let info = info.map_err(|e| Error::Docker {
         what: "info".into(),
         detail: e.to_string(),
@@ -260,7 +285,16 @@ pub async fn collect(
     }
     let agent_started = async {
         teardown
-            .create(docker, &name, container(&image, opts, &checked))
+            .create(
+                docker,
+                &name,
+                container(
+                    &image,
+                    opts,
+                    &checked,
+                    podman.as_ref().and_then(|p| p.socket()),
+                ),
+            )
             .await
             .map_err(agent_err("creating the agent container"))?;
         let attached = super::docker::attach(docker, &name)
@@ -302,7 +336,8 @@ pub async fn collect(
             name: &probe_name,
             networks: &checked,
             published,
-            host_gateway: !super::docker::is_desktop(os),
+            // Podman knows no host-gateway: it would write the word as the address.
+            host_gateway: !super::docker::is_desktop(os) && podman.is_none(),
             owner_pidns: false,
             run_id: &opts.run_id,
         };

@@ -95,6 +95,8 @@ pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
             .and_then(|f| f.driver)
             .filter(|d| !d.is_empty()),
         product: product(version.components.as_deref().unwrap_or_default()),
+        // Rootless Docker says so here; Podman in its own facts (see `podman`).
+        rootless: (info.security_options.iter().flatten()).any(|o| o.contains("name=rootless")),
     })
 }
 

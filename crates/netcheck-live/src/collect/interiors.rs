@@ -38,7 +38,7 @@ pub(super) async fn observe(
         // A remote engine's pids are its host's: not asked for, and not ours to enter.
         if !local {
             return Err(Observed::Skipped {
-                reason: "the engine is remote (observed only with --agent)".into(),
+                reason: "the engine's network is not this host's (a remote engine's is observed only with --agent; a rootless one's is the user's own)".into(),
             });
         }
         if !root {

@@ -243,9 +243,14 @@ async fn first_look(
             }
         },
     );
-    let (engine, mut networks) = (engine?, networks?);
+    let (mut engine, mut networks) = (engine?, networks?);
     if engine.product.as_deref() == Some("Podman") {
-        super::podman::name_bridges(docker, &mut networks).await?;
+        let (named, facts) = tokio::join!(
+            super::podman::name_bridges(docker, &mut networks),
+            super::podman::facts(docker),
+        );
+        named?;
+        engine.rootless |= facts.is_ok_and(|f| f.rootless());
     }
     Ok(First {
         engine,
@@ -274,7 +279,9 @@ fn whose_network(
         .filter(|n| n.driver == "bridge" && (!podman || !n.endpoints.is_empty()))
         .map(|n| n.bridge.as_str())
         .collect();
+    let rootless = first.engine.rootless;
     let local = local_socket
+        && !rootless
         && !peer.is_some_and(|p| p.netns_differs)
         && first.early_host.as_ref().is_none_or(|ns| {
             bridges.is_empty() || bridges.iter().any(|b| ns.link_by_name(b).is_some())
@@ -283,6 +290,13 @@ fn whose_network(
         Some(
             "the engine is remote: its host is observed only with --agent (netcheck's probe image runs there \
              with the host's network and PID namespaces)"
+                .to_string(),
+        )
+    } else if rootless {
+        Some(
+            "the engine is rootless: its containers' networks live in the user's own namespaces \
+             (Podman's rootless-netns with slirp4netns or pasta, Docker's rootlesskit), not this host's, so the host's \
+             bridges, rules, routes and MTU do not carry them and are not judged"
                 .to_string(),
         )
     } else if !local {

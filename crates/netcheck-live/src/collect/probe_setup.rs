@@ -175,7 +175,7 @@ async fn outside_peer(
         }
     } else if !local {
         Observed::Skipped {
-            reason: "the engine is remote (observed only with --agent)".into(),
+            reason: "the engine's network is not this host's (a remote engine's is observed only with --agent; a rootless one's is the user's own)".into(),
         }
     } else if !root {
         Observed::Skipped {

@@ -43,6 +43,11 @@ pub struct EngineFacts {
     /// `/version`'s Components (Podman's Docker-compatible API names itself there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
+    /// A rootless engine (Podman's own facts, or `name=rootless` in Docker's security
+    /// options): its containers' networks live in the user's own namespaces, not the
+    /// host's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rootless: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -24,11 +24,15 @@ pub struct Spec {
     pub suite_probe_args: netcheck_model::protocol::ProbeArgs,
     /// The agent ends by itself after this long, whatever happens.
     pub deadline_secs: u64,
+    /// The engine's socket on its host, where it is not Docker's default: Podman's, as
+    /// its own facts give it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
 }
 
 impl Spec {
     /// `checked`: the networks netcheck named, since the probe it starts joins them.
-    pub(super) fn new(opts: &Collection, checked: &[String]) -> Spec {
+    pub(super) fn new(opts: &Collection, checked: &[String], socket: Option<String>) -> Spec {
         Spec {
             networks: checked.to_vec(),
             host: opts.needs.host,
@@ -40,6 +44,7 @@ impl Spec {
             run_id: opts.run_id.clone(),
             suite_probe_args: opts.suite_probe_args.clone(),
             deadline_secs: opts.deadline.as_secs().max(1),
+            socket,
         }
     }
 
@@ -64,7 +69,11 @@ impl Spec {
             suite_probe_args: self.suite_probe_args.clone(),
             agent: Mode::Off,
             deadline: Duration::from_secs(self.deadline_secs),
-            socket: Some(crate::engine::DEFAULT_SOCKET.into()),
+            socket: Some(
+                (self.socket.as_deref())
+                    .unwrap_or(crate::engine::DEFAULT_SOCKET)
+                    .into(),
+            ),
             engine: None,
             relay: None,
         }
@@ -106,7 +115,7 @@ mod tests {
             relay: None,
         };
         let spec: Spec = serde_json::from_str(
-            &serde_json::to_string(&Spec::new(&opts, &opts.networks)).unwrap(),
+            &serde_json::to_string(&Spec::new(&opts, &opts.networks, None)).unwrap(),
         )
         .unwrap();
         let back = spec.options();
