@@ -33,7 +33,13 @@ fn judge_one<'a>(ctx: &Context, instance: &'a Instance, network: Option<String>)
             vec![],
         )
     });
-    let outcome = classified(outcome, instance);
+    let mut outcome = classified(outcome, instance);
+    if ctx.engine.podman {
+        outcome.hint = outcome
+            .hint
+            .as_deref()
+            .map(super::netavark::in_podmans_words);
+    }
     Judged {
         instance,
         network,

@@ -78,6 +78,20 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         "net.ipv4.ip_forward",
         "the host routes no container traffic",
     );
+    // Podman: netavark turned forwarding on again when the probe joined a network; the
+    // containers that ran before had it off.
+    let before = (host.sysctl_before_probe.as_ref()).and_then(|b| b.get("net.ipv4.ip_forward"));
+    if let Some(v) = before.filter(|v| v.as_str() != "1") {
+        f.fail_at(
+            Code::Off,
+            Subject::sysctl("net.ipv4.ip_forward"),
+            format!(
+                "net.ipv4.ip_forward={v} while the containers ran: the host routed none of their traffic \
+                 until netavark turned it on again for netcheck's probe"
+            ),
+            format!("{FIX}; Podman turns it on only when a container joins a network"),
+        );
+    }
     let mut ifaces: Vec<(String, String)> = ctx
         .networks
         .iter()

@@ -114,9 +114,11 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
             continue;
         };
         limit_seen = Some(limit.mtu);
-        let configured = n.options.get(MTU_OPTION);
+        // Podman's option is `mtu`.
+        let option = if ctx.engine.podman { "mtu" } else { MTU_OPTION };
+        let configured = n.options.get(option);
         f.note(format!(
-            "network {}: {MTU_OPTION}={}",
+            "network {}: {option}={}",
             n.name,
             configured.map(String::as_str).unwrap_or("unset")
         ));
@@ -155,7 +157,15 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
                 f.pass(seen);
                 continue;
             }
-            mtu_too_large(&mut f, n, &limit, expect, who, iface, &seen);
+            mtu_too_large(
+                &mut f,
+                (n, ctx.engine.podman),
+                &limit,
+                expect,
+                who,
+                iface,
+                &seen,
+            );
         }
     }
     match limit_seen {
@@ -169,7 +179,7 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
 /// network's MTU, in the engine's terms.
 fn mtu_too_large(
     f: &mut Findings,
-    n: &NetworkObs,
+    (n, podman): (&NetworkObs, bool),
     limit: &Limit,
     expect: Option<u32>,
     who: &str,
@@ -177,7 +187,18 @@ fn mtu_too_large(
     seen: &str,
 ) {
     let want = limit.mtu;
-    let fix = if n.name == "bridge" {
+    let fix = if podman && n.name == "bridge" {
+        format!(
+            "give Podman's default network a fitting MTU: \"options\": {{\"mtu\": \"{want}\"}} in podman.json \
+             in its network_config_dir (/etc/containers/networks), then recreate its containers"
+        )
+    } else if podman {
+        format!(
+            "recreate the network with a fitting MTU: podman network create --opt mtu={want} {}, \
+             then recreate its containers",
+            super::sh(&n.name)
+        )
+    } else if n.name == "bridge" {
         format!("set \"mtu\": {want} in /etc/docker/daemon.json and restart docker")
     } else {
         format!(

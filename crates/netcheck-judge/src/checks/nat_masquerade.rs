@@ -261,6 +261,13 @@ fn all_networks<'a>(ctx: &Context<'a>) -> &'a [NetworkObs] {
 /// keep no rules.
 fn unnatted_fix(ctx: &Context, n: &NetworkObs, subnet: ipnet::IpNet) -> String {
     let bridge = super::sh(&n.bridge);
+    if ctx.engine.podman {
+        return format!(
+            "remove what lets {subnet} out un-NATed (iptables -t nat -S POSTROUTING, and netavark's chain it \
+             jumps to), then {}: netavark writes its rules again (never edit them by hand)",
+            super::netavark::RELOAD
+        );
+    }
     match ctx.snapshot.host.ok().and_then(super::rules::iptables_off) {
         Some(off) => format!(
             "{off}: remove it and restart docker, or masquerade it yourself: \

@@ -55,9 +55,26 @@ pub fn has_rules(n: &NetworkObs) -> bool {
     n.driver == "bridge" && !n.endpoints.is_empty()
 }
 
+/// Why a network's traffic is not masqueraded by netavark's rules.
+#[derive(Debug)]
+pub enum Unmasqueraded {
+    /// A rule of netavark's is missing: it writes it again itself.
+    Missing(String),
+    /// A rule above netavark's lets the subnet out un-NATed: the rule's line.
+    Bypassed { line: String, why: String },
+}
+
+impl std::fmt::Display for Unmasqueraded {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Unmasqueraded::Missing(why) | Unmasqueraded::Bypassed { why, .. } => f.write_str(why),
+        }
+    }
+}
+
 /// The network's masquerade: POSTROUTING's jump for its subnet, and the MASQUERADE in
-/// the chain it jumps to. `Err` says what is missing.
-pub fn masquerade(fw: &FirewallObs, subnet: &str) -> Result<String, String> {
+/// the chain it jumps to, with nothing above either that lets the subnet out un-NATed.
+pub fn masquerade(fw: &FirewallObs, subnet: &str) -> Result<String, Unmasqueraded> {
     let nat = |chain: &str| rules::chain(fw, "nat", chain);
     let src = subnet.to_string();
     let jump = nat("POSTROUTING").into_iter().find(|r| {
@@ -67,20 +84,41 @@ pub fn masquerade(fw: &FirewallObs, subnet: &str) -> Result<String, String> {
             && r.target.is_some_and(|t| t.starts_with("NETAVARK-"))
     });
     let Some(jump) = jump else {
-        return Err(format!(
+        return Err(Unmasqueraded::Missing(format!(
             "nat POSTROUTING has no jump for {subnet} to a NETAVARK chain"
-        ));
+        )));
     };
-    let chain = jump.target.unwrap_or_default();
-    match nat(chain)
-        .into_iter()
-        .find(|r| r.target == Some("MASQUERADE"))
-    {
-        Some(m) => Ok(format!("nat {}; {}", jump.line, m.line)),
-        None => Err(format!(
-            "nat {chain} (jumped to for {subnet}) holds no MASQUERADE"
-        )),
+    // A rule above that lets all of the subnet's traffic out un-NATed (a "no NAT"
+    // ACCEPT or RETURN, in POSTROUTING or in netavark's chain) wins over it.
+    let postrouting = nat("POSTROUTING");
+    let above = postrouting.iter().take_while(|r| r.line != jump.line);
+    if let Some(r) = above.into_iter().find(|r| bypasses(r, &src)) {
+        return Err(Unmasqueraded::Bypassed {
+            line: r.line.to_string(),
+            why: format!("nat `{}` lets {subnet} out before netavark's jump", r.line),
+        });
     }
+    let chain = jump.target.unwrap_or_default();
+    let rules = nat(chain);
+    let Some(at) = rules.iter().position(|r| r.target == Some("MASQUERADE")) else {
+        return Err(Unmasqueraded::Missing(format!(
+            "nat {chain} (jumped to for {subnet}) holds no MASQUERADE"
+        )));
+    };
+    if let Some(r) = rules[..at].iter().find(|r| bypasses(r, &src)) {
+        return Err(Unmasqueraded::Bypassed {
+            line: r.line.to_string(),
+            why: format!("nat {chain}: `{}` returns before its MASQUERADE", r.line),
+        });
+    }
+    Ok(format!("nat {}; {}", jump.line, rules[at].line))
+}
+
+/// Whether a nat rule takes all of `subnet`'s traffic out of NAT: ACCEPT or RETURN, on
+/// no match but the subnet as source.
+fn bypasses(r: &Rule, subnet: &str) -> bool {
+    matches!(r.target, Some("ACCEPT" | "RETURN"))
+        && (r.matches.iter()).all(|(neg, f, v)| !neg && *f == "-s" && *v == subnet)
 }
 
 /// netavark's FORWARD accepts for the network: out (`-s <subnet>`) and back
@@ -113,6 +151,19 @@ pub fn forward_jump(filter: &[Rule]) -> Option<usize> {
         .position(|r| r.target == Some("NETAVARK_FORWARD"))
 }
 
+/// netavark's DNAT for a published port: `-A NETAVARK-DN-<hash> ... --dport H -j DNAT
+/// --to-destination IP:P`, in the nat table.
+pub fn dnat(fw: &FirewallObs, host_port: u16, container_port: u16) -> Option<&str> {
+    let port = format!("--dport {host_port} ");
+    let to = format!(":{container_port}");
+    fw.tables.get("nat")?.iter().map(String::as_str).find(|l| {
+        l.starts_with("-A NETAVARK-DN-")
+            && l.contains(&port)
+            && l.contains("-j DNAT")
+            && l.ends_with(&to)
+    })
+}
+
 /// netavark isolates a network from the others only where it was created with
 /// `--opt isolate=true` (netavark 1.5 and later); otherwise Podman's networks reach
 /// each other, by design.
@@ -120,6 +171,37 @@ pub fn isolated(n: &NetworkObs) -> bool {
     n.options
         .get("isolate")
         .is_some_and(|v| matches!(v.as_str(), "true" | "strict"))
+}
+
+/// Docker's remedies in a fix, and Podman's for the same: Podman has no daemon whose
+/// restart sets the networks up again; a network's container does that when it starts,
+/// and `podman network reload` writes netavark's rules. Most specific first.
+const IN_PODMANS_WORDS: &[(&str, &str)] = &[
+    (
+        "systemctl restart docker",
+        "restart the network's containers (podman restart NAME; Podman has no daemon to restart)",
+    ),
+    (
+        "restart the Docker daemon",
+        "restart the network's containers (Podman has no daemon to restart)",
+    ),
+    ("restart docker", "restart the network's containers"),
+    ("docker restart ", "podman restart "),
+    ("/etc/docker/daemon.json", "containers.conf"),
+    (
+        "journalctl -u docker",
+        "podman logs, and journalctl -t podman",
+    ),
+];
+
+/// A fix worded for Docker, in Podman's terms: one place, so that no check's fix
+/// tells a Podman user to restart a daemon it does not have.
+pub fn in_podmans_words(fix: &str) -> String {
+    let mut out = fix.to_string();
+    for (docker, podman) in IN_PODMANS_WORDS {
+        out = out.replace(docker, podman);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -179,12 +261,31 @@ mod tests {
         let nat = without(NAT, "-j MASQUERADE");
         let nat: Vec<&str> = nat.iter().map(String::as_str).collect();
         let e = masquerade(&fw(&nat, FILTER), "10.89.0.0/24").unwrap_err();
-        assert!(e.contains("holds no MASQUERADE"), "{e}");
+        assert!(e.to_string().contains("holds no MASQUERADE"), "{e}");
+        let mut bypassed: Vec<&str> = NAT.to_vec();
+        bypassed.insert(4, "-A NETAVARK-7C874284184B8 -j RETURN");
+        let e = masquerade(&fw(&bypassed, FILTER), "10.89.0.0/24").unwrap_err();
+        assert!(matches!(e, Unmasqueraded::Bypassed { .. }), "{e}");
         let e = masquerade(&fw(NAT, FILTER), "10.90.0.0/24").unwrap_err();
-        assert!(e.contains("no jump for 10.90.0.0/24"), "{e}");
+        assert!(e.to_string().contains("no jump for 10.90.0.0/24"), "{e}");
         let filter = without(FILTER, "-s 10.89.0.0/24 -j ACCEPT");
         let filter: Vec<&str> = filter.iter().map(String::as_str).collect();
         assert!(forward(&fw(NAT, &filter), "10.89.0.0/24").is_err());
         assert!(!present(&fw(&[], &[":FORWARD ACCEPT [0:0]"])));
+    }
+
+    #[test]
+    fn dockers_remedies_are_said_in_podmans_words() {
+        let fix =
+            in_podmans_words("ip addr add 10.89.0.1/24 dev podman1 (or systemctl restart docker)");
+        assert_eq!(
+            fix,
+            "ip addr add 10.89.0.1/24 dev podman1 (or restart the network's containers \
+             (podman restart NAME; Podman has no daemon to restart))"
+        );
+        assert!(
+            !in_podmans_words("restart docker; set mtu in /etc/docker/daemon.json")
+                .contains("docker")
+        );
     }
 }

@@ -197,11 +197,20 @@ pub async fn networks_again(
     let mut again = inspect_networks(docker, &ids).await?;
     // A network keeps its names: Podman's inspect calls its default network `podman`
     // where its list says `bridge`, as Docker's does, and names no bridge (the first
-    // look asked Podman's own API).
+    // look asked Podman's own API). Its endpoints are those of the containers that ran
+    // at the first look, and the probe's: Podman's inspect lists stopped containers too.
     for n in &mut again {
         if let Some(before) = networks.iter().find(|b| b.id == n.id) {
             n.name.clone_from(&before.name);
             n.bridge.clone_from(&before.bridge);
+            n.endpoints.retain(|e| {
+                e.container_name
+                    .starts_with(netcheck_model::protocol::PROBE_PREFIX)
+                    || before
+                        .endpoints
+                        .iter()
+                        .any(|b| b.container_id == e.container_id)
+            });
         }
     }
     networks.retain(|n| !changed.contains(&n.name));

@@ -23,17 +23,26 @@ pub(super) struct HostParts<'a> {
     pub firewall: Observed<FirewallObs>,
     pub routing: Option<Observed<RoutingObs>>,
     pub handle: Option<&'a Handle>,
-    /// Traffic control as the first look read it, to be compared with now.
-    pub tc_before: Option<Vec<TcItem>>,
+    /// What the first look read before the probe started, to be compared with now.
+    pub before: Before,
     /// The pass over /proc for the engine's processes, started beside the rest.
     pub processes: Option<JoinHandle<EngineProcesses>>,
+}
+
+/// The host as the first look read it, before the probe started.
+#[derive(Default)]
+pub(super) struct Before {
+    /// Traffic control, whose drop counters are compared with now.
+    pub tc: Option<Vec<TcItem>>,
+    /// The global sysctls, on Podman only (netavark resets forwarding for the probe).
+    pub sysctl: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl HostParts<'_> {
     /// The host's observation, or why there is none.
     pub async fn observe(self, networks: &[NetworkObs]) -> Observed<HostObs> {
         let host_ns = self.netns.as_ref().and_then(|r| r.as_ref().ok());
-        let traffic_control = tc::after(self.handle, host_ns, self.tc_before).await;
+        let traffic_control = tc::after(self.handle, host_ns, self.before.tc).await;
         let processes = match self.processes {
             Some(scan) => scan.await.ok(),
             None => None,
@@ -71,6 +80,7 @@ impl HostParts<'_> {
                         engine_config: engine_config::engine_config(&processes.dockerd),
                         conntrack: Some(sysctl::conntrack()),
                         traffic_control,
+                        sysctl_before_probe: self.before.sysctl,
                         netns,
                     },
                 }

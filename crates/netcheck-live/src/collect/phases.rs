@@ -16,13 +16,13 @@ use netcheck_model::error::Error;
 use netcheck_model::protocol::Purpose;
 use netcheck_model::snapshot::{
     DockerObs, EngineFacts, FirewallObs, NetnsObs, NetworkObs, Observed, ProbeObs, Request,
-    RoutingObs, SNAPSHOT_SCHEMA, Snapshot, TcItem,
+    RoutingObs, SNAPSHOT_SCHEMA, Snapshot,
 };
 
 use super::{
     Collection, PROBE_PREFIX, Teardown, agent, checked_networks, confirm, docker, early,
     engine_config, firewall, host_obs, host_requests, image, named, probe_setup, probing, routing,
-    stand_ins, tc, trace, user_ports,
+    stand_ins, sysctl, tc, trace, user_ports,
 };
 use crate::net::netlink;
 
@@ -84,7 +84,7 @@ pub async fn collect(
         firewall,
         publish_requests,
         engine,
-        tc_before,
+        before,
     } = now;
     laps.lap("the host while the probe lingers");
     without_other_runs_probes(&mut networks, probe_name.as_deref());
@@ -123,7 +123,7 @@ pub async fn collect(
         firewall,
         routing,
         handle: host_handle.as_ref(),
-        tc_before,
+        before,
         processes,
     }
     .observe(&networks)
@@ -209,7 +209,7 @@ struct First {
     networks: Vec<NetworkObs>,
     image: Option<Result<String, Error>>,
     early_host: Option<NetnsObs>,
-    tc_before: Option<Vec<TcItem>>,
+    before: host_obs::Before,
     firewall: Observed<FirewallObs>,
 }
 
@@ -252,12 +252,18 @@ async fn first_look(
         named?;
         engine.rootless |= facts.is_ok_and(|f| f.rootless());
     }
+    // netavark turns forwarding on for the probe: what the running containers had is
+    // read now.
+    let sysctl = (engine.product.is_some() && need_host && local).then(|| sysctl::sysctls(&[]));
     Ok(First {
         engine,
         networks,
         image,
         early_host,
-        tc_before,
+        before: host_obs::Before {
+            tc: tc_before,
+            sysctl,
+        },
         firewall,
     })
 }
@@ -349,7 +355,7 @@ struct Now {
     /// The host's side of port.publish: the published port on loopback.
     publish_requests: Vec<Request>,
     engine: EngineFacts,
-    tc_before: Option<Vec<TcItem>>,
+    before: host_obs::Before,
 }
 
 /// The host and the networks as they are now (the probe's veth included), the nat
@@ -370,7 +376,7 @@ async fn while_the_probe_lingers(
         engine,
         networks,
         mut firewall,
-        tc_before,
+        before,
         ..
     } = first;
     let (host_netns, networks, nat_now, publish_requests) = tokio::join!(
@@ -447,7 +453,7 @@ async fn while_the_probe_lingers(
         firewall,
         publish_requests,
         engine,
-        tc_before,
+        before,
     })
 }
 

@@ -41,6 +41,11 @@ pub struct HostObs {
     /// None in a snapshot taken before netcheck observed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_control: Option<Observed<super::TcObs>>,
+    /// Podman's: the global sysctls as they were before the probe started. netavark
+    /// turns forwarding on whenever a container joins a network, so a reset that cut
+    /// the running containers off shows only here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sysctl_before_probe: Option<BTreeMap<String, String>>,
 }
 
 /// What the engine was told about the firewall (dockerd's flags win over daemon.json).

@@ -33,7 +33,9 @@ pub(super) fn rules(f: &mut Findings, fw: &FirewallObs, n: &NetworkObs, subnet: 
             tables: [("nat".to_string(), nat.clone())].into(),
             ..fw.clone()
         });
-    if let Some(Err(why)) = before.as_ref().map(|b| netavark::masquerade(b, &subnet)) {
+    if let Some(Err(netavark::Unmasqueraded::Missing(why))) =
+        before.as_ref().map(|b| netavark::masquerade(b, &subnet))
+    {
         f.fail_at(
             Code::MasqueradeRuleMissing,
             rules::subject("nat", "POSTROUTING", None),
@@ -52,6 +54,15 @@ pub(super) fn rules(f: &mut Findings, fw: &FirewallObs, n: &NetworkObs, subnet: 
     }
     match netavark::masquerade(fw, &subnet) {
         Ok(rule) => f.pass(format!("{}: {rule}", fw.backend)),
+        Err(netavark::Unmasqueraded::Bypassed { line, why }) => f.fail_at(
+            Code::MasqueradeRuleMissing,
+            rules::subject("nat", "POSTROUTING", Some(&line)),
+            format!("{}'s traffic leaves un-NATed: {why}", n.name),
+            format!(
+                "delete it (it is not netavark's): iptables -t nat -D {}",
+                crate::checks::sh_words(line.trim_start_matches("-A "))
+            ),
+        ),
         Err(why) if !netavark::present(fw) => f.fail_at(
             Code::DockerChainsMissing,
             Subject::Host,

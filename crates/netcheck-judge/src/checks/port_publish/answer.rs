@@ -37,6 +37,21 @@ pub(super) fn judge(
     };
     match request {
         None => f.error(format!("no request was made to {at} {from}")),
+        // netavark leaves hairpin mode off on its bridge ports: a container does not
+        // reach its own published port through the gateway, by that engine's design
+        // (the host and other containers do). Only a cause found elsewhere fails it.
+        Some(r)
+            if ctx.engine.podman
+                && !r.ok
+                && !p.host_ip.is_loopback()
+                && cause(ctx, probe, r, probe_ip, proxied).is_none() =>
+        {
+            f.note(format!(
+                "GET http://{at}/ {from}: {}; netavark leaves hairpin mode off on its bridge ports, so a \
+                 container does not reach its own published port through the gateway, by design",
+                r.error.as_deref().unwrap_or("no answer")
+            ))
+        }
         Some(r) => answered(
             f,
             r,
