@@ -24,6 +24,7 @@ mod kernel;
 mod layers;
 mod package;
 mod plugin;
+mod podman;
 mod remote;
 mod routing;
 mod rules;

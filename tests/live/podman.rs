@@ -1,0 +1,367 @@
+//! netcheck on a rootful Podman (Debian's 4.3.1, netavark 1.4, aardvark-dns), serving its
+//! Docker-compatible API in namespaces of its own (scripts/podman-engine, through
+//! tests/common/podman_engine.rs). Each test starts its own service (~1 s, ~1 s more
+//! for the probe image, 0.2 s to stop): one user network with a lingering container,
+//! netcheck run inside Podman's namespaces, and its faults injected there alone, each
+//! undone by a guard. Each step's verdict is gathered and the test fails at its end with
+//! all of them; every run's text output is printed.
+//!
+//! netavark's rules of a network `a` (subnet S, bridge podman1, chain NETAVARK-<hash>):
+//! nat `-A POSTROUTING -s S -j NETAVARK-<hash>`, `-A NETAVARK-<hash> -d S -j ACCEPT`,
+//! `-A NETAVARK-<hash> ! -d 224.0.0.0/4 -j MASQUERADE`; filter `-A FORWARD -j
+//! NETAVARK_FORWARD` with `-d S … RELATED,ESTABLISHED -j ACCEPT` and `-s S -j ACCEPT`.
+//! Any container that joins the network re-adds whichever of them is missing.
+
+use crate::common;
+
+use common::engine_faults::FAULT_PROBE_TIMEOUT_MS;
+use common::engine_verdicts::{Verdicts, cause_text, result_text, results};
+use common::podman_engine::{PodmanNet, TestPodman};
+use common::*;
+
+/// Podman started, with one user network `a` and its container.
+fn start() -> Option<(TestPodman, PodmanNet)> {
+    let mut podman = TestPodman::start()?;
+    let a = podman.network("a");
+    Some((podman, a))
+}
+
+/// A run's text output, printed whatever its verdict: what netcheck said of Podman.
+fn show(what: &str, run: &Run) {
+    eprintln!(
+        "---- {what}: exit {}\n{}{}----",
+        run.code, run.stdout, run.stderr
+    );
+}
+
+/// A healthy Podman: a report naming Podman, every result a pass or a skip that says
+/// why, and exit code 0.
+fn healthy(run: &Run) -> Result<(), String> {
+    let results = results(run)?;
+    let mut wrong = vec![];
+    let product = &run.report.as_ref().unwrap()["host"]["engine_product"];
+    if product != "Podman" {
+        wrong.push(format!("host.engine_product is {product}, not \"Podman\""));
+    }
+    for id in ALL {
+        if !results.iter().any(|r| is(r, id)) {
+            wrong.push(format!("{id} not reported"));
+        }
+    }
+    for r in results {
+        let message = r["message"].as_str().unwrap_or("").trim();
+        let ok = match r["status"].as_str() {
+            Some("pass") => true,
+            // A reason, not the bare placeholder of a check that found nothing.
+            Some("skip") => !message.is_empty() && message != "nothing to check",
+            _ => false,
+        };
+        if !ok {
+            wrong.push(format!("{} is {}: {message:?}", r["id"], r["status"]));
+        }
+    }
+    if run.code != 0 {
+        wrong.push(format!("exit {}, not 0", run.code));
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{}", wrong.join("\n"), run.explain()))
+    }
+}
+
+/// No fix in the run tells a Podman user to restart a Docker daemon or edit its
+/// daemon.json: Podman has neither.
+fn docker_remedies(run: &Run) -> Result<(), String> {
+    for r in results(run)? {
+        let hint = r["hint"].as_str().unwrap_or_default();
+        if [
+            "restart docker",
+            "docker restart",
+            "Docker daemon",
+            "daemon.json",
+        ]
+        .iter()
+        .any(|w| hint.contains(w))
+        {
+            return Err(format!("{}: a Docker remedy on Podman: {hint}", r["id"]));
+        }
+    }
+    Ok(())
+}
+
+/// `check[network]` fails, its headline or findings name every one of `causes`
+/// (case-insensitive), no fix is Docker's, and the exit code is 1.
+fn fails(run: &Run, check: &str, network: &str, causes: &[&str]) -> Result<(), String> {
+    let results = results(run)?;
+    let id = format!("{check}[{network}]");
+    let r = results
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .ok_or_else(|| format!("{id} not reported:\n{}", run.explain()))?;
+    if r["status"] != "fail" {
+        return Err(format!(
+            "{id} is {}, not fail: {}\n{}",
+            r["status"],
+            r["message"],
+            run.explain()
+        ));
+    }
+    let said = cause_text(r).to_lowercase();
+    for cause in causes {
+        if !said.contains(&cause.to_lowercase()) {
+            return Err(format!(
+                "{id} fails without naming {cause:?}:\n{}",
+                result_text(r)
+            ));
+        }
+    }
+    docker_remedies(run)?;
+    if run.code != 1 {
+        return Err(format!("exit {}, not 1:\n{}", run.code, run.explain()));
+    }
+    Ok(())
+}
+
+/// netcheck over network `a` alone, with the fault tests' short deadline.
+fn fault_run(podman: &TestPodman, a: &PodmanNet) -> Run {
+    podman.run_local(&[
+        "--network",
+        &a.name,
+        "--probe-timeout-ms",
+        FAULT_PROBE_TIMEOUT_MS,
+    ])
+}
+
+/// netavark's own nat chain of network `a`: the target of POSTROUTING's `-s SUBNET` jump.
+fn masquerade_chain(podman: &TestPodman, a: &PodmanNet) -> String {
+    let postrouting = podman.sh(&["iptables", "-t", "nat", "-S", "POSTROUTING"]);
+    let jump = format!("-A POSTROUTING -s {} -j ", a.subnet);
+    postrouting
+        .lines()
+        .find_map(|l| l.strip_prefix(&jump))
+        .filter(|chain| chain.starts_with("NETAVARK-"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no jump to netavark's chain for {}:\n{postrouting}",
+                a.subnet
+            )
+        })
+        .to_string()
+}
+
+#[test]
+fn healthy_rootful_podman_passes() {
+    let Some((podman, _a)) = start() else {
+        return;
+    };
+    let mut v = Verdicts::new("podman");
+    let local = podman.run_local(&[]);
+    show("healthy, local run", &local);
+    v.step("healthy, local run", healthy(&local));
+    let agent = podman.run_agent(&[]);
+    show("healthy, agent run", &agent);
+    v.step("healthy, agent run", healthy(&agent));
+    v.step("stopped, nothing left", podman.stop());
+    v.finish();
+}
+
+/// netavark's MASQUERADE of network `a` deleted from its chain: nat.masquerade fails
+/// naming the missing masquerade. netavark re-adds it when a container joins the network,
+/// and netcheck's probe is one: whether it was back after the run is said too.
+#[test]
+fn podman_masquerade_rule_deleted_fails_nat_masquerade() {
+    let Some((podman, a)) = start() else {
+        return;
+    };
+    let mut v = Verdicts::new("podman");
+    let chain = masquerade_chain(&podman, &a);
+    let rules = podman.sh(&["iptables", "-t", "nat", "-S", &chain]);
+    let (position, rule) = rules
+        .lines()
+        .filter(|l| l.starts_with("-A "))
+        .enumerate()
+        .find(|(_, l)| l.ends_with("-j MASQUERADE"))
+        .unwrap_or_else(|| panic!("no MASQUERADE in {chain}:\n{rules}"));
+    let spec: Vec<&str> = rule.split_whitespace().skip(2).collect();
+    let position = (position + 1).to_string();
+    let quoted = |words: &[&str]| {
+        words
+            .iter()
+            .map(|w| shlex::try_quote(w).unwrap().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let check: Vec<&str> = [&["iptables", "-t", "nat", "-C", &chain][..], &spec].concat();
+    let delete: Vec<&str> = [&["iptables", "-t", "nat", "-D", &chain][..], &spec].concat();
+    let insert: Vec<&str> = [
+        &["iptables", "-t", "nat", "-I", &chain, &position][..],
+        &spec,
+    ]
+    .concat();
+    // Put back only where netavark has not already.
+    let undo = format!("{} || {}", quoted(&check), quoted(&insert));
+    let mut guard = Restore::default();
+    podman.change(&mut guard, &delete, &["sh", "-c", &undo]);
+    let run = fault_run(&podman, &a);
+    show(&format!("{chain} MASQUERADE deleted"), &run);
+    let back = podman.exec(&check).status.success();
+    eprintln!(
+        "after the run, the MASQUERADE rule of {chain} is {}",
+        if back {
+            "back (netavark re-added it)"
+        } else {
+            "still missing"
+        }
+    );
+    v.step(
+        &format!("MASQUERADE of {chain} deleted: nat.masquerade"),
+        fails(&run, "nat.masquerade", &a.name, &["masquerade"]).map_err(|e| {
+            if back {
+                format!(
+                    "{e}\n(netavark re-added the rule during the run: netcheck's probe joining {} set the network up again)",
+                    a.name
+                )
+            } else {
+                e
+            }
+        }),
+    );
+    drop(guard);
+    v.step("stopped, nothing left", podman.stop());
+    v.finish();
+}
+
+/// A RETURN at the top of netavark's chain of network `a`: its MASQUERADE is skipped, and
+/// stays skipped (netavark re-adds missing rules, it removes none), unlike a deleted one.
+/// nat.masquerade fails naming what skips it.
+#[test]
+fn podman_masquerade_bypassed_fails_nat_masquerade() {
+    let Some((podman, a)) = start() else {
+        return;
+    };
+    let mut v = Verdicts::new("podman");
+    let chain = masquerade_chain(&podman, &a);
+    let mut guard = Restore::default();
+    podman.change(
+        &mut guard,
+        &["iptables", "-t", "nat", "-I", &chain, "1", "-j", "RETURN"],
+        &["iptables", "-t", "nat", "-D", &chain, "-j", "RETURN"],
+    );
+    let run = fault_run(&podman, &a);
+    show(&format!("-I {chain} 1 -j RETURN"), &run);
+    v.step(
+        &format!("-I {chain} 1 -j RETURN: nat.masquerade"),
+        fails(&run, "nat.masquerade", &a.name, &["RETURN"]),
+    );
+    drop(guard);
+    v.step("stopped, nothing left", podman.stop());
+    v.finish();
+}
+
+/// `iptables -I FORWARD -j DROP` in Podman's namespace, above netavark's jump:
+/// firewall.forward fails for network `a`, naming FORWARD.
+#[test]
+fn podman_forward_drop_fails_firewall_forward() {
+    let Some((podman, a)) = start() else {
+        return;
+    };
+    let mut v = Verdicts::new("podman");
+    let mut guard = Restore::default();
+    podman.change(
+        &mut guard,
+        &["iptables", "-I", "FORWARD", "-j", "DROP"],
+        &["iptables", "-D", "FORWARD", "-j", "DROP"],
+    );
+    let run = fault_run(&podman, &a);
+    show("iptables -I FORWARD -j DROP", &run);
+    v.step(
+        "iptables -I FORWARD -j DROP: firewall.forward",
+        fails(&run, "firewall.forward", &a.name, &["FORWARD"]),
+    );
+    drop(guard);
+    v.step("stopped, nothing left", podman.stop());
+    v.finish();
+}
+
+/// The seed's faults, each injected in Podman's namespace alone and undone by a guard
+/// before the next: ip_forward off (kernel.ip-forward: netavark turns it on again for
+/// the probe, so what the running containers had is what fails), the bridge's gateway
+/// address removed (bridge.subnet), a container's veth off its bridge (bridge.veth). A
+/// last run proves every one was undone.
+#[test]
+fn podman_seed_faults_fail_the_right_checks() {
+    let Some((podman, a)) = start() else {
+        return;
+    };
+    let mut v = Verdicts::new("podman");
+    {
+        let mut guard = Restore::default();
+        podman.change(
+            &mut guard,
+            &["sysctl", "-qw", "net.ipv4.ip_forward=0"],
+            &["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+        );
+        let run = fault_run(&podman, &a);
+        show("ip_forward=0", &run);
+        v.step(
+            "ip_forward=0: kernel.ip-forward",
+            fails_host(&run, "kernel.ip-forward", &["net.ipv4.ip_forward"]),
+        );
+    }
+    {
+        let gateway = format!("{}/{}", a.gateway(), a.prefix_len());
+        let mut guard = Restore::default();
+        podman.change(
+            &mut guard,
+            &["ip", "addr", "del", &gateway, "dev", &a.bridge],
+            &["ip", "addr", "add", &gateway, "dev", &a.bridge],
+        );
+        let run = fault_run(&podman, &a);
+        show("the bridge's gateway address removed", &run);
+        v.step(
+            "gateway address removed: bridge.subnet",
+            fails(&run, "bridge.subnet", &a.name, &[&a.bridge]),
+        );
+    }
+    {
+        let veth = podman.host_veth(&a.container);
+        let mut guard = Restore::default();
+        podman.change(
+            &mut guard,
+            &["ip", "link", "set", &veth, "nomaster"],
+            &["ip", "link", "set", &veth, "master", &a.bridge],
+        );
+        let run = fault_run(&podman, &a);
+        show("veth off its bridge", &run);
+        v.step(
+            "veth off its bridge: bridge.veth",
+            fails(&run, "bridge.veth", &a.name, &[&veth]),
+        );
+    }
+    // The probe left the bridge while the veth was off it: netavark removed the bridge,
+    // having seen no port left on it. Restarting the container sets it up again.
+    podman.podman(&["restart", &a.container]);
+    let run = podman.run_local(&[]);
+    show("healthy again", &run);
+    v.step("every fault undone", healthy(&run));
+    v.step("stopped, nothing left", podman.stop());
+    v.finish();
+}
+
+/// Host-scoped `check` fails, naming every one of `causes`, with exit code 1.
+fn fails_host(run: &Run, check: &str, causes: &[&str]) -> Result<(), String> {
+    let results = results(run)?;
+    let r = (results.iter())
+        .find(|r| r["id"] == check)
+        .ok_or_else(|| format!("{check} not reported:\n{}", run.explain()))?;
+    docker_remedies(run)?;
+    let text = r.to_string().to_lowercase();
+    match (
+        r["status"].as_str(),
+        causes.iter().find(|c| !text.contains(&c.to_lowercase())),
+    ) {
+        (Some("fail"), None) if run.code == 1 => Ok(()),
+        _ => Err(format!("{check}: {r}\n{}", run.explain())),
+    }
+}
