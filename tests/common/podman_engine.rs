@@ -239,18 +239,26 @@ impl TestPodman {
     /// A bridge network `netcheck-test-<tag>` with the uplink's MTU (Podman's default
     /// would be 1500) and one container on it: the probe image, lingering.
     pub fn network(&mut self, tag: &str) -> PodmanNet {
+        self.network_with(tag, &[])
+    }
+
+    /// A user network as [`Self::network`], created with `extra` arguments too
+    /// (`--opt isolate=true`, `--internal`).
+    pub fn network_with(&mut self, tag: &str, extra: &[&str]) -> PodmanNet {
         let t0 = Instant::now();
         let name = format!("netcheck-test-{tag}");
         let mtu = format!("mtu={}", uplink_mtu());
-        self.podman(&[
+        let mut args = vec![
             "network",
             "create",
             "--label",
             "netcheck.test=1",
             "--opt",
             &mtu,
-            &name,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        args.push(&name);
+        self.podman(&args);
         let container = self.container(&name, &format!("{name}-c"));
         let subnet = self
             .podman(&[

@@ -365,3 +365,85 @@ fn fails_host(run: &Run, check: &str, causes: &[&str]) -> Result<(), String> {
         _ => Err(format!("{check}: {r}\n{}", run.explain())),
     }
 }
+
+/// Two networks created with `--opt isolate=true`, which netavark keeps apart, and one
+/// without, which reaches both by Podman's design. Healthy, nothing fails; with ACCEPTs
+/// between the two isolated bridges above netavark's isolation, bridge.icc fails naming
+/// them, and never the open one.
+#[test]
+fn podman_isolation_is_judged_as_netavark_writes_it() {
+    let Some((mut podman, open)) = start() else {
+        return;
+    };
+    let mut v = Verdicts::new("podman");
+    let x = podman.network_with("x", &["--opt", "isolate=true"]);
+    let y = podman.network_with("y", &["--opt", "isolate=true"]);
+    let nets = [
+        "--network",
+        &open.name,
+        "--network",
+        &x.name,
+        "--network",
+        &y.name,
+    ];
+    let run = podman.run_local(&nets);
+    show("two isolated networks and an open one", &run);
+    v.step("isolated and open networks: healthy", healthy(&run));
+    // ACCEPTs of a site's own, first in netavark's isolation chain, let x and y reach
+    // each other (both ways: the isolation rules are stateless, a reply meets them too).
+    // A deleted DROP of netavark's would not do: netavark writes it again when the probe
+    // joins, as it does every rule of a network a container joins.
+    let mut guard = Restore::default();
+    for (from, to) in [(&x.bridge, &y.bridge), (&y.bridge, &x.bridge)] {
+        let accept = ["-i", from.as_str(), "-o", to.as_str(), "-j", "ACCEPT"];
+        let insert: Vec<&str> = [
+            &["iptables", "-I", "NETAVARK_ISOLATION_1", "1"][..],
+            &accept,
+        ]
+        .concat();
+        let delete: Vec<&str> = [&["iptables", "-D", "NETAVARK_ISOLATION_1"][..], &accept].concat();
+        podman.change(&mut guard, &insert, &delete);
+    }
+    let mut args = nets.to_vec();
+    args.extend(["--probe-timeout-ms", FAULT_PROBE_TIMEOUT_MS]);
+    let run = podman.run_local(&args);
+    show("ACCEPTs between x and y above netavark's isolation", &run);
+    v.step(
+        "ACCEPT x <-> y: bridge.icc",
+        fails(&run, "bridge.icc", &x.name, &[&y.name, "not isolated"]),
+    );
+    let open_ok = results(&run).map(|rs| {
+        rs.iter()
+            .any(|r| r["id"] == format!("bridge.icc[{}]", open.name) && r["status"] == "pass")
+    });
+    v.step(
+        "ACCEPT x <-> y: the open network still passes",
+        match open_ok {
+            Ok(true) => Ok(()),
+            _ => Err(run.explain()),
+        },
+    );
+    drop(guard);
+    v.step("stopped, nothing left", podman.stop());
+    v.finish();
+}
+
+/// Networks that turn a feature off on purpose, or add IPv6, beside a plain one: an
+/// internal network (no NAT, no way out, its bridge not forwarding), one without DNS
+/// (`--disable-dns`), and a dual-stack one (netavark's NAT66). Nothing fails, and each
+/// check that has nothing to judge there says why.
+#[test]
+fn podman_networks_that_turn_features_off_pass() {
+    let Some((mut podman, _a)) = start() else {
+        return;
+    };
+    let mut v = Verdicts::new("podman");
+    podman.network_with("internal", &["--internal"]);
+    podman.network_with("nodns", &["--disable-dns"]);
+    podman.network_with("v6", &["--ipv6"]);
+    let run = podman.run_local(&[]);
+    show("internal, without DNS, dual stack", &run);
+    v.step("internal, without DNS, dual stack: healthy", healthy(&run));
+    v.step("stopped, nothing left", podman.stop());
+    v.finish();
+}

@@ -75,6 +75,15 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
     for name in &args.embedded_dns {
         lookups.push(embedded_lookup(name, server, timeout).await);
     }
+    // Podman's DNS answers at each of its networks' gateways: every one that
+    // resolv.conf names is asked too, each lookup named after its server.
+    for server in podman_dns_servers(&resolv_conf, &args.engine_dns) {
+        for name in &args.embedded_dns {
+            let mut l = embedded_lookup(name, Some(server), timeout).await;
+            l.source = Some(format!("{EMBEDDED_DNS_SOURCE}@{server}"));
+            lookups.push(l);
+        }
+    }
     let requests = args
         .gets
         .iter()
@@ -188,6 +197,15 @@ pub(crate) fn engine_dns_server(resolv_conf: &str, others: &[IpAddr]) -> Option<
             .flatten()?;
         (server == IpAddr::V4(EMBEDDED_DNS) || others.contains(&server)).then_some(server)
     })
+}
+
+/// The servers of `engine_dns` (Podman's, at its networks' gateways) that resolv.conf
+/// names, in its order.
+fn podman_dns_servers(resolv_conf: &str, engine_dns: &[IpAddr]) -> Vec<IpAddr> {
+    (resolv_conf.lines())
+        .filter_map(|l| l.strip_prefix("nameserver")?.trim().parse().ok())
+        .filter(|a| engine_dns.contains(a))
+        .collect()
 }
 
 /// Asks the engine's DNS server `server` alone, the name as given (no search domains,

@@ -87,6 +87,10 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
 /// With `"iptables": false` the engine writes no rules: nothing isolates networks or
 /// enforces icc=false, by the daemon's own configuration.
 fn keeps_no_rules(ctx: &Context) -> bool {
+    // Podman's rules are netavark's, and its isolation is said by open_to_other_networks.
+    if ctx.engine.podman {
+        return false;
+    }
     let host = ctx.snapshot.host.ok();
     host.and_then(|h| h.firewall.ok()).is_some_and(|fw| {
         !super::rules::docker_in_iptables(fw) && super::rules::docker_nft_tables(fw).is_empty()

@@ -370,7 +370,7 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &netcheck_model::snapshot::Netwo
         return;
     }
     if ctx.engine.podman {
-        return podman_dns(f, ctx, n, probe, &probe_addrs);
+        return podman_dns(f, n, probe, &probe_addrs);
     }
     let lookup =
         match who.stand_in {
@@ -417,7 +417,6 @@ fn embedded(f: &mut Findings, ctx: &Context, n: &netcheck_model::snapshot::Netwo
 /// The probe (never a stand-in on Podman) asked the one its resolv.conf names first.
 fn podman_dns(
     f: &mut Findings,
-    ctx: &Context,
     n: &netcheck_model::snapshot::NetworkObs,
     probe: &netcheck_model::snapshot::ProbeObs,
     own: &[IpAddr],
@@ -433,20 +432,18 @@ fn podman_dns(
         ));
         return;
     };
-    let lookup = (probe.report.lookups.iter())
-        .find(|l| l.source.as_deref() == Some(netcheck_model::protocol::EMBEDDED_DNS_SOURCE));
-    let first = named
-        .iter()
-        .find(|a| gateways.contains(a) || ctx_gateway(ctx, a));
+    // The probe asked each of Podman's servers its resolv.conf names, each lookup
+    // named after its server.
+    let source = format!(
+        "{}@{gateway}",
+        netcheck_model::protocol::EMBEDDED_DNS_SOURCE
+    );
+    let lookup =
+        (probe.report.lookups.iter()).find(|l| l.source.as_deref() == Some(source.as_str()));
     match lookup {
-        None => f.note(format!("network {}: the probe did not ask aardvark-dns", n.name)),
-        // The probe asks the first of Podman's servers its resolv.conf names: another
-        // network's, where it is on several; that one answered for them all.
-        Some(l) if first != Some(gateway) => f.note(format!(
-            "network {}: aardvark-dns at {gateway} not asked (the probe asked the one its resolv.conf names first: {}): {}",
-            n.name,
-            first.map_or("none".into(), |a| a.to_string()),
-            l.error.as_deref().unwrap_or("answered")
+        None => f.note(format!(
+            "network {}: the probe did not ask aardvark-dns at {gateway} (an older netcheck)",
+            n.name
         )),
         Some(l) if l.addrs.iter().any(|a| own.contains(a)) => f.pass(format!(
             "Podman's DNS (aardvark-dns at {gateway}) answers {} with {}, its own",
@@ -469,12 +466,4 @@ fn podman_dns(
              gateway's address and that INPUT accepts DNS from the bridge",
         ),
     }
-}
-
-/// Whether `a` is the gateway of any of the engine's networks.
-fn ctx_gateway(ctx: &Context, a: &IpAddr) -> bool {
-    (ctx.snapshot.docker.ok().into_iter())
-        .flat_map(|d| &d.networks)
-        .flat_map(|n| &n.ipam)
-        .any(|c| c.gateway.as_ref() == Some(a))
 }

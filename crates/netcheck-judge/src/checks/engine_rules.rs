@@ -269,14 +269,16 @@ impl EngineRules {
     /// `nat-unprotected` network's default rule accepts traffic from everywhere.
     pub fn open_to_other_networks(
         &self,
-        into: &NetworkObs,
+        (from, into): (Option<&NetworkObs>, &NetworkObs),
         fw: Option<&FirewallObs>,
     ) -> Option<String> {
         if self.podman {
-            return (!super::netavark::isolated(into)).then(|| {
+            return (!from.is_some_and(|from| super::netavark::isolated_between(from, into, fw))).then(|| {
                 format!(
-                    "Podman (netavark) isolates a network only where it was created with --opt isolate=true, \
-                     and {} was not: its containers accept traffic from other networks, by design",
+                    "Podman (netavark) isolates two networks only where both were created with \
+                     --opt isolate=true (or either with isolate=strict), and {} and {} are not both: \
+                     they reach each other, by design",
+                    from.map_or("the other", |n| n.name.as_str()),
                     into.name
                 )
             });

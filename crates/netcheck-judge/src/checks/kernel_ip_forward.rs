@@ -1,6 +1,7 @@
 //! `kernel.ip-forward`: the kernel routes container traffic, globally and per interface.
 
 use super::{Check, Context, Findings, Needs, Outcome, Subject, missing};
+use netcheck_model::snapshot::NetworkObs;
 
 /// kernel.ip-forward's finding codes, `kernel.ip-forward/<slug>`. A variant's doc comment
 /// is its description, which `netcheck explain` prints. Never rename a released slug.
@@ -92,8 +93,22 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
             format!("{FIX}; Podman turns it on only when a container joins a network"),
         );
     }
-    let mut ifaces: Vec<(String, String)> = ctx
-        .networks
+    // An internal network's traffic never leaves its bridge, so it is bridged, never
+    // routed: netavark turns forwarding off on such a bridge, by design.
+    let (internal, routed): (Vec<&NetworkObs>, Vec<&NetworkObs>) =
+        ctx.networks.iter().partition(|n| n.internal);
+    for n in internal {
+        if let Some(v) = host
+            .sysctl
+            .get(&format!("net.ipv4.conf.{}.forwarding", n.bridge))
+        {
+            f.note(format!(
+                "net.ipv4.conf.{}.forwarding={v}: {} is internal, its traffic is bridged, never routed",
+                n.bridge, n.name
+            ));
+        }
+    }
+    let mut ifaces: Vec<(String, String)> = routed
         .iter()
         .map(|n| (n.bridge.clone(), format!("bridge of {}", n.name)))
         .collect();

@@ -164,13 +164,30 @@ pub fn dnat(fw: &FirewallObs, host_port: u16, container_port: u16) -> Option<&st
     })
 }
 
-/// netavark isolates a network from the others only where it was created with
-/// `--opt isolate=true` (netavark 1.5 and later); otherwise Podman's networks reach
-/// each other, by design.
-pub fn isolated(n: &NetworkObs) -> bool {
-    n.options
-        .get("isolate")
-        .is_some_and(|v| matches!(v.as_str(), "true" | "strict"))
+/// Whether netavark drops traffic between networks `a` and `b`: both created with
+/// `--opt isolate=true` (each is isolated from the other isolated networks only), or
+/// either with `isolate=strict` (later netavarks: from every other network).
+/// Otherwise Podman's networks reach each other, by design.
+///
+/// Podman 4.3's API leaves the option out of its answers; netavark's own isolation
+/// rules (`NETAVARK_ISOLATION_1`, `-i <bridge> ! -o <bridge>`), which it writes for an
+/// isolated network whenever one of its containers starts, say it then.
+pub fn isolated_between(a: &NetworkObs, b: &NetworkObs, fw: Option<&FirewallObs>) -> bool {
+    let isolate = |n: &NetworkObs| -> Option<String> {
+        if let Some(v) = n.options.get("isolate") {
+            return Some(v.clone());
+        }
+        let marks = format!("-i {} ! -o {} ", n.bridge, n.bridge);
+        let chain = fw.map(|fw| rules::chain_lines(fw, "filter", "NETAVARK_ISOLATION_1"));
+        chain
+            .is_some_and(|lines| lines.iter().any(|l| l.contains(&marks)))
+            .then(|| "true".to_string())
+    };
+    let (a, b) = (isolate(a), isolate(b));
+    let (a, b) = (a.as_deref(), b.as_deref());
+    a == Some("strict")
+        || b == Some("strict")
+        || (matches!(a, Some("true" | "strict")) && matches!(b, Some("true" | "strict")))
 }
 
 /// Docker's remedies in a fix, and Podman's for the same: Podman has no daemon whose

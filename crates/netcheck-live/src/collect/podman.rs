@@ -23,20 +23,27 @@ struct LibpodNetwork {
     id: String,
     #[serde(default)]
     network_interface: String,
+    /// Its options, some of which (`isolate`) the compatible API leaves out.
+    #[serde(default)]
+    options: HashMap<String, String>,
 }
 
-/// Names each bridge network's interface as Podman's own API gives it; a network
-/// Podman does not name keeps the name it had.
+/// Names each bridge network's interface as Podman's own API gives it (a network
+/// Podman does not name keeps the name it had), and adds the options its compatible
+/// API leaves out.
 pub async fn name_bridges(docker: &Docker, networks: &mut [NetworkObs]) -> Result<(), Error> {
     let listed: Vec<LibpodNetwork> = libpod_get(docker, LIBPOD_NETWORKS, "network list").await?;
-    let by_id: HashMap<String, String> = listed
-        .into_iter()
-        .filter(|n| !n.network_interface.is_empty())
-        .map(|n| (n.id, n.network_interface))
-        .collect();
+    let by_id: HashMap<String, LibpodNetwork> =
+        listed.into_iter().map(|n| (n.id.clone(), n)).collect();
     for n in networks.iter_mut() {
-        if let Some(name) = by_id.get(&n.id) {
-            n.bridge.clone_from(name);
+        let Some(own) = by_id.get(&n.id) else {
+            continue;
+        };
+        if !own.network_interface.is_empty() {
+            n.bridge.clone_from(&own.network_interface);
+        }
+        for (k, v) in &own.options {
+            n.options.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
     Ok(())

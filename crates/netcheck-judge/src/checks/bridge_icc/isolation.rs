@@ -24,7 +24,7 @@ pub(super) fn judge_isolation(
     );
     let open = ctx.snapshot.network(other).and_then(|o| {
         ctx.engine
-            .open_to_other_networks(o, host.and_then(|h| h.firewall.ok()))
+            .open_to_other_networks((Some(n), o), host.and_then(|h| h.firewall.ok()))
     });
     if keeps_no_rules(ctx) {
         f.pass(format!(
@@ -57,7 +57,8 @@ fn not_isolated_fix(ctx: &Context, bridge: &str, other: &str) -> String {
     if ctx.engine.podman {
         return format!(
             "find the rule that lets {bridge} through to {other_bridge}: iptables -S FORWARD; \
-             if netavark's own isolation rules are missing, {}",
+             iptables -S NETAVARK_ISOLATION_1 (a rule of yours above netavark's); if netavark's own \
+             isolation rules are missing, {}",
             super::super::netavark::RELOAD
         );
     }

@@ -58,6 +58,7 @@ pub(super) fn netavark(ctx: &Context, f: &mut Findings, fw: &FirewallObs, v6: bo
                 "network {}: internal, cut off from outside by design",
                 n.name
             ));
+            f.pass(format!("nothing drops {} before netavark's rules", n.name));
             continue;
         }
         if !netavark::has_rules(n) {

@@ -45,6 +45,18 @@ pub(super) fn judge(
             ));
             None
         }
+        // Podman: netavark masquerades IPv6 as it does IPv4, in ip6tables.
+        Some(fw) if ctx.engine.podman => {
+            // The nat table read before the probe is IPv4's alone.
+            let v6 = FirewallObs {
+                backend: format!("ip6tables ({})", fw.backend),
+                tables: fw.tables_v6.clone(),
+                nat_before_probe: None,
+                ..fw.clone()
+            };
+            super::podman::rules(f, &v6, n, subnet);
+            Some(true)
+        }
         Some(fw) if ctx.engine.backend == Backend::Nftables => {
             match engine_rules::nft_masquerade(fw, n, true) {
                 Ok(rule) => f.pass(format!("nftables: {rule}")),
