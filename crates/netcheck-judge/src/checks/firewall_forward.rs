@@ -40,6 +40,9 @@ IPv4 and, where the network has it, IPv6. A drop there is final, whatever Docker
 chains accept. Under iptables-legacy, this static reading is all there is: no trace
 sees x_tables rules.
 
+On Podman the rules are netavark's: FORWARD's jump to NETAVARK_FORWARD, which accepts
+the subnet's traffic out and its replies back; a blanket drop above that jump fails.
+
 Fails when: a host firewall inserts a DROP above Docker's jump, or sets FORWARD to DROP
 and Docker's accept rules are gone, or DOCKER-USER drops the network's subnet; another
 table's forward chain drops the traffic (`policy drop`, or a rule); Docker's chains are

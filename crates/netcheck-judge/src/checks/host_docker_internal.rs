@@ -33,6 +33,10 @@ user would. The probe resolves the name without libc (through /etc/hosts, then t
 servers of /etc/resolv.conf), then makes an HTTP request to a listener that netcheck binds
 on the host-side address (never 0.0.0.0).
 
+On Podman, the name is Podman's own, `host.containers.internal`, which Podman writes
+into every container's /etc/hosts (the gateway of one of its networks); Podman 4 knows no
+host-gateway. netcheck listens on one port on every gateway of the probe's networks.
+
 Skips when: every checked network is internal (they reach no host address, by design).
 
 Fails when: the name does not resolve; it resolves, but the host does not answer (a host

@@ -34,6 +34,12 @@ No packet leaves the machine. A network that sets its own source address
 (`com.docker.network.host_ipv4`) gets `-j SNAT --to-source` that address instead, and
 the peer must see that address.
 
+On Podman the rule is netavark's: POSTROUTING's jump for the subnet to its
+NETAVARK-<hash> chain, whose MASQUERADE must not be bypassed by a rule above it.
+netavark writes a network's rules again whenever a container joins it (netcheck's probe
+too), so the nat table is also read before the probe starts, and a rule missing then
+fails: the containers that ran had no NAT.
+
 Fails when: the MASQUERADE rule is missing; ip_forward is 0; FORWARD drops the traffic;
 the outside peer sees the container's own address or is unreachable.
 Typical cause: a \"no NAT\" rule (`-j ACCEPT`) above Docker's MASQUERADE in nat
