@@ -183,6 +183,17 @@ impl TestPodman {
         argv
     }
 
+    /// The argv of `podman-engine podman ARGS…` (the CLI), for a [`Restore`] guard.
+    pub fn podman_argv(&self, args: &[&str]) -> Vec<String> {
+        let mut argv = self.exec_argv(args);
+        let exec = argv
+            .iter()
+            .position(|a| a == "exec")
+            .expect("exec_argv names exec");
+        argv[exec] = "podman".into();
+        argv
+    }
+
     /// Runs ARGS in the service's namespaces (network, mount and PID).
     pub fn exec(&self, args: &[&str]) -> Output {
         let mut all = vec!["exec"];

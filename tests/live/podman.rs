@@ -447,3 +447,49 @@ fn podman_networks_that_turn_features_off_pass() {
     v.step("stopped, nothing left", podman.stop());
     v.finish();
 }
+
+/// A firewall reload that flushes every rule, netavark's with them, while a container
+/// runs: netavark writes the network's rules again when netcheck's probe joins it, so
+/// what the container met shows in the tables read before the probe. firewall.backend
+/// and nat.masquerade fail saying so, with `podman network reload --all` as the fix, and
+/// that fix, run as the guard, makes the host healthy again.
+#[test]
+fn podman_firewall_reload_fails_though_the_probe_heals_it() {
+    let Some((podman, a)) = start() else {
+        return;
+    };
+    let mut v = Verdicts::new("podman");
+    let mut guard = Restore::default();
+    let reload = podman.podman_argv(&["network", "reload", "--all"]);
+    guard.push(&reload.iter().map(String::as_str).collect::<Vec<_>>());
+    podman.sh(&[
+        "sh",
+        "-c",
+        "iptables -t nat -F && iptables -t nat -X && iptables -F && iptables -X",
+    ]);
+    let run = fault_run(&podman, &a);
+    show("every rule flushed", &run);
+    v.step(
+        "flushed: firewall.backend",
+        fails_host(
+            &run,
+            "firewall.backend",
+            &["while containers ran", "podman network reload"],
+        ),
+    );
+    v.step(
+        "flushed: nat.masquerade",
+        fails(
+            &run,
+            "nat.masquerade",
+            &a.name,
+            &["while its containers ran"],
+        ),
+    );
+    drop(guard);
+    let run = podman.run_local(&[]);
+    show("after podman network reload --all", &run);
+    v.step("the fix restores a healthy host", healthy(&run));
+    v.step("stopped, nothing left", podman.stop());
+    v.finish();
+}

@@ -71,19 +71,27 @@ pub async fn run(args: ProbeArgs) -> Result<(), String> {
         futures_util::future::join_all(args.resolves.iter().map(|n| suites.lookup(n))),
     );
     lookups.extend(for_suites.into_iter().map(|l| Lookup { suite: true, ..l }));
-    let server = engine_dns_server(&resolv_conf, &args.engine_dns);
-    for name in &args.embedded_dns {
-        lookups.push(embedded_lookup(name, server, timeout).await);
-    }
-    // Podman's DNS answers at each of its networks' gateways: every one that
-    // resolv.conf names is asked too, each lookup named after its server.
-    for server in podman_dns_servers(&resolv_conf, &args.engine_dns) {
-        for name in &args.embedded_dns {
-            let mut l = embedded_lookup(name, Some(server), timeout).await;
-            l.source = Some(format!("{EMBEDDED_DNS_SOURCE}@{server}"));
-            lookups.push(l);
-        }
-    }
+    // Docker's embedded DNS (127.0.0.11); where none is named and the engine has DNS
+    // servers of its own (Podman's aardvark-dns, at each of its networks' gateways),
+    // each of those resolv.conf names, at once, each lookup named after its server.
+    let engines = podman_dns_servers(&resolv_conf, &args.engine_dns);
+    let embedded = embedded_dns_server(&resolv_conf);
+    let engines = &engines;
+    let asked = futures_util::future::join_all(args.embedded_dns.iter().flat_map(|name| {
+        let servers: Vec<Option<IpAddr>> = match engines.is_empty() {
+            true => vec![embedded],
+            false => engines.iter().copied().map(Some).collect(),
+        };
+        servers.into_iter().map(move |server| async move {
+            let mut l = embedded_lookup(name, server, timeout).await;
+            if let Some(s) = server.filter(|_| !engines.is_empty()) {
+                l.source = Some(format!("{EMBEDDED_DNS_SOURCE}@{s}"));
+            }
+            l
+        })
+    }))
+    .await;
+    lookups.extend(asked);
     let requests = args
         .gets
         .iter()
@@ -186,24 +194,27 @@ impl Resolver<'_> {
 
 pub use netcheck_model::protocol::{EMBEDDED_DNS, EMBEDDED_DNS_SOURCE};
 
-/// The engine's own DNS server where /etc/resolv.conf names it: Docker's 127.0.0.11, or
-/// one of `others` (Podman's aardvark-dns at a network's gateway). Never one of the
-/// host's upstream servers, which resolv.conf lists beside them.
-pub(crate) fn engine_dns_server(resolv_conf: &str, others: &[IpAddr]) -> Option<IpAddr> {
-    resolv_conf.lines().find_map(|l| {
-        let mut w = l.split_whitespace();
-        let server: IpAddr = (w.next() == Some("nameserver"))
-            .then(|| w.next()?.parse().ok())
-            .flatten()?;
-        (server == IpAddr::V4(EMBEDDED_DNS) || others.contains(&server)).then_some(server)
-    })
+/// Docker's embedded DNS server, where /etc/resolv.conf names it.
+pub(crate) fn embedded_dns_server(resolv_conf: &str) -> Option<IpAddr> {
+    let embedded = IpAddr::V4(EMBEDDED_DNS);
+    resolv_conf
+        .lines()
+        .any(|l| {
+            let mut w = l.split_whitespace();
+            w.next() == Some("nameserver")
+                && w.next().and_then(|a| a.parse().ok()) == Some(embedded)
+        })
+        .then_some(embedded)
 }
 
 /// The servers of `engine_dns` (Podman's, at its networks' gateways) that resolv.conf
 /// names, in its order.
 fn podman_dns_servers(resolv_conf: &str, engine_dns: &[IpAddr]) -> Vec<IpAddr> {
     (resolv_conf.lines())
-        .filter_map(|l| l.strip_prefix("nameserver")?.trim().parse().ok())
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("nameserver")).then(|| w.next()?.parse().ok())?
+        })
         .filter(|a| engine_dns.contains(a))
         .collect()
 }

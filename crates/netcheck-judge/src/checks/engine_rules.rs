@@ -16,7 +16,9 @@
 
 use std::net::IpAddr;
 
-use netcheck_model::snapshot::{FirewallObs, HostObs, NetworkObs, Snapshot, TraceVerdict};
+use netcheck_model::snapshot::{
+    EngineFacts, FirewallObs, HostObs, NetworkObs, Snapshot, TraceVerdict,
+};
 
 /// A range of engine versions whose rules look alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -78,6 +80,9 @@ pub struct EngineRules {
     /// Podman's compatible API, whose rules are netavark's ([`super::netavark`]), not
     /// Docker's: none of the above applies to it.
     pub podman: bool,
+    /// Podman with netavark, whose rules netcheck reads; false with CNI's (Podman 3, and
+    /// Podman 4 hosts upgraded from it), which it does not.
+    pub netavark: bool,
 }
 
 impl EngineRules {
@@ -85,12 +90,16 @@ impl EngineRules {
         let engine = snapshot.docker.ok().map(|d| &d.engine);
         let version = engine.map(|e| e.version.clone()).unwrap_or_default();
         let host = snapshot.host.ok();
-        let (backend, backend_source) =
-            backend(engine.and_then(|e| e.firewall_backend.as_deref()), host);
-        let podman = engine.is_some_and(|e| e.product.as_deref() == Some("Podman"));
+        let podman = engine.is_some_and(EngineFacts::is_podman);
+        // Podman's rules are netavark's: a dockerd beside it says nothing of them.
+        let (backend, backend_source) = match podman {
+            true => (Backend::Iptables, "Podman's own (netavark's)".to_string()),
+            false => backend(engine.and_then(|e| e.firewall_backend.as_deref()), host),
+        };
         EngineRules {
             family: (!podman).then(|| Family::of_version(&version)).flatten(),
             podman,
+            netavark: podman && engine.is_some_and(|e| e.network_backend.as_deref() != Some("cni")),
             backend,
             backend_source,
             version,

@@ -304,6 +304,10 @@ fn podman(ctx: &Context, fw: &FirewallObs) -> Outcome {
     let mut f = Findings::default();
     let active = &fw.backend;
     note_backends(&mut f, ctx, fw, &[]);
+    if !ctx.engine.netavark {
+        f.skip(netavark::CNI);
+        return f.finish("Podman's rules are CNI's");
+    }
     let other = fw.other.as_ref();
     let in_other = other.is_some_and(|o| {
         netavark::in_iptables(&FirewallObs {
@@ -316,7 +320,35 @@ fn podman(ctx: &Context, fw: &FirewallObs) -> Outcome {
         .filter(|n| netavark::has_rules(n))
         .map(|n| n.name.as_str())
         .collect();
-    if netavark::in_nftables(fw) {
+    // Before the probe started, with containers running: what their traffic met.
+    let ran: Vec<&str> = (ctx.snapshot.docker.ok().into_iter())
+        .flat_map(|d| &d.networks)
+        .filter(|n| n.driver == "bridge" && !n.internal && netavark::ran_before_probe(n))
+        .map(|n| n.name.as_str())
+        .collect();
+    let gone_before = fw.tables_before_probe.as_ref().is_some_and(|tables| {
+        let before = FirewallObs {
+            tables: tables.clone(),
+            ..fw.clone()
+        };
+        !ran.is_empty() && !netavark::in_iptables(&before) && !netavark::in_nftables(fw)
+    });
+    if gone_before {
+        f.fail_at(
+            Code::DockerChainsMissing,
+            super::Subject::Host,
+            format!(
+                "netavark's rules were missing from {active} while containers ran on {}: netavark wrote them \
+                 again only when netcheck's probe joined; something removed them (a firewall reload, \
+                 `nft flush ruleset`, iptables -F)",
+                ran.join(", ")
+            ),
+            format!(
+                "{}, after every firewall reload: Podman writes a network's rules again only when a container joins it",
+                netavark::RELOAD
+            ),
+        );
+    } else if netavark::in_nftables(fw) {
         f.pass(format!(
             "netavark's rules are in nftables (table {})",
             netavark::NFT_TABLE
@@ -344,7 +376,8 @@ fn podman(ctx: &Context, fw: &FirewallObs) -> Outcome {
             Code::DockerChainsMissing,
             super::Subject::Host,
             format!(
-                "netavark's rules are missing from {active} and nftables although containers run on {}:                  something removed them (a firewall reload, `nft flush ruleset`, iptables -F)",
+                "netavark's rules are missing from {active} and nftables although containers run on {}: \
+                 something removed them (a firewall reload, `nft flush ruleset`, iptables -F)",
                 with_rules.join(", ")
             ),
             format!(

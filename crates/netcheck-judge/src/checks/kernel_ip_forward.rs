@@ -80,9 +80,18 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
         "the host routes no container traffic",
     );
     // Podman: netavark turned forwarding on again when the probe joined a network; the
-    // containers that ran before had it off.
+    // containers that ran before, on a network that leads out, had it off. Without such
+    // a container, off is how a host starts, and netavark turns it on with the first.
     let before = (host.sysctl_before_probe.as_ref()).and_then(|b| b.get("net.ipv4.ip_forward"));
-    if let Some(v) = before.filter(|v| v.as_str() != "1") {
+    let routed_before = (ctx.snapshot.docker.ok().into_iter())
+        .flat_map(|d| &d.networks)
+        .any(|n| !n.internal && super::netavark::ran_before_probe(n));
+    if let Some(v) = before.filter(|v| v.as_str() != "1" && !routed_before) {
+        f.note(format!(
+            "net.ipv4.ip_forward={v} before the probe started, with no container running on a network that \
+             leads out: netavark turns it on with the first"
+        ));
+    } else if let Some(v) = before.filter(|v| v.as_str() != "1") {
         f.fail_at(
             Code::Off,
             Subject::sysctl("net.ipv4.ip_forward"),

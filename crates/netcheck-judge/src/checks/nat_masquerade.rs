@@ -35,7 +35,7 @@ No packet leaves the machine. A network that sets its own source address
 the peer must see that address.
 
 On Podman the rule is netavark's: POSTROUTING's jump for the subnet to its
-NETAVARK-<hash> chain, whose MASQUERADE must not be bypassed by a rule above it.
+`NETAVARK-<hash>` chain, whose MASQUERADE must not be bypassed by a rule above it.
 netavark writes a network's rules again whenever a container joins it (netcheck's probe
 too), so the nat table is also read before the probe starts, and a rule missing then
 fails: the containers that ran had no NAT.
@@ -147,6 +147,11 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
                 None => f.error("net.ipv4.ip_forward could not be read"),
             }
             match &host.firewall {
+                netcheck_model::snapshot::Observed::Ok { .. }
+                    if ctx.engine.podman && !ctx.engine.netavark =>
+                {
+                    f.note(super::netavark::CNI)
+                }
                 netcheck_model::snapshot::Observed::Ok { value: fw } if ctx.engine.podman => {
                     podman::rules(&mut f, fw, n, subnet)
                 }

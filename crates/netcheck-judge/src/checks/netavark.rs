@@ -28,6 +28,10 @@ use super::rules::{self, Rule};
 /// firewall reload that removed them.
 pub const RELOAD: &str = "podman network reload --all";
 
+/// Why a Podman with CNI's backend has its rules left unread.
+pub const CNI: &str = "Podman runs CNI's network backend, whose rules are the CNI plugins' \
+(CNI-* chains), not netavark's: netcheck does not read them, and the live tests decide";
+
 /// netavark's own nftables table (its nftables driver).
 pub const NFT_TABLE: &str = "inet netavark";
 
@@ -47,6 +51,29 @@ pub fn in_iptables(fw: &FirewallObs) -> bool {
 /// Whether netavark's rules are anywhere netcheck looks.
 pub fn present(fw: &FirewallObs) -> bool {
     in_iptables(fw) || in_nftables(fw)
+}
+
+/// Whether a container other than netcheck's probe ran on `n` when netcheck first
+/// looked: only then did what netavark had set up for it matter before the probe joined.
+pub fn ran_before_probe(n: &NetworkObs) -> bool {
+    (n.endpoints.iter()).any(|e| {
+        !e.container_name
+            .starts_with(netcheck_model::protocol::PROBE_PREFIX)
+    })
+}
+
+/// The firewall as it was before the probe started, where containers ran on `n` then:
+/// what their traffic met, before netavark wrote `n`'s rules again for the probe.
+pub fn before_probe(fw: &FirewallObs, n: &NetworkObs) -> Option<FirewallObs> {
+    let tables = fw
+        .tables_before_probe
+        .as_ref()
+        .filter(|_| ran_before_probe(n))?;
+    Some(FirewallObs {
+        tables: tables.clone(),
+        tables_before_probe: None,
+        ..fw.clone()
+    })
 }
 
 /// Whether netavark writes rules for `n` now: a bridge network with a running
@@ -115,10 +142,17 @@ pub fn masquerade(fw: &FirewallObs, subnet: &str) -> Result<String, Unmasquerade
 }
 
 /// Whether a nat rule takes all of `subnet`'s traffic out of NAT: ACCEPT or RETURN, on
-/// no match but the subnet as source.
+/// no match but a source range that holds the subnet (a VPN's "no NAT for 10.0.0.0/8").
 fn bypasses(r: &Rule, subnet: &str) -> bool {
+    let Ok(subnet) = subnet.parse::<ipnet::IpNet>() else {
+        return false;
+    };
     matches!(r.target, Some("ACCEPT" | "RETURN"))
-        && (r.matches.iter()).all(|(neg, f, v)| !neg && *f == "-s" && *v == subnet)
+        && (r.matches.iter()).all(|(neg, f, v)| {
+            !neg && *f == "-s"
+                && v.parse::<ipnet::IpNet>()
+                    .is_ok_and(|range| range.contains(&subnet))
+        })
 }
 
 /// netavark's FORWARD accepts for the network: out (`-s <subnet>`) and back
@@ -192,18 +226,22 @@ pub fn isolated_between(a: &NetworkObs, b: &NetworkObs, fw: Option<&FirewallObs>
 
 /// Docker's remedies in a fix, and Podman's for the same: Podman has no daemon whose
 /// restart sets the networks up again; a network's container does that when it starts,
-/// and `podman network reload` writes netavark's rules. Most specific first.
+/// and `podman network reload` writes netavark's rules. Most specific first. No
+/// apostrophe in them: they must not change how a shell reads the fix around them.
 const IN_PODMANS_WORDS: &[(&str, &str)] = &[
     (
         "systemctl restart docker",
-        "restart the network's containers (podman restart NAME; Podman has no daemon to restart)",
+        "restart the containers on the network (podman restart NAME: Podman has no daemon to restart)",
     ),
     (
         "restart the Docker daemon",
-        "restart the network's containers (Podman has no daemon to restart)",
+        "restart the containers on the network (Podman has no daemon to restart)",
     ),
-    ("restart docker", "restart the network's containers"),
+    ("restart docker", "restart the containers on the network"),
     ("docker restart ", "podman restart "),
+    ("docker network ", "podman network "),
+    ("docker run ", "podman run "),
+    ("docker inspect ", "podman inspect "),
     ("/etc/docker/daemon.json", "containers.conf"),
     (
         "journalctl -u docker",
@@ -212,12 +250,45 @@ const IN_PODMANS_WORDS: &[(&str, &str)] = &[
 ];
 
 /// A fix worded for Docker, in Podman's terms: one place, so that no check's fix
-/// tells a Podman user to restart a daemon it does not have.
+/// tells a Podman user to restart a daemon it does not have. Only the fix's own words
+/// change: what is quoted in it (a rule, a name from the host) is left as it is.
 pub fn in_podmans_words(fix: &str) -> String {
-    let mut out = fix.to_string();
-    for (docker, podman) in IN_PODMANS_WORDS {
-        out = out.replace(docker, podman);
+    let mut out = String::with_capacity(fix.len());
+    let mut plain = String::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let flush = |plain: &mut String, out: &mut String| {
+        let mut text = std::mem::take(plain);
+        for (docker, podman) in IN_PODMANS_WORDS {
+            text = text.replace(docker, podman);
+        }
+        out.push_str(&text);
+    };
+    for c in fix.chars() {
+        match quote {
+            None if c == '\'' || c == '"' => {
+                flush(&mut plain, &mut out);
+                quote = Some(c);
+                out.push(c);
+            }
+            None => plain.push(c),
+            Some('"') if escaped => {
+                escaped = false;
+                out.push(c);
+            }
+            Some('"') if c == '\\' => {
+                escaped = true;
+                out.push(c);
+            }
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                out.push(c);
+            }
+        }
     }
+    flush(&mut plain, &mut out);
     out
 }
 
@@ -297,12 +368,26 @@ mod tests {
             in_podmans_words("ip addr add 10.89.0.1/24 dev podman1 (or systemctl restart docker)");
         assert_eq!(
             fix,
-            "ip addr add 10.89.0.1/24 dev podman1 (or restart the network's containers \
-             (podman restart NAME; Podman has no daemon to restart))"
+            "ip addr add 10.89.0.1/24 dev podman1 (or restart the containers on the network \
+             (podman restart NAME: Podman has no daemon to restart))"
         );
         assert!(
             !in_podmans_words("restart docker; set mtu in /etc/docker/daemon.json")
                 .contains("docker")
+        );
+        // What is quoted is the host's, and stays as it was: a rule's comment that says
+        // "restart docker" is still the rule to delete, and still one word to the shell.
+        let hostile = "iptables -D FORWARD -m comment --comment 'x restart docker $(id)' -j DROP; restart docker";
+        let fix = in_podmans_words(hostile);
+        assert!(fix.contains("'x restart docker $(id)'"), "{fix}");
+        assert!(
+            fix.ends_with("; restart the containers on the network"),
+            "{fix}"
+        );
+        let words = shlex::split(fix.split(';').next().unwrap()).unwrap();
+        assert!(
+            words.contains(&"x restart docker $(id)".to_string()),
+            "{words:?}"
         );
     }
 }

@@ -172,10 +172,12 @@ fn judge_carrier<'a>(
     at: &str,
 ) -> Option<&'a ProxyObs> {
     let dnat = host.and_then(|h| match &h.firewall {
-        // Podman's: netavark's DNAT chain for the container, in iptables.
-        Observed::Ok { value } if ctx.engine.podman && !super::netavark::in_nftables(value) => {
+        // Podman's: netavark's DNAT chain for the container, in iptables; with its
+        // nftables driver or CNI's backend, not read (the requests below decide).
+        Observed::Ok { value } if ctx.engine.netavark && !super::netavark::in_nftables(value) => {
             Some(super::netavark::dnat(value, p.host_port, p.container_port).map(str::to_string))
         }
+        _ if ctx.engine.podman => None,
         Observed::Ok { value } if super::rules::docker_in_iptables(value) => {
             Some(dnat_rule(value, p).map(str::to_string))
         }
@@ -205,6 +207,12 @@ fn judge_carrier<'a>(
     }
     match (dnat, proxy) {
         (Some(Some(rule)), _) => f.pass(format!("nat {rule}")),
+        (Some(None), _) if ctx.engine.podman => f.fail_at(
+            Code::DnatMissing,
+            super::rules::subject("nat", "NETAVARK-HOSTPORT-DNAT", None),
+            format!("netavark's DNAT rule for {at} is missing from the nat table: its rules were flushed"),
+            format!("{}: netavark writes them again", super::netavark::RELOAD),
+        ),
         (Some(None), _) if ctx.engine.backend == super::engine_rules::Backend::Nftables => f.fail_at(
             Code::DnatMissing,
             super::rules::subject(&format!("ip {}", super::engine_rules::NFT_TABLE), "nat-prerouting-and-output", None),
@@ -213,12 +221,6 @@ fn judge_carrier<'a>(
                 super::engine_rules::NFT_TABLE
             ),
             RESTART,
-        ),
-        (Some(None), _) if ctx.engine.podman => f.fail_at(
-            Code::DnatMissing,
-            super::rules::subject("nat", "NETAVARK-HOSTPORT-DNAT", None),
-            format!("netavark's DNAT rule for {at} is missing from the nat table: its rules were flushed"),
-            format!("{}: netavark writes them again", super::netavark::RELOAD),
         ),
         (Some(None), _) => f.fail_at(Code::DnatMissing, super::rules::subject("nat", "DOCKER", None),
             format!("the DNAT rule for {at} is missing from the nat DOCKER chain: Docker's nat rules were flushed"),

@@ -57,10 +57,12 @@ pub async fn wanted(
         (Mode::Off, _) | (Mode::Auto, false) => None,
         (Mode::On, false) => Some(None),
         (Mode::On | Mode::Auto, true) => {
-            // A rootless engine's networks are the user's own namespaces: an agent,
+            // A rootless Podman's networks are the user's own namespaces: an agent,
             // privileged on the host, would observe the host, which does not carry
             // them. The run goes on without it, and says so (see `whose_network`).
-            if !other_namespace(docker, peer).await || rootless(docker).await {
+            // (Rootless Docker's agent shares rootlesskit's namespace, where its bridges
+            // and rules are: it goes on as before.)
+            if !other_namespace(docker, peer).await || rootless_podman(docker).await {
                 return None;
             }
             Some((mode == Mode::Auto).then(|| {
@@ -104,17 +106,11 @@ pub async fn other_namespace(docker: &Docker, peer: Option<&Peer>) -> bool {
     !bridges.is_empty() && !bridges.iter().any(|b| here.link_by_name(b).is_some())
 }
 
-/// Whether the engine runs rootless: Docker's security options say so, Podman's own
-/// facts do.
-async fn rootless(docker: &Docker) -> bool {
-    let (info, podman) = tokio::join!(docker.info(), super::podman::facts(docker));
-    let docker_says = info
-        .ok()
-        .and_then(|i| i.security_options)
-        .into_iter()
-        .flatten();
-    docker_says.into_iter().any(|o| o.contains("name=rootless"))
-        || podman.is_ok_and(|f| f.rootless())
+/// Whether the engine is a rootless Podman, as its own facts say.
+async fn rootless_podman(docker: &Docker) -> bool {
+    super::podman::facts(docker)
+        .await
+        .is_ok_and(|f| f.rootless())
 }
 
 /// The process serving a unix socket, as far as this side can tell.

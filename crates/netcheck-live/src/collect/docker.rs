@@ -95,8 +95,9 @@ pub async fn engine_facts(docker: &Docker) -> Result<EngineFacts, Error> {
             .and_then(|f| f.driver)
             .filter(|d| !d.is_empty()),
         product: product(version.components.as_deref().unwrap_or_default()),
-        // Rootless Docker says so here; Podman in its own facts (see `podman`).
-        rootless: (info.security_options.iter().flatten()).any(|o| o.contains("name=rootless")),
+        // Podman says so in its own facts (see `podman`).
+        rootless: false,
+        network_backend: None,
     })
 }
 
@@ -198,7 +199,8 @@ pub async fn networks_again(
     // A network keeps its names: Podman's inspect calls its default network `podman`
     // where its list says `bridge`, as Docker's does, and names no bridge (the first
     // look asked Podman's own API). Its endpoints are those of the containers that ran
-    // at the first look, and the probe's: Podman's inspect lists stopped containers too.
+    // at the first look, and the probe's: Podman's inspect lists stopped containers too,
+    // and a container started since (on any engine) was not looked into either.
     for n in &mut again {
         if let Some(before) = networks.iter().find(|b| b.id == n.id) {
             n.name.clone_from(&before.name);

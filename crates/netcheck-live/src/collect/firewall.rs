@@ -143,7 +143,7 @@ pub fn parse_iptables_save(text: &str) -> FirewallObs {
         nft_tables: vec![],
         nftables: None,
         docker_nft_after_publish: false,
-        nat_before_probe: None,
+        tables_before_probe: None,
     };
     let mut table: Option<String> = None;
     for line in text.lines() {

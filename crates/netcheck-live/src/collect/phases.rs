@@ -50,7 +50,7 @@ pub async fn collect(
     let checked_names = checked_networks(opts, &first.networks)?;
     let (local, host_skip) = whose_network(local, peer.as_ref(), &first);
     let checked = named(&checked_names, &first.networks);
-    let may_stand_in = local && root && first.engine.product.is_none();
+    let may_stand_in = local && root && !first.engine.is_podman();
     let mut chosen = stand_ins::choose(&checked, &first.networks, opts, may_stand_in);
     let found = probe_setup::Found {
         engine: &first.engine,
@@ -244,17 +244,21 @@ async fn first_look(
         },
     );
     let (mut engine, mut networks) = (engine?, networks?);
-    if engine.product.as_deref() == Some("Podman") {
-        let (named, facts) = tokio::join!(
-            super::podman::name_bridges(docker, &mut networks),
+    if engine.is_podman() {
+        let ((), facts) = tokio::join!(
+            super::podman::name_bridges(docker, &mut networks, early_host.as_ref()),
             super::podman::facts(docker),
         );
-        named?;
-        engine.rootless |= facts.is_ok_and(|f| f.rootless());
+        if let Ok(facts) = facts {
+            engine.rootless = facts.rootless();
+            engine.network_backend = facts.network_backend();
+        }
     }
     // netavark turns forwarding on for the probe: what the running containers had is
     // read now.
-    let sysctl = (engine.product.is_some() && need_host && local).then(|| sysctl::sysctls(&[]));
+    // (Not in the agent: netcheck started the probe there before the agent looked.)
+    let before = engine.is_podman() && need_host && local && opts.relay.is_none();
+    let sysctl = before.then(|| sysctl::sysctls(&[]));
     Ok(First {
         engine,
         networks,
@@ -280,7 +284,7 @@ fn whose_network(
 ) -> (bool, Option<String>) {
     // Podman makes a network's bridge with its first container and removes it with its
     // last: only the bridges of networks with containers are there to be seen.
-    let podman = first.engine.product.as_deref() == Some("Podman");
+    let podman = first.engine.is_podman();
     let bridges: Vec<&str> = (first.networks.iter())
         .filter(|n| n.driver == "bridge" && (!podman || !n.endpoints.is_empty()))
         .map(|n| n.bridge.as_str())
@@ -301,7 +305,7 @@ fn whose_network(
     } else if rootless {
         Some(
             "the engine is rootless: its containers' networks live in the user's own namespaces \
-             (Podman's rootless-netns with slirp4netns or pasta, Docker's rootlesskit), not this host's, so the host's \
+             (Podman's rootless-netns, with slirp4netns or pasta to the outside), not this host's, so the host's \
              bridges, rules, routes and MTU do not carry them and are not judged"
                 .to_string(),
         )
@@ -397,13 +401,9 @@ async fn while_the_probe_lingers(
             // Only where Docker keeps iptables rules: reading a table that does not
             // exist yet would create it (legacy iptables loads the module).
             match &firewall {
-                Observed::Ok { .. }
-                    if probe_runs && engine.product.as_deref() == Some("Podman") =>
-                {
-                    Some(Reread::All(Box::new(
-                        firewall::firewall(super::is_root()).await,
-                    )))
-                }
+                Observed::Ok { .. } if probe_runs && engine.is_podman() => Some(Reread::All(
+                    Box::new(firewall::firewall(super::is_root()).await),
+                )),
                 Observed::Ok { value } if !published.is_empty() && value.docker_in_iptables() => {
                     firewall::nat_table().await.map(Reread::Nat)
                 }
@@ -427,10 +427,12 @@ async fn while_the_probe_lingers(
     );
     match (&mut firewall, nat_now) {
         (_, Some(Reread::All(mut now))) => {
-            if let (Observed::Ok { value: before }, Observed::Ok { value: now }) =
-                (&mut firewall, &mut *now)
+            // In the agent, netcheck started the probe before the first look: nothing
+            // was read before it there.
+            if let (Observed::Ok { value: before }, Observed::Ok { value: now }, None) =
+                (&mut firewall, &mut *now, &opts.relay)
             {
-                now.nat_before_probe = before.tables.remove("nat");
+                now.tables_before_probe = Some(std::mem::take(&mut before.tables));
             }
             firewall = *now;
         }

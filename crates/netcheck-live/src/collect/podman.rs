@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use serde::Deserialize;
 
 use netcheck_model::error::Error;
-use netcheck_model::snapshot::NetworkObs;
+use netcheck_model::snapshot::{NetnsObs, NetworkObs};
 
 /// Podman's network list and facts, in its own API. The version in the path is the
 /// oldest that has them (Podman 4.0); later Podmans answer them alike.
@@ -20,6 +20,8 @@ const LIBPOD_INFO: &str = "/v4.0.0/libpod/info";
 
 #[derive(Deserialize)]
 struct LibpodNetwork {
+    /// Absent in Podman 3's (CNI) list, which names no bridge either.
+    #[serde(default)]
     id: String,
     #[serde(default)]
     network_interface: String,
@@ -28,25 +30,47 @@ struct LibpodNetwork {
     options: HashMap<String, String>,
 }
 
-/// Names each bridge network's interface as Podman's own API gives it (a network
-/// Podman does not name keeps the name it had), and adds the options its compatible
-/// API leaves out.
-pub async fn name_bridges(docker: &Docker, networks: &mut [NetworkObs]) -> Result<(), Error> {
-    let listed: Vec<LibpodNetwork> = libpod_get(docker, LIBPOD_NETWORKS, "network list").await?;
+/// Names each bridge network's interface as Podman's own API gives it, and adds the
+/// options its compatible API leaves out. Where that API does not answer (Podman 3, a
+/// socket proxy that passes Docker's paths alone), a bridge is the host's link that
+/// carries the network's gateway (there where a container runs on it); a network named
+/// by neither keeps the name it had.
+pub async fn name_bridges(docker: &Docker, networks: &mut [NetworkObs], host: Option<&NetnsObs>) {
+    let listed: Vec<LibpodNetwork> = match libpod_get(docker, LIBPOD_NETWORKS, "network list").await
+    {
+        Ok(listed) => listed,
+        Err(_) => return by_gateway(networks, host),
+    };
     let by_id: HashMap<String, LibpodNetwork> =
         listed.into_iter().map(|n| (n.id.clone(), n)).collect();
     for n in networks.iter_mut() {
         let Some(own) = by_id.get(&n.id) else {
             continue;
         };
-        if !own.network_interface.is_empty() {
+        // A macvlan's or ipvlan's interface is its parent NIC, no bridge.
+        if !own.network_interface.is_empty() && n.driver == "bridge" {
             n.bridge.clone_from(&own.network_interface);
         }
         for (k, v) in &own.options {
             n.options.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    Ok(())
+    by_gateway(networks, host);
+}
+
+/// The bridges Podman's own API did not name, by the gateway address they carry.
+fn by_gateway(networks: &mut [NetworkObs], host: Option<&NetnsObs>) {
+    let Some(host) = host else { return };
+    for n in networks.iter_mut().filter(|n| n.driver == "bridge") {
+        if host.link_by_name(&n.bridge).is_some() {
+            continue;
+        }
+        let gateways: Vec<std::net::IpAddr> = n.ipam.iter().filter_map(|c| c.gateway).collect();
+        let carrier = (host.addrs.iter()).find(|a| gateways.contains(&a.addr.addr()));
+        if let Some(link) = carrier.and_then(|a| host.link(a.index)) {
+            n.bridge.clone_from(&link.name);
+        }
+    }
 }
 
 /// What Podman's own facts say of where it runs.
@@ -62,6 +86,8 @@ struct FactsHost {
     remote_socket: Option<RemoteSocket>,
     #[serde(default)]
     security: Security,
+    #[serde(default, rename = "networkBackend")]
+    network_backend: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +113,11 @@ impl Facts {
     pub fn rootless(&self) -> bool {
         self.host.security.rootless
     }
+
+    /// `netavark` or `cni`.
+    pub fn network_backend(&self) -> Option<String> {
+        self.host.network_backend.clone().filter(|b| !b.is_empty())
+    }
 }
 
 /// Podman's own facts (`podman info`).
@@ -111,6 +142,8 @@ async fn libpod_get<T: serde::de::DeserializeOwned>(
     let client = docker.clone().with_request_modifier(move |mut req| {
         let mut parts = req.uri().clone().into_parts();
         parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static(path));
+        // Left unchanged (it cannot fail: the parts are a valid URI's), the request
+        // would export a container no engine has, and fail with 404 as Docker does.
         if let Ok(uri) = hyper::Uri::from_parts(parts) {
             *req.uri_mut() = uri;
         }

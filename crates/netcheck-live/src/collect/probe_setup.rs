@@ -77,7 +77,7 @@ impl ProbeSetup {
             .push(format!("{PROBE_PREFIX}{}", opts.run_id));
         // Podman's DNS server (aardvark-dns) answers at the gateway of each network
         // that has DNS; the probe asks the one its resolv.conf names.
-        if engine.product.as_deref() == Some("Podman") {
+        if engine.is_podman() {
             args.lookups
                 .push(netcheck_model::protocol::HOST_CONTAINERS_INTERNAL.into());
             args.engine_dns = (checked.iter())
@@ -94,7 +94,7 @@ impl ProbeSetup {
             if let Some(p) = ports.get(&ip) {
                 return Some(*p);
             }
-            let l = match engine.product.is_some() {
+            let l = match engine.is_podman() {
                 true => listener::bind_ahead(ip, port),
                 false => listener::bind(ip),
             }
@@ -104,7 +104,7 @@ impl ProbeSetup {
             ports.insert(ip, port);
             Some(port)
         };
-        let podman = engine.product.as_deref() == Some("Podman");
+        let podman = engine.is_podman();
         let joined: Vec<&&NetworkObs> = (checked.iter())
             .filter(|n| !stand_ins.iter().any(|s| s.network == n.name))
             .collect();

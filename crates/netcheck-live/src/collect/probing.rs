@@ -55,7 +55,7 @@ pub(super) async fn observe(
                 networks: &networks,
                 published,
                 // Podman knows no host-gateway: it would write the word as the address.
-                host_gateway: !found.engine.desktop && found.engine.product.is_none(),
+                host_gateway: !found.engine.desktop && !found.engine.is_podman(),
                 owner_pidns: true,
                 run_id: &opts.run_id,
             };

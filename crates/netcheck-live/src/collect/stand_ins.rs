@@ -49,9 +49,9 @@ pub(super) fn choose(
     local_root: bool,
 ) -> Vec<Chosen> {
     // In the agent, netcheck started the probe on every network before it looked; and
-    // without the probe there is nothing to stand in for. Not on Podman either
-    // (`allowed` false): a stand-in asks the embedded DNS at 127.0.0.11, and Podman's
-    // answers at each network's gateway.
+    // without the probe there is nothing to stand in for. Not on Podman either (the
+    // caller passes `local_root` false there): a stand-in asks the embedded DNS at
+    // 127.0.0.11, and Podman's answers at each network's gateway.
     let allowed = local_root && opts.relay.is_none() && opts.needs.probe;
     choose_among(checked, all, (opts.probe_joins, &opts.must_join), allowed)
 }

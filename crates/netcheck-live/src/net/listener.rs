@@ -42,6 +42,8 @@ pub fn bind(ip: IpAddr) -> std::io::Result<Listener> {
 pub fn bind_ahead(ip: IpAddr, port: u16) -> std::io::Result<Listener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address((ip, 0).into()), Type::STREAM, None)?;
+    // As std's bind does: a port of a listener that just closed is free to take.
+    socket.set_reuse_address(true)?;
     match ip {
         IpAddr::V4(_) => socket.set_freebind_v4(true)?,
         IpAddr::V6(_) => socket.set_freebind_v6(true)?,

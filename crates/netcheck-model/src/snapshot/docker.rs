@@ -48,6 +48,17 @@ pub struct EngineFacts {
     /// host's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rootless: bool,
+    /// Podman's network backend, as its own facts say: `netavark`, or `cni` (Podman 3,
+    /// and Podman 4 hosts upgraded from it), whose rules are CNI plugins', not netavark's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_backend: Option<String>,
+}
+
+impl EngineFacts {
+    /// Whether the engine is Podman (its Docker-compatible API).
+    pub fn is_podman(&self) -> bool {
+        self.product.as_deref() == Some("Podman")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -126,11 +126,11 @@ pub struct FirewallObs {
     /// older netcheck versions, which read it only before).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub docker_nft_after_publish: bool,
-    /// Podman's: iptables' nat table as it was before the probe started. netavark
-    /// writes a network's rules again whenever a container joins it, so what a firewall
-    /// reload removed is back once the probe runs, and shows only here.
+    /// Podman's: iptables' tables (IPv4) as they were before the probe started.
+    /// netavark writes a network's rules again whenever a container joins it, so what a
+    /// firewall reload removed is back once the probe runs, and shows only here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nat_before_probe: Option<Vec<String>>,
+    pub tables_before_probe: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

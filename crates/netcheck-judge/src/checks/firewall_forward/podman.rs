@@ -8,6 +8,10 @@ use super::Code;
 use netcheck_model::snapshot::FirewallObs;
 
 pub(super) fn netavark(ctx: &Context, f: &mut Findings, fw: &FirewallObs, v6: bool) {
+    if !ctx.engine.netavark {
+        f.note(netavark::CNI);
+        return;
+    }
     if netavark::in_nftables(fw) {
         f.note(format!(
             "netavark keeps its rules in nftables (table {}); the other tables' forward chains are judged below",
@@ -68,6 +72,9 @@ pub(super) fn netavark(ctx: &Context, f: &mut Findings, fw: &FirewallObs, v6: bo
             ));
             continue;
         }
+        if !v6 && dropped_before_probe(f, fw, n, &subnet.to_string()) {
+            continue;
+        }
         match netavark::forward(fw, &subnet.to_string()) {
             Ok((out, back)) if jump.is_some() => {
                 f.pass(format!("{}: filter {out}; {back}", fw.backend))
@@ -99,4 +106,42 @@ pub(super) fn netavark(ctx: &Context, f: &mut Findings, fw: &FirewallObs, v6: bo
             ),
         }
     }
+}
+
+/// What the running containers' traffic met before netavark wrote `n`'s rules again
+/// for the probe (IPv4's tables alone were kept): a way through FORWARD, or a failure
+/// found (true).
+fn dropped_before_probe(
+    f: &mut Findings,
+    fw: &FirewallObs,
+    n: &netcheck_model::snapshot::NetworkObs,
+    subnet: &str,
+) -> bool {
+    let Some(before) = netavark::before_probe(fw, n) else {
+        return false;
+    };
+    let policy = (before.tables.get("filter"))
+        .and_then(|t| rules::policy(t, "FORWARD"))
+        .unwrap_or("ACCEPT");
+    let Err(why) = netavark::forward(&before, subnet) else {
+        return false;
+    };
+    if policy == "ACCEPT" {
+        return false;
+    }
+    f.fail_at(
+        Code::NoWayThrough,
+        rules::subject("filter", "NETAVARK_FORWARD", None),
+        format!(
+            "while {}'s containers ran, FORWARD policy was {policy} and {why}: their traffic was \
+             dropped until netavark wrote its rules again for netcheck's probe",
+            n.name
+        ),
+        format!(
+            "{}, after every firewall reload (a reload removes netavark's rules, and Podman \
+             writes a network's again only when a container joins it)",
+            netavark::RELOAD
+        ),
+    );
+    true
 }

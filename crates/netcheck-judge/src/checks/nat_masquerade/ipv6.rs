@@ -45,13 +45,17 @@ pub(super) fn judge(
             ));
             None
         }
+        Some(_) if ctx.engine.podman && !ctx.engine.netavark => {
+            f.note(crate::checks::netavark::CNI);
+            None
+        }
         // Podman: netavark masquerades IPv6 as it does IPv4, in ip6tables.
         Some(fw) if ctx.engine.podman => {
-            // The nat table read before the probe is IPv4's alone.
+            // The tables read before the probe are IPv4's alone.
             let v6 = FirewallObs {
                 backend: format!("ip6tables ({})", fw.backend),
                 tables: fw.tables_v6.clone(),
-                nat_before_probe: None,
+                tables_before_probe: None,
                 ..fw.clone()
             };
             super::podman::rules(f, &v6, n, subnet);

@@ -2,7 +2,6 @@
 
 use super::Code;
 use crate::checks::{Findings, Subject, netavark, rules};
-use netcheck_model::protocol::PROBE_PREFIX;
 use netcheck_model::snapshot::{FirewallObs, NetworkObs};
 
 pub(super) fn rules(f: &mut Findings, fw: &FirewallObs, n: &NetworkObs, subnet: ipnet::IpNet) {
@@ -23,16 +22,7 @@ pub(super) fn rules(f: &mut Findings, fw: &FirewallObs, n: &NetworkObs, subnet: 
     let subnet = subnet.to_string();
     // Where containers ran on the network before the probe joined it, their rules were
     // there to read before netavark wrote them again for the probe.
-    let before = (fw.nat_before_probe.as_ref())
-        .filter(|_| {
-            n.endpoints
-                .iter()
-                .any(|e| !e.container_name.starts_with(PROBE_PREFIX))
-        })
-        .map(|nat| FirewallObs {
-            tables: [("nat".to_string(), nat.clone())].into(),
-            ..fw.clone()
-        });
+    let before = netavark::before_probe(fw, n);
     if let Some(Err(netavark::Unmasqueraded::Missing(why))) =
         before.as_ref().map(|b| netavark::masquerade(b, &subnet))
     {
@@ -59,7 +49,8 @@ pub(super) fn rules(f: &mut Findings, fw: &FirewallObs, n: &NetworkObs, subnet: 
             rules::subject("nat", "POSTROUTING", Some(&line)),
             format!("{}'s traffic leaves un-NATed: {why}", n.name),
             format!(
-                "delete it (it is not netavark's): iptables -t nat -D {}",
+                "delete it (it is not netavark's): {} -t nat -D {}",
+                if fw.backend.starts_with("ip6tables") { "ip6tables" } else { "iptables" },
                 crate::checks::sh_words(line.trim_start_matches("-A "))
             ),
         ),
