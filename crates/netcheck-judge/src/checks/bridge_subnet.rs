@@ -157,7 +157,11 @@ fn judge(ctx: &Context, _: &super::Instance, params: &Params) -> Outcome {
             continue;
         };
         expected_subnet(&mut f, params, n, subnet);
-        if let Some(host) = host {
+        let by_design =
+            host.and_then(|h| super::netavark::no_bridge_by_design(ctx.engine.podman, n, &h.netns));
+        if let Some(why) = by_design {
+            f.note(why);
+        } else if let Some(host) = host {
             on_the_host(&mut f, host, n, subnet, &docker_bridges);
         }
         other_networks_overlapping(&mut f, &docker.networks, n, subnet);

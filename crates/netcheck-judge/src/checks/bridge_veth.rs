@@ -71,6 +71,10 @@ fn judge(ctx: &Context, _: &super::Instance) -> Outcome {
     let ns = &host.netns;
     let mut f = Findings::default();
     for n in &ctx.networks {
+        if let Some(why) = super::netavark::no_bridge_by_design(ctx.engine.podman, n, ns) {
+            f.note(why);
+            continue;
+        }
         let Some(br) = ns.link_by_name(&n.bridge) else {
             f.fail_at(Code::BridgeMissing, Subject::interface(&n.bridge),
                 format!("bridge {} of network {} does not exist on the host", n.bridge, n.name),

@@ -76,6 +76,22 @@ pub fn before_probe(fw: &FirewallObs, n: &NetworkObs) -> Option<FirewallObs> {
     })
 }
 
+/// Why `n`'s bridge is rightly absent: Podman makes a network's bridge with its first
+/// container and removes it with its last, so one without a container has none.
+pub fn no_bridge_by_design(
+    ctx_podman: bool,
+    n: &NetworkObs,
+    host: &netcheck_model::snapshot::NetnsObs,
+) -> Option<String> {
+    (ctx_podman && n.endpoints.is_empty() && host.link_by_name(&n.bridge).is_none()).then(|| {
+        format!(
+            "network {}: no container runs on it, and Podman makes a network's bridge ({}) with its first \
+             container and removes it with its last",
+            n.name, n.bridge
+        )
+    })
+}
+
 /// Whether netavark writes rules for `n` now: a bridge network with a running
 /// container. Without one it has none, by design.
 pub fn has_rules(n: &NetworkObs) -> bool {
