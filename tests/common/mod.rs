@@ -9,6 +9,7 @@
 pub mod engine_faults;
 pub mod engine_verdicts;
 pub mod podman_engine;
+pub mod podman_verdicts;
 pub mod remote_engine;
 pub mod test_engine;
 
