@@ -265,10 +265,37 @@ const IN_PODMANS_WORDS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Docker's settings named in netcheck's own fixes, each with its quotes, and Podman's
+/// for the same (containers.conf is TOML). Matched whole, before the rest: these
+/// phrases are netcheck's templates, never the host's words.
+const PODMANS_SETTINGS: &[(&str, &str)] = &[
+    (
+        "\"dns\": [\"<your upstream>\"] in /etc/docker/daemon.json",
+        "dns_servers = [\"<your upstream>\"] under [containers] in containers.conf",
+    ),
+    (
+        "\"dns\" in /etc/docker/daemon.json",
+        "dns_servers (under [containers]) in containers.conf",
+    ),
+    ("\"dns\" in daemon.json", "dns_servers in containers.conf"),
+    (
+        "\"bip\" in /etc/docker/daemon.json",
+        "default_subnet (under [network]) in containers.conf",
+    ),
+    (
+        "\"default-address-pools\" in /etc/docker/daemon.json",
+        "default_subnet_pools (under [network]) in containers.conf",
+    ),
+];
+
 /// A fix worded for Docker, in Podman's terms: one place, so that no check's fix
 /// tells a Podman user to restart a daemon it does not have. Only the fix's own words
 /// change: what is quoted in it (a rule, a name from the host) is left as it is.
 pub fn in_podmans_words(fix: &str) -> String {
+    let mut fix = fix.to_string();
+    for (docker, podman) in PODMANS_SETTINGS {
+        fix = fix.replace(docker, podman);
+    }
     let mut out = String::with_capacity(fix.len());
     let mut plain = String::new();
     let mut quote: Option<char> = None;
@@ -390,6 +417,14 @@ mod tests {
         assert!(
             !in_podmans_words("restart docker; set mtu in /etc/docker/daemon.json")
                 .contains("docker")
+        );
+        let dns = in_podmans_words(
+            "or set \"dns\": [\"<your upstream>\"] in /etc/docker/daemon.json; then restart docker",
+        );
+        assert_eq!(
+            dns,
+            "or set dns_servers = [\"<your upstream>\"] under [containers] in containers.conf; \
+             then restart the containers on the network"
         );
         // What is quoted is the host's, and stays as it was: a rule's comment that says
         // "restart docker" is still the rule to delete, and still one word to the shell.
