@@ -89,7 +89,7 @@ pub async fn other_namespace(docker: &Docker, peer: Option<&Peer>) -> bool {
         Some(Peer { engine: true, .. }) => return false,
         _ => {}
     }
-    let (Ok(networks), Ok(handle)) = (
+    let (Ok(mut networks), Ok(handle)) = (
         super::docker::networks(docker).await,
         crate::net::netlink::connect(),
     ) else {
@@ -98,9 +98,12 @@ pub async fn other_namespace(docker: &Docker, peer: Option<&Peer>) -> bool {
     let Ok(here) = crate::net::netlink::dump(&handle).await else {
         return false;
     };
+    // Podman's bridges by their names (a socket systemd holds for it answers as
+    // systemd), and only where a container runs: Podman makes them with the first.
+    let podman = super::podman::name_bridges(docker, &mut networks, Some(&here)).await;
     let bridges: Vec<&str> = networks
         .iter()
-        .filter(|n| n.driver == "bridge")
+        .filter(|n| n.driver == "bridge" && (!podman || !n.endpoints.is_empty()))
         .map(|n| n.bridge.as_str())
         .collect();
     !bridges.is_empty() && !bridges.iter().any(|b| here.link_by_name(b).is_some())

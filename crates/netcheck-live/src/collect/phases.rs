@@ -245,7 +245,7 @@ async fn first_look(
     );
     let (mut engine, mut networks) = (engine?, networks?);
     if engine.is_podman() {
-        let ((), facts) = tokio::join!(
+        let (_, facts) = tokio::join!(
             super::podman::name_bridges(docker, &mut networks, early_host.as_ref()),
             super::podman::facts(docker),
         );

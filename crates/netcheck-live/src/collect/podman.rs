@@ -34,12 +34,16 @@ struct LibpodNetwork {
 /// options its compatible API leaves out. Where that API does not answer (Podman 3, a
 /// socket proxy that passes Docker's paths alone), a bridge is the host's link that
 /// carries the network's gateway (there where a container runs on it); a network named
-/// by neither keeps the name it had.
-pub async fn name_bridges(docker: &Docker, networks: &mut [NetworkObs], host: Option<&NetnsObs>) {
-    let listed: Vec<LibpodNetwork> = match libpod_get(docker, LIBPOD_NETWORKS, "network list").await
-    {
-        Ok(listed) => listed,
-        Err(_) => return by_gateway(networks, host),
+/// by neither keeps the name it had. True where Podman's own API answered.
+pub async fn name_bridges(
+    docker: &Docker,
+    networks: &mut [NetworkObs],
+    host: Option<&NetnsObs>,
+) -> bool {
+    let listed = libpod_get::<Vec<LibpodNetwork>>(docker, LIBPOD_NETWORKS, "network list").await;
+    let Ok(listed) = listed else {
+        by_gateway(networks, host);
+        return false;
     };
     let by_id: HashMap<String, LibpodNetwork> =
         listed.into_iter().map(|n| (n.id.clone(), n)).collect();
@@ -56,6 +60,7 @@ pub async fn name_bridges(docker: &Docker, networks: &mut [NetworkObs], host: Op
         }
     }
     by_gateway(networks, host);
+    true
 }
 
 /// The bridges Podman's own API did not name, by the gateway address they carry.
