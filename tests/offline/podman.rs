@@ -107,8 +107,13 @@ fn a_rootless_podman_is_not_judged_by_the_hosts_rules() {
     );
     let why = snap["host"]["reason"].as_str().unwrap_or_default();
     assert!(why.contains("the engine is rootless"), "{snap}");
-    let run = netcheck(&["analyze", &snapshot_arg]);
+    let md = dir.path().join("report.md");
+    let md_arg = md.display().to_string();
+    let run = netcheck(&["analyze", &snapshot_arg, "--markdown", &md_arg]);
     let report = run.report.as_ref().expect("a JSON report");
+    assert_eq!(report["host"]["engine_rootless"], true, "{report}");
+    let md = std::fs::read_to_string(&md).unwrap_or_else(|e| panic!("{e}: {}", run.explain()));
+    assert!(md.contains("Podman (rootless) 4.3.1"), "{md}");
     // The host's own checks skip, saying why; the rest judge the engine's view alone.
     for id in [
         "firewall.backend",

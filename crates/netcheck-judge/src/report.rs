@@ -24,6 +24,7 @@ pub fn report(snapshot: &Snapshot, judged: &[Judged], wall: std::time::Duration)
     let host = HostFacts {
         hostname: engine.map(|e| e.hostname.clone()).unwrap_or_default(),
         engine_product: engine.and_then(|e| e.product.clone()),
+        engine_rootless: engine.is_some_and(|e| e.rootless),
         engine_version: engine.map(|e| e.version.clone()).unwrap_or_default(),
         api_version: engine.map(|e| e.api_version.clone()).unwrap_or_default(),
         os: engine.map(|e| e.os.clone()).unwrap_or_default(),

@@ -81,11 +81,25 @@ pub struct HostFacts {
     /// The engine's product where it is not Docker's (`Podman`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_product: Option<String>,
+    /// A rootless engine: its networks are the user's own, and the host's checks skip.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub engine_rootless: bool,
     pub engine_version: String,
     pub api_version: String,
     pub os: String,
     pub kernel: String,
     pub firewall_backend: String,
+}
+
+impl HostFacts {
+    /// The engine as a header names it: `Docker`, `Podman`, `Podman (rootless)`.
+    pub fn engine_name(&self) -> String {
+        let product = self.engine_product.as_deref().unwrap_or("Docker");
+        match self.engine_rootless {
+            true => format!("{product} (rootless)"),
+            false => product.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

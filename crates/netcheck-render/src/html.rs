@@ -156,7 +156,7 @@ fn body(report: &Report, snapshot: Option<&Snapshot>) -> String {
     let _ = write!(
         html,
         "<p>{} {} (API {}) · {} · kernel {} · firewall {} · netcheck {} · {} · {} ms</p>",
-        esc(h.engine_product.as_deref().unwrap_or("Docker")),
+        esc(&h.engine_name()),
         esc(&h.engine_version),
         esc(&h.api_version),
         esc(&h.os),

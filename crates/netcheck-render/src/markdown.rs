@@ -106,7 +106,7 @@ pub fn render(report: &Report) -> String {
         s.failed,
         s.skipped,
         s.errors,
-        cell(report.host.engine_product.as_deref().unwrap_or("Docker")),
+        cell(&report.host.engine_name()),
         cell(&report.host.engine_version),
         cell(&report.host.api_version),
         cell(&report.host.os),
