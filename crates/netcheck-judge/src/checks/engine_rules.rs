@@ -312,6 +312,9 @@ impl EngineRules {
 pub fn owns(v: &TraceVerdict, networks: &[NetworkObs]) -> bool {
     v.table.contains("docker")
         || v.chain.starts_with("DOCKER")
+        // Podman's engine, netavark: its chains in iptables, its table in nftables.
+        || v.chain.starts_with("NETAVARK")
+        || (v.family == "inet" && v.table == "netavark")
         || direct_access(v, networks).is_some()
 }
 

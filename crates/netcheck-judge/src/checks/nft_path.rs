@@ -72,7 +72,7 @@ impl ChainVerdict {
 pub use netcheck_model::protocol::TRACE_TABLE_PREFIX;
 
 /// Tables iptables-nft writes (read through iptables-save by the checks already), and
-/// Docker's and netcheck's own: what "foreign" excludes.
+/// Docker's, netavark's (Podman's engine) and netcheck's own: what "foreign" excludes.
 pub fn is_foreign(t: &NftTable, fw: &FirewallObs) -> bool {
     let iptables_table = matches!(t.family.as_str(), "ip" | "ip6")
         && matches!(
@@ -80,7 +80,11 @@ pub fn is_foreign(t: &NftTable, fw: &FirewallObs) -> bool {
             "filter" | "nat" | "mangle" | "raw" | "security"
         )
         && fw.backend == "iptables-nft";
-    !(iptables_table || t.name.contains("docker") || t.name.starts_with(TRACE_TABLE_PREFIX))
+    let netavark = t.family == "inet" && t.name == "netavark";
+    !(iptables_table
+        || netavark
+        || t.name.contains("docker")
+        || t.name.starts_with(TRACE_TABLE_PREFIX))
 }
 
 /// The foreign base chains on `hooks` of `families` that a flow crosses, in priority
@@ -357,13 +361,15 @@ mod tests {
     }
 
     #[test]
-    fn iptables_nft_docker_and_netcheck_tables_are_not_foreign() {
+    fn iptables_nft_docker_netavark_and_netcheck_tables_are_not_foreign() {
         let (rs, mut fw) = load(
             r#"{"nftables": [
             {"table": {"family": "ip", "name": "filter"}},
             {"chain": {"family": "ip", "table": "filter", "name": "FORWARD", "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
             {"table": {"family": "ip", "name": "docker-bridges"}},
-            {"chain": {"family": "ip", "table": "docker-bridges", "name": "forward", "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}}
+            {"chain": {"family": "ip", "table": "docker-bridges", "name": "forward", "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
+            {"table": {"family": "inet", "name": "netavark"}},
+            {"chain": {"family": "inet", "table": "netavark", "name": "FORWARD", "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}}
         ]}"#,
         );
         fw.backend = "iptables-nft".into();
