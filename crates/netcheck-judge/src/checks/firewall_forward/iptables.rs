@@ -33,7 +33,7 @@ pub(super) fn iptables(
         .iter()
         .filter(|n| !v6 || (n.enable_ipv6 && n.subnet_v6().is_some()))
     {
-        let mut blocked = drops_before_docker(f, &before, n, v6, tool);
+        let mut blocked = drops_before_engine(f, &before, n, (v6, tool), Engine::Docker);
         if first_docker.is_none() {
             f.fail_at(Code::NoDockerJump, rules::subject("filter", "FORWARD", None),
                 format!("FORWARD has no jump to Docker's chains ({} rules)", forward.len()),
@@ -56,14 +56,15 @@ pub(super) fn iptables(
     }
 }
 
-/// The FORWARD rules `before` Docker's jump that drop network `n`'s traffic (failed) or
-/// only some other traffic (noted). True when one drops `n`'s.
-fn drops_before_docker(
+/// The FORWARD rules `before` the engine's first jump that drop network `n`'s traffic
+/// (failed) or only some other traffic (noted). True when one drops `n`'s. `engine` is
+/// whose rules the jump leads to: Docker's, or netavark's on Podman.
+pub(super) fn drops_before_engine(
     f: &mut Findings,
     before: &[Rule],
     n: &NetworkObs,
-    v6: bool,
-    tool: &str,
+    (v6, tool): (bool, &str),
+    engine: Engine,
 ) -> bool {
     let mut blocked = false;
     for (i, r) in before.iter().enumerate() {
@@ -73,15 +74,17 @@ fn drops_before_docker(
                 Code::DropBeforeDocker,
                 rules::subject("filter", "FORWARD", Some(r.line)),
                 format!(
-                    "{tool} FORWARD rule {} `{}` drops {}'s traffic before Docker's rules see it",
+                    "{tool} FORWARD rule {} `{}` drops {}'s traffic before {} rules see it",
                     i + 1,
                     r.line,
-                    n.name
+                    n.name,
+                    engine.whose()
                 ),
                 format!(
-                    "delete it or move it below Docker's jump: {tool} -D {}; \
-                     site rules for containers belong in DOCKER-USER",
-                    sh_words(r.line.trim_start_matches("-A "))
+                    "delete it or move it below {} jump: {tool} -D {}{}",
+                    engine.whose(),
+                    sh_words(r.line.trim_start_matches("-A ")),
+                    engine.site_rules()
                 ),
             );
         } else if r.drops() {
@@ -93,6 +96,30 @@ fn drops_before_docker(
         }
     }
     blocked
+}
+
+/// Whose rules FORWARD's first jump leads to.
+#[derive(Clone, Copy)]
+pub(super) enum Engine {
+    Docker,
+    Netavark,
+}
+
+impl Engine {
+    fn whose(self) -> &'static str {
+        match self {
+            Engine::Docker => "Docker's",
+            Engine::Netavark => "netavark's",
+        }
+    }
+
+    /// Where a site's own rules for containers go instead.
+    fn site_rules(self) -> &'static str {
+        match self {
+            Engine::Docker => "; site rules for containers belong in DOCKER-USER",
+            Engine::Netavark => "",
+        }
+    }
 }
 
 /// The DOCKER-USER rules that drop network `n`'s traffic. True when one does.

@@ -3,7 +3,7 @@
 
 use super::super::netavark;
 use super::super::rules::{self, Rule};
-use super::super::{Context, Findings, sh_words};
+use super::super::{Context, Findings};
 use super::Code;
 use netcheck_model::snapshot::FirewallObs;
 
@@ -34,26 +34,13 @@ pub(super) fn netavark(ctx: &Context, f: &mut Findings, fw: &FirewallObs, v6: bo
     {
         let subnet = if v6 { n.subnet_v6() } else { n.subnet_v4() };
         let Some(subnet) = subnet else { continue };
-        let mut blocked = false;
-        for (i, r) in before.iter().enumerate() {
-            if r.drops() && r.covers_family(n, v6) {
-                blocked = true;
-                f.fail_at(
-                    Code::DropBeforeDocker,
-                    rules::subject("filter", "FORWARD", Some(r.line)),
-                    format!(
-                        "{tool} FORWARD rule {} `{}` drops {}'s traffic before netavark's rules see it",
-                        i + 1,
-                        r.line,
-                        n.name
-                    ),
-                    format!(
-                        "delete it or move it below netavark's jump: {tool} -D {}",
-                        sh_words(r.line.trim_start_matches("-A "))
-                    ),
-                );
-            }
-        }
+        let blocked = super::iptables::drops_before_engine(
+            f,
+            before,
+            n,
+            (v6, tool),
+            super::iptables::Engine::Netavark,
+        );
         if blocked {
             continue;
         }
