@@ -179,7 +179,30 @@ pub fn netcheck_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     run(&mut cmd, Some(&json))
 }
 
-fn run(cmd: &mut Command, json: Option<&Path>) -> Run {
+/// Whether `tool` is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// netcheck from this machine against the engine at `host`, observing its host with the
+/// agent: the test engines' (Docker 28/29, Podman) agent runs.
+pub fn agent_run(host: &str, args: &[&str]) -> Run {
+    let t0 = std::time::Instant::now();
+    let dir = tempdir();
+    let json = dir.path().join("report.json");
+    let mut cmd = Command::new(bin());
+    cmd.args(["-H", host, "--agent", "--json", json.to_str().unwrap()])
+        .args(args);
+    let run = run(&mut cmd, Some(&json));
+    eprintln!("agent run {args:?}: {:.1} s", t0.elapsed().as_secs_f64());
+    run
+}
+
+/// A finished netcheck `cmd` (NO_COLOR set), with its JSON report at `json` where given.
+pub fn run(cmd: &mut Command, json: Option<&Path>) -> Run {
     let out: Output = cmd.env("NO_COLOR", "1").output().unwrap();
     let report = json
         .and_then(|j| std::fs::read_to_string(j).ok())

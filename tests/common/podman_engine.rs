@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use super::{LiveLock, Restore, Run, bin, in_ci, lock_host, text, uplink_mtu};
+use super::{LiveLock, Restore, Run, bin, have, in_ci, lock_host, text, uplink_mtu};
 
 /// The netns and the /30 of its uplink. One service at a time (the host lock), so one
 /// name will do; the environment may move them away from a developer's own.
@@ -41,13 +41,6 @@ const HELPERS: [&str; 2] = ["/usr/lib/podman/netavark", "/usr/lib/podman/aardvar
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/podman-engine")
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// Whether a rootful Podman can run here: root, the tools, netavark and aardvark-dns,
@@ -339,8 +332,7 @@ impl TestPodman {
         let dir = super::tempdir();
         let json = dir.path().join("report.json");
         let mut all = vec![
-            "env",
-            "NO_COLOR=1",
+            "exec",
             bin(),
             "-H",
             &self.host,
@@ -348,31 +340,16 @@ impl TestPodman {
             json.to_str().unwrap(),
         ];
         all.extend_from_slice(args);
-        let out = self.exec(&all);
+        // NO_COLOR, which `run` sets, passes through nsenter.
+        let run = super::run(&mut self.script(&all), Some(&json));
         eprintln!("local run {args:?}: {:.1} s", t0.elapsed().as_secs_f64());
-        report(out, &json)
+        run
     }
 
     /// netcheck run from this machine, observing Podman's host with its agent (the
     /// agent's host namespaces are then Podman's).
     pub fn run_agent(&self, args: &[&str]) -> Run {
-        let t0 = Instant::now();
-        let dir = super::tempdir();
-        let json = dir.path().join("report.json");
-        let out = Command::new(bin())
-            .args([
-                "-H",
-                &self.host,
-                "--agent",
-                "--json",
-                json.to_str().unwrap(),
-            ])
-            .args(args)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        eprintln!("agent run {args:?}: {:.1} s", t0.elapsed().as_secs_f64());
-        report(out, &json)
+        super::agent_run(&self.host, args)
     }
 
     /// Stops the service (its Drop), then checks that nothing of it is left on this
@@ -424,18 +401,6 @@ impl TestPodman {
     /// scripts/podman-engine's state directory of this service (PODMAN_DIR unset).
     fn state_dir(&self) -> PathBuf {
         Path::new(STATE_ROOT).join(&self.ns)
-    }
-}
-
-fn report(out: Output, json: &Path) -> Run {
-    let report = std::fs::read_to_string(json)
-        .ok()
-        .map(|t| serde_json::from_str(&t).expect("the JSON report parses"));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        report,
     }
 }
 

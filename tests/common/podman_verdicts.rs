@@ -134,6 +134,25 @@ pub fn fault_run(podman: &TestPodman, a: &PodmanNet) -> Run {
     ])
 }
 
+/// One fault in Podman's namespace: `inject` now, `undo` by a guard once judged;
+/// `verdict` asks what netcheck over network `a` said of it, as step `what`.
+pub fn one_fault(
+    (podman, a, v): (
+        &TestPodman,
+        &PodmanNet,
+        &mut super::engine_verdicts::Verdicts,
+    ),
+    what: &str,
+    (inject, undo): (&[&str], &[&str]),
+    verdict: impl FnOnce(&Run) -> Result<(), String>,
+) {
+    let mut guard = Restore::default();
+    podman.change(&mut guard, inject, undo);
+    let run = fault_run(podman, a);
+    show(what, &run);
+    v.step(what, verdict(&run));
+}
+
 /// netavark's own nat chain of network `a`: the target of POSTROUTING's `-s SUBNET` jump.
 pub fn masquerade_chain(podman: &TestPodman, a: &PodmanNet) -> String {
     let postrouting = podman.sh(&["iptables", "-t", "nat", "-S", "POSTROUTING"]);

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{LiveLock, Restore, Run, bin, in_ci, lock_host, text, uplink_mtu};
+use super::{LiveLock, Restore, Run, bin, have, in_ci, lock_host, text, uplink_mtu};
 
 /// The netns and the /30 of its uplink. One engine at a time (the host lock), so one
 /// name will do; the environment may move them away from a developer's own engines.
@@ -43,13 +43,6 @@ pub fn engines_dir() -> PathBuf {
     std::env::var_os("NETCHECK_ENGINES_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/engines"))
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// Whether the engines can run here. None (the test is skipped, saying why) where the
@@ -303,33 +296,14 @@ impl TestEngine {
         let json = dir.path().join("report.json");
         let mut all = vec![bin(), "-H", &self.host, "--json", json.to_str().unwrap()];
         all.extend_from_slice(args);
-        let out = self
-            .script("engine_exec env NO_COLOR=1 \"$@\"", &all)
-            .output()
-            .unwrap();
+        let run = super::run(&mut self.script("engine_exec \"$@\"", &all), Some(&json));
         eprintln!("local run {args:?}: {:.1} s", t0.elapsed().as_secs_f64());
-        report(out, &json)
+        run
     }
 
     /// netcheck run from this machine, observing the engine's host with its agent.
     pub fn run_agent(&self, args: &[&str]) -> Run {
-        let t0 = Instant::now();
-        let dir = super::tempdir();
-        let json = dir.path().join("report.json");
-        let out = Command::new(bin())
-            .args([
-                "-H",
-                &self.host,
-                "--agent",
-                "--json",
-                json.to_str().unwrap(),
-            ])
-            .args(args)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        eprintln!("agent run {args:?}: {:.1} s", t0.elapsed().as_secs_f64());
-        report(out, &json)
+        super::agent_run(&self.host, args)
     }
 
     /// `netcheck collect -o PATH ARGS` inside the engine's namespaces; must succeed.
@@ -404,18 +378,6 @@ impl TestEngine {
     /// engine.sh's state directory of this engine (its default, ENGINE_DIR unset).
     fn state_dir(&self) -> PathBuf {
         Path::new("/var/lib/netcheck-test-engines").join(&self.ns)
-    }
-}
-
-fn report(out: Output, json: &Path) -> Run {
-    let report = std::fs::read_to_string(json)
-        .ok()
-        .map(|t| serde_json::from_str(&t).expect("the JSON report parses"));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        report,
     }
 }
 

@@ -101,113 +101,87 @@ fn podman_masquerade_rule_deleted_fails_nat_masquerade() {
     v.finish();
 }
 
-/// A RETURN at the top of netavark's chain of network `a`: its MASQUERADE is skipped, and
-/// stays skipped (netavark re-adds missing rules, it removes none), unlike a deleted one.
-/// nat.masquerade fails naming what skips it.
-#[test]
-fn podman_masquerade_bypassed_fails_nat_masquerade() {
-    let Some((podman, a)) = start() else {
-        return;
-    };
-    let mut v = Verdicts::new("podman");
-    let chain = masquerade_chain(&podman, &a);
-    let mut guard = Restore::default();
-    podman.change(
-        &mut guard,
-        &["iptables", "-t", "nat", "-I", &chain, "1", "-j", "RETURN"],
-        &["iptables", "-t", "nat", "-D", &chain, "-j", "RETURN"],
-    );
-    let run = fault_run(&podman, &a);
-    show(&format!("-I {chain} 1 -j RETURN"), &run);
-    v.step(
-        &format!("-I {chain} 1 -j RETURN: nat.masquerade"),
-        fails(&run, "nat.masquerade", &a.name, &["RETURN"]),
-    );
-    drop(guard);
-    v.step("stopped, nothing left", podman.stop());
-    v.finish();
-}
-
-/// `iptables -I FORWARD -j DROP` in Podman's namespace, above netavark's jump:
-/// firewall.forward fails for network `a`, naming FORWARD.
-#[test]
-fn podman_forward_drop_fails_firewall_forward() {
-    let Some((podman, a)) = start() else {
-        return;
-    };
-    let mut v = Verdicts::new("podman");
-    let mut guard = Restore::default();
-    podman.change(
-        &mut guard,
-        &["iptables", "-I", "FORWARD", "-j", "DROP"],
-        &["iptables", "-D", "FORWARD", "-j", "DROP"],
-    );
-    let run = fault_run(&podman, &a);
-    show("iptables -I FORWARD -j DROP", &run);
-    v.step(
-        "iptables -I FORWARD -j DROP: firewall.forward",
-        fails(&run, "firewall.forward", &a.name, &["FORWARD"]),
-    );
-    drop(guard);
-    v.step("stopped, nothing left", podman.stop());
-    v.finish();
-}
-
-/// The seed's faults, each injected in Podman's namespace alone and undone by a guard
-/// before the next: ip_forward off (kernel.ip-forward: netavark turns it on again for
-/// the probe, so what the running containers had is what fails), the bridge's gateway
-/// address removed (bridge.subnet), a container's veth off its bridge (bridge.veth). A
-/// last run proves every one was undone.
+/// The seed's faults and a host firewall's, each injected in Podman's namespace alone
+/// and undone by a guard before the next: a RETURN that bypasses netavark's MASQUERADE
+/// (nat.masquerade), a FORWARD DROP above netavark's jump (firewall.forward), an INPUT
+/// DROP of the network's traffic to the host (host.docker-internal), ip_forward
+/// off (kernel.ip-forward: netavark turns it on again for the probe, so what the running
+/// containers had is what fails), the bridge's gateway address removed (bridge.subnet),
+/// a container's veth off its bridge (bridge.veth). A last run proves every one was
+/// undone.
 #[test]
 fn podman_seed_faults_fail_the_right_checks() {
     let Some((podman, a)) = start() else {
         return;
     };
     let mut v = Verdicts::new("podman");
-    {
-        let mut guard = Restore::default();
-        podman.change(
-            &mut guard,
+    let chain = masquerade_chain(&podman, &a);
+    // A RETURN atop netavark's chain skips its MASQUERADE, and stays (netavark re-adds
+    // missing rules, it removes none), unlike a deleted one.
+    one_fault(
+        (&podman, &a, &mut v),
+        &format!("-I {chain} 1 -j RETURN: nat.masquerade"),
+        (
+            &["iptables", "-t", "nat", "-I", &chain, "1", "-j", "RETURN"],
+            &["iptables", "-t", "nat", "-D", &chain, "-j", "RETURN"],
+        ),
+        |run| fails(run, "nat.masquerade", &a.name, &["RETURN"]),
+    );
+    one_fault(
+        (&podman, &a, &mut v),
+        "iptables -I FORWARD -j DROP: firewall.forward",
+        (
+            &["iptables", "-I", "FORWARD", "-j", "DROP"],
+            &["iptables", "-D", "FORWARD", "-j", "DROP"],
+        ),
+        |run| fails(run, "firewall.forward", &a.name, &["FORWARD"]),
+    );
+    one_fault(
+        (&podman, &a, &mut v),
+        "ip_forward=0: kernel.ip-forward",
+        (
             &["sysctl", "-qw", "net.ipv4.ip_forward=0"],
             &["sysctl", "-qw", "net.ipv4.ip_forward=1"],
-        );
-        let run = fault_run(&podman, &a);
-        show("ip_forward=0", &run);
-        v.step(
-            "ip_forward=0: kernel.ip-forward",
-            fails_host(&run, "kernel.ip-forward", &["net.ipv4.ip_forward"]),
-        );
-    }
-    {
-        let gateway = format!("{}/{}", a.gateway(), a.prefix_len());
-        let mut guard = Restore::default();
-        podman.change(
-            &mut guard,
+        ),
+        |run| fails_host(run, "kernel.ip-forward", &["net.ipv4.ip_forward"]),
+    );
+    let gateway = format!("{}/{}", a.gateway(), a.prefix_len());
+    one_fault(
+        (&podman, &a, &mut v),
+        "gateway address removed: bridge.subnet",
+        (
             &["ip", "addr", "del", &gateway, "dev", &a.bridge],
             &["ip", "addr", "add", &gateway, "dev", &a.bridge],
-        );
-        let run = fault_run(&podman, &a);
-        show("the bridge's gateway address removed", &run);
-        v.step(
-            "gateway address removed: bridge.subnet",
-            fails(&run, "bridge.subnet", &a.name, &[&a.bridge]),
-        );
-    }
-    {
-        let veth = podman.host_veth(&a.container);
-        let mut guard = Restore::default();
-        podman.change(
-            &mut guard,
+        ),
+        |run| fails(run, "bridge.subnet", &a.name, &[&a.bridge]),
+    );
+    // A host firewall that drops what the network sends the host: Podman's name for the
+    // host resolves, and the host does not answer there.
+    one_fault(
+        (&podman, &a, &mut v),
+        "INPUT drops the network: host.docker-internal",
+        (
+            &["iptables", "-I", "INPUT", "-s", &a.subnet, "-j", "DROP"],
+            &["iptables", "-D", "INPUT", "-s", &a.subnet, "-j", "DROP"],
+        ),
+        |run| {
+            fails_host(
+                run,
+                "host.docker-internal",
+                &["host.containers.internal", "does not answer"],
+            )
+        },
+    );
+    let veth = podman.host_veth(&a.container);
+    one_fault(
+        (&podman, &a, &mut v),
+        "veth off its bridge: bridge.veth",
+        (
             &["ip", "link", "set", &veth, "nomaster"],
             &["ip", "link", "set", &veth, "master", &a.bridge],
-        );
-        let run = fault_run(&podman, &a);
-        show("veth off its bridge", &run);
-        v.step(
-            "veth off its bridge: bridge.veth",
-            fails(&run, "bridge.veth", &a.name, &[&veth]),
-        );
-    }
+        ),
+        |run| fails(run, "bridge.veth", &a.name, &[&veth]),
+    );
     // The probe left the bridge while the veth was off it: netavark removed the bridge,
     // having seen no port left on it. Restarting the container sets it up again.
     podman.podman(&["restart", &a.container]);
