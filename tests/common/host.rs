@@ -96,6 +96,24 @@ pub struct TestNet {
 }
 
 impl TestNet {
+    /// Deletes Docker's MASQUERADE rule of this network from nat POSTROUTING; `restore`
+    /// puts it back.
+    pub fn delete_masquerade(&self, restore: &mut Restore) {
+        let subnet = self.subnet.to_string();
+        let rule = [
+            "POSTROUTING",
+            "-s",
+            &subnet,
+            "!",
+            "-o",
+            &self.bridge,
+            "-j",
+            "MASQUERADE",
+        ];
+        super::sh(&[&["iptables", "-t", "nat", "-D"][..], &rule].concat());
+        restore.push(&[&["iptables", "-t", "nat", "-A"][..], &rule].concat());
+    }
+
     pub fn new(tag: &str) -> TestNet {
         TestNet::named(&format!("netcheck-test-{tag}"), &[])
     }

@@ -219,19 +219,8 @@ fn fault_masquerade_rule_deleted() {
     let Some(_live) = live() else { return };
     let net = TestNet::new("masq");
     let subnet = net.subnet.to_string();
-    let rule = [
-        "POSTROUTING",
-        "-s",
-        &subnet,
-        "!",
-        "-o",
-        &net.bridge,
-        "-j",
-        "MASQUERADE",
-    ];
     let mut restore = Restore::default();
-    sh(&[&["iptables", "-t", "nat", "-D"][..], &rule].concat());
-    restore.push(&[&["iptables", "-t", "nat", "-A"][..], &rule].concat());
+    net.delete_masquerade(&mut restore);
 
     let run = netcheck(&["--network", &net.name]);
     assert_only(

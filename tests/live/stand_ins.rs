@@ -86,19 +86,8 @@ fn a_masquerade_fault_on_a_stand_ins_network_is_caught() {
     let nets = three_networks("stand-masq");
     let broken = &nets[2];
     let subnet = broken.subnet.to_string();
-    let rule = [
-        "POSTROUTING",
-        "-s",
-        &subnet,
-        "!",
-        "-o",
-        &broken.bridge,
-        "-j",
-        "MASQUERADE",
-    ];
     let mut restore = Restore::default();
-    sh(&[&["iptables", "-t", "nat", "-D"][..], &rule].concat());
-    restore.push(&[&["iptables", "-t", "nat", "-A"][..], &rule].concat());
+    broken.delete_masquerade(&mut restore);
 
     let run = run_on(&nets, &[]);
     let id = format!("nat.masquerade[{}]", broken.name);
