@@ -179,6 +179,28 @@ pub fn netcheck_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     run(&mut cmd, Some(&json))
 }
 
+/// The `run` arguments of a long-lived test container `name` on `network`: the probe
+/// image, lingering, read-only and with no capabilities (for `docker` or `podman`).
+pub fn lingering<'a>(network: &'a str, name: &'a str, image: &'a str) -> [&'a str; 15] {
+    [
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        "netcheck.test=1",
+        "--network",
+        network,
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        image,
+        "probe",
+        "--linger-secs",
+        "900",
+    ]
+}
+
 /// Whether `tool` is on PATH.
 pub fn have(tool: &str) -> bool {
     Command::new("sh")

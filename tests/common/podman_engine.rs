@@ -303,23 +303,7 @@ impl TestPodman {
     /// A long-lived container `name` on `network`: the probe image, lingering, read-only
     /// and with no capabilities (as tests/common/test_engine.rs makes them).
     pub fn container(&self, network: &str, name: &str) -> String {
-        self.podman(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--label",
-            "netcheck.test=1",
-            "--network",
-            network,
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            &self.image,
-            "probe",
-            "--linger-secs",
-            "900",
-        ]);
+        self.podman(&super::lingering(network, name, &self.image));
         name.to_string()
     }
 

@@ -269,23 +269,7 @@ impl TestEngine {
     /// A long-lived container `name` on `network`: the probe image, lingering, read-only
     /// and with no capabilities.
     pub fn container(&self, network: &str, name: &str) -> String {
-        self.docker(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--label",
-            "netcheck.test=1",
-            "--network",
-            network,
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            &self.image,
-            "probe",
-            "--linger-secs",
-            "900",
-        ]);
+        self.docker(&super::lingering(network, name, &self.image));
         name.to_string()
     }
 
