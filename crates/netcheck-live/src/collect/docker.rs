@@ -1,6 +1,6 @@
 //! Engine observations through the Docker API (bollard): engine facts, networks, containers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bollard::Docker;
 use bollard::models::{ContainerSummary, EndpointResource, NetworkInspect};
@@ -205,13 +205,14 @@ pub async fn networks_again(
         if let Some(before) = networks.iter().find(|b| b.id == n.id) {
             n.name.clone_from(&before.name);
             n.bridge.clone_from(&before.bridge);
+            // A set: a network of a thousand containers is a million comparisons else.
+            let ran: HashSet<&str> = (before.endpoints.iter())
+                .map(|b| b.container_id.as_str())
+                .collect();
             n.endpoints.retain(|e| {
                 e.container_name
                     .starts_with(netcheck_model::protocol::PROBE_PREFIX)
-                    || before
-                        .endpoints
-                        .iter()
-                        .any(|b| b.container_id == e.container_id)
+                    || ran.contains(e.container_id.as_str())
             });
         }
     }
