@@ -98,6 +98,8 @@ pub struct TestPodman {
     pub image: String,
     pub networks: Vec<PodmanNet>,
     started: Instant,
+    /// Whether `shut` has run: `stop` shuts it before its checks, Drop otherwise.
+    stopped: bool,
     _lock: LiveLock,
 }
 
@@ -120,6 +122,7 @@ impl TestPodman {
             image: String::new(),
             networks: vec![],
             started: t0,
+            stopped: false,
             _lock: lock,
         };
         let out = podman.script(&["start"]).output().unwrap();
@@ -339,9 +342,12 @@ impl TestPodman {
     /// Stops the service (its Drop), then checks that nothing of it is left on this
     /// machine: its netns, the host end of its uplink, its state directory, a mount or
     /// a process of it.
-    pub fn stop(self) -> Result<(), String> {
+    pub fn stop(mut self) -> Result<(), String> {
         let (ns, dir) = (self.ns.clone(), self.state_dir());
-        drop(self);
+        // Stopped with the host lock still held (it goes with `self`, at the end): the
+        // next test's engine, of the same names, must not start while this one's
+        // leftovers are looked for.
+        self.shut();
         let mut left = vec![];
         if super::sh(&["ip", "netns", "list"])
             .lines()
@@ -388,8 +394,12 @@ impl TestPodman {
     }
 }
 
-impl Drop for TestPodman {
-    fn drop(&mut self) {
+impl TestPodman {
+    /// Ends the engine and removes what it made (once).
+    fn shut(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
         // No need to remove the containers first (as TestEngine must, for dockerd's grace
         // period): the service's PID namespace ends, and every container with it.
         let t0 = Instant::now();
@@ -403,5 +413,11 @@ impl Drop for TestPodman {
             t0.elapsed().as_secs_f64(),
             self.started.elapsed().as_secs_f64()
         );
+    }
+}
+
+impl Drop for TestPodman {
+    fn drop(&mut self) {
+        self.shut();
     }
 }

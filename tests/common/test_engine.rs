@@ -93,6 +93,8 @@ pub struct TestEngine {
     pub image: String,
     pub networks: Vec<EngineNet>,
     started: Instant,
+    /// Whether `shut` has run: `stop` shuts it before its checks, Drop otherwise.
+    stopped: bool,
     _lock: LiveLock,
 }
 
@@ -125,6 +127,7 @@ impl TestEngine {
             image: String::new(),
             networks: vec![],
             started: t0,
+            stopped: false,
             _lock: lock,
         };
         let fwd = if forwarding { "1" } else { "0" };
@@ -329,9 +332,12 @@ impl TestEngine {
 impl TestEngine {
     /// Stops the engine (its Drop), then checks that nothing of it is left on this
     /// machine: its netns, the host end of its uplink, its state directory.
-    pub fn stop(self) -> Result<(), String> {
+    pub fn stop(mut self) -> Result<(), String> {
         let (ns, dir) = (self.ns.clone(), self.state_dir());
-        drop(self);
+        // Stopped with the host lock still held (it goes with `self`, at the end): the
+        // next test's engine, of the same names, must not start while this one's
+        // leftovers are looked for.
+        self.shut();
         let mut left = vec![];
         if super::sh(&["ip", "netns", "list"])
             .lines()
@@ -365,8 +371,12 @@ impl TestEngine {
     }
 }
 
-impl Drop for TestEngine {
-    fn drop(&mut self) {
+impl TestEngine {
+    /// Ends the engine and removes what it made (once).
+    fn shut(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
         let t0 = Instant::now();
         // The lingering containers would each hold dockerd's stop for its 10 s grace
         // period: removed with SIGKILL first, bounded in case the engine hangs.
@@ -391,5 +401,11 @@ impl Drop for TestEngine {
             t0.elapsed().as_secs_f64(),
             self.started.elapsed().as_secs_f64()
         );
+    }
+}
+
+impl Drop for TestEngine {
+    fn drop(&mut self) {
+        self.shut();
     }
 }
